@@ -1,0 +1,177 @@
+//! Sampling distributions for durations (service times, link latency, backoff, think time).
+//!
+//! All parameters are in nanoseconds. Samples are non-negative integers of nanoseconds, capped at
+//! [`MAX_SAMPLE_NS`] so that a heavy tail can never overflow the clock. Transcendental functions
+//! come from `libm` (pure Rust) so results are identical on every platform. Each sample consumes a
+//! fixed number of draws per distribution kind, so a stream's position never depends on values.
+
+use crate::rng::Stream;
+use crate::time::Nanos;
+
+/// No single sampled duration exceeds one simulated day.
+pub const MAX_SAMPLE_NS: f64 = 86_400.0e9;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dist {
+    /// Always the same value.
+    Constant { value: f64 },
+    /// Uniform in `[low, high]`.
+    Uniform { low: f64, high: f64 },
+    /// Exponential with the given mean (memoryless; service times of M/M/c, Poisson gaps).
+    Exponential { mean: f64 },
+    /// Normal, truncated at 0 by clamping.
+    Normal { mean: f64, std_dev: f64 },
+    /// Log-normal: `exp(mu + sigma * Z)`, so `exp(mu)` is the median.
+    LogNormal { mu: f64, sigma: f64 },
+    /// Pareto (type I): `scale * U^(-1/shape)`; heavy-tailed for small `shape`.
+    Pareto { scale: f64, shape: f64 },
+    /// Piecewise-linear inverse CDF through `(quantile, value)` points, quantiles ascending from
+    /// 0 to 1 (e.g. measured p0/p50/p90/p99/p100 latencies).
+    Empirical { points: Vec<(f64, f64)> },
+}
+
+/// z-score of the 99th percentile of the standard normal distribution.
+pub const Z99: f64 = 2.326_347_874_040_841;
+
+impl Dist {
+    pub fn constant_ns(ns: Nanos) -> Dist {
+        Dist::Constant { value: ns as f64 }
+    }
+
+    /// A log-normal with the given median and 99th percentile (both ns): the natural way to
+    /// describe a measured latency.
+    pub fn lognormal_from_p50_p99(p50: f64, p99: f64) -> Dist {
+        let mu = libm::log(p50);
+        let sigma = (libm::log(p99) - mu) / Z99;
+        Dist::LogNormal { mu, sigma }
+    }
+
+    /// Draws one duration.
+    #[inline]
+    pub fn sample(&self, s: &mut Stream) -> Nanos {
+        let x = match self {
+            Dist::Constant { value } => *value,
+            Dist::Uniform { low, high } => low + (high - low) * s.f64(),
+            Dist::Exponential { mean } => -mean * libm::log(s.open01()),
+            Dist::Normal { mean, std_dev } => mean + std_dev * standard_normal(s),
+            Dist::LogNormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(s)),
+            Dist::Pareto { scale, shape } => scale * libm::pow(s.open01(), -1.0 / shape),
+            Dist::Empirical { points } => empirical(points, s.f64()),
+        };
+        to_nanos(x)
+    }
+
+    /// The exact mean of the distribution (before the clamp to `[0, MAX_SAMPLE_NS]`), in ns;
+    /// `f64::INFINITY` for a Pareto with shape ≤ 1.
+    pub fn mean(&self) -> f64 {
+        match self {
+            Dist::Constant { value } => *value,
+            Dist::Uniform { low, high } => (low + high) / 2.0,
+            Dist::Exponential { mean } => *mean,
+            Dist::Normal { mean, .. } => *mean,
+            Dist::LogNormal { mu, sigma } => libm::exp(mu + sigma * sigma / 2.0),
+            Dist::Pareto { scale, shape } => {
+                if *shape <= 1.0 {
+                    f64::INFINITY
+                } else {
+                    shape * scale / (shape - 1.0)
+                }
+            }
+            Dist::Empirical { points } => points
+                .windows(2)
+                .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+                .sum(),
+        }
+    }
+
+    /// Multiplies every sampled value by `k` (used to derive e.g. a jitter from a base).
+    pub fn scaled(&self, k: f64) -> Dist {
+        match self {
+            Dist::Constant { value } => Dist::Constant { value: value * k },
+            Dist::Uniform { low, high } => Dist::Uniform { low: low * k, high: high * k },
+            Dist::Exponential { mean } => Dist::Exponential { mean: mean * k },
+            Dist::Normal { mean, std_dev } => Dist::Normal { mean: mean * k, std_dev: std_dev * k },
+            Dist::LogNormal { mu, sigma } => Dist::LogNormal { mu: mu + libm::log(k), sigma: *sigma },
+            Dist::Pareto { scale, shape } => Dist::Pareto { scale: scale * k, shape: *shape },
+            Dist::Empirical { points } => {
+                Dist::Empirical { points: points.iter().map(|&(q, v)| (q, v * k)).collect() }
+            }
+        }
+    }
+}
+
+#[inline]
+fn to_nanos(x: f64) -> Nanos {
+    // NaN compares false everywhere and lands on 0.
+    if x > 0.0 { (x.min(MAX_SAMPLE_NS) + 0.5) as Nanos } else { 0 }
+}
+
+/// Box–Muller with both uniforms drawn every time (no cached spare: the stream position must
+/// not depend on call history).
+#[inline]
+fn standard_normal(s: &mut Stream) -> f64 {
+    let u1 = s.open01();
+    let u2 = s.f64();
+    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(std::f64::consts::TAU * u2)
+}
+
+fn empirical(points: &[(f64, f64)], u: f64) -> f64 {
+    // Points are validated: at least two, quantiles strictly ascending from 0 to 1.
+    let i = points.partition_point(|&(q, _)| q <= u).clamp(1, points.len() - 1);
+    let (q0, v0) = points[i - 1];
+    let (q1, v1) = points[i];
+    v0 + (v1 - v0) * (u - q0) / (q1 - q0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mean_of(d: &Dist, n: usize) -> f64 {
+        let mut s = Stream::new(11, "dist-test");
+        (0..n).map(|_| d.sample(&mut s) as f64).sum::<f64>() / n as f64
+    }
+
+    // With n = 200_000 samples the standard error of the mean is sd/447; the tolerances below
+    // are ≥ 4 standard errors for each distribution's standard deviation.
+    #[test]
+    fn sample_means_match_theory() {
+        let n = 200_000;
+        let cases = [
+            (Dist::Constant { value: 5e6 }, 1e-9),
+            (Dist::Uniform { low: 1e6, high: 3e6 }, 4.0 * 0.577e6 / 447.0),
+            (Dist::Exponential { mean: 1e6 }, 4.0 * 1e6 / 447.0),
+            (Dist::Normal { mean: 10e6, std_dev: 1e6 }, 4.0 * 1e6 / 447.0),
+            (Dist::lognormal_from_p50_p99(1e6, 5e6), 4.0 * 0.9e6 / 447.0),
+            (Dist::Pareto { scale: 1e6, shape: 3.0 }, 6.0 * 0.87e6 / 447.0),
+            (Dist::Empirical { points: vec![(0.0, 0.0), (0.5, 1e6), (1.0, 3e6)] }, 4.0 * 0.8e6 / 447.0),
+        ];
+        for (d, tol) in cases {
+            let m = mean_of(&d, n);
+            assert!((m - d.mean()).abs() <= f64::max(tol, 1.0), "{d:?}: sample mean {m}, theory {}", d.mean());
+        }
+    }
+
+    #[test]
+    fn lognormal_quantiles_match_parameters() {
+        let d = Dist::lognormal_from_p50_p99(2e6, 20e6);
+        let mut s = Stream::new(2, "q");
+        let mut v: Vec<u64> = (0..100_000).map(|_| d.sample(&mut s)).collect();
+        v.sort_unstable();
+        let p50 = v[50_000] as f64;
+        let p99 = v[99_000] as f64;
+        assert!((p50 / 2e6 - 1.0).abs() < 0.03, "p50 {p50}");
+        assert!((p99 / 20e6 - 1.0).abs() < 0.08, "p99 {p99}");
+    }
+
+    #[test]
+    fn samples_are_never_negative_or_huge() {
+        let mut s = Stream::new(1, "x");
+        let d = Dist::Normal { mean: 0.0, std_dev: 1e6 };
+        let p = Dist::Pareto { scale: 1e9, shape: 0.1 };
+        for _ in 0..10_000 {
+            let _ = d.sample(&mut s);
+            assert!(p.sample(&mut s) as f64 <= MAX_SAMPLE_NS);
+        }
+    }
+}

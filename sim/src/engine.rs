@@ -1,0 +1,168 @@
+//! The event loop core: the clock, the queue, budgets and the trace hash.
+//!
+//! The engine is generic over the event type; the world that owns it (in `models`) decides what
+//! an event means. `Engine::next` is the single place where simulated time advances.
+
+use crate::queue::EventQueue;
+use crate::time::Nanos;
+use crate::trace::TraceHash;
+
+/// Limits that stop a runaway run (exit code 3 in the CLI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub max_events: u64,
+    pub max_time: Nanos,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget { max_events: 500_000_000, max_time: Nanos::MAX }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BudgetExceeded {
+    Events { limit: u64, at: Nanos },
+    Time { limit: Nanos, events: u64 },
+}
+
+impl std::fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BudgetExceeded::Events { limit, at } => {
+                write!(f, "event budget of {limit} events ran out at simulated t={:.3}s", crate::time::to_s(*at))
+            }
+            BudgetExceeded::Time { limit, events } => write!(
+                f,
+                "simulated-time budget of {:.3}s ran out after {events} events",
+                crate::time::to_s(*limit)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+pub struct Engine<E> {
+    now: Nanos,
+    queue: EventQueue<E>,
+    events: u64,
+    budget: Budget,
+    hash: TraceHash,
+}
+
+impl<E> Engine<E> {
+    pub fn new(budget: Budget) -> Self {
+        Engine { now: 0, queue: EventQueue::new(), events: 0, budget, hash: TraceHash::default() }
+    }
+
+    #[inline]
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// Number of events applied so far.
+    #[inline]
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    #[inline]
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    #[inline]
+    pub fn schedule_at(&mut self, at: Nanos, event: E) {
+        debug_assert!(at >= self.now, "scheduling into the past");
+        self.queue.push(at.max(self.now), event);
+    }
+
+    #[inline]
+    pub fn schedule_in(&mut self, after: Nanos, event: E) {
+        self.queue.push(self.now.saturating_add(after), event);
+    }
+
+    /// Pops the next event due at or before `until`, advancing the clock and feeding `(time,
+    /// seq)` into the trace hash. Returns `Ok(None)` (with the clock moved to `until`) when no
+    /// event is due by then.
+    #[inline]
+    pub fn next_until(&mut self, until: Nanos) -> Result<Option<E>, BudgetExceeded> {
+        match self.queue.peek_time() {
+            Some(t) if t <= until => {}
+            _ => {
+                self.now = self.now.max(until);
+                return Ok(None);
+            }
+        }
+        if self.events >= self.budget.max_events {
+            return Err(BudgetExceeded::Events { limit: self.budget.max_events, at: self.now });
+        }
+        let (t, seq, e) = self.queue.pop().expect("peeked");
+        if t > self.budget.max_time {
+            return Err(BudgetExceeded::Time { limit: self.budget.max_time, events: self.events });
+        }
+        self.now = t;
+        self.events += 1;
+        self.hash.word(t);
+        self.hash.word(seq);
+        Ok(Some(e))
+    }
+
+    /// The trace hash, for the world to feed what each event did.
+    #[inline]
+    pub fn hash_mut(&mut self) -> &mut TraceHash {
+        &mut self.hash
+    }
+
+    pub fn trace_hash(&self) -> TraceHash {
+        self.hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_come_out_in_time_then_insertion_order() {
+        let mut e = Engine::new(Budget::default());
+        e.schedule_at(10, 'b');
+        e.schedule_at(5, 'a');
+        e.schedule_at(10, 'c');
+        let mut out = vec![];
+        while let Some(x) = e.next_until(100).unwrap() {
+            out.push((e.now(), x));
+        }
+        assert_eq!(out, vec![(5, 'a'), (10, 'b'), (10, 'c')]);
+        assert_eq!(e.now(), 100);
+    }
+
+    #[test]
+    fn event_budget_stops_a_runaway_loop() {
+        let mut e = Engine::new(Budget { max_events: 1000, max_time: Nanos::MAX });
+        e.schedule_at(0, ());
+        let err = loop {
+            match e.next_until(Nanos::MAX) {
+                Ok(Some(())) => e.schedule_in(0, ()),
+                Ok(None) => unreachable!(),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(err, BudgetExceeded::Events { limit: 1000, at: 0 });
+    }
+
+    #[test]
+    fn time_budget_stops_a_run_that_never_ends() {
+        let mut e = Engine::new(Budget { max_events: u64::MAX, max_time: 1_000 });
+        e.schedule_at(0, ());
+        let err = loop {
+            match e.next_until(Nanos::MAX) {
+                Ok(Some(())) => e.schedule_in(7, ()),
+                Ok(None) => unreachable!(),
+                Err(err) => break err,
+            }
+        };
+        assert!(matches!(err, BudgetExceeded::Time { limit: 1_000, .. }));
+    }
+}

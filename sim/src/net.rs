@@ -1,0 +1,307 @@
+//! The network and the fault state: which nodes are up, how slow they are, and what happens to
+//! a message between two nodes right now.
+//!
+//! Faults are small rules. Node-scoped faults (outage, slowness, error rate) are folded into
+//! per-node arrays when a fault starts or ends; link faults (partition, loss, added latency) are
+//! kept as a short list that each message is checked against, giving a [`Verdict`].
+
+use crate::dist::Dist;
+use crate::rng::Stream;
+use crate::time::Nanos;
+use crate::topology::{NodeId, RegionId, Topology, ZoneId};
+
+/// A set of nodes named by failure domain.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scope {
+    All,
+    Region(RegionId),
+    Zone(ZoneId),
+    Node(NodeId),
+}
+
+impl Scope {
+    #[inline]
+    pub fn contains(&self, topo: &Topology, node: NodeId) -> bool {
+        match *self {
+            Scope::All => true,
+            Scope::Region(r) => topo.node(node).region == r,
+            Scope::Zone(z) => topo.node(node).zone == z,
+            Scope::Node(n) => n == node,
+        }
+    }
+}
+
+/// Two groups of nodes; a link rule applies to messages from `a` to `b`, and also from `b` to
+/// `a` unless `one_way`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    pub a: Vec<Scope>,
+    pub b: Vec<Scope>,
+    pub one_way: bool,
+}
+
+impl Link {
+    #[inline]
+    fn matches(&self, topo: &Topology, from: NodeId, to: NodeId) -> bool {
+        let inside = |g: &[Scope], n| g.iter().any(|s| s.contains(topo, n));
+        (inside(&self.a, from) && inside(&self.b, to))
+            || (!self.one_way && inside(&self.b, from) && inside(&self.a, to))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    /// Nodes in scope are down: they neither send nor receive, and lose volatile state. A region
+    /// outage, a zone outage and a node crash (restarted at the fault's end) are all this.
+    Outage { scope: Scope },
+    /// Messages across the link are dropped.
+    Partition { link: Link },
+    /// Each message across the link is dropped with `probability`.
+    Loss { link: Link, probability: f64 },
+    /// Each message across the link is delayed by an extra sample of `added` (its spread is the
+    /// jitter).
+    Latency { link: Link, added: Dist },
+    /// Work on nodes in scope takes `factor` times longer.
+    Slow { scope: Scope, factor: f64 },
+    /// Components on nodes in scope fail each request with `probability` (a failing dependency).
+    Errors { scope: Scope, probability: f64 },
+}
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Outage { .. } => "outage",
+            FaultKind::Partition { .. } => "partition",
+            FaultKind::Loss { .. } => "loss",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::Slow { .. } => "slow",
+            FaultKind::Errors { .. } => "errors",
+        }
+    }
+}
+
+/// Why a message was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    NodeDown,
+    Partitioned,
+    Lost,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Deliver { delay: Nanos },
+    Drop(DropReason),
+}
+
+/// Nodes whose up/down state changed when a fault started or ended.
+#[derive(Debug, Default, PartialEq)]
+pub struct Transitions {
+    pub went_down: Vec<NodeId>,
+    pub came_up: Vec<NodeId>,
+}
+
+/// Network and fault state of one run.
+#[derive(Clone, Debug)]
+pub struct Net {
+    pub topo: Topology,
+    /// Active faults in activation order, keyed by the caller's fault id.
+    active: Vec<(u32, FaultKind)>,
+    down: Vec<bool>,
+    slow: Vec<f64>,
+    errors: Vec<f64>,
+    /// Indices into `active` of link rules, so healthy messages skip node-scoped faults.
+    link_rules: Vec<usize>,
+}
+
+impl Net {
+    pub fn new(topo: Topology) -> Net {
+        let n = topo.nodes.len();
+        Net {
+            topo,
+            active: Vec::new(),
+            down: vec![false; n],
+            slow: vec![1.0; n],
+            errors: vec![0.0; n],
+            link_rules: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub fn is_up(&self, node: NodeId) -> bool {
+        !self.down[node.0 as usize]
+    }
+
+    /// Service-time multiplier of `node` (1.0 when healthy).
+    #[inline]
+    pub fn slow_factor(&self, node: NodeId) -> f64 {
+        self.slow[node.0 as usize]
+    }
+
+    /// Probability that a component on `node` fails a request because of an injected error fault.
+    #[inline]
+    pub fn error_rate(&self, node: NodeId) -> f64 {
+        self.errors[node.0 as usize]
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &(u32, FaultKind)> {
+        self.active.iter()
+    }
+
+    /// Starts fault `id`. Returns the nodes that went down.
+    pub fn activate(&mut self, id: u32, kind: FaultKind) -> Transitions {
+        self.active.push((id, kind));
+        self.recompute()
+    }
+
+    /// Ends fault `id` (no-op if it is not active). Returns the nodes that came back up.
+    pub fn deactivate(&mut self, id: u32) -> Transitions {
+        self.active.retain(|(i, _)| *i != id);
+        self.recompute()
+    }
+
+    /// Rebuilds the per-node arrays from the active list, in activation order so that the
+    /// floating-point products are the same in every run.
+    fn recompute(&mut self) -> Transitions {
+        let n = self.topo.nodes.len();
+        let mut down = vec![false; n];
+        self.slow.iter_mut().for_each(|s| *s = 1.0);
+        self.errors.iter_mut().for_each(|e| *e = 0.0);
+        self.link_rules.clear();
+        for (i, (_, kind)) in self.active.iter().enumerate() {
+            match kind {
+                FaultKind::Outage { scope } => each_in(&self.topo, scope, |k| down[k] = true),
+                FaultKind::Slow { scope, factor } => each_in(&self.topo, scope, |k| self.slow[k] *= factor),
+                FaultKind::Errors { scope, probability } => {
+                    // Independent error sources combine: 1 - Π(1 - p).
+                    each_in(&self.topo, scope, |k| {
+                        self.errors[k] = 1.0 - (1.0 - self.errors[k]) * (1.0 - probability)
+                    })
+                }
+                FaultKind::Partition { .. } | FaultKind::Loss { .. } | FaultKind::Latency { .. } => {
+                    self.link_rules.push(i)
+                }
+            }
+        }
+        let mut t = Transitions::default();
+        for (k, (&was, &now)) in self.down.iter().zip(down.iter()).enumerate() {
+            if !was && now {
+                t.went_down.push(NodeId(k as u32));
+            } else if was && !now {
+                t.came_up.push(NodeId(k as u32));
+            }
+        }
+        self.down = down;
+        t
+    }
+
+    /// Decides the fate of one message sent now from `from` to `to`; random draws (latency,
+    /// loss) come from the sender's stream `s`.
+    #[inline]
+    pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream) -> Verdict {
+        if self.down[from.0 as usize] || self.down[to.0 as usize] {
+            return Verdict::Drop(DropReason::NodeDown);
+        }
+        let mut delay = self.topo.link_latency(from, to).sample(s);
+        for &i in &self.link_rules {
+            match &self.active[i].1 {
+                FaultKind::Partition { link } if link.matches(&self.topo, from, to) => {
+                    return Verdict::Drop(DropReason::Partitioned);
+                }
+                FaultKind::Loss { link, probability } if link.matches(&self.topo, from, to) => {
+                    if s.chance(*probability) {
+                        return Verdict::Drop(DropReason::Lost);
+                    }
+                }
+                FaultKind::Latency { link, added } if link.matches(&self.topo, from, to) => {
+                    delay = delay.saturating_add(added.sample(s));
+                }
+                _ => {}
+            }
+        }
+        Verdict::Deliver { delay }
+    }
+}
+
+fn each_in(topo: &Topology, scope: &Scope, mut f: impl FnMut(usize)) {
+    for k in 0..topo.nodes.len() {
+        if scope.contains(topo, NodeId(k as u32)) {
+            f(k)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::LinkLatency;
+
+    fn two_regions() -> (Net, NodeId, NodeId, NodeId) {
+        let mut t = Topology::new(LinkLatency {
+            same_node: Dist::Constant { value: 0.0 },
+            same_zone: Dist::Constant { value: 1.0 },
+            cross_zone: Dist::Constant { value: 2.0 },
+            cross_region: Dist::Constant { value: 100.0 },
+        });
+        let us = t.add_region("us");
+        let eu = t.add_region("eu");
+        let (za, zb, ze) = (t.add_zone(us, "us-a"), t.add_zone(us, "us-b"), t.add_zone(eu, "eu-a"));
+        let a = t.add_node(za, "a");
+        let b = t.add_node(zb, "b");
+        let e = t.add_node(ze, "e");
+        (Net::new(t), a, b, e)
+    }
+
+    #[test]
+    fn outage_takes_nodes_down_and_heals() {
+        let (mut net, a, _b, e) = two_regions();
+        let mut s = Stream::new(1, "t");
+        let t = net.activate(1, FaultKind::Outage { scope: Scope::Region(RegionId(1)) });
+        assert_eq!(t.went_down, vec![e]);
+        assert_eq!(net.route(a, e, &mut s), Verdict::Drop(DropReason::NodeDown));
+        // Overlapping outages: the node stays down until both end.
+        net.activate(2, FaultKind::Outage { scope: Scope::Node(e) });
+        assert!(net.deactivate(1).came_up.is_empty());
+        assert_eq!(net.deactivate(2).came_up, vec![e]);
+        assert_eq!(net.route(a, e, &mut s), Verdict::Deliver { delay: 100 });
+    }
+
+    #[test]
+    fn one_way_partition_drops_one_direction() {
+        let (mut net, a, b, e) = two_regions();
+        let mut s = Stream::new(1, "t");
+        let link = Link { a: vec![Scope::Region(RegionId(0))], b: vec![Scope::Region(RegionId(1))], one_way: true };
+        net.activate(7, FaultKind::Partition { link });
+        assert_eq!(net.route(a, e, &mut s), Verdict::Drop(DropReason::Partitioned));
+        assert_eq!(net.route(e, a, &mut s), Verdict::Deliver { delay: 100 });
+        assert_eq!(net.route(a, b, &mut s), Verdict::Deliver { delay: 2 });
+    }
+
+    #[test]
+    fn latency_adds_and_slow_and_errors_compose() {
+        let (mut net, a, b, _e) = two_regions();
+        let mut s = Stream::new(1, "t");
+        let link = Link { a: vec![Scope::Node(a)], b: vec![Scope::All], one_way: false };
+        net.activate(1, FaultKind::Latency { link, added: Dist::Constant { value: 50.0 } });
+        assert_eq!(net.route(b, a, &mut s), Verdict::Deliver { delay: 52 });
+        net.activate(2, FaultKind::Slow { scope: Scope::Zone(ZoneId(0)), factor: 3.0 });
+        net.activate(3, FaultKind::Slow { scope: Scope::All, factor: 2.0 });
+        assert_eq!(net.slow_factor(a), 6.0);
+        assert_eq!(net.slow_factor(b), 2.0);
+        net.activate(4, FaultKind::Errors { scope: Scope::All, probability: 0.5 });
+        net.activate(5, FaultKind::Errors { scope: Scope::All, probability: 0.5 });
+        assert_eq!(net.error_rate(b), 0.75);
+    }
+
+    #[test]
+    fn loss_drops_about_the_right_fraction() {
+        let (mut net, a, b, _e) = two_regions();
+        let mut s = Stream::new(9, "loss");
+        let link = Link { a: vec![Scope::All], b: vec![Scope::All], one_way: false };
+        net.activate(1, FaultKind::Loss { link, probability: 0.2 });
+        let n = 50_000;
+        let lost = (0..n).filter(|_| matches!(net.route(a, b, &mut s), Verdict::Drop(_))).count();
+        // Binomial(50000, 0.2): sd ≈ 89; allow 5 sd.
+        assert!((lost as i64 - 10_000).abs() < 450, "{lost}");
+    }
+}
