@@ -1,14 +1,22 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Components as sans-IO state machines, and the world that drives them with the engine.
+//!
+//! A component is given the time, a message or timer, and its own random streams; it answers by
+//! pushing sends and timers into an [`Outbox`]. It never sees the event queue, the network or
+//! other components. [`world::World`] owns all of them and is the only place where effects turn
+//! into scheduled events (ARCHITECTURE.md, "Invariants").
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod balancer;
+pub mod calls;
+pub mod client;
+pub mod metrics;
+pub mod msg;
+pub mod report;
+pub mod service;
+pub mod slab;
+pub mod spec;
+pub mod world;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use msg::{ActorId, Msg, Outbox, Status};
+pub use report::RunReport;
+pub use spec::WorldSpec;
+pub use world::World;

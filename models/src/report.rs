@@ -1,0 +1,298 @@
+//! The figures of one run, as the CLI prints them and writes them as JSON (the output contract
+//! in docs/cli.md). Pure data: building it reads the world, nothing else.
+
+use std::collections::BTreeMap;
+
+use faultline_sim::time::{to_ms, to_s};
+use serde::Serialize;
+
+use crate::metrics::{LatencyHist, TimeSeries};
+use crate::world::{Component, World};
+
+/// Bumped whenever a field changes meaning or disappears (adding fields does not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub scenario: String,
+    pub variant: String,
+    pub seed: u64,
+    pub trace_hash: String,
+    pub events: u64,
+    pub sim_time_ns: u64,
+    pub requests: Requests,
+    pub latency_ms: LatencySummary,
+    pub anomalies: BTreeMap<String, u64>,
+    pub workloads: Vec<WorkloadReport>,
+    pub services: Vec<ServiceReport>,
+    pub balancers: Vec<BalancerReport>,
+    pub network: NetworkReport,
+    pub faults: Vec<FaultEvent>,
+    pub timeseries: SeriesReport,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct Requests {
+    pub total: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct LatencySummary {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl LatencySummary {
+    pub fn of(h: &LatencyHist) -> LatencySummary {
+        LatencySummary {
+            mean: round3(h.mean_ns() / 1e6),
+            p50: to_ms(h.quantile_ns(0.5)),
+            p90: to_ms(h.quantile_ns(0.9)),
+            p99: to_ms(h.quantile_ns(0.99)),
+            p999: to_ms(h.quantile_ns(0.999)),
+            max: to_ms(h.max_ns()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WorkloadReport {
+    pub name: String,
+    pub requests: Requests,
+    pub latency_ms: LatencySummary,
+    pub attempts: u64,
+    pub retries: u64,
+    pub retry_budget_exhausted: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ServiceReport {
+    pub name: String,
+    pub instances: usize,
+    pub arrivals: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub injected_errors: u64,
+    pub rejected: u64,
+    pub lost_in_crash: u64,
+    /// Average busy workers / workers, over the run.
+    pub utilisation: f64,
+    pub mean_queue_len: f64,
+    pub max_queue_len: u64,
+    /// Mean wait for a worker, over requests that got one.
+    pub mean_wait_ms: f64,
+    /// Mean time from arrival to response, over answered requests that got a worker.
+    pub mean_sojourn_ms: f64,
+    pub p99_sojourn_ms: f64,
+    pub downstream_calls: u64,
+    pub downstream_attempts: u64,
+    pub downstream_retries: u64,
+    pub downstream_timeouts: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BalancerReport {
+    pub name: String,
+    pub strategy: &'static str,
+    pub forwarded: u64,
+    pub no_backend: u64,
+    pub timeouts: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct NetworkReport {
+    pub delivered: u64,
+    pub dropped_node_down: u64,
+    pub dropped_partition: u64,
+    pub dropped_loss: u64,
+    pub dropped_on_arrival: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FaultEvent {
+    pub t_ms: f64,
+    pub name: String,
+    pub kind: &'static str,
+    pub phase: &'static str,
+    pub injected: bool,
+}
+
+/// All workloads together, one entry per window.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SeriesReport {
+    pub window_ms: f64,
+    pub t_s: Vec<f64>,
+    pub ok: Vec<u64>,
+    pub failed: Vec<u64>,
+    pub timed_out: Vec<u64>,
+    pub p50_ms: Vec<f64>,
+    pub p99_ms: Vec<f64>,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+impl RunReport {
+    pub fn build(world: &World, scenario: &str, variant: &str) -> RunReport {
+        let now = world.now();
+        let spec = &world.spec;
+        let mut requests = Requests::default();
+        let mut all = LatencyHist::default();
+        let mut series = TimeSeries::new(spec.window);
+        let mut workloads = Vec::new();
+        let mut services: Vec<ServiceReport> = spec
+            .services
+            .iter()
+            .map(|s| ServiceReport {
+                name: s.name.clone(),
+                instances: s.nodes.len(),
+                arrivals: 0,
+                ok: 0,
+                errors: 0,
+                injected_errors: 0,
+                rejected: 0,
+                lost_in_crash: 0,
+                utilisation: 0.0,
+                mean_queue_len: 0.0,
+                max_queue_len: 0,
+                mean_wait_ms: 0.0,
+                mean_sojourn_ms: 0.0,
+                p99_sojourn_ms: 0.0,
+                downstream_calls: 0,
+                downstream_attempts: 0,
+                downstream_retries: 0,
+                downstream_timeouts: 0,
+            })
+            .collect();
+        // Per service: (busy-worker area, queue area, wait sum, started, sojourn sum, answered, hist)
+        let mut acc: Vec<(f64, f64, f64, u64, f64, u64, LatencyHist, u64)> =
+            spec.services.iter().map(|_| (0.0, 0.0, 0.0, 0, 0.0, 0, LatencyHist::default(), 0)).collect();
+        let mut balancers = Vec::new();
+        for a in &world.actors {
+            match &a.comp {
+                Component::Client(c) => {
+                    let st = &c.stats;
+                    let r = Requests {
+                        total: st.ok + st.failed + st.timed_out,
+                        ok: st.ok,
+                        failed: st.failed,
+                        timed_out: st.timed_out,
+                    };
+                    requests.total += r.total;
+                    requests.ok += r.ok;
+                    requests.failed += r.failed;
+                    requests.timed_out += r.timed_out;
+                    all.merge(&st.latency);
+                    series.merge(&st.series);
+                    workloads.push(WorkloadReport {
+                        name: a.name.clone(),
+                        requests: r,
+                        latency_ms: LatencySummary::of(&st.latency),
+                        attempts: c.calls.stats.attempts,
+                        retries: c.calls.stats.retries,
+                        retry_budget_exhausted: c.calls.stats.budget_exhausted,
+                    });
+                }
+                Component::Balancer(b) => balancers.push(BalancerReport {
+                    name: a.name.clone(),
+                    strategy: spec.balancers[a.group].strategy.name(),
+                    forwarded: b.stats.forwarded,
+                    no_backend: b.stats.no_backend,
+                    timeouts: b.stats.timeouts,
+                }),
+                Component::Service(s) => {
+                    let r = &mut services[a.group];
+                    let st = &s.stats;
+                    r.arrivals += st.arrivals;
+                    r.ok += st.ok;
+                    r.errors += st.errors;
+                    r.injected_errors += st.injected_errors;
+                    r.rejected += st.rejected;
+                    r.lost_in_crash += st.lost;
+                    r.max_queue_len = r.max_queue_len.max(st.queue_max);
+                    r.downstream_calls += s.calls.stats.calls;
+                    r.downstream_attempts += s.calls.stats.attempts;
+                    r.downstream_retries += s.calls.stats.retries;
+                    r.downstream_timeouts += s.calls.stats.attempt_timeouts;
+                    let x = &mut acc[a.group];
+                    x.0 += st.busy.average(now) / f64::from(s.workers().max(1));
+                    x.1 += st.queue_len.average(now);
+                    x.2 += st.wait_sum_ns;
+                    x.3 += st.started;
+                    x.4 += st.sojourn_sum_ns;
+                    x.5 += st.ok + st.errors;
+                    x.6.merge(&st.sojourn);
+                    x.7 += 1;
+                }
+            }
+        }
+        for (r, x) in services.iter_mut().zip(&acc) {
+            let n = x.7.max(1) as f64;
+            r.utilisation = round3(x.0 / n);
+            r.mean_queue_len = round3(x.1 / n);
+            r.mean_wait_ms = round3(ratio(x.2, x.3 as f64) / 1e6);
+            r.mean_sojourn_ms = round3(ratio(x.4, x.5 as f64) / 1e6);
+            r.p99_sojourn_ms = to_ms(x.6.quantile_ns(0.99));
+        }
+        let ns = &world.net_stats;
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            scenario: scenario.to_owned(),
+            variant: variant.to_owned(),
+            seed: world.seed,
+            trace_hash: world.trace_hash().hex(),
+            events: world.events(),
+            sim_time_ns: now,
+            requests,
+            latency_ms: LatencySummary::of(&all),
+            anomalies: BTreeMap::new(),
+            workloads,
+            services,
+            balancers,
+            network: NetworkReport {
+                delivered: ns.delivered,
+                dropped_node_down: ns.dropped_node_down,
+                dropped_partition: ns.dropped_partition,
+                dropped_loss: ns.dropped_loss,
+                dropped_on_arrival: ns.dropped_on_arrival,
+            },
+            faults: world
+                .fault_log
+                .iter()
+                .map(|f| FaultEvent {
+                    t_ms: to_ms(f.t),
+                    name: f.name.clone(),
+                    kind: f.kind,
+                    phase: if f.started { "start" } else { "end" },
+                    injected: f.injected,
+                })
+                .collect(),
+            timeseries: SeriesReport {
+                window_ms: to_ms(series.window),
+                t_s: (0..series.windows.len()).map(|i| to_s(i as u64 * series.window)).collect(),
+                ok: series.windows.iter().map(|w| w.ok).collect(),
+                failed: series.windows.iter().map(|w| w.failed).collect(),
+                timed_out: series.windows.iter().map(|w| w.timed_out).collect(),
+                p50_ms: series.windows.iter().map(|w| q_ms(&w.latency, 0.5)).collect(),
+                p99_ms: series.windows.iter().map(|w| q_ms(&w.latency, 0.99)).collect(),
+            },
+        }
+    }
+}
+
+fn q_ms(h: &hdrhistogram::Histogram<u32>, q: f64) -> f64 {
+    if h.is_empty() { 0.0 } else { to_ms(h.value_at_quantile(q)) }
+}

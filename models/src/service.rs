@@ -1,0 +1,265 @@
+//! A service instance: a pool of workers in front of a bounded FIFO queue. Each request gets
+//! local work (a sampled service time) and then makes its downstream calls in order, holding its
+//! worker while it waits (the thread-per-request model, which is how slow dependencies exhaust
+//! a caller's workers and failures cascade).
+
+use std::collections::VecDeque;
+
+use faultline_sim::{Dist, Nanos, Stream};
+
+use crate::calls::{CallResult, Calls, Outcome};
+use crate::metrics::{LatencyHist, TimeAverage};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Status, Timer};
+use crate::slab::{Key, Slab};
+
+#[derive(Clone, Debug, Default)]
+pub struct InstanceStats {
+    pub arrivals: u64,
+    /// Requests that got a worker.
+    pub started: u64,
+    pub ok: u64,
+    /// Requests answered with an error because a downstream call failed.
+    pub errors: u64,
+    /// Requests failed by an injected error fault.
+    pub injected_errors: u64,
+    /// Requests turned away because the queue was full.
+    pub rejected: u64,
+    /// Requests dropped by a crash while queued or in progress.
+    pub lost: u64,
+    /// Sum of waits for a worker, over started requests (ns).
+    pub wait_sum_ns: f64,
+    /// Sum of times from arrival to response, over answered started requests (ns).
+    pub sojourn_sum_ns: f64,
+    pub sojourn: LatencyHist,
+    /// Busy workers over time (utilisation = average / workers).
+    pub busy: TimeAverage,
+    /// Requests in the instance (queued + in service) over time.
+    pub in_system: TimeAverage,
+    pub queue_len: TimeAverage,
+    pub queue_max: u64,
+}
+
+#[derive(Debug)]
+struct Job {
+    from: ActorId,
+    call: CallId,
+    arrived: Nanos,
+    step: u16,
+}
+
+/// What the world tells an instance about its node right now (faults are the world's business).
+#[derive(Clone, Copy, Debug)]
+pub struct NodeHealth {
+    pub slow_factor: f64,
+    pub error_rate: f64,
+}
+
+#[derive(Debug)]
+pub struct Instance {
+    workers: u32,
+    capacity: u32,
+    service_time: Dist,
+    busy: u32,
+    queue: VecDeque<Key>,
+    jobs: Slab<Job>,
+    pub calls: Calls,
+    rng_work: Stream,
+    rng_errors: Stream,
+    pub stats: InstanceStats,
+}
+
+impl Instance {
+    pub fn new(workers: u32, capacity: u32, service_time: Dist, calls: Calls, rng_work: Stream, rng_errors: Stream) -> Instance {
+        Instance {
+            workers,
+            capacity,
+            service_time,
+            busy: 0,
+            queue: VecDeque::new(),
+            jobs: Slab::default(),
+            calls,
+            rng_work,
+            rng_errors,
+            stats: InstanceStats::default(),
+        }
+    }
+
+    pub fn workers(&self) -> u32 {
+        self.workers
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn busy(&self) -> u32 {
+        self.busy
+    }
+
+    fn gauges(&mut self, now: Nanos) {
+        self.stats.busy.set(now, u64::from(self.busy));
+        self.stats.queue_len.set(now, self.queue.len() as u64);
+        self.stats.in_system.set(now, self.queue.len() as u64 + u64::from(self.busy));
+        self.stats.queue_max = self.stats.queue_max.max(self.queue.len() as u64);
+    }
+
+    pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, msg: Msg) {
+        match msg.kind {
+            MsgKind::Request { .. } => self.on_request(now, out, health, from, msg.call),
+            MsgKind::Response(status) => {
+                if let Some(o) = self.calls.on_response(now, out, msg.call, status) {
+                    self.on_outcome(now, out, health, o);
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId) {
+        self.stats.arrivals += 1;
+        if health.error_rate > 0.0 && self.rng_errors.chance(health.error_rate) {
+            self.stats.injected_errors += 1;
+            out.send(from, Msg { call, kind: MsgKind::Response(Status::Error) });
+            return;
+        }
+        if self.busy < self.workers {
+            let key = self.jobs.insert(Job { from, call, arrived: now, step: 0 });
+            self.begin(now, out, health, key);
+        } else if self.queue.len() < self.capacity as usize {
+            let key = self.jobs.insert(Job { from, call, arrived: now, step: 0 });
+            self.queue.push_back(key);
+        } else {
+            self.stats.rejected += 1;
+            out.send(from, Msg { call, kind: MsgKind::Response(Status::Rejected) });
+        }
+        self.gauges(now);
+    }
+
+    /// Gives a job a worker and starts its local work.
+    fn begin(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key) {
+        let job = self.jobs.get(key).expect("queued job");
+        self.busy += 1;
+        self.stats.started += 1;
+        self.stats.wait_sum_ns += (now - job.arrived) as f64;
+        let base = self.service_time.sample(&mut self.rng_work);
+        let work = if health.slow_factor == 1.0 { base } else { (base as f64 * health.slow_factor) as Nanos };
+        out.timer(work, Timer::WorkDone(key));
+    }
+
+    pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, t: Timer) {
+        match t {
+            Timer::WorkDone(key) => {
+                if self.jobs.get(key).is_some() {
+                    self.next_step(now, out, health, key);
+                }
+            }
+            _ => {
+                if let Some(o) = self.calls.on_timer(now, out, t) {
+                    self.on_outcome(now, out, health, o);
+                }
+            }
+        }
+    }
+
+    /// Makes the job's next downstream call, or answers when there is none left.
+    fn next_step(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key) {
+        let step = self.jobs.get(key).expect("live job").step as usize;
+        if step < self.calls.targets.len() {
+            if let Some(o) = self.calls.start(now, out, step, key) {
+                self.on_outcome(now, out, health, o);
+            }
+        } else {
+            self.finish(now, out, health, key, Status::Ok);
+        }
+    }
+
+    fn on_outcome(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, o: Outcome) {
+        let Some(job) = self.jobs.get_mut(o.token) else { return };
+        if o.result == CallResult::Ok {
+            job.step += 1;
+            self.next_step(now, out, health, o.token);
+        } else {
+            self.finish(now, out, health, o.token, Status::Error);
+        }
+    }
+
+    fn finish(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key, status: Status) {
+        let job = self.jobs.remove(key).expect("live job");
+        out.send(job.from, Msg { call: job.call, kind: MsgKind::Response(status) });
+        let sojourn = now - job.arrived;
+        self.stats.sojourn_sum_ns += sojourn as f64;
+        self.stats.sojourn.record(sojourn);
+        if status == Status::Ok {
+            self.stats.ok += 1;
+        } else {
+            self.stats.errors += 1;
+        }
+        self.busy -= 1;
+        if let Some(next) = self.queue.pop_front() {
+            self.begin(now, out, health, next);
+        }
+        self.gauges(now);
+    }
+
+    /// The node went down: queued and running work is lost, workers are free on restart.
+    pub fn crash(&mut self, now: Nanos) {
+        self.stats.lost += self.jobs.len() as u64;
+        self.jobs.clear();
+        self.queue.clear();
+        self.busy = 0;
+        self.calls.crash();
+        self.gauges(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEALTHY: NodeHealth = NodeHealth { slow_factor: 1.0, error_rate: 0.0 };
+
+    fn instance(workers: u32, capacity: u32) -> Instance {
+        Instance::new(
+            workers,
+            capacity,
+            Dist::Constant { value: 10.0 },
+            Calls::new(vec![], Stream::new(1, "c")),
+            Stream::new(1, "w"),
+            Stream::new(1, "e"),
+        )
+    }
+
+    fn req(call: u64) -> Msg {
+        Msg { call, kind: MsgKind::Request { class: 0 } }
+    }
+
+    #[test]
+    fn queue_then_reject_when_full() {
+        let mut s = instance(1, 1);
+        let mut out = Outbox::default();
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(1));
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(2));
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(3));
+        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 3, kind: MsgKind::Response(Status::Rejected) })]);
+        assert_eq!((s.busy(), s.queue_len()), (1, 1));
+        let done = out.timers[0];
+        assert_eq!(done.0, 10);
+        out = Outbox::default();
+        s.on_timer(10, &mut out, HEALTHY, done.1);
+        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 1, kind: MsgKind::Response(Status::Ok) })]);
+        assert_eq!((s.busy(), s.queue_len()), (1, 0), "queued job started");
+        assert_eq!(s.stats.wait_sum_ns, 10.0);
+    }
+
+    #[test]
+    fn slow_node_stretches_work_and_crash_drops_it() {
+        let mut s = instance(2, 10);
+        let mut out = Outbox::default();
+        s.on_msg(0, &mut out, NodeHealth { slow_factor: 3.0, error_rate: 0.0 }, ActorId(1), req(1));
+        assert_eq!(out.timers[0].0, 30);
+        s.crash(5);
+        assert_eq!((s.busy(), s.stats.lost), (0, 1));
+        out = Outbox::default();
+        s.on_timer(30, &mut out, HEALTHY, Timer::WorkDone(0));
+        assert!(out.sends.is_empty(), "work of a crashed instance never answers");
+    }
+}

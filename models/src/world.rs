@@ -1,0 +1,414 @@
+//! The world: every component instance, the network, the fault timeline and the engine, and the
+//! one loop that turns component effects into events.
+
+use faultline_sim::net::{DropReason, FaultKind, Net, Verdict};
+use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, TraceHash};
+
+use crate::balancer::Balancer;
+use crate::calls::{CallTarget, Calls, Picker, Target};
+use crate::client::Client;
+use crate::msg::{ActorId, Msg, MsgKind, Outbox, Timer};
+use crate::service::{Instance, NodeHealth};
+use crate::spec::{CallSpec, FaultSpec, TargetRef, WorldSpec};
+
+#[derive(Debug)]
+pub enum Component {
+    Client(Client),
+    Balancer(Balancer),
+    Service(Instance),
+}
+
+#[derive(Debug)]
+pub struct Actor {
+    pub name: String,
+    pub node: NodeId,
+    /// Bumped at every crash: timers set before it are stale.
+    pub epoch: u32,
+    /// Draws for the network fate of messages this actor sends.
+    net_rng: Stream,
+    pub comp: Component,
+    /// Index of its service / balancer / workload in the spec.
+    pub group: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Deliver { to: u32, from: u32, msg: Msg },
+    Timer { actor: u32, epoch: u32, t: Timer },
+    FaultStart(u32),
+    FaultEnd(u32),
+}
+
+/// One event as applied, for `--trace` and divergence reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRecord<'a> {
+    pub index: u64,
+    pub t: Nanos,
+    pub kind: &'static str,
+    pub actor: &'a str,
+    /// The sender of a delivered message, `-` otherwise.
+    pub peer: &'a str,
+    pub detail: String,
+}
+
+/// Receives every applied event when attached (off the hot path otherwise).
+pub trait TraceSink {
+    fn record(&mut self, r: &TraceRecord<'_>);
+}
+
+/// A fault as it was applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedFault {
+    pub t: Nanos,
+    /// Events applied before this one (to re-inject at exactly the same point on replay).
+    pub at_event: u64,
+    pub name: String,
+    pub kind: &'static str,
+    pub started: bool,
+    pub injected: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NetStats {
+    pub delivered: u64,
+    pub dropped_node_down: u64,
+    pub dropped_partition: u64,
+    pub dropped_loss: u64,
+    /// Arrived at a node that had gone down while the message was in flight.
+    pub dropped_on_arrival: u64,
+}
+
+pub struct World {
+    pub seed: u64,
+    engine: Engine<Ev>,
+    pub net: Net,
+    pub actors: Vec<Actor>,
+    /// Actors on each node.
+    on_node: Vec<Vec<u32>>,
+    /// Node of each actor (a copy, so routing can read it while the sender is borrowed).
+    actor_node: Vec<NodeId>,
+    faults: Vec<FaultSpec>,
+    pub fault_log: Vec<AppliedFault>,
+    pub net_stats: NetStats,
+    out: Outbox,
+    end: Nanos,
+    pub spec: WorldSpec,
+    sink: Option<Box<dyn TraceSink>>,
+}
+
+impl World {
+    pub fn new(spec: &WorldSpec, seed: u64, budget: Budget) -> World {
+        let mut actors = Vec::new();
+        // Actor ids: service instances, then balancers, then workloads.
+        let mut instance_ids: Vec<Vec<ActorId>> = Vec::new();
+        let mut next = 0u32;
+        for s in &spec.services {
+            instance_ids.push((0..s.nodes.len()).map(|i| ActorId(next + i as u32)).collect());
+            next += s.nodes.len() as u32;
+        }
+        let balancer_ids: Vec<ActorId> = (0..spec.balancers.len()).map(|i| ActorId(next + i as u32)).collect();
+        let stream = |name: &str| Stream::new(seed, name);
+        let call_target = |c: &CallSpec| CallTarget {
+            target: match &c.target {
+                TargetRef::Balancer(b) => Target::Actor(balancer_ids[*b]),
+                TargetRef::Service { index, strategy } => {
+                    Target::Pool(Picker::new(instance_ids[*index].clone(), *strategy))
+                }
+            },
+            timeout: c.timeout,
+            retry: c.retry.clone(),
+            class: 0,
+        };
+        for (g, s) in spec.services.iter().enumerate() {
+            for (i, &node) in s.nodes.iter().enumerate() {
+                let name = format!("{}/{}", s.name, i);
+                let calls = Calls::new(s.calls.iter().map(call_target).collect(), stream(&format!("service/{name}/calls")));
+                let inst = Instance::new(
+                    s.workers,
+                    s.queue_capacity,
+                    s.service_time.clone(),
+                    calls,
+                    stream(&format!("service/{name}/work")),
+                    stream(&format!("service/{name}/errors")),
+                );
+                actors.push(Actor {
+                    net_rng: stream(&format!("service/{name}/net")),
+                    name,
+                    node,
+                    epoch: 0,
+                    comp: Component::Service(inst),
+                    group: g,
+                });
+            }
+        }
+        for (g, b) in spec.balancers.iter().enumerate() {
+            let picker = Picker::new(instance_ids[b.service].clone(), b.strategy);
+            actors.push(Actor {
+                name: b.name.clone(),
+                node: b.node,
+                epoch: 0,
+                net_rng: stream(&format!("balancer/{}/net", b.name)),
+                comp: Component::Balancer(Balancer::new(picker, b.timeout, stream(&format!("balancer/{}/pick", b.name)))),
+                group: g,
+            });
+        }
+        for (g, w) in spec.workloads.iter().enumerate() {
+            let calls = Calls::new(vec![call_target(&w.call)], stream(&format!("workload/{}/calls", w.name)));
+            let client = Client::new(w.arrival, w.start, w.stop, calls, stream(&format!("workload/{}/arrivals", w.name)), spec.window);
+            actors.push(Actor {
+                name: w.name.clone(),
+                node: w.node,
+                epoch: 0,
+                net_rng: stream(&format!("workload/{}/net", w.name)),
+                comp: Component::Client(client),
+                group: g,
+            });
+        }
+        let mut on_node = vec![Vec::new(); spec.topology.nodes.len()];
+        for (i, a) in actors.iter().enumerate() {
+            on_node[a.node.0 as usize].push(i as u32);
+        }
+        let actors_nodes = actors.iter().map(|a| a.node).collect();
+        let drain = spec.workloads.iter().map(|w| w.call.worst_case()).max().unwrap_or(0);
+        let end = spec.duration.saturating_add(drain).saturating_add(1_000_000);
+        let mut world = World {
+            seed,
+            engine: Engine::new(budget),
+            net: Net::new(spec.topology.clone()),
+            actors,
+            on_node,
+            actor_node: actors_nodes,
+            faults: spec.faults.clone(),
+            fault_log: Vec::new(),
+            net_stats: NetStats::default(),
+            out: Outbox::default(),
+            end,
+            spec: spec.clone(),
+            sink: None,
+        };
+        for (i, f) in spec.faults.iter().enumerate() {
+            world.engine.schedule_at(f.start, Ev::FaultStart(i as u32));
+            if let Some(e) = f.end {
+                world.engine.schedule_at(e, Ev::FaultEnd(i as u32));
+            }
+        }
+        for i in 0..world.actors.len() {
+            if let Component::Client(c) = &mut world.actors[i].comp {
+                c.boot(0, &mut world.out);
+                world.flush(i as u32);
+            }
+        }
+        world
+    }
+
+    pub fn set_trace_sink(&mut self, sink: Box<dyn TraceSink>) {
+        self.sink = Some(sink);
+    }
+
+    pub fn now(&self) -> Nanos {
+        self.engine.now()
+    }
+
+    /// When the run ends: the scenario's duration plus the time for the last requests to resolve.
+    pub fn end(&self) -> Nanos {
+        self.end
+    }
+
+    pub fn events(&self) -> u64 {
+        self.engine.events()
+    }
+
+    pub fn pending(&self) -> usize {
+        self.engine.pending()
+    }
+
+    pub fn trace_hash(&self) -> TraceHash {
+        self.engine.trace_hash()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.engine.now() >= self.end
+    }
+
+    /// Runs to the end of the scenario.
+    pub fn run(&mut self) -> Result<(), BudgetExceeded> {
+        self.run_until(self.end)
+    }
+
+    /// Applies every event due at or before `t` (capped at the end of the run).
+    pub fn run_until(&mut self, t: Nanos) -> Result<(), BudgetExceeded> {
+        let until = t.min(self.end);
+        while let Some(ev) = self.engine.next_until(until)? {
+            self.apply(ev);
+        }
+        Ok(())
+    }
+
+    /// Applies exactly one event if one is due before the end; returns whether it did.
+    pub fn step(&mut self) -> Result<bool, BudgetExceeded> {
+        let at = self.engine.now();
+        match self.engine.next_until(self.end)? {
+            Some(ev) => {
+                self.apply(ev);
+                Ok(true)
+            }
+            None => {
+                debug_assert!(self.engine.now() >= at);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Starts a fault now (the engine command behind interactive injection). It is applied as a
+    /// scheduled event at the current time, after events already due now, and recorded in the
+    /// fault log and trace like any other. Returns its index.
+    pub fn inject(&mut self, name: &str, kind: FaultKind, duration: Option<Nanos>) -> usize {
+        let now = self.engine.now();
+        let i = self.faults.len();
+        self.faults.push(FaultSpec { name: name.to_owned(), kind, start: now, end: duration.map(|d| now.saturating_add(d)) });
+        self.engine.schedule_at(now, Ev::FaultStart(i as u32));
+        if let Some(d) = duration {
+            self.engine.schedule_at(now.saturating_add(d), Ev::FaultEnd(i as u32));
+        }
+        i
+    }
+
+    /// Ends a fault now (e.g. bringing a region back from the TUI).
+    pub fn heal(&mut self, index: usize) {
+        self.engine.schedule_at(self.engine.now(), Ev::FaultEnd(index as u32));
+    }
+
+    pub fn faults(&self) -> &[FaultSpec] {
+        &self.faults
+    }
+
+    fn apply(&mut self, ev: Ev) {
+        let now = self.engine.now();
+        match ev {
+            Ev::Deliver { to, from, msg } => {
+                let h = self.engine.hash_mut();
+                h.word(1 | (u64::from(to) << 8) | (u64::from(from) << 36));
+                h.word(msg.call);
+                h.word(match msg.kind {
+                    MsgKind::Request { class } => u64::from(class),
+                    MsgKind::Response(s) => 0x100 | s.code(),
+                });
+                let a = &mut self.actors[to as usize];
+                if !self.net.is_up(a.node) {
+                    self.net_stats.dropped_on_arrival += 1;
+                    self.trace_event("drop-on-arrival", to, from, || format!("{msg:?}"));
+                    return;
+                }
+                self.net_stats.delivered += 1;
+                let health = NodeHealth { slow_factor: self.net.slow_factor(a.node), error_rate: self.net.error_rate(a.node) };
+                match &mut a.comp {
+                    Component::Client(c) => c.on_msg(now, &mut self.out, msg),
+                    Component::Balancer(b) => b.on_msg(&mut self.out, ActorId(from), msg),
+                    Component::Service(s) => s.on_msg(now, &mut self.out, health, ActorId(from), msg),
+                }
+                self.trace_event("deliver", to, from, || format!("{msg:?}"));
+                self.flush(to);
+            }
+            Ev::Timer { actor, epoch, t } => {
+                let (code, arg) = t.code();
+                let h = self.engine.hash_mut();
+                h.word(2 | (u64::from(actor) << 8) | (code << 40));
+                h.word(arg);
+                let a = &mut self.actors[actor as usize];
+                if a.epoch != epoch {
+                    return; // set before a crash
+                }
+                let health = NodeHealth { slow_factor: self.net.slow_factor(a.node), error_rate: self.net.error_rate(a.node) };
+                match &mut a.comp {
+                    Component::Client(c) => c.on_timer(now, &mut self.out, t),
+                    Component::Balancer(b) => b.on_timer(&mut self.out, t),
+                    Component::Service(s) => s.on_timer(now, &mut self.out, health, t),
+                }
+                self.trace_event("timer", actor, u32::MAX, || format!("{t:?}"));
+                self.flush(actor);
+            }
+            Ev::FaultStart(i) => self.fault(i as usize, true),
+            Ev::FaultEnd(i) => self.fault(i as usize, false),
+        }
+    }
+
+    fn fault(&mut self, i: usize, start: bool) {
+        let now = self.engine.now();
+        let f = &self.faults[i];
+        let kind_name = f.kind.name();
+        let active = self.net.active().any(|(id, _)| *id as usize == i);
+        if start == active {
+            return; // already started (or already healed by an earlier command)
+        }
+        self.engine.hash_mut().word(3 | ((i as u64) << 8) | (u64::from(start) << 40));
+        tracing::info!(t_ns = now, fault = %f.name, kind = kind_name, phase = if start { "start" } else { "end" }, "fault");
+        self.fault_log.push(AppliedFault {
+            t: now,
+            at_event: self.engine.events(),
+            name: f.name.clone(),
+            kind: kind_name,
+            started: start,
+            injected: i >= self.spec.faults.len(),
+        });
+        let transitions = if start { self.net.activate(i as u32, f.kind.clone()) } else { self.net.deactivate(i as u32) };
+        let name = f.name.clone();
+        self.trace_event(if start { "fault-start" } else { "fault-end" }, u32::MAX, u32::MAX, || name);
+        for node in transitions.went_down {
+            for k in 0..self.on_node[node.0 as usize].len() {
+                let id = self.on_node[node.0 as usize][k];
+                let a = &mut self.actors[id as usize];
+                a.epoch += 1;
+                match &mut a.comp {
+                    Component::Client(c) => c.crash(now),
+                    Component::Balancer(b) => b.crash(),
+                    Component::Service(s) => s.crash(now),
+                }
+            }
+        }
+        for node in transitions.came_up {
+            for k in 0..self.on_node[node.0 as usize].len() {
+                let id = self.on_node[node.0 as usize][k];
+                if let Component::Client(c) = &mut self.actors[id as usize].comp {
+                    c.boot(now, &mut self.out);
+                    self.flush(id);
+                }
+            }
+        }
+    }
+
+    /// Turns the outbox of actor `src` into scheduled deliveries and timers.
+    #[inline]
+    fn flush(&mut self, src: u32) {
+        let World { out, actors, actor_node, net, engine, net_stats, .. } = self;
+        let a = &mut actors[src as usize];
+        let from_node = a.node;
+        for (to, msg) in out.sends.drain(..) {
+            match net.route(from_node, actor_node[to.0 as usize], &mut a.net_rng) {
+                Verdict::Deliver { delay } => engine.schedule_in(delay, Ev::Deliver { to: to.0, from: src, msg }),
+                Verdict::Drop(r) => match r {
+                    DropReason::NodeDown => net_stats.dropped_node_down += 1,
+                    DropReason::Partitioned => net_stats.dropped_partition += 1,
+                    DropReason::Lost => net_stats.dropped_loss += 1,
+                },
+            }
+        }
+        for (after, t) in out.timers.drain(..) {
+            engine.schedule_in(after, Ev::Timer { actor: src, epoch: a.epoch, t });
+        }
+    }
+
+    fn trace_event(&mut self, kind: &'static str, actor: u32, peer: u32, detail: impl FnOnce() -> String) {
+        if self.sink.is_some() {
+            let name = |i: u32| if i == u32::MAX { "-" } else { self.actors[i as usize].name.as_str() };
+            let r = TraceRecord {
+                index: self.engine.events(),
+                t: self.engine.now(),
+                kind,
+                actor: name(actor),
+                peer: name(peer),
+                detail: detail(),
+            };
+            self.sink.as_mut().expect("checked").record(&r);
+        }
+    }
+}
