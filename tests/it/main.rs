@@ -1,0 +1,3 @@
+//! All integration and property tests, in one test binary (faster to build than many).
+
+mod queueing;
