@@ -1,1 +1,226 @@
-fn main() {}
+//! `faultline`: the command line. Only this crate knows about argv, stdout, files and exit
+//! codes (0 ok, 1 a check failed, 2 bad input or usage, 3 a budget ran out).
+
+mod output;
+mod summary;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, runner};
+
+#[derive(Parser)]
+#[command(name = "faultline", version, about = "Deterministic simulator and chaos testbed for distributed-system designs")]
+struct Cli {
+    /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one seed of a scenario (a file, or a name from `faultline list`).
+    Run {
+        scenario: String,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Variant to run (default: the first).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Print one JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// Write every applied event as JSON Lines to FILE.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<String>,
+        /// Stop (exit 3) after this many events (overrides the scenario's `max_events`).
+        #[arg(long)]
+        max_events: Option<u64>,
+    },
+    /// Check a scenario without running it.
+    Validate { scenario: String },
+    /// List the built-in scenarios.
+    List,
+    /// Run a seed twice and compare trace hashes; name the first differing event.
+    CheckDeterminism {
+        scenario: String,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Variant to check (default: every variant).
+        #[arg(long)]
+        variant: Option<String>,
+    },
+}
+
+/// Exit codes of the contract.
+const EXIT_CHECK_FAILED: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+const EXIT_BUDGET: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { 0 });
+        }
+    };
+    init_tracing(cli.verbose);
+    match dispatch(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::BadInput(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(Failure::Scenario(errs)) => {
+            report_scenario_errors(&errs);
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(Failure::Budget(e)) => {
+            eprintln!("inconclusive: {e}");
+            ExitCode::from(EXIT_BUDGET)
+        }
+    }
+}
+
+enum Failure {
+    BadInput(String),
+    Scenario(ScenarioErrors),
+    Budget(faultline_sim::BudgetExceeded),
+}
+
+impl From<ScenarioErrors> for Failure {
+    fn from(e: ScenarioErrors) -> Self {
+        Failure::Scenario(e)
+    }
+}
+
+impl From<faultline_sim::BudgetExceeded> for Failure {
+    fn from(e: faultline_sim::BudgetExceeded) -> Self {
+        Failure::Budget(e)
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // No wall-clock stamps: events carry their simulated time (`t_ns`).
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+}
+
+fn report_scenario_errors(errs: &ScenarioErrors) {
+    for e in &errs.errors {
+        eprintln!("error: {}", e.one_line());
+    }
+    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    for e in &errs.errors {
+        let mut s = String::new();
+        if handler.render_report(&mut s, e).is_ok() {
+            eprintln!("{s}");
+        }
+    }
+}
+
+/// A scenario argument: a path to a TOML file, or the name of a catalog entry.
+fn load(arg: &str) -> Result<Scenario, Failure> {
+    let src = if Path::new(arg).exists() {
+        let bytes = std::fs::read(arg).map_err(|e| Failure::BadInput(format!("{arg}: {e}")))?;
+        Source::from_bytes(arg, bytes).map_err(ScenarioErrors::from)?
+    } else if let Some(entry) = catalog::get(arg) {
+        Source { file: format!("catalog/{}.toml", entry.name), text: entry.text.to_owned() }
+    } else {
+        let names: Vec<&str> = catalog::CATALOG.iter().map(|e| e.name).collect();
+        return Err(Failure::BadInput(format!(
+            "{arg}: no such file, and no catalog scenario of that name (catalog: {})",
+            names.join(", ")
+        )));
+    };
+    Ok(Scenario::parse(&src)?)
+}
+
+fn dispatch(cmd: Command) -> Result<u8, Failure> {
+    match cmd {
+        Command::Run { scenario, seed, variant, json, trace, max_events } => {
+            let sc = load(&scenario)?;
+            let mut c = sc.variant(variant.as_deref()).map_err(Failure::BadInput)?;
+            if let Some(m) = max_events {
+                c.budget.max_events = m;
+            }
+            let seed = seed.unwrap_or(sc.default_seed);
+            let report = match &trace {
+                None => runner::run(&c, seed, None)?.0,
+                Some(path) => {
+                    let (sink, file) = output::JsonlTrace::create(path).map_err(Failure::BadInput)?;
+                    match runner::run(&c, seed, Some(Box::new(sink))) {
+                        Ok((report, _world)) => {
+                            file.commit().map_err(Failure::BadInput)?;
+                            report
+                        }
+                        Err(e) => {
+                            file.abandon();
+                            return Err(e.into());
+                        }
+                    }
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+            } else {
+                print!("{}", summary::render(&report));
+            }
+            Ok(0)
+        }
+        Command::Validate { scenario } => {
+            let sc = load(&scenario)?;
+            let c = sc.variant(None).map_err(Failure::BadInput)?;
+            println!(
+                "{}: ok — scenario `{}`, {} variant(s), {} service(s), {} workload(s), {} fault(s)",
+                sc.source.file,
+                sc.name,
+                sc.variants.len(),
+                c.spec.services.len(),
+                c.spec.workloads.len(),
+                c.spec.faults.len()
+            );
+            Ok(0)
+        }
+        Command::List => {
+            for e in catalog::CATALOG {
+                let sc = Scenario::parse(&Source { file: e.name.to_owned(), text: e.text.to_owned() })?;
+                println!("{:<28} {}", e.name, sc.description);
+            }
+            Ok(0)
+        }
+        Command::CheckDeterminism { scenario, seed, variant } => {
+            let sc = load(&scenario)?;
+            let seed = seed.unwrap_or(sc.default_seed);
+            let names: Vec<String> = match variant {
+                Some(v) => vec![v],
+                None => sc.variants.iter().map(|v| v.name.clone()).collect(),
+            };
+            let mut all_ok = true;
+            for v in &names {
+                let c = sc.variant(Some(v)).map_err(Failure::BadInput)?;
+                let r = runner::check_determinism(&c, seed)?;
+                if r.deterministic() {
+                    println!("{} [{v}] seed {seed}: deterministic ({} events, trace {})", sc.name, r.events[0], r.hashes[0]);
+                } else {
+                    all_ok = false;
+                    println!("{} [{v}] seed {seed}: NOT deterministic: {} vs {}", sc.name, r.hashes[0], r.hashes[1]);
+                    if let Some(d) = &r.divergence {
+                        println!("  first difference at event {}:\n    run 1: {}\n    run 2: {}", d.event, d.first, d.second);
+                    }
+                }
+            }
+            Ok(if all_ok { 0 } else { EXIT_CHECK_FAILED })
+        }
+    }
+}

@@ -1,14 +1,211 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The scenario format: TOML files (docs/scenario-format.md), their validation with positions,
+//! variants, compilation into a [`WorldSpec`], and the built-in catalog.
+
+pub mod catalog;
+mod compile;
+pub mod error;
+pub mod runner;
+pub mod schema;
+
+use faultline_models::WorldSpec;
+use faultline_sim::Budget;
+
+pub use compile::{MAX_DURATION_S, MAX_NODES};
+pub use error::{ScenarioError, ScenarioErrors};
+
+/// Scenario text and the name to report it under (a path, or `catalog:NAME`).
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub file: String,
+    pub text: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Largest scenario file accepted (a scenario is a page of TOML, not a data set).
+pub const MAX_FILE_BYTES: usize = 4 << 20;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Source {
+    /// Scenario bytes from a file: must be UTF-8 (the error points at the first bad byte).
+    pub fn from_bytes(file: &str, bytes: Vec<u8>) -> Result<Source, ScenarioError> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(ScenarioError::new(file, "", None, format!("file is larger than {MAX_FILE_BYTES} bytes")));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source { file: file.to_owned(), text }),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let good = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+                Err(ScenarioError::new(file, &good, Some(at..at), "expected UTF-8 text, found a byte that is not")
+                    .with_help("scenario files are TOML, which must be UTF-8"))
+            }
+        }
     }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantInfo {
+    pub name: String,
+    pub description: String,
+}
+
+/// A scenario that parsed and validated, with every variant checked.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub source: Source,
+    /// At least one: `base` when the file defines none.
+    pub variants: Vec<VariantInfo>,
+    pub default_seed: u64,
+    pub max_events: Option<u64>,
+    base: WorldSpec,
+    /// Compiled variants, in file order (empty when there are none beyond the base).
+    compiled: Vec<WorldSpec>,
+}
+
+/// A scenario ready to run.
+#[derive(Clone, Debug)]
+pub struct Compiled<'a> {
+    pub scenario: &'a Scenario,
+    pub variant: &'a str,
+    pub spec: &'a WorldSpec,
+    pub budget: Budget,
+}
+
+fn parse_file(src: &Source) -> Result<(schema::ScenarioFile, WorldSpec), ScenarioErrors> {
+    if src.text.trim().is_empty() {
+        return Err(ScenarioError::new(&src.file, &src.text, Some(0..0), "the file is empty")
+            .with_help("a scenario needs at least a [scenario] table with `name` and `duration_s`")
+            .into());
+    }
+    let file: schema::ScenarioFile = toml::from_str(&src.text).map_err(|e| {
+        let msg = e.message().trim_end().to_owned();
+        ScenarioError::new(&src.file, &src.text, e.span().or(Some(0..0)), msg)
+    })?;
+    let mut ck = compile::Checker::new(&src.file, &src.text);
+    let spec = ck.compile(&file);
+    if ck.errors.is_empty() {
+        Ok((file, spec))
+    } else {
+        Err(ScenarioErrors { file: src.file.clone(), errors: ck.errors })
+    }
+}
+
+impl Scenario {
+    /// Parses and validates a scenario and all of its variants.
+    pub fn parse(src: &Source) -> Result<Scenario, ScenarioErrors> {
+        let (file, base) = parse_file(src)?;
+        let mut variants = Vec::new();
+        let mut compiled = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for v in &file.variants {
+            let span = v.span();
+            let v = v.get_ref();
+            let name = v.name.get_ref().clone();
+            if !seen.insert(name.clone()) {
+                errors.push(ScenarioError::new(&src.file, &src.text, Some(v.name.span()), format!("duplicate variant `{name}`")));
+                continue;
+            }
+            match apply_variant(src, &v.set) {
+                Ok(spec) => compiled.push(spec),
+                Err(msg) => errors.push(
+                    ScenarioError::new(&src.file, &src.text, Some(span), format!("variant `{name}`: {msg}"))
+                        .with_label("in this variant"),
+                ),
+            }
+            variants.push(VariantInfo { name, description: v.description.clone() });
+        }
+        if !errors.is_empty() {
+            return Err(ScenarioErrors { file: src.file.clone(), errors });
+        }
+        if variants.is_empty() {
+            variants.push(VariantInfo { name: "base".to_owned(), description: "the scenario as written".to_owned() });
+        }
+        Ok(Scenario {
+            name: file.scenario.name.clone(),
+            description: file.scenario.description.clone(),
+            source: src.clone(),
+            variants,
+            default_seed: file.scenario.seed.unwrap_or(1),
+            max_events: file.scenario.max_events,
+            base,
+            compiled,
+        })
+    }
+
+    /// The named variant (the first when `None`).
+    pub fn variant(&self, name: Option<&str>) -> Result<Compiled<'_>, String> {
+        let i = match name {
+            None => 0,
+            Some(n) => self.variants.iter().position(|v| v.name == n).ok_or_else(|| {
+                let known: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+                format!("scenario `{}` has no variant `{n}` (variants: {})", self.name, known.join(", "))
+            })?,
+        };
+        let spec = if self.compiled.is_empty() { &self.base } else { &self.compiled[i] };
+        let mut budget = Budget::default();
+        if let Some(m) = self.max_events {
+            budget.max_events = m;
+        }
+        Ok(Compiled { scenario: self, variant: &self.variants[i].name, spec, budget })
+    }
+}
+
+/// Applies a variant's `set` entries to the scenario document and compiles the result.
+fn apply_variant(src: &Source, set: &toml::Table) -> Result<WorldSpec, String> {
+    let mut doc: toml::Table = toml::from_str(&src.text).map_err(|e| e.message().to_owned())?;
+    doc.remove("variant");
+    for (path, value) in set {
+        set_path(&mut doc, path, value.clone()).map_err(|e| format!("`{path}`: {e}"))?;
+    }
+    let text = toml::to_string(&doc).map_err(|e| e.to_string())?;
+    let patched = Source { file: src.file.clone(), text };
+    parse_file(&patched).map(|(_, spec)| spec).map_err(|e| {
+        let msgs: Vec<String> = e.errors.iter().map(|e| e.message.clone()).collect();
+        format!("after applying `set`: {}", msgs.join("; "))
+    })
+}
+
+/// Sets `a.b.c` in a TOML document. Arrays of tables are indexed by an element's `name` or by
+/// position; missing tables on the way are created.
+fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err("expected a dotted path like `service.api.workers`".to_owned());
+    }
+    let mut cur = doc;
+    let mut i = 0;
+    while i < parts.len() - 1 {
+        let key = parts[i];
+        let entry = cur.entry(key.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                cur = t;
+                i += 1;
+            }
+            toml::Value::Array(items) => {
+                let sel = parts[i + 1];
+                let idx = match sel.parse::<usize>() {
+                    Ok(n) if n < items.len() => n,
+                    Ok(n) => return Err(format!("`{key}` has {} entries, no index {n}", items.len())),
+                    Err(_) => items
+                        .iter()
+                        .position(|it| it.get("name").and_then(|n| n.as_str()) == Some(sel))
+                        .ok_or_else(|| format!("no `{key}` named `{sel}`"))?,
+                };
+                if i + 2 > parts.len() - 1 {
+                    items[idx] = value;
+                    return Ok(());
+                }
+                cur = match &mut items[idx] {
+                    toml::Value::Table(t) => t,
+                    _ => return Err(format!("`{key}.{sel}` is not a table")),
+                };
+                i += 2;
+            }
+            _ => return Err(format!("`{key}` is not a table")),
+        }
+    }
+    cur.insert(parts[parts.len() - 1].to_owned(), value);
+    Ok(())
 }

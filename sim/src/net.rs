@@ -17,16 +17,19 @@ pub enum Scope {
     Region(RegionId),
     Zone(ZoneId),
     Node(NodeId),
+    /// An explicit set (e.g. all instances of a service).
+    Nodes(Vec<NodeId>),
 }
 
 impl Scope {
     #[inline]
     pub fn contains(&self, topo: &Topology, node: NodeId) -> bool {
-        match *self {
+        match self {
             Scope::All => true,
-            Scope::Region(r) => topo.node(node).region == r,
-            Scope::Zone(z) => topo.node(node).zone == z,
-            Scope::Node(n) => n == node,
+            Scope::Region(r) => topo.node(node).region == *r,
+            Scope::Zone(z) => topo.node(node).zone == *z,
+            Scope::Node(n) => *n == node,
+            Scope::Nodes(ns) => ns.contains(&node),
         }
     }
 }

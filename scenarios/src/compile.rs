@@ -1,0 +1,636 @@
+//! Checks a parsed scenario (references, ranges, the call graph) and turns it into a
+//! [`WorldSpec`]. Collects every mistake it can find instead of stopping at the first.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use faultline_models::calls::{Jitter, RetryPolicy, Strategy};
+use faultline_models::spec::{Arrival, BalancerSpec, CallSpec, FaultSpec, ServiceSpec, TargetRef, WorkloadSpec};
+use faultline_models::WorldSpec;
+use faultline_sim::net::{FaultKind, Link, Scope};
+use faultline_sim::time::{from_ms, from_s};
+use faultline_sim::topology::LinkLatency;
+use faultline_sim::{Dist, NodeId, RegionId, Topology, ZoneId};
+use toml::Spanned;
+
+use crate::error::ScenarioError;
+use crate::schema::*;
+
+/// Limits that keep a scenario within memory (validation errors, not aborts).
+pub const MAX_NODES: usize = 100_000;
+pub const MAX_WORKERS: u32 = 1_000_000;
+pub const MAX_DURATION_S: f64 = 30.0 * 86_400.0;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Entity {
+    Region(usize),
+    Zone(usize),
+    Service(usize),
+    Balancer(usize),
+    Workload(usize),
+}
+
+impl Entity {
+    fn what(self) -> &'static str {
+        match self {
+            Entity::Region(_) => "a region",
+            Entity::Zone(_) => "a zone",
+            Entity::Service(_) => "a service",
+            Entity::Balancer(_) => "a load balancer",
+            Entity::Workload(_) => "a workload",
+        }
+    }
+}
+
+pub(crate) struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    pub errors: Vec<ScenarioError>,
+    names: BTreeMap<String, Entity>,
+}
+
+fn ms(x: NonNeg) -> f64 {
+    x.0 * 1e6
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(file: &'a str, text: &'a str) -> Self {
+        Checker { file, text, errors: Vec::new(), names: BTreeMap::new() }
+    }
+
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut ScenarioError {
+        self.errors.push(ScenarioError::new(self.file, self.text, Some(span), msg));
+        self.errors.last_mut().expect("just pushed")
+    }
+
+    fn declare(&mut self, name: &Spanned<String>, e: Entity) {
+        if name.get_ref().is_empty() {
+            self.err(name.span(), "expected a non-empty name");
+            return;
+        }
+        if let Some(prev) = self.names.get(name.get_ref()) {
+            let what = prev.what();
+            self.err(name.span(), format!("duplicate name `{}`: already used by {what}", name.get_ref()))
+                .label("second use")
+                .help("names of regions, zones, services, load balancers and workloads share one namespace");
+        } else {
+            self.names.insert(name.get_ref().clone(), e);
+        }
+    }
+
+    fn lookup(&mut self, name: &Spanned<String>, expected: &str, ok: impl Fn(Entity) -> bool) -> Option<Entity> {
+        match self.names.get(name.get_ref()).copied() {
+            Some(e) if ok(e) => Some(e),
+            Some(e) => {
+                let what = e.what();
+                self.err(name.span(), format!("`{}` is {what}, expected {expected}", name.get_ref()));
+                None
+            }
+            None => {
+                let known: Vec<&str> = self.names.iter().filter(|(_, e)| ok(**e)).map(|(n, _)| n.as_str()).collect();
+                let help = if known.is_empty() {
+                    format!("no {expected} is defined")
+                } else {
+                    format!("known: {}", known.join(", "))
+                };
+                self.err(name.span(), format!("unknown {expected} `{}`", name.get_ref())).help(help);
+                None
+            }
+        }
+    }
+
+    fn dist(&mut self, d: &Spanned<DistCfg>) -> Dist {
+        let span = d.span();
+        let c = d.get_ref();
+        let kind = c.dist.get_ref().as_str();
+        // Which fields each family takes: the rest must be absent.
+        let (wanted, dist): (&[&str], Option<Dist>) = match kind {
+            "constant" => (&["value_ms"], c.value_ms.map(|v| Dist::Constant { value: ms(v) })),
+            "uniform" => (&["low_ms", "high_ms"], match (c.low_ms, c.high_ms) {
+                (Some(l), Some(h)) if h.0 >= l.0 => Some(Dist::Uniform { low: ms(l), high: ms(h) }),
+                (Some(_), Some(_)) => {
+                    self.err(span.clone(), "uniform distribution needs `low_ms` ≤ `high_ms`");
+                    return Dist::Constant { value: 0.0 };
+                }
+                _ => None,
+            }),
+            "exponential" => (&["mean_ms"], c.mean_ms.map(|m| Dist::Exponential { mean: ms(m) })),
+            "normal" => (&["mean_ms", "std_dev_ms"], match (c.mean_ms, c.std_dev_ms) {
+                (Some(m), Some(s)) => Some(Dist::Normal { mean: ms(m), std_dev: ms(s) }),
+                _ => None,
+            }),
+            "lognormal" => (&["p50_ms", "p99_ms"], match (c.p50_ms, c.p99_ms) {
+                (Some(a), Some(b)) if b.0 >= a.0 => Some(Dist::lognormal_from_p50_p99(a.0 * 1e6, b.0 * 1e6)),
+                (Some(_), Some(_)) => {
+                    self.err(span.clone(), "lognormal distribution needs `p50_ms` ≤ `p99_ms`");
+                    return Dist::Constant { value: 0.0 };
+                }
+                _ => None,
+            }),
+            "pareto" => (&["scale_ms", "shape"], match (c.scale_ms, c.shape) {
+                (Some(s), Some(a)) => Some(Dist::Pareto { scale: s.0 * 1e6, shape: a.0 }),
+                _ => None,
+            }),
+            "empirical" => (&["points"], c.points.as_ref().and_then(|p| self.empirical(span.clone(), p))),
+            other => {
+                self.err(c.dist.span(), format!("unknown distribution `{other}`")).help(
+                    "expected one of: constant, uniform, exponential, normal, lognormal, pareto, empirical",
+                );
+                return Dist::Constant { value: 0.0 };
+            }
+        };
+        let present: Vec<&str> = [
+            ("value_ms", c.value_ms.is_some()),
+            ("low_ms", c.low_ms.is_some()),
+            ("high_ms", c.high_ms.is_some()),
+            ("mean_ms", c.mean_ms.is_some()),
+            ("std_dev_ms", c.std_dev_ms.is_some()),
+            ("p50_ms", c.p50_ms.is_some()),
+            ("p99_ms", c.p99_ms.is_some()),
+            ("scale_ms", c.scale_ms.is_some()),
+            ("shape", c.shape.is_some()),
+            ("points", c.points.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(n, p)| p.then_some(n))
+        .collect();
+        let extra: Vec<&str> = present.iter().copied().filter(|n| !wanted.contains(n)).collect();
+        if !extra.is_empty() {
+            self.err(span.clone(), format!("{kind} distribution does not take {}", fields(&extra)))
+                .help(format!("{kind} takes {}", fields(wanted)));
+        }
+        match dist {
+            Some(d) => d,
+            None => {
+                if !self.errors.last().is_some_and(|e| e.message.contains("empirical")) {
+                    self.err(span, format!("{kind} distribution needs {}", fields(wanted)));
+                }
+                Dist::Constant { value: 0.0 }
+            }
+        }
+    }
+
+    fn empirical(&mut self, span: Range<usize>, p: &[[f64; 2]]) -> Option<Dist> {
+        let ok = p.len() >= 2
+            && p[0][0] == 0.0
+            && p[p.len() - 1][0] == 1.0
+            && p.windows(2).all(|w| w[1][0] > w[0][0] && w[1][1] >= w[0][1])
+            && p.iter().all(|x| x[1].is_finite() && x[1] >= 0.0);
+        if !ok {
+            self.err(span, "empirical distribution needs `points` = [[quantile, value_ms], ...]")
+                .help("at least two points, quantiles rising strictly from 0 to 1, values non-negative and non-decreasing");
+            return None;
+        }
+        Some(Dist::Empirical { points: p.iter().map(|x| (x[0], x[1] * 1e6)).collect() })
+    }
+
+    fn strategy(&mut self, s: Option<&Spanned<String>>) -> Strategy {
+        let Some(s) = s else { return Strategy::RoundRobin };
+        match s.get_ref().as_str() {
+            "round-robin" => Strategy::RoundRobin,
+            "random" => Strategy::Random,
+            "least-outstanding" => Strategy::LeastOutstanding,
+            "power-of-two" => Strategy::PowerOfTwo,
+            other => {
+                self.err(s.span(), format!("unknown balancing strategy `{other}`"))
+                    .help("expected one of: round-robin, random, least-outstanding, power-of-two");
+                Strategy::RoundRobin
+            }
+        }
+    }
+
+    fn retry(&mut self, r: Option<&RetryCfg>) -> RetryPolicy {
+        let d = RetryPolicy::default();
+        let Some(r) = r else { return d };
+        if *r.max_attempts.get_ref() == 0 {
+            self.err(r.max_attempts.span(), "expected at least 1 attempt (1 = no retries)");
+        }
+        let jitter = match r.jitter.as_ref().map(|j| (j.get_ref().as_str(), j.span())) {
+            None | Some(("full", _)) => Jitter::Full,
+            Some(("none", _)) => Jitter::None,
+            Some(("equal", _)) => Jitter::Equal,
+            Some((other, span)) => {
+                self.err(span, format!("unknown jitter `{other}`")).help("expected one of: none, full, equal");
+                Jitter::Full
+            }
+        };
+        RetryPolicy {
+            max_attempts: (*r.max_attempts.get_ref()).max(1),
+            backoff_base: r.backoff_base_ms.map_or(d.backoff_base, |x| from_ms(x.0)),
+            backoff_max: r.backoff_max_ms.map_or(d.backoff_max, |x| from_ms(x.0)),
+            jitter,
+            budget_ratio: r.budget_ratio.map(|x| x.0),
+        }
+    }
+
+    fn target(&mut self, t: &Spanned<String>, balance: Option<&Spanned<String>>) -> TargetRef {
+        let strategy = self.strategy(balance);
+        match self.lookup(t, "load balancer or service", |e| matches!(e, Entity::Balancer(_) | Entity::Service(_))) {
+            Some(Entity::Balancer(b)) => {
+                if let Some(bal) = balance {
+                    self.err(bal.span(), "`balance` only applies when the target is a service")
+                        .help("the load balancer's own `strategy` decides");
+                }
+                TargetRef::Balancer(b)
+            }
+            Some(Entity::Service(s)) => TargetRef::Service { index: s, strategy },
+            _ => TargetRef::Service { index: usize::MAX, strategy },
+        }
+    }
+
+    /// A group of nodes named by region, zone, service, balancer, workload or instance (`api/0`).
+    fn scope(&mut self, name: &Spanned<String>, spec: &WorldSpec) -> Option<Scope> {
+        let n = name.get_ref();
+        if let Some(id) = spec.topology.node_id(n)
+            && !self.names.contains_key(n)
+        {
+            return Some(Scope::Node(id));
+        }
+        match self.lookup(name, "region, zone, service, load balancer, workload or instance", |_| true)? {
+            Entity::Region(r) => Some(Scope::Region(RegionId(r as u16))),
+            Entity::Zone(z) => Some(Scope::Zone(ZoneId(z as u16))),
+            Entity::Service(s) => Some(Scope::Nodes(spec.services[s].nodes.clone())),
+            Entity::Balancer(b) => Some(Scope::Node(spec.balancers[b].node)),
+            Entity::Workload(w) => Some(Scope::Node(spec.workloads[w].node)),
+        }
+    }
+
+    fn scopes(&mut self, names: Option<&Vec<Spanned<String>>>, field: &str, at: Range<usize>, spec: &WorldSpec) -> Vec<Scope> {
+        match names {
+            Some(v) if !v.is_empty() => v.iter().filter_map(|n| self.scope(n, spec)).collect(),
+            _ => {
+                self.err(at, format!("this fault needs `{field}` = [names of regions, zones, services or nodes]"));
+                Vec::new()
+            }
+        }
+    }
+
+    pub fn compile(&mut self, f: &ScenarioFile) -> WorldSpec {
+        let h = &f.scenario;
+        let duration_s = h.duration_s.get_ref().0;
+        if duration_s > MAX_DURATION_S {
+            self.err(h.duration_s.span(), format!("a run can simulate at most {MAX_DURATION_S} s (30 days)"));
+        }
+        let duration = from_s(duration_s.min(MAX_DURATION_S));
+        let window = h.window_ms.as_ref().map_or(1_000_000_000, |w| from_ms(w.get_ref().0).max(1_000));
+        if duration / window > 100_000 {
+            self.err(h.window_ms.as_ref().map_or(h.duration_s.span(), |w| w.span()), "too many time-series windows")
+                .help("at most 100000 windows: make `window_ms` larger");
+        }
+
+        // Topology.
+        let mut latency = LinkLatency::default();
+        let l = &f.topology.latency;
+        for (slot, cfg) in [
+            (&mut latency.same_node, &l.same_node),
+            (&mut latency.same_zone, &l.same_zone),
+            (&mut latency.cross_zone, &l.cross_zone),
+            (&mut latency.cross_region, &l.cross_region),
+        ] {
+            if let Some(c) = cfg {
+                *slot = self.dist(c);
+            }
+        }
+        let mut topo = Topology::new(latency);
+        if f.regions.is_empty() {
+            self.errors.push(
+                ScenarioError::new(self.file, self.text, Some(0..0), "a scenario needs at least one [[region]]")
+                    .with_help("[[region]]\nname = \"us-east\"\nzones = [\"us-east-a\"]"),
+            );
+        }
+        for r in &f.regions {
+            let id = topo.add_region(r.name.get_ref());
+            self.declare(&r.name, Entity::Region(id.0 as usize));
+        }
+        for r in &f.regions {
+            let rid = topo.region_id(r.name.get_ref()).expect("declared");
+            if r.zones.is_empty() {
+                self.err(r.name.span(), format!("region `{}` needs at least one zone", r.name.get_ref()));
+            }
+            for z in &r.zones {
+                let id = topo.add_zone(rid, z.get_ref());
+                self.declare(z, Entity::Zone(id.0 as usize));
+            }
+        }
+        for p in &l.between {
+            let d = self.dist(&p.latency);
+            let rs = p.regions.get_ref();
+            if rs.len() != 2 {
+                self.err(p.regions.span(), format!("expected two region names, found {}", rs.len()));
+                continue;
+            }
+            let a = self.lookup(&rs[0], "region", |e| matches!(e, Entity::Region(_)));
+            let b = self.lookup(&rs[1], "region", |e| matches!(e, Entity::Region(_)));
+            if let (Some(Entity::Region(a)), Some(Entity::Region(b))) = (a, b) {
+                topo.set_region_pair_latency(RegionId(a as u16), RegionId(b as u16), d);
+            }
+        }
+
+        // Declare component names first so references can point forwards.
+        for (i, s) in f.services.iter().enumerate() {
+            self.declare(&s.name, Entity::Service(i));
+        }
+        for (i, b) in f.balancers.iter().enumerate() {
+            self.declare(&b.name, Entity::Balancer(i));
+        }
+        for (i, w) in f.workloads.iter().enumerate() {
+            self.declare(&w.name, Entity::Workload(i));
+        }
+
+        let zone_of = |c: &mut Self, z: &Spanned<String>| match c.lookup(z, "zone", |e| matches!(e, Entity::Zone(_))) {
+            Some(Entity::Zone(z)) => Some(ZoneId(z as u16)),
+            _ => None,
+        };
+
+        let mut services = Vec::new();
+        for s in &f.services {
+            let zones: Vec<ZoneId> = match (&s.region, &s.zones) {
+                (Some(r), None) => match self.lookup(r, "region", |e| matches!(e, Entity::Region(_))) {
+                    Some(Entity::Region(r)) => (0..topo.zones.len())
+                        .filter(|&z| topo.zones[z].region == RegionId(r as u16))
+                        .map(|z| ZoneId(z as u16))
+                        .collect(),
+                    _ => vec![],
+                },
+                (None, Some(zs)) if !zs.is_empty() => zs.iter().filter_map(|z| zone_of(self, z)).collect(),
+                (Some(r), Some(_)) => {
+                    self.err(r.span(), "give either `region` or `zones`, not both");
+                    vec![]
+                }
+                _ => {
+                    self.err(s.name.span(), format!("service `{}` needs `region` or `zones` to place its instances", s.name.get_ref()));
+                    vec![]
+                }
+            };
+            let instances = s.instances.as_ref().map_or(1, |i| *i.get_ref());
+            if instances == 0 || instances as usize + topo.nodes.len() > MAX_NODES {
+                let span = s.instances.as_ref().map_or(s.name.span(), |i| i.span());
+                self.err(span, format!("expected between 1 and {MAX_NODES} instances in all"));
+            }
+            let workers = s.workers.as_ref().map_or(8, |w| *w.get_ref());
+            if workers == 0 || workers > MAX_WORKERS {
+                let span = s.workers.as_ref().map_or(s.name.span(), |w| w.span());
+                self.err(span, format!("expected between 1 and {MAX_WORKERS} workers"));
+            }
+            let mut nodes = Vec::new();
+            if !zones.is_empty() && instances as usize + topo.nodes.len() <= MAX_NODES {
+                for i in 0..instances as usize {
+                    nodes.push(topo.add_node(zones[i % zones.len()], &format!("{}/{}", s.name.get_ref(), i)));
+                }
+            }
+            services.push(ServiceSpec {
+                name: s.name.get_ref().clone(),
+                nodes,
+                workers: workers.clamp(1, MAX_WORKERS),
+                queue_capacity: s.queue_capacity.unwrap_or(1000),
+                service_time: self.dist(&s.service_time),
+                calls: vec![],
+            });
+        }
+        let mut balancers = Vec::new();
+        for b in &f.balancers {
+            let zone = zone_of(self, &b.zone);
+            let service = match self.lookup(&b.service, "service", |e| matches!(e, Entity::Service(_))) {
+                Some(Entity::Service(s)) => s,
+                _ => usize::MAX,
+            };
+            let node = zone.map_or(NodeId(0), |z| topo.add_node(z, b.name.get_ref()));
+            balancers.push(BalancerSpec {
+                name: b.name.get_ref().clone(),
+                node,
+                service,
+                strategy: self.strategy(b.strategy.as_ref()),
+                timeout: b.timeout_ms.map_or(30_000_000_000, |t| from_ms(t.0)),
+            });
+        }
+        let mut workloads = Vec::new();
+        for w in &f.workloads {
+            let zone = zone_of(self, &w.zone);
+            let node = zone.map_or(NodeId(0), |z| topo.add_node(z, w.name.get_ref()));
+            let target = self.target(&w.target, w.balance.as_ref());
+            let rate = w.arrival.rate_per_s.0;
+            let arrival = match w.arrival.process.get_ref().as_str() {
+                "poisson" => Arrival::Poisson { rate_per_s: rate },
+                "constant" => Arrival::Constant { rate_per_s: rate },
+                other => {
+                    self.err(w.arrival.process.span(), format!("unknown arrival process `{other}`"))
+                        .help("expected one of: poisson, constant");
+                    Arrival::Poisson { rate_per_s: rate }
+                }
+            };
+            let start = w.start_s.map_or(0, |s| from_s(s.0));
+            let stop = match &w.stop_s {
+                Some(s) if s.get_ref().0 > duration_s => {
+                    self.err(s.span(), format!("`stop_s` is after the end of the scenario ({duration_s} s)"));
+                    duration
+                }
+                Some(s) => from_s(s.get_ref().0),
+                None => duration,
+            };
+            if rate * (stop.saturating_sub(start) as f64 / 1e9) > 1e9 {
+                self.err(w.name.span(), "this workload would send more than 10^9 requests")
+                    .help("lower `rate_per_s` or the duration");
+            }
+            workloads.push(WorkloadSpec {
+                name: w.name.get_ref().clone(),
+                node,
+                arrival,
+                start,
+                stop,
+                call: CallSpec { target, timeout: from_ms(w.timeout_ms.get_ref().0), retry: self.retry(w.retry.as_ref()) },
+            });
+        }
+        // Downstream calls, now that every balancer exists.
+        for (i, s) in f.services.iter().enumerate() {
+            let calls = s
+                .calls
+                .iter()
+                .map(|c| CallSpec {
+                    target: self.target(&c.target, c.balance.as_ref()),
+                    timeout: from_ms(c.timeout_ms.get_ref().0),
+                    retry: self.retry(c.retry.as_ref()),
+                })
+                .collect();
+            services[i].calls = calls;
+        }
+        self.check_call_graph(f, &services, &balancers);
+
+        let mut spec = WorldSpec { topology: topo, services, balancers, workloads, faults: vec![], duration, window };
+        spec.faults = f.faults.iter().enumerate().filter_map(|(i, fc)| self.fault(i, fc, &spec, duration_s)).collect();
+        spec
+    }
+
+    fn check_call_graph(&mut self, f: &ScenarioFile, services: &[ServiceSpec], balancers: &[BalancerSpec]) {
+        let callee = |t: &TargetRef| match t {
+            TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service),
+            TargetRef::Service { index, .. } => Some(*index),
+        };
+        // Depth-first search for a cycle; states: 0 new, 1 on stack, 2 done.
+        fn visit(s: usize, edges: &[Vec<usize>], state: &mut [u8], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
+            state[s] = 1;
+            stack.push(s);
+            for &t in &edges[s] {
+                if t >= state.len() {
+                    continue;
+                }
+                if state[t] == 1 {
+                    let from = stack.iter().position(|&x| x == t).expect("on stack");
+                    let mut cyc = stack[from..].to_vec();
+                    cyc.push(t);
+                    return Some(cyc);
+                }
+                if state[t] == 0
+                    && let Some(c) = visit(t, edges, state, stack)
+                {
+                    return Some(c);
+                }
+            }
+            stack.pop();
+            state[s] = 2;
+            None
+        }
+        let edges: Vec<Vec<usize>> = services.iter().map(|s| s.calls.iter().filter_map(|c| callee(&c.target)).collect()).collect();
+        let mut state = vec![0u8; services.len()];
+        for s in 0..services.len() {
+            if state[s] == 0
+                && let Some(cyc) = visit(s, &edges, &mut state, &mut Vec::new())
+            {
+                let names: Vec<&str> = cyc.iter().map(|&i| services[i].name.as_str()).collect();
+                self.err(f.services[cyc[0]].name.span(), format!("calls form a cycle: {}", names.join(" → ")))
+                    .help("a request would call itself forever");
+                return;
+            }
+        }
+    }
+
+    fn fault(&mut self, i: usize, fc: &Spanned<FaultCfg>, spec: &WorldSpec, duration_s: f64) -> Option<FaultSpec> {
+        let at = fc.span();
+        let c = fc.get_ref();
+        let start_s = c.start_s.0;
+        if start_s > duration_s {
+            self.err(at.clone(), format!("fault starts at {start_s} s, after the end of the scenario ({duration_s} s)"));
+        }
+        let end = match (&c.end_s, c.duration_s) {
+            (Some(e), None) => {
+                if e.get_ref().0 < start_s {
+                    self.err(e.span(), format!("`end_s` ({}) is before `start_s` ({start_s})", e.get_ref().0));
+                }
+                Some(from_s(e.get_ref().0.max(start_s)))
+            }
+            (None, Some(d)) => Some(from_s(start_s + d.0)),
+            (Some(e), Some(_)) => {
+                self.err(e.span(), "give either `end_s` or `duration_s`, not both");
+                None
+            }
+            (None, None) => None,
+        };
+        let kind_s = c.kind.get_ref().as_str();
+        let link = |ck: &mut Self| {
+            let a = ck.scopes(c.from.as_ref(), "from", at.clone(), spec);
+            let b = ck.scopes(c.to.as_ref(), "to", at.clone(), spec);
+            Link { a, b, one_way: c.one_way.unwrap_or(false) }
+        };
+        let need = |ck: &mut Self, what: &str| {
+            ck.err(at.clone(), format!("a `{kind_s}` fault needs `{what}`"));
+        };
+        let kind = match kind_s {
+            "region-outage" => match &c.region {
+                Some(r) => match self.lookup(r, "region", |e| matches!(e, Entity::Region(_))) {
+                    Some(Entity::Region(r)) => FaultKind::Outage { scope: Scope::Region(RegionId(r as u16)) },
+                    _ => return None,
+                },
+                None => {
+                    need(self, "region");
+                    return None;
+                }
+            },
+            "zone-outage" => match &c.zone {
+                Some(z) => match self.lookup(z, "zone", |e| matches!(e, Entity::Zone(_))) {
+                    Some(Entity::Zone(z)) => FaultKind::Outage { scope: Scope::Zone(ZoneId(z as u16)) },
+                    _ => return None,
+                },
+                None => {
+                    need(self, "zone");
+                    return None;
+                }
+            },
+            "node-crash" => match &c.node {
+                Some(n) => FaultKind::Outage { scope: self.scope(n, spec)? },
+                None => {
+                    need(self, "node");
+                    return None;
+                }
+            },
+            "partition" => FaultKind::Partition { link: link(self) },
+            "latency" => {
+                let Some(added) = c.added_ms else {
+                    need(self, "added_ms");
+                    return None;
+                };
+                let jitter = c.jitter_ms.map_or(0.0, |j| ms(j));
+                let added = if jitter > 0.0 {
+                    Dist::Uniform { low: ms(added), high: ms(added) + jitter }
+                } else {
+                    Dist::Constant { value: ms(added) }
+                };
+                FaultKind::Latency { link: link(self), added }
+            }
+            "loss" => {
+                let Some(p) = c.probability else {
+                    need(self, "probability");
+                    return None;
+                };
+                FaultKind::Loss { link: link(self), probability: p.0 }
+            }
+            "slow" => {
+                let Some(factor) = c.factor else {
+                    need(self, "factor");
+                    return None;
+                };
+                let s = self.scopes(c.targets.as_ref(), "targets", at.clone(), spec);
+                FaultKind::Slow { scope: merge_scopes(s, spec), factor: factor.0 }
+            }
+            "errors" => {
+                let Some(p) = c.probability else {
+                    need(self, "probability");
+                    return None;
+                };
+                let s = self.scopes(c.targets.as_ref(), "targets", at.clone(), spec);
+                FaultKind::Errors { scope: merge_scopes(s, spec), probability: p.0 }
+            }
+            other => {
+                self.err(c.kind.span(), format!("unknown fault kind `{other}`")).help(
+                    "expected one of: region-outage, zone-outage, node-crash, partition, latency, loss, slow, errors",
+                );
+                return None;
+            }
+        };
+        Some(FaultSpec {
+            name: c.name.clone().unwrap_or_else(|| format!("{kind_s}#{i}")),
+            kind,
+            start: from_s(start_s),
+            end,
+        })
+    }
+}
+
+/// Several scopes as one (node-scoped faults take a single scope).
+fn merge_scopes(mut s: Vec<Scope>, spec: &WorldSpec) -> Scope {
+    if s.len() == 1 {
+        return s.pop().expect("one");
+    }
+    let nodes = (0..spec.topology.nodes.len() as u32)
+        .map(NodeId)
+        .filter(|&n| s.iter().any(|sc| sc.contains(&spec.topology, n)))
+        .collect();
+    Scope::Nodes(nodes)
+}
+
+fn fields(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.len() {
+        0 => "no fields".to_owned(),
+        1 => quoted[0].clone(),
+        n => format!("{} and {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}

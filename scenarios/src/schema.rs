@@ -1,0 +1,250 @@
+//! The scenario file format, as serde types. Every table rejects unknown fields; units are in
+//! field names. docs/scenario-format.md documents each field; keep the two in step.
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A number that must be ≥ 0 (durations, rates). Rejected with the value's position otherwise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NonNeg(pub f64);
+
+impl<'de> Deserialize<'de> for NonNeg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let x = f64::deserialize(d)?;
+        if x.is_finite() && x >= 0.0 {
+            Ok(NonNeg(x))
+        } else {
+            Err(de::Error::custom(format!("expected a non-negative number, found {x}")))
+        }
+    }
+}
+
+/// A number that must be > 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Positive(pub f64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let x = f64::deserialize(d)?;
+        if x.is_finite() && x > 0.0 {
+            Ok(Positive(x))
+        } else {
+            Err(de::Error::custom(format!("expected a positive number, found {x}")))
+        }
+    }
+}
+
+/// A probability in `[0, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probability(pub f64);
+
+impl<'de> Deserialize<'de> for Probability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let x = f64::deserialize(d)?;
+        if (0.0..=1.0).contains(&x) {
+            Ok(Probability(x))
+        } else {
+            Err(de::Error::custom(format!("expected a probability between 0 and 1, found {x}")))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub scenario: Header,
+    #[serde(default)]
+    pub topology: TopologyCfg,
+    #[serde(default, rename = "region")]
+    pub regions: Vec<RegionCfg>,
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceCfg>,
+    #[serde(default, rename = "load_balancer")]
+    pub balancers: Vec<BalancerCfg>,
+    #[serde(default, rename = "workload")]
+    pub workloads: Vec<WorkloadCfg>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Spanned<FaultCfg>>,
+    #[serde(default, rename = "variant")]
+    pub variants: Vec<Spanned<VariantCfg>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How long workloads send requests (seconds of simulated time).
+    pub duration_s: Spanned<Positive>,
+    /// Time-series window.
+    pub window_ms: Option<Spanned<Positive>>,
+    /// Seed used when the command line gives none.
+    pub seed: Option<u64>,
+    /// Event budget: the run stops (exit code 3) after this many events.
+    pub max_events: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyCfg {
+    #[serde(default)]
+    pub latency: LatencyCfg,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyCfg {
+    pub same_node: Option<Spanned<DistCfg>>,
+    pub same_zone: Option<Spanned<DistCfg>>,
+    pub cross_zone: Option<Spanned<DistCfg>>,
+    pub cross_region: Option<Spanned<DistCfg>>,
+    #[serde(default)]
+    pub between: Vec<PairLatencyCfg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairLatencyCfg {
+    pub regions: Spanned<Vec<Spanned<String>>>,
+    pub latency: Spanned<DistCfg>,
+}
+
+/// A distribution of durations. `dist` picks the family; each family takes its own fields
+/// (checked after parsing, with the table's position).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistCfg {
+    pub dist: Spanned<String>,
+    pub value_ms: Option<NonNeg>,
+    pub low_ms: Option<NonNeg>,
+    pub high_ms: Option<NonNeg>,
+    pub mean_ms: Option<NonNeg>,
+    pub std_dev_ms: Option<NonNeg>,
+    pub p50_ms: Option<Positive>,
+    pub p99_ms: Option<Positive>,
+    pub scale_ms: Option<Positive>,
+    pub shape: Option<Positive>,
+    /// `[[quantile, value_ms], ...]`, quantiles from 0 to 1 ascending.
+    pub points: Option<Vec<[f64; 2]>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionCfg {
+    pub name: Spanned<String>,
+    pub zones: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCfg {
+    pub name: Spanned<String>,
+    /// Place instances across all zones of this region...
+    pub region: Option<Spanned<String>>,
+    /// ...or across these zones (round-robin).
+    pub zones: Option<Vec<Spanned<String>>>,
+    pub instances: Option<Spanned<u32>>,
+    pub workers: Option<Spanned<u32>>,
+    pub queue_capacity: Option<u32>,
+    pub service_time: Spanned<DistCfg>,
+    #[serde(default)]
+    pub calls: Vec<CallCfg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallCfg {
+    /// A load balancer or a service.
+    pub target: Spanned<String>,
+    pub timeout_ms: Spanned<Positive>,
+    pub retry: Option<RetryCfg>,
+    /// Client-side balancing when the target is a service.
+    pub balance: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryCfg {
+    pub max_attempts: Spanned<u32>,
+    pub backoff_base_ms: Option<NonNeg>,
+    pub backoff_max_ms: Option<NonNeg>,
+    pub jitter: Option<Spanned<String>>,
+    /// Retries allowed per request on average (token bucket); absent = unlimited.
+    pub budget_ratio: Option<NonNeg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalancerCfg {
+    pub name: Spanned<String>,
+    pub zone: Spanned<String>,
+    pub service: Spanned<String>,
+    pub strategy: Option<Spanned<String>>,
+    pub timeout_ms: Option<Positive>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadCfg {
+    pub name: Spanned<String>,
+    pub zone: Spanned<String>,
+    pub target: Spanned<String>,
+    pub arrival: ArrivalCfg,
+    pub start_s: Option<NonNeg>,
+    pub stop_s: Option<Spanned<NonNeg>>,
+    pub timeout_ms: Spanned<Positive>,
+    pub retry: Option<RetryCfg>,
+    pub balance: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalCfg {
+    pub process: Spanned<String>,
+    pub rate_per_s: Positive,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultCfg {
+    pub name: Option<String>,
+    pub kind: Spanned<String>,
+    pub start_s: NonNeg,
+    /// When it heals; absent (and no `duration_s`) = never.
+    pub end_s: Option<Spanned<NonNeg>>,
+    pub duration_s: Option<NonNeg>,
+    /// region-outage
+    pub region: Option<Spanned<String>>,
+    /// zone-outage
+    pub zone: Option<Spanned<String>>,
+    /// node-crash: a service instance (`api/0`), a balancer or a workload
+    pub node: Option<Spanned<String>>,
+    /// slow, errors: regions, zones, services or nodes
+    pub targets: Option<Vec<Spanned<String>>>,
+    /// partition, latency, loss: the two sides
+    pub from: Option<Vec<Spanned<String>>>,
+    pub to: Option<Vec<Spanned<String>>>,
+    /// partition, latency, loss: only messages from `from` to `to` are affected
+    pub one_way: Option<bool>,
+    /// latency
+    pub added_ms: Option<NonNeg>,
+    pub jitter_ms: Option<NonNeg>,
+    /// loss, errors
+    pub probability: Option<Probability>,
+    /// slow
+    pub factor: Option<Positive>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantCfg {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// `"path.to.field" = value`; array tables are addressed by their `name`
+    /// (`"service.api.workers" = 16`), plain arrays by index (`"service.api.calls.0.timeout_ms"`).
+    #[serde(default)]
+    pub set: toml::Table,
+}

@@ -1,0 +1,71 @@
+//! Files the CLI writes: complete or absent (written to a temporary file beside the target,
+//! then renamed).
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use faultline_models::world::{TraceRecord, TraceSink};
+
+type Shared = Rc<RefCell<Option<BufWriter<File>>>>;
+
+/// A file being written; published by [`Pending::commit`], removed by [`Pending::abandon`].
+pub struct Pending {
+    tmp: PathBuf,
+    dest: PathBuf,
+    writer: Shared,
+}
+
+fn tmp_path(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+impl Pending {
+    pub fn commit(self) -> Result<(), String> {
+        let w = self.writer.borrow_mut().take();
+        if let Some(mut w) = w {
+            w.flush().map_err(|e| format!("{}: {e}", self.tmp.display()))?;
+        }
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| format!("{}: {e}", self.dest.display()))
+    }
+
+    pub fn abandon(self) {
+        self.writer.borrow_mut().take();
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Writes each applied event as one JSON object per line.
+pub struct JsonlTrace {
+    writer: Shared,
+    failed: bool,
+}
+
+impl JsonlTrace {
+    pub fn create(path: &str) -> Result<(JsonlTrace, Pending), String> {
+        let dest = PathBuf::from(path);
+        let tmp = tmp_path(&dest);
+        let f = File::create(&tmp).map_err(|e| format!("{path}: cannot write: {e}"))?;
+        let writer = Rc::new(RefCell::new(Some(BufWriter::new(f))));
+        Ok((JsonlTrace { writer: writer.clone(), failed: false }, Pending { tmp, dest, writer }))
+    }
+}
+
+impl TraceSink for JsonlTrace {
+    fn record(&mut self, r: &TraceRecord<'_>) {
+        if self.failed {
+            return;
+        }
+        let line = serde_json::json!({
+            "i": r.index, "t_ns": r.t, "kind": r.kind, "actor": r.actor, "peer": r.peer, "detail": r.detail,
+        });
+        if let Some(w) = self.writer.borrow_mut().as_mut()
+            && writeln!(w, "{line}").is_err()
+        {
+            self.failed = true;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The human-readable summary of one run.
+
+use std::fmt::Write;
+
+use faultline_models::RunReport;
+
+fn pct(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
+}
+
+pub fn render(r: &RunReport) -> String {
+    let mut s = String::new();
+    let q = &r.requests;
+    let l = &r.latency_ms;
+    let _ = writeln!(s, "{} — variant {}, seed {}", r.scenario, r.variant, r.seed);
+    let _ = writeln!(
+        s,
+        "  simulated {:.1} s in {} events · trace {}",
+        r.sim_time_ns as f64 / 1e9,
+        r.events,
+        r.trace_hash
+    );
+    let _ = writeln!(
+        s,
+        "\nrequests  {} total · {} ok ({:.2}%) · {} failed · {} timed out",
+        q.total,
+        q.ok,
+        pct(q.ok, q.total),
+        q.failed,
+        q.timed_out
+    );
+    let _ = writeln!(
+        s,
+        "latency   (successful requests, ms) mean {:.1} · p50 {:.1} · p90 {:.1} · p99 {:.1} · p99.9 {:.1} · max {:.1}",
+        l.mean, l.p50, l.p90, l.p99, l.p999, l.max
+    );
+    if !r.faults.is_empty() {
+        let _ = writeln!(s, "\nfaults");
+        for f in &r.faults {
+            let _ = writeln!(
+                s,
+                "  {:>8.1} s  {:<5}  {} ({}){}",
+                f.t_ms / 1000.0,
+                f.phase,
+                f.name,
+                f.kind,
+                if f.injected { " [injected]" } else { "" }
+            );
+        }
+    }
+    let ts = &r.timeseries;
+    if !ts.t_s.is_empty() {
+        let _ = writeln!(s, "\nover time ({} s windows; * = a fault is active)", ts.window_ms / 1000.0);
+        let _ = writeln!(s, "  {:>13}  {:>8} {:>7} {:>8} {:>6} {:>8} {:>8}", "t (s)", "ok", "failed", "timeout", "err%", "p50 ms", "p99 ms");
+        for i in 0..ts.t_s.len() {
+            let (t0, t1) = (ts.t_s[i], ts.t_s[i] + ts.window_ms / 1000.0);
+            let active = fault_active(r, t0 * 1000.0, t1 * 1000.0);
+            let n = ts.ok[i] + ts.failed[i] + ts.timed_out[i];
+            let _ = writeln!(
+                s,
+                "{} {:>6.0}–{:<6.0} {:>8} {:>7} {:>8} {:>6.1} {:>8.1} {:>8.1}",
+                if active { "*" } else { " " },
+                t0,
+                t1,
+                ts.ok[i],
+                ts.failed[i],
+                ts.timed_out[i],
+                pct(ts.failed[i] + ts.timed_out[i], n),
+                ts.p50_ms[i],
+                ts.p99_ms[i]
+            );
+        }
+    }
+    if !r.services.is_empty() {
+        let _ = writeln!(s, "\nservices");
+        let _ = writeln!(
+            s,
+            "  {:<16} {:>4} {:>6} {:>8} {:>6} {:>9} {:>10} {:>9} {:>7} {:>8} {:>8}",
+            "name", "inst", "util", "queue", "qmax", "wait ms", "p99 resp", "rejected", "errors", "retries", "timeouts"
+        );
+        for v in &r.services {
+            let _ = writeln!(
+                s,
+                "  {:<16} {:>4} {:>5.0}% {:>8.1} {:>6} {:>9.2} {:>10.1} {:>9} {:>7} {:>8} {:>8}",
+                v.name,
+                v.instances,
+                v.utilisation * 100.0,
+                v.mean_queue_len,
+                v.max_queue_len,
+                v.mean_wait_ms,
+                v.p99_sojourn_ms,
+                v.rejected,
+                v.errors + v.injected_errors,
+                v.downstream_retries,
+                v.downstream_timeouts
+            );
+        }
+    }
+    let n = &r.network;
+    let _ = writeln!(
+        s,
+        "\nnetwork   {} delivered · dropped: {} node down, {} partition, {} loss, {} on arrival",
+        n.delivered, n.dropped_node_down, n.dropped_partition, n.dropped_loss, n.dropped_on_arrival
+    );
+    s
+}
+
+/// Whether any fault was active during `[t0_ms, t1_ms)`.
+fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
+    let mut open: Vec<(&str, f64)> = Vec::new();
+    let mut spans = Vec::new();
+    for f in &r.faults {
+        if f.phase == "start" {
+            open.push((&f.name, f.t_ms));
+        } else if let Some(i) = open.iter().position(|(n, _)| *n == f.name) {
+            spans.push((open.remove(i).1, f.t_ms));
+        }
+    }
+    spans.extend(open.iter().map(|(_, t)| (*t, f64::INFINITY)));
+    spans.iter().any(|&(a, b)| a < t1_ms && b > t0_ms)
+}
