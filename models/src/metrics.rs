@@ -51,30 +51,45 @@ impl LatencyHist {
     }
 }
 
-/// The time-average of a piecewise-constant quantity (queue length, busy workers).
-#[derive(Clone, Copy, Debug, Default)]
+/// The time-average of a piecewise-constant quantity (queue length, busy workers) over
+/// `[0, horizon]`. A fixed horizon (the scenario's duration, not the drain after it) keeps the
+/// figure independent of how long other components take to finish.
+#[derive(Clone, Copy, Debug)]
 pub struct TimeAverage {
     area: f64,
     last_t: Nanos,
     value: u64,
+    horizon: Nanos,
+}
+
+impl Default for TimeAverage {
+    fn default() -> Self {
+        TimeAverage::with_horizon(Nanos::MAX)
+    }
 }
 
 impl TimeAverage {
+    pub fn with_horizon(horizon: Nanos) -> TimeAverage {
+        TimeAverage { area: 0.0, last_t: 0, value: 0, horizon }
+    }
+
     /// The quantity changed to `value` at time `now`.
     #[inline]
     pub fn set(&mut self, now: Nanos, value: u64) {
-        self.area += self.value as f64 * (now - self.last_t) as f64;
+        let (a, b) = (self.last_t.min(self.horizon), now.min(self.horizon));
+        self.area += self.value as f64 * (b - a) as f64;
         self.last_t = now;
         self.value = value;
     }
 
-    /// Average over `[0, now]`.
+    /// Average over `[0, min(now, horizon)]`.
     pub fn average(&self, now: Nanos) -> f64 {
-        if now == 0 {
+        let end = now.min(self.horizon);
+        if end == 0 {
             return 0.0;
         }
-        let area = self.area + self.value as f64 * (now.saturating_sub(self.last_t)) as f64;
-        area / now as f64
+        let area = self.area + self.value as f64 * end.saturating_sub(self.last_t.min(end)) as f64;
+        area / end as f64
     }
 }
 
@@ -137,6 +152,12 @@ mod tests {
         a.set(10, 4);
         // 2 for 10 ns, 4 for 30 ns → (20 + 120) / 40 = 3.5
         assert!((a.average(40) - 3.5).abs() < 1e-12);
+        let mut h = TimeAverage::with_horizon(20);
+        h.set(0, 2);
+        h.set(10, 4);
+        h.set(30, 100);
+        // Only [0, 20] counts: (20 + 40) / 20 = 3
+        assert!((h.average(50) - 3.0).abs() < 1e-12);
     }
 
     #[test]

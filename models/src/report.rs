@@ -83,7 +83,7 @@ pub struct ServiceReport {
     pub injected_errors: u64,
     pub rejected: u64,
     pub lost_in_crash: u64,
-    /// Average busy workers / workers, over the run.
+    /// Average busy workers / workers, over the scenario's duration.
     pub utilisation: f64,
     pub mean_queue_len: f64,
     pub max_queue_len: u64,

@@ -31,7 +31,7 @@ pub struct InstanceStats {
     /// Sum of times from arrival to response, over answered started requests (ns).
     pub sojourn_sum_ns: f64,
     pub sojourn: LatencyHist,
-    /// Busy workers over time (utilisation = average / workers).
+    /// Busy workers over the scenario's duration (utilisation = average / workers).
     pub busy: TimeAverage,
     /// Requests in the instance (queued + in service) over time.
     pub in_system: TimeAverage,
@@ -69,7 +69,17 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(workers: u32, capacity: u32, service_time: Dist, calls: Calls, rng_work: Stream, rng_errors: Stream) -> Instance {
+    /// `horizon`: time-averaged gauges cover `[0, horizon]` (the scenario's duration).
+    pub fn new(
+        workers: u32,
+        capacity: u32,
+        service_time: Dist,
+        calls: Calls,
+        rng_work: Stream,
+        rng_errors: Stream,
+        horizon: Nanos,
+    ) -> Instance {
+        let g = TimeAverage::with_horizon(horizon);
         Instance {
             workers,
             capacity,
@@ -80,7 +90,7 @@ impl Instance {
             calls,
             rng_work,
             rng_errors,
-            stats: InstanceStats::default(),
+            stats: InstanceStats { busy: g, in_system: g, queue_len: g, ..InstanceStats::default() },
         }
     }
 
@@ -225,6 +235,7 @@ mod tests {
             Calls::new(vec![], Stream::new(1, "c")),
             Stream::new(1, "w"),
             Stream::new(1, "e"),
+            Nanos::MAX,
         )
     }
 

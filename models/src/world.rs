@@ -130,6 +130,7 @@ impl World {
                     calls,
                     stream(&format!("service/{name}/work")),
                     stream(&format!("service/{name}/errors")),
+                    spec.duration,
                 );
                 actors.push(Actor {
                     net_rng: stream(&format!("service/{name}/net")),

@@ -1,3 +1,4 @@
 //! All integration and property tests, in one test binary (faster to build than many).
 
+mod determinism;
 mod queueing;

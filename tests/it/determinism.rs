@@ -1,0 +1,122 @@
+//! Determinism and stream independence, through the library (no process spawning).
+
+use faultline_scenarios::{Scenario, Source, catalog, runner};
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::parse(&Source { file: "test.toml".into(), text: text.into() }).unwrap_or_else(|e| {
+        panic!("{}", e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n"))
+    })
+}
+
+/// A region with its own workload and service that never talks to the rest.
+const UNRELATED: &str = r#"
+[[region]]
+name = "ap-south"
+zones = ["ap-south-a"]
+
+[[service]]
+name = "reports"
+zones = ["ap-south-a"]
+instances = 3
+workers = 2
+service_time = { dist = "exponential", mean_ms = 30 }
+
+[[workload]]
+name = "analysts"
+zone = "ap-south-a"
+target = "reports"
+arrival = { process = "poisson", rate_per_s = 50 }
+timeout_ms = 500
+retry = { max_attempts = 3 }
+
+[[fault]]
+kind = "slow"
+targets = ["reports"]
+factor = 4
+start_s = 10
+end_s = 30
+"#;
+
+#[test]
+fn adding_an_unrelated_component_does_not_change_the_others_draws() {
+    let base_text = catalog::get("cross-region-outage").unwrap().text;
+    // Insert before the first [[variant]] so variants still apply to the whole document.
+    let cut = base_text.find("[[variant]]").unwrap();
+    let extended_text = format!("{}{}\n{}", &base_text[..cut], UNRELATED, &base_text[cut..]);
+    let base = scenario(base_text);
+    let extended = scenario(&extended_text);
+    for v in &base.variants {
+        let (a, _) = runner::run(&base.variant(Some(&v.name)).unwrap(), 3, None).unwrap();
+        let (b, _) = runner::run(&extended.variant(Some(&v.name)).unwrap(), 3, None).unwrap();
+        assert_ne!(a.trace_hash, b.trace_hash, "the extended world has more events");
+        let shoppers = |r: &faultline_models::RunReport| r.workloads.iter().find(|w| w.name == "shoppers").cloned();
+        assert_eq!(shoppers(&a), shoppers(&b), "workload figures of variant {}", v.name);
+        for name in ["web", "inventory"] {
+            let svc = |r: &faultline_models::RunReport| r.services.iter().find(|s| s.name == name).cloned();
+            assert_eq!(svc(&a), svc(&b), "service {name} of variant {}", v.name);
+        }
+        assert_eq!(a.balancers, b.balancers);
+        let reports = b.services.iter().find(|s| s.name == "reports").unwrap();
+        assert!(reports.arrivals > 1000, "the unrelated component really ran");
+    }
+}
+
+#[test]
+fn same_seed_same_trace_hash_for_every_catalog_variant() {
+    for e in catalog::CATALOG {
+        let sc = scenario(e.text);
+        for v in &sc.variants {
+            let c = sc.variant(Some(&v.name)).unwrap();
+            let (a, _) = runner::run(&c, 11, None).unwrap();
+            let (b, _) = runner::run(&c, 11, None).unwrap();
+            assert_eq!(a, b, "{} [{}]", e.name, v.name);
+            let (d, _) = runner::run(&c, 12, None).unwrap();
+            assert_ne!(a.trace_hash, d.trace_hash, "{} [{}]: seeds must matter", e.name, v.name);
+        }
+    }
+}
+
+#[test]
+fn catalog_list_matches_the_catalog_directory() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = catalog::CATALOG.iter().map(|e| e.name.to_owned()).collect();
+    listed.sort();
+    assert_eq!(files, listed);
+    for e in catalog::CATALOG {
+        assert_eq!(scenario(e.text).name, e.name, "a catalog file's [scenario] name is its file name");
+    }
+}
+
+#[test]
+fn cross_region_outage_shows_the_outage_and_the_fail_fast_lesson() {
+    let sc = scenario(catalog::get("cross-region-outage").unwrap().text);
+    let (retry, _) = runner::run(&sc.variant(Some("retry-once")).unwrap(), 1, None).unwrap();
+    let (fast, _) = runner::run(&sc.variant(Some("fail-fast")).unwrap(), 1, None).unwrap();
+    for r in [&retry, &fast] {
+        let ts = &r.timeseries;
+        let err = |i: usize| {
+            let n = ts.ok[i] + ts.failed[i] + ts.timed_out[i];
+            (ts.failed[i] + ts.timed_out[i]) as f64 / n.max(1) as f64
+        };
+        // 5 s windows: 0–20 s healthy, 20–40 s eu-west down, 45 s on recovered.
+        for i in 0..4 {
+            assert!(err(i) < 0.01, "{} window {i} before the outage: {}", r.variant, err(i));
+        }
+        for i in 5..8 {
+            assert!(err(i) > 0.9, "{} window {i} during the outage: {}", r.variant, err(i));
+        }
+        for i in 9..12 {
+            assert!(err(i) < 0.01, "{} window {i} after recovery: {}", r.variant, err(i));
+        }
+    }
+    // Retrying a dead dependency holds workers longer: more client timeouts and a worse tail.
+    assert!(retry.requests.timed_out > 10 * fast.requests.timed_out.max(1));
+    assert!(retry.latency_ms.p99 > 2.0 * fast.latency_ms.p99);
+}
