@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, runner};
 
 #[derive(Parser)]
-#[command(name = "faultline", version, about = "Deterministic simulator and chaos testbed for distributed-system designs")]
+#[command(
+    name = "faultline",
+    version,
+    about = "Deterministic simulator and chaos testbed for distributed-system designs"
+)]
 struct Cli {
     /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -133,7 +137,7 @@ fn report_scenario_errors(errs: &ScenarioErrors) {
 fn load(arg: &str) -> Result<Scenario, Failure> {
     let src = if Path::new(arg).exists() {
         let bytes = std::fs::read(arg).map_err(|e| Failure::BadInput(format!("{arg}: {e}")))?;
-        Source::from_bytes(arg, bytes).map_err(ScenarioErrors::from)?
+        Source::from_bytes(arg, bytes)?
     } else if let Some(entry) = catalog::get(arg) {
         Source { file: format!("catalog/{}.toml", entry.name), text: entry.text.to_owned() }
     } else {
@@ -211,12 +215,18 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 let c = sc.variant(Some(v)).map_err(Failure::BadInput)?;
                 let r = runner::check_determinism(&c, seed)?;
                 if r.deterministic() {
-                    println!("{} [{v}] seed {seed}: deterministic ({} events, trace {})", sc.name, r.events[0], r.hashes[0]);
+                    println!(
+                        "{} [{v}] seed {seed}: deterministic ({} events, trace {})",
+                        sc.name, r.events[0], r.hashes[0]
+                    );
                 } else {
                     all_ok = false;
                     println!("{} [{v}] seed {seed}: NOT deterministic: {} vs {}", sc.name, r.hashes[0], r.hashes[1]);
                     if let Some(d) = &r.divergence {
-                        println!("  first difference at event {}:\n    run 1: {}\n    run 2: {}", d.event, d.first, d.second);
+                        println!(
+                            "  first difference at event {}:\n    run 1: {}\n    run 2: {}",
+                            d.event, d.first, d.second
+                        );
                     }
                 }
             }

@@ -13,13 +13,8 @@ pub fn render(r: &RunReport) -> String {
     let q = &r.requests;
     let l = &r.latency_ms;
     let _ = writeln!(s, "{} — variant {}, seed {}", r.scenario, r.variant, r.seed);
-    let _ = writeln!(
-        s,
-        "  simulated {:.1} s in {} events · trace {}",
-        r.sim_time_ns as f64 / 1e9,
-        r.events,
-        r.trace_hash
-    );
+    let _ =
+        writeln!(s, "  simulated {:.1} s in {} events · trace {}", r.sim_time_ns as f64 / 1e9, r.events, r.trace_hash);
     let _ = writeln!(
         s,
         "\nrequests  {} total · {} ok ({:.2}%) · {} failed · {} timed out",
@@ -51,7 +46,11 @@ pub fn render(r: &RunReport) -> String {
     let ts = &r.timeseries;
     if !ts.t_s.is_empty() {
         let _ = writeln!(s, "\nover time ({} s windows; * = a fault is active)", ts.window_ms / 1000.0);
-        let _ = writeln!(s, "  {:>13}  {:>8} {:>7} {:>8} {:>6} {:>8} {:>8}", "t (s)", "ok", "failed", "timeout", "err%", "p50 ms", "p99 ms");
+        let _ = writeln!(
+            s,
+            "  {:>13}  {:>8} {:>7} {:>8} {:>6} {:>8} {:>8}",
+            "t (s)", "ok", "failed", "timeout", "err%", "p50 ms", "p99 ms"
+        );
         for i in 0..ts.t_s.len() {
             let (t0, t1) = (ts.t_s[i], ts.t_s[i] + ts.window_ms / 1000.0);
             let active = fault_active(r, t0 * 1000.0, t1 * 1000.0);

@@ -220,7 +220,13 @@ impl Calls {
         if let Some(ratio) = t.retry.budget_ratio {
             self.tokens = (self.tokens + ratio).min(RETRY_BUDGET_CAP);
         }
-        let id = self.inflight.insert(Pending { token, started: now, attempt: 1, target: target as u16, backend: NO_BACKEND });
+        let id = self.inflight.insert(Pending {
+            token,
+            started: now,
+            attempt: 1,
+            target: target as u16,
+            backend: NO_BACKEND,
+        });
         self.send_attempt(now, out, id)
     }
 
@@ -416,7 +422,14 @@ mod tests {
         let a = lo.pick(&mut rng).unwrap();
         let b = lo.pick(&mut rng).unwrap();
         let c = lo.pick(&mut rng).unwrap();
-        assert_eq!({ let mut v = vec![a, b, c]; v.sort(); v }, vec![0, 1, 2]);
+        assert_eq!(
+            {
+                let mut v = vec![a, b, c];
+                v.sort();
+                v
+            },
+            vec![0, 1, 2]
+        );
         lo.done(1);
         assert_eq!(lo.pick(&mut rng), Some(1), "the only idle backend");
         let mut p2 = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::PowerOfTwo);

@@ -105,7 +105,12 @@ pub struct Window {
 impl Default for Window {
     fn default() -> Self {
         // Two significant digits keep a window small (~12 KB) while p99 stays within 1%.
-        Window { ok: 0, failed: 0, timed_out: 0, latency: Histogram::new_with_bounds(LOW_NS, HIGH_NS, 2).expect("valid") }
+        Window {
+            ok: 0,
+            failed: 0,
+            timed_out: 0,
+            latency: Histogram::new_with_bounds(LOW_NS, HIGH_NS, 2).expect("valid"),
+        }
     }
 }
 

@@ -32,7 +32,9 @@ impl Status {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MsgKind {
     /// A request; `class` is the request kind (index into the callee's classes; 0 by default).
-    Request { class: u8 },
+    Request {
+        class: u8,
+    },
     Response(Status),
 }
 

@@ -137,6 +137,19 @@ pub struct SeriesReport {
     pub p99_ms: Vec<f64>,
 }
 
+/// Per-service sums over its instances while building a report.
+#[derive(Default)]
+struct Acc {
+    utilisation: f64,
+    queue_len: f64,
+    wait_sum: f64,
+    started: u64,
+    sojourn_sum: f64,
+    answered: u64,
+    sojourn: LatencyHist,
+    instances: u64,
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -177,9 +190,7 @@ impl RunReport {
                 downstream_timeouts: 0,
             })
             .collect();
-        // Per service: (busy-worker area, queue area, wait sum, started, sojourn sum, answered, hist)
-        let mut acc: Vec<(f64, f64, f64, u64, f64, u64, LatencyHist, u64)> =
-            spec.services.iter().map(|_| (0.0, 0.0, 0.0, 0, 0.0, 0, LatencyHist::default(), 0)).collect();
+        let mut acc: Vec<Acc> = spec.services.iter().map(|_| Acc::default()).collect();
         let mut balancers = Vec::new();
         for a in &world.actors {
             match &a.comp {
@@ -228,24 +239,24 @@ impl RunReport {
                     r.downstream_retries += s.calls.stats.retries;
                     r.downstream_timeouts += s.calls.stats.attempt_timeouts;
                     let x = &mut acc[a.group];
-                    x.0 += st.busy.average(now) / f64::from(s.workers().max(1));
-                    x.1 += st.queue_len.average(now);
-                    x.2 += st.wait_sum_ns;
-                    x.3 += st.started;
-                    x.4 += st.sojourn_sum_ns;
-                    x.5 += st.ok + st.errors;
-                    x.6.merge(&st.sojourn);
-                    x.7 += 1;
+                    x.utilisation += st.busy.average(now) / f64::from(s.workers().max(1));
+                    x.queue_len += st.queue_len.average(now);
+                    x.wait_sum += st.wait_sum_ns;
+                    x.started += st.started;
+                    x.sojourn_sum += st.sojourn_sum_ns;
+                    x.answered += st.ok + st.errors;
+                    x.sojourn.merge(&st.sojourn);
+                    x.instances += 1;
                 }
             }
         }
         for (r, x) in services.iter_mut().zip(&acc) {
-            let n = x.7.max(1) as f64;
-            r.utilisation = round3(x.0 / n);
-            r.mean_queue_len = round3(x.1 / n);
-            r.mean_wait_ms = round3(ratio(x.2, x.3 as f64) / 1e6);
-            r.mean_sojourn_ms = round3(ratio(x.4, x.5 as f64) / 1e6);
-            r.p99_sojourn_ms = to_ms(x.6.quantile_ns(0.99));
+            let n = x.instances.max(1) as f64;
+            r.utilisation = round3(x.utilisation / n);
+            r.mean_queue_len = round3(x.queue_len / n);
+            r.mean_wait_ms = round3(ratio(x.wait_sum, x.started as f64) / 1e6);
+            r.mean_sojourn_ms = round3(ratio(x.sojourn_sum, x.answered as f64) / 1e6);
+            r.p99_sojourn_ms = to_ms(x.sojourn.quantile_ns(0.99));
         }
         let ns = &world.net_stats;
         RunReport {

@@ -6,10 +6,8 @@ pub struct Entry {
     pub text: &'static str,
 }
 
-pub const CATALOG: &[Entry] = &[Entry {
-    name: "cross-region-outage",
-    text: include_str!("../catalog/cross-region-outage.toml"),
-}];
+pub const CATALOG: &[Entry] =
+    &[Entry { name: "cross-region-outage", text: include_str!("../catalog/cross-region-outage.toml") }];
 
 pub fn get(name: &str) -> Option<&'static Entry> {
     CATALOG.iter().find(|e| e.name == name)

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use faultline_models::WorldSpec;
 use faultline_models::calls::{Jitter, RetryPolicy, Strategy};
 use faultline_models::spec::{Arrival, BalancerSpec, CallSpec, FaultSpec, ServiceSpec, TargetRef, WorkloadSpec};
-use faultline_models::WorldSpec;
 use faultline_sim::net::{FaultKind, Link, Scope};
 use faultline_sim::time::{from_ms, from_s};
 use faultline_sim::topology::LinkLatency;
@@ -106,36 +106,47 @@ impl<'a> Checker<'a> {
         // Which fields each family takes: the rest must be absent.
         let (wanted, dist): (&[&str], Option<Dist>) = match kind {
             "constant" => (&["value_ms"], c.value_ms.map(|v| Dist::Constant { value: ms(v) })),
-            "uniform" => (&["low_ms", "high_ms"], match (c.low_ms, c.high_ms) {
-                (Some(l), Some(h)) if h.0 >= l.0 => Some(Dist::Uniform { low: ms(l), high: ms(h) }),
-                (Some(_), Some(_)) => {
-                    self.err(span.clone(), "uniform distribution needs `low_ms` ≤ `high_ms`");
-                    return Dist::Constant { value: 0.0 };
-                }
-                _ => None,
-            }),
+            "uniform" => (
+                &["low_ms", "high_ms"],
+                match (c.low_ms, c.high_ms) {
+                    (Some(l), Some(h)) if h.0 >= l.0 => Some(Dist::Uniform { low: ms(l), high: ms(h) }),
+                    (Some(_), Some(_)) => {
+                        self.err(span.clone(), "uniform distribution needs `low_ms` ≤ `high_ms`");
+                        return Dist::Constant { value: 0.0 };
+                    }
+                    _ => None,
+                },
+            ),
             "exponential" => (&["mean_ms"], c.mean_ms.map(|m| Dist::Exponential { mean: ms(m) })),
-            "normal" => (&["mean_ms", "std_dev_ms"], match (c.mean_ms, c.std_dev_ms) {
-                (Some(m), Some(s)) => Some(Dist::Normal { mean: ms(m), std_dev: ms(s) }),
-                _ => None,
-            }),
-            "lognormal" => (&["p50_ms", "p99_ms"], match (c.p50_ms, c.p99_ms) {
-                (Some(a), Some(b)) if b.0 >= a.0 => Some(Dist::lognormal_from_p50_p99(a.0 * 1e6, b.0 * 1e6)),
-                (Some(_), Some(_)) => {
-                    self.err(span.clone(), "lognormal distribution needs `p50_ms` ≤ `p99_ms`");
-                    return Dist::Constant { value: 0.0 };
-                }
-                _ => None,
-            }),
-            "pareto" => (&["scale_ms", "shape"], match (c.scale_ms, c.shape) {
-                (Some(s), Some(a)) => Some(Dist::Pareto { scale: s.0 * 1e6, shape: a.0 }),
-                _ => None,
-            }),
+            "normal" => (
+                &["mean_ms", "std_dev_ms"],
+                match (c.mean_ms, c.std_dev_ms) {
+                    (Some(m), Some(s)) => Some(Dist::Normal { mean: ms(m), std_dev: ms(s) }),
+                    _ => None,
+                },
+            ),
+            "lognormal" => (
+                &["p50_ms", "p99_ms"],
+                match (c.p50_ms, c.p99_ms) {
+                    (Some(a), Some(b)) if b.0 >= a.0 => Some(Dist::lognormal_from_p50_p99(a.0 * 1e6, b.0 * 1e6)),
+                    (Some(_), Some(_)) => {
+                        self.err(span.clone(), "lognormal distribution needs `p50_ms` ≤ `p99_ms`");
+                        return Dist::Constant { value: 0.0 };
+                    }
+                    _ => None,
+                },
+            ),
+            "pareto" => (
+                &["scale_ms", "shape"],
+                match (c.scale_ms, c.shape) {
+                    (Some(s), Some(a)) => Some(Dist::Pareto { scale: s.0 * 1e6, shape: a.0 }),
+                    _ => None,
+                },
+            ),
             "empirical" => (&["points"], c.points.as_ref().and_then(|p| self.empirical(span.clone(), p))),
             other => {
-                self.err(c.dist.span(), format!("unknown distribution `{other}`")).help(
-                    "expected one of: constant, uniform, exponential, normal, lognormal, pareto, empirical",
-                );
+                self.err(c.dist.span(), format!("unknown distribution `{other}`"))
+                    .help("expected one of: constant, uniform, exponential, normal, lognormal, pareto, empirical");
                 return Dist::Constant { value: 0.0 };
             }
         };
@@ -177,8 +188,9 @@ impl<'a> Checker<'a> {
             && p.windows(2).all(|w| w[1][0] > w[0][0] && w[1][1] >= w[0][1])
             && p.iter().all(|x| x[1].is_finite() && x[1] >= 0.0);
         if !ok {
-            self.err(span, "empirical distribution needs `points` = [[quantile, value_ms], ...]")
-                .help("at least two points, quantiles rising strictly from 0 to 1, values non-negative and non-decreasing");
+            self.err(span, "empirical distribution needs `points` = [[quantile, value_ms], ...]").help(
+                "at least two points, quantiles rising strictly from 0 to 1, values non-negative and non-decreasing",
+            );
             return None;
         }
         Some(Dist::Empirical { points: p.iter().map(|x| (x[0], x[1] * 1e6)).collect() })
@@ -255,7 +267,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn scopes(&mut self, names: Option<&Vec<Spanned<String>>>, field: &str, at: Range<usize>, spec: &WorldSpec) -> Vec<Scope> {
+    fn scopes(
+        &mut self,
+        names: Option<&Vec<Spanned<String>>>,
+        field: &str,
+        at: Range<usize>,
+        spec: &WorldSpec,
+    ) -> Vec<Scope> {
         match names {
             Some(v) if !v.is_empty() => v.iter().filter_map(|n| self.scope(n, spec)).collect(),
             _ => {
@@ -358,7 +376,10 @@ impl<'a> Checker<'a> {
                     vec![]
                 }
                 _ => {
-                    self.err(s.name.span(), format!("service `{}` needs `region` or `zones` to place its instances", s.name.get_ref()));
+                    self.err(
+                        s.name.span(),
+                        format!("service `{}` needs `region` or `zones` to place its instances", s.name.get_ref()),
+                    );
                     vec![]
                 }
             };
@@ -437,7 +458,11 @@ impl<'a> Checker<'a> {
                 arrival,
                 start,
                 stop,
-                call: CallSpec { target, timeout: from_ms(w.timeout_ms.get_ref().0), retry: self.retry(w.retry.as_ref()) },
+                call: CallSpec {
+                    target,
+                    timeout: from_ms(w.timeout_ms.get_ref().0),
+                    retry: self.retry(w.retry.as_ref()),
+                },
             });
         }
         // Downstream calls, now that every balancer exists.
@@ -489,7 +514,8 @@ impl<'a> Checker<'a> {
             state[s] = 2;
             None
         }
-        let edges: Vec<Vec<usize>> = services.iter().map(|s| s.calls.iter().filter_map(|c| callee(&c.target)).collect()).collect();
+        let edges: Vec<Vec<usize>> =
+            services.iter().map(|s| s.calls.iter().filter_map(|c| callee(&c.target)).collect()).collect();
         let mut state = vec![0u8; services.len()];
         for s in 0..services.len() {
             if state[s] == 0
@@ -508,7 +534,10 @@ impl<'a> Checker<'a> {
         let c = fc.get_ref();
         let start_s = c.start_s.0;
         if start_s > duration_s {
-            self.err(at.clone(), format!("fault starts at {start_s} s, after the end of the scenario ({duration_s} s)"));
+            self.err(
+                at.clone(),
+                format!("fault starts at {start_s} s, after the end of the scenario ({duration_s} s)"),
+            );
         }
         let end = match (&c.end_s, c.duration_s) {
             (Some(e), None) => {
@@ -567,7 +596,7 @@ impl<'a> Checker<'a> {
                     need(self, "added_ms");
                     return None;
                 };
-                let jitter = c.jitter_ms.map_or(0.0, |j| ms(j));
+                let jitter = c.jitter_ms.map_or(0.0, ms);
                 let added = if jitter > 0.0 {
                     Dist::Uniform { low: ms(added), high: ms(added) + jitter }
                 } else {

@@ -25,9 +25,11 @@ pub const MAX_FILE_BYTES: usize = 4 << 20;
 
 impl Source {
     /// Scenario bytes from a file: must be UTF-8 (the error points at the first bad byte).
-    pub fn from_bytes(file: &str, bytes: Vec<u8>) -> Result<Source, ScenarioError> {
+    pub fn from_bytes(file: &str, bytes: Vec<u8>) -> Result<Source, ScenarioErrors> {
         if bytes.len() > MAX_FILE_BYTES {
-            return Err(ScenarioError::new(file, "", None, format!("file is larger than {MAX_FILE_BYTES} bytes")));
+            return Err(
+                ScenarioError::new(file, "", None, format!("file is larger than {MAX_FILE_BYTES} bytes")).into()
+            );
         }
         match String::from_utf8(bytes) {
             Ok(text) => Ok(Source { file: file.to_owned(), text }),
@@ -35,7 +37,8 @@ impl Source {
                 let at = e.utf8_error().valid_up_to();
                 let good = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
                 Err(ScenarioError::new(file, &good, Some(at..at), "expected UTF-8 text, found a byte that is not")
-                    .with_help("scenario files are TOML, which must be UTF-8"))
+                    .with_help("scenario files are TOML, which must be UTF-8")
+                    .into())
             }
         }
     }
@@ -103,7 +106,12 @@ impl Scenario {
             let v = v.get_ref();
             let name = v.name.get_ref().clone();
             if !seen.insert(name.clone()) {
-                errors.push(ScenarioError::new(&src.file, &src.text, Some(v.name.span()), format!("duplicate variant `{name}`")));
+                errors.push(ScenarioError::new(
+                    &src.file,
+                    &src.text,
+                    Some(v.name.span()),
+                    format!("duplicate variant `{name}`"),
+                ));
                 continue;
             }
             match apply_variant(src, &v.set) {

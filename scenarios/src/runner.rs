@@ -8,7 +8,11 @@ use faultline_sim::BudgetExceeded;
 use crate::Compiled;
 
 /// Runs one seed of a variant to the end.
-pub fn run(c: &Compiled<'_>, seed: u64, sink: Option<Box<dyn TraceSink>>) -> Result<(RunReport, World), BudgetExceeded> {
+pub fn run(
+    c: &Compiled<'_>,
+    seed: u64,
+    sink: Option<Box<dyn TraceSink>>,
+) -> Result<(RunReport, World), BudgetExceeded> {
     let mut world = World::new(c.spec, seed, c.budget);
     if let Some(s) = sink {
         world.set_trace_sink(s);
@@ -46,7 +50,7 @@ fn checkpoints(c: &Compiled<'_>, seed: u64) -> Result<(Vec<u64>, World), BudgetE
     let mut world = World::new(c.spec, seed, c.budget);
     let mut marks = Vec::new();
     while world.step()? {
-        if world.events() % CHECKPOINT == 0 {
+        if world.events().is_multiple_of(CHECKPOINT) {
             marks.push(world.trace_hash().value());
         }
     }

@@ -1,8 +1,8 @@
 //! The scenario file format, as serde types. Every table rejects unknown fields; units are in
 //! field names. docs/scenario-format.md documents each field; keep the two in step.
 
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use toml::Spanned;
 
 /// A number that must be ≥ 0 (durations, rates). Rejected with the value's position otherwise.

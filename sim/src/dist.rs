@@ -77,10 +77,7 @@ impl Dist {
                     shape * scale / (shape - 1.0)
                 }
             }
-            Dist::Empirical { points } => points
-                .windows(2)
-                .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-                .sum(),
+            Dist::Empirical { points } => points.windows(2).map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0).sum(),
         }
     }
 
@@ -93,9 +90,7 @@ impl Dist {
             Dist::Normal { mean, std_dev } => Dist::Normal { mean: mean * k, std_dev: std_dev * k },
             Dist::LogNormal { mu, sigma } => Dist::LogNormal { mu: mu + libm::log(k), sigma: *sigma },
             Dist::Pareto { scale, shape } => Dist::Pareto { scale: scale * k, shape: *shape },
-            Dist::Empirical { points } => {
-                Dist::Empirical { points: points.iter().map(|&(q, v)| (q, v * k)).collect() }
-            }
+            Dist::Empirical { points } => Dist::Empirical { points: points.iter().map(|&(q, v)| (q, v * k)).collect() },
         }
     }
 }

@@ -32,11 +32,9 @@ impl std::fmt::Display for BudgetExceeded {
             BudgetExceeded::Events { limit, at } => {
                 write!(f, "event budget of {limit} events ran out at simulated t={:.3}s", crate::time::to_s(*at))
             }
-            BudgetExceeded::Time { limit, events } => write!(
-                f,
-                "simulated-time budget of {:.3}s ran out after {events} events",
-                crate::time::to_s(*limit)
-            ),
+            BudgetExceeded::Time { limit, events } => {
+                write!(f, "simulated-time budget of {:.3}s ran out after {events} events", crate::time::to_s(*limit))
+            }
         }
     }
 }

@@ -177,9 +177,7 @@ impl Net {
                 FaultKind::Slow { scope, factor } => each_in(&self.topo, scope, |k| self.slow[k] *= factor),
                 FaultKind::Errors { scope, probability } => {
                     // Independent error sources combine: 1 - Π(1 - p).
-                    each_in(&self.topo, scope, |k| {
-                        self.errors[k] = 1.0 - (1.0 - self.errors[k]) * (1.0 - probability)
-                    })
+                    each_in(&self.topo, scope, |k| self.errors[k] = 1.0 - (1.0 - self.errors[k]) * (1.0 - probability))
                 }
                 FaultKind::Partition { .. } | FaultKind::Loss { .. } | FaultKind::Latency { .. } => {
                     self.link_rules.push(i)
@@ -211,10 +209,10 @@ impl Net {
                 FaultKind::Partition { link } if link.matches(&self.topo, from, to) => {
                     return Verdict::Drop(DropReason::Partitioned);
                 }
-                FaultKind::Loss { link, probability } if link.matches(&self.topo, from, to) => {
-                    if s.chance(*probability) {
-                        return Verdict::Drop(DropReason::Lost);
-                    }
+                FaultKind::Loss { link, probability }
+                    if link.matches(&self.topo, from, to) && s.chance(*probability) =>
+                {
+                    return Verdict::Drop(DropReason::Lost);
                 }
                 FaultKind::Latency { link, added } if link.matches(&self.topo, from, to) => {
                     delay = delay.saturating_add(added.sample(s));

@@ -3,9 +3,8 @@
 use faultline_scenarios::{Scenario, Source, catalog, runner};
 
 fn scenario(text: &str) -> Scenario {
-    Scenario::parse(&Source { file: "test.toml".into(), text: text.into() }).unwrap_or_else(|e| {
-        panic!("{}", e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n"))
-    })
+    Scenario::parse(&Source { file: "test.toml".into(), text: text.into() })
+        .unwrap_or_else(|e| panic!("{}", e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n")))
 }
 
 /// A region with its own workload and service that never talks to the rest.
