@@ -41,23 +41,23 @@ impl Balancer {
 
     pub fn on_msg(&mut self, out: &mut Outbox, from: ActorId, msg: Msg) {
         match msg.kind {
-            MsgKind::Request { class } => match self.picker.pick(&mut self.rng) {
+            MsgKind::Request(req) => match self.picker.pick(&mut self.rng) {
                 Some(b) => {
                     let id = self.fwd.insert(Forwarded { from, call: msg.call, backend: b as u32 });
                     self.stats.forwarded += 1;
-                    out.send(self.picker.backends[b], Msg { call: id, kind: MsgKind::Request { class } });
+                    out.send(self.picker.backends[b], Msg { call: id, kind: MsgKind::Request(req) });
                     out.timer(self.timeout, Timer::ProxyTimeout(id));
                 }
                 None => {
                     self.stats.no_backend += 1;
-                    out.send(from, Msg { call: msg.call, kind: MsgKind::Response(Status::Unavailable) });
+                    out.send(from, Msg { call: msg.call, kind: MsgKind::response(Status::Unavailable) });
                 }
             },
-            MsgKind::Response(status) => {
+            MsgKind::Response(resp) => {
                 if let Some(f) = self.fwd.remove(msg.call) {
                     self.stats.responses += 1;
                     self.picker.done(f.backend as usize);
-                    out.send(f.from, Msg { call: f.call, kind: MsgKind::Response(status) });
+                    out.send(f.from, Msg { call: f.call, kind: MsgKind::Response(resp) });
                 }
             }
         }
@@ -69,7 +69,7 @@ impl Balancer {
         {
             self.stats.timeouts += 1;
             self.picker.done(f.backend as usize);
-            out.send(f.from, Msg { call: f.call, kind: MsgKind::Response(Status::Timeout) });
+            out.send(f.from, Msg { call: f.call, kind: MsgKind::response(Status::Timeout) });
         }
     }
 

@@ -4,7 +4,7 @@
 
 use faultline_sim::{Nanos, Stream};
 
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Req, Resp, Status, Timer};
 use crate::slab::Slab;
 
 /// How a caller (or a load balancer) chooses among backends.
@@ -140,14 +140,83 @@ pub enum Target {
     Pool(Picker),
 }
 
+/// Client-side circuit breaker: after `failures` consecutive failed attempts it opens and fails
+/// calls at once for `open_for`; then it lets one trial call through (half-open) and closes on
+/// its success or opens again on its failure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerPolicy {
+    pub failures: u32,
+    pub open_for: Nanos,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed {
+        consecutive_failures: u32,
+    },
+    Open {
+        until: Nanos,
+    },
+    /// A trial call is in flight; other calls fail fast until it resolves.
+    HalfOpen,
+}
+
 #[derive(Clone, Debug)]
 pub struct CallTarget {
     pub target: Target,
     /// Per-attempt deadline.
     pub timeout: Nanos,
     pub retry: RetryPolicy,
-    /// Request class sent to the callee.
+    /// Request kind sent to the callee.
     pub class: u8,
+    /// Send a second copy of an attempt to another backend if no answer came after this long;
+    /// the first answer wins.
+    pub hedge_after: Option<Nanos>,
+    pub breaker: Option<BreakerPolicy>,
+    pub breaker_state: BreakerState,
+}
+
+impl CallTarget {
+    pub fn new(target: Target, timeout: Nanos, retry: RetryPolicy) -> CallTarget {
+        CallTarget {
+            target,
+            timeout,
+            retry,
+            class: 0,
+            hedge_after: None,
+            breaker: None,
+            breaker_state: BreakerState::Closed { consecutive_failures: 0 },
+        }
+    }
+
+    /// Whether the breaker lets a call through now (moving Open → HalfOpen when it is time).
+    fn admit(&mut self, now: Nanos, stats: &mut CallStats) -> bool {
+        let Some(_) = self.breaker else { return true };
+        match self.breaker_state {
+            BreakerState::Closed { .. } => true,
+            BreakerState::Open { until } if now >= until => {
+                self.breaker_state = BreakerState::HalfOpen;
+                stats.breaker_trials += 1;
+                true
+            }
+            BreakerState::Open { .. } | BreakerState::HalfOpen => false,
+        }
+    }
+
+    fn record(&mut self, now: Nanos, ok: bool, stats: &mut CallStats) {
+        let Some(b) = self.breaker else { return };
+        self.breaker_state = match (self.breaker_state, ok) {
+            (_, true) => BreakerState::Closed { consecutive_failures: 0 },
+            (BreakerState::Closed { consecutive_failures }, false) if consecutive_failures + 1 < b.failures => {
+                BreakerState::Closed { consecutive_failures: consecutive_failures + 1 }
+            }
+            (BreakerState::Open { until }, false) => BreakerState::Open { until },
+            (_, false) => {
+                stats.breaker_opened += 1;
+                BreakerState::Open { until: now.saturating_add(b.open_for) }
+            }
+        };
+    }
 }
 
 /// Final result of a call, after retries.
@@ -163,6 +232,8 @@ pub struct Outcome {
     /// The owner's cookie given to [`Calls::start`].
     pub token: u64,
     pub result: CallResult,
+    /// The successful response's value (0 otherwise).
+    pub value: u64,
     pub attempts: u32,
     pub started: Nanos,
     /// Which of the owner's targets this call went to.
@@ -178,7 +249,14 @@ pub struct CallStats {
     pub attempt_failures: u64,
     /// Retries refused because the retry budget was empty.
     pub budget_exhausted: u64,
+    pub hedges: u64,
+    /// Calls failed at once by an open circuit breaker.
+    pub breaker_rejected: u64,
+    pub breaker_opened: u64,
+    pub breaker_trials: u64,
 }
+
+const NO_BACKEND: u32 = u32::MAX;
 
 #[derive(Debug)]
 struct Pending {
@@ -186,11 +264,18 @@ struct Pending {
     started: Nanos,
     attempt: u32,
     target: u16,
-    /// Backend index in a pool, `u32::MAX` when the target is a single actor or in backoff.
-    backend: u32,
+    req: Req,
+    /// Backend indices (in a pool) of the attempt and of its hedge copy; `NO_BACKEND` if none.
+    backend: [u32; 2],
+    /// Copies of the current attempt still awaiting an answer (0 while in backoff).
+    outstanding: u8,
+    hedged: bool,
 }
 
 /// The outbound-call machine of one component.
+///
+/// Call ids are slab keys whose generation is always even; a hedge copy of an attempt uses the
+/// same id with the low bit set, so both copies find the same pending call.
 #[derive(Debug)]
 pub struct Calls {
     pub targets: Vec<CallTarget>,
@@ -199,8 +284,6 @@ pub struct Calls {
     tokens: f64,
     pub stats: CallStats,
 }
-
-const NO_BACKEND: u32 = u32::MAX;
 
 impl Calls {
     pub fn new(targets: Vec<CallTarget>, rng: Stream) -> Calls {
@@ -211,12 +294,24 @@ impl Calls {
         self.inflight.len()
     }
 
-    /// Starts a call to target `target`; the outcome comes back later from
-    /// [`Calls::on_response`] or [`Calls::on_timer`] with `token`, or immediately (returned here)
-    /// when there is no backend to send to.
-    pub fn start(&mut self, now: Nanos, out: &mut Outbox, target: usize, token: u64) -> Option<Outcome> {
+    /// Starts a call of `req.op` on `req.key` to target `target` (the request kind comes from the
+    /// target). The outcome comes back later from [`Calls::on_response`] or [`Calls::on_timer`]
+    /// with `token`, or at once (returned here) when there is no backend or the breaker is open.
+    pub fn start(&mut self, now: Nanos, out: &mut Outbox, target: usize, token: u64, req: Req) -> Option<Outcome> {
         self.stats.calls += 1;
-        let t = &self.targets[target];
+        let t = &mut self.targets[target];
+        let req = Req { class: t.class, ..req };
+        if !t.admit(now, &mut self.stats) {
+            self.stats.breaker_rejected += 1;
+            return Some(Outcome {
+                token,
+                result: CallResult::Failed(Status::Unavailable),
+                value: 0,
+                attempts: 0,
+                started: now,
+                target: target as u16,
+            });
+        }
         if let Some(ratio) = t.retry.budget_ratio {
             self.tokens = (self.tokens + ratio).min(RETRY_BUDGET_CAP);
         }
@@ -225,45 +320,69 @@ impl Calls {
             started: now,
             attempt: 1,
             target: target as u16,
-            backend: NO_BACKEND,
+            req,
+            backend: [NO_BACKEND; 2],
+            outstanding: 0,
+            hedged: false,
         });
         self.send_attempt(now, out, id)
     }
 
-    fn send_attempt(&mut self, now: Nanos, out: &mut Outbox, id: CallId) -> Option<Outcome> {
-        self.stats.attempts += 1;
+    /// Sends copy `copy` (0 = the attempt, 1 = its hedge) of the current attempt.
+    fn send_copy(&mut self, out: &mut Outbox, id: CallId, copy: usize) -> bool {
         let p = self.inflight.get_mut(id).expect("live call");
         let t = &mut self.targets[p.target as usize];
         let to = match &mut t.target {
             Target::Actor(a) => *a,
             Target::Pool(picker) => match picker.pick(&mut self.rng) {
                 Some(i) => {
-                    p.backend = i as u32;
+                    p.backend[copy] = i as u32;
                     picker.backends[i]
                 }
-                None => return self.failed(now, out, id, CallResult::Failed(Status::Unavailable)),
+                None => return false,
             },
         };
-        out.send(to, Msg { call: id, kind: MsgKind::Request { class: t.class } });
+        p.outstanding += 1;
+        out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(p.req) });
+        true
+    }
+
+    fn send_attempt(&mut self, now: Nanos, out: &mut Outbox, id: CallId) -> Option<Outcome> {
+        self.stats.attempts += 1;
+        if !self.send_copy(out, id, 0) {
+            return self.attempt_failed(now, out, id, CallResult::Failed(Status::Unavailable));
+        }
+        let p = self.inflight.get_mut(id).expect("live call");
+        p.hedged = false;
+        let t = &self.targets[p.target as usize];
         out.timer(t.timeout, Timer::CallTimeout(id));
+        if let Some(h) = t.hedge_after
+            && h < t.timeout
+        {
+            out.timer(h, Timer::Hedge(id));
+        }
         None
     }
 
-    /// Releases the backend slot of the current attempt.
-    fn release(&mut self, id: CallId) {
+    /// Releases the backend slot of one copy of the current attempt.
+    fn release(&mut self, id: CallId, copy: usize) {
         let p = self.inflight.get_mut(id).expect("live call");
-        if p.backend != NO_BACKEND {
+        if p.backend[copy] != NO_BACKEND {
             if let Target::Pool(picker) = &mut self.targets[p.target as usize].target {
-                picker.done(p.backend as usize);
+                picker.done(p.backend[copy] as usize);
             }
-            p.backend = NO_BACKEND;
+            p.backend[copy] = NO_BACKEND;
         }
     }
 
     /// The current attempt failed: retry after a backoff if allowed, else report the failure.
-    fn failed(&mut self, _now: Nanos, out: &mut Outbox, id: CallId, why: CallResult) -> Option<Outcome> {
+    fn attempt_failed(&mut self, now: Nanos, out: &mut Outbox, id: CallId, why: CallResult) -> Option<Outcome> {
+        let p = self.inflight.get_mut(id).expect("live call");
+        p.outstanding = 0;
+        let target = p.target as usize;
+        self.targets[target].record(now, false, &mut self.stats);
         let p = self.inflight.get(id).expect("live call");
-        let retry = &self.targets[p.target as usize].retry;
+        let retry = &self.targets[target].retry;
         if p.attempt < retry.max_attempts {
             let budget_ok = match retry.budget_ratio {
                 None => true,
@@ -286,42 +405,72 @@ impl Calls {
             }
         }
         let p = self.inflight.remove(id).expect("live call");
-        Some(Outcome { token: p.token, result: why, attempts: p.attempt, started: p.started, target: p.target })
+        Some(Outcome {
+            token: p.token,
+            result: why,
+            value: 0,
+            attempts: p.attempt,
+            started: p.started,
+            target: p.target,
+        })
     }
 
     /// A response arrived for one of our calls (stale ids are ignored).
-    pub fn on_response(&mut self, now: Nanos, out: &mut Outbox, id: CallId, status: Status) -> Option<Outcome> {
-        let p = self.inflight.get(id)?;
-        if p.backend == NO_BACKEND && matches!(self.targets[p.target as usize].target, Target::Pool(_)) {
+    pub fn on_response(&mut self, now: Nanos, out: &mut Outbox, id: CallId, resp: Resp) -> Option<Outcome> {
+        let (primary, copy) = (id & !1, (id & 1) as usize);
+        let p = self.inflight.get(primary)?;
+        if p.outstanding == 0 {
             return None; // in backoff: the attempt this answers already timed out
         }
-        self.release(id);
-        if status == Status::Ok {
-            let p = self.inflight.remove(id).expect("live call");
+        self.release(primary, copy);
+        if resp.status == Status::Ok {
+            self.release(primary, 1 - copy);
+            let p = self.inflight.remove(primary).expect("live call");
+            self.targets[p.target as usize].record(now, true, &mut self.stats);
             return Some(Outcome {
                 token: p.token,
                 result: CallResult::Ok,
+                value: resp.value,
                 attempts: p.attempt,
                 started: p.started,
                 target: p.target,
             });
         }
         self.stats.attempt_failures += 1;
-        self.failed(now, out, id, CallResult::Failed(status))
+        let p = self.inflight.get_mut(primary).expect("live call");
+        p.outstanding -= 1;
+        if p.outstanding > 0 {
+            return None; // the other copy may still succeed
+        }
+        self.attempt_failed(now, out, primary, CallResult::Failed(resp.status))
     }
 
-    /// Handles `CallTimeout` and `Retry` timers; other timers return `None`.
+    /// Handles `CallTimeout`, `Retry` and `Hedge` timers; other timers return `None`.
     pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) -> Option<Outcome> {
         match t {
             Timer::CallTimeout(id) => {
-                self.inflight.get(id)?;
-                self.release(id);
+                if self.inflight.get(id)?.outstanding == 0 {
+                    return None;
+                }
+                self.release(id, 0);
+                self.release(id, 1);
                 self.stats.attempt_timeouts += 1;
-                self.failed(now, out, id, CallResult::TimedOut)
+                self.attempt_failed(now, out, id, CallResult::TimedOut)
             }
             Timer::Retry(id) => {
                 self.inflight.get(id)?;
                 self.send_attempt(now, out, id)
+            }
+            Timer::Hedge(id) => {
+                let p = self.inflight.get(id)?;
+                if p.outstanding == 0 || p.hedged {
+                    return None;
+                }
+                self.inflight.get_mut(id).expect("live").hedged = true;
+                if self.send_copy(out, id, 1) {
+                    self.stats.hedges += 1;
+                }
+                None
             }
             _ => None,
         }
@@ -334,6 +483,7 @@ impl Calls {
             if let Target::Pool(p) = &mut t.target {
                 p.reset();
             }
+            t.breaker_state = BreakerState::Closed { consecutive_failures: 0 };
         }
     }
 }
@@ -344,10 +494,7 @@ mod tests {
 
     fn calls(max_attempts: u32, budget: Option<f64>) -> Calls {
         let retry = RetryPolicy { max_attempts, jitter: Jitter::None, budget_ratio: budget, ..RetryPolicy::default() };
-        Calls::new(
-            vec![CallTarget { target: Target::Actor(ActorId(9)), timeout: 100, retry, class: 0 }],
-            Stream::new(1, "calls"),
-        )
+        Calls::new(vec![CallTarget::new(Target::Actor(ActorId(9)), 100, retry)], Stream::new(1, "calls"))
     }
 
     fn last_call(out: &Outbox) -> CallId {
@@ -358,11 +505,11 @@ mod tests {
     fn retries_until_max_attempts_then_fails() {
         let mut c = calls(3, None);
         let mut out = Outbox::default();
-        assert_eq!(c.start(0, &mut out, 0, 42), None);
+        assert_eq!(c.start(0, &mut out, 0, 42, Req::DEFAULT), None);
         let mut id = last_call(&out);
         for attempt in 1..=2 {
             out = Outbox::default();
-            assert_eq!(c.on_response(10, &mut out, id, Status::Error), None, "attempt {attempt} retried");
+            assert_eq!(c.on_response(10, &mut out, id, Resp::status(Status::Error)), None, "attempt {attempt} retried");
             let (wait, t) = out.timers[0];
             assert_eq!(wait, 10_000_000 << (attempt - 1), "exponential backoff");
             out = Outbox::default();
@@ -370,7 +517,7 @@ mod tests {
             id = last_call(&out);
         }
         out = Outbox::default();
-        let o = c.on_response(30, &mut out, id, Status::Error).unwrap();
+        let o = c.on_response(30, &mut out, id, Resp::status(Status::Error)).unwrap();
         assert_eq!((o.token, o.result, o.attempts), (42, CallResult::Failed(Status::Error), 3));
         assert_eq!(c.stats.retries, 2);
         assert_eq!(c.in_flight(), 0);
@@ -380,18 +527,18 @@ mod tests {
     fn late_response_to_a_timed_out_attempt_is_ignored() {
         let mut c = calls(2, None);
         let mut out = Outbox::default();
-        c.start(0, &mut out, 0, 1);
+        c.start(0, &mut out, 0, 1, Req::DEFAULT);
         let first = last_call(&out);
         let timeout = out.timers[0].1;
         out = Outbox::default();
         assert_eq!(c.on_timer(100, &mut out, timeout), None); // retry scheduled
-        assert_eq!(c.on_response(101, &mut out, first, Status::Ok), None, "stale attempt");
+        assert_eq!(c.on_response(101, &mut out, first, Resp::status(Status::Ok)), None, "stale attempt");
         let retry = out.timers[0].1;
         out = Outbox::default();
         c.on_timer(110, &mut out, retry);
         let second = last_call(&out);
         assert_ne!(first, second);
-        let o = c.on_response(120, &mut out, second, Status::Ok).unwrap();
+        let o = c.on_response(120, &mut out, second, Resp::status(Status::Ok)).unwrap();
         assert_eq!((o.result, o.attempts), (CallResult::Ok, 2));
     }
 
@@ -401,15 +548,62 @@ mod tests {
         let mut retried = 0;
         for k in 0..20 {
             let mut out = Outbox::default();
-            c.start(0, &mut out, 0, k);
+            c.start(0, &mut out, 0, k, Req::DEFAULT);
             let id = last_call(&out);
             out = Outbox::default();
-            if c.on_response(1, &mut out, id, Status::Error).is_none() {
+            if c.on_response(1, &mut out, id, Resp::status(Status::Error)).is_none() {
                 retried += 1;
             }
         }
         assert_eq!(retried, RETRY_BUDGET_CAP as usize, "only the reserve is spent with ratio 0");
         assert_eq!(c.stats.budget_exhausted, 20 - RETRY_BUDGET_CAP as u64);
+    }
+
+    #[test]
+    fn breaker_opens_after_consecutive_failures_then_half_opens() {
+        let mut c = calls(1, None);
+        c.targets[0].breaker = Some(BreakerPolicy { failures: 3, open_for: 1000 });
+        let mut out = Outbox::default();
+        for k in 0..3 {
+            c.start(0, &mut out, 0, k, Req::DEFAULT);
+            let id = last_call(&out);
+            c.on_response(1, &mut out, id, Resp::status(Status::Error)).unwrap();
+        }
+        assert!(matches!(c.targets[0].breaker_state, BreakerState::Open { until: 1001 }));
+        let o = c.start(500, &mut out, 0, 9, Req::DEFAULT).unwrap();
+        assert_eq!((o.result, o.attempts), (CallResult::Failed(Status::Unavailable), 0), "fails fast while open");
+        assert_eq!(c.start(1001, &mut out, 0, 10, Req::DEFAULT), None, "trial call goes through");
+        assert_eq!(c.targets[0].breaker_state, BreakerState::HalfOpen);
+        let trial = last_call(&out);
+        assert!(c.start(1002, &mut out, 0, 11, Req::DEFAULT).is_some(), "only one trial at a time");
+        c.on_response(1003, &mut out, trial, Resp::status(Status::Ok)).unwrap();
+        assert_eq!(c.targets[0].breaker_state, BreakerState::Closed { consecutive_failures: 0 });
+        assert_eq!((c.stats.breaker_opened, c.stats.breaker_rejected), (1, 2));
+    }
+
+    #[test]
+    fn hedge_copy_goes_to_another_backend_and_first_answer_wins() {
+        let picker = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::RoundRobin);
+        let mut t = CallTarget::new(Target::Pool(picker), 100, RetryPolicy::default());
+        t.hedge_after = Some(10);
+        let mut c = Calls::new(vec![t], Stream::new(1, "h"));
+        let mut out = Outbox::default();
+        c.start(0, &mut out, 0, 7, Req::DEFAULT);
+        assert_eq!(out.timers.len(), 2);
+        let hedge = out.timers[1];
+        assert_eq!(hedge.0, 10);
+        c.on_timer(10, &mut out, hedge.1);
+        assert_eq!(out.sends.len(), 2);
+        let (first_to, first) = out.sends[0];
+        let (second_to, second) = out.sends[1];
+        assert_ne!(first_to, second_to);
+        assert_eq!(second.call, first.call | 1);
+        // The hedge fails, the original then succeeds: one outcome, ok.
+        assert_eq!(c.on_response(12, &mut out, second.call, Resp::status(Status::Error)), None);
+        let o = c.on_response(15, &mut out, first.call, Resp { status: Status::Ok, value: 42 }).unwrap();
+        assert_eq!((o.token, o.result, o.value), (7, CallResult::Ok, 42));
+        assert_eq!(c.stats.hedges, 1);
+        assert_eq!(c.in_flight(), 0);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::metrics::{LatencyHist, TimeSeries};
-use crate::msg::{Msg, MsgKind, Outbox, Timer};
+use crate::msg::{Msg, MsgKind, Outbox, Req, Timer};
 use crate::spec::Arrival;
 
 #[derive(Clone, Debug)]
@@ -68,7 +68,7 @@ impl Client {
             if now < self.stop {
                 self.stats.started += 1;
                 let token = self.stats.started;
-                if let Some(o) = self.calls.start(now, out, 0, token) {
+                if let Some(o) = self.calls.start(now, out, 0, token, Req::DEFAULT) {
                     self.record(now, o);
                 }
                 let g = self.gap();
@@ -82,8 +82,8 @@ impl Client {
     }
 
     pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, msg: Msg) {
-        if let MsgKind::Response(status) = msg.kind
-            && let Some(o) = self.calls.on_response(now, out, msg.call, status)
+        if let MsgKind::Response(resp) = msg.kind
+            && let Some(o) = self.calls.on_response(now, out, msg.call, resp)
         {
             self.record(now, o);
         }

@@ -29,13 +29,59 @@ impl Status {
     }
 }
 
+/// Whether a request reads or changes state (caches, databases and brokers care), or is a
+/// health probe (answered at once by a live instance, without a worker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    Write,
+    Probe,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Req {
+    /// Request kind, an index into the callee's kinds (per-kind service times); 0 by default.
+    pub class: u8,
+    pub op: Op,
+    /// The key the request is about (cache and database keys, queue partition keys).
+    pub key: u64,
+}
+
+impl Req {
+    pub const DEFAULT: Req = Req { class: 0, op: Op::Read, key: 0 };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resp {
+    pub status: Status,
+    /// A read's result (e.g. the version of a key); 0 when meaningless.
+    pub value: u64,
+}
+
+impl Resp {
+    pub fn status(status: Status) -> Resp {
+        Resp { status, value: 0 }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MsgKind {
-    /// A request; `class` is the request kind (index into the callee's classes; 0 by default).
-    Request {
-        class: u8,
-    },
-    Response(Status),
+    Request(Req),
+    Response(Resp),
+}
+
+impl MsgKind {
+    pub fn response(status: Status) -> MsgKind {
+        MsgKind::Response(Resp::status(status))
+    }
+
+    /// Two words that identify the message content for the trace hash.
+    pub fn code(&self) -> (u64, u64) {
+        match *self {
+            MsgKind::Request(r) => (u64::from(r.class) | (r.op as u64) << 8, r.key),
+            MsgKind::Response(r) => (0x1_0000 | r.status.code(), r.value),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,10 +100,14 @@ pub enum Timer {
     CallTimeout(CallId),
     /// Backoff before the next attempt of a call is over.
     Retry(CallId),
+    /// Time to send a hedge copy of a call's current attempt.
+    Hedge(CallId),
     /// A job finished its local work (slot, generation in the same packing as [`CallId`]).
     WorkDone(u64),
     /// A proxied request's idle timeout at a load balancer.
     ProxyTimeout(CallId),
+    /// A component-specific timer: `tag` says which, `arg` is its argument.
+    Model { tag: u8, arg: u64 },
 }
 
 impl Timer {
@@ -68,6 +118,8 @@ impl Timer {
             Timer::Retry(c) => (2, c),
             Timer::WorkDone(c) => (3, c),
             Timer::ProxyTimeout(c) => (4, c),
+            Timer::Hedge(c) => (5, c),
+            Timer::Model { tag, arg } => (0x100 | u64::from(tag), arg),
         }
     }
 }

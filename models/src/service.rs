@@ -9,7 +9,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::metrics::{LatencyHist, TimeAverage};
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Req, Status, Timer};
 use crate::slab::{Key, Slab};
 
 #[derive(Clone, Debug, Default)]
@@ -43,6 +43,7 @@ pub struct InstanceStats {
 struct Job {
     from: ActorId,
     call: CallId,
+    req: Req,
     arrived: Nanos,
     step: u16,
 }
@@ -115,31 +116,31 @@ impl Instance {
 
     pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, msg: Msg) {
         match msg.kind {
-            MsgKind::Request { .. } => self.on_request(now, out, health, from, msg.call),
-            MsgKind::Response(status) => {
-                if let Some(o) = self.calls.on_response(now, out, msg.call, status) {
+            MsgKind::Request(req) => self.on_request(now, out, health, from, msg.call, req),
+            MsgKind::Response(resp) => {
+                if let Some(o) = self.calls.on_response(now, out, msg.call, resp) {
                     self.on_outcome(now, out, health, o);
                 }
             }
         }
     }
 
-    fn on_request(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId) {
+    fn on_request(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId, req: Req) {
         self.stats.arrivals += 1;
         if health.error_rate > 0.0 && self.rng_errors.chance(health.error_rate) {
             self.stats.injected_errors += 1;
-            out.send(from, Msg { call, kind: MsgKind::Response(Status::Error) });
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Error) });
             return;
         }
         if self.busy < self.workers {
-            let key = self.jobs.insert(Job { from, call, arrived: now, step: 0 });
+            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0 });
             self.begin(now, out, health, key);
         } else if self.queue.len() < self.capacity as usize {
-            let key = self.jobs.insert(Job { from, call, arrived: now, step: 0 });
+            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0 });
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
-            out.send(from, Msg { call, kind: MsgKind::Response(Status::Rejected) });
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
         }
         self.gauges(now);
     }
@@ -172,9 +173,10 @@ impl Instance {
 
     /// Makes the job's next downstream call, or answers when there is none left.
     fn next_step(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key) {
-        let step = self.jobs.get(key).expect("live job").step as usize;
+        let job = self.jobs.get(key).expect("live job");
+        let (step, req) = (job.step as usize, job.req);
         if step < self.calls.targets.len() {
-            if let Some(o) = self.calls.start(now, out, step, key) {
+            if let Some(o) = self.calls.start(now, out, step, key, req) {
                 self.on_outcome(now, out, health, o);
             }
         } else {
@@ -194,7 +196,7 @@ impl Instance {
 
     fn finish(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key, status: Status) {
         let job = self.jobs.remove(key).expect("live job");
-        out.send(job.from, Msg { call: job.call, kind: MsgKind::Response(status) });
+        out.send(job.from, Msg { call: job.call, kind: MsgKind::response(status) });
         let sojourn = now - job.arrived;
         self.stats.sojourn_sum_ns += sojourn as f64;
         self.stats.sojourn.record(sojourn);
@@ -240,7 +242,7 @@ mod tests {
     }
 
     fn req(call: u64) -> Msg {
-        Msg { call, kind: MsgKind::Request { class: 0 } }
+        Msg { call, kind: MsgKind::Request(Req::DEFAULT) }
     }
 
     #[test]
@@ -250,13 +252,13 @@ mod tests {
         s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(1));
         s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(2));
         s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(3));
-        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 3, kind: MsgKind::Response(Status::Rejected) })]);
+        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 3, kind: MsgKind::response(Status::Rejected) })]);
         assert_eq!((s.busy(), s.queue_len()), (1, 1));
         let done = out.timers[0];
         assert_eq!(done.0, 10);
         out = Outbox::default();
         s.on_timer(10, &mut out, HEALTHY, done.1);
-        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 1, kind: MsgKind::Response(Status::Ok) })]);
+        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 1, kind: MsgKind::response(Status::Ok) })]);
         assert_eq!((s.busy(), s.queue_len()), (1, 0), "queued job started");
         assert_eq!(s.stats.wait_sum_ns, 10.0);
     }

@@ -1,6 +1,8 @@
 //! A generational slab: in-flight state without per-request allocation, with ids that go stale
 //! when their slot is freed (a late response or timer for a finished call is recognised and
-//! ignored).
+//! ignored). Generations are always even, so the low bit of a key is free for the owner (calls
+//! use it to tell a hedge copy from the attempt it copies); lookups ignore it only when the
+//! owner masks it off.
 
 /// `(slot << 32) | generation`.
 pub type Key = u64;
@@ -63,7 +65,7 @@ impl<T> Slab<T> {
             return None;
         }
         let v = s.value.take()?;
-        s.generation = s.generation.wrapping_add(1);
+        s.generation = s.generation.wrapping_add(2);
         self.free.push((key >> 32) as u32);
         self.len -= 1;
         Some(v)
@@ -76,7 +78,7 @@ impl<T> Slab<T> {
         if s.generation != key as u32 || s.value.is_none() {
             return None;
         }
-        s.generation = s.generation.wrapping_add(1);
+        s.generation = s.generation.wrapping_add(2);
         Some((key & !0xffff_ffff) | u64::from(s.generation))
     }
 
@@ -85,7 +87,7 @@ impl<T> Slab<T> {
         self.free.clear();
         for (i, s) in self.slots.iter_mut().enumerate().rev() {
             if s.value.take().is_some() {
-                s.generation = s.generation.wrapping_add(1);
+                s.generation = s.generation.wrapping_add(2);
             }
             self.free.push(i as u32);
         }

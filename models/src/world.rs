@@ -7,7 +7,7 @@ use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, Trace
 use crate::balancer::Balancer;
 use crate::calls::{CallTarget, Calls, Picker, Target};
 use crate::client::Client;
-use crate::msg::{ActorId, Msg, MsgKind, Outbox, Timer};
+use crate::msg::{ActorId, Msg, Outbox, Timer};
 use crate::service::{Instance, NodeHealth};
 use crate::spec::{CallSpec, FaultSpec, TargetRef, WorldSpec};
 
@@ -111,16 +111,17 @@ impl World {
         }
         let balancer_ids: Vec<ActorId> = (0..spec.balancers.len()).map(|i| ActorId(next + i as u32)).collect();
         let stream = |name: &str| Stream::new(seed, name);
-        let call_target = |c: &CallSpec| CallTarget {
-            target: match &c.target {
-                TargetRef::Balancer(b) => Target::Actor(balancer_ids[*b]),
-                TargetRef::Service { index, strategy } => {
-                    Target::Pool(Picker::new(instance_ids[*index].clone(), *strategy))
-                }
-            },
-            timeout: c.timeout,
-            retry: c.retry.clone(),
-            class: 0,
+        let call_target = |c: &CallSpec| {
+            CallTarget::new(
+                match &c.target {
+                    TargetRef::Balancer(b) => Target::Actor(balancer_ids[*b]),
+                    TargetRef::Service { index, strategy } => {
+                        Target::Pool(Picker::new(instance_ids[*index].clone(), *strategy))
+                    }
+                },
+                c.timeout,
+                c.retry.clone(),
+            )
         };
         for (g, s) in spec.services.iter().enumerate() {
             for (i, &node) in s.nodes.iter().enumerate() {
@@ -310,10 +311,9 @@ impl World {
                 let h = self.engine.hash_mut();
                 h.word(1 | (u64::from(to) << 8) | (u64::from(from) << 36));
                 h.word(msg.call);
-                h.word(match msg.kind {
-                    MsgKind::Request { class } => u64::from(class),
-                    MsgKind::Response(s) => 0x100 | s.code(),
-                });
+                let (k, v) = msg.kind.code();
+                h.word(k);
+                h.word(v);
                 let a = &mut self.actors[to as usize];
                 if !self.net.is_up(a.node) {
                     self.net_stats.dropped_on_arrival += 1;
