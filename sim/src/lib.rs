@@ -7,6 +7,7 @@
 
 pub mod dist;
 pub mod engine;
+pub mod keys;
 pub mod net;
 pub mod queue;
 pub mod rng;
