@@ -1,10 +1,12 @@
-//! A load balancer: a proxy that spreads requests over a service's instances.
+//! A load balancer: a proxy that spreads requests over a service's instances, optionally
+//! health-checking them (probes through the network, so partitions count too).
 
 use faultline_sim::{Nanos, Stream};
 
 use crate::calls::Picker;
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Status, Timer};
 use crate::slab::Slab;
+use crate::spec::HealthCheck;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BalancerStats {
@@ -12,6 +14,10 @@ pub struct BalancerStats {
     pub responses: u64,
     pub no_backend: u64,
     pub timeouts: u64,
+    pub probes: u64,
+    /// Backends taken out / put back by health checks.
+    pub marked_down: u64,
+    pub marked_up: u64,
 }
 
 #[derive(Debug)]
@@ -21,22 +27,54 @@ struct Forwarded {
     backend: u32,
 }
 
+#[derive(Clone, Copy, Debug, Default)]
+struct Health {
+    ok_streak: u32,
+    fail_streak: u32,
+    /// Probe in flight (slab key with the low bit set), 0 if none.
+    probe: u64,
+}
+
+const PROBE_ROUND: u8 = 1;
+const PROBE_TIMEOUT: u8 = 2;
+
 #[derive(Debug)]
 pub struct Balancer {
     pub picker: Picker,
     fwd: Slab<Forwarded>,
     timeout: Nanos,
+    check: Option<HealthCheck>,
+    health: Vec<Health>,
+    /// Probe ids: backend index per slot; keys get the low bit set to tell them from forwards.
+    probes: Slab<u32>,
     rng: Stream,
     pub stats: BalancerStats,
 }
 
 impl Balancer {
-    pub fn new(picker: Picker, timeout: Nanos, rng: Stream) -> Balancer {
-        Balancer { picker, fwd: Slab::default(), timeout, rng, stats: BalancerStats::default() }
+    pub fn new(picker: Picker, timeout: Nanos, check: Option<HealthCheck>, rng: Stream) -> Balancer {
+        let n = picker.backends.len();
+        Balancer {
+            picker,
+            fwd: Slab::default(),
+            timeout,
+            check,
+            health: vec![Health::default(); n],
+            probes: Slab::default(),
+            rng,
+            stats: BalancerStats::default(),
+        }
     }
 
     pub fn in_flight(&self) -> usize {
         self.fwd.len()
+    }
+
+    /// Starts health checking (at start and after a restart).
+    pub fn boot(&mut self, out: &mut Outbox) {
+        if let Some(c) = self.check {
+            out.timer(c.interval, Timer::Model { tag: PROBE_ROUND, arg: 0 });
+        }
     }
 
     pub fn on_msg(&mut self, out: &mut Outbox, from: ActorId, msg: Msg) {
@@ -53,6 +91,11 @@ impl Balancer {
                     out.send(from, Msg { call: msg.call, kind: MsgKind::response(Status::Unavailable) });
                 }
             },
+            MsgKind::Response(resp) if msg.call & 1 == 1 => {
+                if let Some(b) = self.probes.remove(msg.call & !1) {
+                    self.probe_result(b as usize, resp.status == Status::Ok);
+                }
+            }
             MsgKind::Response(resp) => {
                 if let Some(f) = self.fwd.remove(msg.call) {
                     self.stats.responses += 1;
@@ -63,18 +106,140 @@ impl Balancer {
         }
     }
 
-    pub fn on_timer(&mut self, out: &mut Outbox, t: Timer) {
-        if let Timer::ProxyTimeout(id) = t
-            && let Some(f) = self.fwd.remove(id)
-        {
-            self.stats.timeouts += 1;
-            self.picker.done(f.backend as usize);
-            out.send(f.from, Msg { call: f.call, kind: MsgKind::response(Status::Timeout) });
+    fn probe_result(&mut self, b: usize, ok: bool) {
+        let Some(c) = self.check else { return };
+        let h = &mut self.health[b];
+        h.probe = 0;
+        if ok {
+            h.ok_streak += 1;
+            h.fail_streak = 0;
+            if !self.picker.is_healthy(b) && h.ok_streak >= c.healthy {
+                self.picker.set_healthy(b, true);
+                self.stats.marked_up += 1;
+            }
+        } else {
+            h.fail_streak += 1;
+            h.ok_streak = 0;
+            if self.picker.is_healthy(b) && h.fail_streak >= c.unhealthy {
+                self.picker.set_healthy(b, false);
+                self.stats.marked_down += 1;
+            }
         }
     }
 
+    pub fn on_timer(&mut self, out: &mut Outbox, t: Timer) {
+        match t {
+            Timer::ProxyTimeout(id) => {
+                if let Some(f) = self.fwd.remove(id) {
+                    self.stats.timeouts += 1;
+                    self.picker.done(f.backend as usize);
+                    out.send(f.from, Msg { call: f.call, kind: MsgKind::response(Status::Timeout) });
+                }
+            }
+            Timer::Model { tag: PROBE_ROUND, .. } => {
+                let Some(c) = self.check else { return };
+                for b in 0..self.health.len() {
+                    if self.health[b].probe != 0 {
+                        continue; // still waiting for the last one
+                    }
+                    let id = self.probes.insert(b as u32) | 1;
+                    self.health[b].probe = id;
+                    self.stats.probes += 1;
+                    let probe = Req { class: 0, op: Op::Probe, key: 0 };
+                    out.send(self.picker.backends[b], Msg { call: id, kind: MsgKind::Request(probe) });
+                    out.timer(c.timeout, Timer::Model { tag: PROBE_TIMEOUT, arg: id });
+                }
+                out.timer(c.interval, Timer::Model { tag: PROBE_ROUND, arg: 0 });
+            }
+            Timer::Model { tag: PROBE_TIMEOUT, arg } => {
+                if let Some(b) = self.probes.remove(arg & !1) {
+                    self.probe_result(b as usize, false);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The balancer's node went down: proxied requests and health state are forgotten (on
+    /// restart every backend is presumed healthy until probes say otherwise).
     pub fn crash(&mut self) {
         self.fwd.clear();
+        self.probes.clear();
         self.picker.reset();
+        for b in 0..self.health.len() {
+            self.health[b] = Health::default();
+            self.picker.set_healthy(b, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::Strategy;
+    use crate::msg::Resp;
+
+    fn lb() -> Balancer {
+        let picker = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::RoundRobin);
+        let check = HealthCheck { interval: 100, timeout: 50, unhealthy: 2, healthy: 1 };
+        Balancer::new(picker, 1000, Some(check), Stream::new(1, "lb"))
+    }
+
+    /// Runs one probe round in which backend 1 (ActorId(2)) never answers.
+    fn round(b: &mut Balancer) {
+        let mut out = Outbox::default();
+        b.on_timer(&mut out, Timer::Model { tag: PROBE_ROUND, arg: 0 });
+        for (to, m) in out.sends.clone() {
+            if to == ActorId(1) {
+                b.on_msg(
+                    &mut Outbox::default(),
+                    to,
+                    Msg { call: m.call, kind: MsgKind::Response(Resp::status(Status::Ok)) },
+                );
+            }
+        }
+        for (_, t) in out.timers.iter().filter(|(_, t)| matches!(t, Timer::Model { tag: PROBE_TIMEOUT, .. })) {
+            b.on_timer(&mut Outbox::default(), *t);
+        }
+    }
+
+    #[test]
+    fn health_checks_take_a_silent_backend_out_after_the_threshold_and_back() {
+        let mut b = lb();
+        round(&mut b);
+        assert!(b.picker.is_healthy(1), "one failed probe is below the threshold");
+        round(&mut b);
+        assert!(!b.picker.is_healthy(1));
+        assert_eq!(b.stats.marked_down, 1);
+        let mut out = Outbox::default();
+        for k in 0..4 {
+            b.on_msg(&mut out, ActorId(9), Msg { call: k, kind: MsgKind::Request(Req::DEFAULT) });
+        }
+        assert!(out.sends.iter().all(|(to, _)| *to == ActorId(1)), "only the healthy backend gets traffic");
+        // Backend 1 answers the next probe: back in (healthy threshold 1).
+        let mut out = Outbox::default();
+        b.on_timer(&mut out, Timer::Model { tag: PROBE_ROUND, arg: 0 });
+        let probe = out.sends.iter().find(|(to, _)| *to == ActorId(2)).unwrap().1;
+        b.on_msg(
+            &mut Outbox::default(),
+            ActorId(2),
+            Msg { call: probe.call, kind: MsgKind::Response(Resp::status(Status::Ok)) },
+        );
+        assert!(b.picker.is_healthy(1));
+    }
+
+    #[test]
+    fn proxy_timeout_answers_the_caller_and_late_response_is_dropped() {
+        let mut b = lb();
+        let mut out = Outbox::default();
+        b.on_msg(&mut out, ActorId(9), Msg { call: 77, kind: MsgKind::Request(Req::DEFAULT) });
+        let fwd = out.sends[0].1.call;
+        let t = out.timers[0].1;
+        let mut out = Outbox::default();
+        b.on_timer(&mut out, t);
+        assert_eq!(out.sends, vec![(ActorId(9), Msg { call: 77, kind: MsgKind::response(Status::Timeout) })]);
+        let mut out = Outbox::default();
+        b.on_msg(&mut out, ActorId(1), Msg { call: fwd, kind: MsgKind::response(Status::Ok) });
+        assert!(out.sends.is_empty());
     }
 }

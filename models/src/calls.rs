@@ -28,11 +28,15 @@ impl Strategy {
     }
 }
 
-/// A backend chooser with outstanding-request counts.
+/// A backend chooser with outstanding-request counts. Backends can be marked unhealthy (by
+/// health checks); only healthy ones are picked.
 #[derive(Clone, Debug)]
 pub struct Picker {
     pub backends: Vec<ActorId>,
     outstanding: Vec<u32>,
+    healthy: Vec<bool>,
+    /// Indices of healthy backends, in order (rebuilt when health changes, which is rare).
+    live: Vec<usize>,
     strategy: Strategy,
     next: usize,
 }
@@ -40,35 +44,47 @@ pub struct Picker {
 impl Picker {
     pub fn new(backends: Vec<ActorId>, strategy: Strategy) -> Picker {
         let n = backends.len();
-        Picker { backends, outstanding: vec![0; n], strategy, next: 0 }
+        Picker { backends, outstanding: vec![0; n], healthy: vec![true; n], live: (0..n).collect(), strategy, next: 0 }
+    }
+
+    pub fn set_healthy(&mut self, i: usize, healthy: bool) {
+        if self.healthy[i] != healthy {
+            self.healthy[i] = healthy;
+            self.live = (0..self.backends.len()).filter(|&k| self.healthy[k]).collect();
+        }
+    }
+
+    pub fn is_healthy(&self, i: usize) -> bool {
+        self.healthy[i]
     }
 
     /// Index of the chosen backend, counted as outstanding until [`Picker::done`].
     #[inline]
     pub fn pick(&mut self, rng: &mut Stream) -> Option<usize> {
-        let n = self.backends.len();
+        let n = self.live.len();
         if n == 0 {
             return None;
         }
-        let i = match self.strategy {
+        let j = match self.strategy {
             Strategy::RoundRobin => {
-                let i = self.next % n;
-                self.next = (i + 1) % n;
-                i
+                let j = self.next % n;
+                self.next = (j + 1) % n;
+                j
             }
             Strategy::Random => rng.below(n as u64) as usize,
             Strategy::LeastOutstanding => {
-                // Scan from a rotating start so ties spread instead of piling on backend 0.
+                // Scan from a rotating start so ties spread instead of piling on one backend.
                 let start = self.next % n;
                 self.next = (start + 1) % n;
-                (0..n).map(|k| (start + k) % n).min_by_key(|&i| self.outstanding[i]).expect("n > 0")
+                (0..n).map(|k| (start + k) % n).min_by_key(|&j| self.outstanding[self.live[j]]).expect("n > 0")
             }
             Strategy::PowerOfTwo => {
                 let a = rng.below(n as u64) as usize;
                 let b = if n > 1 { (a + 1 + rng.below(n as u64 - 1) as usize) % n } else { a };
-                if self.outstanding[b] < self.outstanding[a] { b } else { a }
+                if self.outstanding[self.live[b]] < self.outstanding[self.live[a]] { b } else { a }
             }
         };
+        let i = self.live[j];
         self.outstanding[i] += 1;
         Some(i)
     }

@@ -1,12 +1,15 @@
-//! An open-loop workload: requests arrive on their own schedule, whatever the system does
-//! (so a slow system builds a backlog instead of slowing its users down).
+//! Workloads. Open loop: requests arrive on their own schedule whatever the system does (a slow
+//! system builds a backlog; the rate can follow phases such as spikes, and a diurnal wave).
+//! Closed loop: N users each send a request, wait for its outcome, think, and send the next (a
+//! slow system slows its users down). Each request picks a kind from the mix and a key.
 
+use faultline_sim::keys::KeyDist;
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::metrics::{LatencyHist, TimeSeries};
-use crate::msg::{Msg, MsgKind, Outbox, Req, Timer};
-use crate::spec::Arrival;
+use crate::msg::{Msg, MsgKind, Op, Outbox, Req, Timer};
+use crate::spec::{Arrival, Load, MixEntry, RateShape};
 
 #[derive(Clone, Debug)]
 pub struct ClientStats {
@@ -21,18 +24,42 @@ pub struct ClientStats {
     pub series: TimeSeries,
 }
 
+/// The random streams of a workload (named so that each purpose draws on its own).
+#[derive(Debug)]
+pub struct ClientStreams {
+    pub arrivals: Stream,
+    pub keys: Stream,
+    pub mix: Stream,
+}
+
+/// Timer tag of a closed-loop user's next request (`arg` = user index).
+const USER: u8 = 1;
+
 #[derive(Debug)]
 pub struct Client {
-    arrival: Arrival,
+    load: Load,
     start: Nanos,
     stop: Nanos,
+    keys: KeyDist,
+    mix: Vec<MixEntry>,
+    mix_total: f64,
     pub calls: Calls,
-    rng: Stream,
+    rng: ClientStreams,
     pub stats: ClientStats,
 }
 
 impl Client {
-    pub fn new(arrival: Arrival, start: Nanos, stop: Nanos, calls: Calls, rng: Stream, window: Nanos) -> Client {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        load: Load,
+        start: Nanos,
+        stop: Nanos,
+        keys: KeyDist,
+        mix: Vec<MixEntry>,
+        calls: Calls,
+        rng: ClientStreams,
+        window: Nanos,
+    ) -> Client {
         let stats = ClientStats {
             started: 0,
             ok: 0,
@@ -42,42 +69,112 @@ impl Client {
             latency: LatencyHist::default(),
             series: TimeSeries::new(window),
         };
-        Client { arrival, start, stop, calls, rng, stats }
+        let mix_total = mix.iter().map(|m| m.weight).sum();
+        Client { load, start, stop, keys, mix, mix_total, calls, rng, stats }
     }
 
-    fn gap(&mut self) -> Nanos {
-        match self.arrival {
-            Arrival::Poisson { rate_per_s } => Dist::Exponential { mean: 1e9 / rate_per_s }.sample(&mut self.rng),
-            Arrival::Constant { rate_per_s } => (1e9 / rate_per_s) as Nanos,
+    /// Time to the next open-loop arrival after `now`, or `None` past the stop time.
+    fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
+        let Load::Open { arrival, shape } = &self.load else { return None };
+        let mut t = now;
+        loop {
+            let (base, poisson) = match *arrival {
+                Arrival::Poisson { rate_per_s } => (rate_per_s, true),
+                Arrival::Constant { rate_per_s } => (rate_per_s, false),
+            };
+            if !poisson {
+                // Evenly spaced at the rate in force now.
+                let r = base * shape.factor(t);
+                if r <= 0.0 {
+                    t = shape.next_change(t)?.max(t + 1);
+                    if t >= self.stop {
+                        return None;
+                    }
+                    continue;
+                }
+                let gap = ((1e9 / r) as Nanos).max(1);
+                return (t + gap < self.stop).then_some(t + gap - now);
+            }
+            // Thinning (Lewis & Shedler): candidates at the peak rate, each kept with
+            // probability rate(t)/peak. Two draws per candidate.
+            let peak = base * shape.peak_factor();
+            if peak <= 0.0 {
+                return None;
+            }
+            let gap = Dist::Exponential { mean: 1e9 / peak }.sample(&mut self.rng.arrivals).max(1);
+            t += gap;
+            if t >= self.stop {
+                return None;
+            }
+            if self.rng.arrivals.f64() * peak < base * shape.factor(t) {
+                return Some(t - now);
+            }
         }
-        .max(1)
     }
 
-    /// Schedules the first arrival (also after a restart).
+    /// Schedules the first arrivals (also after a restart).
     pub fn boot(&mut self, now: Nanos, out: &mut Outbox) {
-        if now < self.start {
-            out.timer(self.start - now, Timer::Arrival);
-        } else if now < self.stop {
-            let g = self.gap();
-            out.timer(g, Timer::Arrival);
+        match &self.load {
+            Load::Open { .. } => {
+                if now < self.start {
+                    out.timer(self.start - now, Timer::Arrival);
+                } else if let Some(g) = self.next_arrival(now) {
+                    out.timer(g, Timer::Arrival);
+                }
+            }
+            Load::Closed { users, think } => {
+                let (users, think) = (*users, think.clone());
+                let at = self.start.max(now);
+                for u in 0..users {
+                    let t = at - now + think.sample(&mut self.rng.arrivals);
+                    out.timer(t, Timer::Model { tag: USER, arg: u64::from(u) });
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, now: Nanos, out: &mut Outbox, token: u64) {
+        self.stats.started += 1;
+        let key = self.keys.sample(&mut self.rng.keys);
+        let (class, op) = if self.mix.len() <= 1 {
+            self.mix.first().map_or((0, Op::Read), |m| (m.class, m.op))
+        } else {
+            let mut x = self.rng.mix.f64() * self.mix_total;
+            let mut pick = self.mix[self.mix.len() - 1];
+            for m in &self.mix {
+                if x < m.weight {
+                    pick = *m;
+                    break;
+                }
+                x -= m.weight;
+            }
+            (pick.class, pick.op)
+        };
+        if let Some(o) = self.calls.start(now, out, 0, token, Req { class, op, key }) {
+            self.record(now, out, o);
         }
     }
 
     pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) {
-        if t == Timer::Arrival {
-            if now < self.stop {
-                self.stats.started += 1;
-                let token = self.stats.started;
-                if let Some(o) = self.calls.start(now, out, 0, token, Req::DEFAULT) {
-                    self.record(now, o);
-                }
-                let g = self.gap();
-                if now + g < self.stop {
-                    out.timer(g, Timer::Arrival);
+        match t {
+            Timer::Arrival => {
+                if now < self.stop {
+                    self.send(now, out, 0);
+                    if let Some(g) = self.next_arrival(now) {
+                        out.timer(g, Timer::Arrival);
+                    }
                 }
             }
-        } else if let Some(o) = self.calls.on_timer(now, out, t) {
-            self.record(now, o);
+            Timer::Model { tag: USER, arg } => {
+                if now < self.stop {
+                    self.send(now, out, arg);
+                }
+            }
+            _ => {
+                if let Some(o) = self.calls.on_timer(now, out, t) {
+                    self.record(now, out, o);
+                }
+            }
         }
     }
 
@@ -85,11 +182,11 @@ impl Client {
         if let MsgKind::Response(resp) = msg.kind
             && let Some(o) = self.calls.on_response(now, out, msg.call, resp)
         {
-            self.record(now, o);
+            self.record(now, out, o);
         }
     }
 
-    fn record(&mut self, now: Nanos, o: Outcome) {
+    fn record(&mut self, now: Nanos, out: &mut Outbox, o: Outcome) {
         let w = self.stats.series.at(now);
         match o.result {
             CallResult::Ok => {
@@ -108,6 +205,10 @@ impl Client {
                 w.timed_out += 1;
             }
         }
+        if let Load::Closed { think, .. } = &self.load {
+            let t = think.sample(&mut self.rng.arrivals);
+            out.timer(t, Timer::Model { tag: USER, arg: o.token });
+        }
     }
 
     /// The clients' own node went down: requests in flight are lost (counted as failed).
@@ -117,5 +218,29 @@ impl Client {
         self.stats.failed += n;
         self.stats.series.at(now).failed += n;
         self.calls.crash();
+    }
+}
+
+impl RateShape {
+    /// Rate multiplier at time `t`: the product of the phases in force times the diurnal wave.
+    pub fn factor(&self, t: Nanos) -> f64 {
+        let mut f: f64 = self.phases.iter().filter(|p| p.start <= t && t < p.end).map(|p| p.multiplier).product();
+        if let Some(d) = &self.diurnal {
+            let phase = (t % d.period) as f64 / d.period as f64;
+            f *= 1.0 + d.amplitude * libm::sin(std::f64::consts::TAU * phase);
+        }
+        f.max(0.0)
+    }
+
+    /// An upper bound of [`RateShape::factor`] over all time.
+    pub fn peak_factor(&self) -> f64 {
+        // Worst case: every phase with a multiplier above 1 overlapping.
+        let phases: f64 = self.phases.iter().map(|p| p.multiplier.max(1.0)).product();
+        phases * self.diurnal.as_ref().map_or(1.0, |d| 1.0 + d.amplitude.abs())
+    }
+
+    /// The next phase boundary after `t` (for constant arrivals at a zero rate).
+    pub fn next_change(&self, t: Nanos) -> Option<Nanos> {
+        self.phases.iter().flat_map(|p| [p.start, p.end]).filter(|&b| b > t).min()
     }
 }

@@ -9,7 +9,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::metrics::{LatencyHist, TimeAverage};
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Req, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::slab::{Key, Slab};
 
 #[derive(Clone, Debug, Default)]
@@ -24,6 +24,10 @@ pub struct InstanceStats {
     pub injected_errors: u64,
     /// Requests turned away because the queue was full.
     pub rejected: u64,
+    /// Requests turned away by the rate limiter.
+    pub rate_limited: u64,
+    /// Health probes answered.
+    pub probes: u64,
     /// Requests dropped by a crash while queued or in progress.
     pub lost: u64,
     /// Sum of waits for a worker, over started requests (ns).
@@ -46,6 +50,10 @@ struct Job {
     req: Req,
     arrived: Nanos,
     step: u16,
+    /// Calls of the current stage (a fan-out) still awaiting their outcome.
+    pending: u32,
+    /// Value of the last successful downstream answer, passed back to the caller.
+    value: u64,
 }
 
 /// What the world tells an instance about its node right now (faults are the world's business).
@@ -59,7 +67,11 @@ pub struct NodeHealth {
 pub struct Instance {
     workers: u32,
     capacity: u32,
-    service_time: Dist,
+    service_time: Vec<Dist>,
+    /// Copies per downstream stage (parallel fan-out), by stage.
+    fanout: Vec<u32>,
+    /// Token bucket: (rate per ns, burst, tokens, last refill).
+    limiter: Option<(f64, f64, f64, Nanos)>,
     busy: u32,
     queue: VecDeque<Key>,
     jobs: Slab<Job>,
@@ -74,17 +86,21 @@ impl Instance {
     pub fn new(
         workers: u32,
         capacity: u32,
-        service_time: Dist,
+        service_time: Vec<Dist>,
         calls: Calls,
         rng_work: Stream,
         rng_errors: Stream,
         horizon: Nanos,
     ) -> Instance {
+        assert!(!service_time.is_empty(), "at least one request kind");
         let g = TimeAverage::with_horizon(horizon);
+        let fanout = vec![1; calls.targets.len()];
         Instance {
             workers,
             capacity,
             service_time,
+            fanout,
+            limiter: None,
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
@@ -92,6 +108,29 @@ impl Instance {
             rng_work,
             rng_errors,
             stats: InstanceStats { busy: g, in_system: g, queue_len: g, ..InstanceStats::default() },
+        }
+    }
+
+    /// Parallel copies for each downstream stage (default 1).
+    pub fn set_fanout(&mut self, fanout: Vec<u32>) {
+        assert_eq!(fanout.len(), self.calls.targets.len());
+        self.fanout = fanout;
+    }
+
+    /// Admission rate limit (requests/s) with a burst allowance.
+    pub fn set_rate_limit(&mut self, per_s: f64, burst: f64) {
+        self.limiter = Some((per_s / 1e9, burst, burst, 0));
+    }
+
+    fn admit(&mut self, now: Nanos) -> bool {
+        let Some((rate, burst, tokens, last)) = &mut self.limiter else { return true };
+        *tokens = (*tokens + (now - *last) as f64 * *rate).min(*burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -126,17 +165,27 @@ impl Instance {
     }
 
     fn on_request(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId, req: Req) {
+        if req.op == Op::Probe {
+            self.stats.probes += 1;
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Ok) });
+            return;
+        }
         self.stats.arrivals += 1;
+        if !self.admit(now) {
+            self.stats.rate_limited += 1;
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+            return;
+        }
         if health.error_rate > 0.0 && self.rng_errors.chance(health.error_rate) {
             self.stats.injected_errors += 1;
             out.send(from, Msg { call, kind: MsgKind::response(Status::Error) });
             return;
         }
         if self.busy < self.workers {
-            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0 });
+            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0, pending: 0, value: 0 });
             self.begin(now, out, health, key);
         } else if self.queue.len() < self.capacity as usize {
-            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0 });
+            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0, pending: 0, value: 0 });
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
@@ -151,7 +200,8 @@ impl Instance {
         self.busy += 1;
         self.stats.started += 1;
         self.stats.wait_sum_ns += (now - job.arrived) as f64;
-        let base = self.service_time.sample(&mut self.rng_work);
+        let kind = (job.req.class as usize).min(self.service_time.len() - 1);
+        let base = self.service_time[kind].sample(&mut self.rng_work);
         let work = if health.slow_factor == 1.0 { base } else { (base as f64 * health.slow_factor) as Nanos };
         out.timer(work, Timer::WorkDone(key));
     }
@@ -173,11 +223,18 @@ impl Instance {
 
     /// Makes the job's next downstream call, or answers when there is none left.
     fn next_step(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key) {
-        let job = self.jobs.get(key).expect("live job");
+        let job = self.jobs.get_mut(key).expect("live job");
         let (step, req) = (job.step as usize, job.req);
         if step < self.calls.targets.len() {
-            if let Some(o) = self.calls.start(now, out, step, key, req) {
-                self.on_outcome(now, out, health, o);
+            let copies = self.fanout[step];
+            job.pending = copies;
+            for _ in 0..copies {
+                if self.jobs.get(key).is_none() {
+                    break; // an immediate failure already answered the request
+                }
+                if let Some(o) = self.calls.start(now, out, step, key, req) {
+                    self.on_outcome(now, out, health, o);
+                }
             }
         } else {
             self.finish(now, out, health, key, Status::Ok);
@@ -187,8 +244,12 @@ impl Instance {
     fn on_outcome(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, o: Outcome) {
         let Some(job) = self.jobs.get_mut(o.token) else { return };
         if o.result == CallResult::Ok {
-            job.step += 1;
-            self.next_step(now, out, health, o.token);
+            job.value = o.value;
+            job.pending -= 1;
+            if job.pending == 0 {
+                job.step += 1;
+                self.next_step(now, out, health, o.token);
+            }
         } else {
             self.finish(now, out, health, o.token, Status::Error);
         }
@@ -196,7 +257,8 @@ impl Instance {
 
     fn finish(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key, status: Status) {
         let job = self.jobs.remove(key).expect("live job");
-        out.send(job.from, Msg { call: job.call, kind: MsgKind::response(status) });
+        let value = if status == Status::Ok { job.value } else { 0 };
+        out.send(job.from, Msg { call: job.call, kind: MsgKind::Response(Resp { status, value }) });
         let sojourn = now - job.arrived;
         self.stats.sojourn_sum_ns += sojourn as f64;
         self.stats.sojourn.record(sojourn);
@@ -233,7 +295,7 @@ mod tests {
         Instance::new(
             workers,
             capacity,
-            Dist::Constant { value: 10.0 },
+            vec![Dist::Constant { value: 10.0 }],
             Calls::new(vec![], Stream::new(1, "c")),
             Stream::new(1, "w"),
             Stream::new(1, "e"),

@@ -4,7 +4,10 @@
 use faultline_sim::net::FaultKind;
 use faultline_sim::{Dist, Nanos, NodeId, Topology};
 
-use crate::calls::{RetryPolicy, Strategy};
+use faultline_sim::keys::KeyDist;
+
+use crate::calls::{BreakerPolicy, RetryPolicy, Strategy};
+use crate::msg::Op;
 
 #[derive(Clone, Debug)]
 pub struct WorldSpec {
@@ -28,7 +31,11 @@ pub struct ServiceSpec {
     pub workers: u32,
     /// Requests waiting for a worker beyond this are rejected.
     pub queue_capacity: u32,
-    pub service_time: Dist,
+    /// Service time per request kind (index = kind); at least one.
+    pub service_time: Vec<Dist>,
+    /// Admission limit: a token bucket refilled at this rate (requests/s) per instance, with
+    /// `burst` tokens; requests finding it empty are rejected.
+    pub rate_limit: Option<(f64, f64)>,
     /// Downstream calls made, in order, after the local work of each request.
     pub calls: Vec<CallSpec>,
 }
@@ -38,6 +45,18 @@ pub struct CallSpec {
     pub target: TargetRef,
     pub timeout: Nanos,
     pub retry: RetryPolicy,
+    /// Request kind sent (index at the callee).
+    pub class: u8,
+    /// Copies sent in parallel (to different backends where the target picks); all must succeed.
+    pub fanout: u32,
+    pub hedge_after: Option<Nanos>,
+    pub breaker: Option<BreakerPolicy>,
+}
+
+impl CallSpec {
+    pub fn new(target: TargetRef, timeout: Nanos, retry: RetryPolicy) -> CallSpec {
+        CallSpec { target, timeout, retry, class: 0, fanout: 1, hedge_after: None, breaker: None }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +76,18 @@ pub struct BalancerSpec {
     pub strategy: Strategy,
     /// Idle timeout for a proxied request (answers `Timeout` to the caller).
     pub timeout: Nanos,
+    pub health: Option<HealthCheck>,
+}
+
+/// Active health checking: a probe to every backend each `interval`; a backend is taken out
+/// after `unhealthy` consecutive failed probes (no answer within `timeout`) and put back after
+/// `healthy` consecutive good ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HealthCheck {
+    pub interval: Nanos,
+    pub timeout: Nanos,
+    pub unhealthy: u32,
+    pub healthy: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,15 +98,62 @@ pub enum Arrival {
     Constant { rate_per_s: f64 },
 }
 
+/// How the offered rate changes over time: `base × Π(phases in force) × (1 + a·sin(2πt/T))`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RateShape {
+    pub phases: Vec<Phase>,
+    pub diurnal: Option<Diurnal>,
+}
+
+/// A window of time in which the rate is multiplied (a spike, a burst, a lull).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Phase {
+    pub start: Nanos,
+    pub end: Nanos,
+    pub multiplier: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Diurnal {
+    pub period: Nanos,
+    /// Relative swing, in [0, 1].
+    pub amplitude: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Load {
+    Open {
+        arrival: Arrival,
+        shape: RateShape,
+    },
+    /// `users` each send, wait for the outcome, think, and send again.
+    Closed {
+        users: u32,
+        think: Dist,
+    },
+}
+
+/// One kind of request in a workload's mix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MixEntry {
+    pub weight: f64,
+    /// Index of the kind at the target service.
+    pub class: u8,
+    pub op: Op,
+}
+
 #[derive(Clone, Debug)]
 pub struct WorkloadSpec {
     pub name: String,
     /// Where the clients sit (their link class to the target decides latency).
     pub node: NodeId,
-    pub arrival: Arrival,
+    pub load: Load,
     pub start: Nanos,
     pub stop: Nanos,
     pub call: CallSpec,
+    pub keys: KeyDist,
+    /// Empty: every request is kind 0, a read.
+    pub mix: Vec<MixEntry>,
 }
 
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@ use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, Trace
 
 use crate::balancer::Balancer;
 use crate::calls::{CallTarget, Calls, Picker, Target};
-use crate::client::Client;
+use crate::client::{Client, ClientStreams};
 use crate::msg::{ActorId, Msg, Outbox, Timer};
 use crate::service::{Instance, NodeHealth};
 use crate::spec::{CallSpec, FaultSpec, TargetRef, WorldSpec};
@@ -112,7 +112,7 @@ impl World {
         let balancer_ids: Vec<ActorId> = (0..spec.balancers.len()).map(|i| ActorId(next + i as u32)).collect();
         let stream = |name: &str| Stream::new(seed, name);
         let call_target = |c: &CallSpec| {
-            CallTarget::new(
+            let mut t = CallTarget::new(
                 match &c.target {
                     TargetRef::Balancer(b) => Target::Actor(balancer_ids[*b]),
                     TargetRef::Service { index, strategy } => {
@@ -121,14 +121,18 @@ impl World {
                 },
                 c.timeout,
                 c.retry.clone(),
-            )
+            );
+            t.class = c.class;
+            t.hedge_after = c.hedge_after;
+            t.breaker = c.breaker;
+            t
         };
         for (g, s) in spec.services.iter().enumerate() {
             for (i, &node) in s.nodes.iter().enumerate() {
                 let name = format!("{}/{}", s.name, i);
                 let calls =
                     Calls::new(s.calls.iter().map(call_target).collect(), stream(&format!("service/{name}/calls")));
-                let inst = Instance::new(
+                let mut inst = Instance::new(
                     s.workers,
                     s.queue_capacity,
                     s.service_time.clone(),
@@ -137,6 +141,10 @@ impl World {
                     stream(&format!("service/{name}/errors")),
                     spec.duration,
                 );
+                inst.set_fanout(s.calls.iter().map(|c| c.fanout.max(1)).collect());
+                if let Some((rate, burst)) = s.rate_limit {
+                    inst.set_rate_limit(rate, burst);
+                }
                 actors.push(Actor {
                     net_rng: stream(&format!("service/{name}/net")),
                     name,
@@ -157,6 +165,7 @@ impl World {
                 comp: Component::Balancer(Balancer::new(
                     picker,
                     b.timeout,
+                    b.health,
                     stream(&format!("balancer/{}/pick", b.name)),
                 )),
                 group: g,
@@ -164,12 +173,19 @@ impl World {
         }
         for (g, w) in spec.workloads.iter().enumerate() {
             let calls = Calls::new(vec![call_target(&w.call)], stream(&format!("workload/{}/calls", w.name)));
+            let streams = ClientStreams {
+                arrivals: stream(&format!("workload/{}/arrivals", w.name)),
+                keys: stream(&format!("workload/{}/keys", w.name)),
+                mix: stream(&format!("workload/{}/mix", w.name)),
+            };
             let client = Client::new(
-                w.arrival,
+                w.load.clone(),
                 w.start,
                 w.stop,
+                w.keys.clone(),
+                w.mix.clone(),
                 calls,
-                stream(&format!("workload/{}/arrivals", w.name)),
+                streams,
                 spec.window,
             );
             actors.push(Actor {
@@ -210,10 +226,7 @@ impl World {
             }
         }
         for i in 0..world.actors.len() {
-            if let Component::Client(c) = &mut world.actors[i].comp {
-                c.boot(0, &mut world.out);
-                world.flush(i as u32);
-            }
+            world.boot(i as u32);
         }
         world
     }
@@ -392,12 +405,20 @@ impl World {
         for node in transitions.came_up {
             for k in 0..self.on_node[node.0 as usize].len() {
                 let id = self.on_node[node.0 as usize][k];
-                if let Component::Client(c) = &mut self.actors[id as usize].comp {
-                    c.boot(now, &mut self.out);
-                    self.flush(id);
-                }
+                self.boot(id);
             }
         }
+    }
+
+    /// Starts an actor's own activity (at time 0 and after a restart).
+    fn boot(&mut self, id: u32) {
+        let now = self.engine.now();
+        match &mut self.actors[id as usize].comp {
+            Component::Client(c) => c.boot(now, &mut self.out),
+            Component::Balancer(b) => b.boot(&mut self.out),
+            Component::Service(_) => {}
+        }
+        self.flush(id);
     }
 
     /// Turns the outbox of actor `src` into scheduled deliveries and timers.

@@ -5,8 +5,14 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use faultline_models::WorldSpec;
-use faultline_models::calls::{Jitter, RetryPolicy, Strategy};
-use faultline_models::spec::{Arrival, BalancerSpec, CallSpec, FaultSpec, ServiceSpec, TargetRef, WorkloadSpec};
+use faultline_models::calls::{BreakerPolicy, Jitter, RetryPolicy, Strategy};
+use faultline_models::msg::Op;
+use faultline_models::spec::{
+    Arrival, BalancerSpec, CallSpec, Diurnal, FaultSpec, HealthCheck, Load, MixEntry, Phase, RateShape, ServiceSpec,
+    TargetRef, WorkloadSpec,
+};
+use faultline_sim::Nanos;
+use faultline_sim::keys::{KeyDist, Zipf};
 use faultline_sim::net::{FaultKind, Link, Scope};
 use faultline_sim::time::{from_ms, from_s};
 use faultline_sim::topology::LinkLatency;
@@ -47,6 +53,8 @@ pub(crate) struct Checker<'a> {
     text: &'a str,
     pub errors: Vec<ScenarioError>,
     names: BTreeMap<String, Entity>,
+    /// Request kind names per service (empty: the service has one unnamed kind).
+    kind_names: Vec<Vec<String>>,
 }
 
 fn ms(x: NonNeg) -> f64 {
@@ -55,7 +63,7 @@ fn ms(x: NonNeg) -> f64 {
 
 impl<'a> Checker<'a> {
     pub fn new(file: &'a str, text: &'a str) -> Self {
-        Checker { file, text, errors: Vec::new(), names: BTreeMap::new() }
+        Checker { file, text, errors: Vec::new(), names: BTreeMap::new(), kind_names: Vec::new() }
     }
 
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut ScenarioError {
@@ -283,6 +291,191 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn at_least_one(&mut self, v: Option<&Spanned<u32>>, default: u32) -> u32 {
+        match v {
+            Some(x) if *x.get_ref() == 0 => {
+                self.err(x.span(), "expected at least 1");
+                1
+            }
+            Some(x) => *x.get_ref(),
+            None => default,
+        }
+    }
+
+    fn breaker(&mut self, b: Option<&BreakerCfg>) -> Option<BreakerPolicy> {
+        b.map(|b| BreakerPolicy {
+            failures: self.at_least_one(Some(&b.failures), 1),
+            open_for: from_ms(b.open_ms.0).max(1),
+        })
+    }
+
+    /// Service times by kind, and the kinds' names.
+    fn kinds(&mut self, s: &ServiceCfg) -> (Vec<Dist>, Vec<String>) {
+        match (&s.service_time, &s.kinds) {
+            (Some(d), None) => (vec![self.dist(d)], vec![]),
+            (None, Some(ks)) if !ks.get_ref().is_empty() && ks.get_ref().len() <= 255 => {
+                let mut names: Vec<String> = Vec::new();
+                let mut dists = Vec::new();
+                for k in ks.get_ref() {
+                    if names.contains(k.name.get_ref()) {
+                        self.err(k.name.span(), format!("duplicate kind `{}`", k.name.get_ref()));
+                    }
+                    names.push(k.name.get_ref().clone());
+                    dists.push(self.dist(&k.service_time));
+                }
+                (dists, names)
+            }
+            (None, Some(ks)) => {
+                self.err(ks.span(), "expected between 1 and 255 kinds");
+                (vec![Dist::Constant { value: 0.0 }], vec![])
+            }
+            (Some(d), Some(_)) => {
+                self.err(d.span(), "give either `service_time` or `kinds`, not both");
+                (vec![Dist::Constant { value: 0.0 }], vec![])
+            }
+            (None, None) => {
+                self.err(s.name.span(), format!("service `{}` needs `service_time` (or `kinds`)", s.name.get_ref()));
+                (vec![Dist::Constant { value: 0.0 }], vec![])
+            }
+        }
+    }
+
+    /// The service a call target ends at.
+    fn callee(&self, t: &TargetRef, balancers: &[BalancerSpec]) -> Option<usize> {
+        match t {
+            TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service).filter(|&s| s != usize::MAX),
+            TargetRef::Service { index, .. } => Some(*index).filter(|&s| s != usize::MAX),
+        }
+    }
+
+    /// Index of request kind `name` at service `callee`.
+    fn class_of(&mut self, callee: Option<usize>, name: &Spanned<String>) -> u8 {
+        let Some(svc) = callee else { return 0 };
+        let Some(kinds) = self.kind_names.get(svc) else { return 0 };
+        match kinds.iter().position(|k| k == name.get_ref()) {
+            Some(i) => i as u8,
+            None if kinds.is_empty() => 0,
+            None => {
+                let help = format!("its kinds: {}", kinds.join(", "));
+                self.err(name.span(), format!("unknown request kind `{}` at the target service", name.get_ref()))
+                    .help(help);
+                0
+            }
+        }
+    }
+
+    fn op(&mut self, op: Option<&Spanned<String>>) -> Op {
+        match op.map(|o| (o.get_ref().as_str(), o.span())) {
+            None | Some(("read", _)) => Op::Read,
+            Some(("write", _)) => Op::Write,
+            Some((other, span)) => {
+                self.err(span, format!("unknown op `{other}`")).help("expected `read` or `write`");
+                Op::Read
+            }
+        }
+    }
+
+    fn keys(&mut self, k: Option<&KeysCfg>) -> KeyDist {
+        let Some(k) = k else { return KeyDist::Uniform { n: 1 } };
+        let n = *k.count.get_ref();
+        if n == 0 || n > 1 << 40 {
+            self.err(k.count.span(), "expected between 1 and 2^40 keys");
+            return KeyDist::Uniform { n: 1 };
+        }
+        match k.distribution.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
+            None | Some(("uniform", _)) => {
+                if let Some(s) = &k.s {
+                    self.err(s.span(), "`s` only applies to `distribution = \"zipf\"`");
+                }
+                KeyDist::Uniform { n }
+            }
+            Some(("zipf", span)) => match &k.s {
+                Some(s) if s.get_ref().0 <= 20.0 => KeyDist::Zipf(Zipf::new(n, s.get_ref().0)),
+                Some(s) => {
+                    self.err(s.span(), "expected a Zipf exponent `s` up to 20");
+                    KeyDist::Uniform { n }
+                }
+                None => {
+                    self.err(span, "a zipf key distribution needs its exponent `s` (e.g. 1.0)");
+                    KeyDist::Uniform { n }
+                }
+            },
+            Some((other, span)) => {
+                self.err(span, format!("unknown key distribution `{other}`")).help("expected `uniform` or `zipf`");
+                KeyDist::Uniform { n }
+            }
+        }
+    }
+
+    fn load(&mut self, w: &WorkloadCfg, duration: Nanos) -> Load {
+        match (&w.arrival, &w.users) {
+            (Some(a), None) => {
+                if let Some(t) = &w.think_time {
+                    self.err(t.span(), "`think_time` applies to closed-loop workloads (`users`)");
+                }
+                let rate = a.rate_per_s.0;
+                let arrival = match a.process.get_ref().as_str() {
+                    "poisson" => Arrival::Poisson { rate_per_s: rate },
+                    "constant" => Arrival::Constant { rate_per_s: rate },
+                    other => {
+                        self.err(a.process.span(), format!("unknown arrival process `{other}`"))
+                            .help("expected one of: poisson, constant");
+                        Arrival::Poisson { rate_per_s: rate }
+                    }
+                };
+                let mut phases = Vec::new();
+                for p in &w.phases {
+                    if p.end_s.get_ref().0 <= p.start_s.0 {
+                        self.err(p.end_s.span(), "a phase must end after it starts");
+                        continue;
+                    }
+                    phases.push(Phase {
+                        start: from_s(p.start_s.0),
+                        end: from_s(p.end_s.get_ref().0).min(duration),
+                        multiplier: p.multiplier.0,
+                    });
+                }
+                let diurnal = w
+                    .diurnal
+                    .as_ref()
+                    .map(|d| Diurnal { period: from_s(d.period_s.0).max(1), amplitude: d.amplitude.0 });
+                Load::Open { arrival, shape: RateShape { phases, diurnal } }
+            }
+            (None, Some(u)) => {
+                if !w.phases.is_empty() || w.diurnal.is_some() {
+                    self.err(u.span(), "`phases` and `diurnal` apply to open-loop workloads (`arrival`)");
+                }
+                let users = match *u.get_ref() {
+                    0 => {
+                        self.err(u.span(), "expected at least 1 user");
+                        1
+                    }
+                    n if n > 10_000_000 => {
+                        self.err(u.span(), "expected at most 10^7 users");
+                        1
+                    }
+                    n => n,
+                };
+                let think = match &w.think_time {
+                    Some(t) => self.dist(t),
+                    None => Dist::Constant { value: 0.0 },
+                };
+                Load::Closed { users, think }
+            }
+            (Some(_), Some(u)) => {
+                self.err(u.span(), "give either `arrival` (open loop) or `users` (closed loop), not both");
+                Load::Closed { users: 1, think: Dist::Constant { value: 0.0 } }
+            }
+            (None, None) => {
+                self.err(
+                    w.name.span(),
+                    format!("workload `{}` needs `arrival` (open loop) or `users` (closed loop)", w.name.get_ref()),
+                );
+                Load::Closed { users: 1, think: Dist::Constant { value: 0.0 } }
+            }
+        }
+    }
+
     pub fn compile(&mut self, f: &ScenarioFile) -> WorldSpec {
         let h = &f.scenario;
         let duration_s = h.duration_s.get_ref().0;
@@ -399,12 +592,23 @@ impl<'a> Checker<'a> {
                     nodes.push(topo.add_node(zones[i % zones.len()], &format!("{}/{}", s.name.get_ref(), i)));
                 }
             }
+            let (service_time, kinds) = self.kinds(s);
+            self.kind_names.push(kinds);
+            let rate_limit = match (s.rate_limit_per_s, s.rate_limit_burst) {
+                (Some(r), b) => Some((r.0, b.map_or(r.0.max(1.0), |b| b.0))),
+                (None, Some(_)) => {
+                    self.err(s.name.span(), "`rate_limit_burst` needs `rate_limit_per_s`");
+                    None
+                }
+                (None, None) => None,
+            };
             services.push(ServiceSpec {
                 name: s.name.get_ref().clone(),
                 nodes,
                 workers: workers.clamp(1, MAX_WORKERS),
                 queue_capacity: s.queue_capacity.unwrap_or(1000),
-                service_time: self.dist(&s.service_time),
+                service_time,
+                rate_limit,
                 calls: vec![],
             });
         }
@@ -422,6 +626,12 @@ impl<'a> Checker<'a> {
                 service,
                 strategy: self.strategy(b.strategy.as_ref()),
                 timeout: b.timeout_ms.map_or(30_000_000_000, |t| from_ms(t.0)),
+                health: b.health_check.as_ref().map(|h| HealthCheck {
+                    interval: from_ms(h.interval_ms.0).max(1),
+                    timeout: from_ms(h.timeout_ms.0).max(1),
+                    unhealthy: self.at_least_one(h.unhealthy.as_ref(), 2),
+                    healthy: self.at_least_one(h.healthy.as_ref(), 2),
+                }),
             });
         }
         let mut workloads = Vec::new();
@@ -429,16 +639,7 @@ impl<'a> Checker<'a> {
             let zone = zone_of(self, &w.zone);
             let node = zone.map_or(NodeId(0), |z| topo.add_node(z, w.name.get_ref()));
             let target = self.target(&w.target, w.balance.as_ref());
-            let rate = w.arrival.rate_per_s.0;
-            let arrival = match w.arrival.process.get_ref().as_str() {
-                "poisson" => Arrival::Poisson { rate_per_s: rate },
-                "constant" => Arrival::Constant { rate_per_s: rate },
-                other => {
-                    self.err(w.arrival.process.span(), format!("unknown arrival process `{other}`"))
-                        .help("expected one of: poisson, constant");
-                    Arrival::Poisson { rate_per_s: rate }
-                }
-            };
+            let load = self.load(w, duration);
             let start = w.start_s.map_or(0, |s| from_s(s.0));
             let stop = match &w.stop_s {
                 Some(s) if s.get_ref().0 > duration_s => {
@@ -448,21 +649,36 @@ impl<'a> Checker<'a> {
                 Some(s) => from_s(s.get_ref().0),
                 None => duration,
             };
-            if rate * (stop.saturating_sub(start) as f64 / 1e9) > 1e9 {
+            if let Load::Open { arrival: Arrival::Poisson { rate_per_s } | Arrival::Constant { rate_per_s }, shape } =
+                &load
+                && rate_per_s * shape.peak_factor() * (stop.saturating_sub(start) as f64 / 1e9) > 1e9
+            {
                 self.err(w.name.span(), "this workload would send more than 10^9 requests")
                     .help("lower `rate_per_s` or the duration");
             }
+            let mut call =
+                CallSpec::new(target.clone(), from_ms(w.timeout_ms.get_ref().0), self.retry(w.retry.as_ref()));
+            call.hedge_after = w.hedge_after_ms.as_ref().map(|h| from_ms(h.get_ref().0));
+            call.breaker = self.breaker(w.breaker.as_ref());
+            let callee = self.callee(&target, &balancers);
+            let mix = w
+                .mix
+                .iter()
+                .map(|m| MixEntry {
+                    weight: m.weight.0,
+                    class: self.class_of(callee, &m.kind),
+                    op: self.op(m.op.as_ref()),
+                })
+                .collect();
             workloads.push(WorkloadSpec {
                 name: w.name.get_ref().clone(),
                 node,
-                arrival,
+                load,
                 start,
                 stop,
-                call: CallSpec {
-                    target,
-                    timeout: from_ms(w.timeout_ms.get_ref().0),
-                    retry: self.retry(w.retry.as_ref()),
-                },
+                call,
+                keys: self.keys(w.keys.as_ref()),
+                mix,
             });
         }
         // Downstream calls, now that every balancer exists.
@@ -470,10 +686,23 @@ impl<'a> Checker<'a> {
             let calls = s
                 .calls
                 .iter()
-                .map(|c| CallSpec {
-                    target: self.target(&c.target, c.balance.as_ref()),
-                    timeout: from_ms(c.timeout_ms.get_ref().0),
-                    retry: self.retry(c.retry.as_ref()),
+                .map(|c| {
+                    let target = self.target(&c.target, c.balance.as_ref());
+                    let callee = self.callee(&target, &balancers);
+                    let mut spec =
+                        CallSpec::new(target, from_ms(c.timeout_ms.get_ref().0), self.retry(c.retry.as_ref()));
+                    spec.class = c.kind.as_ref().map_or(0, |k| self.class_of(callee, k));
+                    spec.fanout = match &c.fanout {
+                        Some(f) if *f.get_ref() == 0 || *f.get_ref() > 10_000 => {
+                            self.err(f.span(), "expected a fan-out between 1 and 10000");
+                            1
+                        }
+                        Some(f) => *f.get_ref(),
+                        None => 1,
+                    };
+                    spec.hedge_after = c.hedge_after_ms.as_ref().map(|h| from_ms(h.get_ref().0));
+                    spec.breaker = self.breaker(c.breaker.as_ref());
+                    spec
                 })
                 .collect();
             services[i].calls = calls;

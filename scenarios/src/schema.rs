@@ -148,9 +148,22 @@ pub struct ServiceCfg {
     pub instances: Option<Spanned<u32>>,
     pub workers: Option<Spanned<u32>>,
     pub queue_capacity: Option<u32>,
-    pub service_time: Spanned<DistCfg>,
+    /// Service time of every request kind...
+    pub service_time: Option<Spanned<DistCfg>>,
+    /// ...or per named kind (the first is the default kind).
+    pub kinds: Option<Spanned<Vec<KindCfg>>>,
+    /// Admission limit per instance (token bucket).
+    pub rate_limit_per_s: Option<Positive>,
+    pub rate_limit_burst: Option<Positive>,
     #[serde(default)]
     pub calls: Vec<CallCfg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindCfg {
+    pub name: Spanned<String>,
+    pub service_time: Spanned<DistCfg>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +175,31 @@ pub struct CallCfg {
     pub retry: Option<RetryCfg>,
     /// Client-side balancing when the target is a service.
     pub balance: Option<Spanned<String>>,
+    /// Request kind at the callee (default: its first kind).
+    pub kind: Option<Spanned<String>>,
+    /// Parallel copies to different backends; all must succeed.
+    pub fanout: Option<Spanned<u32>>,
+    /// Send a hedge copy to another backend when no answer came after this long.
+    pub hedge_after_ms: Option<Spanned<Positive>>,
+    pub breaker: Option<BreakerCfg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerCfg {
+    /// Consecutive failed attempts that open the breaker.
+    pub failures: Spanned<u32>,
+    /// How long it stays open before a trial call.
+    pub open_ms: Positive,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckCfg {
+    pub interval_ms: Positive,
+    pub timeout_ms: Positive,
+    pub unhealthy: Option<Spanned<u32>>,
+    pub healthy: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +221,7 @@ pub struct BalancerCfg {
     pub service: Spanned<String>,
     pub strategy: Option<Spanned<String>>,
     pub timeout_ms: Option<Positive>,
+    pub health_check: Option<HealthCheckCfg>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,12 +230,61 @@ pub struct WorkloadCfg {
     pub name: Spanned<String>,
     pub zone: Spanned<String>,
     pub target: Spanned<String>,
-    pub arrival: ArrivalCfg,
+    /// Open loop...
+    pub arrival: Option<ArrivalCfg>,
+    /// ...or closed loop: this many users, each thinking between requests.
+    pub users: Option<Spanned<u32>>,
+    pub think_time: Option<Spanned<DistCfg>>,
+    /// Open loop: windows in which the rate is multiplied (spikes, lulls).
+    #[serde(default)]
+    pub phases: Vec<PhaseCfg>,
+    /// Open loop: a sinusoidal swing of the rate.
+    pub diurnal: Option<DiurnalCfg>,
     pub start_s: Option<NonNeg>,
     pub stop_s: Option<Spanned<NonNeg>>,
     pub timeout_ms: Spanned<Positive>,
     pub retry: Option<RetryCfg>,
     pub balance: Option<Spanned<String>>,
+    pub keys: Option<KeysCfg>,
+    #[serde(default)]
+    pub mix: Vec<MixCfg>,
+    pub hedge_after_ms: Option<Spanned<Positive>>,
+    pub breaker: Option<BreakerCfg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseCfg {
+    pub start_s: NonNeg,
+    pub end_s: Spanned<NonNeg>,
+    pub multiplier: NonNeg,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiurnalCfg {
+    pub period_s: Positive,
+    pub amplitude: Probability,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysCfg {
+    pub count: Spanned<u64>,
+    /// `uniform` (default) or `zipf`.
+    pub distribution: Option<Spanned<String>>,
+    /// Zipf exponent.
+    pub s: Option<Spanned<Positive>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixCfg {
+    /// A kind of the target service (its `kinds`), or any name if it has none.
+    pub kind: Spanned<String>,
+    pub weight: Positive,
+    /// `read` (default) or `write`.
+    pub op: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
