@@ -71,6 +71,8 @@ pub struct WorkloadReport {
     pub attempts: u64,
     pub retries: u64,
     pub retry_budget_exhausted: u64,
+    pub hedges: u64,
+    pub breaker_rejected: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -82,6 +84,7 @@ pub struct ServiceReport {
     pub errors: u64,
     pub injected_errors: u64,
     pub rejected: u64,
+    pub rate_limited: u64,
     pub lost_in_crash: u64,
     /// Average busy workers / workers, over the scenario's duration.
     pub utilisation: f64,
@@ -96,6 +99,9 @@ pub struct ServiceReport {
     pub downstream_attempts: u64,
     pub downstream_retries: u64,
     pub downstream_timeouts: u64,
+    pub downstream_hedges: u64,
+    pub downstream_breaker_rejected: u64,
+    pub downstream_breaker_opened: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -105,6 +111,9 @@ pub struct BalancerReport {
     pub forwarded: u64,
     pub no_backend: u64,
     pub timeouts: u64,
+    pub probes: u64,
+    pub marked_down: u64,
+    pub marked_up: u64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
@@ -177,6 +186,7 @@ impl RunReport {
                 errors: 0,
                 injected_errors: 0,
                 rejected: 0,
+                rate_limited: 0,
                 lost_in_crash: 0,
                 utilisation: 0.0,
                 mean_queue_len: 0.0,
@@ -188,6 +198,9 @@ impl RunReport {
                 downstream_attempts: 0,
                 downstream_retries: 0,
                 downstream_timeouts: 0,
+                downstream_hedges: 0,
+                downstream_breaker_rejected: 0,
+                downstream_breaker_opened: 0,
             })
             .collect();
         let mut acc: Vec<Acc> = spec.services.iter().map(|_| Acc::default()).collect();
@@ -215,6 +228,8 @@ impl RunReport {
                         attempts: c.calls.stats.attempts,
                         retries: c.calls.stats.retries,
                         retry_budget_exhausted: c.calls.stats.budget_exhausted,
+                        hedges: c.calls.stats.hedges,
+                        breaker_rejected: c.calls.stats.breaker_rejected,
                     });
                 }
                 Component::Balancer(b) => balancers.push(BalancerReport {
@@ -223,6 +238,9 @@ impl RunReport {
                     forwarded: b.stats.forwarded,
                     no_backend: b.stats.no_backend,
                     timeouts: b.stats.timeouts,
+                    probes: b.stats.probes,
+                    marked_down: b.stats.marked_down,
+                    marked_up: b.stats.marked_up,
                 }),
                 Component::Service(s) => {
                     let r = &mut services[a.group];
@@ -232,12 +250,16 @@ impl RunReport {
                     r.errors += st.errors;
                     r.injected_errors += st.injected_errors;
                     r.rejected += st.rejected;
+                    r.rate_limited += st.rate_limited;
                     r.lost_in_crash += st.lost;
                     r.max_queue_len = r.max_queue_len.max(st.queue_max);
                     r.downstream_calls += s.calls.stats.calls;
                     r.downstream_attempts += s.calls.stats.attempts;
                     r.downstream_retries += s.calls.stats.retries;
                     r.downstream_timeouts += s.calls.stats.attempt_timeouts;
+                    r.downstream_hedges += s.calls.stats.hedges;
+                    r.downstream_breaker_rejected += s.calls.stats.breaker_rejected;
+                    r.downstream_breaker_opened += s.calls.stats.breaker_opened;
                     let x = &mut acc[a.group];
                     x.utilisation += st.busy.average(now) / f64::from(s.workers().max(1));
                     x.queue_len += st.queue_len.average(now);

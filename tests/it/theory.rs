@@ -1,0 +1,394 @@
+//! The component models against theory and against the behaviour they exist to show, driven
+//! through the scenario format. Tolerances are justified next to each assertion.
+
+use faultline_models::RunReport;
+use faultline_models::world::{Component, World};
+use faultline_scenarios::{Scenario, Source, runner};
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::parse(&Source { file: "theory.toml".into(), text: text.into() })
+        .unwrap_or_else(|e| panic!("{}", e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n")))
+}
+
+fn run(text: &str, seed: u64) -> (RunReport, World) {
+    let sc = scenario(text);
+    runner::run(&sc.variant(None).unwrap(), seed, None).unwrap()
+}
+
+/// Zero network latency so only the components matter.
+const FLAT: &str = r#"
+[topology.latency]
+same_node = { dist = "constant", value_ms = 0 }
+same_zone = { dist = "constant", value_ms = 0 }
+cross_zone = { dist = "constant", value_ms = 0 }
+cross_region = { dist = "constant", value_ms = 0 }
+
+[[region]]
+name = "r"
+zones = ["z"]
+"#;
+
+fn svc<'a>(r: &'a RunReport, name: &str) -> &'a faultline_models::report::ServiceReport {
+    r.services.iter().find(|s| s.name == name).unwrap()
+}
+
+/// P(a fan-out request is slow) = 1 − (1 − p)^K when each of K leaves is slow with probability p.
+#[test]
+fn fanout_tail_probability_matches_one_minus_one_minus_p_to_the_k() {
+    let p: f64 = 0.05;
+    for k in [1u32, 5, 20] {
+        let text = format!(
+            r#"
+[scenario]
+name = "fanout"
+duration_s = 100
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "root"
+arrival = {{ process = "poisson", rate_per_s = 200 }}
+timeout_ms = 10000
+
+[[service]]
+name = "root"
+zones = ["z"]
+workers = 1000
+service_time = {{ dist = "constant", value_ms = 0 }}
+calls = [{{ target = "leaf", timeout_ms = 10000, fanout = {k} }}]
+
+[[service]]
+name = "leaf"
+zones = ["z"]
+instances = {k}
+workers = 1000
+service_time = {{ dist = "empirical", points = [[0, 1], [{q}, 1], [{q2}, 50], [1, 50]] }}
+"#,
+            q = 1.0 - p,
+            q2 = 1.0 - p + 1e-9
+        );
+        let (r, w) = run(&text, 1);
+        let hist = w
+            .actors
+            .iter()
+            .find_map(|a| match &a.comp {
+                Component::Client(c) => Some(c.stats.latency.inner().clone()),
+                _ => None,
+            })
+            .unwrap();
+        let n = hist.len() as f64;
+        let slow = hist.count_between(25_000_000, u64::MAX) as f64 / n;
+        let theory = 1.0 - (1.0 - p).powi(k as i32);
+        // Each request is slow independently: binomial standard error sqrt(P(1−P)/n) with
+        // n ≈ 20 000 requests; 4 standard errors (plus a floor for P near 0).
+        let tol = 4.0 * (theory * (1.0 - theory) / n).sqrt() + 1e-3;
+        println!("fan-out K={k}: slow fraction {slow:.4}, theory {theory:.4}, ±{tol:.4} (n={n})");
+        assert_eq!(r.requests.ok, r.requests.total);
+        assert!((slow - theory).abs() < tol, "K={k}: {slow} vs {theory}");
+    }
+}
+
+/// A chain of L layers, each retrying up to R attempts, in front of a dependency that fails with
+/// probability q: the bottom sees Π_j (1 − f_j^R)/(1 − f_j) attempts per request, f_0 = q,
+/// f_{j+1} = f_j^R (a layer's call fails only when all its attempts fail). For q = 1 that is R^L.
+#[test]
+fn retry_amplification_through_layers_matches_the_arithmetic() {
+    let (layers, r_att) = (3u32, 3u32);
+    for q in [1.0f64, 0.5] {
+        let mut text = format!(
+            r#"
+[scenario]
+name = "amplification"
+duration_s = 20
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "s1"
+arrival = {{ process = "poisson", rate_per_s = 100 }}
+timeout_ms = 100000
+retry = {{ max_attempts = {r_att}, backoff_base_ms = 1, backoff_max_ms = 1 }}
+"#
+        );
+        for l in 1..=layers {
+            let calls = if l < layers {
+                format!(
+                    r#"calls = [{{ target = "s{}", timeout_ms = 100000, retry = {{ max_attempts = {r_att}, backoff_base_ms = 1, backoff_max_ms = 1 }} }}]"#,
+                    l + 1
+                )
+            } else {
+                String::new()
+            };
+            text += &format!(
+                "\n[[service]]\nname = \"s{l}\"\nzones = [\"z\"]\nworkers = 100000\nqueue_capacity = 100000\nservice_time = {{ dist = \"constant\", value_ms = 0.01 }}\n{calls}\n"
+            );
+        }
+        text += &format!("\n[[fault]]\nkind = \"errors\"\ntargets = [\"s{layers}\"]\nprobability = {q}\nstart_s = 0\n");
+        let mut per_request = Vec::new();
+        for seed in 1..=8 {
+            let (r, _) = run(&text, seed);
+            let bottom = svc(&r, &format!("s{layers}")).arrivals as f64;
+            per_request.push(bottom / r.requests.total as f64);
+        }
+        let mut f = q;
+        let mut theory = 1.0;
+        for _ in 0..layers {
+            theory *= if f == 1.0 { f64::from(r_att) } else { (1.0 - f.powi(r_att as i32)) / (1.0 - f) };
+            f = f.powi(r_att as i32);
+        }
+        let mean = per_request.iter().sum::<f64>() / per_request.len() as f64;
+        let sd = (per_request.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (per_request.len() - 1) as f64).sqrt();
+        let se = sd / (per_request.len() as f64).sqrt();
+        println!("q={q}: bottom attempts per request {mean:.4} (se {se:.4}), theory {theory:.4}");
+        if q == 1.0 {
+            assert!(per_request.iter().all(|&x| x == theory), "deterministic: exactly R^L = {theory}: {per_request:?}");
+        } else {
+            // 8 replications of ~2000 requests; 4 standard errors of their mean, and the
+            // standard error itself must be small enough for the test to have power.
+            assert!(se < 0.02 * theory, "se {se}");
+            assert!((mean - theory).abs() < 4.0 * se + 1e-9, "{mean} vs {theory}");
+        }
+    }
+}
+
+/// Closed loop: the interactive response time law N = X·(R + Z) (Little's law over the users).
+#[test]
+fn closed_loop_obeys_the_interactive_response_time_law() {
+    let text = format!(
+        r#"
+[scenario]
+name = "closed"
+duration_s = 400
+{FLAT}
+[[workload]]
+name = "users"
+zone = "z"
+target = "s"
+users = 20
+think_time = {{ dist = "exponential", mean_ms = 200 }}
+timeout_ms = 100000
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 1
+service_time = {{ dist = "exponential", mean_ms = 10 }}
+"#
+    );
+    let (r, _) = run(&text, 3);
+    let x = r.requests.ok as f64 / 400.0; // throughput, per second
+    let rt = r.latency_ms.mean / 1000.0; // response time, s
+    let z = 0.2;
+    let n_est = x * (rt + z);
+    println!("closed loop: X = {x:.2}/s, R = {:.2} ms, X(R+Z) = {n_est:.3} (N = 20)", rt * 1000.0);
+    // The law is exact over a long run; what remains is the edge effect of users mid-request at
+    // the end (≤ 20 requests out of ~38 000, 0.05%) and histogram rounding of R (0.1%); and the
+    // service must be busy (N = 20 is just below the knee N* = (Z + S)/S = 21, U ≈ 0.84) for
+    // the test to exercise queueing at all.
+    assert!((n_est - 20.0).abs() / 20.0 < 0.01, "{n_est}");
+    assert!(svc(&r, "s").utilisation > 0.8);
+}
+
+#[test]
+fn a_rate_phase_multiplies_the_offered_load_for_its_window() {
+    let text = format!(
+        r#"
+[scenario]
+name = "spike"
+duration_s = 30
+window_ms = 5000
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "s"
+arrival = {{ process = "poisson", rate_per_s = 100 }}
+phases = [{{ start_s = 10, end_s = 20, multiplier = 5 }}]
+timeout_ms = 1000
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 100
+service_time = {{ dist = "constant", value_ms = 0.1 }}
+"#
+    );
+    let (r, _) = run(&text, 4);
+    let ts = &r.timeseries;
+    for i in 0..6 {
+        let n = (ts.ok[i] + ts.failed[i] + ts.timed_out[i]) as f64;
+        let expect = if (2..4).contains(&i) { 2500.0 } else { 500.0 };
+        // Poisson counts: sd = sqrt(mean); 5 sd.
+        assert!((n - expect).abs() < 5.0 * f64::sqrt(expect), "window {i}: {n} vs {expect}");
+    }
+}
+
+#[test]
+fn rate_limiter_admits_its_rate_and_rejects_the_rest() {
+    let text = format!(
+        r#"
+[scenario]
+name = "limit"
+duration_s = 100
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "s"
+arrival = {{ process = "poisson", rate_per_s = 200 }}
+timeout_ms = 1000
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 100
+rate_limit_per_s = 80
+rate_limit_burst = 5
+service_time = {{ dist = "constant", value_ms = 0.1 }}
+"#
+    );
+    let (r, _) = run(&text, 5);
+    let s = svc(&r, "s");
+    let admitted = (s.arrivals - s.rate_limited) as f64 / 100.0;
+    // A token bucket admits its rate (80/s) when offered more, plus at most the burst.
+    assert!((admitted - 80.0).abs() < 1.0, "{admitted}/s admitted");
+    assert_eq!(r.requests.failed, s.rate_limited);
+}
+
+const DEPENDENCY: &str = r#"
+[[workload]]
+name = "w"
+zone = "z"
+target = "front"
+arrival = { process = "poisson", rate_per_s = 200 }
+timeout_ms = 2000
+
+[[service]]
+name = "front"
+zones = ["z"]
+workers = 1000
+service_time = { dist = "constant", value_ms = 1 }
+calls = [{ target = "dep", timeout_ms = 500 BREAKER }]
+
+[[service]]
+name = "dep"
+zones = ["z"]
+workers = 1000
+service_time = { dist = "constant", value_ms = 1 }
+
+[[fault]]
+kind = "errors"
+targets = ["dep"]
+probability = 1
+start_s = 10
+end_s = 30
+"#;
+
+#[test]
+fn circuit_breaker_sheds_calls_to_a_failing_dependency_and_closes_after() {
+    let head = format!("[scenario]\nname = \"breaker\"\nduration_s = 40\nwindow_ms = 5000\n{FLAT}");
+    let plain = head.clone() + &DEPENDENCY.replace(" BREAKER", "");
+    let guarded = head + &DEPENDENCY.replace(" BREAKER", ", breaker = { failures = 5, open_ms = 1000 }");
+    let (a, _) = run(&plain, 6);
+    let (b, _) = run(&guarded, 6);
+    let (dep_a, dep_b) = (svc(&a, "dep").arrivals as f64, svc(&b, "dep").arrivals as f64);
+    println!("dependency arrivals: without breaker {dep_a}, with {dep_b}");
+    // 20 s of failure at 200/s = 4000 calls without a breaker; with it, ~1 trial per second
+    // plus the 5 failures that open it: well under a tenth.
+    assert!(svc(&b, "front").downstream_breaker_rejected > 3500);
+    assert!(dep_a - dep_b > 3500.0);
+    // After the fault the breaker closes again: the last windows are all ok.
+    let ts = &b.timeseries;
+    for i in 7..8 {
+        assert_eq!(ts.failed[i] + ts.timed_out[i], 0, "window {i} after recovery");
+    }
+}
+
+#[test]
+fn hedged_requests_cut_the_tail_of_a_sometimes_slow_backend() {
+    let text = |hedge: &str| {
+        format!(
+            r#"
+[scenario]
+name = "hedge"
+duration_s = 60
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "s"
+balance = "random"
+arrival = {{ process = "poisson", rate_per_s = 100 }}
+timeout_ms = 1000
+{hedge}
+
+[[service]]
+name = "s"
+zones = ["z"]
+instances = 4
+workers = 100
+service_time = {{ dist = "empirical", points = [[0, 1], [0.95, 1], [0.9500001, 100], [1, 100]] }}
+"#
+        )
+    };
+    let (plain, _) = run(&text(""), 7);
+    let (hedged, _) = run(&text("hedge_after_ms = 5"), 7);
+    println!("p99 without hedging {} ms, with {} ms", plain.latency_ms.p99, hedged.latency_ms.p99);
+    // 5% of requests are slow (100 ms): p99 sits on the slow mode. With a hedge at 5 ms, a
+    // request is slow only if both copies are (0.25%), so p99 ≈ 5 ms + 1 ms.
+    assert!(plain.latency_ms.p99 > 90.0);
+    assert!(hedged.latency_ms.p99 < 10.0);
+    let hedges = hedged.workloads[0].hedges as f64 / hedged.requests.total as f64;
+    assert!((hedges - 0.05).abs() < 0.01, "about the slow fraction gets hedged: {hedges}");
+}
+
+#[test]
+fn health_checks_stop_sending_to_a_crashed_instance() {
+    let text = |check: &str| {
+        format!(
+            r#"
+[scenario]
+name = "health"
+duration_s = 60
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "lb"
+arrival = {{ process = "poisson", rate_per_s = 200 }}
+timeout_ms = 200
+
+[[load_balancer]]
+name = "lb"
+zone = "z"
+service = "s"
+timeout_ms = 1000
+{check}
+
+[[service]]
+name = "s"
+zones = ["z"]
+instances = 4
+workers = 100
+service_time = {{ dist = "constant", value_ms = 1 }}
+
+[[fault]]
+kind = "node-crash"
+node = "s/2"
+start_s = 10
+end_s = 50
+"#
+        )
+    };
+    let (plain, _) = run(&text(""), 8);
+    let (checked, _) =
+        run(&text("health_check = { interval_ms = 500, timeout_ms = 100, unhealthy = 2, healthy = 2 }"), 8);
+    let bad = |r: &RunReport| r.requests.failed + r.requests.timed_out;
+    println!("failed requests: without health checks {}, with {}", bad(&plain), bad(&checked));
+    // Without checks a quarter of 40 s × 200/s = 2000 requests hit the dead instance; with
+    // checks only those in the ~1 s detection window (≈ 50).
+    assert!(bad(&plain) > 1800);
+    assert!(bad(&checked) < 150);
+    assert_eq!(checked.balancers[0].marked_down, 1);
+    assert_eq!(checked.balancers[0].marked_up, 1);
+}
