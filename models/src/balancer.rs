@@ -103,6 +103,7 @@ impl Balancer {
                     out.send(f.from, Msg { call: f.call, kind: MsgKind::Response(resp) });
                 }
             }
+            MsgKind::Db(_) => {} // not a database replica
         }
     }
 

@@ -4,7 +4,7 @@
 
 use faultline_sim::{Nanos, Stream};
 
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::slab::Slab;
 
 /// How a caller (or a load balancer) chooses among backends.
@@ -149,12 +149,84 @@ impl RetryPolicy {
     }
 }
 
-/// Where a call goes: one actor (a load balancer) or a pool picked client-side.
+/// Where a call goes: one actor (a load balancer), a pool picked client-side, or a sharded
+/// database (the client library routes by key).
 #[derive(Clone, Debug)]
 pub enum Target {
     Actor(ActorId),
     Pool(Picker),
+    Db(DbRouter),
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharding {
+    /// Shard = mix(key) mod shards: even spread whatever the key order.
+    Hash,
+    /// Contiguous key ranges of `key_space / shards` keys: a popular range makes a hot shard.
+    Range { key_space: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFrom {
+    Leader,
+    /// The replica closest to the caller (by link class), then the next ones on retries.
+    Nearest,
+}
+
+#[derive(Clone, Debug)]
+pub struct ShardRoute {
+    /// The shard's replicas, by replica index.
+    pub replicas: Vec<ActorId>,
+    /// Replica indices from nearest to farthest from this caller.
+    pub nearest_first: Vec<u16>,
+    /// Where writes (and leader reads) go; learned from redirects.
+    pub leader_hint: u16,
+}
+
+/// The client side of a sharded database.
+#[derive(Clone, Debug)]
+pub struct DbRouter {
+    pub shards: Vec<ShardRoute>,
+    pub sharding: Sharding,
+    pub read_from: ReadFrom,
+}
+
+impl DbRouter {
+    #[inline]
+    pub fn shard_of(&self, key: u64) -> usize {
+        shard_of(self.sharding, self.shards.len(), key)
+    }
+
+    /// (shard, replica index) for attempt `attempt` (1-based) of `req`.
+    #[inline]
+    fn route(&self, req: &Req, attempt: u32) -> (usize, u16) {
+        let s = self.shard_of(req.key);
+        let r = &self.shards[s];
+        let replica = match (req.op, self.read_from) {
+            (Op::Read, ReadFrom::Nearest) => r.nearest_first[(attempt as usize - 1) % r.nearest_first.len()],
+            _ => r.leader_hint,
+        };
+        (s, replica)
+    }
+}
+
+/// Which shard `key` lives on.
+#[inline]
+pub fn shard_of(sharding: Sharding, shards: usize, key: u64) -> usize {
+    match sharding {
+        Sharding::Hash => {
+            let mut x = key;
+            (faultline_sim::rng::splitmix64(&mut x) % shards as u64) as usize
+        }
+        Sharding::Range { key_space } => {
+            ((u128::from(key) * shards as u128 / u128::from(key_space.max(1))) as usize).min(shards - 1)
+        }
+    }
+}
+
+/// Redirects followed within one attempt before it counts as failed (a leader change in
+/// progress can bounce a request between replicas).
+const MAX_REDIRECTS: u8 = 3;
 
 /// Client-side circuit breaker: after `failures` consecutive failed attempts it opens and fails
 /// calls at once for `open_for`; then it lets one trial call through (half-open) and closes on
@@ -270,6 +342,8 @@ pub struct CallStats {
     pub breaker_rejected: u64,
     pub breaker_opened: u64,
     pub breaker_trials: u64,
+    /// Database redirects to a (new) leader followed.
+    pub redirects: u64,
 }
 
 const NO_BACKEND: u32 = u32::MAX;
@@ -286,6 +360,7 @@ struct Pending {
     /// Copies of the current attempt still awaiting an answer (0 while in backoff).
     outstanding: u8,
     hedged: bool,
+    redirects: u8,
 }
 
 /// The outbound-call machine of one component.
@@ -340,6 +415,7 @@ impl Calls {
             backend: [NO_BACKEND; 2],
             outstanding: 0,
             hedged: false,
+            redirects: 0,
         });
         self.send_attempt(now, out, id)
     }
@@ -357,6 +433,10 @@ impl Calls {
                 }
                 None => return false,
             },
+            Target::Db(router) => {
+                let (s, r) = router.route(&p.req, p.attempt + copy as u32);
+                router.shards[s].replicas[r as usize]
+            }
         };
         p.outstanding += 1;
         out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(p.req) });
@@ -395,6 +475,7 @@ impl Calls {
     fn attempt_failed(&mut self, now: Nanos, out: &mut Outbox, id: CallId, why: CallResult) -> Option<Outcome> {
         let p = self.inflight.get_mut(id).expect("live call");
         p.outstanding = 0;
+        p.redirects = 0;
         let target = p.target as usize;
         self.targets[target].record(now, false, &mut self.stats);
         let p = self.inflight.get(id).expect("live call");
@@ -439,6 +520,24 @@ impl Calls {
             return None; // in backoff: the attempt this answers already timed out
         }
         self.release(primary, copy);
+        if resp.status == Status::Redirect {
+            let p = self.inflight.get_mut(primary).expect("live call");
+            if let Target::Db(router) = &mut self.targets[p.target as usize].target
+                && p.redirects < MAX_REDIRECTS
+            {
+                let s = router.shard_of(p.req.key);
+                let route = &mut router.shards[s];
+                if (resp.value as usize) < route.replicas.len() {
+                    route.leader_hint = resp.value as u16;
+                    p.redirects += 1;
+                    p.outstanding -= 1;
+                    self.stats.redirects += 1;
+                    // Same id: the attempt's deadline still holds.
+                    self.send_copy(out, primary, copy);
+                    return None;
+                }
+            }
+        }
         if resp.status == Status::Ok {
             self.release(primary, 1 - copy);
             let p = self.inflight.remove(primary).expect("live call");

@@ -21,6 +21,9 @@ pub enum Status {
     Timeout,
     /// No backend could take the request.
     Unavailable,
+    /// A database replica that is not its shard's leader: the response's `value` is the index of
+    /// the replica it believes leads (`u64::MAX` if it does not know).
+    Redirect,
 }
 
 impl Status {
@@ -68,6 +71,45 @@ impl Resp {
 pub enum MsgKind {
     Request(Req),
     Response(Resp),
+    /// Replication and election between the replicas of one database shard.
+    Db(DbMsg),
+}
+
+/// The replication protocol of a database shard (Raft-style: terms, votes, an append-only log
+/// whose index is also the version of the key it writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbMsg {
+    /// Leader → follower: log entry `index` (written in `term`) sets `key`; `prev_term` is the term
+    /// of entry `index − 1` (consistency check).
+    Append {
+        term: u32,
+        prev_term: u32,
+        index: u64,
+        key: u64,
+    },
+    /// Follower → leader: the follower's log matches the leader's up to `matched` (or, when
+    /// `ok` is false, the append at `matched + 1` was refused and the leader should back up).
+    AppendAck {
+        term: u32,
+        matched: u64,
+        ok: bool,
+    },
+    /// Leader → follower, periodically: the leader's last log index and commit index.
+    Heartbeat {
+        term: u32,
+        last: u64,
+        commit: u64,
+    },
+    /// Candidate → replica: vote for me in `term`; my log ends at `last` written in `last_term`.
+    Vote {
+        term: u32,
+        last_term: u32,
+        last: u64,
+    },
+    VoteAck {
+        term: u32,
+        granted: bool,
+    },
 }
 
 impl MsgKind {
@@ -80,6 +122,21 @@ impl MsgKind {
         match *self {
             MsgKind::Request(r) => (u64::from(r.class) | (r.op as u64) << 8, r.key),
             MsgKind::Response(r) => (0x1_0000 | r.status.code(), r.value),
+            MsgKind::Db(d) => match d {
+                DbMsg::Append { term, prev_term, index, key } => {
+                    (0x2_0000 | u64::from(term) << 20 | u64::from(prev_term) << 42, index ^ key.rotate_left(32))
+                }
+                DbMsg::AppendAck { term, matched, ok } => {
+                    (0x3_0000 | u64::from(term) << 20 | u64::from(ok) << 52, matched)
+                }
+                DbMsg::Heartbeat { term, last, commit } => {
+                    (0x4_0000 | u64::from(term) << 20, last ^ commit.rotate_left(32))
+                }
+                DbMsg::Vote { term, last_term, last } => {
+                    (0x5_0000 | u64::from(term) << 20 | u64::from(last_term) << 42, last)
+                }
+                DbMsg::VoteAck { term, granted } => (0x6_0000 | u64::from(term) << 20 | u64::from(granted) << 52, 0),
+            },
         }
     }
 }

@@ -161,6 +161,7 @@ impl Instance {
                     self.on_outcome(now, out, health, o);
                 }
             }
+            MsgKind::Db(_) => {} // not a database replica
         }
     }
 
