@@ -6,8 +6,13 @@ pub struct Entry {
     pub text: &'static str,
 }
 
-pub const CATALOG: &[Entry] =
-    &[Entry { name: "cross-region-outage", text: include_str!("../catalog/cross-region-outage.toml") }];
+macro_rules! catalog {
+    ($($name:literal),* $(,)?) => {
+        &[$(Entry { name: $name, text: include_str!(concat!("../catalog/", $name, ".toml")) }),*]
+    };
+}
+
+pub const CATALOG: &[Entry] = catalog!["cross-region-outage", "retry-storm",];
 
 pub fn get(name: &str) -> Option<&'static Entry> {
     CATALOG.iter().find(|e| e.name == name)
