@@ -85,6 +85,8 @@ pub struct ServiceReport {
     pub injected_errors: u64,
     pub rejected: u64,
     pub rate_limited: u64,
+    /// Requests answered without an optional downstream call that failed.
+    pub degraded: u64,
     pub lost_in_crash: u64,
     /// Average busy workers / workers, over the scenario's duration.
     pub utilisation: f64,
@@ -187,6 +189,7 @@ impl RunReport {
                 injected_errors: 0,
                 rejected: 0,
                 rate_limited: 0,
+                degraded: 0,
                 lost_in_crash: 0,
                 utilisation: 0.0,
                 mean_queue_len: 0.0,
@@ -251,6 +254,7 @@ impl RunReport {
                     r.injected_errors += st.injected_errors;
                     r.rejected += st.rejected;
                     r.rate_limited += st.rate_limited;
+                    r.degraded += st.degraded;
                     r.lost_in_crash += st.lost;
                     r.max_queue_len = r.max_queue_len.max(st.queue_max);
                     r.downstream_calls += s.calls.stats.calls;

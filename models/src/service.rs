@@ -26,6 +26,8 @@ pub struct InstanceStats {
     pub rejected: u64,
     /// Requests turned away by the rate limiter.
     pub rate_limited: u64,
+    /// Optional downstream calls that failed and were done without.
+    pub degraded: u64,
     /// Health probes answered.
     pub probes: u64,
     /// Requests dropped by a crash while queued or in progress.
@@ -70,6 +72,8 @@ pub struct Instance {
     service_time: Vec<Dist>,
     /// Copies per downstream stage (parallel fan-out), by stage.
     fanout: Vec<u32>,
+    /// Stages whose failure is tolerated (the request goes on without them), by stage.
+    optional: Vec<bool>,
     /// Token bucket: (rate per ns, burst, tokens, last refill).
     limiter: Option<(f64, f64, f64, Nanos)>,
     busy: u32,
@@ -95,11 +99,13 @@ impl Instance {
         assert!(!service_time.is_empty(), "at least one request kind");
         let g = TimeAverage::with_horizon(horizon);
         let fanout = vec![1; calls.targets.len()];
+        let optional = vec![false; calls.targets.len()];
         Instance {
             workers,
             capacity,
             service_time,
             fanout,
+            optional,
             limiter: None,
             busy: 0,
             queue: VecDeque::new(),
@@ -115,6 +121,12 @@ impl Instance {
     pub fn set_fanout(&mut self, fanout: Vec<u32>) {
         assert_eq!(fanout.len(), self.calls.targets.len());
         self.fanout = fanout;
+    }
+
+    /// Which downstream stages may fail without failing the request (graceful degradation).
+    pub fn set_optional(&mut self, optional: Vec<bool>) {
+        assert_eq!(optional.len(), self.calls.targets.len());
+        self.optional = optional;
     }
 
     /// Admission rate limit (requests/s) with a burst allowance.
@@ -244,8 +256,14 @@ impl Instance {
 
     fn on_outcome(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, o: Outcome) {
         let Some(job) = self.jobs.get_mut(o.token) else { return };
-        if o.result == CallResult::Ok {
-            job.value = o.value;
+        let tolerated = o.result != CallResult::Ok && self.optional[o.target as usize];
+        if tolerated {
+            self.stats.degraded += 1;
+        }
+        if o.result == CallResult::Ok || tolerated {
+            if o.result == CallResult::Ok {
+                job.value = o.value;
+            }
             job.pending -= 1;
             if job.pending == 0 {
                 job.step += 1;

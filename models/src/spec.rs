@@ -51,11 +51,13 @@ pub struct CallSpec {
     pub fanout: u32,
     pub hedge_after: Option<Nanos>,
     pub breaker: Option<BreakerPolicy>,
+    /// A failure of this call does not fail the request (graceful degradation).
+    pub optional: bool,
 }
 
 impl CallSpec {
     pub fn new(target: TargetRef, timeout: Nanos, retry: RetryPolicy) -> CallSpec {
-        CallSpec { target, timeout, retry, class: 0, fanout: 1, hedge_after: None, breaker: None }
+        CallSpec { target, timeout, retry, class: 0, fanout: 1, hedge_after: None, breaker: None, optional: false }
     }
 }
 

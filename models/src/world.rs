@@ -142,6 +142,7 @@ impl World {
                     spec.duration,
                 );
                 inst.set_fanout(s.calls.iter().map(|c| c.fanout.max(1)).collect());
+                inst.set_optional(s.calls.iter().map(|c| c.optional).collect());
                 if let Some((rate, burst)) = s.rate_limit {
                     inst.set_rate_limit(rate, burst);
                 }

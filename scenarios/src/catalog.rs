@@ -12,7 +12,8 @@ macro_rules! catalog {
     };
 }
 
-pub const CATALOG: &[Entry] = catalog!["cross-region-outage", "retry-storm",];
+pub const CATALOG: &[Entry] =
+    catalog!["circuit-breaker", "cross-region-outage", "queueing-near-saturation", "retry-storm", "tail-at-scale",];
 
 pub fn get(name: &str) -> Option<&'static Entry> {
     CATALOG.iter().find(|e| e.name == name)

@@ -702,6 +702,7 @@ impl<'a> Checker<'a> {
                     };
                     spec.hedge_after = c.hedge_after_ms.as_ref().map(|h| from_ms(h.get_ref().0));
                     spec.breaker = self.breaker(c.breaker.as_ref());
+                    spec.optional = c.optional.unwrap_or(false);
                     spec
                 })
                 .collect();

@@ -182,6 +182,8 @@ pub struct CallCfg {
     /// Send a hedge copy to another backend when no answer came after this long.
     pub hedge_after_ms: Option<Spanned<Positive>>,
     pub breaker: Option<BreakerCfg>,
+    /// A failure of this call does not fail the request (the caller degrades gracefully).
+    pub optional: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
