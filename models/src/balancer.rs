@@ -49,6 +49,9 @@ pub struct Balancer {
     probes: Slab<u32>,
     rng: Stream,
     pub stats: BalancerStats,
+    /// Idle deadlines of proxied requests, in order (the timeout is fixed), behind one timer.
+    deadlines: std::collections::VecDeque<(Nanos, CallId)>,
+    armed: bool,
 }
 
 impl Balancer {
@@ -63,6 +66,8 @@ impl Balancer {
             probes: Slab::default(),
             rng,
             stats: BalancerStats::default(),
+            deadlines: std::collections::VecDeque::new(),
+            armed: false,
         }
     }
 
@@ -77,14 +82,18 @@ impl Balancer {
         }
     }
 
-    pub fn on_msg(&mut self, out: &mut Outbox, from: ActorId, msg: Msg) {
+    pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, msg: Msg) {
         match msg.kind {
             MsgKind::Request(req) => match self.picker.pick(&mut self.rng) {
                 Some(b) => {
                     let id = self.fwd.insert(Forwarded { from, call: msg.call, backend: b as u32 });
                     self.stats.forwarded += 1;
                     out.send(self.picker.backends[b], Msg { call: id, kind: MsgKind::Request(req) });
-                    out.timer(self.timeout, Timer::ProxyTimeout(id));
+                    self.deadlines.push_back((now.saturating_add(self.timeout), id));
+                    if !self.armed {
+                        self.armed = true;
+                        out.timer(self.timeout, Timer::Deadline(0));
+                    }
                 }
                 None => {
                     self.stats.no_backend += 1;
@@ -128,13 +137,26 @@ impl Balancer {
         }
     }
 
-    pub fn on_timer(&mut self, out: &mut Outbox, t: Timer) {
+    pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) {
         match t {
-            Timer::ProxyTimeout(id) => {
-                if let Some(f) = self.fwd.remove(id) {
-                    self.stats.timeouts += 1;
-                    self.picker.done(f.backend as usize);
-                    out.send(f.from, Msg { call: f.call, kind: MsgKind::response(Status::Timeout) });
+            Timer::Deadline(_) => {
+                self.armed = false;
+                while let Some(&(due, id)) = self.deadlines.front() {
+                    if self.fwd.get(id).is_none() {
+                        self.deadlines.pop_front(); // answered before its deadline
+                        continue;
+                    }
+                    if due > now {
+                        self.armed = true;
+                        out.timer(due - now, Timer::Deadline(0));
+                        break;
+                    }
+                    self.deadlines.pop_front();
+                    if let Some(f) = self.fwd.remove(id) {
+                        self.stats.timeouts += 1;
+                        self.picker.done(f.backend as usize);
+                        out.send(f.from, Msg { call: f.call, kind: MsgKind::response(Status::Timeout) });
+                    }
                 }
             }
             Timer::Model { tag: PROBE_ROUND, .. } => {
@@ -165,6 +187,8 @@ impl Balancer {
     /// restart every backend is presumed healthy until probes say otherwise).
     pub fn crash(&mut self) {
         self.fwd.clear();
+        self.deadlines.clear();
+        self.armed = false;
         self.probes.clear();
         self.picker.reset();
         for b in 0..self.health.len() {
@@ -189,10 +213,11 @@ mod tests {
     /// Runs one probe round in which backend 1 (ActorId(2)) never answers.
     fn round(b: &mut Balancer) {
         let mut out = Outbox::default();
-        b.on_timer(&mut out, Timer::Model { tag: PROBE_ROUND, arg: 0 });
+        b.on_timer(0, &mut out, Timer::Model { tag: PROBE_ROUND, arg: 0 });
         for (to, m) in out.sends.clone() {
             if to == ActorId(1) {
                 b.on_msg(
+                    0,
                     &mut Outbox::default(),
                     to,
                     Msg { call: m.call, kind: MsgKind::Response(Resp::status(Status::Ok)) },
@@ -200,7 +225,7 @@ mod tests {
             }
         }
         for (_, t) in out.timers.iter().filter(|(_, t)| matches!(t, Timer::Model { tag: PROBE_TIMEOUT, .. })) {
-            b.on_timer(&mut Outbox::default(), *t);
+            b.on_timer(0, &mut Outbox::default(), *t);
         }
     }
 
@@ -214,14 +239,15 @@ mod tests {
         assert_eq!(b.stats.marked_down, 1);
         let mut out = Outbox::default();
         for k in 0..4 {
-            b.on_msg(&mut out, ActorId(9), Msg { call: k, kind: MsgKind::Request(Req::DEFAULT) });
+            b.on_msg(0, &mut out, ActorId(9), Msg { call: k, kind: MsgKind::Request(Req::DEFAULT) });
         }
         assert!(out.sends.iter().all(|(to, _)| *to == ActorId(1)), "only the healthy backend gets traffic");
         // Backend 1 answers the next probe: back in (healthy threshold 1).
         let mut out = Outbox::default();
-        b.on_timer(&mut out, Timer::Model { tag: PROBE_ROUND, arg: 0 });
+        b.on_timer(0, &mut out, Timer::Model { tag: PROBE_ROUND, arg: 0 });
         let probe = out.sends.iter().find(|(to, _)| *to == ActorId(2)).unwrap().1;
         b.on_msg(
+            0,
             &mut Outbox::default(),
             ActorId(2),
             Msg { call: probe.call, kind: MsgKind::Response(Resp::status(Status::Ok)) },
@@ -233,14 +259,14 @@ mod tests {
     fn proxy_timeout_answers_the_caller_and_late_response_is_dropped() {
         let mut b = lb();
         let mut out = Outbox::default();
-        b.on_msg(&mut out, ActorId(9), Msg { call: 77, kind: MsgKind::Request(Req::DEFAULT) });
+        b.on_msg(0, &mut out, ActorId(9), Msg { call: 77, kind: MsgKind::Request(Req::DEFAULT) });
         let fwd = out.sends[0].1.call;
-        let t = out.timers[0].1;
+        let (after, t) = out.timers[0];
         let mut out = Outbox::default();
-        b.on_timer(&mut out, t);
+        b.on_timer(after, &mut out, t);
         assert_eq!(out.sends, vec![(ActorId(9), Msg { call: 77, kind: MsgKind::response(Status::Timeout) })]);
         let mut out = Outbox::default();
-        b.on_msg(&mut out, ActorId(1), Msg { call: fwd, kind: MsgKind::response(Status::Ok) });
+        b.on_msg(0, &mut out, ActorId(1), Msg { call: fwd, kind: MsgKind::response(Status::Ok) });
         assert!(out.sends.is_empty());
     }
 }

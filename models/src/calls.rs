@@ -2,6 +2,8 @@
 //! jitter, and a retry budget. Shared by workloads and services (one sans-IO sub-machine, so the
 //! retry arithmetic is the same everywhere).
 
+use std::collections::VecDeque;
+
 use faultline_sim::{Nanos, Stream};
 
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
@@ -367,6 +369,11 @@ struct Pending {
 ///
 /// Call ids are slab keys whose generation is always even; a hedge copy of an attempt uses the
 /// same id with the low bit set, so both copies find the same pending call.
+///
+/// Attempt deadlines: a target's timeout is fixed, so its deadlines come in the order attempts
+/// are sent. They wait in a FIFO per target (16 bytes each) behind a single engine timer for
+/// the earliest, instead of one queued event per attempt — most calls finish before their
+/// deadline, and their entries are simply skipped when it passes.
 #[derive(Debug)]
 pub struct Calls {
     pub targets: Vec<CallTarget>,
@@ -374,11 +381,32 @@ pub struct Calls {
     rng: Stream,
     tokens: f64,
     pub stats: CallStats,
+    deadlines: Vec<VecDeque<(Nanos, CallId)>>,
+    /// Whether a `Deadline` timer is set for the target.
+    armed: Vec<bool>,
+    /// Outcomes beyond the first produced by one timer (several deadlines can pass at once).
+    ready: Vec<Outcome>,
 }
 
 impl Calls {
     pub fn new(targets: Vec<CallTarget>, rng: Stream) -> Calls {
-        Calls { targets, inflight: Slab::default(), rng, tokens: RETRY_BUDGET_CAP, stats: CallStats::default() }
+        let n = targets.len();
+        Calls {
+            targets,
+            inflight: Slab::default(),
+            rng,
+            tokens: RETRY_BUDGET_CAP,
+            stats: CallStats::default(),
+            deadlines: vec![VecDeque::new(); n],
+            armed: vec![false; n],
+            ready: Vec::new(),
+        }
+    }
+
+    /// Outcomes left over from the last [`Calls::on_timer`]; callers drain this after it.
+    #[inline]
+    pub fn pop_ready(&mut self) -> Option<Outcome> {
+        self.ready.pop()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -450,8 +478,13 @@ impl Calls {
         }
         let p = self.inflight.get_mut(id).expect("live call");
         p.hedged = false;
-        let t = &self.targets[p.target as usize];
-        out.timer(t.timeout, Timer::CallTimeout(id));
+        let k = p.target as usize;
+        let t = &self.targets[k];
+        self.deadlines[k].push_back((now.saturating_add(t.timeout), id));
+        if !self.armed[k] {
+            self.armed[k] = true;
+            out.timer(t.timeout, Timer::Deadline(k as u16));
+        }
         if let Some(h) = t.hedge_after
             && h < t.timeout
         {
@@ -560,17 +593,46 @@ impl Calls {
         self.attempt_failed(now, out, primary, CallResult::Failed(resp.status))
     }
 
-    /// Handles `CallTimeout`, `Retry` and `Hedge` timers; other timers return `None`.
+    /// An attempt's deadline passed: unless it already finished, it timed out.
+    fn expire(&mut self, now: Nanos, out: &mut Outbox, id: CallId) -> Option<Outcome> {
+        if self.inflight.get(id)?.outstanding == 0 {
+            return None;
+        }
+        self.release(id, 0);
+        self.release(id, 1);
+        self.stats.attempt_timeouts += 1;
+        self.attempt_failed(now, out, id, CallResult::TimedOut)
+    }
+
+    /// Handles `Deadline`, `Retry` and `Hedge` timers; other timers return `None`. When one
+    /// timer produces several outcomes, the first is returned and the rest wait in
+    /// [`Calls::pop_ready`].
     pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) -> Option<Outcome> {
         match t {
-            Timer::CallTimeout(id) => {
-                if self.inflight.get(id)?.outstanding == 0 {
-                    return None;
+            Timer::Deadline(k) => {
+                let k = k as usize;
+                self.armed[k] = false;
+                let mut first = None;
+                while let Some(&(due, id)) = self.deadlines[k].front() {
+                    if self.inflight.get(id).is_none_or(|p| p.outstanding == 0) {
+                        self.deadlines[k].pop_front(); // finished before its deadline
+                        continue;
+                    }
+                    if due > now {
+                        self.armed[k] = true;
+                        out.timer(due - now, Timer::Deadline(k as u16));
+                        break;
+                    }
+                    self.deadlines[k].pop_front();
+                    if let Some(o) = self.expire(now, out, id) {
+                        if first.is_none() {
+                            first = Some(o);
+                        } else {
+                            self.ready.push(o);
+                        }
+                    }
                 }
-                self.release(id, 0);
-                self.release(id, 1);
-                self.stats.attempt_timeouts += 1;
-                self.attempt_failed(now, out, id, CallResult::TimedOut)
+                first
             }
             Timer::Retry(id) => {
                 self.inflight.get(id)?;
@@ -594,6 +656,9 @@ impl Calls {
     /// A crash: every call in flight is forgotten (their ids go stale).
     pub fn crash(&mut self) {
         self.inflight.clear();
+        self.ready.clear();
+        self.deadlines.iter_mut().for_each(VecDeque::clear);
+        self.armed.iter_mut().for_each(|a| *a = false);
         for t in &mut self.targets {
             if let Target::Pool(p) = &mut t.target {
                 p.reset();

@@ -174,6 +174,9 @@ impl Client {
                 if let Some(o) = self.calls.on_timer(now, out, t) {
                     self.record(now, out, o);
                 }
+                while let Some(o) = self.calls.pop_ready() {
+                    self.record(now, out, o);
+                }
             }
         }
     }

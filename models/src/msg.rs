@@ -153,16 +153,14 @@ pub struct Msg {
 pub enum Timer {
     /// Next arrival of an open-loop workload.
     Arrival,
-    /// An outbound call attempt's deadline.
-    CallTimeout(CallId),
     /// Backoff before the next attempt of a call is over.
     Retry(CallId),
     /// Time to send a hedge copy of a call's current attempt.
     Hedge(CallId),
+    /// The earliest attempt deadline of one of a caller's targets is due (index of the target).
+    Deadline(u16),
     /// A job finished its local work (slot, generation in the same packing as [`CallId`]).
     WorkDone(u64),
-    /// A proxied request's idle timeout at a load balancer.
-    ProxyTimeout(CallId),
     /// A component-specific timer: `tag` says which, `arg` is its argument.
     Model { tag: u8, arg: u64 },
 }
@@ -171,11 +169,10 @@ impl Timer {
     pub fn code(self) -> (u64, u64) {
         match self {
             Timer::Arrival => (0, 0),
-            Timer::CallTimeout(c) => (1, c),
             Timer::Retry(c) => (2, c),
             Timer::WorkDone(c) => (3, c),
-            Timer::ProxyTimeout(c) => (4, c),
             Timer::Hedge(c) => (5, c),
+            Timer::Deadline(t) => (6, u64::from(t)),
             Timer::Model { tag, arg } => (0x100 | u64::from(tag), arg),
         }
     }

@@ -230,6 +230,9 @@ impl Instance {
                 if let Some(o) = self.calls.on_timer(now, out, t) {
                     self.on_outcome(now, out, health, o);
                 }
+                while let Some(o) = self.calls.pop_ready() {
+                    self.on_outcome(now, out, health, o);
+                }
             }
         }
     }

@@ -339,7 +339,7 @@ impl World {
                     NodeHealth { slow_factor: self.net.slow_factor(a.node), error_rate: self.net.error_rate(a.node) };
                 match &mut a.comp {
                     Component::Client(c) => c.on_msg(now, &mut self.out, msg),
-                    Component::Balancer(b) => b.on_msg(&mut self.out, ActorId(from), msg),
+                    Component::Balancer(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Service(s) => s.on_msg(now, &mut self.out, health, ActorId(from), msg),
                 }
                 self.trace_event("deliver", to, from, || format!("{msg:?}"));
@@ -358,7 +358,7 @@ impl World {
                     NodeHealth { slow_factor: self.net.slow_factor(a.node), error_rate: self.net.error_rate(a.node) };
                 match &mut a.comp {
                     Component::Client(c) => c.on_timer(now, &mut self.out, t),
-                    Component::Balancer(b) => b.on_timer(&mut self.out, t),
+                    Component::Balancer(b) => b.on_timer(now, &mut self.out, t),
                     Component::Service(s) => s.on_timer(now, &mut self.out, health, t),
                 }
                 self.trace_event("timer", actor, u32::MAX, || format!("{t:?}"));
