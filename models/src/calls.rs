@@ -384,8 +384,9 @@ pub struct Calls {
     deadlines: Vec<VecDeque<(Nanos, CallId)>>,
     /// Whether a `Deadline` timer is set for the target.
     armed: Vec<bool>,
-    /// Outcomes beyond the first produced by one timer (several deadlines can pass at once).
-    ready: Vec<Outcome>,
+    /// Outcomes beyond the first produced by one timer (several deadlines can pass at once),
+    /// handed out in deadline order.
+    ready: VecDeque<Outcome>,
 }
 
 impl Calls {
@@ -399,14 +400,14 @@ impl Calls {
             stats: CallStats::default(),
             deadlines: vec![VecDeque::new(); n],
             armed: vec![false; n],
-            ready: Vec::new(),
+            ready: VecDeque::new(),
         }
     }
 
     /// Outcomes left over from the last [`Calls::on_timer`]; callers drain this after it.
     #[inline]
     pub fn pop_ready(&mut self) -> Option<Outcome> {
-        self.ready.pop()
+        self.ready.pop_front()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -628,7 +629,7 @@ impl Calls {
                         if first.is_none() {
                             first = Some(o);
                         } else {
-                            self.ready.push(o);
+                            self.ready.push_back(o);
                         }
                     }
                 }

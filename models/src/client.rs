@@ -73,10 +73,11 @@ impl Client {
         Client { load, start, stop, keys, mix, mix_total, calls, rng, stats }
     }
 
-    /// Time to the next open-loop arrival after `now`, or `None` past the stop time.
-    fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
+    /// Time from `now` to the next open-loop arrival after `from` (≥ now), or `None` past the
+    /// stop time.
+    fn next_arrival(&mut self, now: Nanos, from: Nanos) -> Option<Nanos> {
         let Load::Open { arrival, shape } = &self.load else { return None };
-        let mut t = now;
+        let mut t = from;
         loop {
             let (base, poisson) = match *arrival {
                 Arrival::Poisson { rate_per_s } => (rate_per_s, true),
@@ -116,9 +117,8 @@ impl Client {
     pub fn boot(&mut self, now: Nanos, out: &mut Outbox) {
         match &self.load {
             Load::Open { .. } => {
-                if now < self.start {
-                    out.timer(self.start - now, Timer::Arrival);
-                } else if let Some(g) = self.next_arrival(now) {
+                // The first arrival comes one gap after the start (or the restart).
+                if let Some(g) = self.next_arrival(now, self.start.max(now)) {
                     out.timer(g, Timer::Arrival);
                 }
             }
@@ -160,7 +160,7 @@ impl Client {
             Timer::Arrival => {
                 if now < self.stop {
                     self.send(now, out, 0);
-                    if let Some(g) = self.next_arrival(now) {
+                    if let Some(g) = self.next_arrival(now, now) {
                         out.timer(g, Timer::Arrival);
                     }
                 }

@@ -123,19 +123,21 @@ impl MsgKind {
             MsgKind::Request(r) => (u64::from(r.class) | (r.op as u64) << 8, r.key),
             MsgKind::Response(r) => (0x1_0000 | r.status.code(), r.value),
             MsgKind::Db(d) => match d {
-                DbMsg::Append { term, prev_term, index, key } => {
-                    (0x2_0000 | u64::from(term) << 20 | u64::from(prev_term) << 42, index ^ key.rotate_left(32))
-                }
+                // Terms are 32-bit: (tag, term) in one word, the other fields mixed into the second.
+                DbMsg::Append { term, prev_term, index, key } => (
+                    0x2_0000_0000 | u64::from(term),
+                    index ^ key.rotate_left(32) ^ u64::from(prev_term).rotate_left(17),
+                ),
                 DbMsg::AppendAck { term, matched, ok } => {
-                    (0x3_0000 | u64::from(term) << 20 | u64::from(ok) << 52, matched)
+                    (0x3_0000_0000 | u64::from(term), matched ^ u64::from(ok) << 63)
                 }
                 DbMsg::Heartbeat { term, last, commit } => {
-                    (0x4_0000 | u64::from(term) << 20, last ^ commit.rotate_left(32))
+                    (0x4_0000_0000 | u64::from(term), last ^ commit.rotate_left(32))
                 }
                 DbMsg::Vote { term, last_term, last } => {
-                    (0x5_0000 | u64::from(term) << 20 | u64::from(last_term) << 42, last)
+                    (0x5_0000_0000 | u64::from(term), last ^ u64::from(last_term).rotate_left(40))
                 }
-                DbMsg::VoteAck { term, granted } => (0x6_0000 | u64::from(term) << 20 | u64::from(granted) << 52, 0),
+                DbMsg::VoteAck { term, granted } => (0x6_0000_0000 | u64::from(term), u64::from(granted)),
             },
         }
     }

@@ -15,6 +15,9 @@ pub struct WorldSpec {
     pub services: Vec<ServiceSpec>,
     pub balancers: Vec<BalancerSpec>,
     pub workloads: Vec<WorkloadSpec>,
+    pub caches: Vec<CacheSpec>,
+    pub queues: Vec<QueueSpec>,
+    pub databases: Vec<DatabaseSpec>,
     pub faults: Vec<FaultSpec>,
     /// Workloads stop sending at `duration`; the run continues until every request they sent
     /// has resolved (bounded by their timeouts).
@@ -67,6 +70,64 @@ pub enum TargetRef {
     Balancer(usize),
     /// Straight to a service's instances, chosen client-side.
     Service { index: usize, strategy: Strategy },
+    /// A cache server (index into `caches`).
+    Cache(usize),
+    /// Publish to a message queue (index into `queues`).
+    Queue(usize),
+    /// A sharded database (index into `databases`), routed by key.
+    Database(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct CacheSpec {
+    pub name: String,
+    pub node: NodeId,
+    /// Entries it can hold (LRU eviction beyond).
+    pub capacity: u32,
+    pub ttl: Option<Nanos>,
+    /// Writes update the cache after the backend (true) or invalidate the key (false,
+    /// cache-aside).
+    pub write_through: bool,
+    /// Concurrent misses on one key share one backend read.
+    pub coalesce: bool,
+    pub backend: CallSpec,
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    pub name: String,
+    pub node: NodeId,
+    pub partitions: u16,
+    pub visibility_timeout: Nanos,
+    /// Deliveries before a message goes to the dead-letter queue.
+    pub max_attempts: u32,
+    pub max_in_flight_per_partition: u32,
+    pub session_timeout: Nanos,
+    /// Consumer groups: each is a service whose instances share the partitions.
+    pub consumer_groups: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplicationSpec {
+    /// Acknowledge a write once a majority persisted it.
+    Sync,
+    /// Acknowledge at once; ship to followers after a sampled lag.
+    Async { lag: Dist },
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseSpec {
+    pub name: String,
+    /// Replica nodes, by shard then replica index.
+    pub nodes: Vec<Vec<NodeId>>,
+    pub sharding: crate::calls::Sharding,
+    pub replication: ReplicationSpec,
+    pub read_from: crate::calls::ReadFrom,
+    pub workers: u32,
+    pub queue_capacity: u32,
+    pub service_time: Dist,
+    pub election_timeout: Nanos,
+    pub heartbeat_interval: Nanos,
 }
 
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use faultline_sim::net::{DropReason, FaultKind, Net, Verdict};
 use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, TraceHash};
 
 use crate::balancer::Balancer;
-use crate::calls::{CallTarget, Calls, Picker, Target};
+use crate::calls::{CallTarget, Calls, DbRouter, Picker, ShardRoute, Target};
 use crate::client::{Client, ClientStreams};
 use crate::msg::{ActorId, Msg, Outbox, Timer};
 use crate::service::{Instance, NodeHealth};
@@ -102,26 +102,51 @@ pub struct World {
 impl World {
     pub fn new(spec: &WorldSpec, seed: u64, budget: Budget) -> World {
         let mut actors = Vec::new();
-        // Actor ids: service instances, then balancers, then workloads.
-        let mut instance_ids: Vec<Vec<ActorId>> = Vec::new();
+        // Actor ids, in this order: service instances, balancers, caches, queues, database
+        // replicas (by database, shard, replica), workloads.
         let mut next = 0u32;
-        for s in &spec.services {
-            instance_ids.push((0..s.nodes.len()).map(|i| ActorId(next + i as u32)).collect());
-            next += s.nodes.len() as u32;
-        }
-        let balancer_ids: Vec<ActorId> = (0..spec.balancers.len()).map(|i| ActorId(next + i as u32)).collect();
+        let mut take = |n: usize| {
+            let ids: Vec<ActorId> = (0..n).map(|i| ActorId(next + i as u32)).collect();
+            next += n as u32;
+            ids
+        };
+        let instance_ids: Vec<Vec<ActorId>> = spec.services.iter().map(|s| take(s.nodes.len())).collect();
+        let balancer_ids = take(spec.balancers.len());
+        let cache_ids = take(spec.caches.len());
+        let queue_ids = take(spec.queues.len());
+        let replica_ids: Vec<Vec<Vec<ActorId>>> =
+            spec.databases.iter().map(|d| d.nodes.iter().map(|shard| take(shard.len())).collect()).collect();
         let stream = |name: &str| Stream::new(seed, name);
-        let call_target = |c: &CallSpec| {
-            let mut t = CallTarget::new(
-                match &c.target {
-                    TargetRef::Balancer(b) => Target::Actor(balancer_ids[*b]),
-                    TargetRef::Service { index, strategy } => {
-                        Target::Pool(Picker::new(instance_ids[*index].clone(), *strategy))
-                    }
-                },
-                c.timeout,
-                c.retry.clone(),
-            );
+        let topo = &spec.topology;
+        let call_target = |c: &CallSpec, from: NodeId| {
+            let target = match &c.target {
+                TargetRef::Balancer(b) => Target::Actor(balancer_ids[*b]),
+                TargetRef::Service { index, strategy } => {
+                    Target::Pool(Picker::new(instance_ids[*index].clone(), *strategy))
+                }
+                TargetRef::Cache(k) => Target::Actor(cache_ids[*k]),
+                TargetRef::Queue(q) => Target::Actor(queue_ids[*q]),
+                TargetRef::Database(d) => {
+                    let db = &spec.databases[*d];
+                    let shards = db
+                        .nodes
+                        .iter()
+                        .zip(&replica_ids[*d])
+                        .map(|(nodes, ids)| {
+                            // Nearest first by mean link latency from the caller; ties by index.
+                            let mut order: Vec<u16> = (0..nodes.len() as u16).collect();
+                            order.sort_by(|&a, &b| {
+                                let la = topo.link_latency(from, nodes[a as usize]).mean();
+                                let lb = topo.link_latency(from, nodes[b as usize]).mean();
+                                la.total_cmp(&lb).then(a.cmp(&b))
+                            });
+                            ShardRoute { replicas: ids.clone(), nearest_first: order, leader_hint: 0 }
+                        })
+                        .collect();
+                    Target::Db(DbRouter { shards, sharding: db.sharding, read_from: db.read_from })
+                }
+            };
+            let mut t = CallTarget::new(target, c.timeout, c.retry.clone());
             t.class = c.class;
             t.hedge_after = c.hedge_after;
             t.breaker = c.breaker;
@@ -130,8 +155,8 @@ impl World {
         for (g, s) in spec.services.iter().enumerate() {
             for (i, &node) in s.nodes.iter().enumerate() {
                 let name = format!("{}/{}", s.name, i);
-                let calls =
-                    Calls::new(s.calls.iter().map(call_target).collect(), stream(&format!("service/{name}/calls")));
+                let targets = s.calls.iter().map(|c| call_target(c, node)).collect();
+                let calls = Calls::new(targets, stream(&format!("service/{name}/calls")));
                 let mut inst = Instance::new(
                     s.workers,
                     s.queue_capacity,
@@ -173,7 +198,7 @@ impl World {
             });
         }
         for (g, w) in spec.workloads.iter().enumerate() {
-            let calls = Calls::new(vec![call_target(&w.call)], stream(&format!("workload/{}/calls", w.name)));
+            let calls = Calls::new(vec![call_target(&w.call, w.node)], stream(&format!("workload/{}/calls", w.name)));
             let streams = ClientStreams {
                 arrivals: stream(&format!("workload/{}/arrivals", w.name)),
                 keys: stream(&format!("workload/{}/keys", w.name)),
@@ -323,7 +348,8 @@ impl World {
         match ev {
             Ev::Deliver { to, from, msg } => {
                 let h = self.engine.hash_mut();
-                h.word(1 | (u64::from(to) << 8) | (u64::from(from) << 36));
+                h.word(1 | (u64::from(to) << 8));
+                h.word(u64::from(from));
                 h.word(msg.call);
                 let (k, v) = msg.kind.code();
                 h.word(k);
@@ -348,7 +374,8 @@ impl World {
             Ev::Timer { actor, epoch, t } => {
                 let (code, arg) = t.code();
                 let h = self.engine.hash_mut();
-                h.word(2 | (u64::from(actor) << 8) | (code << 40));
+                h.word(2 | (u64::from(actor) << 8));
+                h.word(code);
                 h.word(arg);
                 let a = &mut self.actors[actor as usize];
                 if a.epoch != epoch {

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use faultline_models::WorldSpec;
-use faultline_models::calls::{BreakerPolicy, Jitter, RetryPolicy, Strategy};
+use faultline_models::calls::{BreakerPolicy, Jitter, ReadFrom, RetryPolicy, Sharding, Strategy};
 use faultline_models::msg::Op;
 use faultline_models::spec::{
-    Arrival, BalancerSpec, CallSpec, Diurnal, FaultSpec, HealthCheck, Load, MixEntry, Phase, RateShape, ServiceSpec,
-    TargetRef, WorkloadSpec,
+    Arrival, BalancerSpec, CacheSpec, CallSpec, DatabaseSpec, Diurnal, FaultSpec, HealthCheck, Load, MixEntry, Phase,
+    QueueSpec, RateShape, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec,
 };
 use faultline_sim::Nanos;
 use faultline_sim::keys::{KeyDist, Zipf};
@@ -25,6 +25,10 @@ use crate::schema::*;
 /// Limits that keep a scenario within memory (validation errors, not aborts).
 pub const MAX_NODES: usize = 100_000;
 pub const MAX_WORKERS: u32 = 1_000_000;
+/// Regions and zones each (their ids are 16-bit).
+pub const MAX_DOMAINS: usize = 65_535;
+/// Downstream calls of one service (its stages are counted in 16 bits).
+pub const MAX_CALLS: usize = 1_000;
 pub const MAX_DURATION_S: f64 = 30.0 * 86_400.0;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,6 +38,9 @@ enum Entity {
     Service(usize),
     Balancer(usize),
     Workload(usize),
+    Cache(usize),
+    Queue(usize),
+    Database(usize),
 }
 
 impl Entity {
@@ -44,6 +51,9 @@ impl Entity {
             Entity::Service(_) => "a service",
             Entity::Balancer(_) => "a load balancer",
             Entity::Workload(_) => "a workload",
+            Entity::Cache(_) => "a cache",
+            Entity::Queue(_) => "a queue",
+            Entity::Database(_) => "a database",
         }
     }
 }
@@ -151,7 +161,13 @@ impl<'a> Checker<'a> {
                     _ => None,
                 },
             ),
-            "empirical" => (&["points"], c.points.as_ref().and_then(|p| self.empirical(span.clone(), p))),
+            "empirical" => match &c.points {
+                // Malformed points are reported by `empirical` itself.
+                Some(p) => {
+                    (&["points"], Some(self.empirical(span.clone(), p).unwrap_or(Dist::Constant { value: 0.0 })))
+                }
+                None => (&["points"], None),
+            },
             other => {
                 self.err(c.dist.span(), format!("unknown distribution `{other}`"))
                     .help("expected one of: constant, uniform, exponential, normal, lognormal, pareto, empirical");
@@ -181,9 +197,7 @@ impl<'a> Checker<'a> {
         match dist {
             Some(d) => d,
             None => {
-                if !self.errors.last().is_some_and(|e| e.message.contains("empirical")) {
-                    self.err(span, format!("{kind} distribution needs {}", fields(wanted)));
-                }
+                self.err(span, format!("{kind} distribution needs {}", fields(wanted)));
                 Dist::Constant { value: 0.0 }
             }
         }
@@ -245,7 +259,13 @@ impl<'a> Checker<'a> {
 
     fn target(&mut self, t: &Spanned<String>, balance: Option<&Spanned<String>>) -> TargetRef {
         let strategy = self.strategy(balance);
-        match self.lookup(t, "load balancer or service", |e| matches!(e, Entity::Balancer(_) | Entity::Service(_))) {
+        let callable = |e| {
+            matches!(
+                e,
+                Entity::Balancer(_) | Entity::Service(_) | Entity::Cache(_) | Entity::Queue(_) | Entity::Database(_)
+            )
+        };
+        match self.lookup(t, "load balancer, service, cache, queue or database", callable) {
             Some(Entity::Balancer(b)) => {
                 if let Some(bal) = balance {
                     self.err(bal.span(), "`balance` only applies when the target is a service")
@@ -254,6 +274,9 @@ impl<'a> Checker<'a> {
                 TargetRef::Balancer(b)
             }
             Some(Entity::Service(s)) => TargetRef::Service { index: s, strategy },
+            Some(Entity::Cache(c)) => TargetRef::Cache(c),
+            Some(Entity::Queue(q)) => TargetRef::Queue(q),
+            Some(Entity::Database(d)) => TargetRef::Database(d),
             _ => TargetRef::Service { index: usize::MAX, strategy },
         }
     }
@@ -272,6 +295,9 @@ impl<'a> Checker<'a> {
             Entity::Service(s) => Some(Scope::Nodes(spec.services[s].nodes.clone())),
             Entity::Balancer(b) => Some(Scope::Node(spec.balancers[b].node)),
             Entity::Workload(w) => Some(Scope::Node(spec.workloads[w].node)),
+            Entity::Cache(c) => Some(Scope::Node(spec.caches[c].node)),
+            Entity::Queue(q) => Some(Scope::Node(spec.queues[q].node)),
+            Entity::Database(d) => Some(Scope::Nodes(spec.databases[d].nodes.iter().flatten().copied().collect())),
         }
     }
 
@@ -288,6 +314,109 @@ impl<'a> Checker<'a> {
                 self.err(at, format!("this fault needs `{field}` = [names of regions, zones, services or nodes]"));
                 Vec::new()
             }
+        }
+    }
+
+    fn range_u16(&mut self, v: Option<&Spanned<u16>>, default: u16, lo: u16, hi: u16) -> u16 {
+        match v {
+            Some(x) if *x.get_ref() < lo || *x.get_ref() > hi => {
+                self.err(x.span(), format!("expected between {lo} and {hi}"));
+                default
+            }
+            Some(x) => *x.get_ref(),
+            None => default,
+        }
+    }
+
+    fn choice<'s>(&mut self, v: Option<&'s Spanned<String>>, options: &[&str]) -> &'s str {
+        match v {
+            None => "",
+            Some(x) if options.contains(&x.get_ref().as_str()) => x.get_ref().as_str(),
+            Some(x) => {
+                self.err(x.span(), format!("unknown value `{}`", x.get_ref()))
+                    .help(format!("expected one of: {}", options.join(", ")));
+                ""
+            }
+        }
+    }
+
+    fn database(&mut self, d: &DatabaseCfg, topo: &mut Topology) -> DatabaseSpec {
+        let zones: Vec<ZoneId> = d
+            .zones
+            .iter()
+            .filter_map(|z| match self.lookup(z, "zone", |e| matches!(e, Entity::Zone(_))) {
+                Some(Entity::Zone(z)) => Some(ZoneId(z as u16)),
+                _ => None,
+            })
+            .collect();
+        if d.zones.is_empty() {
+            self.err(d.name.span(), "a database needs `zones` to place its replicas");
+        }
+        let shards = d.shards.as_ref().map_or(1, |s| *s.get_ref());
+        let replicas = d.replicas.as_ref().map_or(3, |r| *r.get_ref());
+        if shards == 0 || replicas == 0 || (shards as usize) * (replicas as usize) + topo.nodes.len() > MAX_NODES {
+            let span = d.shards.as_ref().or(d.replicas.as_ref()).map_or(d.name.span(), |s| s.span());
+            self.err(span, format!("expected at least 1 shard and 1 replica, at most {MAX_NODES} nodes in all"));
+        }
+        let mut nodes = Vec::new();
+        if !zones.is_empty() && (shards as usize) * (replicas as usize) + topo.nodes.len() <= MAX_NODES {
+            for s in 0..shards as usize {
+                nodes.push(
+                    (0..replicas as usize)
+                        .map(|r| {
+                            topo.add_node(zones[(s + r) % zones.len()], &format!("{}/s{s}/r{r}", d.name.get_ref()))
+                        })
+                        .collect(),
+                );
+            }
+        }
+        let sharding = match self.choice(d.sharding.as_ref(), &["hash", "range"]) {
+            "range" => match &d.key_space {
+                Some(k) if *k.get_ref() > 0 => Sharding::Range { key_space: *k.get_ref() },
+                _ => {
+                    let span = d.sharding.as_ref().expect("chosen").span();
+                    self.err(span, "range sharding needs `key_space` (the number of keys)");
+                    Sharding::Hash
+                }
+            },
+            _ => Sharding::Hash,
+        };
+        let replication = match self.choice(d.replication.as_ref(), &["sync", "async"]) {
+            "async" => ReplicationSpec::Async {
+                lag: d.replication_lag.as_ref().map_or(Dist::Constant { value: 0.0 }, |l| self.dist(l)),
+            },
+            _ => {
+                if let Some(l) = &d.replication_lag {
+                    self.err(l.span(), "`replication_lag` applies to `replication = \"async\"`");
+                }
+                ReplicationSpec::Sync
+            }
+        };
+        let read_from = match self.choice(d.read_from.as_ref(), &["leader", "nearest"]) {
+            "nearest" => ReadFrom::Nearest,
+            _ => ReadFrom::Leader,
+        };
+        let workers = d.workers.as_ref().map_or(16, |w| *w.get_ref());
+        if workers == 0 || workers > MAX_WORKERS {
+            let span = d.workers.as_ref().map_or(d.name.span(), |w| w.span());
+            self.err(span, format!("expected between 1 and {MAX_WORKERS} workers"));
+        }
+        let election_timeout = d.election_timeout_ms.map_or(1_000_000_000, |t| from_ms(t.0).max(1));
+        let heartbeat_interval = d.heartbeat_interval_ms.map_or(election_timeout / 10, |t| from_ms(t.0).max(1));
+        if heartbeat_interval >= election_timeout {
+            self.err(d.name.span(), "`heartbeat_interval_ms` must be shorter than `election_timeout_ms`");
+        }
+        DatabaseSpec {
+            name: d.name.get_ref().clone(),
+            nodes,
+            sharding,
+            replication,
+            read_from,
+            workers: workers.clamp(1, MAX_WORKERS),
+            queue_capacity: d.queue_capacity.unwrap_or(1000),
+            service_time: self.dist(&d.service_time),
+            election_timeout,
+            heartbeat_interval,
         }
     }
 
@@ -345,6 +474,7 @@ impl<'a> Checker<'a> {
         match t {
             TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service).filter(|&s| s != usize::MAX),
             TargetRef::Service { index, .. } => Some(*index).filter(|&s| s != usize::MAX),
+            TargetRef::Cache(_) | TargetRef::Queue(_) | TargetRef::Database(_) => None,
         }
     }
 
@@ -509,6 +639,22 @@ impl<'a> Checker<'a> {
                     .with_help("[[region]]\nname = \"us-east\"\nzones = [\"us-east-a\"]"),
             );
         }
+        let zones: usize = f.regions.iter().map(|r| r.zones.len()).sum();
+        if f.regions.len() > MAX_DOMAINS || zones > MAX_DOMAINS {
+            self.err(f.regions[0].name.span(), format!("at most {MAX_DOMAINS} regions and {MAX_DOMAINS} zones"));
+            return WorldSpec {
+                topology: topo,
+                services: vec![],
+                balancers: vec![],
+                workloads: vec![],
+                caches: vec![],
+                queues: vec![],
+                databases: vec![],
+                faults: vec![],
+                duration,
+                window,
+            };
+        }
         for r in &f.regions {
             let id = topo.add_region(r.name.get_ref());
             self.declare(&r.name, Entity::Region(id.0 as usize));
@@ -546,6 +692,15 @@ impl<'a> Checker<'a> {
         }
         for (i, w) in f.workloads.iter().enumerate() {
             self.declare(&w.name, Entity::Workload(i));
+        }
+        for (i, c) in f.caches.iter().enumerate() {
+            self.declare(&c.name, Entity::Cache(i));
+        }
+        for (i, q) in f.queues.iter().enumerate() {
+            self.declare(&q.name, Entity::Queue(i));
+        }
+        for (i, d) in f.databases.iter().enumerate() {
+            self.declare(&d.name, Entity::Database(i));
         }
 
         let zone_of = |c: &mut Self, z: &Spanned<String>| match c.lookup(z, "zone", |e| matches!(e, Entity::Zone(_))) {
@@ -634,6 +789,59 @@ impl<'a> Checker<'a> {
                 }),
             });
         }
+        let databases = f.databases.iter().map(|d| self.database(d, &mut topo)).collect::<Vec<_>>();
+        let mut queues = Vec::new();
+        for q in &f.queues {
+            let node = zone_of(self, &q.zone).map_or(NodeId(0), |z| topo.add_node(z, q.name.get_ref()));
+            let groups = q
+                .consumer_groups
+                .iter()
+                .filter_map(|g| match self.lookup(g, "service", |e| matches!(e, Entity::Service(_))) {
+                    Some(Entity::Service(s)) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            queues.push(QueueSpec {
+                name: q.name.get_ref().clone(),
+                node,
+                partitions: self.range_u16(q.partitions.as_ref(), 1, 1, 4096),
+                visibility_timeout: from_ms(q.visibility_timeout_ms.0).max(1),
+                max_attempts: self.at_least_one(q.max_attempts.as_ref(), 5),
+                max_in_flight_per_partition: self.at_least_one(q.max_in_flight_per_partition.as_ref(), 1),
+                session_timeout: q.session_timeout_ms.map_or(10_000_000_000, |t| from_ms(t.0).max(1)),
+                consumer_groups: groups,
+            });
+        }
+        let mut caches = Vec::new();
+        for c in &f.caches {
+            let node = zone_of(self, &c.zone).map_or(NodeId(0), |z| topo.add_node(z, c.name.get_ref()));
+            let capacity = *c.capacity.get_ref();
+            if capacity == 0 || capacity > 100_000_000 {
+                self.err(c.capacity.span(), "expected a capacity between 1 and 10^8 entries");
+            }
+            let write_through = match c.write_policy.as_ref().map(|w| (w.get_ref().as_str(), w.span())) {
+                None | Some(("invalidate", _)) => false,
+                Some(("write-through", _)) => true,
+                Some((other, span)) => {
+                    self.err(span, format!("unknown write policy `{other}`"))
+                        .help("expected `invalidate` (cache-aside) or `write-through`");
+                    false
+                }
+            };
+            let b = &c.backend;
+            let target = self.target(&b.target, b.balance.as_ref());
+            let mut backend = CallSpec::new(target, from_ms(b.timeout_ms.get_ref().0), self.retry(b.retry.as_ref()));
+            backend.breaker = self.breaker(b.breaker.as_ref());
+            caches.push(CacheSpec {
+                name: c.name.get_ref().clone(),
+                node,
+                capacity: capacity.clamp(1, 100_000_000),
+                ttl: c.ttl_ms.map(|t| from_ms(t.0).max(1)),
+                write_through,
+                coalesce: c.coalesce.unwrap_or(false),
+                backend,
+            });
+        }
         let mut workloads = Vec::new();
         for w in &f.workloads {
             let zone = zone_of(self, &w.zone);
@@ -683,6 +891,10 @@ impl<'a> Checker<'a> {
         }
         // Downstream calls, now that every balancer exists.
         for (i, s) in f.services.iter().enumerate() {
+            if s.calls.len() > MAX_CALLS {
+                self.err(s.name.span(), format!("a service makes at most {MAX_CALLS} downstream calls"));
+                continue;
+            }
             let calls = s
                 .calls
                 .iter()
@@ -708,18 +920,44 @@ impl<'a> Checker<'a> {
                 .collect();
             services[i].calls = calls;
         }
-        self.check_call_graph(f, &services, &balancers);
+        self.check_call_graph(f, &services, &balancers, &caches);
 
-        let mut spec = WorldSpec { topology: topo, services, balancers, workloads, faults: vec![], duration, window };
+        let mut spec = WorldSpec {
+            topology: topo,
+            services,
+            balancers,
+            workloads,
+            caches,
+            queues,
+            databases,
+            faults: vec![],
+            duration,
+            window,
+        };
         spec.faults = f.faults.iter().enumerate().filter_map(|(i, fc)| self.fault(i, fc, &spec, duration_s)).collect();
         spec
     }
 
-    fn check_call_graph(&mut self, f: &ScenarioFile, services: &[ServiceSpec], balancers: &[BalancerSpec]) {
-        let callee = |t: &TargetRef| match t {
-            TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service),
-            TargetRef::Service { index, .. } => Some(*index),
-        };
+    /// Synchronous calls (through balancers and caches) must not loop back; publishing to a
+    /// queue is asynchronous and a database calls nobody.
+    fn check_call_graph(
+        &mut self,
+        f: &ScenarioFile,
+        services: &[ServiceSpec],
+        balancers: &[BalancerSpec],
+        caches: &[CacheSpec],
+    ) {
+        fn callee(t: &TargetRef, balancers: &[BalancerSpec], caches: &[CacheSpec], depth: u8) -> Option<usize> {
+            match t {
+                TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service),
+                TargetRef::Service { index, .. } => Some(*index),
+                TargetRef::Cache(c) if depth < 8 => {
+                    caches.get(*c).and_then(|c| callee(&c.backend.target, balancers, caches, depth + 1))
+                }
+                _ => None,
+            }
+        }
+        let callee = |t: &TargetRef| callee(t, balancers, caches, 0);
         // Depth-first search for a cycle; states: 0 new, 1 on stack, 2 done.
         fn visit(s: usize, edges: &[Vec<usize>], state: &mut [u8], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
             state[s] = 1;
@@ -784,6 +1022,36 @@ impl<'a> Checker<'a> {
             (None, None) => None,
         };
         let kind_s = c.kind.get_ref().as_str();
+        let allowed: &[&str] = match kind_s {
+            "region-outage" => &["region"],
+            "zone-outage" => &["zone"],
+            "node-crash" => &["node"],
+            "partition" => &["from", "to", "one_way"],
+            "latency" => &["from", "to", "one_way", "added_ms", "jitter_ms"],
+            "loss" => &["from", "to", "one_way", "probability"],
+            "slow" => &["targets", "factor"],
+            "errors" => &["targets", "probability"],
+            "cache-flush" => &["targets"],
+            _ => &[],
+        };
+        let present = [
+            ("region", c.region.is_some()),
+            ("zone", c.zone.is_some()),
+            ("node", c.node.is_some()),
+            ("targets", c.targets.is_some()),
+            ("from", c.from.is_some()),
+            ("to", c.to.is_some()),
+            ("one_way", c.one_way.is_some()),
+            ("added_ms", c.added_ms.is_some()),
+            ("jitter_ms", c.jitter_ms.is_some()),
+            ("probability", c.probability.is_some()),
+            ("factor", c.factor.is_some()),
+        ];
+        let extra: Vec<&str> = present.iter().filter(|(n, p)| *p && !allowed.contains(n)).map(|(n, _)| *n).collect();
+        if !extra.is_empty() && !allowed.is_empty() {
+            self.err(at.clone(), format!("a `{kind_s}` fault does not take {}", fields(&extra)))
+                .help(format!("it takes {}", fields(allowed)));
+        }
         let link = |ck: &mut Self| {
             let a = ck.scopes(c.from.as_ref(), "from", at.clone(), spec);
             let b = ck.scopes(c.to.as_ref(), "to", at.clone(), spec);
@@ -857,9 +1125,14 @@ impl<'a> Checker<'a> {
                 let s = self.scopes(c.targets.as_ref(), "targets", at.clone(), spec);
                 FaultKind::Errors { scope: merge_scopes(s, spec), probability: p.0 }
             }
+            "cache-flush" => {
+                let s = self.scopes(c.targets.as_ref(), "targets", at.clone(), spec);
+                FaultKind::Flush { scope: merge_scopes(s, spec) }
+            }
             other => {
                 self.err(c.kind.span(), format!("unknown fault kind `{other}`")).help(
-                    "expected one of: region-outage, zone-outage, node-crash, partition, latency, loss, slow, errors",
+                    "expected one of: region-outage, zone-outage, node-crash, partition, latency, loss, slow, errors, \
+                     cache-flush",
                 );
                 return None;
             }

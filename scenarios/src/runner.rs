@@ -65,7 +65,8 @@ struct Collect {
 
 impl TraceSink for Collect {
     fn record(&mut self, r: &TraceRecord<'_>) {
-        if (self.from..self.to).contains(&r.index) {
+        // Event indices count from 1: block k holds events k·CHECKPOINT+1 ..= (k+1)·CHECKPOINT.
+        if r.index > self.from && r.index <= self.to {
             self.out.borrow_mut().push(format!(
                 "event {} at t={} ns: {} {} (from {}) {}",
                 r.index, r.t, r.kind, r.actor, r.peer, r.detail
@@ -100,12 +101,13 @@ pub fn check_determinism(c: &Compiled<'_>, seed: u64) -> Result<DeterminismRepor
     Ok(report)
 }
 
-/// The first position where two event descriptions differ (`start` = index of the first).
+/// The first position where two event descriptions differ; `start` is the number of events
+/// before the first description (so the result is a 1-based event index).
 pub fn first_divergence(a: &[String], b: &[String], start: u64) -> Divergence {
     let none = "(no event)".to_owned();
     let i = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
     Divergence {
-        event: start + i as u64,
+        event: start + 1 + i as u64,
         first: a.get(i).unwrap_or(&none).clone(),
         second: b.get(i).unwrap_or(&none).clone(),
     }
@@ -120,8 +122,8 @@ mod tests {
         let a = vec!["x".to_owned(), "y".to_owned(), "z".to_owned()];
         let b = vec!["x".to_owned(), "Y".to_owned(), "z".to_owned()];
         let d = first_divergence(&a, &b, 100);
-        assert_eq!((d.event, d.first.as_str(), d.second.as_str()), (101, "y", "Y"));
+        assert_eq!((d.event, d.first.as_str(), d.second.as_str()), (102, "y", "Y"));
         let d = first_divergence(&a, &a[..2], 0);
-        assert_eq!((d.event, d.second.as_str()), (2, "(no event)"));
+        assert_eq!((d.event, d.second.as_str()), (3, "(no event)"));
     }
 }

@@ -64,6 +64,12 @@ pub struct ScenarioFile {
     pub balancers: Vec<BalancerCfg>,
     #[serde(default, rename = "workload")]
     pub workloads: Vec<WorkloadCfg>,
+    #[serde(default, rename = "cache")]
+    pub caches: Vec<CacheCfg>,
+    #[serde(default, rename = "queue")]
+    pub queues: Vec<QueueCfg>,
+    #[serde(default, rename = "database")]
+    pub databases: Vec<DatabaseCfg>,
     #[serde(default, rename = "fault")]
     pub faults: Vec<Spanned<FaultCfg>>,
     #[serde(default, rename = "variant")]
@@ -337,4 +343,61 @@ pub struct VariantCfg {
     /// (`"service.api.workers" = 16`), plain arrays by index (`"service.api.calls.0.timeout_ms"`).
     #[serde(default)]
     pub set: toml::Table,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheCfg {
+    pub name: Spanned<String>,
+    pub zone: Spanned<String>,
+    /// Entries held (LRU eviction beyond).
+    pub capacity: Spanned<u32>,
+    pub ttl_ms: Option<Positive>,
+    /// `invalidate` (cache-aside, default) or `write-through`.
+    pub write_policy: Option<Spanned<String>>,
+    /// Concurrent misses on one key share one backend read (default false: a stampede).
+    pub coalesce: Option<bool>,
+    /// Where misses and writes go.
+    pub backend: CallCfg,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueCfg {
+    pub name: Spanned<String>,
+    pub zone: Spanned<String>,
+    pub partitions: Option<Spanned<u16>>,
+    pub visibility_timeout_ms: Positive,
+    /// Deliveries before a message is dead-lettered.
+    pub max_attempts: Option<Spanned<u32>>,
+    /// 1 (default) keeps strict per-partition order.
+    pub max_in_flight_per_partition: Option<Spanned<u32>>,
+    pub session_timeout_ms: Option<Positive>,
+    /// Services that consume: each is one consumer group of its instances.
+    pub consumer_groups: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseCfg {
+    pub name: Spanned<String>,
+    /// Replicas of each shard go round-robin over these zones.
+    pub zones: Vec<Spanned<String>>,
+    pub shards: Option<Spanned<u32>>,
+    pub replicas: Option<Spanned<u32>>,
+    /// `hash` (default) or `range`.
+    pub sharding: Option<Spanned<String>>,
+    /// Range sharding: keys 0..key_space split into equal ranges.
+    pub key_space: Option<Spanned<u64>>,
+    /// `sync` (default: majority-acknowledged writes) or `async`.
+    pub replication: Option<Spanned<String>>,
+    /// Async replication: delay before an entry ships to followers.
+    pub replication_lag: Option<Spanned<DistCfg>>,
+    /// `leader` (default) or `nearest`.
+    pub read_from: Option<Spanned<String>>,
+    pub workers: Option<Spanned<u32>>,
+    pub queue_capacity: Option<u32>,
+    pub service_time: Spanned<DistCfg>,
+    pub election_timeout_ms: Option<Positive>,
+    pub heartbeat_interval_ms: Option<Positive>,
 }

@@ -66,8 +66,12 @@ pub enum FaultKind {
     Latency { link: Link, added: Dist },
     /// Work on nodes in scope takes `factor` times longer.
     Slow { scope: Scope, factor: f64 },
-    /// Components on nodes in scope fail each request with `probability` (a failing dependency).
+    /// Service instances on nodes in scope fail each request with `probability` (a failing
+    /// dependency).
     Errors { scope: Scope, probability: f64 },
+    /// Caches on nodes in scope drop every entry when the fault starts (an operator flush, a
+    /// cold restart); nothing happens at its end. The network ignores it; the world applies it.
+    Flush { scope: Scope },
 }
 
 impl FaultKind {
@@ -79,6 +83,7 @@ impl FaultKind {
             FaultKind::Latency { .. } => "latency",
             FaultKind::Slow { .. } => "slow",
             FaultKind::Errors { .. } => "errors",
+            FaultKind::Flush { .. } => "cache-flush",
         }
     }
 }
@@ -182,6 +187,7 @@ impl Net {
                 FaultKind::Partition { .. } | FaultKind::Loss { .. } | FaultKind::Latency { .. } => {
                     self.link_rules.push(i)
                 }
+                FaultKind::Flush { .. } => {}
             }
         }
         let mut t = Transitions::default();

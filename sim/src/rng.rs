@@ -1,6 +1,6 @@
 //! Named random streams derived from one master seed.
 //!
-//! Each component asks for a stream by a stable name (`"service/api/0/service-time"`); the
+//! Each component asks for a stream by a stable name (`"service/api/0/work"`); the
 //! stream's state depends only on `(master seed, name)`, so adding a component never shifts the
 //! draws of another. The generator is pinned: xoshiro256++ from `rand_xoshiro`, seeded with bytes
 //! we derive ourselves (SplitMix64 over an FNV-1a hash of the name) so that a change in a crate's
@@ -38,7 +38,7 @@ impl Stream {
     /// The stream called `name` under `master_seed`.
     pub fn new(master_seed: u64, name: &str) -> Stream {
         let mut state = master_seed ^ fnv1a64(name.as_bytes()).rotate_left(17);
-        // Two warm-up rounds decorrelate seeds that differ in few bits.
+        // A warm-up round decorrelates seeds that differ in few bits.
         splitmix64(&mut state);
         let mut seed = [0u8; 32];
         for chunk in seed.chunks_exact_mut(8) {

@@ -1,4 +1,6 @@
 //! All integration and property tests, in one test binary (faster to build than many).
 
 mod determinism;
+mod lessons;
 mod queueing;
+mod theory;
