@@ -296,8 +296,22 @@ impl World {
         let until = t.min(self.end);
         while let Some(ev) = self.engine.next_until(until)? {
             self.apply(ev);
+            if self.engine.now() >= self.spec.duration && self.drained() {
+                // Workloads have stopped and every request they sent has resolved: what is
+                // left (idle timers, heartbeats) cannot change any figure of the run.
+                self.end = self.engine.now();
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Whether no workload has a request in flight (workloads are the last actors).
+    fn drained(&self) -> bool {
+        self.actors[self.actors.len() - self.spec.workloads.len()..].iter().all(|a| match &a.comp {
+            Component::Client(c) => c.calls.in_flight() == 0,
+            _ => true,
+        })
     }
 
     /// Applies exactly one event if one is due before the end; returns whether it did.
