@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, runner};
+use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, runner, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,35 @@ enum Command {
     Validate { scenario: String },
     /// List the built-in scenarios.
     List,
+    /// Run every variant over a range of seeds; aggregate per variant and as paired differences.
+    Sweep {
+        scenario: String,
+        /// Seed range `A..B` (B excluded).
+        #[arg(long)]
+        seeds: String,
+        /// Worker threads (default: all cores). The output does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Only these variants (repeatable; default: all).
+        #[arg(long)]
+        variant: Vec<String>,
+        /// Print one JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+        /// Append one JSON line per (variant, seed) as results complete; re-running with the same
+        /// file resumes, skipping what is already there.
+        #[arg(long, value_name = "FILE.jsonl")]
+        out: Option<String>,
+        /// Run only the K-th of N disjoint slices of the seeds (`K/N`); combine with `merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Combine the `--out` files of sweep shards into the result one sweep would give.
+    Merge {
+        files: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a seed twice and compare trace hashes; name the first differing event.
     CheckDeterminism {
         scenario: String,
@@ -150,6 +179,99 @@ fn load(arg: &str) -> Result<Scenario, Failure> {
     Ok(Scenario::parse(&src)?)
 }
 
+fn parse_pair(s: &str, sep: &str, what: &str) -> Result<(u64, u64), Failure> {
+    let bad = || Failure::BadInput(format!("expected {what}, found `{s}`"));
+    let (a, b) = s.split_once(sep).ok_or_else(bad)?;
+    Ok((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?))
+}
+
+fn sweep_cmd(
+    arg: &str,
+    seeds: &str,
+    threads: Option<usize>,
+    only: Vec<String>,
+    json: bool,
+    out: Option<String>,
+    shard: Option<String>,
+) -> Result<u8, Failure> {
+    let sc = load(arg)?;
+    let (from, to) = parse_pair(seeds, "..", "a seed range A..B")?;
+    if to <= from {
+        return Err(Failure::BadInput(format!("empty seed range {seeds}")));
+    }
+    let shard = match shard {
+        Some(s) => match parse_pair(&s, "/", "a shard K/N")? {
+            (k, n) if n >= 1 && (1..=n).contains(&k) => (k, n),
+            _ => return Err(Failure::BadInput(format!("expected a shard K/N with 1 ≤ K ≤ N, found `{s}`"))),
+        },
+        None => (1, 1),
+    };
+    let variants: Vec<String> = if only.is_empty() {
+        sc.variants.iter().map(|v| v.name.clone()).collect()
+    } else {
+        for v in &only {
+            sc.variant(Some(v)).map_err(Failure::BadInput)?;
+        }
+        only
+    };
+    let plan = sweep::plan(&variants, from, to, shard);
+    // Resume: keep what a previous run of this sweep wrote.
+    let mut records = Vec::new();
+    let mut file = None;
+    if let Some(path) = &out {
+        use std::io::{Seek, SeekFrom};
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        let (rs, keep) = sweep::read_records(&existing).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
+        f.set_len(keep as u64).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
+        f.seek(SeekFrom::End(0)).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
+        records = rs.into_iter().filter(|r| plan.iter().any(|(v, s)| *v == r.variant && *s == r.seed)).collect();
+        file = Some(f);
+    }
+    let todo: Vec<(String, u64)> =
+        plan.iter().filter(|(v, s)| !records.iter().any(|r| r.variant == *v && r.seed == *s)).cloned().collect();
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(todo.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs · {elapsed} elapsed · eta {eta}")
+            .expect("valid template"),
+    );
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    sweep::run_streaming(&sc, &todo, threads, |r| {
+        if let Some(f) = file.as_mut() {
+            use std::io::Write;
+            let line = serde_json::to_string(&r).expect("record serialises");
+            writeln!(f, "{line}").and_then(|_| f.flush()).map_err(|e| format!("writing --out: {e}"))?;
+        }
+        records.push(r);
+        bar.inc(1);
+        Ok(())
+    })
+    .map_err(Failure::BadInput)?;
+    bar.finish_and_clear();
+    let scenario = records.first().map_or(arg.to_owned(), |r| r.scenario.clone());
+    let report = sweep::aggregate(&scenario, &variants, &records);
+    print_sweep(&report, json);
+    Ok(if report.variants.iter().any(|v| v.inconclusive > 0) { EXIT_BUDGET } else { 0 })
+}
+
+fn print_sweep(report: &sweep::SweepReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report).expect("report serialises"));
+    } else {
+        print!("{}", summary::render_sweep(report));
+    }
+}
+
 fn dispatch(cmd: Command) -> Result<u8, Failure> {
     match cmd {
         Command::Run { scenario, seed, variant, json, trace, max_events } => {
@@ -202,6 +324,30 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 println!("{:<28} {}", e.name, sc.description);
             }
             Ok(0)
+        }
+        Command::Sweep { scenario, seeds, threads, variant, json, out, shard } => {
+            sweep_cmd(&scenario, &seeds, threads, variant, json, out, shard)
+        }
+        Command::Merge { files, json } => {
+            let mut records = Vec::new();
+            for f in &files {
+                let text = std::fs::read_to_string(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
+                let (rs, _) = sweep::read_records(&text).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
+                records.extend(rs);
+            }
+            let Some(first) = records.first() else {
+                return Err(Failure::BadInput("no records in the given files".into()));
+            };
+            let scenario = first.scenario.clone();
+            let mut order: Vec<String> = Vec::new();
+            for r in &records {
+                if !order.contains(&r.variant) {
+                    order.push(r.variant.clone());
+                }
+            }
+            let report = sweep::aggregate(&scenario, &order, &records);
+            print_sweep(&report, json);
+            Ok(if report.variants.iter().any(|v| v.inconclusive > 0) { EXIT_BUDGET } else { 0 })
         }
         Command::CheckDeterminism { scenario, seed, variant } => {
             let sc = load(&scenario)?;

@@ -118,3 +118,75 @@ fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
     spans.extend(open.iter().map(|(_, t)| (*t, f64::INFINITY)));
     spans.iter().any(|&(a, b)| a < t1_ms && b > t0_ms)
 }
+
+/// The human-readable summary of a sweep.
+pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
+    let mut s = String::new();
+    let est = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64| match e {
+        Some(e) if e.ci95.is_finite() => format!("{:.2} ± {:.2}", e.mean * k, e.ci95 * k),
+        Some(e) => format!("{:.2}", e.mean * k),
+        None => "-".to_owned(),
+    };
+    let _ = writeln!(s, "{} — sweep, mean ± 95% CI over seeds", r.scenario);
+    let _ = writeln!(
+        s,
+        "\n  {:<20} {:>6} {:>18} {:>18} {:>18} {:>18}",
+        "variant", "seeds", "success %", "p50 ms", "p99 ms", "p99.9 ms"
+    );
+    for v in &r.variants {
+        let _ = writeln!(
+            s,
+            "  {:<20} {:>6} {:>18} {:>18} {:>18} {:>18}",
+            v.variant,
+            v.seeds,
+            est(v.figures.get("success_rate"), 100.0),
+            est(v.figures.get("latency_p50_ms"), 1.0),
+            est(v.figures.get("latency_p99_ms"), 1.0),
+            est(v.figures.get("latency_p999_ms"), 1.0)
+        );
+    }
+    for v in &r.variants {
+        if !v.anomalies.is_empty() {
+            let list: Vec<String> = v.anomalies.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(s, "  anomalies in {}: {}", v.variant, list.join(", "));
+        }
+        if v.inconclusive > 0 {
+            let _ = writeln!(
+                s,
+                "  {}: {} seed(s) stopped at the event budget (partial figures)",
+                v.variant, v.inconclusive
+            );
+        }
+    }
+    if !r.paired.is_empty() {
+        let _ = writeln!(s, "\npaired differences (variant − baseline, same seeds and faults)");
+        for p in &r.paired {
+            let _ = writeln!(
+                s,
+                "  {} − {} ({} seeds): success {} pp · p50 {} ms · p99 {} ms · p99.9 {} ms",
+                p.variant,
+                p.baseline,
+                p.seeds,
+                est(p.differences.get("success_rate"), 100.0),
+                est(p.differences.get("latency_p50_ms"), 1.0),
+                est(p.differences.get("latency_p99_ms"), 1.0),
+                est(p.differences.get("latency_p999_ms"), 1.0)
+            );
+        }
+    }
+    let _ = writeln!(s, "\nworst seeds");
+    for v in &r.variants {
+        for w in v.worst_seeds.iter().take(3) {
+            let _ = writeln!(
+                s,
+                "  {:<20} seed {:<6} success {:>6.2}% p99 {:>8.1} ms   {}",
+                v.variant,
+                w.seed,
+                w.success_rate * 100.0,
+                w.latency_p99_ms,
+                w.replay
+            );
+        }
+    }
+    s
+}

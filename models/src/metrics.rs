@@ -49,6 +49,20 @@ impl LatencyHist {
     pub fn inner(&self) -> &Histogram<u64> {
         &self.h
     }
+
+    /// The non-empty buckets as `(value, count)`: recording them back gives the same histogram,
+    /// so histograms travel through JSON and merge exactly.
+    pub fn buckets(&self) -> Vec<(u64, u64)> {
+        self.h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+    }
+
+    pub fn from_buckets(buckets: &[(u64, u64)]) -> LatencyHist {
+        let mut h = LatencyHist::default();
+        for &(v, n) in buckets {
+            h.h.saturating_record_n(v.clamp(LOW_NS, HIGH_NS), n);
+        }
+        h
+    }
 }
 
 /// The time-average of a piecewise-constant quantity (queue length, busy workers) over
@@ -163,6 +177,17 @@ mod tests {
         h.set(30, 100);
         // Only [0, 20] counts: (20 + 40) / 20 = 3
         assert!((h.average(50) - 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn buckets_round_trip_exactly() {
+        let mut h = LatencyHist::default();
+        for i in 1..=5000u64 {
+            h.record(i * i * 997);
+        }
+        let back = LatencyHist::from_buckets(&h.buckets());
+        assert_eq!(back.inner(), h.inner());
+        assert_eq!(back.quantile_ns(0.999), h.quantile_ns(0.999));
     }
 
     #[test]

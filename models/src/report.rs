@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use faultline_sim::time::{to_ms, to_s};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{LatencyHist, TimeSeries};
 use crate::world::{Component, World};
@@ -32,7 +32,7 @@ pub struct RunReport {
     pub timeseries: SeriesReport,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Requests {
     pub total: u64,
     pub ok: u64,
@@ -40,7 +40,7 @@ pub struct Requests {
     pub timed_out: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
     pub mean: f64,
     pub p50: f64,

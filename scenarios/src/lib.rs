@@ -6,6 +6,7 @@ mod compile;
 pub mod error;
 pub mod runner;
 pub mod schema;
+pub mod sweep;
 
 use faultline_models::WorldSpec;
 use faultline_sim::Budget;

@@ -3,4 +3,5 @@
 mod determinism;
 mod lessons;
 mod queueing;
+mod sweep;
 mod theory;

@@ -1,0 +1,386 @@
+//! Sweeps: every variant of a scenario over a range of seeds, in parallel, aggregated per
+//! variant (means with 95% confidence intervals, quantiles over seeds, anomaly totals, worst
+//! seeds) and as paired differences between variants on the same seeds (common random numbers:
+//! each seed gives every variant the same streams and the same fault timeline).
+//!
+//! Results are collected and aggregated in (variant, seed) order, so the output is the same
+//! whatever the number of threads. Per-seed records carry their latency histogram as buckets,
+//! so shards merge into exactly the result of one unsharded sweep.
+
+use std::collections::BTreeMap;
+
+use faultline_models::metrics::LatencyHist;
+use faultline_models::report::{LatencySummary, Requests};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Scenario, runner};
+
+/// One (variant, seed) run, as written to `--out FILE.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SeedRecord {
+    /// The scenario as named on the command line (a path or a catalog name).
+    pub scenario: String,
+    pub variant: String,
+    pub seed: u64,
+    /// `ok`, or `budget` when the run stopped at its event budget (its figures are partial).
+    pub status: String,
+    pub trace_hash: String,
+    pub events: u64,
+    pub requests: Requests,
+    pub latency_ms: LatencySummary,
+    pub anomalies: BTreeMap<String, u64>,
+    /// Latency histogram of successful requests: `(value_ns, count)` buckets.
+    pub latency_buckets: Vec<(u64, u64)>,
+}
+
+impl SeedRecord {
+    pub fn success_rate(&self) -> f64 {
+        self.requests.ok as f64 / self.requests.total.max(1) as f64
+    }
+}
+
+/// Runs one seed of one variant.
+pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, String> {
+    let scenario =
+        sc.source.file.strip_prefix("catalog/").and_then(|f| f.strip_suffix(".toml")).unwrap_or(&sc.source.file);
+    let c = sc.variant(Some(variant))?;
+    let (status, report, world) = match runner::run(&c, seed, None) {
+        Ok((r, w)) => ("ok", r, w),
+        Err(_) => {
+            // Rerun to the budget and report what was measured, marked as partial.
+            let mut w = faultline_models::World::new(c.spec, seed, c.budget);
+            let _ = w.run();
+            let r = faultline_models::RunReport::build(&w, &sc.name, variant);
+            ("budget", r, w)
+        }
+    };
+    let mut all = LatencyHist::default();
+    for a in &world.actors {
+        if let faultline_models::world::Component::Client(cl) = &a.comp {
+            all.merge(&cl.stats.latency);
+        }
+    }
+    Ok(SeedRecord {
+        scenario: scenario.to_owned(),
+        variant: variant.to_owned(),
+        seed,
+        status: status.to_owned(),
+        trace_hash: report.trace_hash,
+        events: report.events,
+        requests: report.requests,
+        latency_ms: report.latency_ms,
+        anomalies: report.anomalies,
+        latency_buckets: all.buckets(),
+    })
+}
+
+/// Which (variant, seed) pairs a sweep covers: seeds `from..to` (end exclusive), every
+/// variant, keeping only shard `k` of `n` (1-based; seeds are dealt round-robin).
+pub fn plan(variants: &[String], from: u64, to: u64, shard: (u64, u64)) -> Vec<(String, u64)> {
+    let (k, n) = shard;
+    let mut out = Vec::new();
+    for v in variants {
+        for seed in from..to {
+            if (seed - from) % n == k - 1 {
+                out.push((v.clone(), seed));
+            }
+        }
+    }
+    out
+}
+
+/// Runs `jobs` on `threads` threads. `done` is called on the calling thread with each record
+/// in plan order as soon as it and all before it are finished (so an interrupted sweep has
+/// written a prefix of the plan, whatever the thread count).
+pub fn run_streaming(
+    sc: &Scenario,
+    jobs: &[(String, u64)],
+    threads: usize,
+    mut done: impl FnMut(SeedRecord) -> Result<(), String>,
+) -> Result<(), String> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<SeedRecord, String>)>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            pool.install(|| {
+                jobs.par_iter().enumerate().for_each_with(tx, |tx, (i, (v, seed))| {
+                    let _ = tx.send((i, run_one(sc, v, *seed)));
+                })
+            })
+        });
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (i, r) in rx {
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&next) {
+                done(r?)?;
+                next += 1;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Mean and half-width of its 95% confidence interval (Student's t).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Estimate {
+    pub mean: f64,
+    pub ci95: f64,
+    pub n: usize,
+}
+
+impl Estimate {
+    pub fn of(xs: &[f64]) -> Estimate {
+        let n = xs.len();
+        if n == 0 {
+            return Estimate { mean: 0.0, ci95: 0.0, n };
+        }
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        if n < 2 {
+            return Estimate { mean, ci95: f64::INFINITY, n };
+        }
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        Estimate { mean, ci95: t975(n - 1) * (var / n as f64).sqrt(), n }
+    }
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (Cornish–Fisher expansion
+/// around the normal; exact table for small df where the expansion is poor).
+pub fn t975(df: usize) -> f64 {
+    const TABLE: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+    if df == 0 {
+        return f64::INFINITY;
+    }
+    if df <= TABLE.len() {
+        return TABLE[df - 1];
+    }
+    let z: f64 = 1.959_963_984_540_054;
+    let d = df as f64;
+    z + (z.powi(3) + z) / (4.0 * d)
+        + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
+        + (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / (384.0 * d.powi(3))
+}
+
+/// Quantiles over seeds of a per-seed figure.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct OverSeeds {
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub max: f64,
+}
+
+impl OverSeeds {
+    fn of(xs: &[f64]) -> OverSeeds {
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| if v.is_empty() { 0.0 } else { v[((v.len() - 1) as f64 * p).round() as usize] };
+        OverSeeds { min: q(0.0), p50: q(0.5), p90: q(0.9), max: q(1.0) }
+    }
+}
+
+/// The per-seed figures a sweep aggregates, by name (also the paired-difference figures).
+pub const FIGURES: [&str; 6] =
+    ["success_rate", "latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "timed_out"];
+
+fn figure(r: &SeedRecord, name: &str) -> f64 {
+    match name {
+        "success_rate" => r.success_rate(),
+        "latency_mean_ms" => r.latency_ms.mean,
+        "latency_p50_ms" => r.latency_ms.p50,
+        "latency_p99_ms" => r.latency_ms.p99,
+        "latency_p999_ms" => r.latency_ms.p999,
+        "timed_out" => r.requests.timed_out as f64,
+        _ => unreachable!("known figure"),
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WorstSeed {
+    pub seed: u64,
+    pub success_rate: f64,
+    pub latency_p99_ms: f64,
+    /// The command that replays this run.
+    pub replay: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VariantSummary {
+    pub variant: String,
+    pub seeds: usize,
+    /// Seeds stopped by the event budget (their figures are partial).
+    pub inconclusive: usize,
+    pub requests: Requests,
+    /// Per-seed figures: mean and 95% CI over seeds.
+    pub figures: BTreeMap<String, Estimate>,
+    /// Per-seed p99 latency: its spread over seeds.
+    pub p99_over_seeds: OverSeeds,
+    /// All successful requests of all seeds together (histograms merged exactly).
+    pub pooled_latency_ms: LatencySummary,
+    pub anomalies: BTreeMap<String, u64>,
+    pub worst_seeds: Vec<WorstSeed>,
+}
+
+/// `variant − baseline` per seed, then mean and 95% CI of the differences.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PairedDiff {
+    pub baseline: String,
+    pub variant: String,
+    pub seeds: usize,
+    pub differences: BTreeMap<String, Estimate>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SweepReport {
+    pub schema_version: u32,
+    pub scenario: String,
+    pub variants: Vec<VariantSummary>,
+    pub paired: Vec<PairedDiff>,
+}
+
+/// Aggregates records (in any order; duplicates of a (variant, seed) keep the first) for the
+/// variants in `order`.
+pub fn aggregate(scenario: &str, order: &[String], records: &[SeedRecord]) -> SweepReport {
+    let mut by_variant: BTreeMap<&str, BTreeMap<u64, &SeedRecord>> = BTreeMap::new();
+    for r in records {
+        by_variant.entry(r.variant.as_str()).or_default().entry(r.seed).or_insert(r);
+    }
+    let empty = BTreeMap::new();
+    let mut variants = Vec::new();
+    for v in order {
+        let runs = by_variant.get(v.as_str()).unwrap_or(&empty);
+        let rs: Vec<&SeedRecord> = runs.values().copied().collect();
+        let mut requests = Requests::default();
+        let mut anomalies = BTreeMap::new();
+        let mut pooled = LatencyHist::default();
+        for r in &rs {
+            requests.total += r.requests.total;
+            requests.ok += r.requests.ok;
+            requests.failed += r.requests.failed;
+            requests.timed_out += r.requests.timed_out;
+            for (k, n) in &r.anomalies {
+                *anomalies.entry(k.clone()).or_insert(0) += n;
+            }
+            pooled.merge(&LatencyHist::from_buckets(&r.latency_buckets));
+        }
+        let figures = FIGURES
+            .iter()
+            .map(|f| (f.to_string(), Estimate::of(&rs.iter().map(|r| figure(r, f)).collect::<Vec<_>>())))
+            .collect();
+        let mut worst: Vec<&SeedRecord> = rs.clone();
+        // Worst first: lowest success rate, then highest p99, then seed for a total order.
+        worst.sort_by(|a, b| {
+            a.success_rate()
+                .total_cmp(&b.success_rate())
+                .then(b.latency_ms.p99.total_cmp(&a.latency_ms.p99))
+                .then(a.seed.cmp(&b.seed))
+        });
+        variants.push(VariantSummary {
+            variant: v.clone(),
+            seeds: rs.len(),
+            inconclusive: rs.iter().filter(|r| r.status != "ok").count(),
+            requests,
+            figures,
+            p99_over_seeds: OverSeeds::of(&rs.iter().map(|r| r.latency_ms.p99).collect::<Vec<_>>()),
+            pooled_latency_ms: LatencySummary::of(&pooled),
+            anomalies,
+            worst_seeds: worst
+                .iter()
+                .take(5)
+                .map(|r| WorstSeed {
+                    seed: r.seed,
+                    success_rate: r.success_rate(),
+                    latency_p99_ms: r.latency_ms.p99,
+                    replay: format!("faultline run {} --variant {} --seed {}", r.scenario, r.variant, r.seed),
+                })
+                .collect(),
+        });
+    }
+    let mut paired = Vec::new();
+    if let Some(base) = order.first() {
+        let base_runs = by_variant.get(base.as_str()).unwrap_or(&empty);
+        for v in &order[1..] {
+            let runs = by_variant.get(v.as_str()).unwrap_or(&empty);
+            let common: Vec<(&SeedRecord, &SeedRecord)> =
+                base_runs.iter().filter_map(|(s, b)| runs.get(s).map(|r| (*b, *r))).collect();
+            let differences = FIGURES
+                .iter()
+                .map(|f| {
+                    let d: Vec<f64> = common.iter().map(|(b, r)| figure(r, f) - figure(b, f)).collect();
+                    (f.to_string(), Estimate::of(&d))
+                })
+                .collect();
+            paired.push(PairedDiff { baseline: base.clone(), variant: v.clone(), seeds: common.len(), differences });
+        }
+    }
+    SweepReport { schema_version: 1, scenario: scenario.to_owned(), variants, paired }
+}
+
+/// Reads `--out` records: one JSON object per line; a last line cut short by an interrupted
+/// sweep is dropped (its byte length is returned so the caller can truncate it away).
+pub fn read_records(text: &str) -> Result<(Vec<SeedRecord>, usize), String> {
+    let mut out = Vec::new();
+    let mut good = 0;
+    let mut offset = 0;
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        let complete = line.ends_with('\n');
+        offset += line.len();
+        if line.trim().is_empty() {
+            good = offset;
+            continue;
+        }
+        match serde_json::from_str::<SeedRecord>(line.trim_end()) {
+            Ok(r) if complete => {
+                out.push(r);
+                good = offset;
+            }
+            _ if i == lines.len() - 1 => break, // an interrupted write: drop it
+            Ok(_) => unreachable!("only the last line can lack its newline"),
+            Err(e) => return Err(format!("line {}: {e}", i + 1)),
+        }
+    }
+    Ok((out, good))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_quantiles_match_tables() {
+        // Reference values of t(0.975).
+        for (df, t) in [(1, 12.706), (5, 2.571), (11, 2.201), (20, 2.086), (30, 2.042), (100, 1.984), (1000, 1.962)] {
+            assert!((t975(df) - t).abs() < 0.002, "df {df}: {} vs {t}", t975(df));
+        }
+    }
+
+    #[test]
+    fn estimate_of_constant_has_zero_width() {
+        let e = Estimate::of(&[2.0, 2.0, 2.0]);
+        assert_eq!((e.mean, e.ci95, e.n), (2.0, 0.0, 3));
+    }
+
+    #[test]
+    fn plan_shards_are_disjoint_and_cover_everything() {
+        let v = vec!["a".to_owned(), "b".to_owned()];
+        let all = plan(&v, 10, 20, (1, 1));
+        let mut union: Vec<(String, u64)> = (1..=3).flat_map(|k| plan(&v, 10, 20, (k, 3))).collect();
+        union.sort();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(union, sorted);
+        assert_eq!(all.len(), 20);
+    }
+
+    #[test]
+    fn a_cut_last_line_is_dropped_on_resume() {
+        let good = r#"{"scenario":"s","variant":"a","seed":1,"status":"ok","trace_hash":"00","events":1,"requests":{"total":1,"ok":1,"failed":0,"timed_out":0},"latency_ms":{"mean":1.0,"p50":1.0,"p90":1.0,"p99":1.0,"p999":1.0,"max":1.0},"anomalies":{},"latency_buckets":[[1000,1]]}"#;
+        let text = format!("{good}\n{}", &good[..40]);
+        let (rs, keep) = read_records(&text).unwrap();
+        assert_eq!(rs.len(), 1);
+        assert_eq!(keep, good.len() + 1);
+        assert!(read_records(&format!("garbage\n{good}\n")).is_err());
+    }
+}
