@@ -94,7 +94,8 @@ impl Client {
                     continue;
                 }
                 let gap = ((1e9 / r) as Nanos).max(1);
-                return (t + gap < self.stop).then_some(t + gap - now);
+                let at = t.saturating_add(gap);
+                return (at < self.stop).then_some(at - now);
             }
             // Thinning (Lewis & Shedler): candidates at the peak rate, each kept with
             // probability rate(t)/peak. Two draws per candidate.
@@ -103,7 +104,7 @@ impl Client {
                 return None;
             }
             let gap = Dist::Exponential { mean: 1e9 / peak }.sample(&mut self.rng.arrivals).max(1);
-            t += gap;
+            t = t.saturating_add(gap);
             if t >= self.stop {
                 return None;
             }
@@ -126,7 +127,7 @@ impl Client {
                 let (users, think) = (*users, think.clone());
                 let at = self.start.max(now);
                 for u in 0..users {
-                    let t = at - now + think.sample(&mut self.rng.arrivals);
+                    let t = (at - now).saturating_add(think.sample(&mut self.rng.arrivals));
                     out.timer(t, Timer::Model { tag: USER, arg: u64::from(u) });
                 }
             }

@@ -8,6 +8,7 @@
 pub mod balancer;
 pub mod calls;
 pub mod client;
+pub mod db;
 pub mod metrics;
 pub mod msg;
 pub mod report;

@@ -271,7 +271,9 @@ impl RunReport {
                     x.started += st.started;
                     x.sojourn_sum += st.sojourn_sum_ns;
                     x.answered += st.ok + st.errors;
-                    x.sojourn.merge(&st.sojourn);
+                    if let Some(h) = &st.sojourn {
+                        x.sojourn.merge(h);
+                    }
                     x.instances += 1;
                 }
             }

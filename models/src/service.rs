@@ -36,7 +36,8 @@ pub struct InstanceStats {
     pub wait_sum_ns: f64,
     /// Sum of times from arrival to response, over answered started requests (ns).
     pub sojourn_sum_ns: f64,
-    pub sojourn: LatencyHist,
+    /// Allocated at the first answer: a world can hold very many idle instances.
+    pub sojourn: Option<Box<LatencyHist>>,
     /// Busy workers over the scenario's duration (utilisation = average / workers).
     pub busy: TimeAverage,
     /// Requests in the instance (queued + in service) over time.
@@ -283,7 +284,7 @@ impl Instance {
         out.send(job.from, Msg { call: job.call, kind: MsgKind::Response(Resp { status, value }) });
         let sojourn = now - job.arrived;
         self.stats.sojourn_sum_ns += sojourn as f64;
-        self.stats.sojourn.record(sojourn);
+        self.stats.sojourn.get_or_insert_with(Box::default).record(sojourn);
         if status == Status::Ok {
             self.stats.ok += 1;
         } else {

@@ -393,6 +393,7 @@ impl World {
                 h.word(arg);
                 let a = &mut self.actors[actor as usize];
                 if a.epoch != epoch {
+                    self.trace_event("stale-timer", actor, u32::MAX, || format!("{t:?} (set before a crash)"));
                     return; // set before a crash
                 }
                 let health =
@@ -416,7 +417,10 @@ impl World {
         let kind_name = f.kind.name();
         let active = self.net.active().any(|(id, _)| *id as usize == i);
         if start == active {
-            return; // already started (or already healed by an earlier command)
+            // Already started (or already healed by an earlier command): nothing changes.
+            let name = f.name.clone();
+            self.trace_event("fault-noop", u32::MAX, u32::MAX, || name);
+            return;
         }
         self.engine.hash_mut().word(3 | ((i as u64) << 8) | (u64::from(start) << 40));
         tracing::info!(t_ns = now, fault = %f.name, kind = kind_name, phase = if start { "start" } else { "end" }, "fault");

@@ -217,8 +217,9 @@ fn replicate(c: u32, rho: f64, service_time: &Dist, warm: Nanos, duration: Nanos
 
     let span = (duration - warm) as f64;
     let area = |t: &faultline_models::metrics::TimeAverage, at: Nanos| t.average(at) * at as f64;
-    let mut h = b.sojourn.inner().clone();
-    h.subtract(a.sojourn.inner()).unwrap();
+    let hist = |s: &faultline_models::service::InstanceStats| s.sojourn.as_deref().cloned().unwrap_or_default();
+    let mut h = hist(&b).inner().clone();
+    h.subtract(hist(&a).inner()).unwrap();
     let q = |p: f64| h.value_at_quantile(p) as f64;
     Rep {
         wq: (b.wait_sum_ns - a.wait_sum_ns) / (b.started - a.started) as f64,

@@ -1,0 +1,1717 @@
+//! One replica of one shard of a replicated key-value store: a Raft-style state machine (terms,
+//! randomized elections, an append-only log, majority commit, leader leases), sans-IO like every
+//! component. The client side (routing by key, following redirects) is
+//! [`crate::calls::DbRouter`].
+//!
+//! # Consistency modes
+//! - [`Replication::Sync`] (*strong*): a write is acknowledged once it is committed — persisted
+//!   by a majority (leader included) under the Raft commit rule; the leader answers reads only
+//!   while it holds a lease. Reads and writes through the leader are linearizable.
+//! - [`Replication::Async`] (*eventual*): the leader applies and acknowledges a write at once and
+//!   ships it to followers after a sampled lag; followers apply what they receive. A write that
+//!   never left a leader that then fails is lost when another replica takes over — and rolled
+//!   back on the old leader when it rejoins ([`ReplicaStats::rolled_back`]).
+//!
+//! # Log, versions, durability
+//! Log index `i` (from 1) holds `(term, key)`; applying it sets the key's version to `i` (0 =
+//! never written), so a version names the write that produced it. A new leader appends a no-op
+//! entry (key [`NOOP_KEY`]) so it can commit entries of earlier terms (Raft §5.4.2) and knows
+//! when its store holds every committed write (Raft §8: it serves leader reads only from then).
+//!
+//! Durable, kept by [`Replica::crash`]: current term, vote, log, store, commit and applied
+//! indices. Volatile: role and known leader, votes being gathered, the leader's per-follower
+//! progress and lease, the request queue, requests in service and writes awaiting commit (their
+//! callers time out). [`Replica::boot`] re-arms what a follower needs (its election timer).
+//!
+//! # Leases (Sync)
+//! A follower that hears from the leader of its term restarts its election timer and, for
+//! `election_timeout` (the base) after that, ignores votes for a higher term — the Raft thesis'
+//! rule against disruptive servers (§4.2.3), which is also what makes leases safe; a restarted
+//! replica does the same from its boot. Heartbeats carry their send time `s` in `Msg.call`;
+//! followers echo it in their `AppendAck`. The leader holds a lease at `now` while a majority,
+//! itself included, acknowledged in its term heartbeats sent at `s > now − election_timeout`.
+//!
+//! Why no other leader can exist meanwhile: a new leader needs the votes of a majority, which
+//! shares a replica `p` with the lease's majority. `p` received the heartbeat at `r ≥ s`; it
+//! grants no vote for a higher term before `r + election_timeout ≥ s + election_timeout`, when
+//! the ack has stopped counting; and once it has voted in a higher term its later acks carry that
+//! term and do not count either. A candidate campaigns only after its own election wait, at
+//! least `election_timeout`, without hearing from the leader. So every election that can succeed
+//! happens after the lease ran out: the lease is strictly shorter than any follower's election
+//! wait. Simulated clocks do not drift; a real system would subtract a drift bound.
+//!
+//! # Log repair
+//! Followers accept only an `Append` that extends a matching prefix (entry `index − 1` with
+//! `prev_term`), truncating conflicting entries (and undoing them in the store if they were
+//! applied); anything else — a gap left by a lost or reordered message, a conflict — is refused
+//! with a hint (`matched`: the follower's last index, or just below the conflicting run of
+//! terms). Heartbeats carry the leader's last shipped index; a follower that is behind answers
+//! with its hint too. The leader resends up to [`REPAIR_BATCH`] entries from the hint, one
+//! `Append` each, and the next batch when the last one is acknowledged. Refusals of Appends that
+//! repeat the previous hint are ignored (they come from the same gap), so one lost message costs
+//! one resend batch, not one per later entry; a heartbeat refusal always triggers a batch, which
+//! bounds how long a lost batch stalls repair.
+//!
+//! # `Append` on the wire
+//! `DbMsg::Append` has one term field, the entry's term. A follower also needs the sender's
+//! current term — a delayed `Append` from a deposed leader must not truncate anything — so the
+//! leader's term travels in `Msg.call` as `APPEND_TAG | term`. Only heartbeats carry their send
+//! time, so only heartbeat acks renew the lease (heartbeats are frequent: that is enough).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use faultline_sim::{Dist, Nanos, Stream};
+
+use crate::metrics::TimeAverage;
+use crate::msg::{ActorId, CallId, DbMsg, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::service::NodeHealth;
+use crate::slab::{Key, Slab};
+
+/// How writes reach the followers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Replication {
+    /// A write is acknowledged after a majority (leader included) persisted it.
+    Sync,
+    /// The leader applies and acknowledges at once and ships the entry to followers after a
+    /// sampled lag (entries leave in log order).
+    Async { lag: Dist },
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    pub shard: u32,
+    /// This replica's index in `peers`.
+    pub index: u16,
+    /// All replicas of the shard by replica index, including this one.
+    pub peers: Vec<ActorId>,
+    pub workers: u32,
+    pub queue_capacity: u32,
+    pub service_time: Dist,
+    pub replication: Replication,
+    /// Followers answer reads from their own (possibly stale) state instead of redirecting.
+    pub follower_reads: bool,
+    /// Base election timeout: each wait is `base × (1 + U[0,1))`; also the leader lease.
+    pub election_timeout: Nanos,
+    pub heartbeat_interval: Nanos,
+    /// Time-averaged gauges cover `[0, horizon]`.
+    pub horizon: Nanos,
+}
+
+/// The replica's random streams (named by the world after the replica and purpose).
+#[derive(Clone, Debug)]
+pub struct ReplicaStreams {
+    /// Service times (and, through a stream seeded from it, injected errors).
+    pub work: Stream,
+    /// Randomized election waits.
+    pub election: Stream,
+    /// Replication lag samples (Async).
+    pub lag: Stream,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReplicaStats {
+    /// Read requests received (probes excluded).
+    pub reads: u64,
+    /// Write requests received.
+    pub writes: u64,
+    /// Reads and writes answered `Ok` (this shard's load, for hot-shard detection).
+    pub served: u64,
+    /// Requests answered with `Redirect`.
+    pub redirects: u64,
+    /// Requests turned away because the queue was full.
+    pub rejected: u64,
+    /// Leader reads without a lease, and writes pending when their leader stepped down.
+    pub unavailable: u64,
+    /// Requests answered `Error`: injected error faults (and writes to [`NOOP_KEY`]).
+    pub errors: u64,
+    /// Health probes answered.
+    pub probes: u64,
+    /// Requests dropped by a crash (queued, in service, or awaiting commit).
+    pub lost: u64,
+    pub elections_started: u64,
+    pub became_leader: u64,
+    /// Log entries this replica learned were committed.
+    pub committed: u64,
+    /// Log entries applied to the store.
+    pub applied: u64,
+    /// Applied entries undone because the leader's log replaced them (Async: lost writes).
+    pub rolled_back: u64,
+    /// Current term.
+    pub term: u32,
+    /// Busy workers over time (utilisation = average / workers).
+    pub busy: TimeAverage,
+    pub queue_len: TimeAverage,
+    pub queue_max: u64,
+}
+
+/// Key of the no-op entry a new leader appends; client writes to it are answered `Error`.
+pub const NOOP_KEY: u64 = u64::MAX;
+/// Entries resent per acknowledgement during log repair (one `Append` message each).
+pub const REPAIR_BATCH: u64 = 64;
+/// Marks `Msg.call` of an `Append` (the low 32 bits hold the leader's term); heartbeats carry
+/// their send time there, which never has this bit.
+const APPEND_TAG: u64 = 1 << 63;
+const TAG_ELECTION: u8 = 0;
+const TAG_HEARTBEAT: u8 = 1;
+const TAG_SHIP: u8 = 2;
+const NO_HINT: u64 = u64::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    term: u32,
+    key: u64,
+    /// The key's version before this entry was applied (to undo it if it is truncated).
+    prev: u64,
+}
+
+#[derive(Debug)]
+struct Job {
+    from: ActorId,
+    call: CallId,
+    req: Req,
+}
+
+#[derive(Debug)]
+struct PendingWrite {
+    index: u64,
+    from: ActorId,
+    call: CallId,
+}
+
+#[derive(Debug)]
+pub struct Replica {
+    cfg: ReplicaConfig,
+    me: usize,
+    majority: usize,
+    rng_work: Stream,
+    rng_errors: Stream,
+    rng_election: Stream,
+    rng_lag: Stream,
+
+    // Durable.
+    term: u32,
+    voted_for: Option<u16>,
+    log: Vec<Entry>,
+    store: BTreeMap<u64, u64>,
+    commit: u64,
+    applied: u64,
+
+    // Volatile: elections.
+    role: Role,
+    leader: Option<u16>,
+    /// Last time a leader of the current term was heard from (or the boot): no votes for a
+    /// higher term are granted within `election_timeout` of it.
+    leader_contact: Nanos,
+    /// The election wait runs from here (last leader contact, vote granted or campaign).
+    timer_base: Nanos,
+    election_wait: Nanos,
+    election_gen: u64,
+    votes: Vec<bool>,
+    /// Follower: our log matches the current leader's up to here.
+    leader_matched: u64,
+
+    // Volatile: leader.
+    next: Vec<u64>,
+    matched: Vec<u64>,
+    /// Latest send time of a heartbeat each follower acknowledged in this term.
+    acked_at: Vec<Option<Nanos>>,
+    last_hint: Vec<u64>,
+    /// Index of this term's no-op (0 for the initial leader of term 1).
+    term_start: u64,
+    /// Entries up to here have been sent (Async: their lag elapsed; Sync: all).
+    shipped: u64,
+    /// Async: (due, index) of entries waiting for their lag, due times non-decreasing.
+    ship_queue: VecDeque<(Nanos, u64)>,
+    pending: VecDeque<PendingWrite>,
+    scratch: Vec<u64>,
+
+    // Volatile: request processing.
+    busy: u32,
+    queue: VecDeque<Key>,
+    jobs: Slab<Job>,
+
+    pub stats: ReplicaStats,
+}
+
+impl Replica {
+    pub fn new(cfg: ReplicaConfig, streams: ReplicaStreams) -> Replica {
+        let n = cfg.peers.len();
+        assert!((cfg.index as usize) < n, "replica index {} outside its {n} peers", cfg.index);
+        assert!(cfg.election_timeout > 0, "election timeout must be positive");
+        let me = cfg.index as usize;
+        // A separate stream for injected errors, so that an error fault does not shift service
+        // times: seeded from (not drawn from) the work stream, whose position is untouched.
+        let rng_errors = Stream::new(streams.work.clone().next_u64(), "db/replica/errors");
+        let g = TimeAverage::with_horizon(cfg.horizon);
+        Replica {
+            me,
+            majority: n / 2 + 1,
+            rng_work: streams.work,
+            rng_errors,
+            rng_election: streams.election,
+            rng_lag: streams.lag,
+            // Every replica starts in term 1, in which replica 0 was elected by everyone.
+            term: 1,
+            voted_for: Some(0),
+            log: Vec::new(),
+            store: BTreeMap::new(),
+            commit: 0,
+            applied: 0,
+            role: if me == 0 { Role::Leader } else { Role::Follower },
+            leader: Some(0),
+            leader_contact: 0,
+            timer_base: 0,
+            election_wait: 0,
+            election_gen: 0,
+            votes: vec![false; n],
+            leader_matched: 0,
+            next: vec![1; n],
+            matched: vec![0; n],
+            acked_at: vec![None; n],
+            last_hint: vec![NO_HINT; n],
+            term_start: 0,
+            shipped: 0,
+            ship_queue: VecDeque::new(),
+            pending: VecDeque::new(),
+            scratch: Vec::with_capacity(n),
+            busy: 0,
+            queue: VecDeque::new(),
+            jobs: Slab::default(),
+            stats: ReplicaStats { term: 1, busy: g, queue_len: g, ..ReplicaStats::default() },
+            cfg,
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn term(&self) -> u32 {
+        self.term
+    }
+
+    /// The replica index this replica believes leads its term.
+    pub fn leader(&self) -> Option<u16> {
+        self.leader
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.commit
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    /// `(term, key)` of log entry `index` (from 1).
+    pub fn entry(&self, index: u64) -> Option<(u32, u64)> {
+        let i = usize::try_from(index.checked_sub(1)?).ok()?;
+        self.log.get(i).map(|e| (e.term, e.key))
+    }
+
+    /// The version of `key` in this replica's store (log index of the write that set it; 0 =
+    /// never written).
+    pub fn version_of(&self, key: u64) -> u64 {
+        self.store.get(&key).copied().unwrap_or(0)
+    }
+
+    pub fn shard(&self) -> u32 {
+        self.cfg.shard
+    }
+
+    pub fn workers(&self) -> u32 {
+        self.cfg.workers
+    }
+
+    pub fn busy(&self) -> u32 {
+        self.busy
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// At start and after a restart.
+    pub fn boot(&mut self, now: Nanos, out: &mut Outbox) {
+        // Like a follower that just heard from a leader: no vote for `election_timeout` (this is
+        // what keeps a lease safe across a follower's restart), no campaign before its wait.
+        self.leader_contact = now;
+        self.timer_base = now;
+        if self.role == Role::Leader {
+            // Only the initial leader of term 1 boots as leader (a crash makes a follower). Every
+            // replica starts as if it had just acknowledged it: none grants a vote within
+            // `election_timeout` of its own boot, which is no earlier than this one.
+            self.init_leader(Some(now));
+            self.send_heartbeats(now, out);
+            self.arm_heartbeat(out);
+        } else {
+            self.arm_election(now, out);
+        }
+        self.gauges(now);
+    }
+
+    /// The node went down: volatile state is lost, durable state kept.
+    pub fn crash(&mut self, now: Nanos) {
+        self.stats.lost += (self.jobs.len() + self.pending.len()) as u64;
+        self.jobs.clear();
+        self.queue.clear();
+        self.busy = 0;
+        self.pending.clear();
+        self.ship_queue.clear();
+        self.role = Role::Follower;
+        self.leader = None;
+        self.leader_matched = 0;
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.gauges(now);
+    }
+
+    pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, msg: Msg) {
+        match msg.kind {
+            MsgKind::Request(req) => self.on_request(now, out, health, from, msg.call, req),
+            MsgKind::Response(_) => {} // a replica makes no calls
+            MsgKind::Db(d) => {
+                if let Some(p) = self.cfg.peers.iter().position(|&a| a == from)
+                    && p != self.me
+                {
+                    self.on_db(now, out, p, msg.call, d);
+                }
+            }
+        }
+    }
+
+    pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, t: Timer) {
+        match t {
+            Timer::WorkDone(key) => {
+                if let Some(job) = self.jobs.remove(key) {
+                    self.finish(now, out, health, job);
+                }
+            }
+            Timer::Model { tag: TAG_ELECTION, arg } => {
+                if arg != self.election_gen || self.role == Role::Leader {
+                    return;
+                }
+                if now >= self.timer_base.saturating_add(self.election_wait) {
+                    self.start_election(now, out);
+                } else {
+                    self.arm_election(now, out); // heard from the leader meanwhile
+                }
+            }
+            Timer::Model { tag: TAG_HEARTBEAT, arg } => {
+                if self.role == Role::Leader && arg == u64::from(self.term) {
+                    self.send_heartbeats(now, out);
+                    self.arm_heartbeat(out);
+                }
+            }
+            Timer::Model { tag: TAG_SHIP, arg } => {
+                if self.role != Role::Leader || arg != u64::from(self.term) {
+                    return;
+                }
+                let mut upto = self.shipped;
+                while let Some(&(due, index)) = self.ship_queue.front()
+                    && due <= now
+                {
+                    self.ship_queue.pop_front();
+                    upto = upto.max(index);
+                }
+                self.ship(out, upto);
+            }
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- client requests
+
+    fn respond(&mut self, out: &mut Outbox, to: ActorId, call: CallId, status: Status, value: u64) {
+        match status {
+            Status::Ok => self.stats.served += 1,
+            Status::Redirect => self.stats.redirects += 1,
+            Status::Unavailable => self.stats.unavailable += 1,
+            Status::Rejected => self.stats.rejected += 1,
+            Status::Error => self.stats.errors += 1,
+            Status::Timeout => {}
+        }
+        out.send(to, Msg { call, kind: MsgKind::Response(Resp { status, value }) });
+    }
+
+    fn redirect(&mut self, out: &mut Outbox, to: ActorId, call: CallId) {
+        let value = self.leader.map_or(u64::MAX, u64::from);
+        self.respond(out, to, call, Status::Redirect, value);
+    }
+
+    fn on_request(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId, req: Req) {
+        match req.op {
+            Op::Probe => {
+                self.stats.probes += 1;
+                out.send(from, Msg { call, kind: MsgKind::response(Status::Ok) });
+                return;
+            }
+            Op::Read => self.stats.reads += 1,
+            Op::Write => self.stats.writes += 1,
+        }
+        if self.role != Role::Leader && (req.op == Op::Write || !self.cfg.follower_reads) {
+            self.redirect(out, from, call); // no work: the client goes to the leader
+            return;
+        }
+        if health.error_rate > 0.0 && self.rng_errors.chance(health.error_rate) {
+            self.respond(out, from, call, Status::Error, 0);
+            return;
+        }
+        if self.busy < self.cfg.workers {
+            let key = self.jobs.insert(Job { from, call, req });
+            self.begin(out, health, key);
+        } else if self.queue.len() < self.cfg.queue_capacity as usize {
+            let key = self.jobs.insert(Job { from, call, req });
+            self.queue.push_back(key);
+        } else {
+            self.respond(out, from, call, Status::Rejected, 0);
+        }
+        self.gauges(now);
+    }
+
+    fn begin(&mut self, out: &mut Outbox, health: NodeHealth, key: Key) {
+        self.busy += 1;
+        let base = self.cfg.service_time.sample(&mut self.rng_work);
+        let work = if health.slow_factor == 1.0 { base } else { (base as f64 * health.slow_factor) as Nanos };
+        out.timer(work, Timer::WorkDone(key));
+    }
+
+    /// A request's local work is done: answer it (or, for a write at the leader, log it).
+    fn finish(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, job: Job) {
+        let Job { from, call, req } = job;
+        match req.op {
+            Op::Write if self.role != Role::Leader => self.redirect(out, from, call),
+            Op::Write if req.key == NOOP_KEY => self.respond(out, from, call, Status::Error, 0),
+            Op::Write => {
+                let index = self.append(now, out, req.key);
+                match self.cfg.replication {
+                    Replication::Sync => {
+                        self.pending.push_back(PendingWrite { index, from, call });
+                        self.advance_commit(out); // a lone replica commits at once
+                    }
+                    Replication::Async { .. } => self.respond(out, from, call, Status::Ok, index),
+                }
+            }
+            Op::Read if self.role == Role::Leader => {
+                if matches!(self.cfg.replication, Replication::Sync) && !self.can_serve_reads(now) {
+                    self.respond(out, from, call, Status::Unavailable, 0);
+                } else {
+                    let v = self.version_of(req.key);
+                    self.respond(out, from, call, Status::Ok, v);
+                }
+            }
+            Op::Read if self.cfg.follower_reads => {
+                let v = self.version_of(req.key);
+                self.respond(out, from, call, Status::Ok, v);
+            }
+            Op::Read => self.redirect(out, from, call),
+            Op::Probe => unreachable!("probes are answered on arrival"),
+        }
+        self.busy -= 1;
+        if let Some(next) = self.queue.pop_front() {
+            self.begin(out, health, next);
+        }
+        self.gauges(now);
+    }
+
+    /// Whether the leader may answer a read from its store (Sync): it holds a lease and its
+    /// store has every committed write (its no-op is committed).
+    fn can_serve_reads(&self, now: Nanos) -> bool {
+        self.role == Role::Leader && self.commit >= self.term_start && self.has_lease(now)
+    }
+
+    fn has_lease(&self, now: Nanos) -> bool {
+        let lease = self.cfg.election_timeout;
+        let fresh = self
+            .acked_at
+            .iter()
+            .enumerate()
+            .filter(|&(p, a)| p != self.me && a.is_some_and(|s| now < s.saturating_add(lease)));
+        1 + fresh.count() >= self.majority
+    }
+
+    fn gauges(&mut self, now: Nanos) {
+        self.stats.busy.set(now, u64::from(self.busy));
+        self.stats.queue_len.set(now, self.queue.len() as u64);
+        self.stats.queue_max = self.stats.queue_max.max(self.queue.len() as u64);
+    }
+
+    // ---------------------------------------------------------------- log and store
+
+    fn term_at(&self, index: u64) -> u32 {
+        if index == 0 { 0 } else { self.log.get((index - 1) as usize).map_or(0, |e| e.term) }
+    }
+
+    fn last_term(&self) -> u32 {
+        self.term_at(self.last_index())
+    }
+
+    fn apply_to(&mut self, upto: u64) {
+        while self.applied < upto {
+            let i = self.applied + 1;
+            let key = self.log[(i - 1) as usize].key;
+            if key != NOOP_KEY {
+                self.log[(i - 1) as usize].prev = self.store.insert(key, i).unwrap_or(0);
+            }
+            self.applied = i;
+            self.stats.applied += 1;
+        }
+    }
+
+    /// Removes entries from `index` on, undoing those already applied (newest first).
+    fn truncate_from(&mut self, index: u64) {
+        debug_assert!(index > self.commit, "committed entry {index} overwritten (commit {})", self.commit);
+        while self.last_index() >= index {
+            let i = self.last_index();
+            let e = self.log.pop().expect("non-empty log");
+            if i <= self.applied {
+                if e.key != NOOP_KEY {
+                    if e.prev == 0 {
+                        self.store.remove(&e.key);
+                    } else {
+                        self.store.insert(e.key, e.prev);
+                    }
+                    self.stats.rolled_back += 1;
+                }
+                self.applied = i - 1;
+            }
+        }
+        self.leader_matched = self.leader_matched.min(index - 1);
+    }
+
+    fn push_entry(&mut self, term: u32, key: u64) -> u64 {
+        self.log.push(Entry { term, key, prev: 0 });
+        let index = self.last_index();
+        if matches!(self.cfg.replication, Replication::Async { .. }) {
+            self.apply_to(index); // Async applies at once, at the leader and at followers
+        }
+        index
+    }
+
+    fn set_commit(&mut self, c: u64) {
+        if c > self.commit {
+            self.stats.committed += c - self.commit;
+            self.commit = c;
+            if self.cfg.replication == Replication::Sync {
+                self.apply_to(c);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- leader
+
+    fn init_leader(&mut self, acked: Option<Nanos>) {
+        let last = self.last_index();
+        for p in 0..self.cfg.peers.len() {
+            self.next[p] = last + 1;
+            self.matched[p] = 0;
+            self.acked_at[p] = acked;
+            self.last_hint[p] = NO_HINT;
+        }
+        self.shipped = last;
+        self.ship_queue.clear();
+        self.term_start = 0;
+    }
+
+    fn become_leader(&mut self, now: Nanos, out: &mut Outbox) {
+        self.role = Role::Leader;
+        self.leader = Some(self.me as u16);
+        self.stats.became_leader += 1;
+        self.init_leader(None);
+        self.term_start = self.append(now, out, NOOP_KEY);
+        self.send_heartbeats(now, out);
+        self.arm_heartbeat(out);
+        self.advance_commit(out);
+    }
+
+    /// Appends `(term, key)` at the leader and ships it (Sync) or schedules it (Async).
+    fn append(&mut self, now: Nanos, out: &mut Outbox, key: u64) -> u64 {
+        let index = self.push_entry(self.term, key);
+        match &self.cfg.replication {
+            Replication::Sync => self.ship(out, index),
+            Replication::Async { lag } => {
+                let lag = lag.sample(&mut self.rng_lag);
+                // Entries leave in log order, like a replication stream.
+                let due = self.ship_queue.back().map_or(0, |&(d, _)| d).max(now.saturating_add(lag));
+                self.ship_queue.push_back((due, index));
+                out.timer(due - now, Timer::Model { tag: TAG_SHIP, arg: u64::from(self.term) });
+            }
+        }
+        index
+    }
+
+    /// Sends entries up to `upto` to the followers that are up to date (the others are being
+    /// repaired and get them through acknowledgements).
+    fn ship(&mut self, out: &mut Outbox, upto: u64) {
+        let from = self.shipped + 1;
+        if upto < from {
+            return;
+        }
+        self.shipped = upto;
+        for p in 0..self.cfg.peers.len() {
+            if p != self.me && self.next[p] == from {
+                for i in from..=upto {
+                    self.send_append(out, p, i);
+                }
+                self.next[p] = upto + 1;
+            }
+        }
+    }
+
+    fn send_append(&self, out: &mut Outbox, p: usize, index: u64) {
+        let e = self.log[(index - 1) as usize];
+        let append = DbMsg::Append { term: e.term, prev_term: self.term_at(index - 1), index, key: e.key };
+        out.send(self.cfg.peers[p], Msg { call: APPEND_TAG | u64::from(self.term), kind: MsgKind::Db(append) });
+    }
+
+    fn send_heartbeats(&self, now: Nanos, out: &mut Outbox) {
+        let hb = DbMsg::Heartbeat { term: self.term, last: self.shipped, commit: self.commit.min(self.shipped) };
+        for (p, &to) in self.cfg.peers.iter().enumerate() {
+            if p != self.me {
+                out.send(to, Msg { call: now, kind: MsgKind::Db(hb) });
+            }
+        }
+    }
+
+    fn arm_heartbeat(&self, out: &mut Outbox) {
+        out.timer(self.cfg.heartbeat_interval.max(1), Timer::Model { tag: TAG_HEARTBEAT, arg: u64::from(self.term) });
+    }
+
+    /// Raft's commit rule: the highest index stored by a majority, if written in this term.
+    fn advance_commit(&mut self, out: &mut Outbox) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.scratch.clear();
+        for p in 0..self.cfg.peers.len() {
+            self.scratch.push(if p == self.me { self.last_index() } else { self.matched[p] });
+        }
+        self.scratch.sort_unstable_by(|a, b| b.cmp(a));
+        let n = self.scratch[self.majority - 1];
+        if n > self.commit && self.term_at(n) == self.term {
+            self.set_commit(n);
+            while let Some(w) = self.pending.front()
+                && w.index <= self.commit
+            {
+                let w = self.pending.pop_front().expect("front exists");
+                self.respond(out, w.from, w.call, Status::Ok, w.index);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, now: Nanos, out: &mut Outbox, p: usize, call: u64, matched: u64, ok: bool) {
+        let heartbeat = call & APPEND_TAG == 0;
+        if heartbeat {
+            let sent = call.min(now);
+            self.acked_at[p] = Some(self.acked_at[p].map_or(sent, |a| a.max(sent)));
+        }
+        // Entries up to `matched[p]` match (the follower's log is durable and, within this term,
+        // only this leader's entries replace its own), so a lower hint is stale or too cautious.
+        let m = matched.min(self.shipped).max(self.matched[p]);
+        if ok {
+            if m > self.matched[p] {
+                self.matched[p] = m;
+                self.advance_commit(out);
+            }
+            self.next[p] = self.next[p].max(m + 1);
+            if self.next[p] == m + 1 && self.next[p] <= self.shipped {
+                self.repair(out, p, m); // catching up: the batch arrived, send the next one
+            }
+        } else if heartbeat || m != self.last_hint[p] {
+            self.repair(out, p, m);
+        }
+    }
+
+    /// Resends up to [`REPAIR_BATCH`] entries after `hint` (at least the last shipped entry, so a
+    /// follower that has everything but cannot tell can check it).
+    fn repair(&mut self, out: &mut Outbox, p: usize, hint: u64) {
+        self.last_hint[p] = hint;
+        if self.shipped == 0 {
+            return;
+        }
+        let from = (hint + 1).min(self.shipped);
+        let to = (from + REPAIR_BATCH - 1).min(self.shipped);
+        for i in from..=to {
+            self.send_append(out, p, i);
+        }
+        self.next[p] = to + 1;
+    }
+
+    // ---------------------------------------------------------------- elections
+
+    /// Samples a new election wait and arms the timer for `timer_base + wait`.
+    fn arm_election(&mut self, now: Nanos, out: &mut Outbox) {
+        let base = self.cfg.election_timeout;
+        self.election_wait = base + (base as f64 * self.rng_election.f64()) as Nanos;
+        self.election_gen += 1;
+        let due = self.timer_base.saturating_add(self.election_wait);
+        out.timer(due.saturating_sub(now), Timer::Model { tag: TAG_ELECTION, arg: self.election_gen });
+    }
+
+    fn start_election(&mut self, now: Nanos, out: &mut Outbox) {
+        self.term += 1;
+        self.stats.term = self.term;
+        self.stats.elections_started += 1;
+        self.voted_for = Some(self.me as u16);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.leader_matched = 0;
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.votes[self.me] = true;
+        self.timer_base = now;
+        self.arm_election(now, out);
+        if self.majority == 1 {
+            self.become_leader(now, out);
+            return;
+        }
+        let vote = DbMsg::Vote { term: self.term, last_term: self.last_term(), last: self.last_index() };
+        for (p, &to) in self.cfg.peers.iter().enumerate() {
+            if p != self.me {
+                out.send(to, Msg { call: 0, kind: MsgKind::Db(vote) });
+            }
+        }
+    }
+
+    /// A higher term: become its follower (a leader's pending writes get `Unavailable`: their
+    /// outcome is unknown — they may still commit under the next leader, or be truncated).
+    fn adopt_term(&mut self, now: Nanos, out: &mut Outbox, term: u32) {
+        let was_leader = self.role == Role::Leader;
+        self.term = term;
+        self.stats.term = term;
+        self.voted_for = None;
+        self.role = Role::Follower;
+        self.leader = None;
+        self.leader_matched = 0;
+        if was_leader {
+            while let Some(w) = self.pending.pop_front() {
+                self.respond(out, w.from, w.call, Status::Unavailable, 0);
+            }
+            self.ship_queue.clear();
+            self.timer_base = now;
+            self.arm_election(now, out);
+        }
+    }
+
+    fn on_vote(&mut self, now: Nanos, out: &mut Outbox, c: usize, term: u32, last_term: u32, last: u64) {
+        if term > self.term {
+            // A leader, or a follower that heard from one within the base timeout, ignores the
+            // candidate (and its term): this keeps leases safe and stops a rejoining replica from
+            // deposing a healthy leader through votes.
+            if self.role == Role::Leader || now < self.leader_contact.saturating_add(self.cfg.election_timeout) {
+                return;
+            }
+            self.adopt_term(now, out, term);
+        }
+        let granted = term == self.term
+            && self.role == Role::Follower
+            && self.voted_for.is_none_or(|v| v as usize == c)
+            && (last_term, last) >= (self.last_term(), self.last_index());
+        if granted {
+            self.voted_for = Some(c as u16);
+            self.timer_base = now;
+        }
+        let ack = DbMsg::VoteAck { term: self.term, granted };
+        out.send(self.cfg.peers[c], Msg { call: 0, kind: MsgKind::Db(ack) });
+    }
+
+    // ---------------------------------------------------------------- replication (follower)
+
+    fn on_db(&mut self, now: Nanos, out: &mut Outbox, p: usize, call: u64, d: DbMsg) {
+        match d {
+            DbMsg::Vote { term, last_term, last } => self.on_vote(now, out, p, term, last_term, last),
+            DbMsg::VoteAck { term, granted } => {
+                if term > self.term {
+                    self.adopt_term(now, out, term);
+                } else if granted && term == self.term && self.role == Role::Candidate {
+                    self.votes[p] = true;
+                    if self.votes.iter().filter(|&&v| v).count() >= self.majority {
+                        self.become_leader(now, out);
+                    }
+                }
+            }
+            DbMsg::Append { term: entry_term, prev_term, index, key } => {
+                if call & !0xffff_ffff != APPEND_TAG {
+                    return; // not an Append from this protocol
+                }
+                let leader_term = call as u32;
+                if entry_term <= leader_term && self.from_leader(now, out, p, leader_term, call) {
+                    self.on_append(out, p, call, entry_term, prev_term, index, key);
+                }
+            }
+            DbMsg::Heartbeat { term, last, commit } => {
+                if self.from_leader(now, out, p, term, call) {
+                    self.set_commit(commit.min(self.leader_matched));
+                    let (ok, matched) = if self.leader_matched >= last {
+                        (true, self.leader_matched)
+                    } else {
+                        (false, self.last_index().min(last))
+                    };
+                    self.ack(out, p, call, ok, matched);
+                }
+            }
+            DbMsg::AppendAck { term, matched, ok } => {
+                if term > self.term {
+                    self.adopt_term(now, out, term);
+                } else if term == self.term && self.role == Role::Leader {
+                    self.on_ack(now, out, p, call, matched, ok);
+                }
+            }
+        }
+    }
+
+    fn ack(&self, out: &mut Outbox, p: usize, call: u64, ok: bool, matched: u64) {
+        let ack = DbMsg::AppendAck { term: self.term, matched, ok };
+        out.send(self.cfg.peers[p], Msg { call, kind: MsgKind::Db(ack) });
+    }
+
+    /// Term rules for a message from the leader of `term`; whether to go on with it.
+    fn from_leader(&mut self, now: Nanos, out: &mut Outbox, p: usize, term: u32, call: u64) -> bool {
+        if term < self.term {
+            self.ack(out, p, call, false, 0); // a deposed leader learns the current term
+            return false;
+        }
+        if term > self.term {
+            self.adopt_term(now, out, term);
+        }
+        match self.role {
+            // Impossible (a term has at most one leader); ignored rather than trusted.
+            Role::Leader => return false,
+            Role::Candidate => self.role = Role::Follower,
+            Role::Follower => {}
+        }
+        self.leader = Some(p as u16);
+        self.leader_contact = now;
+        self.timer_base = now;
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        out: &mut Outbox,
+        p: usize,
+        call: u64,
+        entry_term: u32,
+        prev_term: u32,
+        index: u64,
+        key: u64,
+    ) {
+        let last = self.last_index();
+        if index == 0 {
+            return;
+        }
+        if index - 1 > last {
+            self.ack(out, p, call, false, last); // a gap: lost or reordered entries
+            return;
+        }
+        if self.term_at(index - 1) != prev_term {
+            let hint = self.conflict_hint(index - 1);
+            self.ack(out, p, call, false, hint);
+            return;
+        }
+        if index <= last {
+            if self.term_at(index) != entry_term {
+                self.truncate_from(index);
+                self.push_entry(entry_term, key);
+            } // else: the same entry (same index and term), a duplicate
+        } else {
+            self.push_entry(entry_term, key);
+        }
+        self.leader_matched = self.leader_matched.max(index);
+        self.ack(out, p, call, true, self.leader_matched);
+    }
+
+    /// Entry `j` has the wrong term: hint the index before its run of that term (committed
+    /// entries always match, so never below the commit index).
+    fn conflict_hint(&self, j: u64) -> u64 {
+        if j == 0 {
+            return 0; // a malformed Append (index 1 with a previous term)
+        }
+        let t = self.term_at(j);
+        let mut k = j;
+        while k > self.commit + 1 && self.term_at(k - 1) == t {
+            k -= 1;
+        }
+        k - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    const MS: Nanos = 1_000_000;
+    const CLIENT: ActorId = ActorId(1000);
+    const HEALTHY: NodeHealth = NodeHealth { slow_factor: 1.0, error_rate: 0.0 };
+    const ELECTION: Nanos = 150 * MS;
+
+    fn config(n: usize, index: usize, replication: Replication, follower_reads: bool) -> ReplicaConfig {
+        ReplicaConfig {
+            shard: 0,
+            index: index as u16,
+            peers: (0..n as u32).map(ActorId).collect(),
+            workers: 4,
+            queue_capacity: 100,
+            service_time: Dist::constant_ns(MS),
+            replication,
+            follower_reads,
+            election_timeout: ELECTION,
+            heartbeat_interval: 50 * MS,
+            horizon: Nanos::MAX,
+        }
+    }
+
+    fn streams(seed: u64, i: usize) -> ReplicaStreams {
+        ReplicaStreams {
+            work: Stream::new(seed, &format!("db/test/{i}/work")),
+            election: Stream::new(seed, &format!("db/test/{i}/election")),
+            lag: Stream::new(seed, &format!("db/test/{i}/lag")),
+        }
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Ev {
+        Deliver { from: ActorId, to: ActorId, msg: Msg },
+        Fire { to: usize, epoch: u32, t: Timer },
+    }
+
+    /// Invocation and outcome of one client request.
+    #[derive(Clone, Copy, Debug)]
+    struct Call {
+        to: usize,
+        op: Op,
+        key: u64,
+        sent: Nanos,
+        done: Option<(Nanos, Resp)>,
+    }
+
+    /// A tiny deterministic world: replicas, a network with a fixed delay plus jitter, loss, cut
+    /// links and down nodes, timers with crash epochs, and a client that records answers. After
+    /// every event it checks the protocol's safety invariants.
+    struct Sim {
+        now: Nanos,
+        seq: u64,
+        events: BTreeMap<(Nanos, u64), Ev>,
+        reps: Vec<Replica>,
+        up: Vec<bool>,
+        epoch: Vec<u32>,
+        delay: Nanos,
+        jitter: Nanos,
+        loss: f64,
+        net: Stream,
+        /// Directed links (from, to) that drop everything.
+        cut: BTreeSet<(usize, usize)>,
+        out: Outbox,
+        calls: Vec<Call>,
+        /// The leader seen for each term.
+        leaders: BTreeMap<u32, usize>,
+        /// Committed entries as first seen committed anywhere: (term, key) by index − 1.
+        ledger: Vec<(u32, u64)>,
+        checked: Vec<u64>,
+        /// Hash of every delivered event (determinism check).
+        trace: u64,
+    }
+
+    impl Sim {
+        fn new(n: usize, replication: Replication, follower_reads: bool, seed: u64) -> Sim {
+            Sim::with(seed, (0..n).map(|i| config(n, i, replication.clone(), follower_reads)).collect())
+        }
+
+        fn with(seed: u64, cfgs: Vec<ReplicaConfig>) -> Sim {
+            let n = cfgs.len();
+            let reps = cfgs.into_iter().enumerate().map(|(i, c)| Replica::new(c, streams(seed, i))).collect();
+            let mut s = Sim {
+                now: 0,
+                seq: 0,
+                events: BTreeMap::new(),
+                reps,
+                up: vec![true; n],
+                epoch: vec![0; n],
+                delay: MS,
+                jitter: 0,
+                loss: 0.0,
+                net: Stream::new(seed, "db/test/net"),
+                cut: BTreeSet::new(),
+                out: Outbox::default(),
+                calls: Vec::new(),
+                leaders: BTreeMap::new(),
+                ledger: Vec::new(),
+                checked: vec![0; n],
+                trace: 0,
+            };
+            for i in 0..n {
+                let mut out = std::mem::take(&mut s.out);
+                s.reps[i].boot(0, &mut out);
+                s.out = out;
+                s.flush(i);
+            }
+            s
+        }
+
+        fn n(&self) -> usize {
+            self.reps.len()
+        }
+
+        fn flush(&mut self, from: usize) {
+            let mut out = std::mem::take(&mut self.out);
+            for (to, msg) in out.sends.drain(..) {
+                let delay = if to == CLIENT {
+                    self.delay
+                } else {
+                    let j = to.0 as usize;
+                    if self.cut.contains(&(from, j)) {
+                        continue;
+                    }
+                    if self.loss > 0.0 && self.net.chance(self.loss) {
+                        continue;
+                    }
+                    self.delay + if self.jitter > 0 { self.net.below(self.jitter + 1) } else { 0 }
+                };
+                self.push(self.now + delay, Ev::Deliver { from: ActorId(from as u32), to, msg });
+            }
+            for (after, t) in out.timers.drain(..) {
+                self.push(self.now + after, Ev::Fire { to: from, epoch: self.epoch[from], t });
+            }
+            self.out = out;
+        }
+
+        fn push(&mut self, at: Nanos, ev: Ev) {
+            self.seq += 1;
+            self.events.insert((at, self.seq), ev);
+        }
+
+        fn step(&mut self, until: Nanos) -> bool {
+            let Some((&(at, seq), _)) = self.events.first_key_value() else { return false };
+            if at > until {
+                return false;
+            }
+            let ev = self.events.remove(&(at, seq)).expect("first event");
+            self.now = at;
+            let mut out = std::mem::take(&mut self.out);
+            match ev {
+                Ev::Deliver { from, to, msg } if to == CLIENT => {
+                    let c = &mut self.calls[msg.call as usize];
+                    if let (None, MsgKind::Response(r)) = (c.done, msg.kind) {
+                        c.done = Some((at, r));
+                    }
+                }
+                Ev::Deliver { from, to, msg } => {
+                    let j = to.0 as usize;
+                    if self.up[j] {
+                        let (a, b) = msg.kind.code();
+                        self.mix(&[at, u64::from(from.0), u64::from(to.0), msg.call, a, b]);
+                        self.reps[j].on_msg(at, &mut out, HEALTHY, from, msg);
+                        self.out = out;
+                        self.flush(j);
+                    }
+                }
+                Ev::Fire { to, epoch, t } => {
+                    if self.up[to] && self.epoch[to] == epoch {
+                        let (a, b) = t.code();
+                        self.mix(&[at, to as u64, a, b]);
+                        self.reps[to].on_timer(at, &mut out, HEALTHY, t);
+                        self.out = out;
+                        self.flush(to);
+                    }
+                }
+            }
+            if !self.out.sends.is_empty() || !self.out.timers.is_empty() {
+                unreachable!("outbox flushed");
+            }
+            self.check();
+            true
+        }
+
+        fn mix(&mut self, words: &[u64]) {
+            for &w in words {
+                self.trace = (self.trace ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(7);
+            }
+        }
+
+        fn run_until(&mut self, t: Nanos) {
+            while self.step(t) {}
+            self.now = self.now.max(t);
+        }
+
+        fn run_for(&mut self, d: Nanos) {
+            self.run_until(self.now + d);
+        }
+
+        /// Sends a client request to replica `to`; returns its handle.
+        fn request(&mut self, to: usize, op: Op, key: u64) -> usize {
+            let id = self.calls.len();
+            self.calls.push(Call { to, op, key, sent: self.now, done: None });
+            let msg = Msg { call: id as u64, kind: MsgKind::Request(Req { class: 0, op, key }) };
+            self.push(self.now + self.delay, Ev::Deliver { from: CLIENT, to: ActorId(to as u32), msg });
+            id
+        }
+
+        /// Sends a request and waits (up to 1 s) for its answer.
+        fn call(&mut self, to: usize, op: Op, key: u64) -> Option<Resp> {
+            let id = self.request(to, op, key);
+            let end = self.now + 1_000 * MS;
+            while self.calls[id].done.is_none() && self.step(end) {}
+            self.calls[id].done.map(|(_, r)| r)
+        }
+
+        fn resp(&self, id: usize) -> Option<Resp> {
+            self.calls[id].done.map(|(_, r)| r)
+        }
+
+        fn crash(&mut self, i: usize) {
+            self.reps[i].crash(self.now);
+            self.up[i] = false;
+            self.epoch[i] += 1;
+        }
+
+        fn restart(&mut self, i: usize) {
+            self.up[i] = true;
+            let mut out = std::mem::take(&mut self.out);
+            self.reps[i].boot(self.now, &mut out);
+            self.out = out;
+            self.flush(i);
+        }
+
+        /// Cuts every link between `i` and the others, both ways.
+        fn isolate(&mut self, i: usize) {
+            for j in 0..self.n() {
+                if j != i {
+                    self.cut.insert((i, j));
+                    self.cut.insert((j, i));
+                }
+            }
+        }
+
+        fn heal(&mut self) {
+            self.cut.clear();
+        }
+
+        /// The live leader of the highest term, if any.
+        fn leader(&self) -> Option<usize> {
+            (0..self.n()).filter(|&i| self.up[i] && self.reps[i].is_leader()).max_by_key(|&i| self.reps[i].term())
+        }
+
+        /// Runs until a live replica leads a term above `above` (at most `limit`).
+        fn await_leader(&mut self, above: u32, limit: Nanos) -> usize {
+            let end = self.now + limit;
+            loop {
+                if let Some(l) = self.leader()
+                    && self.reps[l].term() > above
+                {
+                    return l;
+                }
+                assert!(self.step(end), "no leader above term {above} by {} ms", end / MS);
+            }
+        }
+
+        /// Safety, after every event: one leader per term; at most one replica can serve
+        /// leader reads at any instant (leases); committed entries never change.
+        fn check(&mut self) {
+            let now = self.now;
+            let mut serving = Vec::new();
+            for (i, r) in self.reps.iter().enumerate() {
+                if r.is_leader() {
+                    let first = *self.leaders.entry(r.term()).or_insert(i);
+                    assert_eq!(first, i, "two leaders in term {} at {now} ns", r.term());
+                    if r.cfg.replication == Replication::Sync && r.can_serve_reads(now) {
+                        serving.push(i);
+                    }
+                }
+                for idx in self.checked[i] + 1..=r.commit_index() {
+                    let e = r.entry(idx).expect("committed entries are in the log");
+                    match self.ledger.get(idx as usize - 1) {
+                        Some(&l) => assert_eq!(l, e, "replica {i} committed a different entry {idx}"),
+                        None => self.ledger.push(e),
+                    }
+                }
+                self.checked[i] = r.commit_index();
+                assert!(r.applied_index() <= r.last_index());
+            }
+            assert!(serving.len() <= 1, "replicas {serving:?} all hold a lease at {now} ns");
+        }
+
+        /// Every replica's store is exactly its log applied up to its applied index.
+        fn assert_stores_match_logs(&self) {
+            for (i, r) in self.reps.iter().enumerate() {
+                let mut rebuilt = BTreeMap::new();
+                for idx in 1..=r.applied_index() {
+                    let (_, key) = r.entry(idx).unwrap();
+                    if key != NOOP_KEY {
+                        rebuilt.insert(key, idx);
+                    }
+                }
+                assert_eq!(rebuilt, r.store, "replica {i}'s store differs from its log");
+            }
+        }
+
+        fn log_of(&self, i: usize) -> Vec<(u32, u64)> {
+            (1..=self.reps[i].last_index()).map(|k| self.reps[i].entry(k).unwrap()).collect()
+        }
+    }
+
+    fn ok(value: u64) -> Option<Resp> {
+        Some(Resp { status: Status::Ok, value })
+    }
+
+    fn status(status: Status, value: u64) -> Option<Resp> {
+        Some(Resp { status, value })
+    }
+
+    #[test]
+    fn write_commits_on_a_majority_and_is_applied_on_followers() {
+        let mut s = Sim::new(3, Replication::Sync, false, 1);
+        s.run_for(10 * MS);
+        let w = s.request(0, Op::Write, 7);
+        s.run_for(5 * MS);
+        // 1 ms to the leader, 1 ms of work, 1 ms to a follower and 1 ms back, 1 ms to the client.
+        assert_eq!(s.resp(w), ok(1));
+        assert_eq!(s.calls[w].done.unwrap().0, 15 * MS);
+        assert_eq!((s.reps[0].commit_index(), s.reps[0].version_of(7)), (1, 1));
+        assert_eq!(s.reps[1].last_index(), 1, "followers persisted it");
+        assert_eq!(s.reps[1].version_of(7), 0, "followers apply once they learn the commit");
+        s.run_until(60 * MS); // the heartbeat at 50 ms carries the commit index
+        for r in &s.reps {
+            assert_eq!((r.commit_index(), r.version_of(7), r.term()), (1, 1, 1));
+        }
+        assert_eq!(s.call(0, Op::Read, 7), ok(1));
+        assert_eq!((s.reps[0].stats.served, s.reps[0].stats.elections_started), (2, 0));
+        s.assert_stores_match_logs();
+    }
+
+    #[test]
+    fn sync_write_is_never_acknowledged_without_a_majority() {
+        let mut s = Sim::new(3, Replication::Sync, false, 2);
+        s.run_for(10 * MS);
+        s.crash(1);
+        s.crash(2);
+        let w = s.request(0, Op::Write, 3);
+        s.run_for(5_000 * MS);
+        assert_eq!(s.resp(w), None, "no majority, no acknowledgement");
+        assert!(s.reps[0].is_leader(), "a leader steps down only on a higher term");
+        assert_eq!((s.reps[0].last_index(), s.reps[0].commit_index()), (1, 0));
+        assert_eq!(s.call(0, Op::Read, 3), status(Status::Unavailable, 0), "no lease without a majority");
+        // The majority returns: the write commits and is acknowledged after all.
+        s.restart(1);
+        s.run_for(200 * MS);
+        assert_eq!(s.resp(w), ok(1));
+        assert_eq!(s.call(0, Op::Read, 3), ok(1));
+    }
+
+    #[test]
+    fn leader_crash_elects_a_new_leader_and_the_old_one_catches_up() {
+        let mut s = Sim::new(3, Replication::Sync, false, 3);
+        s.run_for(10 * MS);
+        assert_eq!(s.call(0, Op::Write, 1), ok(1));
+        assert_eq!(s.call(0, Op::Write, 2), ok(2));
+        // The leader takes a write it cannot replicate (its links are cut), then crashes.
+        s.isolate(0);
+        let lost = s.request(0, Op::Write, 3);
+        s.run_for(10 * MS);
+        assert_eq!(s.reps[0].last_index(), 3);
+        let crashed_at = s.now;
+        s.crash(0);
+        s.heal();
+        let l = s.await_leader(1, 4 * 2 * ELECTION);
+        assert!(s.now - crashed_at <= 3 * 2 * ELECTION, "elected within a few election timeouts");
+        assert_eq!(s.reps[l].term(), 2);
+        assert_eq!(s.reps[l].entry(3), Some((2, NOOP_KEY)), "a new leader starts its term with a no-op");
+        let follower = 3 - l;
+        assert_eq!(s.call(follower, Op::Write, 4), status(Status::Redirect, l as u64));
+        assert_eq!(s.call(l, Op::Write, 4), ok(4));
+        // The old leader returns as a follower of the term it persisted, then catches up: its
+        // unreplicated entry 3 is replaced by the new leader's.
+        s.restart(0);
+        assert!(!s.reps[0].is_leader());
+        assert_eq!((s.reps[0].term(), s.reps[0].entry(3)), (1, Some((1, 3))));
+        s.run_for(300 * MS);
+        assert_eq!(s.reps[0].term(), 2);
+        assert_eq!(s.reps[0].leader(), Some(l as u16));
+        assert_eq!(s.log_of(0), s.log_of(l));
+        assert_eq!(s.reps[0].commit_index(), s.reps[l].commit_index());
+        for k in 1..=4 {
+            assert_eq!(s.reps[0].version_of(k), s.reps[l].version_of(k), "key {k}");
+        }
+        assert_eq!(s.reps[0].version_of(3), 0, "the unreplicated write never happened");
+        assert_eq!(s.resp(lost), None, "its caller never heard back (the crash lost it)");
+        assert_eq!(s.reps[0].stats.lost, 1);
+        s.assert_stores_match_logs();
+    }
+
+    #[test]
+    fn partitioned_old_leader_cannot_commit_loses_its_lease_and_steps_down() {
+        let mut s = Sim::new(3, Replication::Sync, false, 4);
+        s.run_for(10 * MS);
+        assert_eq!(s.call(0, Op::Write, 1), ok(1));
+        let t0 = s.now;
+        s.isolate(0);
+        // Within the lease (acks of the heartbeat sent at 0 ms) the old leader still serves reads.
+        assert_eq!(s.call(0, Op::Read, 1), ok(1));
+        let w = s.request(0, Op::Write, 2);
+        s.run_until(t0 + 400 * MS);
+        let l = s.leader().unwrap();
+        assert_ne!(l, 0);
+        assert_eq!(s.reps[l].term(), 2);
+        assert!(s.reps[0].is_leader() && s.reps[0].term() == 1, "it has not heard of term 2 yet");
+        assert_eq!(s.resp(w), None, "it cannot commit without a majority");
+        assert_eq!(s.reps[0].commit_index(), 1);
+        assert_eq!(s.call(0, Op::Read, 1), status(Status::Unavailable, 0), "its lease ran out");
+        // The majority side serves reads and writes meanwhile (index 2 is its no-op).
+        assert_eq!(s.reps[l].entry(2), Some((2, NOOP_KEY)));
+        assert_eq!(s.call(l, Op::Write, 1), ok(3));
+        assert_eq!(s.call(l, Op::Read, 1), ok(3));
+        s.heal();
+        s.run_for(100 * MS); // a heartbeat of term 2 reaches it
+        assert!(!s.reps[0].is_leader());
+        assert_eq!(s.reps[0].term(), 2);
+        assert_eq!(s.resp(w), status(Status::Unavailable, 0), "pending write: outcome unknown");
+        assert_eq!(s.call(0, Op::Read, 1), status(Status::Redirect, l as u64));
+        s.run_for(100 * MS);
+        assert_eq!(s.log_of(0), s.log_of(l), "its uncommitted entry was replaced");
+        assert_eq!(s.reps[0].version_of(2), 0);
+        assert_eq!(s.reps[0].version_of(1), 3);
+        s.assert_stores_match_logs();
+    }
+
+    #[test]
+    fn committed_writes_survive_successive_leader_changes() {
+        let mut s = Sim::new(5, Replication::Sync, false, 5);
+        s.jitter = 2 * MS;
+        s.run_for(10 * MS);
+        let mut acked: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut leader = 0;
+        for round in 0..6u64 {
+            for k in 0..4 {
+                let key = (round * 3 + k) % 7;
+                let r = s.call(leader, Op::Write, key).unwrap();
+                assert_eq!(r.status, Status::Ok, "round {round}");
+                acked.insert(key, r.value);
+            }
+            let term = s.reps[leader].term();
+            s.crash(leader);
+            if round > 0 {
+                let back = (leader + 2) % 5;
+                if !s.up[back] {
+                    s.restart(back);
+                }
+            }
+            leader = s.await_leader(term, 10 * ELECTION);
+            // Its first reads wait for a lease: acks of its first heartbeats, one round trip.
+            s.run_for(10 * MS);
+            for (&key, &v) in &acked {
+                assert_eq!(s.call(leader, Op::Read, key), ok(v), "round {round}, key {key}");
+            }
+        }
+        for i in 0..5 {
+            if !s.up[i] {
+                s.restart(i);
+            }
+        }
+        s.run_for(500 * MS);
+        for i in 0..5 {
+            assert_eq!(s.log_of(i), s.log_of(leader), "replica {i} converged");
+            for (&key, &v) in &acked {
+                assert_eq!(s.reps[i].version_of(key), v);
+            }
+        }
+        s.assert_stores_match_logs();
+    }
+
+    #[test]
+    fn async_write_acknowledged_by_a_leader_that_crashes_before_shipping_is_lost() {
+        let lag = Replication::Async { lag: Dist::constant_ns(100 * MS) };
+        let mut s = Sim::new(3, lag, false, 6);
+        s.run_for(10 * MS);
+        let t = s.now;
+        assert_eq!(s.call(0, Op::Write, 9), ok(1), "acknowledged at once");
+        assert_eq!(s.now - t, 3 * MS, "no replication round trip");
+        assert_eq!(s.call(0, Op::Read, 9), ok(1), "the leader reads its own store");
+        s.crash(0); // before the lag elapsed: nobody else has the write
+        let l = s.await_leader(1, 4 * 2 * ELECTION);
+        assert_eq!(s.call(l, Op::Read, 9), ok(0), "the acknowledged write is lost");
+        assert_eq!(s.call(l, Op::Write, 5), ok(2));
+        s.restart(0);
+        s.run_for(500 * MS);
+        assert_eq!(s.reps[0].version_of(9), 0, "rolled back on the old leader too");
+        assert_eq!(s.reps[0].stats.rolled_back, 1);
+        assert_eq!(s.reps[0].version_of(5), 2);
+        assert_eq!(s.log_of(0), s.log_of(l));
+        s.assert_stores_match_logs();
+    }
+
+    #[test]
+    fn async_followers_apply_after_the_lag() {
+        let lag = Replication::Async { lag: Dist::constant_ns(100 * MS) };
+        let mut s = Sim::new(3, lag, true, 7);
+        s.run_for(10 * MS);
+        assert_eq!(s.call(0, Op::Write, 4), ok(1));
+        assert_eq!(s.call(1, Op::Read, 4), ok(0), "not shipped yet");
+        s.run_until(120 * MS);
+        assert_eq!(s.call(1, Op::Read, 4), ok(1));
+        assert_eq!(s.reps[2].version_of(4), 1);
+    }
+
+    #[test]
+    fn follower_reads_can_be_stale() {
+        let mut s = Sim::new(3, Replication::Sync, true, 8);
+        s.run_for(10 * MS);
+        assert_eq!(s.call(0, Op::Write, 5), ok(1));
+        // Followers learn the commit with the next heartbeat (at 50 ms).
+        assert_eq!(s.call(1, Op::Read, 5), ok(0), "stale: the follower has not applied it");
+        assert_eq!(s.call(0, Op::Read, 5), ok(1), "the leader has");
+        s.run_until(60 * MS);
+        assert_eq!(s.call(1, Op::Read, 5), ok(1));
+        // A follower cut off from the leader keeps answering from its old state.
+        s.cut.insert((0, 2));
+        assert_eq!(s.call(0, Op::Write, 5), ok(2));
+        s.run_for(100 * MS);
+        assert_eq!(s.call(2, Op::Read, 5), ok(1), "stale by one version");
+        assert_eq!(s.call(1, Op::Read, 5), ok(2));
+        assert_eq!(s.reps[2].stats.redirects, 0);
+    }
+
+    #[test]
+    fn redirect_carries_the_leader_index() {
+        let mut s = Sim::new(3, Replication::Sync, false, 9);
+        s.run_for(10 * MS);
+        assert_eq!(s.call(1, Op::Write, 1), status(Status::Redirect, 0));
+        assert_eq!(s.call(2, Op::Read, 1), status(Status::Redirect, 0), "no follower reads");
+        assert_eq!(s.reps[1].stats.busy.average(s.now), 0.0, "redirected without work");
+        s.crash(0);
+        let l = s.await_leader(1, 4 * 2 * ELECTION);
+        assert_eq!(s.call(3 - l, Op::Write, 1), status(Status::Redirect, l as u64));
+        // A restarted replica does not know the leader until it hears from it.
+        s.restart(0);
+        assert_eq!(s.call(0, Op::Write, 1), status(Status::Redirect, u64::MAX));
+        s.run_for(100 * MS);
+        assert_eq!(s.call(0, Op::Write, 1), status(Status::Redirect, l as u64));
+    }
+
+    #[test]
+    fn follower_refuses_gaps_accepts_duplicates_and_truncates_conflicts() {
+        let mut f = Replica::new(config(3, 1, Replication::Sync, false), streams(1, 1));
+        let mut out = Outbox::default();
+        f.boot(0, &mut out);
+        let leader = ActorId(0);
+        let append = |leader_term: u32, term: u32, prev_term: u32, index: u64, key: u64| Msg {
+            call: APPEND_TAG | u64::from(leader_term),
+            kind: MsgKind::Db(DbMsg::Append { term, prev_term, index, key }),
+        };
+        let mut deliver = |f: &mut Replica, msg: Msg| {
+            let mut out = Outbox::default();
+            f.on_msg(MS, &mut out, HEALTHY, leader, msg);
+            match out.sends.as_slice() {
+                [(to, Msg { kind: MsgKind::Db(DbMsg::AppendAck { term, matched, ok }), .. })] => {
+                    assert_eq!(*to, leader);
+                    (*term, *matched, *ok)
+                }
+                other => panic!("expected one ack, got {other:?}"),
+            }
+        };
+        assert_eq!(deliver(&mut f, append(1, 1, 1, 2, 20)), (1, 0, false), "gap: entry 1 missing");
+        assert_eq!(deliver(&mut f, append(1, 1, 0, 1, 10)), (1, 1, true));
+        assert_eq!(deliver(&mut f, append(1, 1, 1, 2, 20)), (1, 2, true));
+        assert_eq!(deliver(&mut f, append(1, 1, 0, 1, 10)), (1, 2, true), "a late duplicate changes nothing");
+        assert_eq!(f.last_index(), 2);
+        assert_eq!(deliver(&mut f, append(1, 1, 1, 3, 30)), (1, 3, true));
+        // Term 3's leader has a different entry 2: the follower's 2 and 3 go.
+        assert_eq!(deliver(&mut f, append(3, 3, 1, 2, 99)), (3, 2, true));
+        assert_eq!((f.term(), f.last_index(), f.entry(2)), (3, 2, Some((3, 99))));
+        // Entry 3 of term 2 after an entry 2 of term 2: refused with a hint below the run.
+        assert_eq!(deliver(&mut f, append(3, 2, 2, 3, 7)), (3, 1, false));
+        // A deposed leader's late message is refused and told the current term.
+        assert_eq!(deliver(&mut f, append(1, 1, 1, 2, 20)), (3, 0, false));
+        assert_eq!(f.entry(2), Some((3, 99)));
+        // Garbage does not panic.
+        deliver(&mut f, append(3, 3, 5, 1, 1));
+        assert_eq!(f.entry(1), Some((1, 10)));
+        f.on_msg(MS, &mut Outbox::default(), HEALTHY, leader, append(3, 3, 0, 0, 1));
+        f.on_msg(
+            MS,
+            &mut Outbox::default(),
+            HEALTHY,
+            leader,
+            Msg { call: 7, kind: MsgKind::Db(DbMsg::Append { term: 3, prev_term: 0, index: 1, key: 1 }) },
+        );
+        assert_eq!(f.last_index(), 2);
+    }
+
+    #[test]
+    fn lone_replica_commits_alone_and_its_queue_rejects_when_full() {
+        let mut cfg = config(1, 0, Replication::Sync, false);
+        (cfg.workers, cfg.queue_capacity) = (1, 1);
+        let mut r = Replica::new(cfg, streams(1, 0));
+        let mut out = Outbox::default();
+        r.boot(0, &mut out);
+        let req = |call: u64, op: Op| Msg { call, kind: MsgKind::Request(Req { class: 0, op, key: 3 }) };
+        out = Outbox::default();
+        r.on_msg(0, &mut out, HEALTHY, CLIENT, req(1, Op::Write));
+        r.on_msg(0, &mut out, HEALTHY, CLIENT, req(2, Op::Read));
+        r.on_msg(0, &mut out, HEALTHY, CLIENT, req(3, Op::Read));
+        r.on_msg(0, &mut out, HEALTHY, CLIENT, req(4, Op::Probe));
+        let answer = |call: u64, status: Status, value: u64| {
+            (CLIENT, Msg { call, kind: MsgKind::Response(Resp { status, value }) })
+        };
+        assert_eq!(out.sends, vec![answer(3, Status::Rejected, 0), answer(4, Status::Ok, 0)]);
+        assert_eq!((r.busy(), r.queue_len()), (1, 1));
+        let (after, done) = out.timers[0];
+        assert_eq!(after, MS);
+        out = Outbox::default();
+        r.on_timer(MS, &mut out, HEALTHY, done);
+        assert_eq!(out.sends, vec![answer(1, Status::Ok, 1)], "a majority of one");
+        let (_, done) = out.timers[0];
+        out = Outbox::default();
+        r.on_timer(2 * MS, &mut out, HEALTHY, done);
+        assert_eq!(out.sends, vec![answer(2, Status::Ok, 1)]);
+        // A slow node stretches the work; an error fault fails requests at once.
+        out = Outbox::default();
+        r.on_msg(3 * MS, &mut out, NodeHealth { slow_factor: 3.0, error_rate: 0.0 }, CLIENT, req(5, Op::Read));
+        assert_eq!(out.timers[0].0, 3 * MS);
+        out = Outbox::default();
+        r.on_msg(3 * MS, &mut out, NodeHealth { slow_factor: 1.0, error_rate: 1.0 }, CLIENT, req(6, Op::Read));
+        assert_eq!(out.sends, vec![answer(6, Status::Error, 0)]);
+        r.crash(4 * MS);
+        assert_eq!((r.stats.lost, r.stats.rejected, r.stats.errors, r.stats.served), (1, 1, 1, 2));
+        // After a restart a lone replica elects itself.
+        out = Outbox::default();
+        r.boot(5 * MS, &mut out);
+        assert!(!r.is_leader());
+        let (after, t) = out.timers[0];
+        out = Outbox::default();
+        r.on_timer(5 * MS + after, &mut out, HEALTHY, t);
+        assert!(r.is_leader());
+        assert_eq!((r.term(), r.commit_index(), r.version_of(3)), (2, 2, 1));
+    }
+
+    /// Random faults, many seeds: crashes and restarts, partitions (some one-way), loss, jitter,
+    /// with writes and reads throughout; `Sim::check` asserts one leader per term, one lease at a
+    /// time and committed entries never changing after every event. At the end the network
+    /// heals, every replica converges to the leader's log, every acknowledged (Sync) write is in
+    /// it, and every leader read returned at least every write acknowledged before it was sent.
+    fn chaos(seed: u64, n: usize, replication: Replication) -> u64 {
+        let sync = replication == Replication::Sync;
+        let mut s = Sim::new(n, replication, false, seed);
+        s.jitter = 3 * MS;
+        s.loss = 0.03;
+        let mut rng = Stream::new(seed, "db/test/chaos");
+        for _ in 0..300 {
+            s.run_for(20 * MS);
+            let i = rng.below(n as u64) as usize;
+            match rng.below(100) {
+                0..=39 => {
+                    s.request(i, Op::Write, rng.below(6));
+                }
+                40..=69 => {
+                    s.request(i, Op::Read, rng.below(6));
+                }
+                70..=72 if s.up[i] => s.crash(i),
+                73..=78 if !s.up[i] => s.restart(i),
+                79..=80 => {
+                    s.heal();
+                    let side: Vec<u64> = (0..n).map(|_| rng.below(2)).collect();
+                    let one_way = rng.chance(0.3);
+                    for a in 0..n {
+                        for b in 0..n {
+                            if side[a] == 0 && side[b] == 1 || side[a] == 1 && side[b] == 0 && !one_way {
+                                s.cut.insert((a, b));
+                            }
+                        }
+                    }
+                }
+                81..=84 => s.heal(),
+                _ => {}
+            }
+        }
+        s.heal();
+        s.loss = 0.0;
+        for i in 0..n {
+            if !s.up[i] {
+                s.restart(i);
+            }
+        }
+        // Converge: a leader, and every log equal to its log.
+        let mut converged = false;
+        for _ in 0..100 {
+            s.run_for(50 * MS);
+            if let Some(l) = s.leader() {
+                let log = s.log_of(l);
+                converged = (0..n).all(|i| s.log_of(i) == log && s.reps[i].commit_index() == s.reps[l].commit_index())
+                    && s.reps[l].commit_index() == log.len() as u64;
+                if converged {
+                    break;
+                }
+            }
+        }
+        assert!(converged, "seed {seed}: replicas did not converge after healing");
+        s.assert_stores_match_logs();
+        let l = s.leader().unwrap();
+        let log = s.log_of(l);
+        for (i, e) in s.ledger.iter().enumerate() {
+            assert_eq!(log[i], *e, "seed {seed}: committed entry {} lost", i + 1);
+        }
+        if sync {
+            for c in s.calls.iter().filter(|c| c.op == Op::Write) {
+                if let Some((_, r)) = c.done
+                    && r.status == Status::Ok
+                {
+                    assert_eq!(log.get(r.value as usize - 1).map(|e| e.1), Some(c.key), "seed {seed}: write lost");
+                }
+            }
+            for c in s.calls.iter().filter(|c| c.op == Op::Read) {
+                let Some((_, r)) = c.done else { continue };
+                if r.status != Status::Ok {
+                    continue;
+                }
+                let floor = s
+                    .calls
+                    .iter()
+                    .filter(|w| w.op == Op::Write && w.key == c.key)
+                    .filter_map(|w| {
+                        w.done.filter(|&(t, r)| r.status == Status::Ok && t <= c.sent).map(|(_, r)| r.value)
+                    })
+                    .max()
+                    .unwrap_or(0);
+                assert!(r.value >= floor, "seed {seed}: stale leader read of key {} ({} < {floor})", c.key, r.value);
+                assert!(r.value == 0 || log[r.value as usize - 1].1 == c.key, "seed {seed}: read a foreign version");
+            }
+        }
+        let _ = s.calls.iter().map(|c| c.to).sum::<usize>();
+        s.trace
+    }
+
+    #[test]
+    fn random_faults_never_break_safety_sync() {
+        for seed in 0..120 {
+            chaos(seed, if seed % 2 == 0 { 3 } else { 5 }, Replication::Sync);
+        }
+    }
+
+    #[test]
+    fn random_faults_never_break_safety_async() {
+        for seed in 0..60 {
+            let lag = Dist::Exponential { mean: 20e6 };
+            chaos(1000 + seed, if seed % 2 == 0 { 3 } else { 5 }, Replication::Async { lag });
+        }
+    }
+
+    #[test]
+    fn same_seed_same_run() {
+        assert_eq!(chaos(77, 5, Replication::Sync), chaos(77, 5, Replication::Sync));
+        assert_ne!(chaos(77, 5, Replication::Sync), chaos(78, 5, Replication::Sync));
+    }
+}
