@@ -198,7 +198,7 @@ impl Client {
                 self.stats.ok += 1;
                 self.stats.latency.record(l);
                 w.ok += 1;
-                let _ = w.latency.record(l.clamp(1_000, 3_600_000_000_000));
+                w.record_latency(l);
             }
             CallResult::Failed(_) => {
                 self.stats.failed += 1;

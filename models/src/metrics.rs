@@ -108,22 +108,37 @@ impl TimeAverage {
 }
 
 /// Per-window request figures, for plots and the TUI.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Window {
     pub ok: u64,
     pub failed: u64,
     pub timed_out: u64,
-    pub latency: Histogram<u32>,
+    /// Latency of the window's successful requests; allocated at the first one (empty windows,
+    /// e.g. during an outage or with tiny windows, cost nothing).
+    latency: Option<Box<Histogram<u32>>>,
 }
 
-impl Default for Window {
-    fn default() -> Self {
+impl Window {
+    #[inline]
+    pub fn record_latency(&mut self, ns: Nanos) {
         // Two significant digits keep a window small (~12 KB) while p99 stays within 1%.
-        Window {
-            ok: 0,
-            failed: 0,
-            timed_out: 0,
-            latency: Histogram::new_with_bounds(LOW_NS, HIGH_NS, 2).expect("valid"),
+        let h = self
+            .latency
+            .get_or_insert_with(|| Box::new(Histogram::new_with_bounds(LOW_NS, HIGH_NS, 2).expect("valid")));
+        h.saturating_record(ns.clamp(LOW_NS, HIGH_NS));
+    }
+
+    /// Latency quantile in ns (0 when the window had no successful request).
+    pub fn quantile_ns(&self, q: f64) -> u64 {
+        self.latency.as_ref().filter(|h| !h.is_empty()).map_or(0, |h| h.value_at_quantile(q))
+    }
+
+    fn merge_latency(&mut self, other: &Window) {
+        if let Some(o) = &other.latency {
+            match &mut self.latency {
+                Some(h) => h.add(o.as_ref()).expect("same bounds"),
+                None => self.latency = Some(o.clone()),
+            }
         }
     }
 }
@@ -155,7 +170,7 @@ impl TimeSeries {
             mine.ok += w.ok;
             mine.failed += w.failed;
             mine.timed_out += w.timed_out;
-            mine.latency.add(&w.latency).expect("same bounds");
+            mine.merge_latency(w);
         }
     }
 }

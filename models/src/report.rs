@@ -325,13 +325,9 @@ impl RunReport {
                 ok: series.windows.iter().map(|w| w.ok).collect(),
                 failed: series.windows.iter().map(|w| w.failed).collect(),
                 timed_out: series.windows.iter().map(|w| w.timed_out).collect(),
-                p50_ms: series.windows.iter().map(|w| q_ms(&w.latency, 0.5)).collect(),
-                p99_ms: series.windows.iter().map(|w| q_ms(&w.latency, 0.99)).collect(),
+                p50_ms: series.windows.iter().map(|w| to_ms(w.quantile_ns(0.5))).collect(),
+                p99_ms: series.windows.iter().map(|w| to_ms(w.quantile_ns(0.99))).collect(),
             },
         }
     }
-}
-
-fn q_ms(h: &hdrhistogram::Histogram<u32>, q: f64) -> f64 {
-    if h.is_empty() { 0.0 } else { to_ms(h.value_at_quantile(q)) }
 }

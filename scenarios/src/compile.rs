@@ -849,6 +849,12 @@ impl<'a> Checker<'a> {
             let target = self.target(&w.target, w.balance.as_ref());
             let load = self.load(w, duration);
             let start = w.start_s.map_or(0, |s| from_s(s.0));
+            if start >= duration {
+                self.err(
+                    w.name.span(),
+                    format!("workload `{}` starts at or after the end of the scenario", w.name.get_ref()),
+                );
+            }
             let stop = match &w.stop_s {
                 Some(s) if s.get_ref().0 > duration_s => {
                     self.err(s.span(), format!("`stop_s` is after the end of the scenario ({duration_s} s)"));

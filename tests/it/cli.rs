@@ -1,0 +1,844 @@
+//! The `faultline` binary end to end, as scripts and CI see it (docs/cli.md): the `run --json`
+//! contract, determinism, exit codes, error positions for malformed scenarios
+//! (tests/malformed/), garbled input never panicking, and outputs that are complete or absent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Runs the binary from the workspace root (so relative paths in messages stay short).
+fn faultline(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(ROOT)
+        .env_remove("RUST_LOG")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("spawn faultline")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or_else(|| panic!("faultline was killed by a signal: {:?}", o.status))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn describe(args: &[&str], o: &Output) -> String {
+    format!(
+        "faultline {}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        args.join(" "),
+        o.status,
+        stdout(o),
+        stderr(o)
+    )
+}
+
+/// Runs and requires exit code `want`.
+fn expect_code(args: &[&str], want: i32) -> Output {
+    let o = faultline(args);
+    assert_eq!(code(&o), want, "{}", describe(args, &o));
+    assert!(!stderr(&o).contains("panicked"), "{}", describe(args, &o));
+    o
+}
+
+/// A fresh path under the target's temporary directory (unique per process and call).
+fn temp_path(tag: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{n}-{tag}", std::process::id()))
+}
+
+/// A fresh, empty directory.
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = temp_path(tag);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_json(args: &[&str]) -> (Value, Vec<u8>) {
+    let o = expect_code(args, 0);
+    // Exactly one JSON value on stdout.
+    let values: Vec<Value> = serde_json::Deserializer::from_slice(&o.stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", describe(args, &o)));
+    assert_eq!(values.len(), 1, "expected one JSON object:\n{}", describe(args, &o));
+    (values.into_iter().next().unwrap(), o.stdout)
+}
+
+fn u(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or_else(|| panic!("`{key}` is not an unsigned integer in {v}"))
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v.get(key).and_then(Value::as_f64).unwrap_or_else(|| panic!("`{key}` is not a number in {v}"))
+}
+
+fn names(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("`{key}` is not an array"))
+        .iter()
+        .map(|x| x["name"].as_str().unwrap_or_else(|| panic!("an entry of `{key}` has no name: {x}")).to_owned())
+        .collect()
+}
+
+const OUTAGE: &str = "cross-region-outage";
+
+// ---------------------------------------------------------------------------------------------
+// 1–2. `run --json`: the contract fields, byte-identical reruns, the seed matters.
+
+#[test]
+fn run_json_has_the_contract_fields() {
+    let (r, _) = run_json(&["run", OUTAGE, "--seed", "7", "--json"]);
+    assert!(r.is_object(), "{r}");
+    assert_eq!(u(&r, "schema_version"), 1);
+    assert_eq!(r["scenario"], OUTAGE);
+    assert_eq!(r["variant"], "retry-once", "the first variant is the default");
+    assert_eq!(u(&r, "seed"), 7);
+    let hash = r["trace_hash"].as_str().expect("trace_hash is a string");
+    assert!(hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()), "trace_hash `{hash}`: 16 hex digits");
+    assert!(u(&r, "events") > 10_000, "a 60 s run at 400 requests/s applies many events");
+    // The run lasts the scenario's 60 s plus the drain of the last requests (a few seconds).
+    let sim = u(&r, "sim_time_ns");
+    assert!((60_000_000_000..70_000_000_000).contains(&sim), "sim_time_ns {sim}");
+
+    let req = &r["requests"];
+    let (total, ok, failed, timed_out) = (u(req, "total"), u(req, "ok"), u(req, "failed"), u(req, "timed_out"));
+    assert_eq!(total, ok + failed + timed_out, "{req}");
+    // 400/s for 60 s: about 24 000 requests.
+    assert!((20_000..28_000).contains(&total), "total {total}");
+    assert!(ok > 0 && failed + timed_out > 0, "the outage fails some requests: {req}");
+
+    let lat = &r["latency_ms"];
+    let q: Vec<f64> = ["p50", "p90", "p99", "p999", "max"].iter().map(|k| f(lat, k)).collect();
+    assert!(q.windows(2).all(|w| w[0] <= w[1]), "quantiles rise: {lat}");
+    let mean = f(lat, "mean");
+    assert!(mean > 0.0 && mean <= q[4], "{lat}");
+    // Every request crosses the region twice (≥ 2 × 40 ms one way, there and back).
+    assert!(q[0] > 80.0, "p50 {} ms includes the cross-region round trip", q[0]);
+
+    assert!(r["anomalies"].is_object(), "anomalies is an object: {}", r["anomalies"]);
+    for (_, n) in r["anomalies"].as_object().unwrap() {
+        assert!(n.is_u64(), "anomaly counts are integers: {}", r["anomalies"]);
+    }
+
+    // Per-component figures.
+    assert_eq!(names(&r, "workloads"), ["shoppers"]);
+    let mut services = names(&r, "services");
+    services.sort();
+    assert_eq!(services, ["inventory", "web"]);
+    let mut balancers = names(&r, "balancers");
+    balancers.sort();
+    assert_eq!(balancers, ["inventory-lb", "web-lb"]);
+    let w = &r["workloads"][0];
+    assert_eq!(&w["requests"], req, "one workload: its requests are the total");
+    for s in r["services"].as_array().unwrap() {
+        for k in ["arrivals", "ok", "errors", "rejected", "downstream_calls"] {
+            u(s, k);
+        }
+        for k in ["utilisation", "mean_queue_len", "mean_sojourn_ms"] {
+            f(s, k);
+        }
+        assert_eq!(u(s, "instances"), 4, "{s}");
+        assert!(u(s, "arrivals") > 0, "{s}");
+    }
+    for b in r["balancers"].as_array().unwrap() {
+        assert!(b["strategy"].is_string(), "{b}");
+        assert!(u(b, "forwarded") > 0, "{b}");
+    }
+    let web = r["services"].as_array().unwrap().iter().find(|s| s["name"] == "web").unwrap();
+    assert!(u(web, "downstream_calls") > 0, "web calls inventory: {web}");
+}
+
+#[test]
+fn run_json_is_byte_identical_across_runs_and_the_seed_changes_the_trace() {
+    let args = ["run", OUTAGE, "--seed", "7", "--json"];
+    let (a, bytes_a) = run_json(&args);
+    let (_, bytes_b) = run_json(&args);
+    assert!(bytes_a == bytes_b, "two runs of seed 7 differ:\n{}\n---\n{}", stdout_of(&bytes_a), stdout_of(&bytes_b));
+
+    let (b, _) = run_json(&["run", OUTAGE, "--seed", "8", "--json"]);
+    assert_eq!(u(&b, "seed"), 8);
+    assert_ne!(a["trace_hash"], b["trace_hash"], "seeds 7 and 8 gave the same trace");
+
+    // The scenario's own seed (1) is used without --seed, and equals an explicit --seed 1.
+    let (d, bytes_d) = run_json(&["run", OUTAGE, "--json"]);
+    assert_eq!(u(&d, "seed"), 1);
+    let (_, bytes_e) = run_json(&["run", OUTAGE, "--json", "--seed", "1"]);
+    assert!(bytes_d == bytes_e, "default seed differs from --seed 1");
+
+    // Another variant on the same seed is another run.
+    let (v, _) = run_json(&["run", OUTAGE, "--seed", "7", "--variant", "fail-fast", "--json"]);
+    assert_eq!(v["variant"], "fail-fast");
+    assert_ne!(a["trace_hash"], v["trace_hash"]);
+}
+
+fn stdout_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Every catalog scenario is deterministic, and `list` agrees with scenarios/catalog/.
+
+fn catalog_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("scenarios/catalog"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn list_matches_the_catalog_directory_and_every_entry_validates() {
+    let o = expect_code(&["list"], 0);
+    let mut listed: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    let files: Vec<String> =
+        catalog_files().iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(listed, files, "`faultline list` and scenarios/catalog/ disagree");
+    for p in catalog_files() {
+        let path = p.to_string_lossy().into_owned();
+        let o = expect_code(&["validate", &path], 0);
+        assert!(stdout(&o).contains(": ok"), "{}", describe(&["validate", &path], &o));
+    }
+}
+
+#[test]
+fn check_determinism_passes_for_every_catalog_scenario() {
+    let o = expect_code(&["list"], 0);
+    let names: Vec<String> =
+        stdout(&o).lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    assert!(names.len() >= 5, "the catalog has at least five scenarios: {names:?}");
+    // In parallel: each check runs every variant twice.
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| {
+                s.spawn(move || {
+                    let args = ["check-determinism", n.as_str()];
+                    let o = faultline(&args);
+                    (describe(&args, &o), code(&o), stdout(&o))
+                })
+            })
+            .collect();
+        for (n, h) in names.iter().zip(handles) {
+            let (what, code, out) = h.join().unwrap();
+            assert_eq!(code, 0, "{what}");
+            assert!(!what.contains("panicked"), "{what}");
+            assert!(out.contains("deterministic") && !out.contains("NOT deterministic"), "{what}");
+            assert!(out.lines().all(|l| l.starts_with(n.as_str()) || l.starts_with(' ')), "{what}");
+        }
+    });
+    // With an explicit seed and variant too.
+    let o = expect_code(&["check-determinism", OUTAGE, "--seed", "7", "--variant", "fail-fast"], 0);
+    assert!(stdout(&o).contains("[fail-fast] seed 7: deterministic"), "{}", stdout(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The outage shows in the time series, and recovery after it heals.
+
+#[test]
+fn the_outage_is_visible_in_the_time_series_and_heals() {
+    let (r, _) = run_json(&["run", OUTAGE, "--seed", "7", "--json"]);
+    let faults = r["faults"].as_array().expect("faults[]");
+    let at = |phase: &str| {
+        faults
+            .iter()
+            .find(|x| x["name"] == "eu-west down" && x["phase"] == phase)
+            .map(|x| f(x, "t_ms"))
+            .unwrap_or_else(|| panic!("no `{phase}` of `eu-west down` in {faults:?}"))
+    };
+    let (start_ms, end_ms) = (at("start"), at("end"));
+    assert_eq!((start_ms, end_ms), (20_000.0, 40_000.0), "the catalog's fault window");
+
+    let ts = &r["timeseries"];
+    let win = f(ts, "window_ms");
+    let col = |k: &str| -> Vec<f64> { ts[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    let (t_s, ok, failed, timed_out) = (col("t_s"), col("ok"), col("failed"), col("timed_out"));
+    assert!(t_s.len() >= 12 && [&ok, &failed, &timed_out].iter().all(|c| c.len() == t_s.len()), "{ts}");
+    // Error rate over the windows that satisfy `keep` (by window start and end, in ms).
+    let rate = |keep: &dyn Fn(f64, f64) -> bool| {
+        let (mut bad, mut all) = (0.0, 0.0);
+        for i in 0..t_s.len() {
+            let (a, b) = (t_s[i] * 1000.0, t_s[i] * 1000.0 + win);
+            if keep(a, b) {
+                bad += failed[i] + timed_out[i];
+                all += ok[i] + failed[i] + timed_out[i];
+            }
+        }
+        assert!(all > 500.0, "enough requests in the compared windows ({all})");
+        bad / all
+    };
+    let before = rate(&|_, b| b <= start_ms);
+    let during = rate(&|a, b| a >= start_ms && b <= end_ms);
+    // One window of grace after the heal: requests sent during the outage finish (and time out)
+    // then, and the balancer's backends come back.
+    let after = rate(&|a, _| a >= end_ms + win);
+    assert!(before < 0.01, "error rate before the outage {before:.3}");
+    assert!(during > 0.5, "error rate during the outage {during:.3}: everything needs eu-west");
+    assert!(after < 0.02, "error rate after the heal {after:.3}");
+    // And every single window fully inside the outage is bad, not just the average.
+    for i in 0..t_s.len() {
+        let (a, b) = (t_s[i] * 1000.0, t_s[i] * 1000.0 + win);
+        if a >= start_ms && b <= end_ms {
+            let all = ok[i] + failed[i] + timed_out[i];
+            assert!(all > 0.0 && (failed[i] + timed_out[i]) / all > 0.5, "window at {} s: {ts}", t_s[i]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Malformed scenarios: exit 2, `error: FILE:LINE:COL: message`, never a panic.
+
+/// `(line, column)` from a leading `# expect: L:C` line; 1:1 for files that cannot carry one.
+fn expected_position(bytes: &[u8]) -> (usize, usize) {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first = String::from_utf8_lossy(first);
+    match first.trim_end().strip_prefix("# expect: ") {
+        Some(pos) => {
+            let (l, c) = pos.split_once(':').unwrap_or_else(|| panic!("bad expect line `{first}`"));
+            (l.trim().parse().unwrap(), c.trim().parse().unwrap())
+        }
+        None => (1, 1),
+    }
+}
+
+fn malformed_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("tests/malformed"))
+        .expect("tests/malformed/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Checks one bad input given as `path` (relative to the workspace root); returns what went wrong.
+fn check_bad_input(cmd: &str, path: &str, (line, col): (usize, usize)) -> Option<String> {
+    let args = [cmd, path];
+    let o = faultline(&args);
+    let err = stderr(&o);
+    let mut problems = Vec::new();
+    if o.status.code() != Some(2) {
+        problems.push(format!("exit code {:?}, expected 2", o.status.code()));
+    }
+    if err.contains("panicked") {
+        problems.push("panicked".to_owned());
+    }
+    let want = format!("error: {path}:{line}:{col}: ");
+    let first = err.lines().find(|l| l.starts_with("error: ")).unwrap_or("(no `error:` line)");
+    if !first.starts_with(&want) {
+        problems.push(format!("first error line is `{first}`, expected it to start with `{want}`"));
+    }
+    if !o.stdout.is_empty() {
+        problems.push("printed on stdout".to_owned());
+    }
+    (!problems.is_empty()).then(|| format!("{cmd} {path}: {}\n{}", problems.join("; "), describe(&args, &o)))
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(ROOT).unwrap_or(p).to_string_lossy().into_owned()
+}
+
+#[test]
+fn malformed_scenarios_are_rejected_with_their_position() {
+    let files = malformed_files();
+    assert!(files.len() >= 30, "the corpus has {} files", files.len());
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(files.len().div_ceil(4))
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter_map(|p| {
+                            check_bad_input("validate", &rel(p), expected_position(&std::fs::read(p).unwrap()))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} malformed files misreported:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn every_malformed_file_names_its_expected_position_or_is_one_one_by_nature() {
+    // Files without an `# expect:` line must be ones where 1:1 is the only possible position.
+    for p in malformed_files() {
+        let bytes = std::fs::read(&p).unwrap();
+        if !bytes.starts_with(b"# expect: ") {
+            assert!(
+                bytes.iter().all(|b| b.is_ascii_whitespace()),
+                "{}: every file with content starts with `# expect: LINE:COL`",
+                rel(&p)
+            );
+        }
+    }
+}
+
+#[test]
+fn run_and_check_determinism_report_malformed_files_the_same_way() {
+    let some = [
+        "syntax-unterminated-string",
+        "unknown-field-service",
+        "negative-timeout",
+        "call-cycle",
+        "variant-invalid-value",
+        "empty",
+        "non-utf8-byte",
+        "duplicate-zone-non-ascii",
+    ];
+    let mut failures = Vec::new();
+    for name in some {
+        let path = format!("tests/malformed/{name}.toml");
+        let pos = expected_position(&std::fs::read(Path::new(ROOT).join(&path)).unwrap());
+        failures.extend(check_bad_input("run", &path, pos));
+        failures.extend(check_bad_input("check-determinism", &path, pos));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn generated_bad_files_are_rejected_at_one_one() {
+    let dir = temp_dir("generated");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // Binary junk: not UTF-8 from the first byte.
+        ("junk.toml", vec![0xff, 0xfe, 0x00, 0x9c, 0x80, 0x81, 0xc3, 0x28, 0xa0, 0xa1, 0xf0, 0x28, 0x8c, 0xbc]),
+        // Larger than the 4 MiB limit (the size is checked before anything is parsed).
+        ("huge.toml", {
+            let mut v = b"[scenario]\nname = \"x\"\nduration_s = 1\n".to_vec();
+            v.resize(5 << 20, b' ');
+            v
+        }),
+        // A lone comment: not empty, but no [scenario] (nothing to point at).
+        ("comment-only.toml", b"# just a comment\n".to_vec()),
+    ];
+    let mut failures = Vec::new();
+    for (name, bytes) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        failures.extend(check_bad_input("validate", &p.to_string_lossy(), (1, 1)));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Garbled catalog scenarios: `validate` answers 0 or 2, never panics.
+
+#[derive(Clone, Debug)]
+enum Edit {
+    Delete { at: f64, len: usize },
+    Duplicate { at: f64, len: usize },
+    Replace { at: f64, len: usize, with: Vec<u8> },
+    Insert { at: f64, bytes: Vec<u8> },
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    // Bytes that matter to TOML, plus anything at all (non-UTF-8 included).
+    let byte = prop_oneof![
+        3 => prop::sample::select(b"[]{}=\",.#\n'-_0123456789e+ \t\\".to_vec()),
+        1 => any::<u8>(),
+    ];
+    let bytes = prop::collection::vec(byte, 1..12);
+    prop_oneof![
+        (0.0..1.0f64, 1..40usize).prop_map(|(at, len)| Edit::Delete { at, len }),
+        (0.0..1.0f64, 1..200usize).prop_map(|(at, len)| Edit::Duplicate { at, len }),
+        (0.0..1.0f64, 1..10usize, bytes.clone()).prop_map(|(at, len, with)| Edit::Replace { at, len, with }),
+        (0.0..1.0f64, bytes).prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
+    ]
+}
+
+fn apply(text: &mut Vec<u8>, e: &Edit) {
+    let pos = |at: f64, n: usize| ((at * n as f64) as usize).min(n);
+    match e {
+        Edit::Delete { at, len } => {
+            let a = pos(*at, text.len());
+            let b = (a + len).min(text.len());
+            text.drain(a..b);
+        }
+        Edit::Duplicate { at, len } => {
+            let a = pos(*at, text.len());
+            let b = (a + len).min(text.len());
+            let copy = text[a..b].to_vec();
+            text.splice(b..b, copy);
+        }
+        Edit::Replace { at, len, with } => {
+            let a = pos(*at, text.len());
+            let b = (a + len).min(text.len());
+            text.splice(a..b, with.iter().copied());
+        }
+        Edit::Insert { at, bytes } => {
+            let a = pos(*at, text.len());
+            text.splice(a..a, bytes.iter().copied());
+        }
+    }
+}
+
+proptest! {
+    // Each case spawns the binary; 64 cases keep this to a second or two. No regression file
+    // is written (the cases are cheap to regenerate and tests/it/ is shared).
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn garbled_catalog_scenarios_never_panic(
+        which in 0usize..5,
+        edits in prop::collection::vec(edit(), 1..6),
+    ) {
+        let files = catalog_files();
+        let mut text = std::fs::read(&files[which % files.len()]).unwrap();
+        for e in &edits {
+            apply(&mut text, e);
+        }
+        let p = temp_path("garbled.toml");
+        std::fs::write(&p, &text).unwrap();
+        let path = p.to_string_lossy().into_owned();
+        let args = ["validate", path.as_str()];
+        let o = faultline(&args);
+        let err = stderr(&o);
+        let c = code(&o);
+        prop_assert!(c == 0 || c == 2, "{}", describe(&args, &o));
+        prop_assert!(!err.contains("panicked"), "{}", describe(&args, &o));
+        if c == 2 {
+            // The one-line form, at a position inside the file.
+            let prefix = format!("error: {path}:");
+            let line = err.lines().find(|l| l.starts_with(&prefix));
+            prop_assert!(line.is_some(), "{}", describe(&args, &o));
+            let rest = &line.unwrap()[prefix.len()..];
+            let mut it = rest.splitn(3, ':');
+            let l: usize = it.next().unwrap().parse().unwrap();
+            let col: usize = it.next().unwrap().parse().unwrap();
+            let lines = text.split(|&b| b == b'\n').count();
+            prop_assert!(l >= 1 && l <= lines && col >= 1, "position {l}:{col} outside the file ({lines} lines)");
+        }
+        let _ = std::fs::remove_file(&p);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Budgets and output files: complete or absent.
+
+/// Files in `dir`, temporaries included.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_exhausted_event_budget_is_inconclusive() {
+    for args in [
+        &["run", OUTAGE, "--max-events", "1000"][..],
+        &["run", OUTAGE, "--max-events", "1000", "--json"][..],
+        &["run", OUTAGE, "--max-events", "0", "--seed", "3"][..],
+    ] {
+        let o = expect_code(args, 3);
+        assert!(stderr(&o).contains("inconclusive"), "{}", describe(args, &o));
+        assert!(o.stdout.is_empty(), "nothing is reported for an inconclusive run:\n{}", describe(args, &o));
+    }
+}
+
+#[test]
+fn a_trace_is_absent_when_the_budget_runs_out() {
+    let dir = temp_dir("trace-budget");
+    let trace = dir.join("trace.jsonl");
+    let t = trace.to_string_lossy().into_owned();
+    let args = ["run", OUTAGE, "--max-events", "1000", "--trace", &t];
+    let o = expect_code(&args, 3);
+    assert!(stderr(&o).contains("inconclusive"), "{}", describe(&args, &o));
+    assert!(!trace.exists(), "an inconclusive run left {t} behind");
+    assert!(listing(&dir).is_empty(), "temporary files left behind: {:?}", listing(&dir));
+
+    // An existing file at the destination is not replaced by a partial one.
+    std::fs::write(&trace, "previous\n").unwrap();
+    expect_code(&args, 3);
+    assert_eq!(std::fs::read_to_string(&trace).unwrap(), "previous\n");
+    assert_eq!(listing(&dir), ["trace.jsonl"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `run --seed 7 --json --trace FILE` on the outage scenario: the report and the trace's lines.
+fn traced_run(tag: &str) -> (Value, Vec<Value>) {
+    let dir = temp_dir(tag);
+    let trace = dir.join("trace.jsonl");
+    let t = trace.to_string_lossy().into_owned();
+    let (r, _) = run_json(&["run", OUTAGE, "--seed", "7", "--json", "--trace", &t]);
+    assert_eq!(listing(&dir), ["trace.jsonl"], "only the trace, no temporary files");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.ends_with('\n'), "the last line is complete");
+    let lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}: `{line}`", i + 1)))
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (r, lines)
+}
+
+#[test]
+fn a_trace_of_a_complete_run_is_json_lines() {
+    let (r, lines) = traced_run("trace-ok");
+    assert!(lines.len() > 10_000, "{} lines", lines.len());
+    let mut last = (0u64, 0u64);
+    // Every event kind in a trace is one docs/cli.md lists (`run --trace FILE`).
+    let docs = std::fs::read_to_string(Path::new(ROOT).join("docs/cli.md")).unwrap();
+    let trace_doc = &docs[docs.find("## `run --trace FILE`").expect("docs/cli.md documents --trace")..];
+    let mut faults = Vec::new();
+    for (n, v) in lines.iter().enumerate() {
+        for k in ["i", "t_ns", "kind", "actor", "peer", "detail"] {
+            assert!(v.get(k).is_some(), "line {}: no `{k}`: {v}", n + 1);
+        }
+        let (i, t_ns) = (u(v, "i"), u(v, "t_ns"));
+        assert!(i > last.0 && t_ns >= last.1, "line {}: index or time goes backwards: {v}", n + 1);
+        last = (i, t_ns);
+        let kind = v["kind"].as_str().unwrap();
+        assert!(
+            trace_doc.contains(&format!("`{kind}`")),
+            "line {}: event kind `{kind}` is not documented in docs/cli.md (`run --trace FILE`)",
+            n + 1
+        );
+        if kind.starts_with("fault-") {
+            faults.push((kind, t_ns));
+        }
+    }
+    assert!(last.0 <= u(&r, "events") && last.1 <= u(&r, "sim_time_ns"), "the trace ends within the run");
+    assert_eq!(faults, [("fault-start", 20_000_000_000), ("fault-end", 40_000_000_000)], "the outage, on time");
+
+    // The same run without a trace has the same report.
+    let (plain, _) = run_json(&["run", OUTAGE, "--seed", "7", "--json"]);
+    assert_eq!(plain, r, "writing a trace changed the run");
+}
+
+#[test]
+fn a_trace_has_one_line_per_applied_event() {
+    // docs/cli.md: "one object per applied event"; `events` in the report counts them.
+    let (r, lines) = traced_run("trace-count");
+    let missing: Vec<u64> = lines
+        .windows(2)
+        .flat_map(|w| u(&w[0], "i") + 1..u(&w[1], "i"))
+        .chain(1..lines.first().map_or(1, |v| u(v, "i")))
+        .collect();
+    assert!(
+        missing.is_empty() && lines.len() as u64 == u(&r, "events"),
+        "{} events, {} trace lines; indices missing from the trace: {missing:?} (first neighbours: {})",
+        u(&r, "events"),
+        lines.len(),
+        missing.first().map_or(String::new(), |&m| lines
+            .iter()
+            .filter(|v| u(v, "i").abs_diff(m) <= 2)
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    );
+}
+
+#[test]
+fn a_trace_into_a_missing_directory_is_bad_input() {
+    let missing = temp_path("no-such-dir").join("trace.jsonl");
+    let t = missing.to_string_lossy().into_owned();
+    let o = expect_code(&["run", OUTAGE, "--trace", &t], 2);
+    assert!(stderr(&o).contains("trace.jsonl"), "the message names the file: {}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Usage errors exit 2 (and help/version are not errors).
+
+#[test]
+fn usage_errors_exit_two() {
+    let missing = temp_path("missing.toml").to_string_lossy().into_owned();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![], "Usage"),
+        (vec!["frobnicate"], "frobnicate"),
+        (vec!["run"], "SCENARIO"),
+        (vec!["run", OUTAGE, "--bogus"], "--bogus"),
+        (vec!["--bogus", "list"], "--bogus"),
+        (vec!["run", OUTAGE, "--seed", "seven"], "seven"),
+        (vec!["run", OUTAGE, "--seed", "-1"], "-1"),
+        (vec!["run", OUTAGE, "--max-events", "many"], "many"),
+        (vec!["run", OUTAGE, "--variant", "nope"], "nope"),
+        (vec!["check-determinism", OUTAGE, "--variant", "nope"], "nope"),
+        (vec!["run", &missing], "missing.toml"),
+        (vec!["validate", &missing], "missing.toml"),
+        (vec!["check-determinism", &missing], "missing.toml"),
+        (vec!["validate", "no-such-catalog-entry"], "no-such-catalog-entry"),
+        (vec!["validate", "tests"], "tests"),
+        (vec!["list", "extra"], "extra"),
+    ];
+    for (args, mention) in cases {
+        let o = expect_code(&args, 2);
+        assert!(stderr(&o).contains(mention), "stderr should mention `{mention}`:\n{}", describe(&args, &o));
+    }
+    // An unknown variant lists the known ones.
+    let o = faultline(&["run", OUTAGE, "--variant", "nope"]);
+    assert!(stderr(&o).contains("retry-once") && stderr(&o).contains("fail-fast"), "{}", stderr(&o));
+}
+
+#[test]
+fn help_and_version_are_not_errors() {
+    for args in [&["--help"][..], &["--version"][..], &["run", "--help"][..], &["help"][..]] {
+        let o = expect_code(args, 0);
+        assert!(!o.stdout.is_empty(), "{}", describe(args, &o));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid but extreme scenarios: any answer but a panic.
+
+const EXTREME_BASE: &str = r#"
+[scenario]
+name = "extreme"
+duration_s = 5
+
+[[region]]
+name = "r"
+zones = ["a", "b"]
+
+[[service]]
+name = "api"
+region = "r"
+instances = 2
+workers = 4
+service_time = { dist = "exponential", mean_ms = 5 }
+
+[[workload]]
+name = "users"
+zone = "a"
+target = "api"
+timeout_ms = 500
+"#;
+
+/// Runs each `(label, scenario)` and requires exit 0, 2 or 3 without a panic.
+fn never_panics(cases: &[(&str, String)]) {
+    let mut failures = Vec::new();
+    for (label, text) in cases {
+        let p = temp_path(&format!("{label}.toml"));
+        std::fs::write(&p, text).unwrap();
+        let path = p.to_string_lossy().into_owned();
+        for args in [vec!["validate", path.as_str()], vec!["run", path.as_str(), "--max-events", "2000000"]] {
+            let o = faultline(&args);
+            if !matches!(o.status.code(), Some(0 | 2 | 3)) || stderr(&o).contains("panicked") {
+                failures.push(format!("[{label}]\n{text}\n{}", describe(&args, &o)));
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&p);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn extreme_but_valid_numbers_never_panic() {
+    const POISSON: &str = "arrival = { process = \"poisson\", rate_per_s = 100 }";
+    const WORK: &str = "service_time = { dist = \"exponential\", mean_ms = 5 }";
+    // The base scenario ends inside its [[workload]]: `extra` adds workload fields (or tables).
+    let with = |extra: &str| format!("{EXTREME_BASE}{extra}\n");
+    let work = |dist: &str| with(POISSON).replace(WORK, &format!("service_time = {dist}"));
+    let cases = [
+        (
+            "huge-timeout-and-retries",
+            with(&format!(
+                "{POISSON}\nretry = {{ max_attempts = 4294967295, backoff_base_ms = 1e300, backoff_max_ms = 1e300 }}"
+            ))
+            .replace("timeout_ms = 500", "timeout_ms = 1e300"),
+        ),
+        ("tiny-rate-poisson", with("arrival = { process = \"poisson\", rate_per_s = 1e-300 }\nstart_s = 1")),
+        // A constant process at a tiny rate: the gap saturates, then `t + gap` overflowed.
+        (
+            "tiny-rate-constant-late-start",
+            with("arrival = { process = \"constant\", rate_per_s = 1e-300 }\nstart_s = 1"),
+        ),
+        // A start far beyond the end (`stop_s` there is rejected, `start_s` is accepted).
+        ("start-far-after-the-end", with(&format!("{POISSON}\nstart_s = 1e300"))),
+        ("huge-service-time", work("{ dist = \"constant\", value_ms = 1e300 }")),
+        ("pareto-tiny-shape", work("{ dist = \"pareto\", scale_ms = 1, shape = 1e-300 }")),
+        ("normal-huge-spread", work("{ dist = \"normal\", mean_ms = 1, std_dev_ms = 1e300 }")),
+        ("lognormal-extreme", work("{ dist = \"lognormal\", p50_ms = 1e-300, p99_ms = 1e300 }")),
+        (
+            "huge-latency",
+            with(&format!(
+                "{POISSON}\n\n[topology.latency]\nsame_zone = {{ dist = \"constant\", value_ms = 1e300 }}\n\
+                 cross_zone = {{ dist = \"constant\", value_ms = 1e300 }}"
+            )),
+        ),
+        (
+            "slow-fault-forever",
+            with(&format!(
+                "{POISSON}\n\n[[fault]]\nkind = \"slow\"\ntargets = [\"api\"]\nfactor = 1e300\n\
+                 start_s = 1\nduration_s = 1e300"
+            )),
+        ),
+        ("diurnal-tiny-period", with(&format!("{POISSON}\ndiurnal = {{ period_s = 1e-300, amplitude = 1 }}"))),
+        ("closed-loop-huge-think", with("users = 3\nthink_time = { dist = \"constant\", value_ms = 1e300 }")),
+    ];
+    never_panics(&cases);
+}
+
+#[test]
+fn a_sharded_database_target_never_panics() {
+    // It validates, so `run` must not panic (it did: index out of bounds in `World::flush`, the
+    // database replicas' actor ids pointing past the actors).
+    let text = EXTREME_BASE.replace("target = \"api\"", "target = \"db\"")
+        + "arrival = { process = \"poisson\", rate_per_s = 100 }\n\n\
+           [[database]]\nname = \"db\"\nzones = [\"a\", \"b\"]\nshards = 3\nreplicas = 3\n\
+           service_time = { dist = \"constant\", value_ms = 1 }\n";
+    never_panics(&[("sharded-database", text)]);
+}
+
+/// The largest service validation accepts (MAX_NODES instances) must fit in memory: run it
+/// for a few events under a 2 GiB address-space limit (20 KiB per instance, generous).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_largest_valid_service_fits_in_memory() {
+    let text = format!(
+        "[scenario]\nname = \"wide\"\nduration_s = 1\n\n[[region]]\nname = \"r\"\nzones = [\"a\"]\n\n\
+         [[service]]\nname = \"api\"\nregion = \"r\"\ninstances = {}\nworkers = 1\nqueue_capacity = 0\n\
+         service_time = {{ dist = \"constant\", value_ms = 1 }}\n\n[[workload]]\nname = \"users\"\nzone = \"a\"\n\
+         target = \"api\"\narrival = {{ process = \"poisson\", rate_per_s = 10 }}\ntimeout_ms = 100\n",
+        faultline_scenarios::MAX_NODES - 1
+    );
+    let p = temp_path("wide.toml");
+    std::fs::write(&p, text).unwrap();
+    let path = p.to_string_lossy().into_owned();
+    expect_code(&["validate", &path], 0);
+    let o = Command::new("sh")
+        .args(["-c", "ulimit -v 2097152 && exec \"$0\" \"$@\"", BIN, "run", &path, "--max-events", "1000"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)) && !stderr(&o).contains("panicked"),
+        "{} instances do not fit in 2 GiB:\n{}",
+        faultline_scenarios::MAX_NODES - 1,
+        describe(&["run", &path, "--max-events", "1000"], &o)
+    );
+    let _ = std::fs::remove_file(&p);
+}
