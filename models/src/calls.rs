@@ -511,6 +511,15 @@ impl Calls {
         p.outstanding = 0;
         p.redirects = 0;
         let target = p.target as usize;
+        if let Target::Db(router) = &mut self.targets[target].target
+            && matches!(why, CallResult::TimedOut | CallResult::Failed(Status::Unavailable))
+        {
+            // The replica we believed leads is gone or lost its lease: try the next one, which
+            // either leads or redirects to whoever does (what real database clients do).
+            let s = router.shard_of(p.req.key);
+            let r = &mut router.shards[s];
+            r.leader_hint = (r.leader_hint + 1) % r.replicas.len() as u16;
+        }
         self.targets[target].record(now, false, &mut self.stats);
         let p = self.inflight.get(id).expect("live call");
         let retry = &self.targets[target].retry;

@@ -40,17 +40,26 @@
 //! happens after the lease ran out: the lease is strictly shorter than any follower's election
 //! wait. Simulated clocks do not drift; a real system would subtract a drift bound.
 //!
-//! # Log repair
-//! Followers accept only an `Append` that extends a matching prefix (entry `index − 1` with
-//! `prev_term`), truncating conflicting entries (and undoing them in the store if they were
-//! applied); anything else — a gap left by a lost or reordered message, a conflict — is refused
-//! with a hint (`matched`: the follower's last index, or just below the conflicting run of
-//! terms). Heartbeats carry the leader's last shipped index; a follower that is behind answers
-//! with its hint too. The leader resends up to [`REPAIR_BATCH`] entries from the hint, one
-//! `Append` each, and the next batch when the last one is acknowledged. Refusals of Appends that
-//! repeat the previous hint are ignored (they come from the same gap), so one lost message costs
-//! one resend batch, not one per later entry; a heartbeat refusal always triggers a batch, which
-//! bounds how long a lost batch stalls repair.
+//! # Replication and log repair
+//! The network loses, delays and reorders messages, so replication works like a sliding-window
+//! transport (one `Append` per entry):
+//! - The leader keeps at most [`WINDOW`] entries outstanding per follower beyond those it knows
+//!   the follower holds; acknowledgements slide the window. A down follower costs one window.
+//! - A follower accepts an `Append` only if it extends a matching prefix (entry `index − 1` with
+//!   `prev_term`), truncating conflicting entries (undoing them in the store if applied). An
+//!   entry that arrives ahead of a gap is held ([`REORDER_WINDOW`]) until the gap fills, and
+//!   answered with an acknowledgement that does not advance; after three of those the leader
+//!   resends the missing entry alone (TCP's fast retransmit).
+//! - A conflict, or an entry too far ahead, is refused with a hint (`matched`: the follower's last
+//!   index, or the index before its run of conflicting terms, never below its commit index);
+//!   the leader goes back to the hint and refills the window. Refusals repeating the previous
+//!   hint come from the same gap and are ignored.
+//! - Heartbeats carry the index shipped as of the previous heartbeat (entries in flight do not
+//!   count) and the commit index. A follower that lacks entries answers with its hint; if it made
+//!   no progress since the previous heartbeat, the leader goes back too. This is what restarts a
+//!   repair whose messages were all lost.
+//! - Followers apply up to the leader's commit index, but only as far as their log is known to
+//!   match the leader's (Sync), or at receipt (Async).
 //!
 //! # `Append` on the wire
 //! `DbMsg::Append` has one term field, the entry's term. A follower also needs the sender's
@@ -153,8 +162,11 @@ pub struct ReplicaStats {
 
 /// Key of the no-op entry a new leader appends; client writes to it are answered `Error`.
 pub const NOOP_KEY: u64 = u64::MAX;
-/// Entries resent per acknowledgement during log repair (one `Append` message each).
-pub const REPAIR_BATCH: u64 = 64;
+/// Entries a leader sends a follower beyond those it knows the follower has (a send window;
+/// one `Append` message per entry). Also bounds a resend batch during log repair.
+pub const WINDOW: u64 = 64;
+/// Out-of-order entries a follower holds until the gap before them fills (a receive window).
+pub const REORDER_WINDOW: u64 = WINDOW;
 /// Marks `Msg.call` of an `Append` (the low 32 bits hold the leader's term); heartbeats carry
 /// their send time there, which never has this bit.
 const APPEND_TAG: u64 = 1 << 63;
@@ -169,6 +181,15 @@ struct Entry {
     key: u64,
     /// The key's version before this entry was applied (to undo it if it is truncated).
     prev: u64,
+}
+
+/// An `Append` that arrived ahead of a gap.
+#[derive(Clone, Copy, Debug)]
+struct Ahead {
+    index: u64,
+    term: u32,
+    prev_term: u32,
+    key: u64,
 }
 
 #[derive(Debug)]
@@ -216,10 +237,21 @@ pub struct Replica {
     votes: Vec<bool>,
     /// Follower: our log matches the current leader's up to here.
     leader_matched: u64,
+    /// Follower: entries of the current leader received ahead of a gap.
+    ahead: Vec<Ahead>,
 
     // Volatile: leader.
+    /// Next entry to send to each follower.
     next: Vec<u64>,
+    /// Entries each follower is known to hold (this term).
     matched: Vec<u64>,
+    /// Start of each follower's send window: `matched`, or where repair restarted, or (at the
+    /// start of the term) the leader's last index, optimistically.
+    base: Vec<u64>,
+    /// Acknowledgements that did not advance `matched` while entries were outstanding.
+    dups: Vec<u32>,
+    /// `matched` at the previous heartbeat acknowledgement (has the follower moved since?).
+    progress: Vec<u64>,
     /// Latest send time of a heartbeat each follower acknowledged in this term.
     acked_at: Vec<Option<Nanos>>,
     last_hint: Vec<u64>,
@@ -227,6 +259,9 @@ pub struct Replica {
     term_start: u64,
     /// Entries up to here have been sent (Async: their lag elapsed; Sync: all).
     shipped: u64,
+    /// `shipped` when the last heartbeat went out: what the next heartbeat advertises, so that
+    /// entries merely in flight do not look missing.
+    hb_last: u64,
     /// Async: (due, index) of entries waiting for their lag, due times non-decreasing.
     ship_queue: VecDeque<(Nanos, u64)>,
     pending: VecDeque<PendingWrite>,
@@ -272,12 +307,17 @@ impl Replica {
             election_gen: 0,
             votes: vec![false; n],
             leader_matched: 0,
+            ahead: Vec::with_capacity(REORDER_WINDOW as usize),
             next: vec![1; n],
             matched: vec![0; n],
+            base: vec![0; n],
+            dups: vec![0; n],
+            progress: vec![0; n],
             acked_at: vec![None; n],
             last_hint: vec![NO_HINT; n],
             term_start: 0,
             shipped: 0,
+            hb_last: 0,
             ship_queue: VecDeque::new(),
             pending: VecDeque::new(),
             scratch: Vec::with_capacity(n),
@@ -376,6 +416,7 @@ impl Replica {
         self.role = Role::Follower;
         self.leader = None;
         self.leader_matched = 0;
+        self.ahead.clear();
         self.votes.iter_mut().for_each(|v| *v = false);
         self.gauges(now);
     }
@@ -411,11 +452,9 @@ impl Replica {
                     self.arm_election(now, out); // heard from the leader meanwhile
                 }
             }
-            Timer::Model { tag: TAG_HEARTBEAT, arg } => {
-                if self.role == Role::Leader && arg == u64::from(self.term) {
-                    self.send_heartbeats(now, out);
-                    self.arm_heartbeat(out);
-                }
+            Timer::Model { tag: TAG_HEARTBEAT, arg } if self.role == Role::Leader && arg == u64::from(self.term) => {
+                self.send_heartbeats(now, out);
+                self.arm_heartbeat(out);
             }
             Timer::Model { tag: TAG_SHIP, arg } => {
                 if self.role != Role::Leader || arg != u64::from(self.term) {
@@ -619,10 +658,14 @@ impl Replica {
         for p in 0..self.cfg.peers.len() {
             self.next[p] = last + 1;
             self.matched[p] = 0;
+            self.base[p] = last;
+            self.dups[p] = 0;
+            self.progress[p] = 0;
             self.acked_at[p] = acked;
             self.last_hint[p] = NO_HINT;
         }
         self.shipped = last;
+        self.hb_last = last;
         self.ship_queue.clear();
         self.term_start = 0;
     }
@@ -654,21 +697,26 @@ impl Replica {
         index
     }
 
-    /// Sends entries up to `upto` to the followers that are up to date (the others are being
-    /// repaired and get them through acknowledgements).
+    /// Entries up to `upto` may go out: fill the followers' send windows.
     fn ship(&mut self, out: &mut Outbox, upto: u64) {
-        let from = self.shipped + 1;
-        if upto < from {
+        if upto <= self.shipped {
             return;
         }
         self.shipped = upto;
         for p in 0..self.cfg.peers.len() {
-            if p != self.me && self.next[p] == from {
-                for i in from..=upto {
-                    self.send_append(out, p, i);
-                }
-                self.next[p] = upto + 1;
+            if p != self.me {
+                self.fill(out, p);
             }
+        }
+    }
+
+    /// Sends follower `p` what its window allows (nothing more to a follower that stopped
+    /// acknowledging: a down replica costs at most one window of messages).
+    fn fill(&mut self, out: &mut Outbox, p: usize) {
+        let limit = self.shipped.min(self.base[p].saturating_add(WINDOW));
+        while self.next[p] <= limit {
+            self.send_append(out, p, self.next[p]);
+            self.next[p] += 1;
         }
     }
 
@@ -678,8 +726,9 @@ impl Replica {
         out.send(self.cfg.peers[p], Msg { call: APPEND_TAG | u64::from(self.term), kind: MsgKind::Db(append) });
     }
 
-    fn send_heartbeats(&self, now: Nanos, out: &mut Outbox) {
-        let hb = DbMsg::Heartbeat { term: self.term, last: self.shipped, commit: self.commit.min(self.shipped) };
+    fn send_heartbeats(&mut self, now: Nanos, out: &mut Outbox) {
+        let hb = DbMsg::Heartbeat { term: self.term, last: self.hb_last, commit: self.commit.min(self.shipped) };
+        self.hb_last = self.shipped;
         for (p, &to) in self.cfg.peers.iter().enumerate() {
             if p != self.me {
                 out.send(to, Msg { call: now, kind: MsgKind::Db(hb) });
@@ -725,30 +774,45 @@ impl Replica {
         if ok {
             if m > self.matched[p] {
                 self.matched[p] = m;
+                self.dups[p] = 0;
                 self.advance_commit(out);
+            } else if !heartbeat && m + 1 < self.next[p] {
+                // The follower holds entries past a gap at m + 1: after a third such ack, resend
+                // the missing entry alone (TCP's fast retransmit; mild reordering gives fewer).
+                self.dups[p] += 1;
+                if self.dups[p] == 3 {
+                    self.send_append(out, p, m + 1);
+                }
             }
+            self.base[p] = self.base[p].max(m);
             self.next[p] = self.next[p].max(m + 1);
-            if self.next[p] == m + 1 && self.next[p] <= self.shipped {
-                self.repair(out, p, m); // catching up: the batch arrived, send the next one
+            if heartbeat {
+                self.progress[p] = self.matched[p];
             }
-        } else if heartbeat || m != self.last_hint[p] {
-            self.repair(out, p, m);
-        }
-    }
-
-    /// Resends up to [`REPAIR_BATCH`] entries after `hint` (at least the last shipped entry, so a
-    /// follower that has everything but cannot tell can check it).
-    fn repair(&mut self, out: &mut Outbox, p: usize, hint: u64) {
-        self.last_hint[p] = hint;
-        if self.shipped == 0 {
+            self.fill(out, p);
             return;
         }
-        let from = (hint + 1).min(self.shipped);
-        let to = (from + REPAIR_BATCH - 1).min(self.shipped);
-        for i in from..=to {
-            self.send_append(out, p, i);
+        // Refused (a conflict, or too far ahead), or behind at a heartbeat without progress since
+        // the previous one (one that is catching up is left alone): go back. Refusals repeating
+        // the last hint come from the same gap and are ignored.
+        let go_back = if heartbeat {
+            let stuck = self.matched[p] == self.progress[p];
+            self.progress[p] = self.matched[p];
+            stuck
+        } else {
+            m != self.last_hint[p]
+        };
+        if go_back {
+            self.last_hint[p] = m;
+            if self.shipped > 0 {
+                // At least the last entry, so a follower with an unverified log can check it.
+                let from = (m + 1).min(self.shipped);
+                self.next[p] = from;
+                self.base[p] = from - 1;
+                self.dups[p] = 0;
+                self.fill(out, p);
+            }
         }
-        self.next[p] = to + 1;
     }
 
     // ---------------------------------------------------------------- elections
@@ -770,6 +834,7 @@ impl Replica {
         self.role = Role::Candidate;
         self.leader = None;
         self.leader_matched = 0;
+        self.ahead.clear();
         self.votes.iter_mut().for_each(|v| *v = false);
         self.votes[self.me] = true;
         self.timer_base = now;
@@ -796,6 +861,7 @@ impl Replica {
         self.role = Role::Follower;
         self.leader = None;
         self.leader_matched = 0;
+        self.ahead.clear();
         if was_leader {
             while let Some(w) = self.pending.pop_front() {
                 self.respond(out, w.from, w.call, Status::Unavailable, 0);
@@ -807,16 +873,19 @@ impl Replica {
     }
 
     fn on_vote(&mut self, now: Nanos, out: &mut Outbox, c: usize, term: u32, last_term: u32, last: u64) {
+        // A leader, or a replica that heard from one within the base timeout, grants no vote
+        // and ignores the candidate's term: this keeps leases safe (whatever term this replica
+        // has since adopted, e.g. from a late reply) and stops a rejoining replica from deposing
+        // a healthy leader through votes.
+        let led = self.role == Role::Leader || now < self.leader_contact.saturating_add(self.cfg.election_timeout);
         if term > self.term {
-            // A leader, or a follower that heard from one within the base timeout, ignores the
-            // candidate (and its term): this keeps leases safe and stops a rejoining replica from
-            // deposing a healthy leader through votes.
-            if self.role == Role::Leader || now < self.leader_contact.saturating_add(self.cfg.election_timeout) {
+            if led {
                 return;
             }
             self.adopt_term(now, out, term);
         }
-        let granted = term == self.term
+        let granted = !led
+            && term == self.term
             && self.role == Role::Follower
             && self.voted_for.is_none_or(|v| v as usize == c)
             && (last_term, last) >= (self.last_term(), self.last_index());
@@ -848,12 +917,12 @@ impl Replica {
                     return; // not an Append from this protocol
                 }
                 let leader_term = call as u32;
-                if entry_term <= leader_term && self.from_leader(now, out, p, leader_term, call) {
+                if entry_term <= leader_term && self.leader_says(now, out, p, leader_term, call) {
                     self.on_append(out, p, call, entry_term, prev_term, index, key);
                 }
             }
             DbMsg::Heartbeat { term, last, commit } => {
-                if self.from_leader(now, out, p, term, call) {
+                if self.leader_says(now, out, p, term, call) {
                     self.set_commit(commit.min(self.leader_matched));
                     let (ok, matched) = if self.leader_matched >= last {
                         (true, self.leader_matched)
@@ -879,7 +948,7 @@ impl Replica {
     }
 
     /// Term rules for a message from the leader of `term`; whether to go on with it.
-    fn from_leader(&mut self, now: Nanos, out: &mut Outbox, p: usize, term: u32, call: u64) -> bool {
+    fn leader_says(&mut self, now: Nanos, out: &mut Outbox, p: usize, term: u32, call: u64) -> bool {
         if term < self.term {
             self.ack(out, p, call, false, 0); // a deposed leader learns the current term
             return false;
@@ -900,39 +969,52 @@ impl Replica {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_append(
-        &mut self,
-        out: &mut Outbox,
-        p: usize,
-        call: u64,
-        entry_term: u32,
-        prev_term: u32,
-        index: u64,
-        key: u64,
-    ) {
+    fn on_append(&mut self, out: &mut Outbox, p: usize, call: u64, term: u32, prev_term: u32, index: u64, key: u64) {
         let last = self.last_index();
         if index == 0 {
             return;
         }
         if index - 1 > last {
-            self.ack(out, p, call, false, last); // a gap: lost or reordered entries
+            // A gap: earlier entries are late or lost. Hold this one if it is close; the gap
+            // fills when they arrive, or when the leader resends (prompted by heartbeats).
+            if index - 1 - last <= REORDER_WINDOW && self.ahead.len() < REORDER_WINDOW as usize {
+                if !self.ahead.iter().any(|a| a.index == index) {
+                    self.ahead.push(Ahead { index, term, prev_term, key });
+                }
+                self.ack(out, p, call, true, self.leader_matched); // a duplicate ack: "still at"
+            } else {
+                self.ack(out, p, call, false, last);
+            }
             return;
         }
-        if self.term_at(index - 1) != prev_term {
-            let hint = self.conflict_hint(index - 1);
+        if let Err(hint) = self.accept(term, prev_term, index, key) {
             self.ack(out, p, call, false, hint);
             return;
         }
-        if index <= last {
-            if self.term_at(index) != entry_term {
+        // Held entries that now follow the log.
+        while let Some(k) = self.ahead.iter().position(|a| a.index <= self.last_index() + 1) {
+            let a = self.ahead.swap_remove(k);
+            let _ = self.accept(a.term, a.prev_term, a.index, a.key); // a mismatch is repaired later
+        }
+        self.ack(out, p, call, true, self.leader_matched);
+    }
+
+    /// Appends entry `index` (at most one past the end) if entry `index − 1` has `prev_term`;
+    /// otherwise returns the hint for the leader.
+    fn accept(&mut self, term: u32, prev_term: u32, index: u64, key: u64) -> Result<(), u64> {
+        if self.term_at(index - 1) != prev_term {
+            return Err(self.conflict_hint(index - 1));
+        }
+        if index <= self.last_index() {
+            if self.term_at(index) != term {
                 self.truncate_from(index);
-                self.push_entry(entry_term, key);
+                self.push_entry(term, key);
             } // else: the same entry (same index and term), a duplicate
         } else {
-            self.push_entry(entry_term, key);
+            self.push_entry(term, key);
         }
         self.leader_matched = self.leader_matched.max(index);
-        self.ack(out, p, call, true, self.leader_matched);
+        Ok(())
     }
 
     /// Entry `j` has the wrong term: hint the index before its run of that term (committed
@@ -991,10 +1073,12 @@ mod tests {
         Fire { to: usize, epoch: u32, t: Timer },
     }
 
+    /// Drops the replica-to-replica messages `(from, to, msg)` it matches.
+    type DropRule = Box<dyn Fn(usize, usize, &Msg) -> bool>;
+
     /// Invocation and outcome of one client request.
     #[derive(Clone, Copy, Debug)]
     struct Call {
-        to: usize,
         op: Op,
         key: u64,
         sent: Nanos,
@@ -1017,6 +1101,8 @@ mod tests {
         net: Stream,
         /// Directed links (from, to) that drop everything.
         cut: BTreeSet<(usize, usize)>,
+        /// Drops the replica-to-replica messages it matches.
+        drop_if: Option<DropRule>,
         out: Outbox,
         calls: Vec<Call>,
         /// The leader seen for each term.
@@ -1026,6 +1112,8 @@ mod tests {
         checked: Vec<u64>,
         /// Hash of every delivered event (determinism check).
         trace: u64,
+        /// `Append` messages sent, by destination.
+        appends: Vec<u64>,
     }
 
     impl Sim {
@@ -1048,12 +1136,14 @@ mod tests {
                 loss: 0.0,
                 net: Stream::new(seed, "db/test/net"),
                 cut: BTreeSet::new(),
+                drop_if: None,
                 out: Outbox::default(),
                 calls: Vec::new(),
                 leaders: BTreeMap::new(),
                 ledger: Vec::new(),
                 checked: vec![0; n],
                 trace: 0,
+                appends: vec![0; n],
             };
             for i in 0..n {
                 let mut out = std::mem::take(&mut s.out);
@@ -1075,7 +1165,10 @@ mod tests {
                     self.delay
                 } else {
                     let j = to.0 as usize;
-                    if self.cut.contains(&(from, j)) {
+                    if let MsgKind::Db(DbMsg::Append { .. }) = msg.kind {
+                        self.appends[j] += 1;
+                    }
+                    if self.cut.contains(&(from, j)) || self.drop_if.as_ref().is_some_and(|f| f(from, j, &msg)) {
                         continue;
                     }
                     if self.loss > 0.0 && self.net.chance(self.loss) {
@@ -1156,7 +1249,7 @@ mod tests {
         /// Sends a client request to replica `to`; returns its handle.
         fn request(&mut self, to: usize, op: Op, key: u64) -> usize {
             let id = self.calls.len();
-            self.calls.push(Call { to, op, key, sent: self.now, done: None });
+            self.calls.push(Call { op, key, sent: self.now, done: None });
             let msg = Msg { call: id as u64, kind: MsgKind::Request(Req { class: 0, op, key }) };
             self.push(self.now + self.delay, Ev::Deliver { from: CLIENT, to: ActorId(to as u32), msg });
             id
@@ -1527,11 +1620,13 @@ mod tests {
                 other => panic!("expected one ack, got {other:?}"),
             }
         };
-        assert_eq!(deliver(&mut f, append(1, 1, 1, 2, 20)), (1, 0, false), "gap: entry 1 missing");
-        assert_eq!(deliver(&mut f, append(1, 1, 0, 1, 10)), (1, 1, true));
+        assert_eq!(deliver(&mut f, append(1, 1, 1, 2, 20)), (1, 0, true), "held: entry 1 is missing");
+        assert_eq!(f.last_index(), 0);
+        assert_eq!(deliver(&mut f, append(1, 1, 0, 1, 10)), (1, 2, true), "the gap filled, 2 followed");
         assert_eq!(deliver(&mut f, append(1, 1, 1, 2, 20)), (1, 2, true));
         assert_eq!(deliver(&mut f, append(1, 1, 0, 1, 10)), (1, 2, true), "a late duplicate changes nothing");
         assert_eq!(f.last_index(), 2);
+        assert_eq!(deliver(&mut f, append(1, 1, 1, 2 + REORDER_WINDOW + 2, 5)), (1, 2, false), "too far ahead");
         assert_eq!(deliver(&mut f, append(1, 1, 1, 3, 30)), (1, 3, true));
         // Term 3's leader has a different entry 2: the follower's 2 and 3 go.
         assert_eq!(deliver(&mut f, append(3, 3, 1, 2, 99)), (3, 2, true));
@@ -1553,6 +1648,27 @@ mod tests {
             Msg { call: 7, kind: MsgKind::Db(DbMsg::Append { term: 3, prev_term: 0, index: 1, key: 1 }) },
         );
         assert_eq!(f.last_index(), 2);
+    }
+
+    #[test]
+    fn no_vote_within_the_lease_even_in_a_term_adopted_meanwhile() {
+        let mut f = Replica::new(config(3, 1, Replication::Sync, false), streams(1, 1));
+        let mut out = Outbox::default();
+        f.boot(0, &mut out);
+        let db = |d: DbMsg| Msg { call: 0, kind: MsgKind::Db(d) };
+        let hb = Msg { call: 200 * MS, kind: MsgKind::Db(DbMsg::Heartbeat { term: 1, last: 0, commit: 0 }) };
+        f.on_msg(200 * MS, &mut out, HEALTHY, ActorId(0), hb);
+        // A late reply from some earlier exchange carries term 5: adopted, but no leader heard.
+        f.on_msg(210 * MS, &mut out, HEALTHY, ActorId(2), db(DbMsg::VoteAck { term: 5, granted: false }));
+        assert_eq!(f.term(), 5);
+        let vote = db(DbMsg::Vote { term: 5, last_term: 0, last: 0 });
+        out = Outbox::default();
+        f.on_msg(220 * MS, &mut out, HEALTHY, ActorId(2), vote);
+        let refused = (ActorId(2), db(DbMsg::VoteAck { term: 5, granted: false }));
+        assert_eq!(out.sends, vec![refused], "the heartbeat at 200 ms still counts toward a lease");
+        out = Outbox::default();
+        f.on_msg(200 * MS + ELECTION, &mut out, HEALTHY, ActorId(2), vote);
+        assert_eq!(out.sends, vec![(ActorId(2), db(DbMsg::VoteAck { term: 5, granted: true }))]);
     }
 
     #[test]
@@ -1602,11 +1718,131 @@ mod tests {
         assert_eq!((r.term(), r.commit_index(), r.version_of(3)), (2, 2, 1));
     }
 
-    /// Random faults, many seeds: crashes and restarts, partitions (some one-way), loss, jitter,
-    /// with writes and reads throughout; `Sim::check` asserts one leader per term, one lease at a
-    /// time and committed entries never changing after every event. At the end the network
-    /// heals, every replica converges to the leader's log, every acknowledged (Sync) write is in
-    /// it, and every leader read returned at least every write acknowledged before it was sent.
+    #[test]
+    fn catch_up_costs_about_one_append_per_missing_entry_even_with_loss() {
+        let mut s = Sim::new(3, Replication::Sync, false, 13);
+        s.jitter = 2 * MS;
+        s.run_for(10 * MS);
+        s.crash(2);
+        for _ in 0..40 {
+            for k in 0..25 {
+                s.request(0, Op::Write, k);
+            }
+            s.run_for(20 * MS);
+        }
+        s.run_for(100 * MS);
+        let missing = s.reps[0].last_index();
+        assert_eq!(missing, 1000);
+        let before = s.appends[2];
+        s.loss = 0.05;
+        s.restart(2);
+        s.run_for(1_000 * MS);
+        assert!(s.log_of(2) == s.log_of(0), "caught up: {} of {missing}", s.reps[2].last_index());
+        let sent = s.appends[2] - before;
+        assert!(sent >= missing && sent < missing * 3 / 2, "{sent} appends for {missing} missing entries");
+        // Steady replication with loss and jitter: lost appends are resent, not whole windows.
+        let before = s.appends[1];
+        for _ in 0..20 {
+            for k in 0..25 {
+                s.request(0, Op::Write, k);
+            }
+            s.run_for(20 * MS);
+        }
+        s.run_for(200 * MS);
+        assert!(s.log_of(1) == s.log_of(0), "{} of {}", s.reps[1].last_index(), s.reps[0].last_index());
+        let sent = s.appends[1] - before;
+        assert!(sent < 500 * 13 / 10, "{sent} appends for 500 entries");
+    }
+
+    #[test]
+    fn a_follower_that_hears_the_leader_ignores_candidates() {
+        // 2 cannot hear the leader, 1 can: 2 campaigns, 1 must not help it (or 0's lease would
+        // overlap 2's leadership), so 0 stays leader and keeps serving through 1.
+        let mut s = Sim::new(3, Replication::Sync, false, 11);
+        s.run_for(10 * MS);
+        s.cut.insert((0, 2));
+        s.cut.insert((2, 0));
+        s.run_for(2_000 * MS);
+        assert!(s.reps[2].stats.elections_started >= 3, "2 campaigns in vain");
+        assert!(s.reps[0].is_leader() && s.reps[0].term() == 1);
+        assert_eq!((s.reps[1].term(), s.reps[1].leader()), (1, Some(0)), "1 ignores the candidate");
+        assert_eq!(s.call(0, Op::Write, 1), ok(1));
+        assert_eq!(s.call(0, Op::Read, 1), ok(1));
+        // Healed, 2's higher term deposes the leader (there is no pre-vote): one more election,
+        // which 2 cannot win without entry 1; then everyone converges.
+        s.heal();
+        let t2 = s.reps[2].term();
+        let l = s.await_leader(t2, 10 * ELECTION);
+        assert_ne!(l, 2);
+        s.run_for(300 * MS);
+        assert_eq!(s.log_of(2), s.log_of(l));
+        assert_eq!(s.reps[2].version_of(1), 1);
+    }
+
+    #[test]
+    fn an_old_term_entry_on_a_majority_is_not_committed_by_counting() {
+        // Raft's Figure 8. Term 1: entry 1 reaches replicas 0 and 1 only.
+        let mut s = Sim::new(5, Replication::Sync, false, 12);
+        s.run_for(10 * MS);
+        for j in 2..5 {
+            s.cut.insert((0, j));
+        }
+        let w = s.request(0, Op::Write, 1);
+        s.run_for(10 * MS);
+        assert_eq!((s.reps[0].last_index(), s.reps[1].last_index(), s.reps[2].last_index()), (1, 1, 0));
+        // Term 2: one of 2, 3, 4 wins; its no-op (entry 1 of term 2) reaches nobody; it crashes.
+        s.crash(0);
+        s.heal();
+        s.isolate(1);
+        s.drop_if = Some(Box::new(|_, _, m| matches!(m.kind, MsgKind::Db(DbMsg::Append { .. }))));
+        let w2 = s.await_leader(1, 10 * ELECTION);
+        assert!(w2 >= 2 && s.reps[w2].term() == 2);
+        assert_eq!(s.reps[w2].entry(1), Some((2, NOOP_KEY)));
+        s.crash(w2);
+        // Term 3+: 0 or 1 wins (the others' logs are shorter) and copies entry 1 (term 1) to a
+        // majority, but its own no-op (entry 2) reaches nobody: entry 1 must stay uncommitted.
+        s.heal();
+        s.restart(0);
+        s.drop_if = Some(Box::new(|_, _, m| matches!(m.kind, MsgKind::Db(DbMsg::Append { index: 2, .. }))));
+        let l3 = s.await_leader(2, 10 * ELECTION);
+        assert!(l3 <= 1);
+        s.run_for(200 * MS);
+        let holders = (0..5).filter(|&i| s.reps[i].entry(1) == Some((1, 1))).count();
+        assert!(holders >= 3, "entry 1 is on a majority");
+        assert_eq!(s.reps[l3].commit_index(), 0, "but it is from an older term");
+        // The term-2 replica returns and wins (the others can only reach it); it replaces entry 1.
+        s.drop_if = None;
+        let others: Vec<usize> = (0..5).filter(|&i| i != w2 && i != l3).collect();
+        for &a in &others {
+            for &b in &others {
+                if a != b {
+                    s.cut.insert((a, b));
+                }
+            }
+        }
+        s.crash(l3);
+        s.restart(w2);
+        let l4 = s.await_leader(s.reps[l3].term(), 20 * ELECTION);
+        assert_eq!(l4, w2);
+        s.run_for(200 * MS);
+        s.heal();
+        s.restart(l3);
+        s.run_for(500 * MS);
+        for i in 0..5 {
+            assert_eq!(s.reps[i].entry(1), Some((2, NOOP_KEY)), "replica {i}");
+            assert_eq!(s.reps[i].version_of(1), 0);
+        }
+        assert_eq!(s.resp(w), None, "the write was never acknowledged: losing it is allowed");
+        s.assert_stores_match_logs();
+    }
+
+    /// Random faults, many seeds: crashes and restarts, partitions (some one-way, some of a single
+    /// link), loss, jitter, with writes and reads throughout; `Sim::check` asserts one leader per
+    /// term, one lease at a time and committed entries never changing after every event. At the
+    /// end the network heals, every replica converges to the leader's log and its store matches
+    /// its log; with Sync, every acknowledged write is in the log, and every read returned a
+    /// version of its key no older than any write acknowledged, or read completed, before it was
+    /// sent (linearizable reads of versions that only grow).
     fn chaos(seed: u64, n: usize, replication: Replication) -> u64 {
         let sync = replication == Replication::Sync;
         let mut s = Sim::new(n, replication, false, seed);
@@ -1643,6 +1879,16 @@ mod tests {
                     }
                 }
                 81..=84 => s.heal(),
+                85..=87 => {
+                    // A partial partition: one link, one way or both.
+                    let j = rng.below(n as u64) as usize;
+                    if i != j {
+                        s.cut.insert((i, j));
+                        if rng.chance(0.5) {
+                            s.cut.insert((j, i));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -1697,27 +1943,17 @@ mod tests {
                     .unwrap_or(0);
                 assert!(r.value >= floor, "seed {seed}: stale leader read of key {} ({} < {floor})", c.key, r.value);
                 assert!(r.value == 0 || log[r.value as usize - 1].1 == c.key, "seed {seed}: read a foreign version");
+                // Nor older than a read of the key that completed before this one was sent.
+                for e in s.calls.iter().filter(|e| e.op == Op::Read && e.key == c.key) {
+                    if let Some((t, er)) = e.done
+                        && er.status == Status::Ok
+                        && t <= c.sent
+                    {
+                        assert!(r.value >= er.value, "seed {seed}: reads of key {} went back in time", c.key);
+                    }
+                }
             }
         }
-        let _ = s.calls.iter().map(|c| c.to).sum::<usize>();
-        let st = |f: fn(&ReplicaStats) -> u64| s.reps.iter().map(|r| f(&r.stats)).sum::<u64>();
-        let okw =
-            s.calls.iter().filter(|c| c.op == Op::Write && c.done.is_some_and(|d| d.1.status == Status::Ok)).count();
-        let okr =
-            s.calls.iter().filter(|c| c.op == Op::Read && c.done.is_some_and(|d| d.1.status == Status::Ok)).count();
-        let nr = s.calls.iter().filter(|c| c.op == Op::Read).count();
-        eprintln!(
-            "STAT seed {seed} n {n} terms {} elections {} leaders {} okw {okw} okr {okr}/{nr} unavail {} rolled {} committed_len {} events {} redirects {} lost {}",
-            s.reps[l].term(),
-            st(|x| x.elections_started),
-            s.leaders.len(),
-            st(|x| x.unavailable),
-            st(|x| x.rolled_back),
-            s.ledger.len(),
-            s.seq,
-            st(|x| x.redirects),
-            st(|x| x.lost)
-        );
         s.trace
     }
 

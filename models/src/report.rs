@@ -27,6 +27,7 @@ pub struct RunReport {
     pub workloads: Vec<WorkloadReport>,
     pub services: Vec<ServiceReport>,
     pub balancers: Vec<BalancerReport>,
+    pub databases: Vec<DatabaseReport>,
     pub network: NetworkReport,
     pub faults: Vec<FaultEvent>,
     pub timeseries: SeriesReport,
@@ -116,6 +117,35 @@ pub struct BalancerReport {
     pub probes: u64,
     pub marked_down: u64,
     pub marked_up: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DatabaseReport {
+    pub name: String,
+    pub shards: usize,
+    pub replicas_per_shard: usize,
+    pub reads: u64,
+    pub writes: u64,
+    /// Requests answered Ok.
+    pub served: u64,
+    pub redirects: u64,
+    pub rejected: u64,
+    /// No lease / leader stepped down with the write pending.
+    pub unavailable: u64,
+    pub lost_in_crash: u64,
+    pub elections_started: u64,
+    /// Times a replica became leader beyond the initial leaders (failovers).
+    pub leader_changes: u64,
+    /// Applied writes undone by a new leader's log (acknowledged writes lost under async).
+    pub rolled_back: u64,
+    /// Requests served per shard.
+    pub shard_load: Vec<u64>,
+    /// Busiest shard's load over the mean shard load (1 = perfectly even).
+    pub hot_shard_ratio: f64,
+    /// Shards serving more than twice the mean load.
+    pub hot_shards: Vec<usize>,
+    /// Busiest replica's average busy workers / workers.
+    pub max_utilisation: f64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
@@ -208,6 +238,29 @@ impl RunReport {
             .collect();
         let mut acc: Vec<Acc> = spec.services.iter().map(|_| Acc::default()).collect();
         let mut balancers = Vec::new();
+        let mut databases: Vec<DatabaseReport> = spec
+            .databases
+            .iter()
+            .map(|d| DatabaseReport {
+                name: d.name.clone(),
+                shards: d.nodes.len(),
+                replicas_per_shard: d.nodes.first().map_or(0, Vec::len),
+                reads: 0,
+                writes: 0,
+                served: 0,
+                redirects: 0,
+                rejected: 0,
+                unavailable: 0,
+                lost_in_crash: 0,
+                elections_started: 0,
+                leader_changes: 0,
+                rolled_back: 0,
+                shard_load: vec![0; d.nodes.len()],
+                hot_shard_ratio: 0.0,
+                hot_shards: vec![],
+                max_utilisation: 0.0,
+            })
+            .collect();
         for a in &world.actors {
             match &a.comp {
                 Component::Client(c) => {
@@ -245,6 +298,23 @@ impl RunReport {
                     marked_down: b.stats.marked_down,
                     marked_up: b.stats.marked_up,
                 }),
+                Component::Replica(rep) => {
+                    let d = &mut databases[a.group];
+                    let st = &rep.stats;
+                    d.reads += st.reads;
+                    d.writes += st.writes;
+                    d.served += st.served;
+                    d.redirects += st.redirects;
+                    d.rejected += st.rejected;
+                    d.unavailable += st.unavailable;
+                    d.lost_in_crash += st.lost;
+                    d.elections_started += st.elections_started;
+                    d.leader_changes += st.became_leader;
+                    d.rolled_back += st.rolled_back;
+                    d.shard_load[rep.shard() as usize] += st.served;
+                    let u = st.busy.average(now) / f64::from(rep.workers().max(1));
+                    d.max_utilisation = d.max_utilisation.max(round3(u));
+                }
                 Component::Service(s) => {
                     let r = &mut services[a.group];
                     let st = &s.stats;
@@ -286,6 +356,12 @@ impl RunReport {
             r.mean_sojourn_ms = round3(ratio(x.sojourn_sum, x.answered as f64) / 1e6);
             r.p99_sojourn_ms = to_ms(x.sojourn.quantile_ns(0.99));
         }
+        for d in &mut databases {
+            let mean = d.shard_load.iter().sum::<u64>() as f64 / d.shard_load.len().max(1) as f64;
+            let max = d.shard_load.iter().copied().max().unwrap_or(0) as f64;
+            d.hot_shard_ratio = round3(ratio(max, mean));
+            d.hot_shards = (0..d.shard_load.len()).filter(|&i| d.shard_load[i] as f64 > 2.0 * mean).collect();
+        }
         let ns = &world.net_stats;
         RunReport {
             schema_version: SCHEMA_VERSION,
@@ -301,6 +377,7 @@ impl RunReport {
             workloads,
             services,
             balancers,
+            databases,
             network: NetworkReport {
                 delivered: ns.delivered,
                 dropped_node_down: ns.dropped_node_down,

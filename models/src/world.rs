@@ -5,10 +5,13 @@ use faultline_sim::net::{DropReason, FaultKind, Net, Verdict};
 use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, TraceHash};
 
 use crate::balancer::Balancer;
+use crate::calls::ReadFrom;
 use crate::calls::{CallTarget, Calls, DbRouter, Picker, ShardRoute, Target};
 use crate::client::{Client, ClientStreams};
+use crate::db::{Replica, ReplicaConfig, ReplicaStreams, Replication};
 use crate::msg::{ActorId, Msg, Outbox, Timer};
 use crate::service::{Instance, NodeHealth};
+use crate::spec::ReplicationSpec;
 use crate::spec::{CallSpec, FaultSpec, TargetRef, WorldSpec};
 
 // Actors live in one Vec and are handled in place; boxing the larger variant would add a
@@ -19,6 +22,7 @@ pub enum Component {
     Client(Client),
     Balancer(Balancer),
     Service(Instance),
+    Replica(Replica),
 }
 
 #[derive(Debug)]
@@ -196,6 +200,42 @@ impl World {
                 )),
                 group: g,
             });
+        }
+        for (g, d) in spec.databases.iter().enumerate() {
+            for (shard, nodes) in d.nodes.iter().enumerate() {
+                for (r, &node) in nodes.iter().enumerate() {
+                    let name = format!("{}/s{shard}/r{r}", d.name);
+                    let cfg = ReplicaConfig {
+                        shard: shard as u32,
+                        index: r as u16,
+                        peers: replica_ids[g][shard].clone(),
+                        workers: d.workers,
+                        queue_capacity: d.queue_capacity,
+                        service_time: d.service_time.clone(),
+                        replication: match &d.replication {
+                            ReplicationSpec::Sync => Replication::Sync,
+                            ReplicationSpec::Async { lag } => Replication::Async { lag: lag.clone() },
+                        },
+                        follower_reads: d.read_from == ReadFrom::Nearest,
+                        election_timeout: d.election_timeout,
+                        heartbeat_interval: d.heartbeat_interval,
+                        horizon: spec.duration,
+                    };
+                    let streams = ReplicaStreams {
+                        work: stream(&format!("database/{name}/work")),
+                        election: stream(&format!("database/{name}/election")),
+                        lag: stream(&format!("database/{name}/lag")),
+                    };
+                    actors.push(Actor {
+                        net_rng: stream(&format!("database/{name}/net")),
+                        name,
+                        node,
+                        epoch: 0,
+                        comp: Component::Replica(Replica::new(cfg, streams)),
+                        group: g,
+                    });
+                }
+            }
         }
         for (g, w) in spec.workloads.iter().enumerate() {
             let calls = Calls::new(vec![call_target(&w.call, w.node)], stream(&format!("workload/{}/calls", w.name)));
@@ -381,6 +421,7 @@ impl World {
                     Component::Client(c) => c.on_msg(now, &mut self.out, msg),
                     Component::Balancer(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Service(s) => s.on_msg(now, &mut self.out, health, ActorId(from), msg),
+                    Component::Replica(r) => r.on_msg(now, &mut self.out, health, ActorId(from), msg),
                 }
                 self.trace_event("deliver", to, from, || format!("{msg:?}"));
                 self.flush(to);
@@ -402,6 +443,7 @@ impl World {
                     Component::Client(c) => c.on_timer(now, &mut self.out, t),
                     Component::Balancer(b) => b.on_timer(now, &mut self.out, t),
                     Component::Service(s) => s.on_timer(now, &mut self.out, health, t),
+                    Component::Replica(r) => r.on_timer(now, &mut self.out, health, t),
                 }
                 self.trace_event("timer", actor, u32::MAX, || format!("{t:?}"));
                 self.flush(actor);
@@ -445,6 +487,7 @@ impl World {
                     Component::Client(c) => c.crash(now),
                     Component::Balancer(b) => b.crash(),
                     Component::Service(s) => s.crash(now),
+                    Component::Replica(r) => r.crash(now),
                 }
             }
         }
@@ -462,6 +505,7 @@ impl World {
         match &mut self.actors[id as usize].comp {
             Component::Client(c) => c.boot(now, &mut self.out),
             Component::Balancer(b) => b.boot(&mut self.out),
+            Component::Replica(r) => r.boot(now, &mut self.out),
             Component::Service(_) => {}
         }
         self.flush(id);

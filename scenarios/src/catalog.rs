@@ -12,8 +12,16 @@ macro_rules! catalog {
     };
 }
 
-pub const CATALOG: &[Entry] =
-    catalog!["circuit-breaker", "cross-region-outage", "queueing-near-saturation", "retry-storm", "tail-at-scale",];
+#[rustfmt::skip] // one name per line keeps additions reviewable
+pub const CATALOG: &[Entry] = catalog![
+    "circuit-breaker",
+    "cross-region-outage",
+    "database-failover",
+    "hot-shard",
+    "queueing-near-saturation",
+    "retry-storm",
+    "tail-at-scale",
+];
 
 pub fn get(name: &str) -> Option<&'static Entry> {
     CATALOG.iter().find(|e| e.name == name)
