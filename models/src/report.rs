@@ -27,6 +27,7 @@ pub struct RunReport {
     pub workloads: Vec<WorkloadReport>,
     pub services: Vec<ServiceReport>,
     pub balancers: Vec<BalancerReport>,
+    pub caches: Vec<CacheReport>,
     pub databases: Vec<DatabaseReport>,
     pub network: NetworkReport,
     pub faults: Vec<FaultEvent>,
@@ -117,6 +118,22 @@ pub struct BalancerReport {
     pub probes: u64,
     pub marked_down: u64,
     pub marked_up: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CacheReport {
+    pub name: String,
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_ratio: f64,
+    /// Misses that joined a backend read already in flight (request coalescing).
+    pub coalesced: u64,
+    pub backend_reads: u64,
+    pub backend_writes: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+    pub errors: u64,
+    pub entries: usize,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -238,6 +255,7 @@ impl RunReport {
             .collect();
         let mut acc: Vec<Acc> = spec.services.iter().map(|_| Acc::default()).collect();
         let mut balancers = Vec::new();
+        let mut caches = Vec::new();
         let mut databases: Vec<DatabaseReport> = spec
             .databases
             .iter()
@@ -298,6 +316,22 @@ impl RunReport {
                     marked_down: b.stats.marked_down,
                     marked_up: b.stats.marked_up,
                 }),
+                Component::Cache(c) => {
+                    let st = &c.stats;
+                    caches.push(CacheReport {
+                        name: a.name.clone(),
+                        hits: st.hits,
+                        misses: st.misses,
+                        hit_ratio: round3(st.hit_ratio()),
+                        coalesced: st.coalesced,
+                        backend_reads: st.backend_reads,
+                        backend_writes: st.backend_writes,
+                        evictions: st.evictions,
+                        expirations: st.expirations,
+                        errors: st.errors,
+                        entries: c.len(),
+                    });
+                }
                 Component::Replica(rep) => {
                     let d = &mut databases[a.group];
                     let st = &rep.stats;
@@ -377,6 +411,7 @@ impl RunReport {
             workloads,
             services,
             balancers,
+            caches,
             databases,
             network: NetworkReport {
                 delivered: ns.delivered,

@@ -5,6 +5,7 @@ use faultline_sim::net::{DropReason, FaultKind, Net, Verdict};
 use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, TraceHash};
 
 use crate::balancer::Balancer;
+use crate::cache::{Cache, CacheConfig, WritePolicy};
 use crate::calls::ReadFrom;
 use crate::calls::{CallTarget, Calls, DbRouter, Picker, ShardRoute, Target};
 use crate::client::{Client, ClientStreams};
@@ -22,6 +23,7 @@ pub enum Component {
     Client(Client),
     Balancer(Balancer),
     Service(Instance),
+    Cache(Cache),
     Replica(Replica),
 }
 
@@ -198,6 +200,23 @@ impl World {
                     b.health,
                     stream(&format!("balancer/{}/pick", b.name)),
                 )),
+                group: g,
+            });
+        }
+        for (g, c) in spec.caches.iter().enumerate() {
+            let calls = Calls::new(vec![call_target(&c.backend, c.node)], stream(&format!("cache/{}/calls", c.name)));
+            let cfg = CacheConfig {
+                capacity: c.capacity,
+                ttl: c.ttl,
+                write_policy: if c.write_through { WritePolicy::WriteThrough } else { WritePolicy::Invalidate },
+                coalesce: c.coalesce,
+            };
+            actors.push(Actor {
+                name: c.name.clone(),
+                node: c.node,
+                epoch: 0,
+                net_rng: stream(&format!("cache/{}/net", c.name)),
+                comp: Component::Cache(Cache::new(cfg, calls)),
                 group: g,
             });
         }
@@ -421,6 +440,7 @@ impl World {
                     Component::Client(c) => c.on_msg(now, &mut self.out, msg),
                     Component::Balancer(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Service(s) => s.on_msg(now, &mut self.out, health, ActorId(from), msg),
+                    Component::Cache(c) => c.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Replica(r) => r.on_msg(now, &mut self.out, health, ActorId(from), msg),
                 }
                 self.trace_event("deliver", to, from, || format!("{msg:?}"));
@@ -443,6 +463,7 @@ impl World {
                     Component::Client(c) => c.on_timer(now, &mut self.out, t),
                     Component::Balancer(b) => b.on_timer(now, &mut self.out, t),
                     Component::Service(s) => s.on_timer(now, &mut self.out, health, t),
+                    Component::Cache(c) => c.on_timer(now, &mut self.out, t),
                     Component::Replica(r) => r.on_timer(now, &mut self.out, health, t),
                 }
                 self.trace_event("timer", actor, u32::MAX, || format!("{t:?}"));
@@ -474,6 +495,15 @@ impl World {
             started: start,
             injected: i >= self.spec.faults.len(),
         });
+        if let (true, FaultKind::Flush { scope }) = (start, &f.kind) {
+            for a in &mut self.actors {
+                if let Component::Cache(c) = &mut a.comp
+                    && scope.contains(&self.net.topo, a.node)
+                {
+                    c.flush();
+                }
+            }
+        }
         let transitions =
             if start { self.net.activate(i as u32, f.kind.clone()) } else { self.net.deactivate(i as u32) };
         let name = f.name.clone();
@@ -487,6 +517,7 @@ impl World {
                     Component::Client(c) => c.crash(now),
                     Component::Balancer(b) => b.crash(),
                     Component::Service(s) => s.crash(now),
+                    Component::Cache(c) => c.crash(now),
                     Component::Replica(r) => r.crash(now),
                 }
             }
@@ -506,7 +537,7 @@ impl World {
             Component::Client(c) => c.boot(now, &mut self.out),
             Component::Balancer(b) => b.boot(&mut self.out),
             Component::Replica(r) => r.boot(now, &mut self.out),
-            Component::Service(_) => {}
+            Component::Service(_) | Component::Cache(_) => {}
         }
         self.flush(id);
     }

@@ -14,6 +14,7 @@ macro_rules! catalog {
 
 #[rustfmt::skip] // one name per line keeps additions reviewable
 pub const CATALOG: &[Entry] = catalog![
+    "cache-stampede",
     "circuit-breaker",
     "cross-region-outage",
     "database-failover",

@@ -127,3 +127,22 @@ fn database_failover_elects_new_leaders_and_async_replication_loses_acknowledged
         assert!(asyn.databases[0].rolled_back > 0, "async: acknowledged, unshipped writes are lost");
     }
 }
+
+#[test]
+fn cache_flush_causes_a_lasting_stampede_and_request_coalescing_removes_it() {
+    for seed in [1, 2] {
+        let plain = run("cache-stampede", "no-coalescing", seed);
+        let merged = run("cache-stampede", "coalescing", seed);
+        for r in [&plain, &merged] {
+            assert!(goodput(r, 5.0, 20.0) > 0.99, "{} warm before the flush", r.variant);
+        }
+        // After the flush (20 s) the database is swamped by misses and never catches up...
+        assert!(goodput(&plain, 30.0, 60.0) < 0.8, "{}", goodput(&plain, 30.0, 60.0));
+        // ...unless concurrent misses share one read: a blip, then the hit ratio is back.
+        assert!(goodput(&merged, 25.0, 60.0) > 0.99, "{}", goodput(&merged, 25.0, 60.0));
+        assert!(merged.caches[0].coalesced > 0);
+        // Without coalescing the database gets more reads and still serves far fewer of them.
+        assert!(plain.caches[0].backend_reads > merged.caches[0].backend_reads * 3 / 2);
+        assert!(plain.caches[0].errors > 20 * merged.caches[0].errors.max(1));
+    }
+}
