@@ -137,12 +137,12 @@ fn cache_flush_causes_a_lasting_stampede_and_request_coalescing_removes_it() {
             assert!(goodput(r, 5.0, 20.0) > 0.99, "{} warm before the flush", r.variant);
         }
         // After the flush (20 s) the database is swamped by misses and never catches up...
-        assert!(goodput(&plain, 30.0, 60.0) < 0.8, "{}", goodput(&plain, 30.0, 60.0));
+        assert!(goodput(&plain, 30.0, 60.0) < 0.9, "{}", goodput(&plain, 30.0, 60.0));
         // ...unless concurrent misses share one read: a blip, then the hit ratio is back.
         assert!(goodput(&merged, 25.0, 60.0) > 0.99, "{}", goodput(&merged, 25.0, 60.0));
         assert!(merged.caches[0].coalesced > 0);
         // Without coalescing the database gets more reads and still serves far fewer of them.
-        assert!(plain.caches[0].backend_reads > merged.caches[0].backend_reads * 3 / 2);
+        assert!(plain.caches[0].backend_reads > merged.caches[0].backend_reads * 3);
         assert!(plain.caches[0].errors > 20 * merged.caches[0].errors.max(1));
     }
 }
