@@ -264,6 +264,8 @@ pub struct CallTarget {
     pub hedge_after: Option<Nanos>,
     pub breaker: Option<BreakerPolicy>,
     pub breaker_state: BreakerState,
+    /// Overrides the forwarded operation (publishing to a queue is always a write).
+    pub op: Option<Op>,
 }
 
 impl CallTarget {
@@ -276,6 +278,7 @@ impl CallTarget {
             hedge_after: None,
             breaker: None,
             breaker_state: BreakerState::Closed { consecutive_failures: 0 },
+            op: None,
         }
     }
 
@@ -420,7 +423,7 @@ impl Calls {
     pub fn start(&mut self, now: Nanos, out: &mut Outbox, target: usize, token: u64, req: Req) -> Option<Outcome> {
         self.stats.calls += 1;
         let t = &mut self.targets[target];
-        let req = Req { class: t.class, ..req };
+        let req = Req { class: t.class, op: t.op.unwrap_or(req.op), ..req };
         if !t.admit(now, &mut self.stats) {
             self.stats.breaker_rejected += 1;
             return Some(Outcome {

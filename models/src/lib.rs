@@ -6,6 +6,7 @@
 //! into scheduled events (ARCHITECTURE.md, "Invariants").
 
 pub mod balancer;
+pub mod broker;
 pub mod cache;
 pub mod calls;
 pub mod client;

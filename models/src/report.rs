@@ -28,6 +28,7 @@ pub struct RunReport {
     pub services: Vec<ServiceReport>,
     pub balancers: Vec<BalancerReport>,
     pub caches: Vec<CacheReport>,
+    pub queues: Vec<QueueReport>,
     pub databases: Vec<DatabaseReport>,
     pub network: NetworkReport,
     pub faults: Vec<FaultEvent>,
@@ -118,6 +119,32 @@ pub struct BalancerReport {
     pub probes: u64,
     pub marked_down: u64,
     pub marked_up: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct QueueReport {
+    pub name: String,
+    pub published: u64,
+    pub delivered: u64,
+    pub acked: u64,
+    /// Deliveries of a message delivered before (at-least-once: consumers may see duplicates).
+    pub redelivered: u64,
+    pub failed_attempts: u64,
+    pub visibility_timeouts: u64,
+    pub dead_lettered: u64,
+    /// Redeliveries after a delivery ended without an answer: the consumer may have processed
+    /// the message already (at-least-once duplicates).
+    pub duplicates_possible: u64,
+    /// Consumer-group membership changes (a silent consumer removed, a rejoin).
+    pub rebalances: u64,
+    /// Unacknowledged messages at the end of the run, summed over consumer groups.
+    pub backlog: u64,
+    pub max_backlog: u64,
+    /// Time-averaged backlog over the scenario's duration.
+    pub mean_backlog: f64,
+    /// Age of the oldest unacknowledged message at the end of the run.
+    pub oldest_age_ms: f64,
+    pub partition_backlogs: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -256,6 +283,7 @@ impl RunReport {
         let mut acc: Vec<Acc> = spec.services.iter().map(|_| Acc::default()).collect();
         let mut balancers = Vec::new();
         let mut caches = Vec::new();
+        let mut queues = Vec::new();
         let mut databases: Vec<DatabaseReport> = spec
             .databases
             .iter()
@@ -330,6 +358,26 @@ impl RunReport {
                         expirations: st.expirations,
                         errors: st.errors,
                         entries: c.len(),
+                    });
+                }
+                Component::Broker(b) => {
+                    let st = &b.stats;
+                    queues.push(QueueReport {
+                        name: a.name.clone(),
+                        published: st.published,
+                        delivered: st.delivered,
+                        acked: st.acked,
+                        redelivered: st.redelivered,
+                        failed_attempts: st.failed_attempts,
+                        visibility_timeouts: st.visibility_timeouts,
+                        dead_lettered: st.dead_lettered,
+                        duplicates_possible: st.duplicates_possible,
+                        rebalances: st.rebalances,
+                        backlog: b.backlog(),
+                        max_backlog: st.max_backlog,
+                        mean_backlog: round3(st.backlog.average(now)),
+                        oldest_age_ms: to_ms(b.oldest_age(now)),
+                        partition_backlogs: b.partition_backlogs(),
                     });
                 }
                 Component::Replica(rep) => {
@@ -412,6 +460,7 @@ impl RunReport {
             services,
             balancers,
             caches,
+            queues,
             databases,
             network: NetworkReport {
                 delivered: ns.delivered,

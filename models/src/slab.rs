@@ -82,6 +82,24 @@ impl<T> Slab<T> {
         Some((key & !0xffff_ffff) | u64::from(s.generation))
     }
 
+    /// Moves every value out (in slot order), keeping generations moving so old keys stay stale.
+    pub fn drain_into(&mut self, out: &mut Vec<T>) {
+        self.free.clear();
+        for (i, s) in self.slots.iter_mut().enumerate().rev() {
+            if let Some(v) = s.value.take() {
+                s.generation = s.generation.wrapping_add(2);
+                out.push(v);
+            }
+            self.free.push(i as u32);
+        }
+        self.len = 0;
+    }
+
+    /// The live values, in slot order (use only for order-independent summaries).
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+
     /// Drops every value (a crash), keeping generations moving so old keys stay stale.
     pub fn clear(&mut self) {
         self.free.clear();

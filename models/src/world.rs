@@ -5,12 +5,13 @@ use faultline_sim::net::{DropReason, FaultKind, Net, Verdict};
 use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, TraceHash};
 
 use crate::balancer::Balancer;
+use crate::broker::{Broker, BrokerConfig};
 use crate::cache::{Cache, CacheConfig, WritePolicy};
 use crate::calls::ReadFrom;
 use crate::calls::{CallTarget, Calls, DbRouter, Picker, ShardRoute, Target};
 use crate::client::{Client, ClientStreams};
 use crate::db::{Replica, ReplicaConfig, ReplicaStreams, Replication};
-use crate::msg::{ActorId, Msg, Outbox, Timer};
+use crate::msg::{ActorId, Msg, Op, Outbox, Timer};
 use crate::service::{Instance, NodeHealth};
 use crate::spec::ReplicationSpec;
 use crate::spec::{CallSpec, FaultSpec, TargetRef, WorldSpec};
@@ -24,6 +25,7 @@ pub enum Component {
     Balancer(Balancer),
     Service(Instance),
     Cache(Cache),
+    Broker(Broker),
     Replica(Replica),
 }
 
@@ -156,6 +158,9 @@ impl World {
             t.class = c.class;
             t.hedge_after = c.hedge_after;
             t.breaker = c.breaker;
+            if matches!(c.target, TargetRef::Queue(_)) {
+                t.op = Some(Op::Write);
+            }
             t
         };
         for (g, s) in spec.services.iter().enumerate() {
@@ -217,6 +222,24 @@ impl World {
                 epoch: 0,
                 net_rng: stream(&format!("cache/{}/net", c.name)),
                 comp: Component::Cache(Cache::new(cfg, calls)),
+                group: g,
+            });
+        }
+        for (g, q) in spec.queues.iter().enumerate() {
+            let cfg = BrokerConfig {
+                partitions: q.partitions,
+                visibility_timeout: q.visibility_timeout,
+                max_attempts: q.max_attempts,
+                max_in_flight_per_partition: q.max_in_flight_per_partition,
+                session_timeout: q.session_timeout,
+            };
+            let groups = q.consumer_groups.iter().map(|&s| instance_ids[s].clone()).collect();
+            actors.push(Actor {
+                name: q.name.clone(),
+                node: q.node,
+                epoch: 0,
+                net_rng: stream(&format!("queue/{}/net", q.name)),
+                comp: Component::Broker(Broker::new(cfg, groups, spec.duration)),
                 group: g,
             });
         }
@@ -441,6 +464,7 @@ impl World {
                     Component::Balancer(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Service(s) => s.on_msg(now, &mut self.out, health, ActorId(from), msg),
                     Component::Cache(c) => c.on_msg(now, &mut self.out, ActorId(from), msg),
+                    Component::Broker(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Replica(r) => r.on_msg(now, &mut self.out, health, ActorId(from), msg),
                 }
                 self.trace_event("deliver", to, from, || format!("{msg:?}"));
@@ -464,6 +488,7 @@ impl World {
                     Component::Balancer(b) => b.on_timer(now, &mut self.out, t),
                     Component::Service(s) => s.on_timer(now, &mut self.out, health, t),
                     Component::Cache(c) => c.on_timer(now, &mut self.out, t),
+                    Component::Broker(b) => b.on_timer(now, &mut self.out, t),
                     Component::Replica(r) => r.on_timer(now, &mut self.out, health, t),
                 }
                 self.trace_event("timer", actor, u32::MAX, || format!("{t:?}"));
@@ -518,6 +543,7 @@ impl World {
                     Component::Balancer(b) => b.crash(),
                     Component::Service(s) => s.crash(now),
                     Component::Cache(c) => c.crash(now),
+                    Component::Broker(b) => b.crash(now),
                     Component::Replica(r) => r.crash(now),
                 }
             }
@@ -537,6 +563,7 @@ impl World {
             Component::Client(c) => c.boot(now, &mut self.out),
             Component::Balancer(b) => b.boot(&mut self.out),
             Component::Replica(r) => r.boot(now, &mut self.out),
+            Component::Broker(b) => b.restart(now, &mut self.out),
             Component::Service(_) | Component::Cache(_) => {}
         }
         self.flush(id);

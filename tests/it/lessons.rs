@@ -146,3 +146,21 @@ fn cache_flush_causes_a_lasting_stampede_and_request_coalescing_removes_it() {
         assert!(plain.caches[0].errors > 20 * merged.caches[0].errors.max(1));
     }
 }
+
+#[test]
+fn queue_loses_nothing_redelivers_and_dead_letters_only_what_keeps_failing() {
+    let quick = run("queue-dead-letters", "three-attempts", 1);
+    let patient = run("queue-dead-letters", "patient", 1);
+    for r in [&quick, &patient] {
+        let q = &r.queues[0];
+        // At-least-once: every published message is acknowledged, dead-lettered, or still queued.
+        assert_eq!(q.acked + q.dead_lettered + q.backlog, q.published, "{}: {q:?}", r.variant);
+        assert_eq!(r.requests.ok, r.requests.total, "publishing never fails");
+        assert!(q.redelivered > 0 && q.failed_attempts > 0);
+        // The crashed consumer's in-flight deliveries time out and are handed to others.
+        assert!(q.visibility_timeouts > 0 && q.duplicates_possible > 0, "{q:?}");
+        assert!(q.backlog < 20, "the backlog drains after the faults: {q:?}");
+    }
+    // The warehouse outage exhausts 3 attempts quickly; 20 attempts ride most of it out.
+    assert!(quick.queues[0].dead_lettered > 3 * patient.queues[0].dead_lettered);
+}
