@@ -1,14 +1,5 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+//! The terminal UI (ratatui + crossterm) over read-only views of a running world.
+//!
+//! Not built yet: this crate exists so that the dependency order of the workspace
+//! (`sim` ← `models` ← `scenarios` ← `tui` ← binary) is fixed from the start. See the open
+//! issue "The terminal UI: watch, steer and compare designs live".
