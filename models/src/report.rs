@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use faultline_sim::time::{to_ms, to_s};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{LatencyHist, TimeSeries};
+use crate::metrics::{CountSeries, LatencyHist, TimeSeries};
+use crate::service::{SERIES_ARRIVALS, SERIES_ERRORS, SERIES_OK, SERIES_REJECTED};
 use crate::world::{Component, World};
 
 /// Bumped whenever a field changes meaning or disappears (adding fields does not bump it).
@@ -107,6 +108,17 @@ pub struct ServiceReport {
     pub downstream_hedges: u64,
     pub downstream_breaker_rejected: u64,
     pub downstream_breaker_opened: u64,
+    /// Per window, with the window length of the top-level `timeseries` (at least as many windows).
+    pub timeseries: ServiceSeries,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ServiceSeries {
+    pub arrivals: Vec<u64>,
+    pub ok: Vec<u64>,
+    pub errors: Vec<u64>,
+    /// Turned away: queue full or rate limited.
+    pub rejected: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -233,6 +245,7 @@ struct Acc {
     answered: u64,
     sojourn: LatencyHist,
     instances: u64,
+    series: CountSeries<4>,
 }
 
 fn round3(x: f64) -> f64 {
@@ -278,6 +291,7 @@ impl RunReport {
                 downstream_hedges: 0,
                 downstream_breaker_rejected: 0,
                 downstream_breaker_opened: 0,
+                timeseries: ServiceSeries::default(),
             })
             .collect();
         let mut acc: Vec<Acc> = spec.services.iter().map(|_| Acc::default()).collect();
@@ -427,6 +441,7 @@ impl RunReport {
                         x.sojourn.merge(h);
                     }
                     x.instances += 1;
+                    x.series.merge(&st.series);
                 }
             }
         }
@@ -437,6 +452,13 @@ impl RunReport {
             r.mean_wait_ms = round3(ratio(x.wait_sum, x.started as f64) / 1e6);
             r.mean_sojourn_ms = round3(ratio(x.sojourn_sum, x.answered as f64) / 1e6);
             r.p99_sojourn_ms = to_ms(x.sojourn.quantile_ns(0.99));
+            let n = series.windows.len();
+            r.timeseries = ServiceSeries {
+                arrivals: x.series.column(SERIES_ARRIVALS, n),
+                ok: x.series.column(SERIES_OK, n),
+                errors: x.series.column(SERIES_ERRORS, n),
+                rejected: x.series.column(SERIES_REJECTED, n),
+            };
         }
         for d in &mut databases {
             let mean = d.shard_load.iter().sum::<u64>() as f64 / d.shard_load.len().max(1) as f64;

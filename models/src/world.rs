@@ -179,6 +179,7 @@ impl World {
                 );
                 inst.set_fanout(s.calls.iter().map(|c| c.fanout.max(1)).collect());
                 inst.set_optional(s.calls.iter().map(|c| c.optional).collect());
+                inst.set_window(spec.window);
                 if let Some((rate, burst)) = s.rate_limit {
                     inst.set_rate_limit(rate, burst);
                 }

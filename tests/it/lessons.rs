@@ -38,6 +38,13 @@ fn retry_storm_outlives_its_trigger_with_aggressive_retries_and_recovers_with_a_
         assert!(goodput(&budget, 60.0, 90.0) > 0.99, "budget: {}", goodput(&budget, 60.0, 90.0));
         assert!(goodput(&none, 60.0, 90.0) > 0.99, "none: {}", goodput(&none, 60.0, 90.0));
         assert!(storm.workloads[0].retries > 10 * budget.workloads[0].retries);
+        // The API's own time series shows why: long after the trigger it still receives far
+        // more than the clients' 560 requests/s (retries), and turns most of it away.
+        let api = &storm.services[0].timeseries;
+        let (before, after): (u64, u64) = (api.arrivals[..4].iter().sum(), api.arrivals[12..18].iter().sum());
+        assert!(after as f64 / 30.0 > 2.0 * before as f64 / 20.0, "before {before}, after {after}");
+        assert_eq!(api.arrivals.iter().sum::<u64>(), storm.services[0].arrivals);
+        assert!(api.rejected[12..18].iter().sum::<u64>() > 0);
         assert!(budget.workloads[0].retry_budget_exhausted > 0);
     }
 }
