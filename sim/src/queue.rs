@@ -1,42 +1,59 @@
 //! The pending-event queue: a monotone radix heap popping in exact `(time, seq)` order.
 //!
 //! A discrete-event simulator never schedules into the past, so the queue only has to support
-//! keys `>=` the last popped one. A radix heap exploits that: bucket `b` holds the events whose
-//! time first differs from `last` (the last popped time) at bit `b - 1`; bucket 0 holds those
-//! due exactly at `last`. Popping takes bucket 0 if non-empty, otherwise it empties the lowest
-//! non-empty bucket into strictly lower ones around that bucket's minimum. Each event moves down
-//! at most 64 times, and in practice a handful (its distance from `last` shrinks each time).
+//! times `>=` the last popped one (`last`). A radix heap exploits that. Here it works in base
+//! 16: an event at time `t > last` is filed under the highest 4-bit digit `d` where `t` and
+//! `last` differ, and under `t`'s value `v` of that digit (which exceeds `last`'s). Every
+//! event in bucket `(d, v)` is earlier than every event in a later bucket, in `(d, v)` order;
+//! events due exactly at `last` sit in `now`. Popping takes `now` if non-empty, otherwise it
+//! empties the first non-empty bucket around that bucket's minimum, which becomes `last`: each
+//! of those events now agrees with `last` on digit `d` and above, so it drops by at least one
+//! whole digit, while events in the other buckets keep their bucket. An event moves at most 16
+//! times, in practice about log16 of (its distance from `last` / the gap between events).
 //!
-//! Layout choices, measured against a `u128` `(time << 64 | seq)` keyed variant (see
-//! docs/performance.md):
-//! - Keys are the time alone (`u64`), so every comparison is one integer compare and equal-time
-//!   events are never split apart. Ties are FIFO for free: events with the same time always sit
-//!   in the same bucket (they share `time ^ last`), pushes append and redistribution drains in
-//!   order, so within a time they stay in push order, which is `seq` order. Bucket 0 is a deque
-//!   popped from the front.
-//! - Each bucket's minimum time is cached and a bitmask marks non-empty buckets, so `peek_time`
-//!   is O(1) on `&self` and redistribution is a single pass (no separate min-finding scan).
+//! Layout choices, each measured in the hold benchmark (docs/performance.md):
+//! - Base 16 rather than the textbook base 2 (one bucket per bit): about a quarter as many
+//!   moves per event, which is what matters at 10^6 pending where every move is a cache miss.
+//! - Keys are the time alone, not a packed `(time << 64 | seq)` `u128`: one `u64` compare, and
+//!   equal times are never split apart. Ties are FIFO for free: events with the same time
+//!   always share a bucket, pushes append and redistribution drains in order, so within a time
+//!   they stay in push order, which is `seq` order. `now` is a deque popped from the front.
+//! - Each bucket's minimum time is cached and bitmasks mark non-empty buckets, so `peek_time`
+//!   is O(1) on `&self` and redistribution is one pass (no separate min-finding scan).
 //! - Bucket `Vec`s are drained, never dropped, so steady state allocates nothing.
 
 use std::collections::VecDeque;
 
-/// Buckets `1..=64`, indexed by the highest bit where an event's time differs from `last`.
-const RADIX: usize = 64;
+/// Bits per digit.
+const BITS: u32 = 4;
+/// Values per digit, hence buckets per digit.
+const BASE: usize = 1 << BITS;
+/// Digits in a `u64` time.
+const DIGITS: usize = 64usize.div_ceil(BITS as usize);
 
 /// One pending event: time, tie-breaking sequence number, payload.
 type Entry<E> = (u64, u64, E);
+
+/// Bucket of `time` relative to `last` (`time > last`): `digit * BASE + value`.
+#[inline(always)]
+fn bucket(time: u64, last: u64) -> usize {
+    let digit = (63 - (time ^ last).leading_zeros()) / BITS;
+    let value = (time >> (digit * BITS)) as usize & (BASE - 1);
+    digit as usize * BASE + value
+}
 
 /// Monotone priority queue of events keyed by `(time, seq)`; see the module docs.
 pub struct EventQueue<E> {
     /// Events due exactly at `last`, in `seq` order.
     now: VecDeque<Entry<E>>,
-    /// `buckets[b - 1]` is radix bucket `b`: times whose highest bit differing from `last` is
-    /// bit `b - 1`.
-    buckets: [Vec<Entry<E>>; RADIX],
-    /// Minimum time in each of `buckets` (`u64::MAX` when empty).
-    mins: [u64; RADIX],
-    /// Bit `b - 1` set iff `buckets[b - 1]` is non-empty.
-    occupied: u64,
+    /// Radix buckets, indexed by [`bucket`].
+    buckets: Box<[Vec<Entry<E>>]>,
+    /// Minimum time in each bucket (`u64::MAX` when empty).
+    mins: Box<[u64]>,
+    /// Per digit, bit `v` set iff bucket `(digit, v)` is non-empty.
+    occupied: [u16; DIGITS],
+    /// Bit `d` set iff `occupied[d] != 0`.
+    digits: u32,
     /// Time of the last popped event (the radix heap's reference point).
     last: u64,
     len: usize,
@@ -59,9 +76,10 @@ impl<E> EventQueue<E> {
     pub fn with_capacity(n: usize) -> Self {
         EventQueue {
             now: VecDeque::with_capacity(n),
-            buckets: std::array::from_fn(|_| Vec::new()),
-            mins: [u64::MAX; RADIX],
-            occupied: 0,
+            buckets: (0..DIGITS * BASE).map(|_| Vec::new()).collect(),
+            mins: vec![u64::MAX; DIGITS * BASE].into_boxed_slice(),
+            occupied: [0; DIGITS],
+            digits: 0,
             last: 0,
             len: 0,
             seq: 0,
@@ -78,29 +96,28 @@ impl<E> EventQueue<E> {
         let seq = self.seq;
         self.seq += 1;
         self.len += 1;
-        self.insert((time, seq, event));
+        if time == self.last {
+            self.now.push_back((time, seq, event));
+        } else {
+            let b = bucket(time, self.last);
+            self.file(b, (time, seq, event));
+        }
         seq
     }
 
-    /// Files an entry under the current `last`; `entry.0 >= self.last`.
     #[inline(always)]
-    fn insert(&mut self, entry: Entry<E>) {
-        let diff = entry.0 ^ self.last;
-        if diff == 0 {
-            self.now.push_back(entry);
-        } else {
-            let b = (63 - diff.leading_zeros()) as usize;
-            self.mins[b] = self.mins[b].min(entry.0);
-            self.occupied |= 1 << b;
-            self.buckets[b].push(entry);
-        }
+    fn file(&mut self, b: usize, entry: Entry<E>) {
+        self.mins[b] = self.mins[b].min(entry.0);
+        self.occupied[b / BASE] |= 1 << (b % BASE);
+        self.digits |= 1 << (b / BASE);
+        self.buckets[b].push(entry);
     }
 
     /// Remove and return the earliest event as `(time, seq, event)`.
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, u64, E)> {
         if self.now.is_empty() {
-            if self.occupied == 0 {
+            if self.digits == 0 {
                 return None;
             }
             self.redistribute();
@@ -109,29 +126,37 @@ impl<E> EventQueue<E> {
         self.now.pop_front()
     }
 
-    /// Empties the lowest non-empty bucket around its minimum, which becomes `last`. Every
-    /// entry lands in a strictly lower bucket (it agrees with the new `last` on all bits above
-    /// the bucket's), and the minimum's entries land in `now`, in their original order.
-    #[cold]
+    /// First non-empty bucket; `self.digits != 0`.
+    #[inline(always)]
+    fn first_bucket(&self) -> usize {
+        let d = self.digits.trailing_zeros() as usize;
+        d * BASE + self.occupied[d].trailing_zeros() as usize
+    }
+
+    /// Empties the first non-empty bucket around its minimum, which becomes `last`. Its events
+    /// land in strictly lower digits, the minimum's in `now`, all in their original order.
     #[inline(never)]
     fn redistribute(&mut self) {
-        let b = self.occupied.trailing_zeros() as usize;
+        let b = self.first_bucket();
         let last = self.mins[b];
         self.last = last;
         self.mins[b] = u64::MAX;
-        self.occupied &= !(1 << b);
-        let (lower, rest) = self.buckets.split_at_mut(b);
-        for entry in rest[0].drain(..) {
-            let diff = entry.0 ^ last;
-            if diff == 0 {
+        let d = b / BASE;
+        self.occupied[d] &= !(1 << (b % BASE));
+        if self.occupied[d] == 0 {
+            self.digits &= !(1 << d);
+        }
+        let mut src = std::mem::take(&mut self.buckets[b]);
+        for entry in src.drain(..) {
+            if entry.0 == last {
                 self.now.push_back(entry);
             } else {
-                let nb = (63 - diff.leading_zeros()) as usize;
-                self.mins[nb] = self.mins[nb].min(entry.0);
-                self.occupied |= 1 << nb;
-                lower[nb].push(entry);
+                let nb = bucket(entry.0, last);
+                self.file(nb, entry);
             }
         }
+        // Give the (now empty) allocation back so the bucket keeps its capacity.
+        self.buckets[b] = src;
     }
 
     /// Time of the earliest pending event.
@@ -139,8 +164,8 @@ impl<E> EventQueue<E> {
     pub fn peek_time(&self) -> Option<u64> {
         if !self.now.is_empty() {
             Some(self.last)
-        } else if self.occupied != 0 {
-            Some(self.mins[self.occupied.trailing_zeros() as usize])
+        } else if self.digits != 0 {
+            Some(self.mins[self.first_bucket()])
         } else {
             None
         }
@@ -160,11 +185,12 @@ impl<E> EventQueue<E> {
     /// keeping the allocated capacity.
     pub fn clear(&mut self) {
         self.now.clear();
-        for b in &mut self.buckets {
+        for b in self.buckets.iter_mut() {
             b.clear();
         }
-        self.mins = [u64::MAX; RADIX];
-        self.occupied = 0;
+        self.mins.fill(u64::MAX);
+        self.occupied = [0; DIGITS];
+        self.digits = 0;
         self.last = 0;
         self.len = 0;
         self.seq = 0;
