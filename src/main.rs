@@ -43,6 +43,10 @@ enum Command {
         /// Stop (exit 3) after this many events (overrides the scenario's `max_events`).
         #[arg(long)]
         max_events: Option<u64>,
+        /// Record every database's client operations and write them to FILE as a Jepsen-style
+        /// history (JSON Lines; see `check-history`).
+        #[arg(long, value_name = "FILE")]
+        history: Option<String>,
     },
     /// Check a scenario without running it.
     Validate { scenario: String },
@@ -274,21 +278,31 @@ fn print_sweep(report: &sweep::SweepReport, json: bool) {
 
 fn dispatch(cmd: Command) -> Result<u8, Failure> {
     match cmd {
-        Command::Run { scenario, seed, variant, json, trace, max_events } => {
+        Command::Run { scenario, seed, variant, json, trace, max_events, history } => {
             let sc = load(&scenario)?;
             let mut c = sc.variant(variant.as_deref()).map_err(Failure::BadInput)?;
             if let Some(m) = max_events {
                 c.budget.max_events = m;
             }
+            let recorded;
+            if history.is_some() {
+                if c.spec.databases.is_empty() {
+                    return Err(Failure::BadInput(format!("{scenario}: `--history` needs a database to record")));
+                }
+                let mut spec = c.spec.clone();
+                spec.databases.iter_mut().for_each(|d| d.record_history = true);
+                recorded = spec;
+                c.spec = &recorded;
+            }
             let seed = seed.unwrap_or(sc.default_seed);
-            let report = match &trace {
-                None => runner::run(&c, seed, None)?.0,
+            let (report, world) = match &trace {
+                None => runner::run(&c, seed, None)?,
                 Some(path) => {
                     let (sink, file) = output::JsonlTrace::create(path).map_err(Failure::BadInput)?;
                     match runner::run(&c, seed, Some(Box::new(sink))) {
-                        Ok((report, _world)) => {
+                        Ok(done) => {
                             file.commit().map_err(Failure::BadInput)?;
-                            report
+                            done
                         }
                         Err(e) => {
                             file.abandon();
@@ -297,6 +311,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                     }
                 }
             };
+            if let Some(path) = &history {
+                output::write_history(path, &world).map_err(Failure::BadInput)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
             } else {

@@ -7,6 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use faultline_models::World;
 use faultline_models::world::{TraceRecord, TraceSink};
 
 type Shared = Rc<RefCell<Option<BufWriter<File>>>>;
@@ -66,6 +67,45 @@ impl TraceSink for JsonlTrace {
             && writeln!(w, "{line}").is_err()
         {
             self.failed = true;
+        }
+    }
+}
+
+/// Writes the recorded history of every database as JSON Lines, in time order. With one
+/// database keys are its integer keys; with several they become strings `"DATABASE/KEY"` (so
+/// the histories do not mix keys).
+pub fn write_history(path: &str, world: &World) -> Result<(), String> {
+    let dest = PathBuf::from(path);
+    let tmp = tmp_path(&dest);
+    let write = || -> std::io::Result<()> {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        let dbs = &world.spec.databases;
+        let mut lines: Vec<(u64, usize, String)> = Vec::new();
+        for (d, db) in dbs.iter().enumerate() {
+            for (i, op) in world.history(d).iter().enumerate() {
+                let mut line = op.to_json();
+                if dbs.len() > 1 {
+                    line = line.replacen(
+                        &format!(r#""key":{},"#, op.key),
+                        &format!(r#""key":"{}/{}","#, db.name, op.key),
+                        1,
+                    );
+                }
+                lines.push((op.time, d << 40 | i, line));
+            }
+        }
+        // Merge the databases' histories by time (each is already in order).
+        lines.sort_by_key(|&(t, order, _)| (t, order));
+        for (_, _, line) in lines {
+            writeln!(w, "{line}")?;
+        }
+        w.flush()
+    };
+    match write() {
+        Ok(()) => std::fs::rename(&tmp, &dest).map_err(|e| format!("{path}: {e}")),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(format!("{path}: cannot write: {e}"))
         }
     }
 }

@@ -95,6 +95,41 @@ pub fn render(r: &RunReport) -> String {
             );
         }
     }
+    if !r.databases.is_empty() {
+        let _ = writeln!(s, "\ndatabases");
+        for d in &r.databases {
+            let _ = writeln!(
+                s,
+                "  {:<16} {} shard(s) × {} · served {} · unavailable {} · leader changes {} · rolled back {} · hot-shard ratio {:.2}",
+                d.name,
+                d.shards,
+                d.replicas_per_shard,
+                d.served,
+                d.unavailable,
+                d.leader_changes,
+                d.rolled_back,
+                d.hot_shard_ratio
+            );
+            if let Some(c) = &d.consistency {
+                let conv = c.convergence_ms.map_or("-".to_owned(), |ms| format!("{ms:.0} ms"));
+                let _ = writeln!(
+                    s,
+                    "  {:<16} history {} ops · stale reads {} ({:.1}%, mean {:.1} versions / {:.0} ms behind) · \
+                     read-your-writes {} · monotonic reads {} · lost updates {} · converged after heal {}",
+                    "",
+                    c.operations,
+                    c.stale_reads,
+                    c.stale_read_ratio * 100.0,
+                    c.staleness_versions_mean,
+                    c.staleness_ms_mean,
+                    c.read_your_writes_violations,
+                    c.monotonic_read_violations,
+                    c.lost_updates,
+                    conv
+                );
+            }
+        }
+    }
     let n = &r.network;
     let _ = writeln!(
         s,

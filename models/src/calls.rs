@@ -353,6 +353,39 @@ pub struct CallStats {
 
 const NO_BACKEND: u32 = u32::MAX;
 
+/// One step of a database operation as the client saw it: recorded, when
+/// [`Calls::record_ops`] is on, for each attempt sent to a database target. Every attempt is
+/// its own operation (a retry is a new one): an attempt that timed out may still have taken
+/// effect, which is exactly what a history's `info` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpEvent {
+    pub t: Nanos,
+    /// The caller's target it went to.
+    pub target: u16,
+    /// The attempt's call id (the id its hedge copy also answers to); a completion names the
+    /// id of its invocation.
+    pub attempt: CallId,
+    /// The caller's token for the call (a closed-loop workload's user: a session).
+    pub token: u64,
+    pub step: OpStep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpStep {
+    Invoke {
+        op: Op,
+        key: u64,
+    },
+    /// Answered `Ok` with this value (a version).
+    Ok {
+        value: u64,
+    },
+    /// Answered with a failure status (all copies).
+    Failed(Status),
+    /// No answer before the attempt's deadline.
+    TimedOut,
+}
+
 #[derive(Debug)]
 struct Pending {
     token: u64,
@@ -390,6 +423,8 @@ pub struct Calls {
     /// Outcomes beyond the first produced by one timer (several deadlines can pass at once),
     /// handed out in deadline order.
     ready: VecDeque<Outcome>,
+    /// Steps of database operations, when recording (drained by the world after each event).
+    ops: Option<Vec<OpEvent>>,
 }
 
 impl Calls {
@@ -404,6 +439,29 @@ impl Calls {
             deadlines: vec![VecDeque::new(); n],
             armed: vec![false; n],
             ready: VecDeque::new(),
+            ops: None,
+        }
+    }
+
+    /// Record every attempt sent to a database target as [`OpEvent`]s.
+    pub fn record_ops(&mut self) {
+        self.ops.get_or_insert_with(Vec::new);
+    }
+
+    /// Moves the recorded steps into `into`, in the order they happened.
+    pub fn drain_ops(&mut self, into: &mut Vec<OpEvent>) {
+        if let Some(ops) = &mut self.ops {
+            into.append(ops);
+        }
+    }
+
+    #[inline]
+    fn record_op(&mut self, now: Nanos, id: CallId, step: OpStep) {
+        if let Some(ops) = &mut self.ops
+            && let Some(p) = self.inflight.get(id)
+            && matches!(self.targets[p.target as usize].target, Target::Db(_))
+        {
+            ops.push(OpEvent { t: now, target: p.target, attempt: id, token: p.token, step });
         }
     }
 
@@ -480,6 +538,10 @@ impl Calls {
         if !self.send_copy(out, id, 0) {
             return self.attempt_failed(now, out, id, CallResult::Failed(Status::Unavailable));
         }
+        if self.ops.is_some() {
+            let req = self.inflight.get(id).expect("live call").req;
+            self.record_op(now, id, OpStep::Invoke { op: req.op, key: req.key });
+        }
         let p = self.inflight.get_mut(id).expect("live call");
         p.hedged = false;
         let k = p.target as usize;
@@ -510,6 +572,16 @@ impl Calls {
 
     /// The current attempt failed: retry after a backoff if allowed, else report the failure.
     fn attempt_failed(&mut self, now: Nanos, out: &mut Outbox, id: CallId, why: CallResult) -> Option<Outcome> {
+        if self.ops.is_some() {
+            // Database targets always have a replica to send to, so every failed attempt of one
+            // was sent and recorded as invoked.
+            let step = match why {
+                CallResult::TimedOut => OpStep::TimedOut,
+                CallResult::Failed(s) => OpStep::Failed(s),
+                CallResult::Ok => unreachable!("a failed attempt"),
+            };
+            self.record_op(now, id, step);
+        }
         let p = self.inflight.get_mut(id).expect("live call");
         p.outstanding = 0;
         p.redirects = 0;
@@ -585,6 +657,9 @@ impl Calls {
             }
         }
         if resp.status == Status::Ok {
+            if self.ops.is_some() {
+                self.record_op(now, primary, OpStep::Ok { value: resp.value });
+            }
             self.release(primary, 1 - copy);
             let p = self.inflight.remove(primary).expect("live call");
             self.targets[p.target as usize].record(now, true, &mut self.stats);

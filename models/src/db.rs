@@ -13,8 +13,12 @@
 //!   back on the old leader when it rejoins ([`ReplicaStats::rolled_back`]).
 //!
 //! # Log, versions, durability
-//! Log index `i` (from 1) holds `(term, key)`; applying it sets the key's version to `i` (0 =
-//! never written), so a version names the write that produced it. A new leader appends a no-op
+//! Log index `i` (from 1) holds `(term, key)`; applying it sets the key's version to
+//! [`version(term, i)`](version) (0 = never written), so a version names the write that produced
+//! it — also across a rollback, which can reuse an index in a later term. Versions order like
+//! the writes they name: along one log terms never decrease, and an entry of a higher term
+//! supersedes any of a lower term at the same or a later index. Clients get the version in the
+//! response to a write and to a read. A new leader appends a no-op
 //! entry (key [`NOOP_KEY`]) so it can commit entries of earlier terms (Raft §5.4.2) and knows
 //! when its store holds every committed write (Raft §8: it serves leader reads only from then).
 //!
@@ -160,6 +164,22 @@ pub struct ReplicaStats {
     pub queue_max: u64,
 }
 
+/// Bits of a [`version`] that hold the log index (the term is above them).
+pub const INDEX_BITS: u32 = 40;
+
+/// The version a write at log `index` in `term` gives its key: `term << 40 | index`.
+#[inline]
+pub fn version(term: u32, index: u64) -> u64 {
+    debug_assert!(index < 1 << INDEX_BITS && term < 1 << (64 - INDEX_BITS));
+    u64::from(term) << INDEX_BITS | index
+}
+
+/// `(term, index)` of a version.
+#[inline]
+pub fn version_parts(v: u64) -> (u32, u64) {
+    ((v >> INDEX_BITS) as u32, v & ((1 << INDEX_BITS) - 1))
+}
+
 /// Key of the no-op entry a new leader appends; client writes to it are answered `Error`.
 pub const NOOP_KEY: u64 = u64::MAX;
 /// Entries a leader sends a follower beyond those it knows the follower has (a send window;
@@ -267,6 +287,10 @@ pub struct Replica {
     pending: VecDeque<PendingWrite>,
     scratch: Vec<u64>,
 
+    /// When recording: `(caller, call id, version)` of every client write this replica
+    /// appended as leader, drained by the world (see [`Replica::record_appends`]).
+    appends: Option<Vec<(ActorId, CallId, u64)>>,
+
     // Volatile: request processing.
     busy: u32,
     queue: VecDeque<Key>,
@@ -321,6 +345,7 @@ impl Replica {
             ship_queue: VecDeque::new(),
             pending: VecDeque::new(),
             scratch: Vec::with_capacity(n),
+            appends: None,
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
@@ -364,10 +389,27 @@ impl Replica {
         self.log.get(i).map(|e| (e.term, e.key))
     }
 
-    /// The version of `key` in this replica's store (log index of the write that set it; 0 =
-    /// never written).
+    /// The log index of the write that set `key` in this replica's store (0 = never written).
     pub fn version_of(&self, key: u64) -> u64 {
+        version_parts(self.stored_version(key)).1
+    }
+
+    /// The full [`version`] of `key` in this replica's store (0 = never written).
+    pub fn stored_version(&self, key: u64) -> u64 {
         self.store.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Keep a record of which client call produced each write this replica appends as leader,
+    /// so that a history can name the value of a write whose caller never heard back.
+    pub fn record_appends(&mut self) {
+        self.appends.get_or_insert_with(Vec::new);
+    }
+
+    /// Moves the appends recorded since the last call, `(caller, call id, version)`, into `into`.
+    pub fn drain_appends(&mut self, into: &mut Vec<(ActorId, CallId, u64)>) {
+        if let Some(a) = &mut self.appends {
+            into.append(a);
+        }
     }
 
     pub fn shard(&self) -> u32 {
@@ -537,24 +579,30 @@ impl Replica {
             Op::Write if req.key == NOOP_KEY => self.respond(out, from, call, Status::Error, 0),
             Op::Write => {
                 let index = self.append(now, out, req.key);
+                if let Some(a) = &mut self.appends {
+                    a.push((from, call, version(self.term, index)));
+                }
                 match self.cfg.replication {
                     Replication::Sync => {
                         self.pending.push_back(PendingWrite { index, from, call });
                         self.advance_commit(out); // a lone replica commits at once
                     }
-                    Replication::Async { .. } => self.respond(out, from, call, Status::Ok, index),
+                    Replication::Async { .. } => {
+                        let v = version(self.term, index);
+                        self.respond(out, from, call, Status::Ok, v);
+                    }
                 }
             }
             Op::Read if self.role == Role::Leader => {
                 if matches!(self.cfg.replication, Replication::Sync) && !self.can_serve_reads(now) {
                     self.respond(out, from, call, Status::Unavailable, 0);
                 } else {
-                    let v = self.version_of(req.key);
+                    let v = self.stored_version(req.key);
                     self.respond(out, from, call, Status::Ok, v);
                 }
             }
             Op::Read if self.cfg.follower_reads => {
-                let v = self.version_of(req.key);
+                let v = self.stored_version(req.key);
                 self.respond(out, from, call, Status::Ok, v);
             }
             Op::Read => self.redirect(out, from, call),
@@ -602,9 +650,9 @@ impl Replica {
     fn apply_to(&mut self, upto: u64) {
         while self.applied < upto {
             let i = self.applied + 1;
-            let key = self.log[(i - 1) as usize].key;
+            let Entry { key, term, .. } = self.log[(i - 1) as usize];
             if key != NOOP_KEY {
-                self.log[(i - 1) as usize].prev = self.store.insert(key, i).unwrap_or(0);
+                self.log[(i - 1) as usize].prev = self.store.insert(key, version(term, i)).unwrap_or(0);
             }
             self.applied = i;
             self.stats.applied += 1;
@@ -757,7 +805,8 @@ impl Replica {
                 && w.index <= self.commit
             {
                 let w = self.pending.pop_front().expect("front exists");
-                self.respond(out, w.from, w.call, Status::Ok, w.index);
+                let v = version(self.term_at(w.index), w.index);
+                self.respond(out, w.from, w.call, Status::Ok, v);
             }
         }
     }
@@ -1260,11 +1309,16 @@ mod tests {
             let id = self.request(to, op, key);
             let end = self.now + 1_000 * MS;
             while self.calls[id].done.is_none() && self.step(end) {}
-            self.calls[id].done.map(|(_, r)| r)
+            self.resp(id)
         }
 
+        /// The answer to request `id`, with versions reduced to their log index (which is what
+        /// the tests reason about; redirect hints are below the index bits anyway).
         fn resp(&self, id: usize) -> Option<Resp> {
-            self.calls[id].done.map(|(_, r)| r)
+            self.calls[id].done.map(|(_, r)| match r.status {
+                Status::Ok => Resp { value: version_parts(r.value).1, ..r },
+                _ => r,
+            })
         }
 
         fn crash(&mut self, i: usize) {
@@ -1346,7 +1400,7 @@ mod tests {
                 for idx in 1..=r.applied_index() {
                     let (_, key) = r.entry(idx).unwrap();
                     if key != NOOP_KEY {
-                        rebuilt.insert(key, idx);
+                        rebuilt.insert(key, version(r.entry(idx).unwrap().0, idx));
                     }
                 }
                 assert_eq!(rebuilt, r.store, "replica {i}'s store differs from its log");
@@ -1693,11 +1747,11 @@ mod tests {
         assert_eq!(after, MS);
         out = Outbox::default();
         r.on_timer(MS, &mut out, HEALTHY, done);
-        assert_eq!(out.sends, vec![answer(1, Status::Ok, 1)], "a majority of one");
+        assert_eq!(out.sends, vec![answer(1, Status::Ok, version(1, 1))], "a majority of one");
         let (_, done) = out.timers[0];
         out = Outbox::default();
         r.on_timer(2 * MS, &mut out, HEALTHY, done);
-        assert_eq!(out.sends, vec![answer(2, Status::Ok, 1)]);
+        assert_eq!(out.sends, vec![answer(2, Status::Ok, version(1, 1))]);
         // A slow node stretches the work; an error fault fails requests at once.
         out = Outbox::default();
         r.on_msg(3 * MS, &mut out, NodeHealth { slow_factor: 3.0, error_rate: 0.0 }, CLIENT, req(5, Op::Read));
@@ -1924,7 +1978,8 @@ mod tests {
                 if let Some((_, r)) = c.done
                     && r.status == Status::Ok
                 {
-                    assert_eq!(log.get(r.value as usize - 1).map(|e| e.1), Some(c.key), "seed {seed}: write lost");
+                    let (term, index) = version_parts(r.value);
+                    assert_eq!(log.get(index as usize - 1), Some(&(term, c.key)), "seed {seed}: write lost");
                 }
             }
             for c in s.calls.iter().filter(|c| c.op == Op::Read) {
@@ -1942,7 +1997,11 @@ mod tests {
                     .max()
                     .unwrap_or(0);
                 assert!(r.value >= floor, "seed {seed}: stale leader read of key {} ({} < {floor})", c.key, r.value);
-                assert!(r.value == 0 || log[r.value as usize - 1].1 == c.key, "seed {seed}: read a foreign version");
+                let (term, index) = version_parts(r.value);
+                assert!(
+                    r.value == 0 || log[index as usize - 1] == (term, c.key),
+                    "seed {seed}: read a foreign version"
+                );
                 // Nor older than a read of the key that completed before this one was sent.
                 for e in s.calls.iter().filter(|e| e.op == Op::Read && e.key == c.key) {
                     if let Some((t, er)) = e.done

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod cache;
 pub mod calls;
 pub mod client;
+pub mod consistency;
 pub mod db;
 pub mod metrics;
 pub mod msg;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use faultline_sim::time::{to_ms, to_s};
 use serde::{Deserialize, Serialize};
 
+use crate::consistency::{HistKind, check_reads};
 use crate::metrics::{CountSeries, LatencyHist, TimeSeries};
 use crate::service::{SERIES_ARRIVALS, SERIES_ERRORS, SERIES_OK, SERIES_REJECTED};
 use crate::world::{Component, World};
@@ -202,6 +203,34 @@ pub struct DatabaseReport {
     pub hot_shards: Vec<usize>,
     /// Busiest replica's average busy workers / workers.
     pub max_utilisation: f64,
+    /// Checks of the recorded history (`record_history = true`), else null.
+    pub consistency: Option<ConsistencyReport>,
+}
+
+/// What the checks found in a database's recorded history (see `models::consistency`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ConsistencyReport {
+    /// Operations recorded (each attempt a client sent).
+    pub operations: u64,
+    pub reads_ok: u64,
+    pub writes_ok: u64,
+    /// Reads that returned a version older than a write acknowledged before they were sent.
+    pub stale_reads: u64,
+    /// Stale reads over successful reads.
+    pub stale_read_ratio: f64,
+    /// Over stale reads: acknowledged writes missed (mean, max).
+    pub staleness_versions_mean: f64,
+    pub staleness_versions_max: u64,
+    /// Over stale reads: time since the oldest missed write was acknowledged (mean, max).
+    pub staleness_ms_mean: f64,
+    pub staleness_ms_max: f64,
+    pub read_your_writes_violations: u64,
+    pub monotonic_read_violations: u64,
+    /// Acknowledged writes the shard's final log does not hold.
+    pub lost_updates: u64,
+    /// From the last heal until every shard's replicas agreed; null if no fault healed or they
+    /// had not agreed by the end of the run.
+    pub convergence_ms: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
@@ -319,6 +348,7 @@ impl RunReport {
                 hot_shard_ratio: 0.0,
                 hot_shards: vec![],
                 max_utilisation: 0.0,
+                consistency: None,
             })
             .collect();
         for a in &world.actors {
@@ -460,6 +490,21 @@ impl RunReport {
                 rejected: x.series.column(SERIES_REJECTED, n),
             };
         }
+        let mut anomalies = BTreeMap::new();
+        for (i, d) in databases.iter_mut().enumerate() {
+            if spec.databases[i].record_history {
+                let c = consistency(world, i);
+                for (kind, n) in [
+                    ("stale_read", c.stale_reads),
+                    ("read_your_writes_violation", c.read_your_writes_violations),
+                    ("monotonic_read_violation", c.monotonic_read_violations),
+                    ("lost_update", c.lost_updates),
+                ] {
+                    *anomalies.entry(kind.to_owned()).or_insert(0) += n;
+                }
+                d.consistency = Some(c);
+            }
+        }
         for d in &mut databases {
             let mean = d.shard_load.iter().sum::<u64>() as f64 / d.shard_load.len().max(1) as f64;
             let max = d.shard_load.iter().copied().max().unwrap_or(0) as f64;
@@ -477,7 +522,7 @@ impl RunReport {
             sim_time_ns: now,
             requests,
             latency_ms: LatencySummary::of(&all),
-            anomalies: BTreeMap::new(),
+            anomalies,
             workloads,
             services,
             balancers,
@@ -512,5 +557,27 @@ impl RunReport {
                 p99_ms: series.windows.iter().map(|w| to_ms(w.quantile_ns(0.99))).collect(),
             },
         }
+    }
+}
+
+/// Runs the history checks of database `db`.
+fn consistency(world: &World, db: usize) -> ConsistencyReport {
+    let history = world.history(db);
+    let f = check_reads(&history);
+    let stale = f.stale_reads.max(1) as f64;
+    ConsistencyReport {
+        operations: history.iter().filter(|o| o.kind == HistKind::Invoke).count() as u64,
+        reads_ok: f.reads_ok,
+        writes_ok: f.writes_ok,
+        stale_reads: f.stale_reads,
+        stale_read_ratio: round3(ratio(f.stale_reads as f64, f.reads_ok as f64)),
+        staleness_versions_mean: round3(f.staleness_versions_sum as f64 / stale),
+        staleness_versions_max: f.staleness_versions_max,
+        staleness_ms_mean: round3(f.staleness_ns_sum as f64 / stale / 1e6),
+        staleness_ms_max: to_ms(f.staleness_ns_max),
+        read_your_writes_violations: f.read_your_writes_violations,
+        monotonic_read_violations: f.monotonic_read_violations,
+        lost_updates: world.lost_updates(db, &history),
+        convergence_ms: world.convergence(db).map(to_ms),
     }
 }

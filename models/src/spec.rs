@@ -128,6 +128,9 @@ pub struct DatabaseSpec {
     pub service_time: Dist,
     pub election_timeout: Nanos,
     pub heartbeat_interval: Nanos,
+    /// Record every client operation as a history and check it (linearizability, stale reads,
+    /// session guarantees, lost updates, convergence after faults heal).
+    pub record_history: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -7,14 +7,14 @@ use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, Trace
 use crate::balancer::Balancer;
 use crate::broker::{Broker, BrokerConfig};
 use crate::cache::{Cache, CacheConfig, WritePolicy};
-use crate::calls::ReadFrom;
-use crate::calls::{CallTarget, Calls, DbRouter, Picker, ShardRoute, Target};
+use crate::calls::{CallTarget, Calls, DbRouter, OpEvent, Picker, ReadFrom, ShardRoute, Target};
 use crate::client::{Client, ClientStreams};
-use crate::db::{Replica, ReplicaConfig, ReplicaStreams, Replication};
+use crate::consistency::{HistKind, HistOp, Recorder};
+use crate::db::{Replica, ReplicaConfig, ReplicaStreams, Replication, version_parts};
 use crate::msg::{ActorId, Msg, Op, Outbox, Timer};
 use crate::service::{Instance, NodeHealth};
 use crate::spec::ReplicationSpec;
-use crate::spec::{CallSpec, FaultSpec, TargetRef, WorldSpec};
+use crate::spec::{CallSpec, FaultSpec, Load, TargetRef, WorldSpec};
 
 // Actors live in one Vec and are handled in place; boxing the larger variant would add a
 // pointer chase to every event for no memory saving worth having (a few hundred actors).
@@ -89,6 +89,35 @@ pub struct NetStats {
     pub dropped_on_arrival: u64,
 }
 
+/// Recording of the operations on databases with `record_history` (off the hot path otherwise).
+struct Recording {
+    rec: Recorder,
+    /// Per actor, per call target: the recorded database the target is.
+    targets: Vec<Vec<Option<u16>>>,
+    /// Per actor: a closed-loop workload, whose users are sessions of their own.
+    per_user: Vec<bool>,
+    /// Per actor: `(database, shard)` of a recorded database's replica.
+    replica_of: Vec<Option<(u16, u32)>>,
+    /// Per database, per shard: its replicas' actor ids.
+    shards: Vec<Vec<Vec<u32>>>,
+    ops: Vec<OpEvent>,
+    appends: Vec<(ActorId, crate::msg::CallId, u64)>,
+    /// Per database: convergence after the last heal.
+    converge: Vec<Convergence>,
+}
+
+/// Time for the replicas of every shard to agree again once no fault is active.
+#[derive(Clone, Debug, Default)]
+struct Convergence {
+    /// When the last fault healed (`None`: no heal yet, or a fault is active again).
+    healed_at: Option<Nanos>,
+    /// Per shard: `(index, term)` of the last entry of the highest-term leader, taken the
+    /// first time one is seen after the heal; every replica must have applied it.
+    target: Vec<Option<(u64, u32)>>,
+    /// Time from the heal until every shard agreed.
+    took: Option<Nanos>,
+}
+
 pub struct World {
     pub seed: u64,
     engine: Engine<Ev>,
@@ -105,6 +134,7 @@ pub struct World {
     end: Nanos,
     pub spec: WorldSpec,
     sink: Option<Box<dyn TraceSink>>,
+    recording: Option<Box<Recording>>,
 }
 
 impl World {
@@ -327,7 +357,11 @@ impl World {
             end,
             spec: spec.clone(),
             sink: None,
+            recording: None,
         };
+        if spec.databases.iter().any(|d| d.record_history) {
+            world.start_recording(&replica_ids);
+        }
         for (i, f) in spec.faults.iter().enumerate() {
             world.engine.schedule_at(f.start, Ev::FaultStart(i as u32));
             if let Some(e) = f.end {
@@ -338,6 +372,144 @@ impl World {
             world.boot(i as u32);
         }
         world
+    }
+
+    /// Turns on operation recording for databases with `record_history` (before any event).
+    fn start_recording(&mut self, replica_ids: &[Vec<Vec<ActorId>>]) {
+        let spec = &self.spec;
+        let recorded = |t: &TargetRef| match t {
+            TargetRef::Database(d) if spec.databases[*d].record_history => Some(*d as u16),
+            _ => None,
+        };
+        let n = self.actors.len();
+        let mut r = Recording {
+            rec: Recorder::default(),
+            targets: vec![Vec::new(); n],
+            per_user: vec![false; n],
+            replica_of: vec![None; n],
+            shards: replica_ids.iter().map(|d| d.iter().map(|s| s.iter().map(|a| a.0).collect()).collect()).collect(),
+            ops: Vec::new(),
+            appends: Vec::new(),
+            converge: spec
+                .databases
+                .iter()
+                .map(|d| Convergence { target: vec![None; d.nodes.len()], ..Convergence::default() })
+                .collect(),
+        };
+        for (i, a) in self.actors.iter_mut().enumerate() {
+            let (targets, calls) = match &mut a.comp {
+                Component::Service(s) => {
+                    (spec.services[a.group].calls.iter().map(|c| recorded(&c.target)).collect(), Some(&mut s.calls))
+                }
+                Component::Cache(c) => (vec![recorded(&spec.caches[a.group].backend.target)], Some(&mut c.calls)),
+                Component::Client(c) => {
+                    let w = &spec.workloads[a.group];
+                    r.per_user[i] = matches!(w.load, Load::Closed { .. });
+                    (vec![recorded(&w.call.target)], Some(&mut c.calls))
+                }
+                Component::Replica(rep) => {
+                    if spec.databases[a.group].record_history {
+                        rep.record_appends();
+                        r.replica_of[i] = Some((a.group as u16, rep.shard()));
+                    }
+                    (Vec::new(), None)
+                }
+                Component::Balancer(_) | Component::Broker(_) => (Vec::new(), None),
+            };
+            if let Some(calls) = calls
+                && targets.iter().any(Option::is_some)
+            {
+                calls.record_ops();
+            }
+            r.targets[i] = targets;
+        }
+        self.recording = Some(Box::new(r));
+    }
+
+    /// Takes what actor `src` recorded while handling an event; checks convergence.
+    #[cold]
+    fn collect(&mut self, src: u32) {
+        let Some(r) = &mut self.recording else { return };
+        let now = self.engine.now();
+        let a = &mut self.actors[src as usize];
+        match &mut a.comp {
+            Component::Service(s) => s.calls.drain_ops(&mut r.ops),
+            Component::Cache(c) => c.calls.drain_ops(&mut r.ops),
+            Component::Client(c) => c.calls.drain_ops(&mut r.ops),
+            Component::Replica(rep) => rep.drain_appends(&mut r.appends),
+            Component::Balancer(_) | Component::Broker(_) => {}
+        }
+        for e in r.ops.drain(..) {
+            if let Some(db) = r.targets[src as usize].get(e.target as usize).copied().flatten() {
+                let session =
+                    if r.per_user[src as usize] { u64::from(src) << 32 | e.token } else { u64::from(src) << 32 };
+                r.rec.step(src, db, session, e);
+            }
+        }
+        for (from, call, v) in r.appends.drain(..) {
+            r.rec.append(from.0, call, v);
+        }
+        if let Some((db, _)) = r.replica_of[src as usize] {
+            let c = &mut r.converge[db as usize];
+            if let (Some(healed), None) = (c.healed_at, c.took) {
+                let mut all = true;
+                for (shard, ids) in r.shards[db as usize].iter().enumerate() {
+                    all &= shard_agrees(&self.actors, &self.actor_node, &self.net, ids, &mut c.target[shard]);
+                }
+                if all {
+                    c.took = Some(now - healed);
+                }
+            }
+        }
+    }
+
+    /// Whether any database records its history.
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// The history of database `db` so far (empty unless it records one).
+    pub fn history(&self, db: usize) -> Vec<HistOp> {
+        match &self.recording {
+            Some(r) if self.spec.databases[db].record_history => r.rec.history(db as u16, self.engine.now()),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Time from the last heal until the replicas of every shard of `db` agreed again (`None`:
+    /// no heal, not recorded, or not converged by the end of the run).
+    pub fn convergence(&self, db: usize) -> Option<Nanos> {
+        self.recording.as_ref().and_then(|r| r.converge.get(db)).and_then(|c| c.took)
+    }
+
+    /// Acknowledged writes in `history` (of database `db`) that the shard's authoritative log
+    /// no longer holds: lost updates.
+    pub fn lost_updates(&self, db: usize, history: &[HistOp]) -> u64 {
+        let Some(r) = &self.recording else { return 0 };
+        let d = &self.spec.databases[db];
+        let replica = |id: u32| match &self.actors[id as usize].comp {
+            Component::Replica(rep) => rep,
+            _ => unreachable!("shard members are replicas"),
+        };
+        // The authoritative log of each shard: the highest-term leader's, else the longest.
+        let logs: Vec<&Replica> = r.shards[db]
+            .iter()
+            .map(|ids| {
+                ids.iter()
+                    .map(|&id| replica(id))
+                    .max_by_key(|rep| (rep.is_leader(), rep.term(), rep.last_index()))
+                    .expect("a shard has replicas")
+            })
+            .collect();
+        history
+            .iter()
+            .filter(|o| o.kind == HistKind::Ok && o.f == Op::Write)
+            .filter(|o| {
+                let (term, index) = version_parts(o.value.unwrap_or(0) as u64);
+                let shard = crate::calls::shard_of(d.sharding, d.nodes.len(), o.key);
+                logs[shard].entry(index) != Some((term, o.key))
+            })
+            .count() as u64
     }
 
     pub fn set_trace_sink(&mut self, sink: Box<dyn TraceSink>) {
@@ -532,6 +704,12 @@ impl World {
         }
         let transitions =
             if start { self.net.activate(i as u32, f.kind.clone()) } else { self.net.deactivate(i as u32) };
+        if let Some(r) = &mut self.recording {
+            let healed = self.net.active().next().is_none();
+            for c in &mut r.converge {
+                *c = Convergence { healed_at: healed.then_some(now), target: vec![None; c.target.len()], took: None };
+            }
+        }
         let name = f.name.clone();
         self.trace_event(if start { "fault-start" } else { "fault-end" }, u32::MAX, u32::MAX, || name);
         for node in transitions.went_down {
@@ -573,6 +751,9 @@ impl World {
     /// Turns the outbox of actor `src` into scheduled deliveries and timers.
     #[inline]
     fn flush(&mut self, src: u32) {
+        if self.recording.is_some() {
+            self.collect(src);
+        }
         let World { out, actors, actor_node, net, engine, net_stats, .. } = self;
         let a = &mut actors[src as usize];
         let from_node = a.node;
@@ -606,4 +787,32 @@ impl World {
             self.sink = Some(sink);
         }
     }
+}
+
+/// Whether every replica of a shard is up and has applied `target` (set from the highest-term
+/// leader the first time there is one).
+fn shard_agrees(
+    actors: &[Actor],
+    actor_node: &[NodeId],
+    net: &Net,
+    ids: &[u32],
+    target: &mut Option<(u64, u32)>,
+) -> bool {
+    let replica = |id: u32| match &actors[id as usize].comp {
+        Component::Replica(rep) => rep,
+        _ => unreachable!("shard members are replicas"),
+    };
+    if target.is_none() {
+        let leader = ids.iter().map(|&id| replica(id)).filter(|r| r.is_leader()).max_by_key(|r| r.term());
+        let Some(l) = leader else { return false };
+        let last = l.last_index();
+        *target = Some((last, l.entry(last).map_or(0, |e| e.0)));
+    }
+    let (index, term) = target.expect("set above");
+    ids.iter().all(|&id| {
+        let r = replica(id);
+        net.is_up(actor_node[id as usize])
+            && r.applied_index() >= index
+            && r.entry(index).map_or(index == 0, |e| e.0 == term)
+    })
 }

@@ -19,6 +19,7 @@ pub const CATALOG: &[Entry] = catalog![
     "cross-region-outage",
     "database-failover",
     "hot-shard",
+    "partition-consistency",
     "queue-dead-letters",
     "queueing-near-saturation",
     "retry-storm",

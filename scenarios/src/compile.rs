@@ -381,7 +381,25 @@ impl<'a> Checker<'a> {
             },
             _ => Sharding::Hash,
         };
-        let replication = match self.choice(d.replication.as_ref(), &["sync", "async"]) {
+        let consistency = self.choice(d.consistency.as_ref(), &["strong", "eventual"]);
+        if let Some(c) = &d.consistency
+            && let Some(other) = d.replication.as_ref().or(d.read_from.as_ref())
+        {
+            self.err(other.span(), "`consistency` already sets `replication` and `read_from`").help(format!(
+                "`consistency = \"{}\"` is the same as {}; give one or the other",
+                c.get_ref(),
+                match consistency {
+                    "eventual" => "`replication = \"async\"` with `read_from = \"nearest\"`",
+                    _ => "`replication = \"sync\"` with `read_from = \"leader\"`",
+                }
+            ));
+        }
+        let replication_choice = match consistency {
+            "strong" => "sync",
+            "eventual" => "async",
+            _ => self.choice(d.replication.as_ref(), &["sync", "async"]),
+        };
+        let replication = match replication_choice {
             "async" => ReplicationSpec::Async {
                 lag: d.replication_lag.as_ref().map_or(Dist::Constant { value: 0.0 }, |l| self.dist(l)),
             },
@@ -392,7 +410,12 @@ impl<'a> Checker<'a> {
                 ReplicationSpec::Sync
             }
         };
-        let read_from = match self.choice(d.read_from.as_ref(), &["leader", "nearest"]) {
+        let read_from_choice = match consistency {
+            "strong" => "leader",
+            "eventual" => "nearest",
+            _ => self.choice(d.read_from.as_ref(), &["leader", "nearest"]),
+        };
+        let read_from = match read_from_choice {
             "nearest" => ReadFrom::Nearest,
             _ => ReadFrom::Leader,
         };
@@ -417,6 +440,7 @@ impl<'a> Checker<'a> {
             service_time: self.dist(&d.service_time),
             election_timeout,
             heartbeat_interval,
+            record_history: d.record_history.unwrap_or(false),
         }
     }
 

@@ -389,6 +389,9 @@ pub struct DatabaseCfg {
     pub sharding: Option<Spanned<String>>,
     /// Range sharding: keys 0..key_space split into equal ranges.
     pub key_space: Option<Spanned<u64>>,
+    /// `strong` (sync replication, leader reads) or `eventual` (async replication, nearest
+    /// reads): a shorthand for `replication` and `read_from`, which it excludes.
+    pub consistency: Option<Spanned<String>>,
     /// `sync` (default: majority-acknowledged writes) or `async`.
     pub replication: Option<Spanned<String>>,
     /// Async replication: delay before an entry ships to followers.
@@ -400,4 +403,6 @@ pub struct DatabaseCfg {
     pub service_time: Spanned<DistCfg>,
     pub election_timeout_ms: Option<Positive>,
     pub heartbeat_interval_ms: Option<Positive>,
+    /// Record clients' operations as a history and check it (default false).
+    pub record_history: Option<bool>,
 }
