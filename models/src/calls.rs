@@ -399,6 +399,8 @@ struct Pending {
     outstanding: u8,
     hedged: bool,
     redirects: u8,
+    /// Database targets: the replica the current attempt's first copy went to.
+    replica: u16,
 }
 
 /// The outbound-call machine of one component.
@@ -506,6 +508,7 @@ impl Calls {
             outstanding: 0,
             hedged: false,
             redirects: 0,
+            replica: 0,
         });
         self.send_attempt(now, out, id)
     }
@@ -525,6 +528,9 @@ impl Calls {
             },
             Target::Db(router) => {
                 let (s, r) = router.route(&p.req, p.attempt + copy as u32);
+                if copy == 0 {
+                    p.replica = r;
+                }
                 router.shards[s].replicas[r as usize]
             }
         };
@@ -590,10 +596,14 @@ impl Calls {
             && matches!(why, CallResult::TimedOut | CallResult::Failed(Status::Unavailable))
         {
             // The replica we believed leads is gone or lost its lease: try the next one, which
-            // either leads or redirects to whoever does (what real database clients do).
+            // either leads or redirects to whoever does (what real database clients do) —
+            // unless another call already moved the hint on (many calls in flight to a dead
+            // leader time out together; each moving it would spin it back round to the dead one).
             let s = router.shard_of(p.req.key);
             let r = &mut router.shards[s];
-            r.leader_hint = (r.leader_hint + 1) % r.replicas.len() as u16;
+            if r.leader_hint == p.replica {
+                r.leader_hint = (r.leader_hint + 1) % r.replicas.len() as u16;
+            }
         }
         self.targets[target].record(now, false, &mut self.stats);
         let p = self.inflight.get(id).expect("live call");
@@ -789,6 +799,45 @@ mod tests {
         assert_eq!((o.token, o.result, o.attempts), (42, CallResult::Failed(Status::Error), 3));
         assert_eq!(c.stats.retries, 2);
         assert_eq!(c.in_flight(), 0);
+    }
+
+    fn db_calls() -> Calls {
+        let route = ShardRoute {
+            replicas: vec![ActorId(10), ActorId(11), ActorId(12)],
+            nearest_first: vec![0, 1, 2],
+            leader_hint: 0,
+        };
+        let router = DbRouter { shards: vec![route], sharding: Sharding::Hash, read_from: ReadFrom::Leader };
+        let retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+        Calls::new(vec![CallTarget::new(Target::Db(router), 100, retry)], Stream::new(1, "calls"))
+    }
+
+    fn hint(c: &Calls) -> u16 {
+        match &c.targets[0].target {
+            Target::Db(r) => r.shards[0].leader_hint,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn calls_timing_out_together_on_a_dead_leader_move_the_hint_once() {
+        let mut c = db_calls();
+        let mut out = Outbox::default();
+        for k in 0..5 {
+            c.start(0, &mut out, 0, k, Req { op: Op::Write, ..Req::DEFAULT });
+        }
+        assert!(out.sends.iter().all(|(to, _)| *to == ActorId(10)), "all to the believed leader");
+        let deadline = out.timers[0].1;
+        out = Outbox::default();
+        c.on_timer(100, &mut out, deadline);
+        while c.pop_ready().is_some() {}
+        assert_eq!(hint(&c), 1, "five timeouts of replica 0 move the hint from 0 to 1, not round to 0");
+        // A redirect teaches the leader; a later timeout of an attempt sent before it does not
+        // move the hint off what the redirect said.
+        c.start(200, &mut out, 0, 9, Req { op: Op::Write, ..Req::DEFAULT });
+        let id = last_call(&out);
+        c.on_response(210, &mut out, id, Resp { status: Status::Redirect, value: 2 });
+        assert_eq!(hint(&c), 2);
     }
 
     #[test]

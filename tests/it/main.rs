@@ -1,6 +1,7 @@
 //! All integration and property tests, in one test binary (faster to build than many).
 
 mod cli;
+mod consistency;
 mod determinism;
 mod lessons;
 mod queueing;
