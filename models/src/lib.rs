@@ -15,6 +15,7 @@ pub mod db;
 pub mod metrics;
 pub mod msg;
 pub mod report;
+pub mod series;
 pub mod service;
 pub mod slab;
 pub mod spec;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::consistency::{HistKind, check_reads};
 use crate::metrics::{CountSeries, LatencyHist, TimeSeries};
+use crate::series::*;
 use crate::service::{SERIES_ARRIVALS, SERIES_ERRORS, SERIES_OK, SERIES_REJECTED};
 use crate::world::{Component, World};
 
@@ -132,6 +133,15 @@ pub struct BalancerReport {
     pub probes: u64,
     pub marked_down: u64,
     pub marked_up: u64,
+    /// Per window (the top-level `timeseries` windows).
+    pub timeseries: BalancerSeries,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct BalancerSeries {
+    pub forwarded: Vec<u64>,
+    pub no_backend: Vec<u64>,
+    pub timeouts: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -158,6 +168,17 @@ pub struct QueueReport {
     /// Age of the oldest unacknowledged message at the end of the run.
     pub oldest_age_ms: f64,
     pub partition_backlogs: Vec<u64>,
+    /// Per window (the top-level `timeseries` windows).
+    pub timeseries: QueueSeries,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct QueueSeries {
+    pub published: Vec<u64>,
+    pub acked: Vec<u64>,
+    pub dead_lettered: Vec<u64>,
+    /// Unacknowledged messages at the end of each window.
+    pub backlog: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -174,6 +195,8 @@ pub struct CacheReport {
     pub expirations: u64,
     pub errors: u64,
     pub entries: usize,
+    /// Per window (the top-level `timeseries` windows).
+    pub timeseries: CacheSeries,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -205,6 +228,27 @@ pub struct DatabaseReport {
     pub max_utilisation: f64,
     /// Checks of the recorded history (`record_history = true`), else null.
     pub consistency: Option<ConsistencyReport>,
+    /// Per window (the top-level `timeseries` windows).
+    pub timeseries: DatabaseSeries,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CacheSeries {
+    pub hits: Vec<u64>,
+    pub misses: Vec<u64>,
+    /// Hits over reads in the window (0 without reads).
+    pub hit_ratio: Vec<f64>,
+    pub backend_reads: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct DatabaseSeries {
+    pub served: Vec<u64>,
+    /// Answered unavailable, rejected or with an error.
+    pub failed: Vec<u64>,
+    pub redirects: Vec<u64>,
+    /// Shards with no live leader at the end of each window.
+    pub leaderless_shards: Vec<u64>,
 }
 
 /// What the checks found in a database's recorded history (see `models::consistency`).
@@ -349,6 +393,7 @@ impl RunReport {
                 hot_shards: vec![],
                 max_utilisation: 0.0,
                 consistency: None,
+                timeseries: DatabaseSeries::default(),
             })
             .collect();
         for a in &world.actors {
@@ -387,6 +432,7 @@ impl RunReport {
                     probes: b.stats.probes,
                     marked_down: b.stats.marked_down,
                     marked_up: b.stats.marked_up,
+                    timeseries: BalancerSeries::default(),
                 }),
                 Component::Cache(c) => {
                     let st = &c.stats;
@@ -402,6 +448,7 @@ impl RunReport {
                         expirations: st.expirations,
                         errors: st.errors,
                         entries: c.len(),
+                        timeseries: CacheSeries::default(),
                     });
                 }
                 Component::Broker(b) => {
@@ -422,6 +469,7 @@ impl RunReport {
                         mean_backlog: round3(st.backlog.average(now)),
                         oldest_age_ms: to_ms(b.oldest_age(now)),
                         partition_backlogs: b.partition_backlogs(),
+                        timeseries: QueueSeries::default(),
                     });
                 }
                 Component::Replica(rep) => {
@@ -488,6 +536,41 @@ impl RunReport {
                 ok: x.series.column(SERIES_OK, n),
                 errors: x.series.column(SERIES_ERRORS, n),
                 rejected: x.series.column(SERIES_REJECTED, n),
+            };
+        }
+        let n = series.windows.len();
+        let (sampler, layout, current) = (&world.sampler, world.layout, world.sample_now());
+        let delta = |slot: usize, k: usize| sampler.deltas(slot, k, &current, n);
+        for (g, b) in balancers.iter_mut().enumerate() {
+            let slot = layout.balancers + g;
+            b.timeseries = BalancerSeries {
+                forwarded: delta(slot, BAL_FORWARDED),
+                no_backend: delta(slot, BAL_NO_BACKEND),
+                timeouts: delta(slot, BAL_TIMEOUTS),
+            };
+        }
+        for (g, c) in caches.iter_mut().enumerate() {
+            let slot = layout.caches + g;
+            let (hits, misses) = (delta(slot, CACHE_HITS), delta(slot, CACHE_MISSES));
+            let hit_ratio = hits.iter().zip(&misses).map(|(&h, &m)| round3(ratio(h as f64, (h + m) as f64))).collect();
+            c.timeseries = CacheSeries { hits, misses, hit_ratio, backend_reads: delta(slot, CACHE_BACKEND_READS) };
+        }
+        for (g, q) in queues.iter_mut().enumerate() {
+            let slot = layout.queues + g;
+            q.timeseries = QueueSeries {
+                published: delta(slot, QUEUE_PUBLISHED),
+                acked: delta(slot, QUEUE_ACKED),
+                dead_lettered: delta(slot, QUEUE_DEAD_LETTERED),
+                backlog: sampler.gauges(slot, QUEUE_BACKLOG, &current, n),
+            };
+        }
+        for (g, d) in databases.iter_mut().enumerate() {
+            let slot = layout.databases + g;
+            d.timeseries = DatabaseSeries {
+                served: delta(slot, DB_SERVED),
+                failed: delta(slot, DB_FAILED),
+                redirects: delta(slot, DB_REDIRECTS),
+                leaderless_shards: sampler.gauges(slot, DB_LEADERLESS, &current, n),
             };
         }
         let mut anomalies = BTreeMap::new();

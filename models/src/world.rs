@@ -12,6 +12,7 @@ use crate::client::{Client, ClientStreams};
 use crate::consistency::{HistKind, HistOp, Recorder};
 use crate::db::{Replica, ReplicaConfig, ReplicaStreams, Replication, version_parts};
 use crate::msg::{ActorId, Msg, Op, Outbox, Timer};
+use crate::series::{self, Layout, Row, Sampler};
 use crate::service::{Instance, NodeHealth};
 use crate::spec::ReplicationSpec;
 use crate::spec::{CallSpec, FaultSpec, Load, TargetRef, WorldSpec};
@@ -135,6 +136,9 @@ pub struct World {
     pub spec: WorldSpec,
     sink: Option<Box<dyn TraceSink>>,
     recording: Option<Box<Recording>>,
+    /// Balancer, cache, queue and database figures at window boundaries.
+    pub sampler: Sampler,
+    pub layout: Layout,
 }
 
 impl World {
@@ -358,6 +362,11 @@ impl World {
             spec: spec.clone(),
             sink: None,
             recording: None,
+            sampler: Sampler::new(
+                spec.window,
+                spec.balancers.len() + spec.caches.len() + spec.queues.len() + spec.databases.len(),
+            ),
+            layout: Layout::new(spec.balancers.len(), spec.caches.len(), spec.queues.len()),
         };
         if spec.databases.iter().any(|d| d.record_history) {
             world.start_recording(&replica_ids);
@@ -461,6 +470,11 @@ impl World {
                 }
             }
         }
+    }
+
+    /// The current figures of the sampled components (the end of the last, partial window).
+    pub fn sample_now(&self) -> Vec<Row> {
+        series::sample(self.sampler.slots(), self.layout, &self.actors, |i| self.net.is_up(self.actor_node[i]))
     }
 
     /// Whether any database records its history.
@@ -614,6 +628,10 @@ impl World {
 
     fn apply(&mut self, ev: Ev) {
         let now = self.engine.now();
+        if self.sampler.due(now) {
+            let World { sampler, layout, actors, net, actor_node, .. } = self;
+            sampler.take(now, *layout, actors, |i| net.is_up(actor_node[i]));
+        }
         match ev {
             Ev::Deliver { to, from, msg } => {
                 let h = self.engine.hash_mut();

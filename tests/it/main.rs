@@ -5,5 +5,6 @@ mod consistency;
 mod determinism;
 mod lessons;
 mod queueing;
+mod series;
 mod sweep;
 mod theory;

@@ -1,0 +1,170 @@
+//! Time series of balancers, caches, queues and databases, sampled at window boundaries.
+//!
+//! Components keep cumulative counters; the world samples them when the first event at or
+//! after a window boundary is about to be applied. Nothing happened between the previous
+//! event and that one, so the sample is exactly the state at the boundary — no events are
+//! added to the run (its trace is unchanged) and the models need no clock of their own. A
+//! window's figure is the difference of two samples (counters) or the sample at its end
+//! (gauges). Samples are per component as the report shows it (a database's replicas summed),
+//! so their size does not grow with the number of nodes.
+
+use faultline_sim::Nanos;
+
+use crate::world::{Actor, Component};
+
+/// Four figures per component; what each means depends on the kind (see [`sample`]).
+pub type Row = [u64; 4];
+
+/// Balancer: forwarded, no backend, timeouts, —.
+pub const BAL_FORWARDED: usize = 0;
+pub const BAL_NO_BACKEND: usize = 1;
+pub const BAL_TIMEOUTS: usize = 2;
+/// Cache: hits, misses, coalesced, backend reads.
+pub const CACHE_HITS: usize = 0;
+pub const CACHE_MISSES: usize = 1;
+pub const CACHE_BACKEND_READS: usize = 3;
+/// Queue: published, acked, dead-lettered (counters), backlog (gauge).
+pub const QUEUE_PUBLISHED: usize = 0;
+pub const QUEUE_ACKED: usize = 1;
+pub const QUEUE_DEAD_LETTERED: usize = 2;
+pub const QUEUE_BACKLOG: usize = 3;
+/// Database: served, turned away (unavailable, rejected, errors), redirects (counters),
+/// shards without a live leader (gauge).
+pub const DB_SERVED: usize = 0;
+pub const DB_FAILED: usize = 1;
+pub const DB_REDIRECTS: usize = 2;
+pub const DB_LEADERLESS: usize = 3;
+
+/// Samples taken at window boundaries: `samples[w]` is the state at `w × window`.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    window: Nanos,
+    next: Nanos,
+    /// Component slots: balancers, then caches, queues, databases (spec order).
+    slots: usize,
+    pub samples: Vec<Vec<Row>>,
+}
+
+/// Where each kind's rows start in a sample.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub balancers: usize,
+    pub caches: usize,
+    pub queues: usize,
+    pub databases: usize,
+}
+
+impl Layout {
+    pub fn new(balancers: usize, caches: usize, queues: usize) -> Layout {
+        Layout { balancers: 0, caches: balancers, queues: balancers + caches, databases: balancers + caches + queues }
+    }
+}
+
+impl Sampler {
+    pub fn new(window: Nanos, slots: usize) -> Sampler {
+        // The sample at time 0 is all zeros: counters start there.
+        Sampler { window: window.max(1), next: window.max(1), slots, samples: vec![vec![[0; 4]; slots]] }
+    }
+
+    /// Whether a sample is due before an event at `now` is applied.
+    #[inline(always)]
+    pub fn due(&self, now: Nanos) -> bool {
+        now >= self.next
+    }
+
+    /// Takes the samples of every boundary up to `now` (all equal: nothing happened between).
+    #[cold]
+    pub fn take(&mut self, now: Nanos, layout: Layout, actors: &[Actor], is_up: impl Fn(usize) -> bool) {
+        let row = sample(self.slots, layout, actors, is_up);
+        while self.next <= now {
+            self.samples.push(row.clone());
+            self.next = self.next.saturating_add(self.window);
+        }
+    }
+
+    /// Per window: counter `k` of slot `slot` over `[w, w + 1)` windows, with a last, partial
+    /// window ending at `now` (from the `current` state), padded to `len` windows.
+    pub fn deltas(&self, slot: usize, k: usize, current: &[Row], len: usize) -> Vec<u64> {
+        let at = |w: usize| self.samples.get(w).map_or(current[slot][k], |s| s[slot][k]);
+        (0..len.max(self.samples.len())).map(|w| at(w + 1).saturating_sub(at(w))).collect()
+    }
+
+    /// Per window: gauge `k` of slot `slot` at the end of each window (the current state for the
+    /// last one), padded to `len` windows.
+    pub fn gauges(&self, slot: usize, k: usize, current: &[Row], len: usize) -> Vec<u64> {
+        (0..len.max(self.samples.len()))
+            .map(|w| self.samples.get(w + 1).map_or(current[slot][k], |s| s[slot][k]))
+            .collect()
+    }
+
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+}
+
+/// The current figures of every slot.
+pub fn sample(slots: usize, layout: Layout, actors: &[Actor], is_up: impl Fn(usize) -> bool) -> Vec<Row> {
+    let mut rows = vec![[0u64; 4]; slots];
+    // Per database, per shard: whether a live replica leads it.
+    let mut led: Vec<Vec<bool>> = Vec::new();
+    for (i, a) in actors.iter().enumerate() {
+        match &a.comp {
+            Component::Balancer(b) => {
+                let r = &mut rows[layout.balancers + a.group];
+                r[BAL_FORWARDED] += b.stats.forwarded;
+                r[BAL_NO_BACKEND] += b.stats.no_backend;
+                r[BAL_TIMEOUTS] += b.stats.timeouts;
+            }
+            Component::Cache(c) => {
+                let r = &mut rows[layout.caches + a.group];
+                r[CACHE_HITS] += c.stats.hits;
+                r[CACHE_MISSES] += c.stats.misses;
+                r[2] += c.stats.coalesced;
+                r[CACHE_BACKEND_READS] += c.stats.backend_reads;
+            }
+            Component::Broker(b) => {
+                let r = &mut rows[layout.queues + a.group];
+                r[QUEUE_PUBLISHED] += b.stats.published;
+                r[QUEUE_ACKED] += b.stats.acked;
+                r[QUEUE_DEAD_LETTERED] += b.stats.dead_lettered;
+                r[QUEUE_BACKLOG] += b.backlog();
+            }
+            Component::Replica(rep) => {
+                let r = &mut rows[layout.databases + a.group];
+                let st = &rep.stats;
+                r[DB_SERVED] += st.served;
+                r[DB_FAILED] += st.unavailable + st.rejected + st.errors;
+                r[DB_REDIRECTS] += st.redirects;
+                if led.len() <= a.group {
+                    led.resize(a.group + 1, Vec::new());
+                }
+                let shards = &mut led[a.group];
+                let s = rep.shard() as usize;
+                if shards.len() <= s {
+                    shards.resize(s + 1, false);
+                }
+                shards[s] |= rep.is_leader() && is_up(i);
+            }
+            Component::Client(_) | Component::Service(_) => {}
+        }
+    }
+    for (g, shards) in led.iter().enumerate() {
+        rows[layout.databases + g][DB_LEADERLESS] = shards.iter().filter(|&&l| !l).count() as u64;
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_and_gauges_per_window_with_a_partial_last_one() {
+        let mut s = Sampler::new(10, 1);
+        s.samples.push(vec![[5, 0, 0, 7]]); // at 10
+        s.samples.push(vec![[9, 0, 0, 2]]); // at 20
+        let now = [[12, 0, 0, 4]];
+        assert_eq!(s.deltas(0, 0, &now, 0), vec![5, 4, 3]);
+        assert_eq!(s.gauges(0, 3, &now, 4), vec![7, 2, 4, 4]);
+    }
+}

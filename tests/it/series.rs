@@ -1,0 +1,78 @@
+//! Per-component time series: they add up to the run's totals, show the lessons over time, and
+//! sampling them leaves the run itself unchanged.
+
+use faultline_models::RunReport;
+use faultline_scenarios::{Compiled, Scenario, Source, catalog, runner};
+
+fn scenario(name: &str) -> Scenario {
+    let e = catalog::get(name).unwrap();
+    Scenario::parse(&Source { file: name.into(), text: e.text.into() }).unwrap()
+}
+
+fn run(name: &str, variant: Option<&str>, seed: u64) -> RunReport {
+    runner::run(&scenario(name).variant(variant).unwrap(), seed, None).unwrap().0
+}
+
+fn sum(v: &[u64]) -> u64 {
+    v.iter().sum()
+}
+
+#[test]
+fn component_series_add_up_to_the_totals_in_every_catalog_scenario() {
+    for e in catalog::CATALOG {
+        let r = run(e.name, None, 2);
+        let n = r.timeseries.t_s.len();
+        for b in &r.balancers {
+            assert_eq!(sum(&b.timeseries.forwarded), b.forwarded, "{}: {}", e.name, b.name);
+            assert_eq!(sum(&b.timeseries.no_backend), b.no_backend);
+            assert_eq!(sum(&b.timeseries.timeouts), b.timeouts);
+            assert!(b.timeseries.forwarded.len() >= n);
+        }
+        for c in &r.caches {
+            assert_eq!((sum(&c.timeseries.hits), sum(&c.timeseries.misses)), (c.hits, c.misses), "{}", e.name);
+            assert_eq!(sum(&c.timeseries.backend_reads), c.backend_reads);
+        }
+        for q in &r.queues {
+            assert_eq!(sum(&q.timeseries.published), q.published, "{}", e.name);
+            assert_eq!(sum(&q.timeseries.acked), q.acked);
+            assert_eq!(sum(&q.timeseries.dead_lettered), q.dead_lettered);
+            assert_eq!(*q.timeseries.backlog.last().unwrap(), q.backlog, "the last window ends now");
+            assert!(q.timeseries.backlog.iter().all(|&b| b <= q.max_backlog));
+        }
+        for d in &r.databases {
+            assert_eq!(sum(&d.timeseries.served), d.served, "{}", e.name);
+            // `failed` also counts injected error answers, which have no total of their own.
+            assert!(sum(&d.timeseries.failed) >= d.unavailable + d.rejected);
+            assert_eq!(sum(&d.timeseries.redirects), d.redirects);
+        }
+    }
+}
+
+#[test]
+fn sampling_windows_do_not_change_the_run() {
+    let sc = scenario("queue-dead-letters");
+    let c = sc.variant(None).unwrap();
+    let a = runner::run(&c, 4, None).unwrap().0;
+    let mut spec = c.spec.clone();
+    spec.window = 700_000_000;
+    let b = runner::run(&Compiled { spec: &spec, ..c }, 4, None).unwrap().0;
+    assert_eq!((a.trace_hash, a.events), (b.trace_hash, b.events));
+    assert_ne!(a.queues[0].timeseries.published.len(), b.queues[0].timeseries.published.len());
+    assert_eq!(sum(&a.queues[0].timeseries.acked), sum(&b.queues[0].timeseries.acked));
+}
+
+#[test]
+fn series_show_when_things_happened() {
+    // The consumers of queue-dead-letters fail from 20 s to 30 s: nothing is acknowledged and
+    // everything published then is dead-lettered; before and after, nothing is.
+    let r = run("queue-dead-letters", None, 1);
+    let (w, q) = (r.timeseries.window_ms / 1000.0, &r.queues[0].timeseries);
+    let window = |t: f64| (t / w) as usize;
+    assert!(q.dead_lettered[window(22.0)] > 0 && q.dead_lettered[window(2.0)] == 0);
+    assert!(q.acked[window(22.0)] < q.acked[window(2.0)] / 10);
+    // A cache flush at 20 s: the hit ratio drops in the window after it.
+    let r = run("cache-stampede", None, 1);
+    let (w, c) = (r.timeseries.window_ms / 1000.0, &r.caches[0].timeseries);
+    let window = |t: f64| (t / w) as usize;
+    assert!(c.hit_ratio[window(21.0)] < c.hit_ratio[window(18.0)], "{:?}", c.hit_ratio);
+}
