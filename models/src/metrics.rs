@@ -96,6 +96,11 @@ impl TimeAverage {
         self.value = value;
     }
 
+    /// The end of the time it averages over.
+    pub fn horizon(&self) -> Nanos {
+        self.horizon
+    }
+
     /// Average over `[0, min(now, horizon)]`.
     pub fn average(&self, now: Nanos) -> f64 {
         let end = now.min(self.horizon);

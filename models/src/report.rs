@@ -121,6 +121,14 @@ pub struct ServiceSeries {
     pub errors: Vec<u64>,
     /// Turned away: queue full or rate limited.
     pub rejected: Vec<u64>,
+    /// Time-averaged busy workers / workers in the window (instances together; 0 after the
+    /// scenario's duration, which time averages cover).
+    pub utilisation: Vec<f64>,
+    /// Time-averaged requests waiting for a worker, summed over instances.
+    pub mean_queue_len: Vec<f64>,
+    /// Downstream retries and attempt timeouts.
+    pub retries: Vec<u64>,
+    pub timeouts: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -249,6 +257,8 @@ pub struct DatabaseSeries {
     pub redirects: Vec<u64>,
     /// Shards with no live leader at the end of each window.
     pub leaderless_shards: Vec<u64>,
+    /// Per shard, requests served per window (empty beyond 1024 shards in all databases).
+    pub shard_served: Vec<Vec<u64>>,
 }
 
 /// What the checks found in a database's recorded history (see `models::consistency`).
@@ -523,24 +533,33 @@ impl RunReport {
                 }
             }
         }
-        for (r, x) in services.iter_mut().zip(&acc) {
+        let n = series.windows.len();
+        let (sampler, layout, (current, current_shards)) = (&world.sampler, world.layout, world.sample_now());
+        let delta = |slot: usize, k: usize| sampler.deltas(slot, k, &current, n);
+        let per_window =
+            |v: Vec<u64>, scale: f64| -> Vec<f64> { v.iter().map(|&a| round3(a as f64 / scale)).collect() };
+        for (g, (r, x)) in services.iter_mut().zip(&acc).enumerate() {
             let n = x.instances.max(1) as f64;
             r.utilisation = round3(x.utilisation / n);
             r.mean_queue_len = round3(x.queue_len / n);
             r.mean_wait_ms = round3(ratio(x.wait_sum, x.started as f64) / 1e6);
             r.mean_sojourn_ms = round3(ratio(x.sojourn_sum, x.answered as f64) / 1e6);
             r.p99_sojourn_ms = to_ms(x.sojourn.quantile_ns(0.99));
-            let n = series.windows.len();
+            let slot = layout.services + g;
+            let workers = f64::from(spec.services[g].workers) * spec.services[g].nodes.len() as f64;
+            let window = spec.window as f64;
+            let len = series.windows.len().max(sampler.samples.len());
             r.timeseries = ServiceSeries {
-                arrivals: x.series.column(SERIES_ARRIVALS, n),
-                ok: x.series.column(SERIES_OK, n),
-                errors: x.series.column(SERIES_ERRORS, n),
-                rejected: x.series.column(SERIES_REJECTED, n),
+                arrivals: x.series.column(SERIES_ARRIVALS, len),
+                ok: x.series.column(SERIES_OK, len),
+                errors: x.series.column(SERIES_ERRORS, len),
+                rejected: x.series.column(SERIES_REJECTED, len),
+                utilisation: per_window(delta(slot, SVC_BUSY_AREA), window * workers.max(1.0)),
+                mean_queue_len: per_window(delta(slot, SVC_QUEUE_AREA), window),
+                retries: delta(slot, SVC_RETRIES),
+                timeouts: delta(slot, SVC_TIMEOUTS),
             };
         }
-        let n = series.windows.len();
-        let (sampler, layout, current) = (&world.sampler, world.layout, world.sample_now());
-        let delta = |slot: usize, k: usize| sampler.deltas(slot, k, &current, n);
         for (g, b) in balancers.iter_mut().enumerate() {
             let slot = layout.balancers + g;
             b.timeseries = BalancerSeries {
@@ -571,6 +590,11 @@ impl RunReport {
                 failed: delta(slot, DB_FAILED),
                 redirects: delta(slot, DB_REDIRECTS),
                 leaderless_shards: sampler.gauges(slot, DB_LEADERLESS, &current, n),
+                shard_served: if sampler.shards() == 0 {
+                    Vec::new()
+                } else {
+                    (0..d.shards).map(|s| sampler.shard_deltas(world.shard_base[g] + s, &current_shards, n)).collect()
+                },
             };
         }
         let mut anomalies = BTreeMap::new();

@@ -1,4 +1,5 @@
-//! Time series of balancers, caches, queues and databases, sampled at window boundaries.
+//! Time series of services, balancers, caches, queues and databases, sampled at window
+//! boundaries.
 //!
 //! Components keep cumulative counters; the world samples them when the first event at or
 //! after a window boundary is about to be applied. Nothing happened between the previous
@@ -15,6 +16,13 @@ use crate::world::{Actor, Component};
 /// Four figures per component; what each means depends on the kind (see [`sample`]).
 pub type Row = [u64; 4];
 
+/// Service (instances summed): busy-worker and queue-length integrals over time (worker·ns and
+/// request·ns, so a window's difference over its length is the window's time average),
+/// downstream retries and attempt timeouts.
+pub const SVC_BUSY_AREA: usize = 0;
+pub const SVC_QUEUE_AREA: usize = 1;
+pub const SVC_RETRIES: usize = 2;
+pub const SVC_TIMEOUTS: usize = 3;
 /// Balancer: forwarded, no backend, timeouts, —.
 pub const BAL_FORWARDED: usize = 0;
 pub const BAL_NO_BACKEND: usize = 1;
@@ -40,14 +48,23 @@ pub const DB_LEADERLESS: usize = 3;
 pub struct Sampler {
     window: Nanos,
     next: Nanos,
-    /// Component slots: balancers, then caches, queues, databases (spec order).
+    /// Component slots: services, balancers, caches, queues, databases (spec order).
     slots: usize,
     pub samples: Vec<Vec<Row>>,
+    /// Requests served per database shard (all databases' shards in order), when there are at
+    /// most [`MAX_SAMPLED_SHARDS`].
+    pub shard_samples: Vec<Vec<u64>>,
+    shards: usize,
 }
+
+/// Above this many shards in all, per-shard series are not kept (their samples would grow with
+/// the size of the world).
+pub const MAX_SAMPLED_SHARDS: usize = 1024;
 
 /// Where each kind's rows start in a sample.
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
+    pub services: usize,
     pub balancers: usize,
     pub caches: usize,
     pub queues: usize,
@@ -55,15 +72,32 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(balancers: usize, caches: usize, queues: usize) -> Layout {
-        Layout { balancers: 0, caches: balancers, queues: balancers + caches, databases: balancers + caches + queues }
+    pub fn new(services: usize, balancers: usize, caches: usize, queues: usize) -> Layout {
+        let b = services;
+        Layout {
+            services: 0,
+            balancers: b,
+            caches: b + balancers,
+            queues: b + balancers + caches,
+            databases: b + balancers + caches + queues,
+        }
     }
 }
 
 impl Sampler {
-    pub fn new(window: Nanos, slots: usize) -> Sampler {
+    /// `shard_offsets`: where each database's shards start in the per-shard samples, and the
+    /// total as the last entry.
+    pub fn new(window: Nanos, slots: usize, shards: usize) -> Sampler {
+        let shards = if shards <= MAX_SAMPLED_SHARDS { shards } else { 0 };
         // The sample at time 0 is all zeros: counters start there.
-        Sampler { window: window.max(1), next: window.max(1), slots, samples: vec![vec![[0; 4]; slots]] }
+        Sampler {
+            window: window.max(1),
+            next: window.max(1),
+            slots,
+            samples: vec![vec![[0; 4]; slots]],
+            shard_samples: vec![vec![0; shards]],
+            shards,
+        }
     }
 
     /// Whether a sample is due before an event at `now` is applied.
@@ -74,12 +108,25 @@ impl Sampler {
 
     /// Takes the samples of every boundary up to `now` (all equal: nothing happened between).
     #[cold]
-    pub fn take(&mut self, now: Nanos, layout: Layout, actors: &[Actor], is_up: impl Fn(usize) -> bool) {
-        let row = sample(self.slots, layout, actors, is_up);
+    pub fn take(
+        &mut self,
+        now: Nanos,
+        layout: Layout,
+        actors: &[Actor],
+        shard_base: &[usize],
+        is_up: impl Fn(usize) -> bool,
+    ) {
         while self.next <= now {
-            self.samples.push(row.clone());
+            // Integrals are taken at the boundary itself (the state held since the last event).
+            let (row, shards) = sample(self.next, self.slots, layout, actors, shard_base, self.shards, &is_up);
+            self.samples.push(row);
+            self.shard_samples.push(shards);
             self.next = self.next.saturating_add(self.window);
         }
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards
     }
 
     /// Per window: counter `k` of slot `slot` over `[w, w + 1)` windows, with a last, partial
@@ -100,11 +147,28 @@ impl Sampler {
     pub fn slots(&self) -> usize {
         self.slots
     }
+
+    /// Per window: requests served by shard `i` (of all databases' shards in order).
+    pub fn shard_deltas(&self, i: usize, current: &[u64], len: usize) -> Vec<u64> {
+        let at = |w: usize| self.shard_samples.get(w).map_or(current[i], |s| s[i]);
+        (0..len.max(self.shard_samples.len())).map(|w| at(w + 1).saturating_sub(at(w))).collect()
+    }
 }
 
-/// The current figures of every slot.
-pub fn sample(slots: usize, layout: Layout, actors: &[Actor], is_up: impl Fn(usize) -> bool) -> Vec<Row> {
+/// The figures of every slot at `now` (no event between the last one applied and `now`), and
+/// the per-shard served counts (empty when `shards` is 0). `shard_base[d]` is where database
+/// `d`'s shards start.
+pub fn sample(
+    now: Nanos,
+    slots: usize,
+    layout: Layout,
+    actors: &[Actor],
+    shard_base: &[usize],
+    shards: usize,
+    is_up: impl Fn(usize) -> bool,
+) -> (Vec<Row>, Vec<u64>) {
     let mut rows = vec![[0u64; 4]; slots];
+    let mut served = vec![0u64; shards];
     // Per database, per shard: whether a live replica leads it.
     let mut led: Vec<Vec<bool>> = Vec::new();
     for (i, a) in actors.iter().enumerate() {
@@ -132,6 +196,9 @@ pub fn sample(slots: usize, layout: Layout, actors: &[Actor], is_up: impl Fn(usi
             Component::Replica(rep) => {
                 let r = &mut rows[layout.databases + a.group];
                 let st = &rep.stats;
+                if shards > 0 {
+                    served[shard_base[a.group] + rep.shard() as usize] += st.served;
+                }
                 r[DB_SERVED] += st.served;
                 r[DB_FAILED] += st.unavailable + st.rejected + st.errors;
                 r[DB_REDIRECTS] += st.redirects;
@@ -145,13 +212,22 @@ pub fn sample(slots: usize, layout: Layout, actors: &[Actor], is_up: impl Fn(usi
                 }
                 shards[s] |= rep.is_leader() && is_up(i);
             }
-            Component::Client(_) | Component::Service(_) => {}
+            Component::Service(svc) => {
+                let r = &mut rows[layout.services + a.group];
+                let st = &svc.stats;
+                let t = now.min(st.busy.horizon()) as f64;
+                r[SVC_BUSY_AREA] += (st.busy.average(now) * t) as u64;
+                r[SVC_QUEUE_AREA] += (st.queue_len.average(now) * t) as u64;
+                r[SVC_RETRIES] += svc.calls.stats.retries;
+                r[SVC_TIMEOUTS] += svc.calls.stats.attempt_timeouts;
+            }
+            Component::Client(_) => {}
         }
     }
     for (g, shards) in led.iter().enumerate() {
         rows[layout.databases + g][DB_LEADERLESS] = shards.iter().filter(|&&l| !l).count() as u64;
     }
-    rows
+    (rows, served)
 }
 
 #[cfg(test)]
@@ -160,7 +236,7 @@ mod tests {
 
     #[test]
     fn deltas_and_gauges_per_window_with_a_partial_last_one() {
-        let mut s = Sampler::new(10, 1);
+        let mut s = Sampler::new(10, 1, 0);
         s.samples.push(vec![[5, 0, 0, 7]]); // at 10
         s.samples.push(vec![[9, 0, 0, 2]]); // at 20
         let now = [[12, 0, 0, 4]];

@@ -139,6 +139,8 @@ pub struct World {
     /// Balancer, cache, queue and database figures at window boundaries.
     pub sampler: Sampler,
     pub layout: Layout,
+    /// Where each database's shards start among all databases' shards.
+    pub shard_base: Vec<usize>,
 }
 
 impl World {
@@ -364,9 +366,23 @@ impl World {
             recording: None,
             sampler: Sampler::new(
                 spec.window,
-                spec.balancers.len() + spec.caches.len() + spec.queues.len() + spec.databases.len(),
+                spec.services.len()
+                    + spec.balancers.len()
+                    + spec.caches.len()
+                    + spec.queues.len()
+                    + spec.databases.len(),
+                spec.databases.iter().map(|d| d.nodes.len()).sum(),
             ),
-            layout: Layout::new(spec.balancers.len(), spec.caches.len(), spec.queues.len()),
+            layout: Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), spec.queues.len()),
+            shard_base: spec
+                .databases
+                .iter()
+                .scan(0, |base, d| {
+                    let b = *base;
+                    *base += d.nodes.len();
+                    Some(b)
+                })
+                .collect(),
         };
         if spec.databases.iter().any(|d| d.record_history) {
             world.start_recording(&replica_ids);
@@ -473,8 +489,10 @@ impl World {
     }
 
     /// The current figures of the sampled components (the end of the last, partial window).
-    pub fn sample_now(&self) -> Vec<Row> {
-        series::sample(self.sampler.slots(), self.layout, &self.actors, |i| self.net.is_up(self.actor_node[i]))
+    pub fn sample_now(&self) -> (Vec<Row>, Vec<u64>) {
+        let up = |i: usize| self.net.is_up(self.actor_node[i]);
+        let (slots, shards) = (self.sampler.slots(), self.sampler.shards());
+        series::sample(self.engine.now(), slots, self.layout, &self.actors, &self.shard_base, shards, up)
     }
 
     /// Whether any database records its history.
@@ -629,8 +647,8 @@ impl World {
     fn apply(&mut self, ev: Ev) {
         let now = self.engine.now();
         if self.sampler.due(now) {
-            let World { sampler, layout, actors, net, actor_node, .. } = self;
-            sampler.take(now, *layout, actors, |i| net.is_up(actor_node[i]));
+            let World { sampler, layout, actors, net, actor_node, shard_base, .. } = self;
+            sampler.take(now, *layout, actors, shard_base, |i| net.is_up(actor_node[i]));
         }
         match ev {
             Ev::Deliver { to, from, msg } => {

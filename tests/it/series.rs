@@ -39,7 +39,25 @@ fn component_series_add_up_to_the_totals_in_every_catalog_scenario() {
             assert_eq!(*q.timeseries.backlog.last().unwrap(), q.backlog, "the last window ends now");
             assert!(q.timeseries.backlog.iter().all(|&b| b <= q.max_backlog));
         }
+        for v in &r.services {
+            let t = &v.timeseries;
+            assert_eq!(sum(&t.retries), v.downstream_retries, "{}: {}", e.name, v.name);
+            assert_eq!(sum(&t.timeouts), v.downstream_timeouts);
+            // Windows of equal length over the duration: their mean is the run's time average.
+            let full = (r.sim_time_ns / (r.timeseries.window_ms * 1e6) as u64) as usize;
+            let covered: Vec<f64> = t.utilisation.iter().copied().take(full).collect();
+            let mean = covered.iter().sum::<f64>() / covered.len().max(1) as f64;
+            assert!(
+                (mean - v.utilisation).abs() < 0.01 + 0.02 * v.utilisation,
+                "{}: {mean} vs {}",
+                e.name,
+                v.utilisation
+            );
+        }
         for d in &r.databases {
+            for (s, load) in d.shard_load.iter().enumerate() {
+                assert_eq!(sum(&d.timeseries.shard_served[s]), *load, "{}: shard {s}", e.name);
+            }
             assert_eq!(sum(&d.timeseries.served), d.served, "{}", e.name);
             // `failed` also counts injected error answers, which have no total of their own.
             assert!(sum(&d.timeseries.failed) >= d.unavailable + d.rejected);
