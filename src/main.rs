@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, runner, sweep};
+use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, replay, runner, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +47,17 @@ enum Command {
         /// history (JSON Lines; see `check-history`).
         #[arg(long, value_name = "FILE")]
         history: Option<String>,
+        /// Write a replay file (scenario embedded, seed, variant, trace hash) to FILE.
+        #[arg(long, value_name = "FILE")]
+        save_replay: Option<String>,
+    },
+    /// Re-run a replay file (from `run --save-replay`, the TUI, `sweep` or `shrink`) and say
+    /// whether it reproduced the recorded trace hash (exit 1 if not).
+    Replay {
+        file: String,
+        /// Print the run's JSON report instead of the summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a scenario without running it.
     Validate { scenario: String },
@@ -278,7 +289,7 @@ fn print_sweep(report: &sweep::SweepReport, json: bool) {
 
 fn dispatch(cmd: Command) -> Result<u8, Failure> {
     match cmd {
-        Command::Run { scenario, seed, variant, json, trace, max_events, history } => {
+        Command::Run { scenario, seed, variant, json, trace, max_events, history, save_replay } => {
             let sc = load(&scenario)?;
             let mut c = sc.variant(variant.as_deref()).map_err(Failure::BadInput)?;
             if let Some(m) = max_events {
@@ -314,12 +325,60 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             if let Some(path) = &history {
                 output::write_history(path, &world).map_err(Failure::BadInput)?;
             }
+            if let Some(path) = &save_replay {
+                let mut r = replay::Replay::new(&sc, c.variant, seed);
+                (r.trace_hash, r.events) = (Some(report.trace_hash.clone()), Some(report.events));
+                output::write_atomic(path, &r.to_json()).map_err(Failure::BadInput)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
             } else {
                 print!("{}", summary::render(&report));
             }
             Ok(0)
+        }
+        Command::Replay { file, json } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
+            let r = replay::Replay::from_json(&file, &text)?;
+            let (report, _) = replay::run(&r, None).map_err(|e| match e {
+                replay::ReplayError::Scenario(e) => Failure::Scenario(e),
+                replay::ReplayError::Budget(e) => Failure::Budget(e),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+            } else {
+                print!("{}", summary::render(&report));
+            }
+            let what = format!(
+                "{} [{}] seed {} with {} command(s): trace {} ({} events)",
+                r.scenario,
+                r.variant,
+                r.seed,
+                r.commands.len(),
+                report.trace_hash,
+                report.events
+            );
+            match &r.trace_hash {
+                Some(h) if *h == report.trace_hash => {
+                    eprintln!("reproduced: {what}, as recorded");
+                    Ok(0)
+                }
+                Some(h) => {
+                    eprintln!("NOT reproduced: {what}; the file recorded trace {h}");
+                    if r.faultline_version != env!("CARGO_PKG_VERSION") {
+                        eprintln!(
+                            "  (recorded by faultline {}, this is {})",
+                            r.faultline_version,
+                            env!("CARGO_PKG_VERSION")
+                        );
+                    }
+                    Ok(EXIT_CHECK_FAILED)
+                }
+                None => {
+                    eprintln!("replayed: {what} (the file records no trace hash to compare)");
+                    Ok(0)
+                }
+            }
         }
         Command::Validate { scenario } => {
             let sc = load(&scenario)?;

@@ -75,33 +75,37 @@ impl TraceSink for JsonlTrace {
 /// database keys are its integer keys; with several they become strings `"DATABASE/KEY"` (so
 /// the histories do not mix keys).
 pub fn write_history(path: &str, world: &World) -> Result<(), String> {
+    let dbs = &world.spec.databases;
+    let mut lines: Vec<(u64, usize, String)> = Vec::new();
+    for (d, db) in dbs.iter().enumerate() {
+        for (i, op) in world.history(d).iter().enumerate() {
+            let mut line = op.to_json();
+            if dbs.len() > 1 {
+                line = line.replacen(&format!(r#""key":{},"#, op.key), &format!(r#""key":"{}/{}","#, db.name, op.key), 1);
+            }
+            lines.push((op.time, d << 40 | i, line));
+        }
+    }
+    // Merge the databases' histories by time (each is already in order).
+    lines.sort_by_key(|&(t, order, _)| (t, order));
+    let mut text = String::with_capacity(lines.iter().map(|l| l.2.len() + 1).sum());
+    for (_, _, line) in lines {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    write_atomic(path, &text)
+}
+
+/// Writes `contents` to `path` completely or not at all.
+pub fn write_atomic(path: &str, contents: &str) -> Result<(), String> {
     let dest = PathBuf::from(path);
     let tmp = tmp_path(&dest);
-    let write = || -> std::io::Result<()> {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        let dbs = &world.spec.databases;
-        let mut lines: Vec<(u64, usize, String)> = Vec::new();
-        for (d, db) in dbs.iter().enumerate() {
-            for (i, op) in world.history(d).iter().enumerate() {
-                let mut line = op.to_json();
-                if dbs.len() > 1 {
-                    line = line.replacen(
-                        &format!(r#""key":{},"#, op.key),
-                        &format!(r#""key":"{}/{}","#, db.name, op.key),
-                        1,
-                    );
-                }
-                lines.push((op.time, d << 40 | i, line));
-            }
-        }
-        // Merge the databases' histories by time (each is already in order).
-        lines.sort_by_key(|&(t, order, _)| (t, order));
-        for (_, _, line) in lines {
-            writeln!(w, "{line}")?;
-        }
+    let written = File::create(&tmp).and_then(|f| {
+        let mut w = BufWriter::new(f);
+        w.write_all(contents.as_bytes())?;
         w.flush()
-    };
-    match write() {
+    });
+    match written {
         Ok(()) => std::fs::rename(&tmp, &dest).map_err(|e| format!("{path}: {e}")),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);

@@ -601,12 +601,16 @@ impl World {
         })
     }
 
-    /// Applies exactly one event if one is due before the end; returns whether it did.
+    /// Applies exactly one event if one is due before the end; returns whether it did. Stepping
+    /// until it returns false is the same run as [`World::run`] (same end, same trace).
     pub fn step(&mut self) -> Result<bool, BudgetExceeded> {
         let at = self.engine.now();
         match self.engine.next_until(self.end)? {
             Some(ev) => {
                 self.apply(ev);
+                if self.engine.now() >= self.spec.duration && self.drained() {
+                    self.end = self.engine.now();
+                }
                 Ok(true)
             }
             None => {

@@ -4,6 +4,7 @@
 pub mod catalog;
 mod compile;
 pub mod error;
+pub mod replay;
 pub mod runner;
 pub mod schema;
 pub mod sweep;

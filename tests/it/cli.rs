@@ -842,3 +842,43 @@ fn the_largest_valid_service_fits_in_memory() {
     );
     let _ = std::fs::remove_file(&p);
 }
+
+#[test]
+fn run_saves_a_replay_that_replay_reproduces() {
+    let path = temp_path("replay.json");
+    let p = path.to_str().unwrap();
+    let o = expect_code(&["run", "circuit-breaker", "--seed", "4", "--json", "--save-replay", p], 0);
+    let hash = serde_json::from_str::<Value>(&stdout(&o)).unwrap()["trace_hash"].as_str().unwrap().to_owned();
+    let o = expect_code(&["replay", p, "--json"], 0);
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap()["trace_hash"], hash.as_str());
+    assert!(stderr(&o).contains("reproduced"), "{}", stderr(&o));
+    // A tampered seed is another run: exit 1, both hashes named.
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"seed\": 4", "\"seed\": 5");
+    std::fs::write(&path, text).unwrap();
+    let o = expect_code(&["replay", p], 1);
+    assert!(stderr(&o).contains("NOT reproduced") && stderr(&o).contains(&hash), "{}", stderr(&o));
+    // Not a replay file: exit 2 with a position.
+    std::fs::write(&path, "{\n  \"format\": 1,\n  \"nope\": true\n}\n").unwrap();
+    let o = expect_code(&["replay", p], 2);
+    assert!(stderr(&o).contains(&format!("{p}:3:")), "{}", stderr(&o));
+}
+
+#[test]
+fn run_writes_a_history_that_lists_every_operation() {
+    let path = temp_path("history.jsonl");
+    let p = path.to_str().unwrap();
+    let o = expect_code(&["run", "database-failover", "--json", "--history", p], 0);
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let ops = report["databases"][0]["consistency"]["operations"].as_u64().unwrap();
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len() as u64, 2 * ops, "an invocation and a completion per operation");
+    for l in &lines {
+        assert!(["invoke", "ok", "fail", "info"].contains(&l["type"].as_str().unwrap()), "{l}");
+        assert!(["read", "write"].contains(&l["f"].as_str().unwrap()));
+        assert!(l["process"].is_u64() && l["key"].is_u64() && l["time"].is_u64());
+    }
+    // No database: nothing to record.
+    let o = expect_code(&["run", "retry-storm", "--history", p], 2);
+    assert!(stderr(&o).contains("--history"), "{}", stderr(&o));
+}
