@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, replay, runner, sweep};
+use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, expect, replay, runner, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -178,6 +178,38 @@ fn report_scenario_errors(errs: &ScenarioErrors) {
 }
 
 /// A scenario argument: a path to a TOML file, or the name of a catalog entry.
+/// The run's output (JSON or summary) with the scenario's expectations checked: exit 1 if one
+/// fails.
+fn with_expectations(sc: &Scenario, variant: &str, report: &faultline_models::RunReport, json: bool) -> (u8, String) {
+    let mut value = serde_json::to_value(report).expect("report serialises");
+    let verdicts: Vec<expect::Verdict> =
+        sc.expectations.iter().filter(|e| e.applies_to(variant)).map(|e| e.verdict(report, &value)).collect();
+    let failed = verdicts.iter().filter(|v| !v.passed).count();
+    let text = if json {
+        if !verdicts.is_empty() {
+            value["expectations"] = serde_json::to_value(&verdicts).expect("verdicts serialise");
+        }
+        format!("{}\n", serde_json::to_string_pretty(&value).expect("report serialises"))
+    } else {
+        let mut t = summary::render(report);
+        if !verdicts.is_empty() {
+            t.push_str(&format!("\nexpectations ({} of {} passed)\n", verdicts.len() - failed, verdicts.len()));
+            for v in &verdicts {
+                let during = v.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
+                let value = v.value.map_or("no value".to_owned(), |x| format!("{x}"));
+                t.push_str(&format!("  {} {}{during}: {value}\n", if v.passed { "pass" } else { "FAIL" }, v.check));
+            }
+        }
+        t
+    };
+    for v in verdicts.iter().filter(|v| !v.passed) {
+        let during = v.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
+        let value = v.value.map_or("has no value".to_owned(), |x| format!("was {x}"));
+        eprintln!("expectation failed: `{}`{during}: the figure {value}", v.check);
+    }
+    (if failed > 0 { EXIT_CHECK_FAILED } else { 0 }, text)
+}
+
 fn load(arg: &str) -> Result<Scenario, Failure> {
     let src = if Path::new(arg).exists() {
         let bytes = std::fs::read(arg).map_err(|e| Failure::BadInput(format!("{arg}: {e}")))?;
@@ -274,9 +306,38 @@ fn sweep_cmd(
     .map_err(Failure::BadInput)?;
     bar.finish_and_clear();
     let scenario = records.first().map_or(arg.to_owned(), |r| r.scenario.clone());
-    let report = sweep::aggregate(&scenario, &variants, &records);
+    let report = sweep::aggregate_with(&scenario, &variants, &records, &sc.expectations);
     print_sweep(&report, json);
-    Ok(if report.variants.iter().any(|v| v.inconclusive > 0) { EXIT_BUDGET } else { 0 })
+    Ok(sweep_exit(&report))
+}
+
+/// 3 if a seed stopped at its budget, else 1 if an expectation failed (named on stderr), else 0.
+fn sweep_exit(report: &sweep::SweepReport) -> u8 {
+    let mut failed = false;
+    for v in &report.variants {
+        for e in v.expectations.iter().filter(|e| !e.passed) {
+            failed = true;
+            let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
+            eprintln!(
+                "expectation failed: [{}] `{}`{during} over seeds ({}): mean {:.4} ± {:.4}, {} of {} seeds fail{}",
+                v.variant,
+                e.check,
+                e.over_seeds.name(),
+                e.estimate.mean,
+                e.estimate.ci95,
+                e.failing,
+                v.seeds,
+                if e.failing_seeds.is_empty() { String::new() } else { format!(" (e.g. seed {})", e.failing_seeds[0]) }
+            );
+        }
+    }
+    if report.variants.iter().any(|v| v.inconclusive > 0) {
+        EXIT_BUDGET
+    } else if failed {
+        EXIT_CHECK_FAILED
+    } else {
+        0
+    }
 }
 
 fn print_sweep(report: &sweep::SweepReport, json: bool) {
@@ -330,12 +391,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 (r.trace_hash, r.events) = (Some(report.trace_hash.clone()), Some(report.events));
                 output::write_atomic(path, &r.to_json()).map_err(Failure::BadInput)?;
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
-            } else {
-                print!("{}", summary::render(&report));
-            }
-            Ok(0)
+            let (code, text) = with_expectations(&sc, c.variant, &report, json);
+            print!("{text}");
+            Ok(code)
         }
         Command::Replay { file, json } => {
             let text = std::fs::read_to_string(&file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
@@ -421,9 +479,11 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                     order.push(r.variant.clone());
                 }
             }
-            let report = sweep::aggregate(&scenario, &order, &records);
+            // The records name their scenario (a catalog name or a path): its expectations apply.
+            let expectations = load(&scenario).map(|sc| sc.expectations).unwrap_or_default();
+            let report = sweep::aggregate_with(&scenario, &order, &records, &expectations);
             print_sweep(&report, json);
-            Ok(if report.variants.iter().any(|v| v.inconclusive > 0) { EXIT_BUDGET } else { 0 })
+            Ok(sweep_exit(&report))
         }
         Command::CheckDeterminism { scenario, seed, variant } => {
             let sc = load(&scenario)?;

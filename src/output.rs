@@ -81,7 +81,8 @@ pub fn write_history(path: &str, world: &World) -> Result<(), String> {
         for (i, op) in world.history(d).iter().enumerate() {
             let mut line = op.to_json();
             if dbs.len() > 1 {
-                line = line.replacen(&format!(r#""key":{},"#, op.key), &format!(r#""key":"{}/{}","#, db.name, op.key), 1);
+                line =
+                    line.replacen(&format!(r#""key":{},"#, op.key), &format!(r#""key":"{}/{}","#, db.name, op.key), 1);
             }
             lines.push((op.time, d << 40 | i, line));
         }

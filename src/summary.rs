@@ -185,6 +185,20 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
             let list: Vec<String> = v.anomalies.iter().map(|(k, n)| format!("{k} {n}")).collect();
             let _ = writeln!(s, "  anomalies in {}: {}", v.variant, list.join(", "));
         }
+        for e in &v.expectations {
+            let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  {} [{}] {}{during} ({} over seeds): {:.4} ± {:.4}, {} seed(s) fail",
+                if e.passed { "pass" } else { "FAIL" },
+                v.variant,
+                e.check,
+                e.over_seeds.name(),
+                e.estimate.mean,
+                e.estimate.ci95,
+                e.failing
+            );
+        }
         if v.inconclusive > 0 {
             let _ = writeln!(
                 s,

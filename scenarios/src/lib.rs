@@ -4,6 +4,7 @@
 pub mod catalog;
 mod compile;
 pub mod error;
+pub mod expect;
 pub mod replay;
 pub mod runner;
 pub mod schema;
@@ -62,6 +63,8 @@ pub struct Scenario {
     pub variants: Vec<VariantInfo>,
     pub default_seed: u64,
     pub max_events: Option<u64>,
+    /// `[[expect]]` checks, in file order.
+    pub expectations: Vec<expect::Expectation>,
     base: WorldSpec,
     /// Compiled variants, in file order (empty when there are none beyond the base).
     compiled: Vec<WorldSpec>,
@@ -125,11 +128,26 @@ impl Scenario {
             }
             variants.push(VariantInfo { name, description: v.description.clone() });
         }
-        if !errors.is_empty() {
-            return Err(ScenarioErrors { file: src.file.clone(), errors });
-        }
         if variants.is_empty() {
             variants.push(VariantInfo { name: "base".to_owned(), description: "the scenario as written".to_owned() });
+        }
+        let mut expectations = Vec::new();
+        if !file.expects.is_empty() && errors.is_empty() {
+            // What a report of this scenario holds (names, fields), to check figures exist.
+            let world = faultline_models::World::new(&base, 0, Budget::default());
+            let report = faultline_models::RunReport::build(&world, &file.scenario.name, &variants[0].name);
+            let skeleton = serde_json::to_value(&report).expect("a report serialises");
+            let faults: Vec<String> = base.faults.iter().map(|f| f.name.clone()).collect();
+            let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
+            for cfg in &file.expects {
+                let mut err = |span, msg, help| errors.push(expect::error(&src.file, &src.text, span, msg, help));
+                if let Some(e) = expect::Expectation::parse(cfg, &skeleton, &faults, &names, &mut err) {
+                    expectations.push(e);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ScenarioErrors { file: src.file.clone(), errors });
         }
         Ok(Scenario {
             name: file.scenario.name.clone(),
@@ -138,6 +156,7 @@ impl Scenario {
             variants,
             default_seed: file.scenario.seed.unwrap_or(1),
             max_events: file.scenario.max_events,
+            expectations,
             base,
             compiled,
         })

@@ -74,6 +74,22 @@ pub struct ScenarioFile {
     pub faults: Vec<Spanned<FaultCfg>>,
     #[serde(default, rename = "variant")]
     pub variants: Vec<Spanned<VariantCfg>>,
+    #[serde(default, rename = "expect")]
+    pub expects: Vec<ExpectCfg>,
+}
+
+/// A check on the run's figures (scenarios/src/expect.rs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectCfg {
+    /// `FIGURE OP NUMBER`.
+    pub check: Spanned<String>,
+    /// Take the figure over the windows in which this fault was active.
+    pub during: Option<Spanned<String>>,
+    /// Only for these variants (default: all).
+    pub variants: Option<Vec<Spanned<String>>>,
+    /// Sweeps: `mean` (default; the 95% CI of the mean over seeds must pass) or `each`.
+    pub over_seeds: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,6 +32,10 @@ pub struct SeedRecord {
     pub anomalies: BTreeMap<String, u64>,
     /// Latency histogram of successful requests: `(value_ns, count)` buckets.
     pub latency_buckets: Vec<(u64, u64)>,
+    /// The figure of each of the scenario's expectations, in file order (`null`: not for this
+    /// variant, or no value in this run).
+    #[serde(default)]
+    pub expect: Vec<Option<f64>>,
 }
 
 impl SeedRecord {
@@ -55,6 +59,13 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
             ("budget", r, w)
         }
     };
+    let json = if sc.expectations.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(&report).map_err(|e| e.to_string())?
+    };
+    let expect =
+        sc.expectations.iter().map(|e| if e.applies_to(variant) { e.value(&report, &json) } else { None }).collect();
     let mut all = LatencyHist::default();
     for a in &world.actors {
         if let faultline_models::world::Component::Client(cl) = &a.comp {
@@ -72,6 +83,7 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
         latency_ms: report.latency_ms,
         anomalies: report.anomalies,
         latency_buckets: all.buckets(),
+        expect,
     })
 }
 
@@ -220,6 +232,23 @@ pub struct VariantSummary {
     pub pooled_latency_ms: LatencySummary,
     pub anomalies: BTreeMap<String, u64>,
     pub worst_seeds: Vec<WorstSeed>,
+    /// The scenario's expectations for this variant, over its seeds.
+    pub expectations: Vec<ExpectSummary>,
+}
+
+/// One expectation over a variant's seeds.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ExpectSummary {
+    pub check: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub during: Option<String>,
+    pub over_seeds: crate::expect::OverSeeds,
+    pub passed: bool,
+    /// Mean and 95% CI of the figure over the seeds that have a value.
+    pub estimate: Estimate,
+    /// Seeds where the figure fails the check (or has no value), lowest first, at most 10.
+    pub failing_seeds: Vec<u64>,
+    pub failing: usize,
 }
 
 /// `variant − baseline` per seed, then mean and 95% CI of the differences.
@@ -242,6 +271,16 @@ pub struct SweepReport {
 /// Aggregates records (in any order; duplicates of a (variant, seed) keep the first) for the
 /// variants in `order`.
 pub fn aggregate(scenario: &str, order: &[String], records: &[SeedRecord]) -> SweepReport {
+    aggregate_with(scenario, order, records, &[])
+}
+
+/// [`aggregate`], checking `expectations` (the scenario's, whose figures the records carry).
+pub fn aggregate_with(
+    scenario: &str,
+    order: &[String],
+    records: &[SeedRecord],
+    expectations: &[crate::expect::Expectation],
+) -> SweepReport {
     let mut by_variant: BTreeMap<&str, BTreeMap<u64, &SeedRecord>> = BTreeMap::new();
     for r in records {
         by_variant.entry(r.variant.as_str()).or_default().entry(r.seed).or_insert(r);
@@ -276,7 +315,28 @@ pub fn aggregate(scenario: &str, order: &[String], records: &[SeedRecord]) -> Sw
                 .then(b.latency_ms.p99.total_cmp(&a.latency_ms.p99))
                 .then(a.seed.cmp(&b.seed))
         });
+        let mut checks = Vec::new();
+        for (i, e) in expectations.iter().enumerate() {
+            if !e.applies_to(v) {
+                continue;
+            }
+            let values: Vec<Option<f64>> = rs.iter().map(|r| r.expect.get(i).copied().flatten()).collect();
+            let present: Vec<f64> = values.iter().flatten().copied().collect();
+            let estimate = Estimate::of(&present);
+            let failing: Vec<u64> =
+                rs.iter().zip(&values).filter(|(_, x)| !e.holds(**x)).map(|(r, _)| r.seed).collect();
+            checks.push(ExpectSummary {
+                check: e.check.clone(),
+                during: e.during.clone(),
+                over_seeds: e.over_seeds,
+                passed: e.holds_over_seeds(&values, (!present.is_empty()).then_some(&estimate)),
+                estimate,
+                failing_seeds: failing.iter().take(10).copied().collect(),
+                failing: failing.len(),
+            });
+        }
         variants.push(VariantSummary {
+            expectations: checks,
             variant: v.clone(),
             seeds: rs.len(),
             inconclusive: rs.iter().filter(|r| r.status != "ok").count(),

@@ -3,6 +3,7 @@
 mod cli;
 mod consistency;
 mod determinism;
+mod expect;
 mod lessons;
 mod queueing;
 mod series;

@@ -1,0 +1,389 @@
+//! Scenario expectations (`[[expect]]`): checks on a run's figures that CI can gate on.
+//!
+//! `check = "FIGURE OP NUMBER"`. A figure is a derived one (`success_rate`, `error_rate`,
+//! `throughput_per_s`, `p50_ms` … `max_ms`) or the dotted path of any number in the run report
+//! (`requests.failed`, `anomalies.stale_read` — an anomaly never seen counts 0 —,
+//! `services.api.utilisation`, `databases.kv.consistency.convergence_ms`; elements of component
+//! lists are named by their `name`). With `during = "FAULT"`, the figure is taken over the
+//! windows of the run's time series in which that fault was active (only `success_rate`,
+//! `error_rate`, `throughput_per_s`, and `p50_ms`/`p99_ms` as the worst window's).
+//!
+//! In a sweep, `over_seeds` says how seeds combine: `each` (every seed must pass) or `mean`
+//! (the default: the 95% confidence interval of the mean over seeds must lie entirely on the
+//! passing side — a statistical gate that a lucky seed cannot pass and an unlucky one cannot
+//! fail).
+
+use std::ops::Range;
+
+use faultline_models::RunReport;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ScenarioError;
+use crate::schema::ExpectCfg;
+use crate::sweep::Estimate;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Cmp {
+    fn holds(self, v: f64, t: f64) -> bool {
+        match self {
+            Cmp::Lt => v < t,
+            Cmp::Le => v <= t,
+            Cmp::Gt => v > t,
+            Cmp::Ge => v >= t,
+            Cmp::Eq => v == t,
+            Cmp::Ne => v != t,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverSeeds {
+    Each,
+    Mean,
+}
+
+impl OverSeeds {
+    pub fn name(self) -> &'static str {
+        match self {
+            OverSeeds::Each => "each",
+            OverSeeds::Mean => "mean",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    /// As written.
+    pub check: String,
+    pub figure: String,
+    pub cmp: Cmp,
+    pub threshold: f64,
+    pub during: Option<String>,
+    /// `None`: every variant.
+    pub variants: Option<Vec<String>>,
+    pub over_seeds: OverSeeds,
+}
+
+/// One expectation's outcome on one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub check: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub during: Option<String>,
+    /// The figure's value (`None`: the report has no value for it, e.g. a database that had
+    /// not converged, or a fault that never started).
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+const DERIVED: &[&str] =
+    &["success_rate", "error_rate", "throughput_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "mean_ms", "max_ms"];
+const DURING: &[&str] = &["success_rate", "error_rate", "throughput_per_s", "p50_ms", "p99_ms"];
+
+impl Expectation {
+    /// Parses one `[[expect]]` table; `skeleton` is a report of the scenario (any run of it) to
+    /// check that the figure exists; `faults` and `variants` are the names that may be used.
+    pub fn parse(
+        cfg: &ExpectCfg,
+        skeleton: &Value,
+        faults: &[String],
+        variants: &[String],
+        err: &mut dyn FnMut(Range<usize>, String, Option<String>),
+    ) -> Option<Expectation> {
+        let text = cfg.check.get_ref();
+        let span = cfg.check.span();
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let grammar = "expected `FIGURE OP NUMBER`, e.g. `success_rate >= 0.99` or `anomalies.stale_read == 0`";
+        let [figure, op, number] = parts[..] else {
+            err(span, grammar.to_owned(), Some("OP is one of < <= > >= == !=".to_owned()));
+            return None;
+        };
+        let cmp = match op {
+            "<" => Cmp::Lt,
+            "<=" => Cmp::Le,
+            ">" => Cmp::Gt,
+            ">=" => Cmp::Ge,
+            "==" => Cmp::Eq,
+            "!=" => Cmp::Ne,
+            _ => {
+                err(span, format!("unknown comparison `{op}`"), Some("expected one of < <= > >= == !=".to_owned()));
+                return None;
+            }
+        };
+        let Ok(threshold) = number.parse::<f64>() else {
+            err(span, format!("expected a number after `{op}`, found `{number}`"), None);
+            return None;
+        };
+        let during = cfg.during.as_ref().map(|d| d.get_ref().clone());
+        if let Some(d) = &cfg.during {
+            if !faults.contains(d.get_ref()) {
+                err(
+                    d.span(),
+                    format!("no fault named `{}`", d.get_ref()),
+                    Some(format!("faults: {}", faults.join(", "))),
+                );
+                return None;
+            }
+            if !DURING.contains(&figure) {
+                err(
+                    span,
+                    format!("`{figure}` cannot be taken `during` a fault"),
+                    Some(format!("with `during`: {}", DURING.join(", "))),
+                );
+                return None;
+            }
+        } else if !DERIVED.contains(&figure) {
+            match lookup(skeleton, figure) {
+                Some(Value::Number(_) | Value::Null) => {}
+                Some(_) => {
+                    err(
+                        span,
+                        format!("`{figure}` is not a number in the run report"),
+                        Some("name a numeric field, e.g. `services.api.utilisation`".to_owned()),
+                    );
+                    return None;
+                }
+                None if figure.starts_with("anomalies.") && figure.len() > "anomalies.".len() => {}
+                None => {
+                    err(
+                        span,
+                        format!("no figure `{figure}` in the run report"),
+                        Some(format!(
+                            "a derived figure ({}) or a dotted path into the report (docs/cli.md)",
+                            DERIVED.join(", ")
+                        )),
+                    );
+                    return None;
+                }
+            }
+        }
+        let mut only = None;
+        if let Some(vs) = &cfg.variants {
+            for v in vs {
+                if !variants.contains(v.get_ref()) {
+                    err(
+                        v.span(),
+                        format!("no variant named `{}`", v.get_ref()),
+                        Some(format!("variants: {}", variants.join(", "))),
+                    );
+                    return None;
+                }
+            }
+            only = Some(vs.iter().map(|v| v.get_ref().clone()).collect());
+        }
+        let over_seeds = match cfg.over_seeds.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
+            None | Some(("mean", _)) => OverSeeds::Mean,
+            Some(("each", _)) => OverSeeds::Each,
+            Some((other, s)) => {
+                err(s, format!("unknown value `{other}`"), Some("expected one of: each, mean".to_owned()));
+                return None;
+            }
+        };
+        Some(Expectation {
+            check: text.clone(),
+            figure: figure.to_owned(),
+            cmp,
+            threshold,
+            during,
+            variants: only,
+            over_seeds,
+        })
+    }
+
+    pub fn applies_to(&self, variant: &str) -> bool {
+        self.variants.as_ref().is_none_or(|v| v.iter().any(|x| x == variant))
+    }
+
+    pub fn holds(&self, v: Option<f64>) -> bool {
+        v.is_some_and(|v| self.cmp.holds(v, self.threshold))
+    }
+
+    /// The figure's value in a run (`report` and the same report as JSON).
+    pub fn value(&self, report: &RunReport, json: &Value) -> Option<f64> {
+        if let Some(fault) = &self.during {
+            return during(report, fault, &self.figure);
+        }
+        let q = &report.requests;
+        let l = &report.latency_ms;
+        let rate = |n: u64| if q.total == 0 { None } else { Some(n as f64 / q.total as f64) };
+        match self.figure.as_str() {
+            "success_rate" => rate(q.ok),
+            "error_rate" => rate(q.failed + q.timed_out),
+            "throughput_per_s" => Some(q.ok as f64 / (report.sim_time_ns as f64 / 1e9).max(1e-9)),
+            "p50_ms" => Some(l.p50),
+            "p90_ms" => Some(l.p90),
+            "p99_ms" => Some(l.p99),
+            "p999_ms" => Some(l.p999),
+            "mean_ms" => Some(l.mean),
+            "max_ms" => Some(l.max),
+            path => match lookup(json, path) {
+                Some(Value::Number(n)) => n.as_f64(),
+                None if path.starts_with("anomalies.") => Some(0.0),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn verdict(&self, report: &RunReport, json: &Value) -> Verdict {
+        let value = self.value(report, json);
+        Verdict { check: self.check.clone(), during: self.during.clone(), value, passed: self.holds(value) }
+    }
+
+    /// Whether a sweep passes: `values` per seed; `mean` is their estimate.
+    pub fn holds_over_seeds(&self, values: &[Option<f64>], mean: Option<&Estimate>) -> bool {
+        match self.over_seeds {
+            OverSeeds::Each => !values.is_empty() && values.iter().all(|&v| self.holds(v)),
+            OverSeeds::Mean => {
+                let Some(e) = mean else { return false };
+                if values.iter().any(Option::is_none) {
+                    return false;
+                }
+                let ci = if e.ci95.is_finite() { e.ci95 } else { 0.0 };
+                let (lo, hi) = (e.mean - ci, e.mean + ci);
+                match self.cmp {
+                    Cmp::Lt | Cmp::Le => self.cmp.holds(hi, self.threshold),
+                    Cmp::Gt | Cmp::Ge => self.cmp.holds(lo, self.threshold),
+                    Cmp::Eq => lo == self.threshold && hi == self.threshold,
+                    Cmp::Ne => !(lo <= self.threshold && self.threshold <= hi),
+                }
+            }
+        }
+    }
+}
+
+/// `a.b.c` in a JSON value; array elements by their `name` (or index).
+fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = match cur {
+            Value::Object(m) => m.get(part)?,
+            Value::Array(items) => match part.parse::<usize>() {
+                Ok(i) => items.get(i)?,
+                Err(_) => items.iter().find(|it| it.get("name").and_then(Value::as_str) == Some(part))?,
+            },
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// A figure over the windows in which fault `name` was active.
+fn during(report: &RunReport, name: &str, figure: &str) -> Option<f64> {
+    let start = report.faults.iter().find(|f| f.name == name && f.phase == "start")?.t_ms;
+    let end = report
+        .faults
+        .iter()
+        .find(|f| f.name == name && f.phase == "end" && f.t_ms >= start)
+        .map_or(f64::INFINITY, |f| f.t_ms);
+    let ts = &report.timeseries;
+    let w = ts.window_ms;
+    let windows: Vec<usize> = (0..ts.t_s.len())
+        .filter(|&i| {
+            let t0 = ts.t_s[i] * 1000.0;
+            t0 < end && t0 + w > start
+        })
+        .collect();
+    if windows.is_empty() {
+        return None;
+    }
+    let ok: u64 = windows.iter().map(|&i| ts.ok[i]).sum();
+    let bad: u64 = windows.iter().map(|&i| ts.failed[i] + ts.timed_out[i]).sum();
+    let span_s = windows.len() as f64 * w / 1000.0;
+    let worst = |v: &Vec<f64>| windows.iter().map(|&i| v[i]).fold(0.0, f64::max);
+    match figure {
+        "success_rate" if ok + bad > 0 => Some(ok as f64 / (ok + bad) as f64),
+        "error_rate" if ok + bad > 0 => Some(bad as f64 / (ok + bad) as f64),
+        "throughput_per_s" => Some(ok as f64 / span_s),
+        "p50_ms" => Some(worst(&ts.p50_ms)),
+        "p99_ms" => Some(worst(&ts.p99_ms)),
+        _ => None,
+    }
+}
+
+/// Errors for expectations, positioned in the scenario file.
+pub(crate) fn error(file: &str, text: &str, span: Range<usize>, msg: String, help: Option<String>) -> ScenarioError {
+    let e = ScenarioError::new(file, text, Some(span), msg);
+    match help {
+        Some(h) => e.with_help(h),
+        None => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expectation(check: &str, over_seeds: OverSeeds) -> Expectation {
+        let parts: Vec<&str> = check.split_whitespace().collect();
+        let cmp = match parts[1] {
+            "<" => Cmp::Lt,
+            ">=" => Cmp::Ge,
+            _ => Cmp::Eq,
+        };
+        Expectation {
+            check: check.into(),
+            figure: parts[0].into(),
+            cmp,
+            threshold: parts[2].parse().unwrap(),
+            during: None,
+            variants: None,
+            over_seeds,
+        }
+    }
+
+    #[test]
+    fn the_mean_gate_needs_the_whole_confidence_interval_on_the_passing_side() {
+        let e = expectation("success_rate >= 0.9", OverSeeds::Mean);
+        let est = |mean, ci95| Estimate { mean, ci95, n: 10 };
+        let values = vec![Some(0.95); 10];
+        assert!(e.holds_over_seeds(&values, Some(&est(0.95, 0.04))));
+        assert!(!e.holds_over_seeds(&values, Some(&est(0.95, 0.06))), "the interval reaches below 0.9");
+        assert!(!e.holds_over_seeds(&[Some(0.95), None], Some(&est(0.95, 0.0))), "a seed without a value fails");
+        let e = expectation("p99_ms < 300", OverSeeds::Mean);
+        assert!(e.holds_over_seeds(&values, Some(&est(250.0, 40.0))));
+        assert!(!e.holds_over_seeds(&values, Some(&est(250.0, 60.0))));
+        let each = expectation("success_rate >= 0.9", OverSeeds::Each);
+        assert!(!each.holds_over_seeds(&[Some(0.99), Some(0.89)], Some(&est(0.94, 0.0))), "one seed fails");
+        assert!(each.holds_over_seeds(&[Some(0.99), Some(0.9)], None));
+    }
+
+    #[test]
+    fn paths_name_array_elements_by_name_and_missing_anomalies_count_zero() {
+        let v: Value =
+            serde_json::json!({"services": [{"name": "a", "x": 1.5}, {"name": "b", "x": 2}], "anomalies": {}});
+        assert_eq!(lookup(&v, "services.b.x"), Some(&serde_json::json!(2)));
+        assert_eq!(lookup(&v, "services.0.x"), Some(&serde_json::json!(1.5)));
+        assert_eq!(lookup(&v, "services.c.x"), None);
+        let e = expectation("anomalies.lost_update == 0", OverSeeds::Each);
+        let report = empty_report();
+        assert_eq!(e.value(&report, &v), Some(0.0));
+    }
+
+    fn empty_report() -> RunReport {
+        let spec = faultline_models::WorldSpec {
+            topology: faultline_sim::Topology::default(),
+            services: vec![],
+            balancers: vec![],
+            workloads: vec![],
+            caches: vec![],
+            queues: vec![],
+            databases: vec![],
+            faults: vec![],
+            duration: 1,
+            window: 1,
+        };
+        let w = faultline_models::World::new(&spec, 1, faultline_sim::Budget::default());
+        RunReport::build(&w, "x", "y")
+    }
+}
