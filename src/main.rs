@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, expect, replay, runner, sweep};
+use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, expect, replay, runner, shrink, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,30 @@ enum Command {
         /// Write a replay file (scenario embedded, seed, variant, trace hash) to FILE.
         #[arg(long, value_name = "FILE")]
         save_replay: Option<String>,
+    },
+    /// Shrink a failing run: fewer, shorter, weaker faults, less workload, fewer nodes, while
+    /// the same check still fails; writes the smallest case as a replay file and prints a Rust
+    /// test that reproduces it.
+    Shrink {
+        /// A scenario (file or catalog name) or a replay file (`.json`).
+        scenario: String,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        variant: Option<String>,
+        /// The check that fails (`FIGURE OP NUMBER`, as in `[[expect]]`); default: the first of
+        /// the scenario's expectations that fails.
+        #[arg(long)]
+        check: Option<String>,
+        /// Take the check's figure during this fault.
+        #[arg(long)]
+        during: Option<String>,
+        /// Where to write the replay file (default: shrunk-SCENARIO-VARIANT-SEED.json).
+        #[arg(long, value_name = "FILE")]
+        out: Option<String>,
+        /// Give up after this many runs.
+        #[arg(long, default_value_t = 400)]
+        max_runs: usize,
     },
     /// Re-run a replay file (from `run --save-replay`, the TUI, `sweep` or `shrink`) and say
     /// whether it reproduced the recorded trace hash (exit 1 if not).
@@ -394,6 +418,57 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let (code, text) = with_expectations(&sc, c.variant, &report, json);
             print!("{text}");
             Ok(code)
+        }
+        Command::Shrink { scenario, seed, variant, check, during, out, max_runs } => {
+            let (sc, seed, variant) = if scenario.ends_with(".json") && Path::new(&scenario).exists() {
+                let text =
+                    std::fs::read_to_string(&scenario).map_err(|e| Failure::BadInput(format!("{scenario}: {e}")))?;
+                let r = replay::Replay::from_json(&scenario, &text)?;
+                if !r.commands.is_empty() {
+                    return Err(Failure::BadInput(format!(
+                        "{scenario}: has interactively injected faults; shrinking works on scheduled ones (add them as [[fault]]s)"
+                    )));
+                }
+                (r.scenario()?, seed.unwrap_or(r.seed), variant.unwrap_or(r.variant))
+            } else {
+                let sc = load(&scenario)?;
+                let v = sc.variant(variant.as_deref()).map_err(Failure::BadInput)?.variant.to_owned();
+                let seed = seed.unwrap_or(sc.default_seed);
+                (sc, seed, v)
+            };
+            let check = match check {
+                Some(c) => shrink::parse_check(&sc, &c, during.as_deref())?,
+                None => {
+                    let out =
+                        faultline_scenarios::testing::run(&sc, Some(&variant), seed).map_err(Failure::BadInput)?;
+                    let first = out.violations.first().ok_or_else(|| {
+                        Failure::BadInput(format!(
+                            "{} [{variant}] seed {seed}: every expectation holds; give the failing check with --check",
+                            sc.name
+                        ))
+                    })?;
+                    sc.expectations
+                        .iter()
+                        .find(|e| e.check == first.check && e.during == first.during)
+                        .expect("a violation is one of the expectations")
+                        .clone()
+                }
+            };
+            let name = format!("shrunk-{}-{variant}-{seed}.json", sc.name);
+            let failing = shrink::Failing { scenario: sc, variant, seed, check };
+            let s = shrink::shrink(failing, max_runs).map_err(Failure::BadInput)?;
+            for step in &s.steps {
+                eprintln!("  {step}");
+            }
+            eprintln!(
+                "shrunk `{}` from {} fault(s) to {} in {} runs; the figure is {:?}",
+                s.failing.check.check, s.faults_before, s.faults_after, s.runs, s.value
+            );
+            let path = out.unwrap_or(name);
+            output::write_atomic(&path, &s.failing.replay().to_json()).map_err(Failure::BadInput)?;
+            eprintln!("wrote {path} (faultline replay {path})");
+            print!("{}", shrink::rust_test(&s));
+            Ok(0)
         }
         Command::Replay { file, json } => {
             let text = std::fs::read_to_string(&file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;

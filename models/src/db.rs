@@ -103,6 +103,10 @@ pub struct ReplicaConfig {
     pub replication: Replication,
     /// Followers answer reads from their own (possibly stale) state instead of redirecting.
     pub follower_reads: bool,
+    /// A planted bug, for testing checkers and shrinking: under `Sync` the leader acknowledges a
+    /// write as soon as it has appended it, before a majority has it (it still replicates and
+    /// commits as usual). A leader that fails before replicating loses acknowledged writes.
+    pub bug_ack_before_commit: bool,
     /// Base election timeout: each wait is `base × (1 + U[0,1))`; also the leader lease.
     pub election_timeout: Nanos,
     pub heartbeat_interval: Nanos,
@@ -158,6 +162,9 @@ pub struct ReplicaStats {
     pub rolled_back: u64,
     /// Current term.
     pub term: u32,
+    /// The last term in which this replica led (0: never) — kept across crashes, for checks:
+    /// the replica with the highest one holds the shard's authoritative log.
+    pub led_term: u32,
     /// Busy workers over time (utilisation = average / workers).
     pub busy: TimeAverage,
     pub queue_len: TimeAverage,
@@ -349,7 +356,13 @@ impl Replica {
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
-            stats: ReplicaStats { term: 1, busy: g, queue_len: g, ..ReplicaStats::default() },
+            stats: ReplicaStats {
+                term: 1,
+                led_term: if me == 0 { 1 } else { 0 },
+                busy: g,
+                queue_len: g,
+                ..ReplicaStats::default()
+            },
             cfg,
         }
     }
@@ -583,6 +596,11 @@ impl Replica {
                     a.push((from, call, version(self.term, index)));
                 }
                 match self.cfg.replication {
+                    Replication::Sync if self.cfg.bug_ack_before_commit => {
+                        let v = version(self.term, index);
+                        self.respond(out, from, call, Status::Ok, v);
+                        self.advance_commit(out);
+                    }
                     Replication::Sync => {
                         self.pending.push_back(PendingWrite { index, from, call });
                         self.advance_commit(out); // a lone replica commits at once
@@ -722,6 +740,7 @@ impl Replica {
         self.role = Role::Leader;
         self.leader = Some(self.me as u16);
         self.stats.became_leader += 1;
+        self.stats.led_term = self.term;
         self.init_leader(None);
         self.term_start = self.append(now, out, NOOP_KEY);
         self.send_heartbeats(now, out);
@@ -1102,6 +1121,7 @@ mod tests {
             service_time: Dist::constant_ns(MS),
             replication,
             follower_reads,
+            bug_ack_before_commit: false,
             election_timeout: ELECTION,
             heartbeat_interval: 50 * MS,
             horizon: Nanos::MAX,
@@ -1603,6 +1623,22 @@ mod tests {
         assert_eq!(s.reps[0].version_of(5), 2);
         assert_eq!(s.log_of(0), s.log_of(l));
         s.assert_stores_match_logs();
+    }
+
+    #[test]
+    fn planted_bug_acknowledges_sync_writes_before_a_majority_has_them() {
+        let cfgs = (0..3)
+            .map(|i| ReplicaConfig { bug_ack_before_commit: true, ..config(3, i, Replication::Sync, false) })
+            .collect();
+        let mut s = Sim::with(7, cfgs);
+        s.run_for(10 * MS);
+        s.isolate(0);
+        assert_eq!(s.call(0, Op::Write, 4), ok(1), "acknowledged without a majority");
+        let l = s.await_leader(1, 4 * 2 * ELECTION);
+        s.heal();
+        s.run_for(2 * ELECTION);
+        assert_eq!(s.call(l, Op::Read, 4), ok(0), "the acknowledged write is gone");
+        assert_eq!(s.reps[0].version_of(4), 0, "the old leader's log was replaced");
     }
 
     #[test]

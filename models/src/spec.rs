@@ -131,6 +131,8 @@ pub struct DatabaseSpec {
     /// Record every client operation as a history and check it (linearizability, stale reads,
     /// session guarantees, lost updates, convergence after faults heal).
     pub record_history: bool,
+    /// Planted bug (tests of the checkers): acknowledge writes before they are committed.
+    pub bug_ack_before_commit: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -296,6 +296,7 @@ impl World {
                             ReplicationSpec::Async { lag } => Replication::Async { lag: lag.clone() },
                         },
                         follower_reads: d.read_from == ReadFrom::Nearest,
+                        bug_ack_before_commit: d.bug_ack_before_commit,
                         election_timeout: d.election_timeout,
                         heartbeat_interval: d.heartbeat_interval,
                         horizon: spec.duration,
@@ -523,13 +524,15 @@ impl World {
             Component::Replica(rep) => rep,
             _ => unreachable!("shard members are replicas"),
         };
-        // The authoritative log of each shard: the highest-term leader's, else the longest.
+        // The authoritative log of each shard: that of the replica that led it last (in the
+        // highest term anyone led). Raft's election rule puts every committed entry in it, and
+        // whatever it lacks is overwritten wherever else it is.
         let logs: Vec<&Replica> = r.shards[db]
             .iter()
             .map(|ids| {
                 ids.iter()
                     .map(|&id| replica(id))
-                    .max_by_key(|rep| (rep.is_leader(), rep.term(), rep.last_index()))
+                    .max_by_key(|rep| (rep.stats.led_term, rep.last_index()))
                     .expect("a shard has replicas")
             })
             .collect();

@@ -441,6 +441,7 @@ impl<'a> Checker<'a> {
             election_timeout,
             heartbeat_interval,
             record_history: d.record_history.unwrap_or(false),
+            bug_ack_before_commit: d.bug_ack_before_commit.unwrap_or(false),
         }
     }
 

@@ -8,7 +8,9 @@ pub mod expect;
 pub mod replay;
 pub mod runner;
 pub mod schema;
+pub mod shrink;
 pub mod sweep;
+pub mod testing;
 
 use faultline_models::WorldSpec;
 use faultline_sim::Budget;

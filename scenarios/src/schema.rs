@@ -421,4 +421,6 @@ pub struct DatabaseCfg {
     pub heartbeat_interval_ms: Option<Positive>,
     /// Record clients' operations as a history and check it (default false).
     pub record_history: Option<bool>,
+    /// A planted bug for testing checkers: acknowledge writes before a majority has them.
+    pub bug_ack_before_commit: Option<bool>,
 }

@@ -882,3 +882,24 @@ fn run_writes_a_history_that_lists_every_operation() {
     let o = expect_code(&["run", "retry-storm", "--history", p], 2);
     assert!(stderr(&o).contains("--history"), "{}", stderr(&o));
 }
+
+#[test]
+fn shrink_writes_a_replay_and_prints_a_test() {
+    // The planted bug's shrunk case (tests/it/shrunk.rs) is already minimal: shrinking it keeps
+    // it failing and reproducible.
+    let committed = include_str!("shrunk.rs");
+    let json = &committed[committed.find("r#\"").unwrap() + 3..committed.find("\"#;").unwrap()];
+    let input = temp_path("case.json");
+    std::fs::write(&input, json).unwrap();
+    let out = temp_path("shrunk.json");
+    let (i, p) = (input.to_str().unwrap(), out.to_str().unwrap());
+    let o = expect_code(&["shrink", i, "--out", p], 0);
+    assert!(stdout(&o).contains("#[test]") && stdout(&o).contains("assert_holds"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("shrunk `anomalies.lost_update == 0`"), "{}", stderr(&o));
+    expect_code(&["replay", p], 0);
+    // A check that holds: nothing to shrink.
+    let o = expect_code(&["shrink", i, "--check", "success_rate >= 0"], 2);
+    assert!(stderr(&o).contains("nothing to shrink"), "{}", stderr(&o));
+    let o = expect_code(&["shrink", i, "--check", "bogus.figure < 1"], 2);
+    assert!(stderr(&o).contains("bogus.figure"), "{}", stderr(&o));
+}

@@ -1,0 +1,292 @@
+//! Property testing with faultline: proptest strategies that generate fault timelines within a
+//! scenario's topology, a way to put a timeline into a scenario, and one call that runs it and
+//! returns the report, the database histories and the expectations that failed.
+//!
+//! ```no_run
+//! use faultline_scenarios::{catalog, testing};
+//! use proptest::prelude::*;
+//!
+//! let sc = testing::catalog_scenario("partition-consistency");
+//! proptest!(|(faults in testing::fault_timeline(&sc, 1..6), seed in 0u64..1000)| {
+//!     let sc = testing::with_faults(&sc, &faults).unwrap();
+//!     let out = testing::run(&sc, Some("strong"), seed).unwrap();
+//!     prop_assert_eq!(out.report.anomalies["lost_update"], 0);
+//! });
+//! ```
+//!
+//! Faults are kept as scenario-format tables ([`Fault`]), so a failing case prints as TOML,
+//! shrinks by editing tables, and lands in a replay file unchanged (see [`crate::shrink`]).
+
+use std::ops::Range;
+
+use faultline_models::RunReport;
+use faultline_models::consistency::HistOp;
+use proptest::prelude::*;
+
+use crate::expect::Verdict;
+use crate::schema::ScenarioFile;
+use crate::{Scenario, ScenarioErrors, Source, catalog, runner};
+
+/// One `[[fault]]` of the scenario format: its kind's fields, and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    /// The table without `start_s`, `end_s` and `duration_s` (`kind`, `name`, targets, …).
+    pub table: toml::Table,
+    pub start_s: f64,
+    /// `None`: never heals.
+    pub duration_s: Option<f64>,
+}
+
+impl Fault {
+    /// The complete `[[fault]]` table.
+    pub fn to_table(&self) -> toml::Table {
+        let mut t = self.table.clone();
+        t.insert("start_s".into(), toml::Value::Float(self.start_s));
+        if let Some(d) = self.duration_s {
+            t.insert("duration_s".into(), toml::Value::Float(d));
+        }
+        t
+    }
+
+    pub fn kind(&self) -> &str {
+        self.table.get("kind").and_then(toml::Value::as_str).unwrap_or("")
+    }
+
+    fn from_table(t: &toml::Table) -> Fault {
+        let mut table = t.clone();
+        let num = |v: Option<toml::Value>| v.and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
+        let start_s = num(table.remove("start_s")).unwrap_or(0.0);
+        let end = num(table.remove("end_s"));
+        let duration = num(table.remove("duration_s"));
+        Fault { table, start_s, duration_s: duration.or(end.map(|e| (e - start_s).max(0.0))) }
+    }
+}
+
+/// The names faults can target in a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    pub regions: Vec<String>,
+    pub zones: Vec<String>,
+    pub services: Vec<String>,
+    /// Service instances, `api/0`.
+    pub instances: Vec<String>,
+    pub duration_s: f64,
+}
+
+impl Targets {
+    pub fn of(sc: &Scenario) -> Targets {
+        let Ok(f) = toml::from_str::<ScenarioFile>(&sc.source.text) else { return Targets::default() };
+        let mut t = Targets { duration_s: f.scenario.duration_s.get_ref().0, ..Targets::default() };
+        for r in &f.regions {
+            t.regions.push(r.name.get_ref().clone());
+            t.zones.extend(r.zones.iter().map(|z| z.get_ref().clone()));
+        }
+        let c = sc.variant(None).expect("the first variant exists");
+        for s in &c.spec.services {
+            t.services.push(s.name.clone());
+            t.instances.extend((0..s.nodes.len()).map(|i| format!("{}/{i}", s.name)));
+        }
+        t
+    }
+}
+
+fn strings(v: &[String]) -> toml::Value {
+    toml::Value::Array(v.iter().map(|s| toml::Value::String(s.clone())).collect())
+}
+
+/// One fault of any kind the scenario's topology allows, starting within its duration.
+pub fn fault(targets: &Targets) -> BoxedStrategy<Fault> {
+    let t = targets.clone();
+    let pick = |v: &[String]| proptest::sample::select(if v.is_empty() { vec![String::new()] } else { v.to_vec() });
+    let mut kinds: Vec<BoxedStrategy<toml::Table>> = Vec::new();
+    let table =
+        |pairs: Vec<(&str, toml::Value)>| pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<toml::Table>();
+    if !t.regions.is_empty() {
+        kinds.push(
+            pick(&t.regions)
+                .prop_map(move |r| table(vec![("kind", "region-outage".into()), ("region", r.into())]))
+                .boxed(),
+        );
+    }
+    if !t.zones.is_empty() {
+        kinds.push(
+            pick(&t.zones).prop_map(move |z| table(vec![("kind", "zone-outage".into()), ("zone", z.into())])).boxed(),
+        );
+    }
+    if !t.instances.is_empty() {
+        kinds.push(
+            pick(&t.instances)
+                .prop_map(move |n| table(vec![("kind", "node-crash".into()), ("node", n.into())]))
+                .boxed(),
+        );
+    }
+    // Link faults between two different groups (regions if there are several, else zones).
+    let groups = if t.regions.len() >= 2 { t.regions.clone() } else { t.zones.clone() };
+    if groups.len() >= 2 {
+        let n = groups.len();
+        let sides = (0..n, 1..n).prop_map(move |(a, d)| (a, (a + d) % n));
+        let g = groups.clone();
+        kinds.push(
+            (sides.clone(), any::<bool>())
+                .prop_map(move |((a, b), one_way)| {
+                    table(vec![
+                        ("kind", "partition".into()),
+                        ("from", strings(&[g[a].clone()])),
+                        ("to", strings(&[g[b].clone()])),
+                        ("one_way", one_way.into()),
+                    ])
+                })
+                .boxed(),
+        );
+        let g = groups.clone();
+        kinds.push(
+            (sides.clone(), 1u32..500)
+                .prop_map(move |((a, b), ms)| {
+                    table(vec![
+                        ("kind", "latency".into()),
+                        ("from", strings(&[g[a].clone()])),
+                        ("to", strings(&[g[b].clone()])),
+                        ("added_ms", i64::from(ms).into()),
+                    ])
+                })
+                .boxed(),
+        );
+        let g = groups;
+        kinds.push(
+            (sides, 1u32..50)
+                .prop_map(move |((a, b), pct)| {
+                    table(vec![
+                        ("kind", "loss".into()),
+                        ("from", strings(&[g[a].clone()])),
+                        ("to", strings(&[g[b].clone()])),
+                        ("probability", (f64::from(pct) / 100.0).into()),
+                    ])
+                })
+                .boxed(),
+        );
+    }
+    if !t.services.is_empty() {
+        kinds.push(
+            (pick(&t.services), 2u32..20)
+                .prop_map(move |(s, f)| {
+                    table(vec![("kind", "slow".into()), ("targets", strings(&[s])), ("factor", i64::from(f).into())])
+                })
+                .boxed(),
+        );
+        kinds.push(
+            (pick(&t.services), 1u32..60)
+                .prop_map(move |(s, p)| {
+                    table(vec![
+                        ("kind", "errors".into()),
+                        ("targets", strings(&[s])),
+                        ("probability", (f64::from(p) / 100.0).into()),
+                    ])
+                })
+                .boxed(),
+        );
+    }
+    let d = t.duration_s.max(1.0);
+    // Whole tenths of a second keep the printed cases readable.
+    let when = (0..(d * 10.0) as u32, proptest::option::weighted(0.9, 1..(d * 10.0) as u32 + 1));
+    (proptest::strategy::Union::new(kinds), when)
+        .prop_map(|(table, (start, dur))| Fault {
+            table,
+            start_s: f64::from(start) / 10.0,
+            duration_s: dur.map(|x| f64::from(x) / 10.0),
+        })
+        .boxed()
+}
+
+/// A timeline of `count` faults (any mix of kinds) within the scenario's topology.
+pub fn fault_timeline(sc: &Scenario, count: Range<usize>) -> BoxedStrategy<Vec<Fault>> {
+    proptest::collection::vec(fault(&Targets::of(sc)), count).boxed()
+}
+
+/// The scenario's own `[[fault]]` tables.
+pub fn faults_of(sc: &Scenario) -> Vec<Fault> {
+    let Ok(doc) = toml::from_str::<toml::Table>(&sc.source.text) else { return Vec::new() };
+    match doc.get("fault") {
+        Some(toml::Value::Array(a)) => a.iter().filter_map(toml::Value::as_table).map(Fault::from_table).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The scenario with its faults replaced by `faults` (names made unique: `KIND#i`).
+pub fn with_faults(sc: &Scenario, faults: &[Fault]) -> Result<Scenario, ScenarioErrors> {
+    edit(sc, |doc| {
+        let tables = faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut t = f.to_table();
+                t.entry("name").or_insert_with(|| format!("{}#{i}", f.kind()).into());
+                toml::Value::Table(t)
+            })
+            .collect();
+        doc.insert("fault".into(), toml::Value::Array(tables));
+    })
+}
+
+/// The scenario with its TOML document changed by `f` (re-validated).
+pub fn edit(sc: &Scenario, f: impl FnOnce(&mut toml::Table)) -> Result<Scenario, ScenarioErrors> {
+    let mut doc: toml::Table = toml::from_str(&sc.source.text).expect("a parsed scenario is TOML");
+    f(&mut doc);
+    let text = toml::to_string(&doc).expect("a TOML table serialises");
+    Scenario::parse(&Source { file: sc.source.file.clone(), text })
+}
+
+/// A built-in scenario by name.
+pub fn catalog_scenario(name: &str) -> Scenario {
+    let e = catalog::get(name).unwrap_or_else(|| panic!("no catalog scenario `{name}`"));
+    Scenario::parse(&Source { file: format!("catalog/{name}.toml"), text: e.text.to_owned() })
+        .expect("catalog scenarios parse")
+}
+
+/// What a run gives a property.
+pub struct Outcome {
+    pub report: RunReport,
+    /// Per database (spec order): its recorded history (empty unless it records one).
+    pub histories: Vec<Vec<HistOp>>,
+    /// The scenario's expectations for this variant that failed.
+    pub violations: Vec<Verdict>,
+}
+
+/// Runs one seed of a variant (the first when `None`).
+pub fn run(sc: &Scenario, variant: Option<&str>, seed: u64) -> Result<Outcome, String> {
+    let c = sc.variant(variant)?;
+    let (report, world) = runner::run(&c, seed, None).map_err(|e| e.to_string())?;
+    let histories = (0..c.spec.databases.len()).map(|d| world.history(d)).collect();
+    let json = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    let violations = sc
+        .expectations
+        .iter()
+        .filter(|e| e.applies_to(c.variant))
+        .map(|e| e.verdict(&report, &json))
+        .filter(|v| !v.passed)
+        .collect();
+    Ok(Outcome { report, histories, violations })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    #[test]
+    fn generated_timelines_are_valid_faults_of_the_scenario() {
+        let sc = catalog_scenario("cross-region-outage");
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        );
+        let strategy = fault_timeline(&sc, 1..12);
+        let mut kinds = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let faults = strategy.new_tree(&mut runner).unwrap().current();
+            kinds.extend(faults.iter().map(|f| f.kind().to_owned()));
+            let with = with_faults(&sc, &faults).unwrap_or_else(|e| panic!("{faults:?}: {:?}", e.errors[0].message));
+            assert_eq!(faults_of(&with).len(), faults.len());
+        }
+        assert!(kinds.len() >= 7, "every kind shows up: {kinds:?}");
+    }
+}
