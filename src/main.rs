@@ -88,28 +88,7 @@ enum Command {
     /// List the built-in scenarios.
     List,
     /// Run every variant over a range of seeds; aggregate per variant and as paired differences.
-    Sweep {
-        scenario: String,
-        /// Seed range `A..B` (B excluded).
-        #[arg(long)]
-        seeds: String,
-        /// Worker threads (default: all cores). The output does not depend on it.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Only these variants (repeatable; default: all).
-        #[arg(long)]
-        variant: Vec<String>,
-        /// Print one JSON object instead of the tables.
-        #[arg(long)]
-        json: bool,
-        /// Append one JSON line per (variant, seed) as results complete; re-running with the same
-        /// file resumes, skipping what is already there.
-        #[arg(long, value_name = "FILE.jsonl")]
-        out: Option<String>,
-        /// Run only the K-th of N disjoint slices of the seeds (`K/N`); combine with `merge`.
-        #[arg(long, value_name = "K/N")]
-        shard: Option<String>,
-    },
+    Sweep(SweepArgs),
     /// Combine the `--out` files of sweep shards into the result one sweep would give.
     Merge {
         files: Vec<String>,
@@ -125,6 +104,33 @@ enum Command {
         #[arg(long)]
         variant: Option<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    scenario: String,
+    /// Seed range `A..B` (B excluded).
+    #[arg(long)]
+    seeds: String,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Only these variants (repeatable; default: all).
+    #[arg(long)]
+    variant: Vec<String>,
+    /// Print one JSON object instead of the tables.
+    #[arg(long)]
+    json: bool,
+    /// Append one JSON line per (variant, seed) as results complete; re-running with the same
+    /// file resumes, skipping what is already there.
+    #[arg(long, value_name = "FILE.jsonl")]
+    out: Option<String>,
+    /// Run only the K-th of N disjoint slices of the seeds (`K/N`); combine with `merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Write a replay file for each variant's worst seeds into DIR.
+    #[arg(long, value_name = "DIR")]
+    save_replays: Option<String>,
 }
 
 /// Exit codes of the contract.
@@ -256,15 +262,9 @@ fn parse_pair(s: &str, sep: &str, what: &str) -> Result<(u64, u64), Failure> {
     Ok((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?))
 }
 
-fn sweep_cmd(
-    arg: &str,
-    seeds: &str,
-    threads: Option<usize>,
-    only: Vec<String>,
-    json: bool,
-    out: Option<String>,
-    shard: Option<String>,
-) -> Result<u8, Failure> {
+fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
+    let SweepArgs { scenario: arg, seeds, threads, variant: only, json, out, shard, save_replays } = args;
+    let (arg, seeds, save_replays) = (arg.as_str(), seeds.as_str(), save_replays.as_deref());
     let sc = load(arg)?;
     let (from, to) = parse_pair(seeds, "..", "a seed range A..B")?;
     if to <= from {
@@ -331,6 +331,20 @@ fn sweep_cmd(
     bar.finish_and_clear();
     let scenario = records.first().map_or(arg.to_owned(), |r| r.scenario.clone());
     let report = sweep::aggregate_with(&scenario, &variants, &records, &sc.expectations);
+    if let Some(dir) = save_replays {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::BadInput(format!("{dir}: {e}")))?;
+        for v in &report.variants {
+            for w in &v.worst_seeds {
+                let rec =
+                    records.iter().find(|r| r.variant == v.variant && r.seed == w.seed).expect("a worst seed ran");
+                let mut r = replay::Replay::new(&sc, &v.variant, w.seed);
+                (r.trace_hash, r.events) = (Some(rec.trace_hash.clone()), Some(rec.events));
+                let path = Path::new(dir).join(format!("{}-{}-{}.json", sc.name, v.variant, w.seed));
+                output::write_atomic(&path.to_string_lossy(), &r.to_json()).map_err(Failure::BadInput)?;
+            }
+        }
+        eprintln!("wrote replay files of the worst seeds to {dir}/");
+    }
     print_sweep(&report, json);
     Ok(sweep_exit(&report))
 }
@@ -534,9 +548,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Sweep { scenario, seeds, threads, variant, json, out, shard } => {
-            sweep_cmd(&scenario, &seeds, threads, variant, json, out, shard)
-        }
+        Command::Sweep(args) => sweep_cmd(args),
         Command::Merge { files, json } => {
             let mut records = Vec::new();
             for f in &files {

@@ -903,3 +903,17 @@ fn shrink_writes_a_replay_and_prints_a_test() {
     let o = expect_code(&["shrink", i, "--check", "bogus.figure < 1"], 2);
     assert!(stderr(&o).contains("bogus.figure"), "{}", stderr(&o));
 }
+
+#[test]
+fn sweep_writes_replay_files_of_its_worst_seeds() {
+    let dir = temp_path("worst");
+    let d = dir.to_str().unwrap();
+    expect_code(&["sweep", "circuit-breaker", "--seeds", "1..4", "--save-replays", d], 0);
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        let o = expect_code(&["replay", f.to_str().unwrap()], 0);
+        assert!(stderr(&o).contains("as recorded"), "{}", stderr(&o));
+    }
+}
