@@ -375,6 +375,7 @@ impl World {
                     + spec.queues.len()
                     + spec.databases.len(),
                 spec.databases.iter().map(|d| d.nodes.len()).sum(),
+                spec.duration,
             ),
             layout: Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), spec.queues.len()),
             shard_base: spec
