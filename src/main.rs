@@ -83,6 +83,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Describe a scenario in words: topology, workload, components, fault timeline, variants.
+    Explain {
+        scenario: String,
+        #[arg(long)]
+        variant: Option<String>,
+    },
     /// Check a scenario without running it.
     Validate { scenario: String },
     /// List the built-in scenarios.
@@ -526,6 +532,11 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                     Ok(0)
                 }
             }
+        }
+        Command::Explain { scenario, variant } => {
+            let sc = load(&scenario)?;
+            print!("{}", faultline_scenarios::explain::explain(&sc, variant.as_deref()).map_err(Failure::BadInput)?);
+            Ok(0)
         }
         Command::Validate { scenario } => {
             let sc = load(&scenario)?;

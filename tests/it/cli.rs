@@ -917,3 +917,37 @@ fn sweep_writes_replay_files_of_its_worst_seeds() {
         assert!(stderr(&o).contains("as recorded"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn explain_describes_every_catalog_scenario_in_words() {
+    for e in faultline_scenarios::catalog::CATALOG {
+        let o = expect_code(&["explain", e.name], 0);
+        let text = stdout(&o);
+        let sc = faultline_scenarios::Scenario::parse(&faultline_scenarios::Source {
+            file: e.name.into(),
+            text: e.text.into(),
+        })
+        .unwrap();
+        let spec = sc.variant(None).unwrap().spec.clone();
+        for name in spec.services.iter().map(|s| &s.name).chain(spec.workloads.iter().map(|w| &w.name)) {
+            assert!(text.contains(name.as_str()), "{}: `{name}` not mentioned:\n{text}", e.name);
+        }
+        for f in &spec.faults {
+            assert!(
+                text.contains(&format!("{}: {}", secs(f.start), f.name)),
+                "{}: fault `{}`:\n{text}",
+                e.name,
+                f.name
+            );
+        }
+        for v in &sc.variants {
+            assert!(sc.variants.len() == 1 || text.contains(&v.name), "{}: variant {}", e.name, v.name);
+        }
+    }
+    expect_code(&["explain", "retry-storm", "--variant", "nope"], 2);
+}
+
+fn secs(t: u64) -> String {
+    let s = t as f64 / 1e9;
+    if s.fract() == 0.0 { format!("at {s:.0} s") } else { format!("at {s:.1} s") }
+}
