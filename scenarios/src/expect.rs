@@ -401,18 +401,7 @@ mod tests {
     }
 
     fn empty_report() -> RunReport {
-        let spec = faultline_models::WorldSpec {
-            topology: faultline_sim::Topology::default(),
-            services: vec![],
-            balancers: vec![],
-            workloads: vec![],
-            caches: vec![],
-            queues: vec![],
-            databases: vec![],
-            faults: vec![],
-            duration: 1,
-            window: 1,
-        };
+        let spec = faultline_models::WorldSpec::empty(faultline_sim::Topology::default(), 1, 1);
         let w = faultline_models::World::new(&spec, 1, faultline_sim::Budget::default());
         RunReport::build(&w, "x", "y")
     }
