@@ -951,3 +951,47 @@ fn secs(t: u64) -> String {
     let s = t as f64 / 1e9;
     if s.fract() == 0.0 { format!("at {s:.0} s") } else { format!("at {s:.1} s") }
 }
+
+#[test]
+fn sweep_writes_a_self_contained_html_report_with_labelled_charts() {
+    let dir = temp_path("report");
+    let out = temp_path("records.jsonl");
+    let (d, o) = (dir.to_str().unwrap(), out.to_str().unwrap());
+    expect_code(&["sweep", "partition-consistency", "--seeds", "1..3", "--report", d, "--out", o], 0);
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 5, "five charts");
+    for title in [
+        "Latency CDF of successful requests",
+        "p99 latency over simulated time",
+        "Error rate over simulated time",
+        "anomalies per variant",
+        "Paired differences: variant − strong",
+    ] {
+        assert!(html.contains(title), "title `{title}`");
+    }
+    // Axis labels with units.
+    for label in [
+        "latency (ms, log scale)",
+        "simulated time (s)",
+        "p99 latency (ms)",
+        "failed or timed out (% of requests)",
+        "count (anomalies, all seeds)",
+        "difference in p99 latency (ms)",
+        "difference in success rate (percentage points)",
+    ] {
+        assert!(html.contains(label), "axis label `{label}`");
+    }
+    assert!(html.contains("fault: ap cut off"), "the fault window is marked");
+    // Self-contained: no scripts, no external assets (only SVG's namespace URI).
+    assert!(!html.contains("<script") && !html.contains("src="));
+    assert!(html.replace("http://www.w3.org/2000/svg", "").find("http").is_none());
+    for csv in ["latency-cdf", "p99-over-time", "error-rate-over-time", "anomalies", "paired-differences"] {
+        let text = std::fs::read_to_string(dir.join(format!("{csv}.csv"))).unwrap();
+        assert!(text.lines().count() > 1 && text.starts_with("variant,"), "{csv}.csv");
+        assert!(html.contains(&format!("href=\"{csv}.csv\"")));
+    }
+    // `faultline report` from the sweep's records draws the same page.
+    let again = temp_path("report2");
+    expect_code(&["report", o, "--out", again.to_str().unwrap()], 0);
+    assert_eq!(std::fs::read_to_string(again.join("index.html")).unwrap(), html);
+}
