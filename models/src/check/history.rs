@@ -223,6 +223,10 @@ pub struct Event {
     /// Accepted for compatibility with Jepsen's output; unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
+    /// The client session (faultline's own histories: a closed-loop user or a caller); used by
+    /// the session checks, not by linearizability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
 }
 
 fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {

@@ -160,7 +160,16 @@ impl Gen<'_> {
             (Call::Cas(a, b), _) => (Func::Cas, Some(Value::Pair(a, b))),
         };
         self.time += 1;
-        let ev = Event { process, kind, f, key: self.key_field(key), value, time: Some(self.time), index: None };
+        let ev = Event {
+            process,
+            kind,
+            f,
+            key: self.key_field(key),
+            value,
+            time: Some(self.time),
+            index: None,
+            session: None,
+        };
         self.events.push(ev);
     }
 

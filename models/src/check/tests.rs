@@ -53,7 +53,7 @@ fn event(line: &str) -> Event {
             value = Some(Value::Int(tok.parse().unwrap()));
         }
     }
-    Event { process, kind, f, key, value, time: None, index: None }
+    Event { process, kind, f, key, value, time: None, index: None, session: None }
 }
 
 fn reg(text: &str) -> Report {
@@ -926,7 +926,16 @@ fn random_small(seed: u64, n: usize) -> History {
                 };
                 pending[p] = Some(f);
                 pend_val[p] = value;
-                Event { process: p as i64, kind: EventType::Invoke, f, key: None, value, time: None, index: None }
+                Event {
+                    process: p as i64,
+                    kind: EventType::Invoke,
+                    f,
+                    key: None,
+                    value,
+                    time: None,
+                    index: None,
+                    session: None,
+                }
             }
             None => continue,
             Some(f) => {
@@ -946,7 +955,7 @@ fn random_small(seed: u64, n: usize) -> History {
                     _ => pend_val[p],
                 };
                 pending[p] = None;
-                Event { process: p as i64, kind, f, key: None, value, time: None, index: None }
+                Event { process: p as i64, kind, f, key: None, value, time: None, index: None, session: None }
             }
         };
         line += 1;
