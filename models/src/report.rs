@@ -10,6 +10,9 @@ use crate::metrics::{CountSeries, LatencyHist, TimeSeries};
 use crate::service::{SERIES_ARRIVALS, SERIES_ERRORS, SERIES_OK, SERIES_REJECTED};
 use crate::world::{Component, World};
 
+mod workflows;
+pub use workflows::{StepReport, WorkflowAnswers, WorkflowReport};
+
 /// Bumped whenever a field changes meaning or disappears (adding fields does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -31,6 +34,8 @@ pub struct RunReport {
     pub caches: Vec<CacheReport>,
     pub queues: Vec<QueueReport>,
     pub databases: Vec<DatabaseReport>,
+    /// Business workflows (sagas) with their checker's verdict.
+    pub workflows: Vec<WorkflowReport>,
     pub network: NetworkReport,
     pub faults: Vec<FaultEvent>,
     pub timeseries: SeriesReport,
@@ -411,6 +416,8 @@ impl RunReport {
                     let u = st.busy.average(now) / f64::from(rep.workers().max(1));
                     d.max_utilisation = d.max_utilisation.max(round3(u));
                 }
+                // Reported per workflow below.
+                Component::Participant(_) | Component::Coordinator(_) => {}
                 Component::Service(s) => {
                     let r = &mut services[a.group];
                     let st = &s.stats;
@@ -467,6 +474,13 @@ impl RunReport {
             d.hot_shards = (0..d.shard_load.len()).filter(|&i| d.shard_load[i] as f64 > 2.0 * mean).collect();
         }
         let ns = &world.net_stats;
+        let workflows = workflows::build(world);
+        let mut anomalies = BTreeMap::new();
+        for w in &workflows {
+            for (kind, n) in &w.anomalies {
+                *anomalies.entry(kind.clone()).or_insert(0) += n;
+            }
+        }
         RunReport {
             schema_version: SCHEMA_VERSION,
             scenario: scenario.to_owned(),
@@ -477,13 +491,14 @@ impl RunReport {
             sim_time_ns: now,
             requests,
             latency_ms: LatencySummary::of(&all),
-            anomalies: BTreeMap::new(),
+            anomalies,
             workloads,
             services,
             balancers,
             caches,
             queues,
             databases,
+            workflows,
             network: NetworkReport {
                 delivered: ns.delivered,
                 dropped_node_down: ns.dropped_node_down,
