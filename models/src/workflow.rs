@@ -201,7 +201,7 @@ impl Coordinator {
 
     /// Whether nothing is in progress here: no chain, no saga that has not ended, no publish.
     pub fn idle(&self) -> bool {
-        self.chains.len() == 0 && self.running == 0 && self.calls.in_flight() == 0
+        self.chains.is_empty() && self.running == 0 && self.calls.in_flight() == 0
     }
 
     /// The orchestrator's log: every saga whose creation was written, with its written phase.
@@ -283,7 +283,7 @@ impl Coordinator {
     fn on_call(&mut self, now: Nanos, out: &mut Outbox, o: Outcome) {
         match self.cfg.design {
             Design::Sync => self.sync_outcome(now, out, o),
-            Design::Orchestrated => self.orch_outcome(now, out, o),
+            Design::Orchestrated => self.orch_outcome(out, o),
             Design::Choreographed => self.choreo_published(out, o),
         }
     }
@@ -374,7 +374,7 @@ impl Coordinator {
                 _ => {
                     // The earlier attempt's caller gave up on it: answer the newest one.
                     s.waiter = Some(w);
-                    self.arm_deadline(out, w, i as u64);
+                    self.arm_deadline(out, i as u64);
                 }
             }
             return;
@@ -383,14 +383,12 @@ impl Coordinator {
         self.sagas.push(Saga { id: saga, phase: Phase::Forward(0), durable: false, pending: None, waiter: Some(w) });
         self.index.insert(saga, i as u32);
         self.running += 1;
-        self.arm_deadline(out, w, i as u64);
+        self.arm_deadline(out, i as u64);
         self.append(out, i);
     }
 
-    fn arm_deadline(&self, out: &mut Outbox, w: Waiter, arg: u64) {
-        if let Some(d) = self.cfg.reply_within
-            && w.deadline != Nanos::MAX
-        {
+    fn arm_deadline(&self, out: &mut Outbox, arg: u64) {
+        if let Some(d) = self.cfg.reply_within {
             out.timer(d, Timer::Model { tag: DEADLINE, arg });
         }
     }
@@ -448,11 +446,11 @@ impl Coordinator {
         };
         let saga = s.id;
         if let Some(o) = self.call_step(now, out, step, undo, i as u64, saga) {
-            self.orch_outcome(now, out, o);
+            self.orch_outcome(out, o);
         }
     }
 
-    fn orch_outcome(&mut self, _now: Nanos, out: &mut Outbox, o: Outcome) {
+    fn orch_outcome(&mut self, out: &mut Outbox, o: Outcome) {
         let i = o.token as usize;
         let s = &mut self.sagas[i];
         let ok = o.result == CallResult::Ok;
@@ -483,9 +481,7 @@ impl Coordinator {
 
     fn choreo_request(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, saga: u64) {
         self.waiters.insert(saga, w);
-        if let Some(d) = self.cfg.reply_within {
-            out.timer(d, Timer::Model { tag: DEADLINE, arg: saga });
-        }
+        self.arm_deadline(out, saga);
         let token = self.publishes.insert((saga, w.call));
         let req = Req { class: 0, op: Op::Write, key: event_key(saga, false) };
         if let Some(o) = self.calls.start(now, out, 0, token, req) {

@@ -313,11 +313,8 @@ impl<'a> Checker<'a> {
             Entity::Cache(c) => Some(Scope::Node(spec.caches[c].node)),
             Entity::Queue(q) => Some(Scope::Node(spec.queues[q].node)),
             Entity::Database(d) => Some(Scope::Nodes(spec.databases[d].nodes.iter().flatten().copied().collect())),
-            Entity::Workflow(w) => {
-                let w = &spec.workflows[w];
-                let steps = w.steps.iter().map(|s| s.node);
-                Some(Scope::Nodes([w.node].into_iter().chain(steps).chain(w.queue.as_ref().map(|q| q.node)).collect()))
-            }
+            // Its coordinator, like a balancer's or workload's node; steps are `NAME/STEP`.
+            Entity::Workflow(w) => Some(Scope::Node(spec.workflows[w].node)),
         }
     }
 

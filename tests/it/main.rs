@@ -4,5 +4,6 @@ mod cli;
 mod determinism;
 mod lessons;
 mod queueing;
+mod saga;
 mod sweep;
 mod theory;
