@@ -135,6 +135,22 @@ pub fn render(r: &RunReport) -> String {
             }
         }
     }
+    for w in &r.workflows {
+        let a = &w.answers;
+        let _ = writeln!(
+            s,
+            "\nworkflow  {} ({}): users told {} ok · {} failed · {} still processing · {} lost in a crash",
+            w.name, w.design, a.ok, a.failed, a.pending, a.lost_in_crash
+        );
+        let ttc = w.time_to_consistency_ms.map_or("never".to_owned(), |t| format!("{t:.0} ms after the last heal"));
+        let _ = writeln!(
+            s,
+            "  sagas {} · completed {} · compensated {} · inconsistent {} · {} compensations · consistent: {ttc}",
+            w.sagas, w.completed, w.compensated, w.inconsistent, w.compensations
+        );
+        let found: Vec<String> = w.anomalies.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(s, "  anomalies: {}", if found.is_empty() { "none".to_owned() } else { found.join(", ") });
+    }
     let n = &r.network;
     let _ = writeln!(
         s,

@@ -295,6 +295,11 @@ impl Broker {
         oldest.map_or(0, |t| now.saturating_sub(t))
     }
 
+    /// Keys of the messages no group has acknowledged yet (queued or in flight).
+    pub fn pending_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.groups.iter().flat_map(|g| &g.parts).flat_map(|p| p.queue.iter().map(|r| r.key))
+    }
+
     pub fn dead_letters(&self) -> u64 {
         self.dead.len() as u64
     }

@@ -135,8 +135,9 @@ impl Client {
     }
 
     fn send(&mut self, now: Nanos, out: &mut Outbox, token: u64) {
+        // `started` is never reset (not even by a crash), so sequential keys never repeat.
+        let key = self.keys.sample_nth(self.stats.started, &mut self.rng.keys);
         self.stats.started += 1;
-        let key = self.keys.sample(&mut self.rng.keys);
         let (class, op) = if self.mix.len() <= 1 {
             self.mix.first().map_or((0, Op::Read), |m| (m.class, m.op))
         } else {

@@ -16,10 +16,13 @@ pub mod db;
 pub mod metrics;
 pub mod msg;
 pub mod report;
+pub mod saga;
+pub mod saga_check;
 pub mod series;
 pub mod service;
 pub mod slab;
 pub mod spec;
+pub mod workflow;
 pub mod world;
 
 pub use msg::{ActorId, Msg, Outbox, Status};

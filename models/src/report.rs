@@ -12,6 +12,9 @@ use crate::series::*;
 use crate::service::{SERIES_ARRIVALS, SERIES_ERRORS, SERIES_OK, SERIES_REJECTED};
 use crate::world::{Component, World};
 
+mod workflows;
+pub use workflows::{StepReport, WorkflowAnswers, WorkflowReport};
+
 /// Bumped whenever a field changes meaning or disappears (adding fields does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -33,6 +36,8 @@ pub struct RunReport {
     pub caches: Vec<CacheReport>,
     pub queues: Vec<QueueReport>,
     pub databases: Vec<DatabaseReport>,
+    /// Business workflows (sagas) with their checker's verdict.
+    pub workflows: Vec<WorkflowReport>,
     pub network: NetworkReport,
     pub faults: Vec<FaultEvent>,
     pub timeseries: SeriesReport,
@@ -511,6 +516,8 @@ impl RunReport {
                     let u = st.busy.average(now) / f64::from(rep.workers().max(1));
                     d.max_utilisation = d.max_utilisation.max(round3(u));
                 }
+                // Reported per workflow below.
+                Component::Participant(_) | Component::Coordinator(_) => {}
                 Component::Service(s) => {
                     let r = &mut services[a.group];
                     let st = &s.stats;
@@ -632,6 +639,12 @@ impl RunReport {
             d.hot_shards = (0..d.shard_load.len()).filter(|&i| d.shard_load[i] as f64 > 2.0 * mean).collect();
         }
         let ns = &world.net_stats;
+        let workflows = workflows::build(world);
+        for w in &workflows {
+            for (kind, n) in &w.anomalies {
+                *anomalies.entry(kind.clone()).or_insert(0) += n;
+            }
+        }
         RunReport {
             schema_version: SCHEMA_VERSION,
             scenario: scenario.to_owned(),
@@ -649,6 +662,7 @@ impl RunReport {
             caches,
             queues,
             databases,
+            workflows,
             network: NetworkReport {
                 delivered: ns.delivered,
                 dropped_node_down: ns.dropped_node_down,

@@ -230,7 +230,7 @@ pub fn sample(
                 r[SVC_RETRIES] += svc.calls.stats.retries;
                 r[SVC_TIMEOUTS] += svc.calls.stats.attempt_timeouts;
             }
-            Component::Client(_) => {}
+            Component::Client(_) | Component::Participant(_) | Component::Coordinator(_) => {}
         }
     }
     for (g, shards) in led.iter().enumerate() {

@@ -8,6 +8,8 @@ use faultline_sim::keys::KeyDist;
 
 use crate::calls::{BreakerPolicy, RetryPolicy, Strategy};
 use crate::msg::Op;
+use crate::saga::{Role, Stock};
+use crate::workflow::Design;
 
 #[derive(Clone, Debug)]
 pub struct WorldSpec {
@@ -18,6 +20,9 @@ pub struct WorldSpec {
     pub caches: Vec<CacheSpec>,
     pub queues: Vec<QueueSpec>,
     pub databases: Vec<DatabaseSpec>,
+    /// Business workflows (sagas): each a coordinator, its participants and, for a
+    /// choreography, its topics.
+    pub workflows: Vec<WorkflowSpec>,
     pub faults: Vec<FaultSpec>,
     /// Workloads stop sending at `duration`; the run continues until every request they sent
     /// has resolved (bounded by their timeouts).
@@ -37,6 +42,7 @@ impl WorldSpec {
             caches: vec![],
             queues: vec![],
             databases: vec![],
+            workflows: vec![],
             faults: vec![],
             duration,
             window,
@@ -94,6 +100,8 @@ pub enum TargetRef {
     Queue(usize),
     /// A sharded database (index into `databases`), routed by key.
     Database(usize),
+    /// A business workflow's coordinator (index into `workflows`); the key is the saga id.
+    Workflow(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -258,4 +266,54 @@ impl CallSpec {
         let a = u64::from(self.retry.max_attempts.max(1));
         self.timeout.saturating_mul(a).saturating_add(self.retry.backoff_max.saturating_mul(a - 1))
     }
+}
+
+/// A business workflow: a coordinator (the front or orchestrator users call) and one
+/// participant per step, in order; see `models/src/workflow.rs` for the designs.
+#[derive(Clone, Debug)]
+pub struct WorkflowSpec {
+    pub name: String,
+    pub design: Design,
+    /// The coordinator's node.
+    pub node: NodeId,
+    pub steps: Vec<StepSpec>,
+    /// Deadline of each call to a participant (and of each publish).
+    pub call_timeout: Nanos,
+    pub retry: RetryPolicy,
+    /// Saga designs: answer the user "still processing" after this long.
+    pub reply_within: Option<Nanos>,
+    /// Orchestrated: time to append one record to the saga log.
+    pub log_write: Dist,
+    /// How long after `duration` the run may go on for sagas to finish (it stops as soon as
+    /// everything is idle).
+    pub settle: Nanos,
+    /// Choreographed: where its topics live and how they deliver.
+    pub queue: Option<WorkflowQueueSpec>,
+}
+
+/// One step of a workflow: its participant node and business rules.
+#[derive(Clone, Debug)]
+pub struct StepSpec {
+    pub name: String,
+    pub role: Role,
+    pub node: NodeId,
+    pub workers: u32,
+    pub queue_capacity: u32,
+    pub service_time: Dist,
+    /// Chance that a new `do` is refused for business reasons (a declined card).
+    pub refuse_probability: f64,
+    /// Inventory: finite stock per item.
+    pub stock: Option<Stock>,
+}
+
+/// The broker of a choreography: one topic per step (its inbox) plus an outcomes topic, all on
+/// one node.
+#[derive(Clone, Debug)]
+pub struct WorkflowQueueSpec {
+    pub node: NodeId,
+    pub partitions: u16,
+    pub visibility_timeout: Nanos,
+    pub max_attempts: u32,
+    pub max_in_flight_per_partition: u32,
+    pub session_timeout: Nanos,
 }

@@ -7,15 +7,17 @@ use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, Trace
 use crate::balancer::Balancer;
 use crate::broker::{Broker, BrokerConfig};
 use crate::cache::{Cache, CacheConfig, WritePolicy};
-use crate::calls::{CallTarget, Calls, DbRouter, OpEvent, Picker, ReadFrom, ShardRoute, Target};
+use crate::calls::{CallTarget, Calls, DbRouter, OpEvent, Picker, ReadFrom, RetryPolicy, ShardRoute, Target};
 use crate::client::{Client, ClientStreams};
 use crate::consistency::{HistKind, HistOp, Recorder};
 use crate::db::{Replica, ReplicaConfig, ReplicaStreams, Replication, version_parts};
 use crate::msg::{ActorId, Msg, Op, Outbox, Timer};
+use crate::saga::{BACKWARD, DO, FORWARD, Participant, ParticipantConfig, ParticipantStreams, UNDO};
 use crate::series::{self, Layout, Row, Sampler};
 use crate::service::{Instance, NodeHealth};
 use crate::spec::ReplicationSpec;
-use crate::spec::{CallSpec, FaultSpec, Load, TargetRef, WorldSpec};
+use crate::spec::{CallSpec, FaultSpec, Load, TargetRef, WorkflowSpec, WorldSpec};
+use crate::workflow::{Coordinator, CoordinatorConfig, Design};
 
 // Actors live in one Vec and are handled in place; boxing the larger variant would add a
 // pointer chase to every event for no memory saving worth having (a few hundred actors).
@@ -28,6 +30,20 @@ pub enum Component {
     Cache(Cache),
     Broker(Broker),
     Replica(Replica),
+    /// A step of a business workflow.
+    Participant(Participant),
+    /// A workflow's front, orchestrator or choreography entry.
+    Coordinator(Coordinator),
+}
+
+/// The actors of one business workflow.
+#[derive(Clone, Debug, Default)]
+pub struct WorkflowActors {
+    pub coordinator: u32,
+    /// One per step, in order.
+    pub participants: Vec<u32>,
+    /// Choreographed: each step's inbox topic, then the outcomes topic (brokers).
+    pub topics: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -142,13 +158,16 @@ pub struct World {
     pub layout: Layout,
     /// Where each database's shards start among all databases' shards.
     pub shard_base: Vec<usize>,
+    /// By workflow, in `spec.workflows` order.
+    pub workflow_actors: Vec<WorkflowActors>,
 }
 
 impl World {
     pub fn new(spec: &WorldSpec, seed: u64, budget: Budget) -> World {
         let mut actors = Vec::new();
         // Actor ids, in this order: service instances, balancers, caches, queues, database
-        // replicas (by database, shard, replica), workloads.
+        // replicas (by database, shard, replica), workflows (each: participants, topics,
+        // coordinator), workloads.
         let mut next = 0u32;
         let mut take = |n: usize| {
             let ids: Vec<ActorId> = (0..n).map(|i| ActorId(next + i as u32)).collect();
@@ -161,6 +180,16 @@ impl World {
         let queue_ids = take(spec.queues.len());
         let replica_ids: Vec<Vec<Vec<ActorId>>> =
             spec.databases.iter().map(|d| d.nodes.iter().map(|shard| take(shard.len())).collect()).collect();
+        let workflow_actors: Vec<WorkflowActors> = spec
+            .workflows
+            .iter()
+            .map(|w| {
+                let participants = take(w.steps.len()).iter().map(|a| a.0).collect();
+                let topics = if w.design == Design::Choreographed { take(w.steps.len() + 1) } else { vec![] };
+                let coordinator = take(1)[0].0;
+                WorkflowActors { coordinator, participants, topics: topics.iter().map(|a| a.0).collect() }
+            })
+            .collect();
         let stream = |name: &str| Stream::new(seed, name);
         let topo = &spec.topology;
         let call_target = |c: &CallSpec, from: NodeId| {
@@ -171,6 +200,7 @@ impl World {
                 }
                 TargetRef::Cache(k) => Target::Actor(cache_ids[*k]),
                 TargetRef::Queue(q) => Target::Actor(queue_ids[*q]),
+                TargetRef::Workflow(w) => Target::Actor(ActorId(workflow_actors[*w].coordinator)),
                 TargetRef::Database(d) => {
                     let db = &spec.databases[*d];
                     let shards = db
@@ -318,6 +348,9 @@ impl World {
                 }
             }
         }
+        for (g, (w, ids)) in spec.workflows.iter().zip(&workflow_actors).enumerate() {
+            workflow(&mut actors, w, ids, g, spec.duration, stream);
+        }
         for (g, w) in spec.workloads.iter().enumerate() {
             let calls = Calls::new(vec![call_target(&w.call, w.node)], stream(&format!("workload/{}/calls", w.name)));
             let streams = ClientStreams {
@@ -350,6 +383,8 @@ impl World {
         }
         let actors_nodes = actors.iter().map(|a| a.node).collect();
         let drain = spec.workloads.iter().map(|w| w.call.worst_case()).max().unwrap_or(0);
+        // Sagas may go on after their users gave up (compensations retry until faults heal).
+        let drain = spec.workflows.iter().map(|w| w.settle).fold(drain, Nanos::max);
         let end = spec.duration.saturating_add(drain).saturating_add(1_000_000);
         let mut world = World {
             seed,
@@ -387,6 +422,7 @@ impl World {
                     Some(b)
                 })
                 .collect(),
+            workflow_actors,
         };
         if spec.databases.iter().any(|d| d.record_history) {
             world.start_recording(&replica_ids);
@@ -443,7 +479,11 @@ impl World {
                     }
                     (Vec::new(), None)
                 }
-                Component::Balancer(_) | Component::Broker(_) => (Vec::new(), None),
+                // Workflow actors call steps and topics, never a database.
+                Component::Balancer(_)
+                | Component::Broker(_)
+                | Component::Participant(_)
+                | Component::Coordinator(_) => (Vec::new(), None),
             };
             if let Some(calls) = calls
                 && targets.iter().any(Option::is_some)
@@ -466,7 +506,7 @@ impl World {
             Component::Cache(c) => c.calls.drain_ops(&mut r.ops),
             Component::Client(c) => c.calls.drain_ops(&mut r.ops),
             Component::Replica(rep) => rep.drain_appends(&mut r.appends),
-            Component::Balancer(_) | Component::Broker(_) => {}
+            Component::Balancer(_) | Component::Broker(_) | Component::Participant(_) | Component::Coordinator(_) => {}
         }
         for e in r.ops.drain(..) {
             if let Some(db) = r.targets[src as usize].get(e.target as usize).copied().flatten() {
@@ -610,12 +650,24 @@ impl World {
         Ok(())
     }
 
-    /// Whether no workload has a request in flight (workloads are the last actors).
+    /// Whether no workload has a request in flight (workloads are the last actors) and every
+    /// workflow is idle.
     fn drained(&self) -> bool {
         self.actors[self.actors.len() - self.spec.workloads.len()..].iter().all(|a| match &a.comp {
             Component::Client(c) => c.calls.in_flight() == 0,
             _ => true,
-        })
+        }) && self.workflow_actors.iter().all(|w| self.workflow_idle(w))
+    }
+
+    /// No saga in progress: the coordinator has nothing in flight, no participant has work, no
+    /// topic holds an event.
+    fn workflow_idle(&self, w: &WorkflowActors) -> bool {
+        let comp = |i: u32| &self.actors[i as usize].comp;
+        matches!(comp(w.coordinator), Component::Coordinator(c) if c.idle())
+            && w.participants.iter().all(|&p| matches!(comp(p), Component::Participant(p) if p.in_progress() == 0))
+            && w.topics
+                .iter()
+                .all(|&t| matches!(comp(t), Component::Broker(b) if b.backlog() == 0 && b.in_flight() == 0))
     }
 
     /// Applies exactly one event if one is due before the end; returns whether it did. Stepping
@@ -697,6 +749,8 @@ impl World {
                     Component::Cache(c) => c.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Broker(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
                     Component::Replica(r) => r.on_msg(now, &mut self.out, health, ActorId(from), msg),
+                    Component::Participant(p) => p.on_msg(now, &mut self.out, health, ActorId(from), msg),
+                    Component::Coordinator(c) => c.on_msg(now, &mut self.out, ActorId(from), msg),
                 }
                 self.trace_event("deliver", to, from, || format!("{msg:?}"));
                 self.flush(to);
@@ -721,6 +775,8 @@ impl World {
                     Component::Cache(c) => c.on_timer(now, &mut self.out, t),
                     Component::Broker(b) => b.on_timer(now, &mut self.out, t),
                     Component::Replica(r) => r.on_timer(now, &mut self.out, health, t),
+                    Component::Participant(p) => p.on_timer(now, &mut self.out, health, t),
+                    Component::Coordinator(c) => c.on_timer(now, &mut self.out, t),
                 }
                 self.trace_event("timer", actor, u32::MAX, || format!("{t:?}"));
                 self.flush(actor);
@@ -782,6 +838,8 @@ impl World {
                     Component::Cache(c) => c.crash(now),
                     Component::Broker(b) => b.crash(now),
                     Component::Replica(r) => r.crash(now),
+                    Component::Participant(p) => p.crash(),
+                    Component::Coordinator(c) => c.crash(),
                 }
             }
         }
@@ -801,7 +859,8 @@ impl World {
             Component::Balancer(b) => b.boot(&mut self.out),
             Component::Replica(r) => r.boot(now, &mut self.out),
             Component::Broker(b) => b.restart(now, &mut self.out),
-            Component::Service(_) | Component::Cache(_) => {}
+            Component::Coordinator(c) => c.boot(now, &mut self.out),
+            Component::Service(_) | Component::Cache(_) | Component::Participant(_) => {}
         }
         self.flush(id);
     }
@@ -873,4 +932,119 @@ fn shard_agrees(
             && r.applied_index() >= index
             && r.entry(index).map_or(index == 0, |e| e.0 == term)
     })
+}
+
+/// Builds one workflow's actors, in the order of their ids ([`WorkflowActors`]): participants,
+/// topics (choreographed), coordinator.
+fn workflow(
+    actors: &mut Vec<Actor>,
+    w: &WorkflowSpec,
+    ids: &WorkflowActors,
+    g: usize,
+    horizon: Nanos,
+    stream: impl Fn(&str) -> Stream,
+) {
+    let n = w.steps.len();
+    let publish = |to: u32| {
+        let mut t = CallTarget::new(Target::Actor(ActorId(to)), w.call_timeout, w.retry.clone());
+        t.op = Some(Op::Write);
+        t
+    };
+    for (k, step) in w.steps.iter().enumerate() {
+        let name = format!("{}/{}", w.name, step.name);
+        let cfg = ParticipantConfig {
+            role: step.role,
+            step: k as u16,
+            steps: n as u16,
+            idempotent: w.design.idempotent(),
+            choreographed: w.design == Design::Choreographed,
+            workers: step.workers,
+            queue_capacity: step.queue_capacity,
+            service_time: step.service_time.clone(),
+            refuse_probability: step.refuse_probability,
+            stock: step.stock,
+        };
+        let mut targets = Vec::new();
+        if w.design == Design::Choreographed {
+            // The outcomes topic is the last one: after the last step, and before the first.
+            let (next, prev) = (ids.topics[k + 1], if k == 0 { ids.topics[n] } else { ids.topics[k - 1] });
+            targets = vec![publish(next), publish(prev)];
+            debug_assert_eq!((FORWARD, BACKWARD), (0, 1));
+        }
+        let streams = ParticipantStreams {
+            work: stream(&format!("participant/{name}/work")),
+            errors: stream(&format!("participant/{name}/errors")),
+            refuse: stream(&format!("participant/{name}/refuse")),
+        };
+        let calls = Calls::new(targets, stream(&format!("participant/{name}/calls")));
+        actors.push(Actor {
+            net_rng: stream(&format!("participant/{name}/net")),
+            name,
+            node: step.node,
+            epoch: 0,
+            comp: Component::Participant(Participant::new(cfg, calls, streams)),
+            group: g,
+        });
+    }
+    if let Some(q) = &w.queue
+        && w.design == Design::Choreographed
+    {
+        let cfg = BrokerConfig {
+            partitions: q.partitions,
+            visibility_timeout: q.visibility_timeout,
+            max_attempts: q.max_attempts,
+            max_in_flight_per_partition: q.max_in_flight_per_partition,
+            session_timeout: q.session_timeout,
+        };
+        let consumers = ids.participants.iter().chain([&ids.coordinator]);
+        let names = w.steps.iter().map(|s| s.name.as_str()).chain(["outcomes"]);
+        for (&consumer, topic) in consumers.zip(names) {
+            let name = format!("{}/queue/{topic}", w.name);
+            actors.push(Actor {
+                net_rng: stream(&format!("queue/{name}/net")),
+                name,
+                node: q.node,
+                epoch: 0,
+                comp: Component::Broker(Broker::new(cfg, vec![vec![ActorId(consumer)]], horizon)),
+                group: g,
+            });
+        }
+    }
+    let targets = match w.design {
+        Design::Choreographed => vec![publish(ids.topics[0])],
+        Design::Sync | Design::Orchestrated => {
+            let call = |to: u32, retry, class| {
+                let mut t = CallTarget::new(Target::Actor(ActorId(to)), w.call_timeout, retry);
+                t.class = class;
+                t
+            };
+            // Sync cleanups are one attempt, best effort; orchestrated ones retry until done.
+            let undo_retry = if w.design == Design::Sync {
+                RetryPolicy { max_attempts: 1, ..w.retry.clone() }
+            } else {
+                w.retry.clone()
+            };
+            ids.participants
+                .iter()
+                .flat_map(|&p| [call(p, w.retry.clone(), DO), call(p, undo_retry.clone(), UNDO)])
+                .collect()
+        }
+    };
+    let cfg = CoordinatorConfig {
+        design: w.design,
+        steps: n as u16,
+        reply_within: w.reply_within,
+        log_write: w.log_write.clone(),
+        compensation_pause: w.retry.backoff_max.max(1),
+        outcomes: ids.topics.last().map(|&t| ActorId(t)),
+    };
+    let calls = Calls::new(targets, stream(&format!("workflow/{}/calls", w.name)));
+    actors.push(Actor {
+        net_rng: stream(&format!("workflow/{}/net", w.name)),
+        name: w.name.clone(),
+        node: w.node,
+        epoch: 0,
+        comp: Component::Coordinator(Coordinator::new(cfg, calls, stream(&format!("workflow/{}/log", w.name)))),
+        group: g,
+    });
 }

@@ -15,6 +15,7 @@ macro_rules! catalog {
 #[rustfmt::skip] // one name per line keeps additions reviewable
 pub const CATALOG: &[Entry] = catalog![
     "cache-stampede",
+    "checkout-outage",
     "circuit-breaker",
     "cross-region-outage",
     "database-failover",

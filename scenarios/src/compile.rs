@@ -1,16 +1,19 @@
 //! Checks a parsed scenario (references, ranges, the call graph) and turns it into a
 //! [`WorldSpec`]. Collects every mistake it can find instead of stopping at the first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use faultline_models::WorldSpec;
 use faultline_models::calls::{BreakerPolicy, Jitter, ReadFrom, RetryPolicy, Sharding, Strategy};
 use faultline_models::msg::Op;
+use faultline_models::saga::{Role, Stock};
 use faultline_models::spec::{
     Arrival, BalancerSpec, CacheSpec, CallSpec, DatabaseSpec, Diurnal, FaultSpec, HealthCheck, Load, MixEntry, Phase,
-    QueueSpec, RateShape, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec,
+    QueueSpec, RateShape, ReplicationSpec, ServiceSpec, StepSpec, TargetRef, WorkflowQueueSpec, WorkflowSpec,
+    WorkloadSpec,
 };
+use faultline_models::workflow::Design;
 use faultline_sim::Nanos;
 use faultline_sim::keys::{KeyDist, Zipf};
 use faultline_sim::net::{FaultKind, Link, Scope};
@@ -30,6 +33,10 @@ pub const MAX_DOMAINS: usize = 65_535;
 /// Downstream calls of one service (its stages are counted in 16 bits).
 pub const MAX_CALLS: usize = 1_000;
 pub const MAX_DURATION_S: f64 = 30.0 * 86_400.0;
+/// Steps of one workflow.
+pub const MAX_STEPS: usize = 64;
+/// Items of an inventory step (two counters each).
+pub const MAX_ITEMS: u32 = 10_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Entity {
@@ -41,6 +48,7 @@ enum Entity {
     Cache(usize),
     Queue(usize),
     Database(usize),
+    Workflow(usize),
 }
 
 impl Entity {
@@ -54,6 +62,7 @@ impl Entity {
             Entity::Cache(_) => "a cache",
             Entity::Queue(_) => "a queue",
             Entity::Database(_) => "a database",
+            Entity::Workflow(_) => "a workflow",
         }
     }
 }
@@ -262,10 +271,15 @@ impl<'a> Checker<'a> {
         let callable = |e| {
             matches!(
                 e,
-                Entity::Balancer(_) | Entity::Service(_) | Entity::Cache(_) | Entity::Queue(_) | Entity::Database(_)
+                Entity::Balancer(_)
+                    | Entity::Service(_)
+                    | Entity::Cache(_)
+                    | Entity::Queue(_)
+                    | Entity::Database(_)
+                    | Entity::Workflow(_)
             )
         };
-        match self.lookup(t, "load balancer, service, cache, queue or database", callable) {
+        match self.lookup(t, "load balancer, service, cache, queue, database or workflow", callable) {
             Some(Entity::Balancer(b)) => {
                 if let Some(bal) = balance {
                     self.err(bal.span(), "`balance` only applies when the target is a service")
@@ -277,6 +291,7 @@ impl<'a> Checker<'a> {
             Some(Entity::Cache(c)) => TargetRef::Cache(c),
             Some(Entity::Queue(q)) => TargetRef::Queue(q),
             Some(Entity::Database(d)) => TargetRef::Database(d),
+            Some(Entity::Workflow(w)) => TargetRef::Workflow(w),
             _ => TargetRef::Service { index: usize::MAX, strategy },
         }
     }
@@ -298,6 +313,8 @@ impl<'a> Checker<'a> {
             Entity::Cache(c) => Some(Scope::Node(spec.caches[c].node)),
             Entity::Queue(q) => Some(Scope::Node(spec.queues[q].node)),
             Entity::Database(d) => Some(Scope::Nodes(spec.databases[d].nodes.iter().flatten().copied().collect())),
+            // Its coordinator, like a balancer's or workload's node; steps are `NAME/STEP`.
+            Entity::Workflow(w) => Some(Scope::Node(spec.workflows[w].node)),
         }
     }
 
@@ -445,6 +462,136 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn zone(&mut self, z: &Spanned<String>) -> Option<ZoneId> {
+        match self.lookup(z, "zone", |e| matches!(e, Entity::Zone(_))) {
+            Some(Entity::Zone(z)) => Some(ZoneId(z as u16)),
+            _ => None,
+        }
+    }
+
+    /// A node in zone `z` named `name`, unless the zone is unknown or there are too many nodes
+    /// (both already reported, or reported here).
+    fn node(&mut self, z: &Spanned<String>, name: &str, topo: &mut Topology) -> NodeId {
+        match self.zone(z) {
+            Some(_) if topo.nodes.len() >= MAX_NODES => {
+                self.err(z.span(), format!("at most {MAX_NODES} nodes in all"));
+                NodeId(0)
+            }
+            Some(zone) => topo.add_node(zone, name),
+            None => NodeId(0),
+        }
+    }
+
+    fn workflow(&mut self, w: &WorkflowCfg, topo: &mut Topology) -> WorkflowSpec {
+        let wname = w.name.get_ref().as_str();
+        let design = match w.design.get_ref().as_str() {
+            "sync" => Design::Sync,
+            "orchestrated" => Design::Orchestrated,
+            "choreographed" => Design::Choreographed,
+            other => {
+                self.err(w.design.span(), format!("unknown workflow design `{other}`"))
+                    .help("expected one of: sync, orchestrated, choreographed");
+                Design::Sync
+            }
+        };
+        if w.steps.is_empty() || w.steps.len() > MAX_STEPS {
+            self.err(w.name.span(), format!("a workflow needs between 1 and {MAX_STEPS} steps"))
+                .help("add [[workflow.step]] tables, in the order the steps run");
+        }
+        let node = self.node(&w.zone, wname, topo);
+        let mut names = BTreeSet::new();
+        let mut steps = Vec::new();
+        for st in &w.steps {
+            let st = st.get_ref();
+            let name = st.name.get_ref().as_str();
+            let mut fresh = true;
+            if name.is_empty() {
+                self.err(st.name.span(), "expected a non-empty name");
+                fresh = false;
+            } else if name == "queue" {
+                self.err(st.name.span(), "`queue` is taken: the workflow's broker node is `WORKFLOW/queue`");
+                fresh = false;
+            } else if !names.insert(name) {
+                self.err(st.name.span(), format!("duplicate step `{name}` in workflow `{wname}`"));
+                fresh = false;
+            }
+            let role = match self.choice(st.role.as_ref(), &["order", "inventory", "payment", "shipping", "other"]) {
+                "order" => Role::Order,
+                "inventory" => Role::Inventory,
+                "payment" => Role::Payment,
+                "shipping" => Role::Shipping,
+                _ => Role::Other,
+            };
+            let stock = match (role, &st.stock_per_item, &st.items) {
+                (Role::Inventory, Some(per_item), Some(items)) => {
+                    let items_n = *items.get_ref();
+                    if items_n == 0 || items_n > MAX_ITEMS {
+                        self.err(items.span(), format!("expected between 1 and {MAX_ITEMS} items"));
+                    }
+                    Some(Stock { per_item: *per_item.get_ref(), items: items_n.clamp(1, MAX_ITEMS) })
+                }
+                (Role::Inventory, _, _) => {
+                    let span = st.role.as_ref().map_or(st.name.span(), |r| r.span());
+                    self.err(span, "an inventory step needs `stock_per_item` and `items`")
+                        .help("the item of a saga is derived from its id; each item has `stock_per_item` units");
+                    None
+                }
+                (_, per_item, items) => {
+                    if let Some(x) = per_item.as_ref().or(items.as_ref()) {
+                        self.err(x.span(), "stock (`stock_per_item`, `items`) applies to `role = \"inventory\"`");
+                    }
+                    None
+                }
+            };
+            let workers = st.workers.as_ref().map_or(16, |w| *w.get_ref());
+            if workers == 0 || workers > MAX_WORKERS {
+                let span = st.workers.as_ref().map_or(st.name.span(), |w| w.span());
+                self.err(span, format!("expected between 1 and {MAX_WORKERS} workers"));
+            }
+            let service_time = self.dist(&st.service_time);
+            let node = if fresh { self.node(&st.zone, &format!("{wname}/{name}"), topo) } else { NodeId(0) };
+            steps.push(StepSpec {
+                name: name.to_owned(),
+                role,
+                node,
+                workers: workers.clamp(1, MAX_WORKERS),
+                queue_capacity: st.queue_capacity.unwrap_or(1000),
+                service_time,
+                refuse_probability: st.refuse_probability.map_or(0.0, |p| p.0),
+                stock,
+            });
+        }
+        let queue = match &w.queue {
+            Some(q) => Some(WorkflowQueueSpec {
+                node: self.node(&q.zone, &format!("{wname}/queue"), topo),
+                partitions: self.range_u16(q.partitions.as_ref(), 16, 1, 4096),
+                visibility_timeout: from_ms(q.visibility_timeout_ms.0).max(1),
+                max_attempts: self.at_least_one(q.max_attempts.as_ref(), 20),
+                max_in_flight_per_partition: self.at_least_one(q.max_in_flight_per_partition.as_ref(), 1),
+                session_timeout: q.session_timeout_ms.map_or(10_000_000_000, |t| from_ms(t.0).max(1)),
+            }),
+            None => {
+                if design == Design::Choreographed {
+                    self.err(w.design.span(), "a choreographed workflow needs a `queue` table (where its topics live)")
+                        .help("queue = { zone = \"...\", visibility_timeout_ms = 1000 }");
+                }
+                None
+            }
+        };
+        WorkflowSpec {
+            name: wname.to_owned(),
+            design,
+            node,
+            steps,
+            call_timeout: from_ms(w.call_timeout_ms.get_ref().0),
+            retry: self.retry(w.retry.as_ref()),
+            reply_within: w.reply_within_ms.map(|r| from_ms(r.0).max(1)),
+            log_write: w.log_write.as_ref().map_or(Dist::Constant { value: 1e6 }, |d| self.dist(d)),
+            settle: w.settle_s.map_or(60_000_000_000, |s| from_s(s.0)),
+            queue,
+        }
+    }
+
     fn at_least_one(&mut self, v: Option<&Spanned<u32>>, default: u32) -> u32 {
         match v {
             Some(x) if *x.get_ref() == 0 => {
@@ -499,7 +646,7 @@ impl<'a> Checker<'a> {
         match t {
             TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service).filter(|&s| s != usize::MAX),
             TargetRef::Service { index, .. } => Some(*index).filter(|&s| s != usize::MAX),
-            TargetRef::Cache(_) | TargetRef::Queue(_) | TargetRef::Database(_) => None,
+            TargetRef::Cache(_) | TargetRef::Queue(_) | TargetRef::Database(_) | TargetRef::Workflow(_) => None,
         }
     }
 
@@ -530,11 +677,29 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn keys(&mut self, k: Option<&KeysCfg>) -> KeyDist {
-        let Some(k) = k else { return KeyDist::Uniform { n: 1 } };
-        let n = *k.count.get_ref();
+    fn keys(&mut self, k: Option<&Spanned<KeysCfg>>) -> KeyDist {
+        let Some(ks) = k else { return KeyDist::Uniform { n: 1 } };
+        let k = ks.get_ref();
+        if k.distribution.as_ref().is_some_and(|d| d.get_ref() == "sequential") {
+            if let Some(c) = &k.count {
+                self.err(c.span(), "`count` does not apply to sequential keys (each request gets a new key)");
+            }
+            if let Some(s) = &k.s {
+                self.err(s.span(), "`s` only applies to `distribution = \"zipf\"`");
+            }
+            return KeyDist::Sequential { start: k.start.as_ref().map_or(0, |s| *s.get_ref()) };
+        }
+        if let Some(s) = &k.start {
+            self.err(s.span(), "`start` only applies to `distribution = \"sequential\"`");
+        }
+        let Some(count) = &k.count else {
+            self.err(ks.span(), "`keys` needs `count` (the number of keys)")
+                .help("or `distribution = \"sequential\"`: a new key for every request");
+            return KeyDist::Uniform { n: 1 };
+        };
+        let n = *count.get_ref();
         if n == 0 || n > 1 << 40 {
-            self.err(k.count.span(), "expected between 1 and 2^40 keys");
+            self.err(count.span(), "expected between 1 and 2^40 keys");
             return KeyDist::Uniform { n: 1 };
         }
         match k.distribution.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
@@ -556,7 +721,8 @@ impl<'a> Checker<'a> {
                 }
             },
             Some((other, span)) => {
-                self.err(span, format!("unknown key distribution `{other}`")).help("expected `uniform` or `zipf`");
+                self.err(span, format!("unknown key distribution `{other}`"))
+                    .help("expected `uniform`, `zipf` or `sequential`");
                 KeyDist::Uniform { n }
             }
         }
@@ -716,6 +882,9 @@ impl<'a> Checker<'a> {
         for (i, d) in f.databases.iter().enumerate() {
             self.declare(&d.name, Entity::Database(i));
         }
+        for (i, w) in f.workflows.iter().enumerate() {
+            self.declare(&w.name, Entity::Workflow(i));
+        }
 
         let zone_of = |c: &mut Self, z: &Spanned<String>| match c.lookup(z, "zone", |e| matches!(e, Entity::Zone(_))) {
             Some(Entity::Zone(z)) => Some(ZoneId(z as u16)),
@@ -856,6 +1025,7 @@ impl<'a> Checker<'a> {
                 backend,
             });
         }
+        let workflows = f.workflows.iter().map(|w| self.workflow(w, &mut topo)).collect();
         let mut workloads = Vec::new();
         for w in &f.workloads {
             let zone = zone_of(self, &w.zone);
@@ -950,6 +1120,7 @@ impl<'a> Checker<'a> {
             caches,
             queues,
             databases,
+            workflows,
             faults: vec![],
             duration,
             window,

@@ -57,6 +57,7 @@ fn target(spec: &WorldSpec, t: &TargetRef) -> String {
         TargetRef::Cache(c) => format!("cache `{}`", spec.caches[*c].name),
         TargetRef::Queue(q) => format!("queue `{}` (publishing)", spec.queues[*q].name),
         TargetRef::Database(d) => format!("database `{}`", spec.databases[*d].name),
+        TargetRef::Workflow(w) => format!("workflow `{}`", spec.workflows[*w].name),
     }
 }
 
@@ -198,6 +199,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             }
         };
         let keys = match &w.keys {
+            KeyDist::Sequential { .. } => "a new key per request (a saga id)".to_owned(),
             KeyDist::Uniform { n: 1 } => "a single key".to_owned(),
             KeyDist::Uniform { n } => format!("{n} keys, all equally popular"),
             KeyDist::Zipf(z) => format!("{} keys with skewed popularity (Zipf, s = {})", z.n(), z.s()),

@@ -70,6 +70,8 @@ pub struct ScenarioFile {
     pub queues: Vec<QueueCfg>,
     #[serde(default, rename = "database")]
     pub databases: Vec<DatabaseCfg>,
+    #[serde(default, rename = "workflow")]
+    pub workflows: Vec<WorkflowCfg>,
     #[serde(default, rename = "fault")]
     pub faults: Vec<Spanned<FaultCfg>>,
     #[serde(default, rename = "variant")]
@@ -271,7 +273,7 @@ pub struct WorkloadCfg {
     pub timeout_ms: Spanned<Positive>,
     pub retry: Option<RetryCfg>,
     pub balance: Option<Spanned<String>>,
-    pub keys: Option<KeysCfg>,
+    pub keys: Option<Spanned<KeysCfg>>,
     #[serde(default)]
     pub mix: Vec<MixCfg>,
     pub hedge_after_ms: Option<Spanned<Positive>>,
@@ -296,11 +298,14 @@ pub struct DiurnalCfg {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysCfg {
-    pub count: Spanned<u64>,
-    /// `uniform` (default) or `zipf`.
+    /// Number of keys (uniform and zipf).
+    pub count: Option<Spanned<u64>>,
+    /// `uniform` (default), `zipf` or `sequential`.
     pub distribution: Option<Spanned<String>>,
     /// Zipf exponent.
     pub s: Option<Spanned<Positive>>,
+    /// Sequential: the first key (default 0).
+    pub start: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -425,4 +430,58 @@ pub struct DatabaseCfg {
     pub record_history: Option<bool>,
     /// A planted bug for testing checkers: acknowledge writes before a majority has them.
     pub bug_ack_before_commit: Option<bool>,
+}
+
+/// A business workflow (saga): a coordinator users call, and its steps in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowCfg {
+    /// Also the coordinator's node name; workloads use it as `target`.
+    pub name: Spanned<String>,
+    /// Where the coordinator (sync front, orchestrator, choreography entry) runs.
+    pub zone: Spanned<String>,
+    /// `sync`, `orchestrated` or `choreographed`.
+    pub design: Spanned<String>,
+    /// Deadline of each call to a step (and of each publish).
+    pub call_timeout_ms: Spanned<Positive>,
+    pub retry: Option<RetryCfg>,
+    /// Saga designs: answer "still processing" after this long.
+    pub reply_within_ms: Option<Positive>,
+    /// Orchestrated: time to append one record to the saga log.
+    pub log_write: Option<Spanned<DistCfg>>,
+    /// How long after `duration_s` sagas may go on finishing.
+    pub settle_s: Option<NonNeg>,
+    /// Choreographed: where the topics live and how they deliver.
+    pub queue: Option<WorkflowQueueCfg>,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<Spanned<StepCfg>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepCfg {
+    /// Unique in its workflow; the participant's node is `WORKFLOW/NAME`.
+    pub name: Spanned<String>,
+    /// `order`, `inventory`, `payment`, `shipping` or `other` (default).
+    pub role: Option<Spanned<String>>,
+    pub zone: Spanned<String>,
+    pub workers: Option<Spanned<u32>>,
+    pub queue_capacity: Option<u32>,
+    pub service_time: Spanned<DistCfg>,
+    /// Chance that a new `do` is refused for business reasons.
+    pub refuse_probability: Option<Probability>,
+    /// Inventory: units of each item, and how many items.
+    pub stock_per_item: Option<Spanned<u32>>,
+    pub items: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowQueueCfg {
+    pub zone: Spanned<String>,
+    pub partitions: Option<Spanned<u16>>,
+    pub visibility_timeout_ms: Positive,
+    pub max_attempts: Option<Spanned<u32>>,
+    pub max_in_flight_per_partition: Option<Spanned<u32>>,
+    pub session_timeout_ms: Option<Positive>,
 }

@@ -1,5 +1,6 @@
 //! Key popularity: which key a request is about. Uniform, or Zipf(s) over `n` keys where key 0
-//! is the most popular (rank r has probability ∝ 1/(r+1)^s).
+//! is the most popular (rank r has probability ∝ 1/(r+1)^s), or sequential: the n-th request of
+//! a workload gets key `start + n` (unique ids, e.g. the idempotency key of a business workflow).
 //!
 //! Zipf uses rejection-inversion sampling (Hörmann & Derflinger, 1996): O(1) memory and time
 //! for any `n`. It draws a variable number of uniforms per key (rejections are rare); that is
@@ -9,31 +10,49 @@ use crate::rng::Stream;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeyDist {
-    Uniform { n: u64 },
+    Uniform {
+        n: u64,
+    },
     Zipf(Zipf),
+    /// Every request a new key: `start`, `start + 1`, … (no draws). Stateless: the caller says
+    /// which request this is ([`KeyDist::sample_nth`]).
+    Sequential {
+        start: u64,
+    },
 }
 
 impl KeyDist {
+    /// A key for a request whose index is not known (the first one, for `Sequential`).
     #[inline]
     pub fn sample(&self, s: &mut Stream) -> u64 {
+        self.sample_nth(0, s)
+    }
+
+    /// The key of the `n`-th request (counting from 0) of its sender.
+    #[inline]
+    pub fn sample_nth(&self, n: u64, s: &mut Stream) -> u64 {
         match self {
             KeyDist::Uniform { n } => s.below(*n),
             KeyDist::Zipf(z) => z.sample(s),
+            KeyDist::Sequential { start } => start.wrapping_add(n),
         }
     }
 
+    /// Number of distinct keys (`u64::MAX` for sequential keys: unbounded).
     pub fn keys(&self) -> u64 {
         match self {
             KeyDist::Uniform { n } => *n,
             KeyDist::Zipf(z) => z.n,
+            KeyDist::Sequential { .. } => u64::MAX,
         }
     }
 
-    /// Probability of key `k` (0-based).
+    /// Probability of key `k` (0-based); 0 for sequential keys (each is used once).
     pub fn probability(&self, k: u64) -> f64 {
         match self {
             KeyDist::Uniform { n } => 1.0 / *n as f64,
             KeyDist::Zipf(z) => z.probability(k),
+            KeyDist::Sequential { .. } => 0.0,
         }
     }
 }
@@ -160,6 +179,16 @@ mod tests {
             let x2 = chi_square(&d, 200_000);
             assert!(x2 < 45.3, "Zipf({n}, {s}): chi-square {x2}");
         }
+    }
+
+    #[test]
+    fn sequential_keys_count_from_start_without_drawing() {
+        let d = KeyDist::Sequential { start: 100 };
+        let mut s = Stream::new(1, "keys");
+        let before = s.clone().next_u64();
+        let keys: Vec<u64> = (0..4).map(|n| d.sample_nth(n, &mut s)).collect();
+        assert_eq!(keys, vec![100, 101, 102, 103]);
+        assert_eq!(s.next_u64(), before, "no draws");
     }
 
     #[test]

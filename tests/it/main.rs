@@ -7,6 +7,7 @@ mod expect;
 mod lessons;
 mod properties;
 mod queueing;
+mod saga;
 mod series;
 mod shrunk;
 mod sweep;

@@ -150,6 +150,7 @@ fn spec(c: u32, rho: f64, service_time: Dist, duration: Nanos) -> WorldSpec {
         caches: vec![],
         queues: vec![],
         databases: vec![],
+        workflows: vec![],
         faults: vec![],
         duration,
         window: S,

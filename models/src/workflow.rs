@@ -1,0 +1,753 @@
+//! The coordinator of a business workflow (e.g. checkout: order → inventory → payment →
+//! shipping), in one of three designs. Users call it with the saga id as the request's key
+//! (a workload with `sequential` keys gives every checkout its own id; a user's retry carries
+//! the same id). Participants are described in [`crate::saga`].
+//!
+//! - **Sync** ([`Design::Sync`]): a front calls each step in turn (with the workflow's timeout
+//!   and retries) and answers the user when the chain ends. On a refusal or a failed call it
+//!   cleans up best-effort — one `undo` attempt per step it saw done, in reverse order, then
+//!   answers `Error`. Everything is volatile and participants have no idempotency keys: a
+//!   retried call whose first attempt applied applies twice, a step whose call timed out is not
+//!   undone (its outcome is unknown), a failed cleanup is never retried, and a crash of the
+//!   front abandons every chain in flight. Those are the side effects the lesson is about.
+//! - **Orchestrated** ([`Design::Orchestrated`]): a durable orchestrator. It appends every
+//!   decision to its saga log (each append takes a `log_write` sample; a crash loses appends
+//!   not yet written) and acts only once the append is written: the saga's creation, each
+//!   step done, the decision to abort, each compensation done, the end. Steps are called with
+//!   the saga id as idempotency key. A refused step aborts the saga: the steps before it are
+//!   compensated in reverse order. A step whose call failed (retries exhausted: outcome
+//!   unknown) aborts it too, and is itself compensated first (its `undo` compensates it or
+//!   leaves a tombstone, so a late `do` cannot apply). A compensation whose call fails is
+//!   retried after `compensation_pause`, until it succeeds. After a restart the orchestrator
+//!   resumes every saga of its log that has not ended, from its last written state.
+//! - **Choreographed** ([`Design::Choreographed`]): the front publishes `do` to the first
+//!   step's inbox topic and the participants pass the saga along (see
+//!   [`crate::saga::Participant`]); the last step publishes "completed", and a refusal sends
+//!   `undo` back up the chain until the first step publishes "failed", both to an outcomes
+//!   topic the front consumes.
+//!
+//! **What the user is told** (both saga designs): `Ok` once the saga is known to complete
+//! (completion written to the log; the "completed" event), `Error` once it is known to fail
+//! (the abort written to the log — compensation goes on in the background; the "failed"
+//! event, after the compensations of a choreography), and if neither is known within
+//! `reply_within`, `Timeout`: "still processing" — the saga continues and ends later. A repeated
+//! request for a saga is attached to it (orchestrator: answered at once if it has ended) rather
+//! than starting it again.
+
+use std::collections::BTreeMap;
+
+use faultline_sim::{Dist, Nanos, Stream};
+
+use crate::calls::{CallResult, Calls, Outcome};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::saga::{DO, DONE, UNDO, event_key};
+use crate::slab::Slab;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Design {
+    Sync,
+    Orchestrated,
+    Choreographed,
+}
+
+impl Design {
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Sync => "sync",
+            Design::Orchestrated => "orchestrated",
+            Design::Choreographed => "choreographed",
+        }
+    }
+
+    /// Whether participants keep idempotency keys and tombstones.
+    pub fn idempotent(self) -> bool {
+        self != Design::Sync
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    pub design: Design,
+    pub steps: u16,
+    /// Saga designs: answer the user `Timeout` ("still processing") if the outcome is not known
+    /// by then.
+    pub reply_within: Option<Nanos>,
+    /// Orchestrated: the time to append one record to the saga log.
+    pub log_write: Dist,
+    /// Orchestrated: wait before calling a compensation again after its call failed.
+    pub compensation_pause: Nanos,
+    /// Choreographed: the outcomes topic (its deliveries are outcome events, not user requests).
+    pub outcomes: Option<ActorId>,
+}
+
+/// Where an orchestrated saga stands, as written in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Steps before this one are done; this one is being done.
+    Forward(u16),
+    /// Aborted: this many steps (from the first) are left to compensate, the last of them next.
+    Compensate(u16),
+    Completed,
+    Compensated,
+    /// Its creation never reached the log (the orchestrator crashed first): it never started.
+    Lost,
+}
+
+impl Phase {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Completed | Phase::Compensated | Phase::Lost)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoordinatorStats {
+    /// User requests received (retries included).
+    pub requests: u64,
+    pub answered_ok: u64,
+    pub answered_failed: u64,
+    /// Answered `Timeout` at the `reply_within` deadline (the saga goes on).
+    pub answered_pending: u64,
+    /// User requests that were waiting for an answer when the coordinator's node went down.
+    pub lost_in_crash: u64,
+    /// Sync: chains started; orchestrated: sagas written to the log; choreographed: first
+    /// events published (a user's retry publishes again).
+    pub started: u64,
+    /// Requests for a saga the orchestrator already had (a user's retry).
+    pub repeated_requests: u64,
+    /// As the coordinator saw them: sync chains that ended ok / failed; sagas whose completion
+    /// / abort was written to the log; outcome events received.
+    pub completed: u64,
+    pub aborted: u64,
+    /// `undo` calls started (sync cleanups, orchestrated compensations and their retries).
+    pub compensation_calls: u64,
+    /// Orchestrated: sagas taken up again after a restart.
+    pub resumed: u64,
+    pub log_writes: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Waiter {
+    from: ActorId,
+    call: CallId,
+    /// When to answer `Timeout` (`Nanos::MAX`: never).
+    deadline: Nanos,
+}
+
+#[derive(Debug)]
+struct Chain {
+    from: ActorId,
+    call: CallId,
+    saga: u64,
+    step: u16,
+    /// Cleaning up: steps still to undo (then answer `Error`).
+    cleanup: Option<u16>,
+}
+
+#[derive(Debug)]
+struct Saga {
+    id: u64,
+    /// Durable: the last state written to the log.
+    phase: Phase,
+    /// Whether the creation has been written.
+    durable: bool,
+    /// Volatile: a transition being written.
+    pending: Option<Phase>,
+    waiter: Option<Waiter>,
+}
+
+/// Timer tags (`arg`: an orchestrated saga's index in the log; for `DEADLINE` of a
+/// choreography, the saga id).
+const LOG: u8 = 1;
+const DEADLINE: u8 = 2;
+const RETRY: u8 = 3;
+
+#[derive(Debug)]
+pub struct Coordinator {
+    cfg: CoordinatorConfig,
+    /// Sync and orchestrated: target `2k` does step `k`, `2k + 1` undoes it. Choreographed:
+    /// target 0 publishes to the first step's inbox.
+    pub calls: Calls,
+    rng_log: Stream,
+    chains: Slab<Chain>,
+    sagas: Vec<Saga>,
+    index: BTreeMap<u64, u32>,
+    /// Orchestrated sagas not ended (logged or being created).
+    running: u32,
+    waiters: BTreeMap<u64, Waiter>,
+    /// Choreographed: publishes in flight, `(saga, user call)`.
+    publishes: Slab<(u64, CallId)>,
+    pub stats: CoordinatorStats,
+}
+
+impl Coordinator {
+    pub fn new(cfg: CoordinatorConfig, calls: Calls, rng_log: Stream) -> Coordinator {
+        Coordinator {
+            cfg,
+            calls,
+            rng_log,
+            chains: Slab::default(),
+            sagas: Vec::new(),
+            index: BTreeMap::new(),
+            running: 0,
+            waiters: BTreeMap::new(),
+            publishes: Slab::default(),
+            stats: CoordinatorStats::default(),
+        }
+    }
+
+    pub fn design(&self) -> Design {
+        self.cfg.design
+    }
+
+    /// Whether nothing is in progress here: no chain, no saga that has not ended, no publish.
+    pub fn idle(&self) -> bool {
+        self.chains.is_empty() && self.running == 0 && self.calls.in_flight() == 0
+    }
+
+    /// The orchestrator's log: every saga whose creation was written, with its written phase.
+    pub fn saga_log(&self) -> impl Iterator<Item = (u64, Phase)> + '_ {
+        self.sagas.iter().filter(|s| s.durable).map(|s| (s.id, s.phase))
+    }
+
+    fn reply(&mut self, out: &mut Outbox, w: Waiter, status: Status) {
+        match status {
+            Status::Ok => self.stats.answered_ok += 1,
+            Status::Timeout => self.stats.answered_pending += 1,
+            _ => self.stats.answered_failed += 1,
+        }
+        out.send(w.from, Msg { call: w.call, kind: MsgKind::response(status) });
+    }
+
+    fn deadline(&self, now: Nanos) -> Nanos {
+        self.cfg.reply_within.map_or(Nanos::MAX, |d| now.saturating_add(d))
+    }
+
+    pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, msg: Msg) {
+        match msg.kind {
+            MsgKind::Request(req) if req.op == Op::Probe => {
+                out.send(from, Msg { call: msg.call, kind: MsgKind::response(Status::Ok) });
+            }
+            MsgKind::Request(req) if Some(from) == self.cfg.outcomes => self.on_outcome_event(out, from, msg.call, req),
+            MsgKind::Request(req) => {
+                self.stats.requests += 1;
+                let w = Waiter { from, call: msg.call, deadline: self.deadline(now) };
+                match self.cfg.design {
+                    Design::Sync => self.sync_start(now, out, w, req.key),
+                    Design::Orchestrated => self.orch_request(out, w, req.key),
+                    Design::Choreographed => self.choreo_request(now, out, w, req.key),
+                }
+            }
+            MsgKind::Response(resp) => {
+                if let Some(o) = self.calls.on_response(now, out, msg.call, resp) {
+                    self.on_call(now, out, o);
+                }
+            }
+            MsgKind::Db(_) => {}
+        }
+    }
+
+    pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) {
+        match t {
+            Timer::Model { tag: LOG, arg } => self.orch_logged(now, out, arg as usize),
+            Timer::Model { tag: RETRY, arg } => {
+                if self.sagas.get(arg as usize).is_some_and(|s| s.pending.is_none() && !s.phase.is_terminal()) {
+                    self.orch_act(now, out, arg as usize);
+                }
+            }
+            Timer::Model { tag: DEADLINE, arg } => {
+                let w = match self.cfg.design {
+                    Design::Orchestrated => self
+                        .sagas
+                        .get_mut(arg as usize)
+                        .and_then(|s| s.waiter.filter(|w| w.deadline <= now).inspect(|_| s.waiter = None)),
+                    _ => match self.waiters.get(&arg) {
+                        Some(w) if w.deadline <= now => self.waiters.remove(&arg),
+                        _ => None,
+                    },
+                };
+                if let Some(w) = w {
+                    self.reply(out, w, Status::Timeout);
+                }
+            }
+            _ => {
+                if let Some(o) = self.calls.on_timer(now, out, t) {
+                    self.on_call(now, out, o);
+                }
+                while let Some(o) = self.calls.pop_ready() {
+                    self.on_call(now, out, o);
+                }
+            }
+        }
+    }
+
+    fn on_call(&mut self, now: Nanos, out: &mut Outbox, o: Outcome) {
+        match self.cfg.design {
+            Design::Sync => self.sync_outcome(now, out, o),
+            Design::Orchestrated => self.orch_outcome(out, o),
+            Design::Choreographed => self.choreo_published(out, o),
+        }
+    }
+
+    /// Starts a call to step `step` (`undo`: its compensation); `token` comes back in the outcome.
+    fn call_step(
+        &mut self,
+        now: Nanos,
+        out: &mut Outbox,
+        step: u16,
+        undo: bool,
+        token: u64,
+        saga: u64,
+    ) -> Option<Outcome> {
+        if undo {
+            self.stats.compensation_calls += 1;
+        }
+        // Target `2k + 1` sends `UNDO` (its request kind), `2k` sends `DO`.
+        let target = 2 * usize::from(step) + usize::from(undo);
+        let req = Req { class: if undo { UNDO } else { DO }, op: Op::Write, key: saga };
+        self.calls.start(now, out, target, token, req)
+    }
+
+    // ---- sync ----
+
+    fn sync_start(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, saga: u64) {
+        self.stats.started += 1;
+        let key = self.chains.insert(Chain { from: w.from, call: w.call, saga, step: 0, cleanup: None });
+        if let Some(o) = self.call_step(now, out, 0, false, key, saga) {
+            self.sync_outcome(now, out, o);
+        }
+    }
+
+    fn sync_outcome(&mut self, now: Nanos, out: &mut Outbox, o: Outcome) {
+        let Some(c) = self.chains.get_mut(o.token) else { return };
+        match c.cleanup {
+            None => {
+                if o.result == CallResult::Ok && o.value == DONE {
+                    c.step += 1;
+                    if c.step == self.cfg.steps {
+                        let c = self.chains.remove(o.token).expect("live chain");
+                        self.stats.completed += 1;
+                        self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, Status::Ok);
+                    } else {
+                        let (step, saga) = (c.step, c.saga);
+                        if let Some(o) = self.call_step(now, out, step, false, o.token, saga) {
+                            self.sync_outcome(now, out, o);
+                        }
+                    }
+                    return;
+                }
+                // Refused or failed: undo what is known to be done (not this step: its outcome
+                // is unknown to a front without idempotency keys).
+                c.cleanup = Some(c.step);
+            }
+            Some(left) => c.cleanup = Some(left - 1), // one attempt, whatever its outcome
+        }
+        self.sync_cleanup(now, out, o.token);
+    }
+
+    fn sync_cleanup(&mut self, now: Nanos, out: &mut Outbox, key: u64) {
+        let c = self.chains.get(key).expect("live chain");
+        match c.cleanup {
+            Some(0) => {
+                let c = self.chains.remove(key).expect("live chain");
+                self.stats.aborted += 1;
+                self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, Status::Error);
+            }
+            Some(left) => {
+                let saga = c.saga;
+                if let Some(o) = self.call_step(now, out, left - 1, true, key, saga) {
+                    self.sync_outcome(now, out, o);
+                }
+            }
+            None => unreachable!("cleaning up"),
+        }
+    }
+
+    // ---- orchestrated ----
+
+    fn orch_request(&mut self, out: &mut Outbox, w: Waiter, saga: u64) {
+        if let Some(&i) = self.index.get(&saga) {
+            self.stats.repeated_requests += 1;
+            let s = &mut self.sagas[i as usize];
+            match s.phase {
+                Phase::Completed => self.reply(out, w, Status::Ok),
+                Phase::Compensated | Phase::Compensate(_) => self.reply(out, w, Status::Error),
+                _ => {
+                    // The earlier attempt's caller gave up on it: answer the newest one.
+                    s.waiter = Some(w);
+                    self.arm_deadline(out, i as u64);
+                }
+            }
+            return;
+        }
+        let i = self.sagas.len();
+        self.sagas.push(Saga { id: saga, phase: Phase::Forward(0), durable: false, pending: None, waiter: Some(w) });
+        self.index.insert(saga, i as u32);
+        self.running += 1;
+        self.arm_deadline(out, i as u64);
+        self.append(out, i);
+    }
+
+    fn arm_deadline(&self, out: &mut Outbox, arg: u64) {
+        if let Some(d) = self.cfg.reply_within {
+            out.timer(d, Timer::Model { tag: DEADLINE, arg });
+        }
+    }
+
+    /// Starts writing saga `i`'s creation or pending transition to the log.
+    fn append(&mut self, out: &mut Outbox, i: usize) {
+        self.stats.log_writes += 1;
+        let t = self.cfg.log_write.sample(&mut self.rng_log);
+        out.timer(t, Timer::Model { tag: LOG, arg: i as u64 });
+    }
+
+    fn orch_logged(&mut self, now: Nanos, out: &mut Outbox, i: usize) {
+        let Some(s) = self.sagas.get_mut(i) else { return };
+        if !s.durable {
+            if s.phase == Phase::Lost {
+                return;
+            }
+            s.durable = true;
+            self.stats.started += 1;
+        } else {
+            let Some(next) = s.pending.take() else { return };
+            let aborting =
+                matches!(s.phase, Phase::Forward(_)) && !matches!(next, Phase::Forward(_) | Phase::Completed);
+            s.phase = next;
+            let answer = match next {
+                Phase::Completed => {
+                    self.stats.completed += 1;
+                    Some(Status::Ok)
+                }
+                _ if aborting => {
+                    self.stats.aborted += 1;
+                    Some(Status::Error)
+                }
+                _ => None,
+            };
+            if next.is_terminal() {
+                self.running -= 1;
+            }
+            if let Some(status) = answer
+                && let Some(w) = self.sagas[i].waiter.take()
+            {
+                self.reply(out, w, status);
+            }
+        }
+        self.orch_act(now, out, i);
+    }
+
+    /// Calls what saga `i`'s written phase asks for.
+    fn orch_act(&mut self, now: Nanos, out: &mut Outbox, i: usize) {
+        let s = &self.sagas[i];
+        let (step, undo) = match s.phase {
+            Phase::Forward(k) => (k, false),
+            Phase::Compensate(j) => (j - 1, true),
+            _ => return,
+        };
+        let saga = s.id;
+        if let Some(o) = self.call_step(now, out, step, undo, i as u64, saga) {
+            self.orch_outcome(out, o);
+        }
+    }
+
+    fn orch_outcome(&mut self, out: &mut Outbox, o: Outcome) {
+        let i = o.token as usize;
+        let s = &mut self.sagas[i];
+        let ok = o.result == CallResult::Ok;
+        let next = match s.phase {
+            Phase::Forward(k) if ok && o.value == DONE => {
+                if k + 1 == self.cfg.steps {
+                    Phase::Completed
+                } else {
+                    Phase::Forward(k + 1)
+                }
+            }
+            // Refused: nothing to undo at this step.
+            Phase::Forward(k) if ok => Phase::Compensate(k),
+            // Outcome unknown: undo this step too.
+            Phase::Forward(k) => Phase::Compensate(k + 1),
+            Phase::Compensate(j) if ok => Phase::Compensate(j - 1),
+            Phase::Compensate(_) => {
+                out.timer(self.cfg.compensation_pause, Timer::Model { tag: RETRY, arg: i as u64 });
+                return;
+            }
+            _ => return,
+        };
+        s.pending = Some(if next == Phase::Compensate(0) { Phase::Compensated } else { next });
+        self.append(out, i);
+    }
+
+    // ---- choreographed ----
+
+    fn choreo_request(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, saga: u64) {
+        self.waiters.insert(saga, w);
+        self.arm_deadline(out, saga);
+        let token = self.publishes.insert((saga, w.call));
+        let req = Req { class: 0, op: Op::Write, key: event_key(saga, false) };
+        if let Some(o) = self.calls.start(now, out, 0, token, req) {
+            self.choreo_published(out, o);
+        }
+    }
+
+    fn choreo_published(&mut self, out: &mut Outbox, o: Outcome) {
+        let Some((saga, call)) = self.publishes.remove(o.token) else { return };
+        if o.result == CallResult::Ok {
+            self.stats.started += 1;
+        } else if self.waiters.get(&saga).is_some_and(|w| w.call == call) {
+            // The saga may or may not have started (a publish that timed out may have landed).
+            let w = self.waiters.remove(&saga).expect("present");
+            self.reply(out, w, Status::Error);
+        }
+    }
+
+    fn on_outcome_event(&mut self, out: &mut Outbox, from: ActorId, call: CallId, req: Req) {
+        let (saga, failed) = (req.key >> 1, req.key & 1 == 1);
+        if failed {
+            self.stats.aborted += 1;
+        } else {
+            self.stats.completed += 1;
+        }
+        if let Some(w) = self.waiters.remove(&saga) {
+            self.reply(out, w, if failed { Status::Error } else { Status::Ok });
+        }
+        out.send(from, Msg { call, kind: MsgKind::Response(Resp { status: Status::Ok, value: 0 }) });
+    }
+
+    // ---- crash and restart ----
+
+    /// The node went down: everything volatile is lost (chains, calls, waiting users, log
+    /// appends not yet written); the saga log survives.
+    pub fn crash(&mut self) {
+        self.stats.lost_in_crash += (self.chains.len() + self.waiters.len()) as u64;
+        self.chains.clear();
+        self.waiters.clear();
+        self.publishes.clear();
+        self.calls.crash();
+        for s in &mut self.sagas {
+            if s.waiter.take().is_some() {
+                self.stats.lost_in_crash += 1;
+            }
+            s.pending = None;
+            if !s.durable && s.phase != Phase::Lost {
+                s.phase = Phase::Lost;
+                self.index.remove(&s.id);
+                self.running -= 1;
+            }
+        }
+    }
+
+    /// Start and restart: the orchestrator resumes every saga of its log that has not ended.
+    pub fn boot(&mut self, now: Nanos, out: &mut Outbox) {
+        for i in 0..self.sagas.len() {
+            let s = &self.sagas[i];
+            if s.durable && !s.phase.is_terminal() {
+                self.stats.resumed += 1;
+                self.orch_act(now, out, i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::{CallTarget, RetryPolicy, Target};
+    use crate::saga::REFUSED;
+
+    const USER: ActorId = ActorId(100);
+    const STEPS: u16 = 3;
+
+    /// Participant of step k is actor k.
+    fn coordinator(design: Design, reply_within: Option<Nanos>) -> Coordinator {
+        let targets = if design == Design::Choreographed {
+            vec![CallTarget::new(Target::Actor(ActorId(50)), 100, RetryPolicy::default())]
+        } else {
+            // The request kind comes from the target: even targets do, odd ones undo.
+            (0..2 * STEPS as u32)
+                .map(|t| {
+                    let mut c = CallTarget::new(Target::Actor(ActorId(t / 2)), 100, RetryPolicy::default());
+                    c.class = (t % 2) as u8;
+                    c
+                })
+                .collect()
+        };
+        let cfg = CoordinatorConfig {
+            design,
+            steps: STEPS,
+            reply_within,
+            log_write: Dist::Constant { value: 5.0 },
+            compensation_pause: 1000,
+            outcomes: (design == Design::Choreographed).then_some(ActorId(60)),
+        };
+        Coordinator::new(cfg, Calls::new(targets, Stream::new(1, "c")), Stream::new(1, "log"))
+    }
+
+    /// A small driver: delivers effects in time order, with participants scripted by `answer`.
+    struct Run<'a> {
+        c: Coordinator,
+        now: Nanos,
+        timers: Vec<(Nanos, Timer)>,
+        /// Requests sent to participants, in order: (step, undo).
+        calls: Vec<(u32, bool)>,
+        replies: Vec<Status>,
+        answer: Box<dyn FnMut(u32, bool) -> Option<u64> + 'a>,
+    }
+
+    impl<'a> Run<'a> {
+        fn new(c: Coordinator, answer: impl FnMut(u32, bool) -> Option<u64> + 'a) -> Run<'a> {
+            Run { c, now: 0, timers: vec![], calls: vec![], replies: vec![], answer: Box::new(answer) }
+        }
+
+        fn absorb(&mut self, out: Outbox) {
+            let mut responses = vec![];
+            for (to, m) in out.sends {
+                match m.kind {
+                    MsgKind::Response(r) if to == USER => self.replies.push(r.status),
+                    MsgKind::Request(r) => {
+                        self.calls.push((to.0, r.class == UNDO));
+                        // `None`: the participant never answers (down).
+                        if let Some(v) = (self.answer)(to.0, r.class == UNDO) {
+                            responses.push((
+                                to,
+                                Msg { call: m.call, kind: MsgKind::Response(Resp { status: Status::Ok, value: v }) },
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (at, t) in out.timers {
+                self.timers.push((self.now + at, t));
+            }
+            for (from, m) in responses {
+                let mut out = Outbox::default();
+                self.c.on_msg(self.now, &mut out, from, m);
+                self.absorb(out);
+            }
+        }
+
+        fn request(&mut self, saga: u64) {
+            let mut out = Outbox::default();
+            self.c.on_msg(
+                self.now,
+                &mut out,
+                USER,
+                Msg { call: saga, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key: saga }) },
+            );
+            self.absorb(out);
+        }
+
+        /// Fires timers in time order until `until`.
+        fn run(&mut self, until: Nanos) {
+            loop {
+                self.timers.sort_by_key(|t| t.0);
+                if self.timers.is_empty() || self.timers[0].0 > until {
+                    break;
+                }
+                let (at, t) = self.timers.remove(0);
+                self.now = at;
+                let mut out = Outbox::default();
+                self.c.on_timer(at, &mut out, t);
+                self.absorb(out);
+            }
+            self.now = until;
+        }
+    }
+
+    #[test]
+    fn orchestrator_compensates_completed_steps_in_reverse_order_after_a_refusal() {
+        let mut r =
+            Run::new(coordinator(Design::Orchestrated, None), |step, _| Some(if step == 2 { REFUSED } else { DONE }));
+        r.request(7);
+        r.run(10_000);
+        assert_eq!(r.calls, vec![(0, false), (1, false), (2, false), (1, true), (0, true)]);
+        assert_eq!(r.replies, vec![Status::Error], "told once the abort is written");
+        assert_eq!(r.c.saga_log().collect::<Vec<_>>(), vec![(7, Phase::Compensated)]);
+        assert!(r.c.idle());
+        assert_eq!((r.c.stats.aborted, r.c.stats.compensation_calls), (1, 2));
+        // Every decision is written before it is acted on: creation, 2 steps, abort, 2 undos.
+        assert_eq!(r.c.stats.log_writes, 6);
+    }
+
+    #[test]
+    fn orchestrator_undoes_a_step_whose_outcome_is_unknown_and_retries_compensations() {
+        // Step 1 never answers its do; its first undo is lost too, then it comes back.
+        let mut undo1 = 0;
+        let mut r = Run::new(coordinator(Design::Orchestrated, Some(50)), |step, undo| match (step, undo) {
+            (1, false) => None,
+            (1, true) => {
+                undo1 += 1;
+                (undo1 > 1).then_some(DONE)
+            }
+            _ => Some(DONE),
+        });
+        r.request(3);
+        r.run(1_000_000);
+        assert_eq!(r.calls, vec![(0, false), (1, false), (1, true), (1, true), (0, true)]);
+        assert_eq!(r.replies, vec![Status::Timeout,], "100 ns timeout > 50 ns deadline: still processing");
+        assert_eq!(r.c.saga_log().next(), Some((3, Phase::Compensated)));
+    }
+
+    #[test]
+    fn orchestrator_resumes_sagas_from_its_log_after_a_crash() {
+        let mut r = Run::new(coordinator(Design::Orchestrated, None), |_, _| Some(DONE));
+        r.request(1);
+        r.request(2);
+        // Both creations are written at t=5; the first step's outcome is being written at t=10.
+        r.run(7);
+        r.request(3); // creation not yet written when the crash comes
+        r.c.crash();
+        r.timers.clear(); // the world drops timers set before a crash
+        assert_eq!(r.c.stats.lost_in_crash, 3);
+        let mut out = Outbox::default();
+        r.c.boot(r.now, &mut out);
+        r.absorb(out);
+        assert_eq!(r.c.stats.resumed, 2);
+        r.run(1_000_000);
+        let log: Vec<_> = r.c.saga_log().collect();
+        assert_eq!(log, vec![(1, Phase::Completed), (2, Phase::Completed)], "saga 3 never started");
+        assert!(r.c.idle());
+        // Step 0 of sagas 1 and 2 was done before the crash and again after it (idempotent).
+        assert_eq!(r.calls.iter().filter(|c| **c == (0, false)).count(), 4);
+        // A retry of saga 1 is answered from the log; saga 3 starts afresh.
+        r.request(1);
+        r.request(3);
+        r.run(2_000_000);
+        assert_eq!(r.replies, vec![Status::Ok, Status::Ok]);
+    }
+
+    #[test]
+    fn sync_front_cleans_up_known_steps_once_and_leaves_the_unknown_one() {
+        let mut r = Run::new(coordinator(Design::Sync, None), |step, undo| match (step, undo) {
+            (2, false) => None, // times out (may have applied)
+            (0, true) => None,  // the cleanup of step 0 is lost: never retried
+            _ => Some(DONE),
+        });
+        r.request(9);
+        r.run(1_000_000);
+        assert_eq!(r.calls, vec![(0, false), (1, false), (2, false), (1, true), (0, true)]);
+        assert_eq!(r.replies, vec![Status::Error]);
+        assert!(r.c.idle());
+        let mut r = Run::new(coordinator(Design::Sync, None), |_, _| Some(DONE));
+        r.request(1);
+        assert_eq!(r.replies, vec![Status::Ok]);
+        assert_eq!(r.calls.len(), 3);
+    }
+
+    #[test]
+    fn choreography_front_answers_from_the_outcome_event() {
+        let mut r = Run::new(coordinator(Design::Choreographed, Some(1000)), |_, _| Some(0));
+        r.request(4);
+        r.request(5);
+        assert_eq!(r.calls, vec![(50, false), (50, false)], "published to the first inbox");
+        assert_eq!(r.c.stats.started, 2);
+        let mut out = Outbox::default();
+        let ev = |key| Msg { call: 1, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key }) };
+        r.c.on_msg(10, &mut out, ActorId(60), ev(event_key(4, false)));
+        r.c.on_msg(11, &mut out, ActorId(60), ev(event_key(4, false))); // a duplicate: acked, ignored
+        assert_eq!(out.sends.iter().filter(|(to, _)| *to == ActorId(60)).count(), 2, "every event is acked");
+        r.absorb(out);
+        r.run(5000);
+        assert_eq!(r.replies, vec![Status::Ok, Status::Timeout]);
+    }
+}

@@ -1,0 +1,253 @@
+//! Business workflows as sagas: compensation order and crash recovery of the orchestrator,
+//! harmless duplicates in a choreography, and the lesson of the `checkout-outage` catalog
+//! scenario over many seeds (sync leaves side effects behind; both sagas leave none, at a cost).
+
+use std::collections::BTreeMap;
+
+use faultline_models::saga::{SagaEntry, StepState};
+use faultline_models::saga_check::KINDS;
+use faultline_models::world::Component;
+use faultline_models::{RunReport, World};
+use faultline_scenarios::sweep::Estimate;
+use faultline_scenarios::{Scenario, Source, catalog, runner};
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::parse(&Source { file: "test.toml".into(), text: text.into() })
+        .unwrap_or_else(|e| panic!("{}", e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n")))
+}
+
+fn run(sc: &Scenario, variant: &str, seed: u64) -> (RunReport, World) {
+    runner::run(&sc.variant(Some(variant)).unwrap(), seed, None).unwrap()
+}
+
+/// The durable records of the first workflow's participants, by step.
+fn records(w: &World) -> Vec<&BTreeMap<u64, SagaEntry>> {
+    w.workflow_actors[0]
+        .participants
+        .iter()
+        .map(|&p| match &w.actors[p as usize].comp {
+            Component::Participant(p) => p.entries(),
+            _ => unreachable!("a participant"),
+        })
+        .collect()
+}
+
+fn anomalies(r: &RunReport) -> u64 {
+    r.anomalies.values().sum()
+}
+
+/// A three-step workflow in one region; `EXTRA` is appended (faults, variants).
+fn flow(design: &str, payment_refusals: f64, extra: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "flow"
+duration_s = 10
+
+[[region]]
+name = "r"
+zones = ["r-a", "r-b"]
+
+[[workload]]
+name = "users"
+zone = "r-a"
+target = "flow"
+arrival = {{ process = "poisson", rate_per_s = 100 }}
+timeout_ms = 5000
+keys = {{ distribution = "sequential" }}
+
+[[workflow]]
+name = "flow"
+zone = "r-a"
+design = "{design}"
+call_timeout_ms = 100
+retry = {{ max_attempts = 3, backoff_base_ms = 10, backoff_max_ms = 100 }}
+queue = {{ zone = "r-b", partitions = 8, max_in_flight_per_partition = 4, visibility_timeout_ms = 200, max_attempts = 50, session_timeout_ms = 1000 }}
+
+[[workflow.step]]
+name = "order"
+role = "order"
+zone = "r-b"
+service_time = {{ dist = "exponential", mean_ms = 2 }}
+
+[[workflow.step]]
+name = "stock"
+role = "inventory"
+zone = "r-b"
+service_time = {{ dist = "exponential", mean_ms = 2 }}
+stock_per_item = 100
+items = 50
+
+[[workflow.step]]
+name = "pay"
+role = "payment"
+zone = "r-a"
+service_time = {{ dist = "exponential", mean_ms = 20 }}
+refuse_probability = {payment_refusals}
+{extra}"#
+    )
+}
+
+#[test]
+fn orchestrator_compensates_in_reverse_order_and_resumes_its_log_after_a_crash() {
+    let crash = r#"
+[[fault]]
+kind = "node-crash"
+node = "flow"
+start_s = 4
+end_s = 5
+"#;
+    let sc = scenario(&flow("orchestrated", 0.5, crash));
+    let (r, w) = run(&sc, "base", 1);
+    let wf = &r.workflows[0];
+    assert_eq!((wf.inconsistent, anomalies(&r)), (0, 0), "{wf:?}");
+    assert!(wf.resumed_after_crash > 0, "{wf:?}");
+    let [order, stock, pay] = records(&w)[..] else { panic!("three steps") };
+    let mut reversed = 0;
+    for (id, p) in pay {
+        if p.state != StepState::Refused {
+            continue;
+        }
+        // Refused at payment: stock released first, then the order cancelled.
+        let (o, s) = (order[id], stock[id]);
+        assert_eq!((o.state, s.state), (StepState::Compensated, StepState::Compensated), "saga {id}");
+        assert!(
+            s.last_effect < o.last_effect,
+            "saga {id}: stock undone at {} after order at {}",
+            s.last_effect,
+            o.last_effect
+        );
+        reversed += 1;
+    }
+    assert!(reversed > 100, "{reversed} sagas compensated");
+    // Some sagas were caught by the crash: a step done before it, the saga ended after the
+    // restart, every step consistent (checked above).
+    let (down, up) = (4_000_000_000, 5_000_000_000);
+    let straddling = order
+        .iter()
+        .filter(|(id, o)| o.first_effect < down && pay.get(id).is_some_and(|p| p.last_effect >= up))
+        .count();
+    assert!(straddling > 0, "no saga spanned the crash");
+    assert!(wf.answers.lost_in_crash > 0);
+}
+
+/// Loses a fifth of what participants send to the coordinator and to the broker while it
+/// lasts: answers (so callers retry), publishes and acknowledgements (so events come again).
+const LOSSY: &str = r#"
+[[fault]]
+kind = "loss"
+from = ["flow/order", "flow/stock", "flow/pay"]
+to = ["flow", "flow/queue"]
+probability = 0.2
+start_s = 2
+end_s = 8
+
+[[variant]]
+name = "choreographed"
+
+[[variant]]
+name = "orchestrated"
+set = { "workflow.flow.design" = "orchestrated" }
+
+[[variant]]
+name = "sync"
+set = { "workflow.flow.design" = "sync" }
+"#;
+
+#[test]
+fn at_least_once_duplicates_are_harmless_with_idempotency_keys_and_not_without() {
+    let sc = scenario(&flow("choreographed", 0.1, LOSSY));
+    for seed in [1, 2] {
+        for design in ["choreographed", "orchestrated"] {
+            let (r, w) = run(&sc, design, seed);
+            let wf = &r.workflows[0];
+            assert_eq!((wf.inconsistent, anomalies(&r)), (0, 0), "{design}: {:?}", r.anomalies);
+            assert!(wf.completed > 300 && wf.compensated > 20, "{design}: {wf:?}");
+            // Duplicates did arrive, and were answered from the record.
+            assert!(wf.steps.iter().all(|s| s.repeats_ignored > 0), "{design}: {:?}", wf.steps);
+            for step in records(&w) {
+                assert!(step.values().all(|e| e.applied <= 1), "{design}: an effect applied twice");
+            }
+            if design == "choreographed" {
+                let redelivered: u64 = r.queues.iter().map(|q| q.redelivered).sum();
+                assert!(redelivered > 50, "{:?}", r.queues);
+            }
+        }
+        // The same losses without idempotency keys: retried calls apply twice.
+        let (r, _) = run(&sc, "sync", seed);
+        assert!(r.anomalies["double_charge"] + r.anomalies["duplicate_effect"] > 10, "{:?}", r.anomalies);
+    }
+}
+
+#[test]
+fn checkout_outage_is_deterministic_in_every_variant() {
+    let sc = scenario(catalog::get("checkout-outage").unwrap().text);
+    for v in &sc.variants {
+        let d = runner::check_determinism(&sc.variant(Some(&v.name)).unwrap(), 3).unwrap();
+        assert!(d.deterministic(), "{}: {:?}", v.name, d);
+    }
+}
+
+/// Runs every variant of `checkout-outage` over `seeds` on two threads.
+fn checkout_runs(seeds: std::ops::Range<u64>) -> BTreeMap<&'static str, Vec<RunReport>> {
+    let sc = scenario(catalog::get("checkout-outage").unwrap().text);
+    let variants = ["sync", "orchestrated", "choreographed"];
+    let jobs: Vec<(&str, u64)> = variants.iter().flat_map(|&v| seeds.clone().map(move |s| (v, s))).collect();
+    let mut results: Vec<Option<RunReport>> = vec![None; jobs.len()];
+    std::thread::scope(|s| {
+        for (half, out) in results.chunks_mut(jobs.len().div_ceil(2)).enumerate() {
+            let (sc, jobs) = (&sc, &jobs);
+            s.spawn(move || {
+                for (k, slot) in out.iter_mut().enumerate() {
+                    let (v, seed) = jobs[half * jobs.len().div_ceil(2) + k];
+                    *slot = Some(run(sc, v, seed).0);
+                }
+            });
+        }
+    });
+    let mut by = BTreeMap::new();
+    for ((v, _), r) in jobs.iter().zip(results) {
+        by.entry(*v).or_insert_with(Vec::new).push(r.expect("ran"));
+    }
+    by
+}
+
+#[test]
+fn checkout_outage_sync_leaves_side_effects_behind_and_sagas_leave_none_at_a_latency_cost() {
+    let runs = checkout_runs(1..41);
+    let total = |v: &str, kind: &str| runs[v].iter().map(|r| r.anomalies[kind]).sum::<u64>();
+    for r in &runs["sync"] {
+        let wf = &r.workflows[0];
+        // The front's crash abandons checkouts in flight; slow payments time out after charging.
+        assert!(wf.anomalies["orphaned_side_effect"] > 0, "seed {}: {:?}", r.seed, wf.anomalies);
+        assert_eq!(wf.time_to_consistency_ms, None, "seed {}: never consistent", r.seed);
+    }
+    for kind in ["charge_without_order", "double_charge", "reservation_leaked"] {
+        assert!(total("sync", kind) > 0, "sync {kind}");
+    }
+    for v in ["orchestrated", "choreographed"] {
+        for r in &runs[v] {
+            let wf = &r.workflows[0];
+            assert_eq!(r.anomalies.len(), KINDS.len(), "every kind reported");
+            assert_eq!(anomalies(r), 0, "{v} seed {}: {:?}", r.seed, r.anomalies);
+            assert_eq!((wf.inconsistent, wf.anomalies["stuck_saga"]), (0, 0), "{v} seed {}", r.seed);
+            assert_eq!(wf.sagas, wf.completed + wf.compensated);
+            assert!(wf.time_to_consistency_ms.is_some(), "{v} seed {}: settles after the heal", r.seed);
+            assert!(wf.compensations > 0);
+        }
+    }
+    // Resumed from the log after the restart of eu-west.
+    assert!(runs["orchestrated"].iter().all(|r| r.workflows[0].resumed_after_crash > 0));
+    // The cost: log appends and queue hops make checkouts slower (paired over seeds).
+    for v in ["orchestrated", "choreographed"] {
+        for q in ["p50", "p99"] {
+            let pick = |r: &RunReport| if q == "p50" { r.latency_ms.p50 } else { r.latency_ms.p99 };
+            let d: Vec<f64> = runs[v].iter().zip(&runs["sync"]).map(|(a, b)| pick(a) - pick(b)).collect();
+            let e = Estimate::of(&d);
+            assert!(e.mean - e.ci95 > 0.0, "{v} {q} − sync {q}: {e:?}");
+        }
+    }
+    // A choreography only learns the outcome at the end of the chain: some shoppers are told
+    // "still processing".
+    assert!(runs["choreographed"].iter().map(|r| r.workflows[0].answers.pending).sum::<u64>() > 0);
+}
