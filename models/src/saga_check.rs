@@ -80,9 +80,7 @@ pub struct SagaCheck {
 
 pub fn check(input: &CheckInput<'_>) -> SagaCheck {
     let mut r = SagaCheck { anomalies: KINDS.iter().map(|k| (*k, 0)).collect(), ..SagaCheck::default() };
-    let mut ids: BTreeSet<u64> = input.unfinished.clone();
     for s in &input.steps {
-        ids.extend(s.entries.keys());
         r.compensations += s.entries.values().map(|e| u64::from(e.compensated)).sum::<u64>();
         if let Some((per_item, peaks)) = s.stock {
             *r.anomalies.get_mut(OVERSOLD).expect("kind") +=
@@ -91,12 +89,23 @@ pub fn check(input: &CheckInput<'_>) -> SagaCheck {
     }
     let heal = input.last_heal;
     let mut settled: Nanos = 0;
-    for &id in &ids {
+    // Every map is ordered by saga id: walk them in step, one saga at a time (the union of the
+    // ids, in order, without collecting it).
+    let mut heads: Vec<_> = input.steps.iter().map(|s| s.entries.iter().peekable()).collect();
+    let mut unfinished = input.unfinished.iter().peekable();
+    let mut here: Vec<Option<&SagaEntry>> = vec![None; input.steps.len()];
+    loop {
+        let next_entry = heads.iter_mut().filter_map(|h| h.peek().map(|(id, _)| **id)).min();
+        let Some(id) = next_entry.into_iter().chain(unfinished.peek().map(|id| **id)).min() else { break };
+        for (h, slot) in heads.iter_mut().zip(&mut here) {
+            *slot = h.next_if(|(k, _)| **k == id).map(|(_, e)| e);
+        }
+        let stuck = unfinished.next_if(|k| **k == id).is_some();
         let mut in_effect = 0;
         let (mut first, mut last) = (Nanos::MAX, 0);
         let (mut charged, mut reserved) = (false, false);
-        for s in &input.steps {
-            let Some(e) = s.entries.get(&id) else { continue };
+        for (s, e) in input.steps.iter().zip(&here) {
+            let Some(e) = e else { continue };
             if e.first_effect != Nanos::MAX {
                 first = first.min(e.first_effect);
                 last = last.max(e.last_effect);
@@ -114,7 +123,7 @@ pub fn check(input: &CheckInput<'_>) -> SagaCheck {
             }
         }
         r.sagas += 1;
-        if input.unfinished.contains(&id) {
+        if stuck {
             *r.anomalies.get_mut(STUCK_SAGA).expect("kind") += 1;
         }
         if in_effect == input.steps.len() {

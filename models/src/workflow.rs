@@ -18,7 +18,8 @@
 //!   compensated in reverse order. A step whose call failed (retries exhausted: outcome
 //!   unknown) aborts it too, and is itself compensated first (its `undo` compensates it or
 //!   leaves a tombstone, so a late `do` cannot apply). A compensation whose call fails is
-//!   retried after `compensation_pause`, until it succeeds. After a restart the orchestrator
+//!   called again after a pause (`compensation_pause`, doubling after each failed round up to
+//!   30 s, with jitter), until it succeeds. After a restart the orchestrator
 //!   resumes every saga of its log that has not ended, from its last written state.
 //! - **Choreographed** ([`Design::Choreographed`]): the front publishes `do` to the first
 //!   step's inbox topic and the participants pass the saga along (see
@@ -74,7 +75,8 @@ pub struct CoordinatorConfig {
     pub reply_within: Option<Nanos>,
     /// Orchestrated: the time to append one record to the saga log.
     pub log_write: Dist,
-    /// Orchestrated: wait before calling a compensation again after its call failed.
+    /// Orchestrated: wait before calling a compensation again after its call failed (the first
+    /// time; the pause doubles after each failed round, up to [`MAX_COMPENSATION_PAUSE`]).
     pub compensation_pause: Nanos,
     /// Choreographed: the outcomes topic (its deliveries are outcome events, not user requests).
     pub outcomes: Option<ActorId>,
@@ -153,7 +155,12 @@ struct Saga {
     /// Volatile: a transition being written.
     pending: Option<Phase>,
     waiter: Option<Waiter>,
+    /// Volatile: failed rounds of calls to the current compensation.
+    failed_rounds: u8,
 }
+
+/// Longest pause between two rounds of calls to a failing compensation.
+pub const MAX_COMPENSATION_PAUSE: Nanos = 30_000_000_000;
 
 /// Timer tags (`arg`: an orchestrated saga's index in the log; for `DEADLINE` of a
 /// choreography, the saga id).
@@ -168,6 +175,8 @@ pub struct Coordinator {
     /// target 0 publishes to the first step's inbox.
     pub calls: Calls,
     rng_log: Stream,
+    /// Jitter of the pauses between rounds of a failing compensation.
+    rng_pause: Stream,
     chains: Slab<Chain>,
     sagas: Vec<Saga>,
     index: BTreeMap<u64, u32>,
@@ -180,11 +189,12 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    pub fn new(cfg: CoordinatorConfig, calls: Calls, rng_log: Stream) -> Coordinator {
+    pub fn new(cfg: CoordinatorConfig, calls: Calls, rng_log: Stream, rng_pause: Stream) -> Coordinator {
         Coordinator {
             cfg,
             calls,
             rng_log,
+            rng_pause,
             chains: Slab::default(),
             sagas: Vec::new(),
             index: BTreeMap::new(),
@@ -380,7 +390,14 @@ impl Coordinator {
             return;
         }
         let i = self.sagas.len();
-        self.sagas.push(Saga { id: saga, phase: Phase::Forward(0), durable: false, pending: None, waiter: Some(w) });
+        self.sagas.push(Saga {
+            id: saga,
+            phase: Phase::Forward(0),
+            durable: false,
+            pending: None,
+            waiter: Some(w),
+            failed_rounds: 0,
+        });
         self.index.insert(saga, i as u32);
         self.running += 1;
         self.arm_deadline(out, i as u64);
@@ -468,11 +485,21 @@ impl Coordinator {
             Phase::Forward(k) => Phase::Compensate(k + 1),
             Phase::Compensate(j) if ok => Phase::Compensate(j - 1),
             Phase::Compensate(_) => {
-                out.timer(self.cfg.compensation_pause, Timer::Model { tag: RETRY, arg: i as u64 });
+                // Exponential backoff between rounds, with equal jitter: a fixed pause lets the
+                // compensations of many sagas keep an overloaded step overloaded forever.
+                let pause = self
+                    .cfg
+                    .compensation_pause
+                    .saturating_mul(1 << s.failed_rounds.min(20))
+                    .min(MAX_COMPENSATION_PAUSE);
+                s.failed_rounds = s.failed_rounds.saturating_add(1);
+                let wait = pause / 2 + (self.rng_pause.f64() * (pause / 2) as f64) as Nanos;
+                out.timer(wait, Timer::Model { tag: RETRY, arg: i as u64 });
                 return;
             }
             _ => return,
         };
+        s.failed_rounds = 0;
         s.pending = Some(if next == Phase::Compensate(0) { Phase::Compensated } else { next });
         self.append(out, i);
     }
@@ -528,6 +555,7 @@ impl Coordinator {
                 self.stats.lost_in_crash += 1;
             }
             s.pending = None;
+            s.failed_rounds = 0;
             if !s.durable && s.phase != Phase::Lost {
                 s.phase = Phase::Lost;
                 self.index.remove(&s.id);
@@ -579,7 +607,7 @@ mod tests {
             compensation_pause: 1000,
             outcomes: (design == Design::Choreographed).then_some(ActorId(60)),
         };
-        Coordinator::new(cfg, Calls::new(targets, Stream::new(1, "c")), Stream::new(1, "log"))
+        Coordinator::new(cfg, Calls::new(targets, Stream::new(1, "c")), Stream::new(1, "log"), Stream::new(1, "p"))
     }
 
     /// A small driver: delivers effects in time order, with participants scripted by `answer`.
@@ -587,15 +615,24 @@ mod tests {
         c: Coordinator,
         now: Nanos,
         timers: Vec<(Nanos, Timer)>,
-        /// Requests sent to participants, in order: (step, undo).
+        /// Requests sent to participants, in order: (step, undo), and when.
         calls: Vec<(u32, bool)>,
+        call_times: Vec<Nanos>,
         replies: Vec<Status>,
         answer: Box<dyn FnMut(u32, bool) -> Option<u64> + 'a>,
     }
 
     impl<'a> Run<'a> {
         fn new(c: Coordinator, answer: impl FnMut(u32, bool) -> Option<u64> + 'a) -> Run<'a> {
-            Run { c, now: 0, timers: vec![], calls: vec![], replies: vec![], answer: Box::new(answer) }
+            Run {
+                c,
+                now: 0,
+                timers: vec![],
+                calls: vec![],
+                call_times: vec![],
+                replies: vec![],
+                answer: Box::new(answer),
+            }
         }
 
         fn absorb(&mut self, out: Outbox) {
@@ -605,6 +642,7 @@ mod tests {
                     MsgKind::Response(r) if to == USER => self.replies.push(r.status),
                     MsgKind::Request(r) => {
                         self.calls.push((to.0, r.class == UNDO));
+                        self.call_times.push(self.now);
                         // `None`: the participant never answers (down).
                         if let Some(v) = (self.answer)(to.0, r.class == UNDO) {
                             responses.push((
@@ -686,6 +724,32 @@ mod tests {
         assert_eq!(r.calls, vec![(0, false), (1, false), (1, true), (1, true), (0, true)]);
         assert_eq!(r.replies, vec![Status::Timeout,], "100 ns timeout > 50 ns deadline: still processing");
         assert_eq!(r.c.saga_log().next(), Some((3, Phase::Compensated)));
+    }
+
+    #[test]
+    fn pauses_between_rounds_of_a_failing_compensation_grow() {
+        // Step 1's undo fails five rounds (one attempt each: 100 ns timeout), then works.
+        let mut rounds = 0;
+        let mut r = Run::new(coordinator(Design::Orchestrated, None), |step, undo| match (step, undo) {
+            (1, true) => {
+                rounds += 1;
+                (rounds > 5).then_some(DONE)
+            }
+            (2, false) => Some(REFUSED),
+            _ => Some(DONE),
+        });
+        r.request(1);
+        r.run(1_000_000);
+        let undo1: Vec<Nanos> =
+            r.calls.iter().zip(&r.call_times).filter(|(c, _)| **c == (1, true)).map(|(_, t)| *t).collect();
+        assert_eq!(undo1.len(), 6);
+        let gaps: Vec<Nanos> = undo1.windows(2).map(|w| w[1] - w[0]).collect();
+        // Each gap is the 100 ns timeout plus a pause in [p/2, p], p = 1000 · 2^round.
+        for (n, g) in gaps.iter().enumerate() {
+            let p = 1000 << n;
+            assert!((100 + p / 2..=100 + p).contains(g), "round {n}: gap {g}");
+        }
+        assert_eq!(r.c.saga_log().next(), Some((1, Phase::Compensated)));
     }
 
     #[test]

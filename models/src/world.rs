@@ -1044,7 +1044,12 @@ fn workflow(
         name: w.name.clone(),
         node: w.node,
         epoch: 0,
-        comp: Component::Coordinator(Coordinator::new(cfg, calls, stream(&format!("workflow/{}/log", w.name)))),
+        comp: Component::Coordinator(Coordinator::new(
+            cfg,
+            calls,
+            stream(&format!("workflow/{}/log", w.name)),
+            stream(&format!("workflow/{}/pause", w.name)),
+        )),
         group: g,
     });
 }

@@ -180,6 +180,73 @@ fn at_least_once_duplicates_are_harmless_with_idempotency_keys_and_not_without()
 }
 
 #[test]
+fn a_do_overtaken_by_its_undo_is_refused_by_the_tombstone() {
+    // Requests to payments are delayed by 0–600 ms for a while: calls time out (100 ms, 3
+    // attempts), the orchestrator compensates payments, and some `undo`s overtake their `do`s.
+    let jitter = r#"
+[[fault]]
+kind = "latency"
+from = ["flow"]
+to = ["flow/pay"]
+one_way = true
+added_ms = 0
+jitter_ms = 600
+start_s = 2
+end_s = 8
+
+[[variant]]
+name = "orchestrated"
+
+[[variant]]
+name = "sync"
+set = { "workflow.flow.design" = "sync" }
+"#;
+    let sc = scenario(&flow("orchestrated", 0.0, jitter));
+    let (r, w) = run(&sc, "orchestrated", 1);
+    let wf = &r.workflows[0];
+    let pay = &wf.steps[2];
+    assert!(pay.tombstones > 5 && pay.late_refused > 5, "{pay:?}");
+    assert_eq!((wf.inconsistent, anomalies(&r)), (0, 0), "{:?}", r.anomalies);
+    let tombstoned = records(&w)[2].values().filter(|e| e.state == StepState::Tombstone).count();
+    assert_eq!(tombstoned as u64, pay.tombstones, "no tombstoned saga was ever charged");
+    // Without tombstones (sync), the late charges apply after the front gave up on them.
+    let (r, _) = run(&sc, "sync", 1);
+    assert!(r.anomalies["charge_without_order"] > 5, "{:?}", r.anomalies);
+}
+
+#[test]
+fn sagas_that_cannot_finish_are_reported_stuck_with_their_leftovers() {
+    // Payments goes down at 5 s and never comes back; sagas may settle for 2 s after 10 s.
+    let gone = r#"
+[[fault]]
+kind = "node-crash"
+node = "flow/pay"
+start_s = 5
+
+[[variant]]
+name = "orchestrated"
+
+[[variant]]
+name = "choreographed"
+set = { "workflow.flow.design" = "choreographed" }
+"#;
+    let sc = scenario(
+        &flow("orchestrated", 0.0, gone)
+            .replace("design = \"orchestrated\"", "design = \"orchestrated\"\nsettle_s = 2"),
+    );
+    for design in ["orchestrated", "choreographed"] {
+        let (r, _) = run(&sc, design, 1);
+        let wf = &r.workflows[0];
+        // Orchestrated: compensations of payments retry forever; choreographed: the events for
+        // payments wait in its topic. Either way the orders and reservations stay.
+        assert!(wf.anomalies["stuck_saga"] > 100, "{design}: {:?}", wf.anomalies);
+        assert!(wf.anomalies["reservation_leaked"] > 0 && wf.inconsistent > 0, "{design}: {wf:?}");
+        assert_eq!(wf.time_to_consistency_ms, None, "{design}: a fault is still active");
+        assert!(r.sim_time_ns >= 12_000_000_000, "{design}: ran until the limit: {}", r.sim_time_ns);
+    }
+}
+
+#[test]
 fn checkout_outage_is_deterministic_in_every_variant() {
     let sc = scenario(catalog::get("checkout-outage").unwrap().text);
     for v in &sc.variants {
