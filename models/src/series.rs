@@ -73,6 +73,8 @@ pub struct Layout {
     pub caches: usize,
     pub queues: usize,
     pub databases: usize,
+    /// Actor ids `[from, to)` of the scenario's queues (workflows have brokers of their own, not sampled).
+    pub queue_actors: (u32, u32),
 }
 
 impl Layout {
@@ -84,6 +86,7 @@ impl Layout {
             caches: b + balancers,
             queues: b + balancers + caches,
             databases: b + balancers + caches + queues,
+            queue_actors: (0, 0),
         }
     }
 }
@@ -195,7 +198,7 @@ pub fn sample(
                 r[2] += c.stats.coalesced;
                 r[CACHE_BACKEND_READS] += c.stats.backend_reads;
             }
-            Component::Broker(b) => {
+            Component::Broker(b) if (layout.queue_actors.0..layout.queue_actors.1).contains(&(i as u32)) => {
                 let r = &mut rows[layout.queues + a.group];
                 r[QUEUE_PUBLISHED] += b.stats.published;
                 r[QUEUE_ACKED] += b.stats.acked;
@@ -230,7 +233,7 @@ pub fn sample(
                 r[SVC_RETRIES] += svc.calls.stats.retries;
                 r[SVC_TIMEOUTS] += svc.calls.stats.attempt_timeouts;
             }
-            Component::Client(_) | Component::Participant(_) | Component::Coordinator(_) => {}
+            Component::Client(_) | Component::Participant(_) | Component::Coordinator(_) | Component::Broker(_) => {}
         }
     }
     for (g, shards) in led.iter().enumerate() {

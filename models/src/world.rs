@@ -412,7 +412,10 @@ impl World {
                 spec.databases.iter().map(|d| d.nodes.len()).sum(),
                 spec.duration,
             ),
-            layout: Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), spec.queues.len()),
+            layout: Layout {
+                queue_actors: queue_ids.first().map_or((0, 0), |f| (f.0, f.0 + queue_ids.len() as u32)),
+                ..Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), spec.queues.len())
+            },
             shard_base: spec
                 .databases
                 .iter()
