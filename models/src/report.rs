@@ -593,7 +593,8 @@ impl RunReport {
             let hit_ratio = hits.iter().zip(&misses).map(|(&h, &m)| round3(ratio(h as f64, (h + m) as f64))).collect();
             c.timeseries = CacheSeries { hits, misses, hit_ratio, backend_reads: delta(slot, CACHE_BACKEND_READS) };
         }
-        for (g, q) in queues.iter_mut().enumerate() {
+        // Workflows' own brokers come after the scenario's queues and have no sampled series.
+        for (g, q) in queues.iter_mut().enumerate().take(spec.queues.len()) {
             let slot = layout.queues + g;
             q.timeseries = QueueSeries {
                 published: delta(slot, QUEUE_PUBLISHED),
