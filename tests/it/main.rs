@@ -11,3 +11,4 @@ mod series;
 mod shrunk;
 mod sweep;
 mod theory;
+mod tui;
