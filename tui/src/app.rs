@@ -83,7 +83,7 @@ pub enum Goal {
 }
 
 /// Events applied per tick (over all runs): keeps a frame short on any scenario.
-pub const EVENTS_PER_TICK: u64 = 200_000;
+pub const EVENTS_PER_TICK: u64 = 100_000;
 const LOG_LINES: usize = 1_000;
 
 pub struct App {
@@ -537,11 +537,13 @@ impl App {
         self.after_work();
     }
 
-    /// Rebuilds reports and announces runs that just ended.
+    /// Rebuilds reports (at every window while running, at once when stopped or stepped) and
+    /// announces runs that just ended.
     fn after_work(&mut self) {
+        let force = self.paused && self.goal.is_none();
         let mut ended = Vec::new();
         for (i, r) in self.runs.iter_mut().enumerate() {
-            r.refresh();
+            r.refresh(force);
             if r.finished() && !r.announced_end {
                 r.announced_end = true;
                 ended.push(i);

@@ -12,13 +12,17 @@ use faultline_scenarios::expect::Verdict;
 use faultline_scenarios::replay::{Command, Replay};
 use faultline_sim::Nanos;
 
-/// A figure of the report that rose while the run was watched.
+/// An episode of a figure of the report rising while the run was watched: consecutive
+/// refreshes that saw it rise are one episode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Anomaly {
-    /// Simulated time of the refresh that saw it rise.
-    pub t: Nanos,
+    /// Simulated time of the first and the last refresh that saw it rise.
+    pub first: Nanos,
+    pub last: Nanos,
     pub what: String,
+    /// Added during the episode.
     pub added: u64,
+    /// Total since the start of the run.
     pub total: u64,
 }
 
@@ -42,6 +46,8 @@ pub struct Run {
     /// Whether the UI has announced its end.
     pub announced_end: bool,
     seen: BTreeMap<String, u64>,
+    /// Simulated time of the last rebuild.
+    previous_refresh: Nanos,
     /// `(events, now)` at the last rebuild.
     refreshed_at: Option<(u64, Nanos)>,
 }
@@ -68,9 +74,10 @@ impl Run {
             save_path: None,
             announced_end: false,
             seen: BTreeMap::new(),
+            previous_refresh: 0,
             refreshed_at: None,
         };
-        run.refresh();
+        run.refresh(true);
         Ok(run)
     }
 
@@ -140,23 +147,42 @@ impl Run {
         Ok(())
     }
 
-    /// Rebuilds the report if events were applied since the last time, and notes which
-    /// anomaly figures rose. Returns whether it rebuilt.
-    pub fn refresh(&mut self) -> bool {
+    /// Rebuilds the report if events were applied since the last time — while running only
+    /// once per time-series window, unless `force`d (building it checks the whole history of
+    /// recorded databases, tens of milliseconds on long runs) — and notes which anomaly
+    /// figures rose. Returns whether it rebuilt.
+    pub fn refresh(&mut self, force: bool) -> bool {
         let at = (self.world.events(), self.world.now());
         if self.refreshed_at == Some(at) {
+            return false;
+        }
+        let window = self.world.spec.window.max(1);
+        if let Some((_, t)) = self.refreshed_at
+            && !force
+            && !self.finished()
+            && t / window == at.1 / window
+        {
             return false;
         }
         self.refreshed_at = Some(at);
         self.report = RunReport::build(&self.world, &self.scenario.name, &self.variant);
         let now = self.world.now();
+        let previous = self.previous_refresh;
         for (what, total) in anomaly_figures(&self.report) {
             let before = self.seen.get(&what).copied().unwrap_or(0);
-            if total > before {
-                self.anomalies.push(Anomaly { t: now, what: what.clone(), added: total - before, total });
-                self.seen.insert(what, total);
+            if total <= before {
+                continue;
             }
+            let added = total - before;
+            match self.anomalies.iter_mut().rev().find(|a| a.what == what) {
+                Some(a) if a.last == previous => {
+                    (a.last, a.added, a.total) = (now, a.added + added, total);
+                }
+                _ => self.anomalies.push(Anomaly { first: now, last: now, what: what.clone(), added, total }),
+            }
+            self.seen.insert(what, total);
         }
+        self.previous_refresh = now;
         let applicable: Vec<_> = self.scenario.expectations.iter().filter(|e| e.applies_to(&self.variant)).collect();
         if !applicable.is_empty() {
             let value = serde_json::to_value(&self.report).unwrap_or_default();
@@ -237,7 +263,7 @@ mod tests {
         }
         let c = sc.variant(Some("fail-fast")).unwrap();
         let (plain, _) = faultline_scenarios::runner::run(&c, 3, None).unwrap();
-        run.refresh();
+        run.refresh(true);
         // The live run bins its figures in finer windows; everything else is the same run.
         assert_eq!(run.report.timeseries.window_ms, 1000.0);
         assert_eq!(plain.timeseries.window_ms, 5000.0);
@@ -268,6 +294,26 @@ mod tests {
         let (replayed, _) = faultline_scenarios::replay::run(&saved, None).unwrap();
         assert_eq!(Some(replayed.trace_hash), saved.trace_hash);
         assert!(run.inject(r#"{ kind = "zone-outage", zone = "us-east-b" }"#, None).is_err());
+    }
+
+    #[test]
+    fn anomalies_are_episodes_of_rising_figures() {
+        let sc = scenario("queue-dead-letters");
+        let mut run = Run::new(sc, "three-attempts", 1).unwrap();
+        let mut t = 0;
+        while !run.finished() {
+            t += 1_000_000_000;
+            run.advance(t, u64::MAX);
+            run.refresh(true);
+        }
+        let dead: Vec<&Anomaly> = run.anomalies.iter().filter(|a| a.what == "order-events dead-lettered").collect();
+        assert!(!dead.is_empty(), "{:?}", run.anomalies);
+        // Episodes add up to the report's total, and do not overlap.
+        assert_eq!(dead.iter().map(|a| a.added).sum::<u64>(), run.report.queues[0].dead_lettered);
+        assert_eq!(dead.last().unwrap().total, run.report.queues[0].dead_lettered);
+        assert!(dead.windows(2).all(|w| w[0].last < w[1].first));
+        // The errors fault lasts 10 s: its dead letters are one episode, not one per refresh.
+        assert!(dead[0].last - dead[0].first >= 5_000_000_000, "{:?}", dead[0]);
     }
 
     #[test]

@@ -286,3 +286,27 @@ fn saving_writes_a_replay_that_is_kept_up_to_date() {
     let (replayed, _) = faultline_scenarios::replay::run(&r, None).unwrap();
     assert_eq!(Some(replayed.trace_hash), r.trace_hash);
 }
+
+#[test]
+fn every_catalog_scenario_renders_at_every_size() {
+    for e in catalog::CATALOG {
+        let mut fx = fixture(Options { scenario: Some(scenario(e.name)), paused: true, ..Options::default() });
+        let t = fx.app.runs[0].world.spec.duration / 3;
+        fx.app.goal = Some(Goal::Until(t));
+        fx.settle();
+        for (w, h) in [(60, 16), (80, 24), (200, 60)] {
+            let s = fx.draw(w, h);
+            assert!(s.contains(e.name), "{} at {w}×{h}:\n{s}", e.name);
+        }
+        fx.press("i");
+        assert!(fx.draw(60, 16).contains("faults at t="), "{}", e.name);
+        fx.app.update(code(KeyCode::Esc));
+        if fx.app.scenario.as_ref().is_some_and(|s| s.variants.len() > 1) {
+            fx.press("c");
+            fx.app.goal = Some(Goal::Until(t / 2));
+            fx.settle();
+            assert!(fx.draw(60, 16).contains("B − A"), "{}", e.name);
+            assert!(fx.draw(200, 60).contains("B − A"), "{}", e.name);
+        }
+    }
+}

@@ -233,7 +233,7 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
         out.push(Line::from(vec![
             kind("ca "),
             Span::raw(name(&c.name)),
-            Span::raw(format!("hit {:>4} ", pct(c.timeseries.hit_ratio.last().copied().unwrap_or(c.hit_ratio)))),
+            Span::raw(format!("hit {:>4} ", pct(recent_hit_ratio(c)))),
             Span::styled(spark(&c.timeseries.hit_ratio, spark_w), Style::new().fg(Color::Cyan)),
         ]));
     }
@@ -270,6 +270,12 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
     out
 }
 
+/// Hit ratio in the latest window with reads (the one in progress may have none yet).
+fn recent_hit_ratio(c: &faultline_models::report::CacheReport) -> f64 {
+    let t = &c.timeseries;
+    (0..t.hits.len()).rev().find(|&w| t.hits[w] + t.misses[w] > 0).map_or(c.hit_ratio, |w| t.hit_ratio[w])
+}
+
 fn components(f: &mut Frame, area: Rect, run: &Run) {
     let block = Block::bordered().title(" components ");
     let inner = block.inner(area);
@@ -292,8 +298,13 @@ pub fn anomaly_lines(run: &Run) -> Vec<Line<'static>> {
         });
     }
     for a in run.anomalies.iter().rev() {
+        let when = if a.first == a.last {
+            format!("{:.1}s ", a.first as f64 / 1e9)
+        } else {
+            format!("{:.1}-{:.1}s ", a.first as f64 / 1e9, a.last as f64 / 1e9)
+        };
         out.push(Line::from(vec![
-            Span::raw(format!("{:.1}s ", a.t as f64 / 1e9)).dim(),
+            Span::raw(when).dim(),
             Span::styled(format!("+{} {}", a.added, a.what), Style::new().fg(Color::Red)),
             Span::raw(format!(" ={}", a.total)).dim(),
         ]));

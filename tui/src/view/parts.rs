@@ -135,12 +135,15 @@ fn top(points: &[(f64, f64)]) -> f64 {
     points.iter().map(|p| p.1).fold(0.0, f64::max)
 }
 
+/// A named line of `(t_s, value)` points in a colour.
+type Series<'a> = (&'a str, &'a [(f64, f64)], Color);
+
 /// A chart of two series over simulated time; axis labels only where there is room.
 fn chart(
     f: &mut Frame,
     area: Rect,
     title: Line<'_>,
-    series: [(&str, &[(f64, f64)], Color); 2],
+    series: [Series<'_>; 2],
     x_max: f64,
     y_fmt: impl Fn(f64) -> String,
 ) {
