@@ -236,3 +236,30 @@ fn tui_in_tmux_injects_a_region_outage_by_key_and_restores_the_terminal() {
     assert!(err.contains("reproduced") && err.contains(&hash) && err.contains("1 command"), "{err}");
     eprintln!("tmux session took {:.1} s", started.elapsed().as_secs_f64());
 }
+
+#[test]
+fn tui_refuses_bad_arguments_before_taking_the_terminal() {
+    let dir = temp_dir("bad");
+    let garbage = dir.join("garbage.jsonl");
+    std::fs::write(&garbage, "not json\n{}\n").unwrap();
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let (garbage, empty) = (garbage.to_str().unwrap(), empty.to_str().unwrap());
+    let cases: [(&[&str], &str); 7] = [
+        (&["tui", "no-such-scenario"], "no such file, and no catalog scenario"),
+        (&["tui", "cross-region-outage", "--variant", "nope"], "no variant `nope`"),
+        (&["tui", "--sweep", "/nonexistent/r.jsonl"], "/nonexistent/r.jsonl"),
+        (&["tui", "--sweep", garbage], "line 1"),
+        (&["tui", "--sweep", empty], "no sweep records"),
+        (&["tui", "cross-region-outage", "--speed", "0"], "--speed"),
+        // The tests' stdout is a pipe.
+        (&["tui", "cross-region-outage"], "needs a terminal"),
+    ];
+    for (args, want) in cases {
+        let o = Command::new(BIN).args(args).env_remove("RUST_LOG").output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "faultline {}: {err}", args.join(" "));
+        assert!(err.contains(want) && !err.contains("panicked"), "faultline {}: {err}", args.join(" "));
+        assert!(o.stdout.is_empty(), "nothing, not even escape codes, on stdout: {:?}", o.stdout);
+    }
+}

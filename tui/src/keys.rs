@@ -186,6 +186,21 @@ pub fn help() -> Vec<(Context, Vec<&'static Binding>)> {
     groups
 }
 
+/// The key table as Markdown, grouped like the help (docs/tui.md carries it; a test keeps the
+/// two equal).
+pub fn markdown() -> String {
+    let mut s = String::new();
+    for (c, bindings) in help() {
+        s.push_str(&format!("**{}**\n\n| key | what it does |\n|---|---|\n", c.title()));
+        for b in bindings {
+            let keys: Vec<String> = b.keys.iter().map(|k| format!("`{}`", k.label())).collect();
+            s.push_str(&format!("| {} | {} |\n", keys.join(" "), b.help));
+        }
+        s.push('\n');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,20 @@ impl Fixture {
         t.draw(|f| view::render(&self.app, f)).unwrap();
         t.backend().to_string()
     }
+
+    /// The screen as plain text (no quotes, no trailing spaces), as docs/tui.md shows it.
+    pub fn capture(&self, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| view::render(&self.app, f)).unwrap();
+        let buf = t.backend().buffer();
+        let mut out = String::new();
+        for y in 0..h {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
 }
 
 #[test]
@@ -183,8 +197,8 @@ fn help_is_generated_from_the_key_table() {
     assert!(fx.app.overlay.is_none());
 }
 
-#[test]
-fn sweep_view_sorts_and_opens_the_worst_seed() {
+/// Sweep records of both variants of cross-region-outage, seeds 1–3.
+fn sweep_records() -> Vec<sweep::SeedRecord> {
     let sc = scenario("cross-region-outage");
     let mut records = Vec::new();
     for v in ["retry-once", "fail-fast"] {
@@ -194,6 +208,12 @@ fn sweep_view_sorts_and_opens_the_worst_seed() {
             records.push(r);
         }
     }
+    records
+}
+
+#[test]
+fn sweep_view_sorts_and_opens_the_worst_seed() {
+    let records = sweep_records();
     let mut fx = fixture(Options { sweep: Some(("out.jsonl".into(), records.clone())), ..Options::default() });
     assert_eq!(fx.app.screen, Screen::Sweep);
     insta::assert_snapshot!(fx.draw(80, 24));
@@ -308,5 +328,35 @@ fn every_catalog_scenario_renders_at_every_size() {
             assert!(fx.draw(60, 16).contains("B − A"), "{}", e.name);
             assert!(fx.draw(200, 60).contains("B − A"), "{}", e.name);
         }
+    }
+}
+
+/// docs/tui.md shows the key table and screens as they are: this fails (and prints what to
+/// paste) when either changes.
+#[test]
+fn docs_show_the_current_keys_and_screens() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tui.md");
+    let doc = std::fs::read_to_string(path).unwrap().replace("\r\n", "\n");
+    let keys = crate::keys::markdown();
+    assert!(doc.contains(&keys), "docs/tui.md: the key table changed; it is now:\n{keys}");
+    let mut captures = Vec::new();
+    let mut fx = outage(false);
+    fx.windows_until(5);
+    fx.press("i");
+    captures.push(("fault menu", fx.capture(80, 24)));
+    fx.app.update(code(KeyCode::Down));
+    fx.app.update(code(KeyCode::Enter));
+    fx.windows_until(8);
+    captures.push(("injected outage", fx.capture(80, 24)));
+    let mut fx = outage(false);
+    fx.windows_until(30);
+    captures.push(("scheduled outage", fx.capture(80, 24)));
+    let mut fx = outage(true);
+    fx.windows_until(25);
+    captures.push(("compare", fx.capture(80, 24)));
+    let fx = fixture(Options { sweep: Some(("out.jsonl".into(), sweep_records())), ..Options::default() });
+    captures.push(("sweep", fx.capture(80, 24)));
+    for (what, c) in captures {
+        assert!(doc.contains(&c), "docs/tui.md: the {what} capture changed; it is now:\n{c}");
     }
 }
