@@ -1,6 +1,7 @@
 //! `faultline`: the command line. Only this crate knows about argv, stdout, files and exit
 //! codes (0 ok, 1 a check failed, 2 bad input or usage, 3 a budget ran out).
 
+mod html;
 mod output;
 mod summary;
 
@@ -109,32 +110,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         save_replay: Option<String>,
     },
+    /// Describe a scenario in words: topology, workload, components, fault timeline, variants.
+    Explain {
+        scenario: String,
+        #[arg(long)]
+        variant: Option<String>,
+    },
     /// Check a scenario without running it.
     Validate { scenario: String },
     /// List the built-in scenarios.
     List,
     /// Run every variant over a range of seeds; aggregate per variant and as paired differences.
-    Sweep {
-        scenario: String,
-        /// Seed range `A..B` (B excluded).
-        #[arg(long)]
-        seeds: String,
-        /// Worker threads (default: all cores). The output does not depend on it.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Only these variants (repeatable; default: all).
-        #[arg(long)]
-        variant: Vec<String>,
-        /// Print one JSON object instead of the tables.
-        #[arg(long)]
-        json: bool,
-        /// Append one JSON line per (variant, seed) as results complete; re-running with the same
-        /// file resumes, skipping what is already there.
-        #[arg(long, value_name = "FILE.jsonl")]
-        out: Option<String>,
-        /// Run only the K-th of N disjoint slices of the seeds (`K/N`); combine with `merge`.
-        #[arg(long, value_name = "K/N")]
-        shard: Option<String>,
+    Sweep(SweepArgs),
+    /// Write the HTML report (SVG charts and their CSV data) of sweep `--out` files.
+    Report {
+        files: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        out: String,
     },
     /// Combine the `--out` files of sweep shards into the result one sweep would give.
     Merge {
@@ -151,6 +143,36 @@ enum Command {
         #[arg(long)]
         variant: Option<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    scenario: String,
+    /// Seed range `A..B` (B excluded).
+    #[arg(long)]
+    seeds: String,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Only these variants (repeatable; default: all).
+    #[arg(long)]
+    variant: Vec<String>,
+    /// Print one JSON object instead of the tables.
+    #[arg(long)]
+    json: bool,
+    /// Append one JSON line per (variant, seed) as results complete; re-running with the same
+    /// file resumes, skipping what is already there.
+    #[arg(long, value_name = "FILE.jsonl")]
+    out: Option<String>,
+    /// Run only the K-th of N disjoint slices of the seeds (`K/N`); combine with `merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Write a replay file for each variant's worst seeds into DIR.
+    #[arg(long, value_name = "DIR")]
+    save_replays: Option<String>,
+    /// Write an HTML report (SVG charts, CSV data) into DIR.
+    #[arg(long, value_name = "DIR")]
+    report: Option<String>,
 }
 
 /// Exit codes of the contract.
@@ -282,15 +304,10 @@ fn parse_pair(s: &str, sep: &str, what: &str) -> Result<(u64, u64), Failure> {
     Ok((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?))
 }
 
-fn sweep_cmd(
-    arg: &str,
-    seeds: &str,
-    threads: Option<usize>,
-    only: Vec<String>,
-    json: bool,
-    out: Option<String>,
-    shard: Option<String>,
-) -> Result<u8, Failure> {
+fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
+    let SweepArgs { scenario: arg, seeds, threads, variant: only, json, out, shard, save_replays, report: html_dir } =
+        args;
+    let (arg, seeds, save_replays) = (arg.as_str(), seeds.as_str(), save_replays.as_deref());
     let sc = load(arg)?;
     let (from, to) = parse_pair(seeds, "..", "a seed range A..B")?;
     if to <= from {
@@ -357,8 +374,63 @@ fn sweep_cmd(
     bar.finish_and_clear();
     let scenario = records.first().map_or(arg.to_owned(), |r| r.scenario.clone());
     let report = sweep::aggregate_with(&scenario, &variants, &records, &sc.expectations);
+    if let Some(dir) = save_replays {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::BadInput(format!("{dir}: {e}")))?;
+        for v in &report.variants {
+            for w in &v.worst_seeds {
+                let rec =
+                    records.iter().find(|r| r.variant == v.variant && r.seed == w.seed).expect("a worst seed ran");
+                let mut r = replay::Replay::new(&sc, &v.variant, w.seed);
+                (r.trace_hash, r.events) = (Some(rec.trace_hash.clone()), Some(rec.events));
+                let path = Path::new(dir).join(format!("{}-{}-{}.json", sc.name, v.variant, w.seed));
+                output::write_atomic(&path.to_string_lossy(), &r.to_json()).map_err(Failure::BadInput)?;
+            }
+        }
+        eprintln!("wrote replay files of the worst seeds to {dir}/");
+    }
+    if let Some(dir) = &html_dir {
+        write_html(dir, &report, &records)?;
+    }
     print_sweep(&report, json);
     Ok(sweep_exit(&report))
+}
+
+fn write_html(dir: &str, report: &sweep::SweepReport, records: &[sweep::SeedRecord]) -> Result<(), Failure> {
+    let files = html::render(report, records).map_err(Failure::BadInput)?;
+    std::fs::create_dir_all(dir).map_err(|e| Failure::BadInput(format!("{dir}: {e}")))?;
+    for (name, text) in &files {
+        output::write_atomic(&Path::new(dir).join(name).to_string_lossy(), text).map_err(Failure::BadInput)?;
+    }
+    eprintln!("wrote {dir}/index.html and the data of its {} charts", files.len() - 1);
+    Ok(())
+}
+
+/// The records of sweep `--out` files, in file order.
+fn read_sweep_files(files: &[String]) -> Result<Vec<sweep::SeedRecord>, Failure> {
+    let mut records = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
+        let (rs, _) = sweep::read_records(&text).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
+        records.extend(rs);
+    }
+    if records.is_empty() {
+        return Err(Failure::BadInput("no records in the given files".into()));
+    }
+    Ok(records)
+}
+
+/// Aggregates records (variants in order of first appearance) with their scenario's
+/// expectations (the records name it: a catalog name or a path).
+fn aggregate_records(records: &[sweep::SeedRecord]) -> sweep::SweepReport {
+    let scenario = records[0].scenario.clone();
+    let mut order: Vec<String> = Vec::new();
+    for r in records {
+        if !order.contains(&r.variant) {
+            order.push(r.variant.clone());
+        }
+    }
+    let expectations = load(&scenario).map(|sc| sc.expectations).unwrap_or_default();
+    sweep::aggregate_with(&scenario, &order, records, &expectations)
 }
 
 /// 3 if a seed stopped at its budget, else 1 if an expectation failed (named on stderr), else 0.
@@ -598,6 +670,11 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             };
             tui_cmd(opts)
         }
+        Command::Explain { scenario, variant } => {
+            let sc = load(&scenario)?;
+            print!("{}", faultline_scenarios::explain::explain(&sc, variant.as_deref()).map_err(Failure::BadInput)?);
+            Ok(0)
+        }
         Command::Validate { scenario } => {
             let sc = load(&scenario)?;
             let c = sc.variant(None).map_err(Failure::BadInput)?;
@@ -619,29 +696,16 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Sweep { scenario, seeds, threads, variant, json, out, shard } => {
-            sweep_cmd(&scenario, &seeds, threads, variant, json, out, shard)
+        Command::Sweep(args) => sweep_cmd(args),
+        Command::Report { files, out } => {
+            let records = read_sweep_files(&files)?;
+            let report = aggregate_records(&records);
+            write_html(&out, &report, &records)?;
+            Ok(0)
         }
         Command::Merge { files, json } => {
-            let mut records = Vec::new();
-            for f in &files {
-                let text = std::fs::read_to_string(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
-                let (rs, _) = sweep::read_records(&text).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
-                records.extend(rs);
-            }
-            let Some(first) = records.first() else {
-                return Err(Failure::BadInput("no records in the given files".into()));
-            };
-            let scenario = first.scenario.clone();
-            let mut order: Vec<String> = Vec::new();
-            for r in &records {
-                if !order.contains(&r.variant) {
-                    order.push(r.variant.clone());
-                }
-            }
-            // The records name their scenario (a catalog name or a path): its expectations apply.
-            let expectations = load(&scenario).map(|sc| sc.expectations).unwrap_or_default();
-            let report = sweep::aggregate_with(&scenario, &order, &records, &expectations);
+            let records = read_sweep_files(&files)?;
+            let report = aggregate_records(&records);
             print_sweep(&report, json);
             Ok(sweep_exit(&report))
         }

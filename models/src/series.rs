@@ -55,6 +55,10 @@ pub struct Sampler {
     /// most [`MAX_SAMPLED_SHARDS`].
     pub shard_samples: Vec<Vec<u64>>,
     shards: usize,
+    /// Samples kept at most: the scenario's windows plus a long drain. A run whose clock jumps
+    /// far ahead (e.g. a retry backoff of years) must not allocate a sample per skipped window;
+    /// later windows then show up as one lump in the last, partial one.
+    max_samples: usize,
 }
 
 /// Above this many shards in all, per-shard series are not kept (their samples would grow with
@@ -87,7 +91,7 @@ impl Layout {
 impl Sampler {
     /// `shard_offsets`: where each database's shards start in the per-shard samples, and the
     /// total as the last entry.
-    pub fn new(window: Nanos, slots: usize, shards: usize) -> Sampler {
+    pub fn new(window: Nanos, slots: usize, shards: usize, duration: Nanos) -> Sampler {
         let shards = if shards <= MAX_SAMPLED_SHARDS { shards } else { 0 };
         // The sample at time 0 is all zeros: counters start there.
         Sampler {
@@ -97,6 +101,7 @@ impl Sampler {
             samples: vec![vec![[0; 4]; slots]],
             shard_samples: vec![vec![0; shards]],
             shards,
+            max_samples: usize::try_from(duration / window.max(1)).unwrap_or(usize::MAX).saturating_add(1_000),
         }
     }
 
@@ -117,6 +122,10 @@ impl Sampler {
         is_up: impl Fn(usize) -> bool,
     ) {
         while self.next <= now {
+            if self.samples.len() >= self.max_samples {
+                self.next = Nanos::MAX;
+                break;
+            }
             // Integrals are taken at the boundary itself (the state held since the last event).
             let (row, shards) = sample(self.next, self.slots, layout, actors, shard_base, self.shards, &is_up);
             self.samples.push(row);
@@ -236,7 +245,7 @@ mod tests {
 
     #[test]
     fn deltas_and_gauges_per_window_with_a_partial_last_one() {
-        let mut s = Sampler::new(10, 1, 0);
+        let mut s = Sampler::new(10, 1, 0, 100);
         s.samples.push(vec![[5, 0, 0, 7]]); // at 10
         s.samples.push(vec![[9, 0, 0, 2]]); // at 20
         let now = [[12, 0, 0, 4]];

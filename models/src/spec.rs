@@ -26,6 +26,24 @@ pub struct WorldSpec {
     pub window: Nanos,
 }
 
+impl WorldSpec {
+    /// A world with a topology and nothing in it.
+    pub fn empty(topology: Topology, duration: Nanos, window: Nanos) -> WorldSpec {
+        WorldSpec {
+            topology,
+            services: vec![],
+            balancers: vec![],
+            workloads: vec![],
+            caches: vec![],
+            queues: vec![],
+            databases: vec![],
+            faults: vec![],
+            duration,
+            window,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ServiceSpec {
     pub name: String,

@@ -136,6 +136,7 @@ pub struct World {
     pub spec: WorldSpec,
     sink: Option<Box<dyn TraceSink>>,
     recording: Option<Box<Recording>>,
+    budget: Budget,
     /// Balancer, cache, queue and database figures at window boundaries.
     pub sampler: Sampler,
     pub layout: Layout,
@@ -365,6 +366,7 @@ impl World {
             spec: spec.clone(),
             sink: None,
             recording: None,
+            budget,
             sampler: Sampler::new(
                 spec.window,
                 spec.services.len()
@@ -373,6 +375,7 @@ impl World {
                     + spec.queues.len()
                     + spec.databases.len(),
                 spec.databases.iter().map(|d| d.nodes.len()).sum(),
+                spec.duration,
             ),
             layout: Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), spec.queues.len()),
             shard_base: spec
@@ -496,6 +499,16 @@ impl World {
         series::sample(self.engine.now(), slots, self.layout, &self.actors, &self.shard_base, shards, up)
     }
 
+    #[inline]
+    fn check_history_budget(&self) -> Result<(), BudgetExceeded> {
+        match &self.recording {
+            Some(r) if r.rec.ops() as u64 > self.budget.max_history_steps => {
+                Err(BudgetExceeded::History { limit: self.budget.max_history_steps, at: self.engine.now() })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether any database records its history.
     pub fn is_recording(&self) -> bool {
         self.recording.is_some()
@@ -586,6 +599,7 @@ impl World {
         let until = t.min(self.end);
         while let Some(ev) = self.engine.next_until(until)? {
             self.apply(ev);
+            self.check_history_budget()?;
             if self.engine.now() >= self.spec.duration && self.drained() {
                 // Workloads have stopped and every request they sent has resolved: what is
                 // left (idle timers, heartbeats) cannot change any figure of the run.
@@ -611,6 +625,7 @@ impl World {
         match self.engine.next_until(self.end)? {
             Some(ev) => {
                 self.apply(ev);
+                self.check_history_budget()?;
                 if self.engine.now() >= self.spec.duration && self.drained() {
                     self.end = self.engine.now();
                 }

@@ -667,18 +667,7 @@ impl<'a> Checker<'a> {
         let zones: usize = f.regions.iter().map(|r| r.zones.len()).sum();
         if f.regions.len() > MAX_DOMAINS || zones > MAX_DOMAINS {
             self.err(f.regions[0].name.span(), format!("at most {MAX_DOMAINS} regions and {MAX_DOMAINS} zones"));
-            return WorldSpec {
-                topology: topo,
-                services: vec![],
-                balancers: vec![],
-                workloads: vec![],
-                caches: vec![],
-                queues: vec![],
-                databases: vec![],
-                faults: vec![],
-                duration,
-                window,
-            };
+            return WorldSpec::empty(topo, duration, window);
         }
         for r in &f.regions {
             let id = topo.add_region(r.name.get_ref());

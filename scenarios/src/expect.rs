@@ -5,8 +5,9 @@
 //! (`requests.failed`, `anomalies.stale_read` — an anomaly never seen counts 0 —,
 //! `services.api.utilisation`, `databases.kv.consistency.convergence_ms`; elements of component
 //! lists are named by their `name`). With `during = "FAULT"`, the figure is taken over the
-//! windows of the run's time series in which that fault was active (only `success_rate`,
-//! `error_rate`, `throughput_per_s`, and `p50_ms`/`p99_ms` as the worst window's).
+//! windows of the run's time series in which that fault was active, with `between_s = [A, B]`
+//! over the windows overlapping that span (only `success_rate`, `error_rate`,
+//! `throughput_per_s`, and `p50_ms`/`p99_ms` as the worst window's).
 //!
 //! In a sweep, `over_seeds` says how seeds combine: `each` (every seed must pass) or `mean`
 //! (the default: the 95% confidence interval of the mean over seeds must lie entirely on the
@@ -70,6 +71,8 @@ pub struct Expectation {
     pub cmp: Cmp,
     pub threshold: f64,
     pub during: Option<String>,
+    /// `between_s`, in ms.
+    pub between: Option<(f64, f64)>,
     /// `None`: every variant.
     pub variants: Option<Vec<String>>,
     pub over_seeds: OverSeeds,
@@ -125,7 +128,29 @@ impl Expectation {
             err(span, format!("expected a number after `{op}`, found `{number}`"), None);
             return None;
         };
-        let during = cfg.during.as_ref().map(|d| d.get_ref().clone());
+        let mut during = cfg.during.as_ref().map(|d| d.get_ref().clone());
+        let mut between = None;
+        if let Some(b) = &cfg.between_s {
+            let [from, to] = *b.get_ref();
+            if cfg.during.is_some() {
+                err(b.span(), "give `during` or `between_s`, not both".to_owned(), None);
+                return None;
+            }
+            if !(from >= 0.0 && to > from) {
+                err(b.span(), format!("expected `[FROM, TO]` seconds with 0 ≤ FROM < TO, found [{from}, {to}]"), None);
+                return None;
+            }
+            if !DURING.contains(&figure) {
+                err(
+                    span,
+                    format!("`{figure}` cannot be taken over a time span"),
+                    Some(format!("with `between_s`: {}", DURING.join(", "))),
+                );
+                return None;
+            }
+            between = Some((from * 1000.0, to * 1000.0));
+            during = Some(format!("{from}–{to} s"));
+        }
         if let Some(d) = &cfg.during {
             if !faults.contains(d.get_ref()) {
                 err(
@@ -196,6 +221,7 @@ impl Expectation {
             cmp,
             threshold,
             during,
+            between,
             variants: only,
             over_seeds,
         })
@@ -211,8 +237,17 @@ impl Expectation {
 
     /// The figure's value in a run (`report` and the same report as JSON).
     pub fn value(&self, report: &RunReport, json: &Value) -> Option<f64> {
+        if let Some((from, to)) = self.between {
+            return windowed(report, from, to, &self.figure);
+        }
         if let Some(fault) = &self.during {
-            return during(report, fault, &self.figure);
+            let start = report.faults.iter().find(|f| f.name == *fault && f.phase == "start")?.t_ms;
+            let end = report
+                .faults
+                .iter()
+                .find(|f| f.name == *fault && f.phase == "end" && f.t_ms >= start)
+                .map_or(f64::INFINITY, |f| f.t_ms);
+            return windowed(report, start, end, &self.figure);
         }
         let q = &report.requests;
         let l = &report.latency_ms;
@@ -278,14 +313,8 @@ fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     Some(cur)
 }
 
-/// A figure over the windows in which fault `name` was active.
-fn during(report: &RunReport, name: &str, figure: &str) -> Option<f64> {
-    let start = report.faults.iter().find(|f| f.name == name && f.phase == "start")?.t_ms;
-    let end = report
-        .faults
-        .iter()
-        .find(|f| f.name == name && f.phase == "end" && f.t_ms >= start)
-        .map_or(f64::INFINITY, |f| f.t_ms);
+/// A figure over the windows overlapping `[start, end)` ms.
+fn windowed(report: &RunReport, start: f64, end: f64, figure: &str) -> Option<f64> {
     let ts = &report.timeseries;
     let w = ts.window_ms;
     let windows: Vec<usize> = (0..ts.t_s.len())
@@ -337,6 +366,7 @@ mod tests {
             cmp,
             threshold: parts[2].parse().unwrap(),
             during: None,
+            between: None,
             variants: None,
             over_seeds,
         }
@@ -371,18 +401,7 @@ mod tests {
     }
 
     fn empty_report() -> RunReport {
-        let spec = faultline_models::WorldSpec {
-            topology: faultline_sim::Topology::default(),
-            services: vec![],
-            balancers: vec![],
-            workloads: vec![],
-            caches: vec![],
-            queues: vec![],
-            databases: vec![],
-            faults: vec![],
-            duration: 1,
-            window: 1,
-        };
+        let spec = faultline_models::WorldSpec::empty(faultline_sim::Topology::default(), 1, 1);
         let w = faultline_models::World::new(&spec, 1, faultline_sim::Budget::default());
         RunReport::build(&w, "x", "y")
     }

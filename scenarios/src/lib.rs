@@ -5,6 +5,7 @@ pub mod catalog;
 mod compile;
 pub mod error;
 pub mod expect;
+pub mod explain;
 pub mod replay;
 pub mod runner;
 pub mod schema;

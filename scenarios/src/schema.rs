@@ -86,6 +86,8 @@ pub struct ExpectCfg {
     pub check: Spanned<String>,
     /// Take the figure over the windows in which this fault was active.
     pub during: Option<Spanned<String>>,
+    /// …or over the windows overlapping `[from, to)` seconds.
+    pub between_s: Option<Spanned<[f64; 2]>>,
     /// Only for these variants (default: all).
     pub variants: Option<Vec<Spanned<String>>>,
     /// Sweeps: `mean` (default; the 95% CI of the mean over seeds must pass) or `each`.

@@ -36,6 +36,27 @@ pub struct SeedRecord {
     /// variant, or no value in this run).
     #[serde(default)]
     pub expect: Vec<Option<f64>>,
+    /// The run's time series, for reports: window length, and per window the requests
+    /// answered ok, those that failed or timed out, and the p99 latency (ms).
+    #[serde(default)]
+    pub window_ms: f64,
+    #[serde(default)]
+    pub ok_per_window: Vec<u64>,
+    #[serde(default)]
+    pub failed_per_window: Vec<u64>,
+    #[serde(default)]
+    pub p99_ms_per_window: Vec<f64>,
+    /// When each fault was active, as applied.
+    #[serde(default)]
+    pub faults: Vec<FaultSpan>,
+}
+
+/// A fault's active span in a run (`end_ms` absent: still active at the end).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FaultSpan {
+    pub name: String,
+    pub start_ms: f64,
+    pub end_ms: Option<f64>,
 }
 
 impl SeedRecord {
@@ -66,6 +87,7 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
     };
     let expect =
         sc.expectations.iter().map(|e| if e.applies_to(variant) { e.value(&report, &json) } else { None }).collect();
+    let faults = fault_spans(&report);
     let mut all = LatencyHist::default();
     for a in &world.actors {
         if let faultline_models::world::Component::Client(cl) = &a.comp {
@@ -84,7 +106,30 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
         anomalies: report.anomalies,
         latency_buckets: all.buckets(),
         expect,
+        window_ms: report.timeseries.window_ms,
+        ok_per_window: report.timeseries.ok.clone(),
+        failed_per_window: report
+            .timeseries
+            .failed
+            .iter()
+            .zip(&report.timeseries.timed_out)
+            .map(|(f, t)| f + t)
+            .collect(),
+        p99_ms_per_window: report.timeseries.p99_ms.clone(),
+        faults,
     })
+}
+
+fn fault_spans(report: &faultline_models::RunReport) -> Vec<FaultSpan> {
+    let mut spans: Vec<FaultSpan> = Vec::new();
+    for f in &report.faults {
+        if f.phase == "start" {
+            spans.push(FaultSpan { name: f.name.clone(), start_ms: f.t_ms, end_ms: None });
+        } else if let Some(s) = spans.iter_mut().rev().find(|s| s.name == f.name && s.end_ms.is_none()) {
+            s.end_ms = Some(f.t_ms);
+        }
+    }
+    spans
 }
 
 /// Which (variant, seed) pairs a sweep covers: seeds `from..to` (end exclusive), every

@@ -12,18 +12,34 @@ use crate::trace::TraceHash;
 pub struct Budget {
     pub max_events: u64,
     pub max_time: Nanos,
+    /// Operation steps a recorded history may hold (the world enforces it; see
+    /// [`BudgetExceeded::History`]).
+    pub max_history_steps: u64,
 }
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { max_events: 500_000_000, max_time: Nanos::MAX }
+        // 20 M history steps is about 1.3 GB, and more than the checkers judge in minutes.
+        Budget { max_events: 500_000_000, max_time: Nanos::MAX, max_history_steps: 20_000_000 }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BudgetExceeded {
-    Events { limit: u64, at: Nanos },
-    Time { limit: Nanos, events: u64 },
+    Events {
+        limit: u64,
+        at: Nanos,
+    },
+    Time {
+        limit: Nanos,
+        events: u64,
+    },
+    /// A recorded history grew beyond `limit` operation steps (each is kept in memory until the
+    /// run ends and its checks run).
+    History {
+        limit: u64,
+        at: Nanos,
+    },
 }
 
 impl std::fmt::Display for BudgetExceeded {
@@ -35,6 +51,11 @@ impl std::fmt::Display for BudgetExceeded {
             BudgetExceeded::Time { limit, events } => {
                 write!(f, "simulated-time budget of {:.3}s ran out after {events} events", crate::time::to_s(*limit))
             }
+            BudgetExceeded::History { limit, at } => write!(
+                f,
+                "history budget of {limit} recorded operation steps ran out at simulated t={:.3}s",
+                crate::time::to_s(*at)
+            ),
         }
     }
 }
@@ -138,7 +159,7 @@ mod tests {
 
     #[test]
     fn event_budget_stops_a_runaway_loop() {
-        let mut e = Engine::new(Budget { max_events: 1000, max_time: Nanos::MAX });
+        let mut e = Engine::new(Budget { max_events: 1000, ..Budget::default() });
         e.schedule_at(0, ());
         let err = loop {
             match e.next_until(Nanos::MAX) {
@@ -152,7 +173,7 @@ mod tests {
 
     #[test]
     fn time_budget_stops_a_run_that_never_ends() {
-        let mut e = Engine::new(Budget { max_events: u64::MAX, max_time: 1_000 });
+        let mut e = Engine::new(Budget { max_events: u64::MAX, max_time: 1_000, ..Budget::default() });
         e.schedule_at(0, ());
         let err = loop {
             match e.next_until(Nanos::MAX) {

@@ -51,6 +51,16 @@ pub struct Zipf {
 
 impl Zipf {
     /// `n` ≥ 1 keys, exponent `s` > 0.
+    /// Number of keys.
+    pub fn n(&self) -> u64 {
+        self.n
+    }
+
+    /// The exponent.
+    pub fn s(&self) -> f64 {
+        self.s
+    }
+
     pub fn new(n: u64, s: f64) -> Zipf {
         assert!(n >= 1 && s > 0.0, "validated by the caller");
         let mut z = Zipf { n, s, h_integral_x1: 0.0, h_integral_n: 0.0, shortcut: 0.0, harmonic: 0.0 };

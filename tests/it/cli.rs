@@ -903,3 +903,95 @@ fn shrink_writes_a_replay_and_prints_a_test() {
     let o = expect_code(&["shrink", i, "--check", "bogus.figure < 1"], 2);
     assert!(stderr(&o).contains("bogus.figure"), "{}", stderr(&o));
 }
+
+#[test]
+fn sweep_writes_replay_files_of_its_worst_seeds() {
+    let dir = temp_path("worst");
+    let d = dir.to_str().unwrap();
+    expect_code(&["sweep", "circuit-breaker", "--seeds", "1..4", "--save-replays", d], 0);
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        let o = expect_code(&["replay", f.to_str().unwrap()], 0);
+        assert!(stderr(&o).contains("as recorded"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn explain_describes_every_catalog_scenario_in_words() {
+    for e in faultline_scenarios::catalog::CATALOG {
+        let o = expect_code(&["explain", e.name], 0);
+        let text = stdout(&o);
+        let sc = faultline_scenarios::Scenario::parse(&faultline_scenarios::Source {
+            file: e.name.into(),
+            text: e.text.into(),
+        })
+        .unwrap();
+        let spec = sc.variant(None).unwrap().spec.clone();
+        for name in spec.services.iter().map(|s| &s.name).chain(spec.workloads.iter().map(|w| &w.name)) {
+            assert!(text.contains(name.as_str()), "{}: `{name}` not mentioned:\n{text}", e.name);
+        }
+        for f in &spec.faults {
+            assert!(
+                text.contains(&format!("{}: {}", secs(f.start), f.name)),
+                "{}: fault `{}`:\n{text}",
+                e.name,
+                f.name
+            );
+        }
+        for v in &sc.variants {
+            assert!(sc.variants.len() == 1 || text.contains(&v.name), "{}: variant {}", e.name, v.name);
+        }
+    }
+    expect_code(&["explain", "retry-storm", "--variant", "nope"], 2);
+}
+
+fn secs(t: u64) -> String {
+    let s = t as f64 / 1e9;
+    if s.fract() == 0.0 { format!("at {s:.0} s") } else { format!("at {s:.1} s") }
+}
+
+#[test]
+fn sweep_writes_a_self_contained_html_report_with_labelled_charts() {
+    let dir = temp_path("report");
+    let out = temp_path("records.jsonl");
+    let (d, o) = (dir.to_str().unwrap(), out.to_str().unwrap());
+    expect_code(&["sweep", "partition-consistency", "--seeds", "1..3", "--report", d, "--out", o], 0);
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 5, "five charts");
+    for title in [
+        "Latency CDF of successful requests",
+        "p99 latency over simulated time",
+        "Error rate over simulated time",
+        "anomalies per variant",
+        "Paired differences: variant − strong",
+    ] {
+        assert!(html.contains(title), "title `{title}`");
+    }
+    // Axis labels with units.
+    for label in [
+        "latency (ms, log scale)",
+        "simulated time (s)",
+        "p99 latency (ms)",
+        "failed or timed out (% of requests)",
+        "count (anomalies, all seeds)",
+        "difference in p99 latency (ms)",
+        "difference in success rate (percentage points)",
+    ] {
+        assert!(html.contains(label), "axis label `{label}`");
+    }
+    assert!(html.contains("fault: ap cut off"), "the fault window is marked");
+    // Self-contained: no scripts, no external assets (only SVG's namespace URI).
+    assert!(!html.contains("<script") && !html.contains("src="));
+    assert!(html.replace("http://www.w3.org/2000/svg", "").find("http").is_none());
+    for csv in ["latency-cdf", "p99-over-time", "error-rate-over-time", "anomalies", "paired-differences"] {
+        let text = std::fs::read_to_string(dir.join(format!("{csv}.csv"))).unwrap();
+        assert!(text.lines().count() > 1 && text.starts_with("variant,"), "{csv}.csv");
+        assert!(html.contains(&format!("href=\"{csv}.csv\"")));
+    }
+    // `faultline report` from the sweep's records draws the same page.
+    let again = temp_path("report2");
+    expect_code(&["report", o, "--out", again.to_str().unwrap()], 0);
+    assert_eq!(std::fs::read_to_string(again.join("index.html")).unwrap(), html);
+}

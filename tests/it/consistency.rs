@@ -138,3 +138,17 @@ fn recorded_histories_are_well_formed() {
         }
     }
 }
+
+#[test]
+fn a_history_beyond_its_budget_stops_the_run_as_inconclusive() {
+    let sc = scenario("partition-consistency");
+    let mut c = sc.variant(Some("eventual")).unwrap();
+    c.budget.max_history_steps = 10_000;
+    match runner::run(&c, 1, None) {
+        Err(faultline_sim::BudgetExceeded::History { limit, at }) => {
+            assert_eq!(limit, 10_000);
+            assert!(at > 0 && at < 60_000_000_000, "stopped early, at {at}");
+        }
+        other => panic!("expected the history budget to run out, got {:?}", other.map(|r| r.0.events)),
+    }
+}

@@ -12,3 +12,4 @@ mod shrunk;
 mod sweep;
 mod theory;
 mod tui;
+mod workshop;

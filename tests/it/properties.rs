@@ -73,3 +73,17 @@ fn a_planted_bug_shrinks_from_twenty_faults_to_at_most_three() {
     let committed = include_str!("shrunk.rs");
     assert!(committed.contains(&printed), "tests/it/shrunk.rs is out of date; the shrinker now prints:\n{printed}");
 }
+
+#[test]
+fn the_queue_loses_no_message_under_any_generated_timeline() {
+    // At-least-once: every message the broker accepted is, for each consumer group, acknowledged,
+    // dead-lettered, or still waiting at the end — whatever crashed, partitioned or slowed.
+    let sc = testing::catalog_scenario("queue-dead-letters");
+    for (i, faults) in timelines(&sc, 1..10, 8).iter().enumerate() {
+        let with = testing::with_faults(&sc, faults).unwrap();
+        let groups = with.variant(None).unwrap().spec.queues[0].consumer_groups.len() as u64;
+        let q = &testing::run(&with, None, i as u64).unwrap().report.queues[0];
+        assert!(q.published > 0);
+        assert_eq!(q.published * groups, q.acked + q.dead_lettered + q.backlog, "timeline {i}: {q:?}\n{faults:#?}");
+    }
+}

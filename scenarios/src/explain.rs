@@ -1,0 +1,351 @@
+//! `faultline explain`: a scenario in words, for a newcomer — where things run, what the users
+//! do, what each component does, what goes wrong and when, the variants and the expectations.
+//! Everything comes from the compiled scenario, so the words are what will be simulated.
+
+use std::fmt::Write;
+
+use faultline_models::spec::{Arrival, CallSpec, Load, ReplicationSpec, TargetRef, WorldSpec};
+use faultline_models::{calls::ReadFrom, calls::Sharding};
+use faultline_sim::keys::KeyDist;
+use faultline_sim::net::{FaultKind, Link, Scope};
+use faultline_sim::{Dist, Nanos, Topology};
+
+use crate::Scenario;
+
+fn ms(ns: f64) -> String {
+    let ms = ns / 1e6;
+    if ms >= 1000.0 && (ms / 1000.0).fract() == 0.0 {
+        format!("{} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.2} ms").replace(".00 ms", " ms")
+    }
+}
+
+fn secs(t: Nanos) -> String {
+    let s = t as f64 / 1e9;
+    if s.fract() == 0.0 { format!("{s:.0} s") } else { format!("{s:.1} s") }
+}
+
+/// A duration distribution in words.
+pub fn dist(d: &Dist) -> String {
+    match d {
+        Dist::Constant { value } => format!("exactly {}", ms(*value)),
+        Dist::Uniform { low, high } => format!("uniformly {}–{}", ms(*low), ms(*high)),
+        Dist::Exponential { mean } => format!("{} on average (exponential)", ms(*mean)),
+        Dist::Normal { mean, std_dev } => format!("{} ± {} (normal)", ms(*mean), ms(*std_dev)),
+        Dist::LogNormal { mu, sigma } => {
+            let p50 = libm::exp(*mu);
+            let p99 = libm::exp(mu + sigma * faultline_sim::dist::Z99);
+            format!("{} typically, {} at p99 (log-normal)", ms(p50), ms(p99))
+        }
+        Dist::Pareto { scale, shape } => format!("at least {}, heavy-tailed (Pareto, shape {shape})", ms(*scale)),
+        Dist::Empirical { points } => {
+            let q = |p: f64| points.iter().find(|(x, _)| *x >= p).map_or(0.0, |(_, v)| *v);
+            format!("{} median, {} at p99 (measured)", ms(q(0.5)), ms(q(0.99)))
+        }
+    }
+}
+
+fn target(spec: &WorldSpec, t: &TargetRef) -> String {
+    match t {
+        TargetRef::Balancer(b) => format!("load balancer `{}`", spec.balancers[*b].name),
+        TargetRef::Service { index, strategy } => {
+            format!("service `{}` directly ({} over its instances)", spec.services[*index].name, strategy.name())
+        }
+        TargetRef::Cache(c) => format!("cache `{}`", spec.caches[*c].name),
+        TargetRef::Queue(q) => format!("queue `{}` (publishing)", spec.queues[*q].name),
+        TargetRef::Database(d) => format!("database `{}`", spec.databases[*d].name),
+    }
+}
+
+fn call(spec: &WorldSpec, c: &CallSpec) -> String {
+    let mut s = format!("{}, waiting at most {} per attempt", target(spec, &c.target), ms(c.timeout as f64));
+    let r = &c.retry;
+    if r.max_attempts > 1 {
+        let _ = write!(s, ", up to {} attempts (backoff from {})", r.max_attempts, ms(r.backoff_base as f64));
+        if let Some(b) = r.budget_ratio {
+            let _ = write!(s, " within a retry budget of {:.0}% of requests", b * 100.0);
+        }
+    } else {
+        s.push_str(", no retries");
+    }
+    if c.fanout > 1 {
+        let _ = write!(s, "; {} copies in parallel, all needed", c.fanout);
+    }
+    if let Some(h) = c.hedge_after {
+        let _ = write!(s, "; a hedged copy after {}", ms(h as f64));
+    }
+    if let Some(b) = c.breaker {
+        let _ =
+            write!(s, "; a circuit breaker opens after {} failures in a row for {}", b.failures, ms(b.open_for as f64));
+    }
+    if c.optional {
+        s.push_str("; optional (the request succeeds without it)");
+    }
+    s
+}
+
+fn scope(topo: &Topology, s: &Scope) -> String {
+    match s {
+        Scope::All => "everything".to_owned(),
+        Scope::Region(r) => format!("region {}", topo.regions[r.0 as usize].name),
+        Scope::Zone(z) => format!("zone {}", topo.zones[z.0 as usize].name),
+        Scope::Node(n) => format!("node {}", topo.nodes[n.0 as usize].name),
+        Scope::Nodes(ns) if ns.len() <= 4 => {
+            ns.iter().map(|n| topo.nodes[n.0 as usize].name.clone()).collect::<Vec<_>>().join(", ")
+        }
+        Scope::Nodes(ns) => format!("{} nodes ({}, …)", ns.len(), topo.nodes[ns[0].0 as usize].name),
+    }
+}
+
+fn scopes(topo: &Topology, v: &[Scope]) -> String {
+    v.iter().map(|s| scope(topo, s)).collect::<Vec<_>>().join(" + ")
+}
+
+fn link(topo: &Topology, l: &Link) -> String {
+    let arrow = if l.one_way { "→" } else { "↔" };
+    format!("{} {arrow} {}", scopes(topo, &l.a), scopes(topo, &l.b))
+}
+
+fn fault(topo: &Topology, k: &FaultKind) -> String {
+    match k {
+        FaultKind::Outage { scope: s } => {
+            format!("{} goes down (its components lose what they held in memory)", scope(topo, s))
+        }
+        FaultKind::Partition { link: l } => format!("the network is cut between {}", link(topo, l)),
+        FaultKind::Loss { link: l, probability } => {
+            format!("{:.0}% of messages between {} are lost", probability * 100.0, link(topo, l))
+        }
+        FaultKind::Latency { link: l, added } => {
+            format!("messages between {} take {} longer", link(topo, l), dist(added))
+        }
+        FaultKind::Slow { scope: s, factor } => format!("work on {} takes {factor}× as long", scope(topo, s)),
+        FaultKind::Errors { scope: s, probability } => {
+            format!("{} fails {:.0}% of the requests it gets", scope(topo, s), probability * 100.0)
+        }
+        FaultKind::Flush { scope: s } => format!("caches on {} are emptied", scope(topo, s)),
+    }
+}
+
+/// The scenario (variant `variant`, the first when `None`) in words.
+pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
+    let c = sc.variant(variant)?;
+    let spec = c.spec;
+    let topo = &spec.topology;
+    let mut s = String::new();
+    let _ = writeln!(s, "{} — {}", sc.name, sc.description);
+    let v = sc.variants.iter().find(|v| v.name == c.variant).expect("the variant exists");
+    let _ = writeln!(
+        s,
+        "Variant `{}`{}. It simulates {} of traffic, then lets the last requests finish; figures come per {} window.",
+        v.name,
+        if v.description.is_empty() { String::new() } else { format!(" ({})", v.description) },
+        secs(spec.duration),
+        secs(spec.window)
+    );
+
+    let _ = writeln!(s, "\nWhere things run");
+    for (r, region) in topo.regions.iter().enumerate() {
+        let zones: Vec<(usize, &str)> = topo
+            .zones
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| z.region.0 as usize == r)
+            .map(|(i, z)| (i, z.name.as_str()))
+            .collect();
+        let _ =
+            writeln!(s, "  region {} ({} zone{})", region.name, zones.len(), if zones.len() == 1 { "" } else { "s" });
+        for (z, name) in zones {
+            let nodes: Vec<&str> =
+                topo.nodes.iter().filter(|n| n.zone.0 as usize == z).map(|n| n.name.as_str()).collect();
+            let list = if nodes.len() > 8 {
+                format!("{}, … ({} nodes)", nodes[..8].join(", "), nodes.len())
+            } else {
+                nodes.join(", ")
+            };
+            let _ = writeln!(s, "    zone {name}: {}", if list.is_empty() { "nothing".to_owned() } else { list });
+        }
+    }
+    let l = &topo.latency;
+    let _ = writeln!(
+        s,
+        "  Network: within a zone {}; across zones {}; across regions {}.",
+        dist(&l.same_zone),
+        dist(&l.cross_zone),
+        dist(&l.cross_region)
+    );
+
+    let _ = writeln!(s, "\nWhat the users do");
+    for w in &spec.workloads {
+        let load = match &w.load {
+            Load::Open { arrival: Arrival::Poisson { rate_per_s }, shape } => {
+                format!(
+                    "{rate_per_s} requests/s arriving at random (Poisson){}",
+                    if shape.phases.is_empty() && shape.diurnal.is_none() {
+                        ""
+                    } else {
+                        ", with the rate changing over time"
+                    }
+                )
+            }
+            Load::Open { arrival: Arrival::Constant { rate_per_s }, .. } => {
+                format!("{rate_per_s} requests/s, evenly spaced")
+            }
+            Load::Closed { users, think } => {
+                format!("{users} users, each sending a request, waiting for the answer, then pausing {}", dist(think))
+            }
+        };
+        let keys = match &w.keys {
+            KeyDist::Uniform { n: 1 } => "a single key".to_owned(),
+            KeyDist::Uniform { n } => format!("{n} keys, all equally popular"),
+            KeyDist::Zipf(z) => format!("{} keys with skewed popularity (Zipf, s = {})", z.n(), z.s()),
+        };
+        let mix = if w.mix.len() > 1 {
+            let total: f64 = w.mix.iter().map(|m| m.weight).sum();
+            let writes: f64 = w.mix.iter().filter(|m| m.op == faultline_models::msg::Op::Write).map(|m| m.weight).sum();
+            format!("; {:.0}% writes", 100.0 * writes / total)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "  {} (in zone {}): {load}, from {} to {}; {keys}{mix}. Calls {}.",
+            w.name,
+            topo.zones[topo.nodes[w.node.0 as usize].zone.0 as usize].name,
+            secs(w.start),
+            secs(w.stop.min(spec.duration)),
+            call(spec, &w.call)
+        );
+    }
+
+    let _ = writeln!(s, "\nWhat each component does");
+    for b in &spec.balancers {
+        let health = b.health.map_or(String::new(), |h| {
+            format!(
+                "; probes every backend each {} and takes one out after {} failed probes",
+                ms(h.interval as f64),
+                h.unhealthy
+            )
+        });
+        let _ = writeln!(
+            s,
+            "  load balancer {}: spreads requests over the {} instances of {} ({}){health}.",
+            b.name,
+            spec.services[b.service].nodes.len(),
+            spec.services[b.service].name,
+            b.strategy.name()
+        );
+    }
+    for v in &spec.services {
+        let _ = writeln!(
+            s,
+            "  service {}: {} instance(s) with {} worker(s) each and room for {} waiting requests; local work takes {}.",
+            v.name,
+            v.nodes.len(),
+            v.workers,
+            v.queue_capacity,
+            dist(&v.service_time[0])
+        );
+        for c in &v.calls {
+            let _ = writeln!(s, "    then calls {}.", call(spec, c));
+        }
+    }
+    for k in &spec.caches {
+        let _ = writeln!(
+            s,
+            "  cache {}: holds {} entries (least recently used go first){}; writes {}; {} — in front of {}.",
+            k.name,
+            k.capacity,
+            k.ttl.map_or(String::new(), |t| format!(", each for {}", ms(t as f64))),
+            if k.write_through { "update it after the backend" } else { "invalidate the key" },
+            if k.coalesce {
+                "concurrent misses on a key share one backend read"
+            } else {
+                "every miss reads the backend (a stampede after a flush)"
+            },
+            target(spec, &k.backend.target)
+        );
+    }
+    for q in &spec.queues {
+        let groups: Vec<&str> = q.consumer_groups.iter().map(|&g| spec.services[g].name.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "  queue {}: {} partition(s), consumed by {}; an unacknowledged message comes back after {}, and goes to the dead-letter queue after {} attempts.",
+            q.name,
+            q.partitions,
+            groups.join(", "),
+            ms(q.visibility_timeout as f64),
+            q.max_attempts
+        );
+    }
+    for d in &spec.databases {
+        let mode = match (&d.replication, d.read_from) {
+            (ReplicationSpec::Sync, ReadFrom::Leader) => {
+                "strong: writes wait for a majority, reads go to the leader".to_owned()
+            }
+            (ReplicationSpec::Async { lag }, ReadFrom::Nearest) => {
+                format!(
+                    "eventual: the leader acknowledges writes at once and ships them after {}; reads come from the nearest replica",
+                    dist(lag)
+                )
+            }
+            (ReplicationSpec::Sync, ReadFrom::Nearest) => {
+                "writes wait for a majority; reads come from the nearest replica (may be stale)".to_owned()
+            }
+            (ReplicationSpec::Async { lag }, ReadFrom::Leader) => {
+                format!("writes acknowledged at once and shipped after {}; reads from the leader", dist(lag))
+            }
+        };
+        let sharding = match d.sharding {
+            Sharding::Hash => "by hash of the key".to_owned(),
+            Sharding::Range { key_space } => format!("by key range over {key_space} keys"),
+        };
+        let _ = writeln!(
+            s,
+            "  database {}: {} shard(s) {sharding}, {} replicas each; {mode}; a new leader is elected about {} after the old one is lost.{}",
+            d.name,
+            d.nodes.len(),
+            d.nodes.first().map_or(0, Vec::len),
+            ms(d.election_timeout as f64 * 1.5),
+            if d.record_history { " Clients' operations are recorded and checked." } else { "" }
+        );
+    }
+
+    let _ = writeln!(s, "\nWhat goes wrong, and when");
+    if spec.faults.is_empty() {
+        let _ = writeln!(s, "  Nothing: no faults are scheduled.");
+    }
+    for f in &spec.faults {
+        let until =
+            f.end.map_or("and never heals".to_owned(), |e| format!("until {} ({})", secs(e), secs(e - f.start)));
+        let _ = writeln!(s, "  at {}: {} — {} {until}.", secs(f.start), f.name, fault(topo, &f.kind));
+    }
+
+    if sc.variants.len() > 1 {
+        let _ = writeln!(s, "\nDesigns compared (same seeds, same faults)");
+        for v in &sc.variants {
+            let _ = writeln!(
+                s,
+                "  {}{}",
+                v.name,
+                if v.description.is_empty() { String::new() } else { format!(": {}", v.description) }
+            );
+        }
+    }
+    if !sc.expectations.is_empty() {
+        let _ = writeln!(s, "\nWhat must hold (faultline run exits 1 otherwise)");
+        for e in &sc.expectations {
+            let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
+            let only = e.variants.as_ref().map(|v| format!(" [{}]", v.join(", "))).unwrap_or_default();
+            let _ = writeln!(s, "  {}{during}{only}", e.check);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nTry: faultline run {0} · faultline sweep {0} --seeds 1..101 · faultline tui {0}",
+        sc.source.file.strip_prefix("catalog/").and_then(|f| f.strip_suffix(".toml")).unwrap_or(&sc.source.file)
+    );
+    Ok(s)
+}

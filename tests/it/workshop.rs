@@ -1,0 +1,68 @@
+//! The workshop labs (docs/workshop/): each fails its self-check as shipped and passes with the
+//! answer on the instructor page, on several seeds.
+
+use faultline_scenarios::{Scenario, Source, testing};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Each lab and its answer: text replacements in the lab file, exactly as the instructor page
+/// (docs/workshop/instructor.md) gives them.
+const LABS: &[(&str, &[(&str, &str)])] = &[
+    ("lab-1-queueing", &[("workers = 4", "workers = 5")]),
+    ("lab-2-retries", &[("jitter = \"full\" }", "jitter = \"full\", budget_ratio = 0.1 }")]),
+    ("lab-3-stampede", &[("capacity = 10000", "capacity = 10000\ncoalesce = true")]),
+    ("lab-4-hot-shard", &[("sharding = \"range\"", "sharding = \"hash\"")]),
+    (
+        "lab-5-failover",
+        &[
+            (
+                "zone = \"eu-west-a\"\nservice = \"inventory\"\nstrategy = \"round-robin\"",
+                "zone = \"us-east-b\"\nservice = \"inventory\"\nstrategy = \"round-robin\"\nhealth_check = { interval_ms = 100, timeout_ms = 50 }",
+            ),
+            (
+                "region = \"eu-west\"\ninstances = 4",
+                "zones = [\"us-east-a\", \"us-east-b\", \"eu-west-a\", \"eu-west-b\"]\ninstances = 4",
+            ),
+        ],
+    ),
+    (
+        "lab-6-consistency",
+        &[(
+            "consistency = \"eventual\"\nreplication_lag = { dist = \"exponential\", mean_ms = 20 }",
+            "consistency = \"strong\"",
+        )],
+    ),
+];
+
+fn lab(name: &str, answer: &[(&str, &str)]) -> Scenario {
+    let path = format!("{ROOT}/docs/workshop/{name}.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in answer {
+        assert!(text.contains(from), "{name}: the answer edits `{from}`, which the lab no longer has");
+        text = text.replace(from, to);
+    }
+    Scenario::parse(&Source { file: path, text }).unwrap_or_else(|e| panic!("{name}: {}", e.errors[0].one_line()))
+}
+
+#[test]
+fn every_lab_fails_as_shipped_and_passes_with_its_answer() {
+    let instructor = std::fs::read_to_string(format!("{ROOT}/docs/workshop/instructor.md")).unwrap();
+    let readme = std::fs::read_to_string(format!("{ROOT}/docs/workshop/README.md")).unwrap();
+    for (name, answer) in LABS {
+        assert!(readme.contains(&format!("{name}.toml")), "README lists {name}");
+        for (_, to) in *answer {
+            for line in to.lines() {
+                assert!(instructor.contains(line.trim()), "instructor.md gives `{line}` for {name}");
+            }
+        }
+        let shipped = lab(name, &[]);
+        assert!(!shipped.expectations.is_empty(), "{name} has a self-check");
+        let solved = lab(name, answer);
+        for seed in 1..=3 {
+            let before = testing::run(&shipped, None, seed).unwrap();
+            assert!(!before.violations.is_empty(), "{name} seed {seed}: passes before the student changed anything");
+            let after = testing::run(&solved, None, seed).unwrap();
+            assert!(after.violations.is_empty(), "{name} seed {seed}: the answer fails {:?}", after.violations);
+        }
+    }
+}
