@@ -114,10 +114,15 @@ pub fn render(r: &RunReport) -> String {
                 let conv = c.convergence_ms.map_or("-".to_owned(), |ms| format!("{ms:.0} ms"));
                 let _ = writeln!(
                     s,
-                    "  {:<16} history {} ops · stale reads {} ({:.1}%, mean {:.1} versions / {:.0} ms behind) · \
+                    "  {:<16} history {} ops · {} · stale reads {} ({:.1}%, mean {:.1} versions / {:.0} ms behind) · \
                      read-your-writes {} · monotonic reads {} · lost updates {} · converged after heal {}",
                     "",
                     c.operations,
+                    match c.linearizable {
+                        Some(true) => "linearizable".to_owned(),
+                        Some(false) => format!("NOT linearizable ({} keys)", c.nonlinearizable_keys),
+                        None => "linearizability unknown (budget)".to_owned(),
+                    },
                     c.stale_reads,
                     c.stale_read_ratio * 100.0,
                     c.staleness_versions_mean,

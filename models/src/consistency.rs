@@ -168,6 +168,36 @@ impl Recorder {
     }
 }
 
+/// The history as the linearizability checker reads it (a register per key).
+pub fn to_check_history(history: &[HistOp]) -> crate::check::history::History {
+    use crate::check::history::{Event, EventType, Func, HistoryBuilder, Key, Model, Value};
+    let mut b = HistoryBuilder::new(Model::Kv);
+    for (i, o) in history.iter().enumerate() {
+        let ev = Event {
+            process: o.process as i64,
+            kind: match o.kind {
+                HistKind::Invoke => EventType::Invoke,
+                HistKind::Ok => EventType::Ok,
+                HistKind::Fail => EventType::Fail,
+                HistKind::Info => EventType::Info,
+            },
+            f: if o.f == Op::Write { Func::Write } else { Func::Read },
+            key: Some(Key::Int(o.key as i64)),
+            value: Some(o.value.map_or(Value::Null, Value::Int)),
+            time: Some(o.time),
+            index: None,
+            session: Some(o.session),
+        };
+        b.push(i as u32 + 1, &ev).expect("a recorded history is well formed");
+    }
+    b.finish()
+}
+
+/// Checks a recorded history for linearizability (per key), within `max_steps` search steps.
+pub fn linearizability(history: &[HistOp], max_steps: u64) -> crate::check::linear::Report {
+    crate::check::linear::check(&to_check_history(history), &crate::check::linear::Budget::steps(max_steps))
+}
+
 /// A write answered with this status may still have been committed.
 fn may_have_applied(s: Status) -> bool {
     matches!(s, Status::Unavailable | Status::Timeout)

@@ -9,6 +9,7 @@ pub mod balancer;
 pub mod broker;
 pub mod cache;
 pub mod calls;
+pub mod check;
 pub mod client;
 pub mod consistency;
 pub mod db;

@@ -285,7 +285,19 @@ pub struct ConsistencyReport {
     /// From the last heal until every shard's replicas agreed; null if no fault healed or they
     /// had not agreed by the end of the run.
     pub convergence_ms: Option<f64>,
+    /// Whether every key's history is linearizable; null when the search budget ran out on a
+    /// key before a violation was found.
+    pub linearizable: Option<bool>,
+    pub nonlinearizable_keys: u64,
+    /// Keys the search could not decide within its budget.
+    pub linearizability_unknown_keys: u64,
+    /// The first violation, explained (line numbers refer to `run --history` of this database
+    /// alone).
+    pub linearizability_violation: Option<String>,
 }
+
+/// Search steps the linearizability check of one database may take in a run.
+pub const LINEARIZABILITY_STEPS: u64 = 5_000_000;
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 pub struct NetworkReport {
@@ -606,6 +618,7 @@ impl RunReport {
                     ("read_your_writes_violation", c.read_your_writes_violations),
                     ("monotonic_read_violation", c.monotonic_read_violations),
                     ("lost_update", c.lost_updates),
+                    ("nonlinearizable_key", c.nonlinearizable_keys),
                 ] {
                     *anomalies.entry(kind.to_owned()).or_insert(0) += n;
                 }
@@ -671,6 +684,7 @@ impl RunReport {
 fn consistency(world: &World, db: usize) -> ConsistencyReport {
     let history = world.history(db);
     let f = check_reads(&history);
+    let lin = crate::consistency::linearizability(&history, LINEARIZABILITY_STEPS);
     let stale = f.stale_reads.max(1) as f64;
     ConsistencyReport {
         operations: history.iter().filter(|o| o.kind == HistKind::Invoke).count() as u64,
@@ -686,5 +700,13 @@ fn consistency(world: &World, db: usize) -> ConsistencyReport {
         monotonic_read_violations: f.monotonic_read_violations,
         lost_updates: world.lost_updates(db, &history),
         convergence_ms: world.convergence(db).map(to_ms),
+        linearizable: match lin.verdict {
+            crate::check::linear::Verdict::Linearizable => Some(true),
+            crate::check::linear::Verdict::NotLinearizable => Some(false),
+            crate::check::linear::Verdict::Unknown => None,
+        },
+        nonlinearizable_keys: lin.violations.len() as u64,
+        linearizability_unknown_keys: lin.unknown.len() as u64,
+        linearizability_violation: lin.violations.first().map(|v| v.message.clone()),
     }
 }

@@ -78,6 +78,13 @@ fn partition_makes_a_strong_store_unavailable_and_an_eventual_one_stale() {
         assert!(e.read_your_writes_violations > 0, "seed {seed}: {e:?}");
         assert!(e.lost_updates > 0 && e.lost_updates <= eventual.databases[0].rolled_back, "seed {seed}: {e:?}");
         assert_eq!(eventual.anomalies["stale_read"], e.stale_reads);
+        // Linearizability, checked on the recorded histories: the strong store's is, the
+        // eventual store's is not, and the checker names a key and an operation.
+        assert_eq!((s.linearizable, s.nonlinearizable_keys), (Some(true), 0), "seed {seed}");
+        assert_eq!(e.linearizable, Some(false), "seed {seed}");
+        assert!(e.nonlinearizable_keys > 0);
+        assert!(e.linearizability_violation.as_ref().unwrap().contains("cannot be placed"));
+        assert_eq!(eventual.anomalies["nonlinearizable_key"], e.nonlinearizable_keys);
         // Both agree again within seconds of the heal.
         for c in [s, e] {
             let ms = c.convergence_ms.expect("converged after the heal");

@@ -32,7 +32,11 @@ fn a_strong_store_loses_no_acknowledged_write_under_any_generated_timeline() {
     let mut caught = 0;
     for (i, faults) in timelines(&sc, 1..12, 12).iter().enumerate() {
         let with = testing::with_faults(&sc, faults).unwrap();
-        assert_eq!(lost(&with, "fixed", i as u64), 0, "timeline {i}: {faults:#?}");
+        let fixed = testing::run(&with, Some("fixed"), i as u64).unwrap().report;
+        let c = fixed.databases[0].consistency.as_ref().unwrap();
+        assert_eq!(c.lost_updates, 0, "timeline {i}: {faults:#?}");
+        // And every history it records is linearizable, whatever the faults.
+        assert_eq!(c.linearizable, Some(true), "timeline {i}: {:?}\n{faults:#?}", c.linearizability_violation);
         // The planted bug is found by the same property on some of the same timelines.
         caught += usize::from(lost(&with, "buggy", i as u64) > 0);
     }
