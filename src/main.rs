@@ -84,6 +84,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Watch and steer runs in a terminal UI (docs/tui.md): topology and health, live charts,
+    /// faults injected by key (recorded for `replay`), two variants side by side, a sweep's runs.
+    Tui {
+        /// A scenario (file or catalog name); without one, pick from the catalog.
+        scenario: Option<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Variant to run (default: the first).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Start with the next variant side by side.
+        #[arg(long)]
+        compare: bool,
+        /// Browse the runs of a sweep's `--out` file.
+        #[arg(long, value_name = "FILE.jsonl")]
+        sweep: Option<String>,
+        /// Start paused.
+        #[arg(long)]
+        paused: bool,
+        /// Simulated seconds per real second (default 2; the nearest offered speed is used).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Keep the session in this replay file (rewritten at each command and at the end).
+        #[arg(long, value_name = "FILE")]
+        save_replay: Option<String>,
+    },
     /// Describe a scenario in words: topology, workload, components, fault timeline, variants.
     Explain {
         scenario: String,
@@ -436,6 +462,52 @@ fn sweep_exit(report: &sweep::SweepReport) -> u8 {
     }
 }
 
+/// The terminal UI. Bad arguments are refused before the terminal is taken over.
+fn tui_cmd(opts: faultline_tui::Options) -> Result<u8, Failure> {
+    if let (Some(sc), Some(v)) = (&opts.scenario, &opts.variant) {
+        sc.variant(Some(v)).map_err(Failure::BadInput)?;
+    }
+    if let Some(s) = opts.speed
+        && !(s.is_finite() && s > 0.0)
+    {
+        return Err(Failure::BadInput(format!(
+            "--speed must be a positive number of simulated seconds per second, not {s}"
+        )));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(Failure::BadInput("`faultline tui` needs a terminal: stdout is not one".into()));
+    }
+    faultline_tui::run(opts, Box::new(TuiHost)).map_err(|e| Failure::BadInput(format!("terminal: {e}")))?;
+    Ok(0)
+}
+
+/// What the TUI may do outside the terminal: load scenarios and write replay files.
+struct TuiHost;
+
+impl faultline_tui::Host for TuiHost {
+    fn load(&self, scenario: &str) -> Result<Scenario, String> {
+        load(scenario).map_err(|f| match f {
+            Failure::BadInput(m) => m,
+            Failure::Scenario(e) => e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("; "),
+            Failure::Budget(e) => e.to_string(),
+        })
+    }
+
+    fn save(&self, path: &str, contents: &str) -> Result<(), String> {
+        output::write_atomic(path, contents)
+    }
+}
+
+/// A sweep's `--out` records (at least one).
+fn read_sweep(file: &str) -> Result<Vec<sweep::SeedRecord>, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
+    let (records, _) = sweep::read_records(&text).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
+    if records.is_empty() {
+        return Err(Failure::BadInput(format!("{file}: no sweep records")));
+    }
+    Ok(records)
+}
+
 fn print_sweep(report: &sweep::SweepReport, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(report).expect("report serialises"));
@@ -584,6 +656,19 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                     Ok(0)
                 }
             }
+        }
+        Command::Tui { scenario, seed, variant, compare, sweep, paused, speed, save_replay } => {
+            let opts = faultline_tui::Options {
+                scenario: scenario.as_deref().map(load).transpose()?,
+                variant,
+                seed,
+                compare,
+                sweep: sweep.map(|f| read_sweep(&f).map(|records| (f, records))).transpose()?,
+                paused,
+                speed,
+                save_replay,
+            };
+            tui_cmd(opts)
         }
         Command::Explain { scenario, variant } => {
             let sc = load(&scenario)?;

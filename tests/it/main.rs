@@ -12,4 +12,5 @@ mod series;
 mod shrunk;
 mod sweep;
 mod theory;
+mod tui;
 mod workshop;

@@ -1,0 +1,362 @@
+//! Snapshot tests of the screens (ratatui `TestBackend` + insta) for a fixed scenario and seed,
+//! driven only through `App::update` with fixed ticks, as the terminal loop drives it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use faultline_scenarios::{Scenario, Source, catalog, sweep};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{App, Goal, Host, Options, Screen};
+use crate::event::Event;
+use crate::health::Health;
+use crate::logpane::{self, LogBuffer};
+use crate::view;
+
+/// Loads catalog scenarios; keeps saved files in memory.
+#[derive(Clone, Default)]
+pub struct MemHost {
+    pub files: Rc<RefCell<BTreeMap<String, String>>>,
+}
+
+impl Host for MemHost {
+    fn load(&self, name: &str) -> Result<Scenario, String> {
+        let e = catalog::get(name).ok_or_else(|| format!("no catalog scenario `{name}`"))?;
+        Scenario::parse(&Source { file: format!("catalog/{name}.toml"), text: e.text.into() })
+            .map_err(|e| e.errors[0].message.clone())
+    }
+
+    fn save(&self, path: &str, contents: &str) -> Result<(), String> {
+        self.files.borrow_mut().insert(path.into(), contents.into());
+        Ok(())
+    }
+}
+
+pub struct Fixture {
+    pub app: App,
+    pub host: MemHost,
+    _log: tracing::subscriber::DefaultGuard,
+}
+
+pub fn scenario(name: &str) -> Scenario {
+    MemHost::default().load(name).unwrap()
+}
+
+pub fn fixture(opts: Options) -> Fixture {
+    let logs = LogBuffer::default();
+    let guard = tracing::subscriber::set_default(logpane::subscriber(logs.clone(), EnvFilter::new("info")));
+    let host = MemHost::default();
+    let app = App::new(opts, Box::new(host.clone()), logs);
+    Fixture { app, host, _log: guard }
+}
+
+/// cross-region-outage, seed 1, paused at t=0.
+pub fn outage(compare: bool) -> Fixture {
+    fixture(Options {
+        scenario: Some(scenario("cross-region-outage")),
+        seed: Some(1),
+        paused: true,
+        compare,
+        ..Options::default()
+    })
+}
+
+pub fn key(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+pub fn code(c: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+const TICK: Event = Event::Tick(Duration::from_millis(50));
+
+impl Fixture {
+    pub fn press(&mut self, keys: &str) -> &mut Self {
+        for c in keys.chars() {
+            self.app.update(key(c));
+        }
+        self
+    }
+
+    /// Ticks until a step or jump has arrived.
+    pub fn settle(&mut self) -> &mut Self {
+        let mut n = 0;
+        while self.app.goal.is_some() {
+            self.app.update(TICK);
+            n += 1;
+            assert!(n < 10_000, "the goal was never reached");
+        }
+        self
+    }
+
+    /// Steps window by window until simulated time `t_s`.
+    pub fn windows_until(&mut self, t_s: u64) -> &mut Self {
+        while self.app.now() < t_s * 1_000_000_000 && !self.app.finished() {
+            self.press("n").settle();
+        }
+        self
+    }
+
+    pub fn draw(&self, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| view::render(&self.app, f)).unwrap();
+        t.backend().to_string()
+    }
+
+    /// The screen as plain text (no quotes, no trailing spaces), as docs/tui.md shows it.
+    pub fn capture(&self, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| view::render(&self.app, f)).unwrap();
+        let buf = t.backend().buffer();
+        let mut out = String::new();
+        for y in 0..h {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[test]
+fn live_screen_before_the_outage() {
+    let mut fx = outage(false);
+    fx.windows_until(10);
+    assert_eq!(fx.app.now() / 1_000_000_000, 10);
+    insta::assert_snapshot!(fx.draw(80, 24));
+}
+
+#[test]
+fn live_screen_during_a_region_outage() {
+    let mut fx = outage(false);
+    fx.windows_until(30);
+    let screen = fx.draw(80, 24);
+    let regions = crate::health::topology(&fx.app.runs[0].world);
+    assert_eq!(regions[1].health, Health::Down, "eu-west is down from 20 s to 40 s");
+    assert!(screen.contains("eu-west") && screen.contains("DOWN"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn live_screen_in_a_large_terminal_shows_every_node() {
+    let mut fx = outage(false);
+    fx.windows_until(25);
+    let screen = fx.draw(140, 44);
+    for n in ["web/3", "inventory/3", "inventory-lb", "shoppers"] {
+        assert!(screen.contains(n), "{n} missing:\n{screen}");
+    }
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn injected_region_outage_from_the_menu() {
+    let mut fx = outage(false);
+    fx.windows_until(5);
+    fx.press("i");
+    let menu = fx.draw(80, 24);
+    // The second region's outage: regions come first in the menu.
+    fx.app.update(code(KeyCode::Down));
+    fx.app.update(code(KeyCode::Enter));
+    fx.press("n").settle().press("n").settle();
+    let run = &fx.app.runs[0];
+    assert_eq!(run.replay.commands.len(), 1);
+    assert!(run.world.fault_log.iter().any(|f| f.injected && f.name == "eu-west down" && f.started));
+    assert_eq!(crate::health::topology(&run.world)[1].health, Health::Down);
+    insta::assert_snapshot!("fault_menu", menu);
+    insta::assert_snapshot!(fx.draw(80, 24));
+}
+
+#[test]
+fn compare_view_side_by_side_during_the_outage() {
+    let mut fx = outage(true);
+    fx.windows_until(25);
+    assert_eq!(fx.app.runs.len(), 2);
+    assert_eq!(fx.app.runs[0].world.now() / 1_000_000_000, fx.app.runs[1].world.now() / 1_000_000_000);
+    let screen = fx.draw(80, 24);
+    assert!(screen.contains("retry-once") && screen.contains("fail-fast"), "{screen}");
+    insta::assert_snapshot!(screen);
+    insta::assert_snapshot!("compare_view_large", fx.draw(120, 40));
+}
+
+#[test]
+fn help_is_generated_from_the_key_table() {
+    let mut fx = outage(false);
+    fx.press("?");
+    let screen = fx.draw(80, 24);
+    for b in crate::keys::KEYS.iter().filter(|b| b.context == crate::keys::Context::Run) {
+        assert!(screen.contains(b.help), "`{}` missing:\n{screen}", b.help);
+    }
+    insta::assert_snapshot!(screen);
+    fx.press("?");
+    assert!(fx.app.overlay.is_none());
+}
+
+/// Sweep records of both variants of cross-region-outage, seeds 1–3.
+fn sweep_records() -> Vec<sweep::SeedRecord> {
+    let sc = scenario("cross-region-outage");
+    let mut records = Vec::new();
+    for v in ["retry-once", "fail-fast"] {
+        for seed in 1..4 {
+            let mut r = sweep::run_one(&sc, v, seed).unwrap();
+            r.scenario = "cross-region-outage".into();
+            records.push(r);
+        }
+    }
+    records
+}
+
+#[test]
+fn sweep_view_sorts_and_opens_the_worst_seed() {
+    let records = sweep_records();
+    let mut fx = fixture(Options { sweep: Some(("out.jsonl".into(), records.clone())), ..Options::default() });
+    assert_eq!(fx.app.screen, Screen::Sweep);
+    insta::assert_snapshot!(fx.draw(80, 24));
+    fx.press("W");
+    let worst = records
+        .iter()
+        .min_by(|a, b| {
+            a.success_rate().total_cmp(&b.success_rate()).then(b.latency_ms.p99.total_cmp(&a.latency_ms.p99))
+        })
+        .unwrap();
+    assert_eq!(fx.app.screen, Screen::Run);
+    assert_eq!((fx.app.runs[0].variant.as_str(), fx.app.runs[0].seed), (worst.variant.as_str(), worst.seed));
+    fx.press("e").settle();
+    assert!(fx.app.finished());
+    assert_eq!(fx.app.runs[0].report.trace_hash, worst.trace_hash);
+    assert!(fx.app.log.iter().any(|l| l.text.contains("same trace as the sweep record")));
+}
+
+#[test]
+fn catalog_screen_opens_a_scenario() {
+    let mut fx = fixture(Options { paused: true, ..Options::default() });
+    insta::assert_snapshot!(fx.draw(80, 24));
+    fx.press("j");
+    fx.app.update(code(KeyCode::Enter));
+    assert_eq!(fx.app.screen, Screen::Run);
+    assert_eq!(fx.app.runs[0].scenario.name, catalog::CATALOG[1].name);
+}
+
+#[test]
+fn a_too_small_terminal_says_so() {
+    let fx = outage(false);
+    insta::assert_snapshot!(fx.draw(50, 12));
+}
+
+#[test]
+fn pacing_follows_the_speed_and_ticks() {
+    let mut fx = outage(false);
+    fx.press(" ");
+    // 2× by default: 20 ticks of 50 ms are 1 s of wall time, 2 s simulated.
+    for _ in 0..20 {
+        fx.app.update(TICK);
+    }
+    let t = fx.app.now();
+    assert!((1_990_000_000..2_010_000_000).contains(&t), "{t}");
+    fx.press("+");
+    for _ in 0..20 {
+        fx.app.update(TICK);
+    }
+    assert!((6_990_000_000..7_010_000_000).contains(&fx.app.now()), "{}", fx.app.now());
+    fx.press(" ");
+    let paused_at = fx.app.now();
+    fx.app.update(TICK);
+    assert_eq!(fx.app.now(), paused_at);
+    fx.press(".");
+    assert_eq!(fx.app.runs[0].world.events(), fx.app.runs[0].report.events);
+    fx.press("e").settle();
+    assert!(fx.app.finished());
+    assert_eq!(fx.app.goal, None::<Goal>);
+}
+
+#[test]
+fn restart_with_the_next_seed_and_variant() {
+    let mut fx = outage(false);
+    fx.windows_until(5);
+    fx.press("R");
+    assert_eq!((fx.app.seed, fx.app.now()), (2, 0));
+    fx.press("v");
+    assert_eq!(fx.app.runs[0].variant, "fail-fast");
+    fx.press("c");
+    assert_eq!(fx.app.runs.iter().map(|r| r.variant.as_str()).collect::<Vec<_>>(), ["fail-fast", "retry-once"]);
+}
+
+#[test]
+fn saving_writes_a_replay_that_is_kept_up_to_date() {
+    let mut fx = outage(false);
+    fx.windows_until(5);
+    fx.press("s");
+    let path = "faultline-cross-region-outage-retry-once-seed1.replay.json";
+    let saved = |fx: &Fixture| {
+        let text = fx.host.files.borrow().get(path).cloned().expect("saved");
+        faultline_scenarios::replay::Replay::from_json(path, &text).unwrap()
+    };
+    assert_eq!((saved(&fx).commands.len(), saved(&fx).trace_hash), (0, None));
+    fx.press("i");
+    fx.app.update(code(KeyCode::Enter)); // the first region
+    assert_eq!(saved(&fx).commands.len(), 1);
+    fx.press("e").settle();
+    let r = saved(&fx);
+    assert_eq!(r.trace_hash.as_deref(), Some(fx.app.runs[0].report.trace_hash.as_str()));
+    let (replayed, _) = faultline_scenarios::replay::run(&r, None).unwrap();
+    assert_eq!(Some(replayed.trace_hash), r.trace_hash);
+}
+
+#[test]
+fn every_catalog_scenario_renders_at_every_size() {
+    for e in catalog::CATALOG {
+        let mut fx = fixture(Options { scenario: Some(scenario(e.name)), paused: true, ..Options::default() });
+        let t = fx.app.runs[0].world.spec.duration / 3;
+        fx.app.goal = Some(Goal::Until(t));
+        fx.settle();
+        for (w, h) in [(60, 16), (80, 24), (200, 60)] {
+            let s = fx.draw(w, h);
+            assert!(s.contains(e.name), "{} at {w}×{h}:\n{s}", e.name);
+        }
+        fx.press("i");
+        assert!(fx.draw(60, 16).contains("faults at t="), "{}", e.name);
+        fx.app.update(code(KeyCode::Esc));
+        if fx.app.scenario.as_ref().is_some_and(|s| s.variants.len() > 1) {
+            fx.press("c");
+            fx.app.goal = Some(Goal::Until(t / 2));
+            fx.settle();
+            assert!(fx.draw(60, 16).contains("B − A"), "{}", e.name);
+            assert!(fx.draw(200, 60).contains("B − A"), "{}", e.name);
+        }
+    }
+}
+
+/// docs/tui.md shows the key table and screens as they are: this fails (and prints what to
+/// paste) when either changes.
+#[test]
+fn docs_show_the_current_keys_and_screens() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tui.md");
+    let doc = std::fs::read_to_string(path).unwrap().replace("\r\n", "\n");
+    let keys = crate::keys::markdown();
+    assert!(doc.contains(&keys), "docs/tui.md: the key table changed; it is now:\n{keys}");
+    let mut captures = Vec::new();
+    let mut fx = outage(false);
+    fx.windows_until(5);
+    fx.press("i");
+    captures.push(("fault menu", fx.capture(80, 24)));
+    fx.app.update(code(KeyCode::Down));
+    fx.app.update(code(KeyCode::Enter));
+    fx.windows_until(8);
+    captures.push(("injected outage", fx.capture(80, 24)));
+    let mut fx = outage(false);
+    fx.windows_until(30);
+    captures.push(("scheduled outage", fx.capture(80, 24)));
+    let mut fx = outage(true);
+    fx.windows_until(25);
+    captures.push(("compare", fx.capture(80, 24)));
+    let fx = fixture(Options { sweep: Some(("out.jsonl".into(), sweep_records())), ..Options::default() });
+    captures.push(("sweep", fx.capture(80, 24)));
+    for (what, c) in captures {
+        assert!(doc.contains(&c), "docs/tui.md: the {what} capture changed; it is now:\n{c}");
+    }
+}

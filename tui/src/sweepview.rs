@@ -1,0 +1,178 @@
+//! Browsing a sweep's `--out` records: per-variant summaries, one row per (variant, seed),
+//! sorted by a figure, filtered by variant.
+
+use std::cmp::Ordering;
+
+use faultline_scenarios::sweep::{self, SeedRecord, SweepReport};
+
+/// Sort keys, in the order `s` cycles through them.
+pub const SORTS: [&str; 8] =
+    ["worst", "seed", "success_rate", "latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "timed_out", "anomalies"];
+
+pub struct SweepView {
+    /// The file it came from (for the title).
+    pub file: String,
+    pub records: Vec<SeedRecord>,
+    /// Variants in first-seen order.
+    pub variants: Vec<String>,
+    pub summary: SweepReport,
+    pub sort: usize,
+    pub reversed: bool,
+    /// Index into `variants`; `None`: all.
+    pub filter: Option<usize>,
+    /// Indices into `records` in display order.
+    pub rows: Vec<usize>,
+    /// Position in `rows`.
+    pub selected: usize,
+}
+
+pub fn anomalies(r: &SeedRecord) -> u64 {
+    r.anomalies.values().sum()
+}
+
+fn key(r: &SeedRecord, sort: &str) -> f64 {
+    match sort {
+        "seed" => r.seed as f64,
+        "success_rate" => r.success_rate(),
+        "latency_p50_ms" => r.latency_ms.p50,
+        "latency_p99_ms" => r.latency_ms.p99,
+        "latency_p999_ms" => r.latency_ms.p999,
+        "timed_out" => r.requests.timed_out as f64,
+        "anomalies" => anomalies(r) as f64,
+        _ => 0.0,
+    }
+}
+
+/// The sweep's own notion of worst: lowest success rate, then highest p99, then seed.
+fn worst_first(a: &SeedRecord, b: &SeedRecord) -> Ordering {
+    a.success_rate()
+        .total_cmp(&b.success_rate())
+        .then(b.latency_ms.p99.total_cmp(&a.latency_ms.p99))
+        .then(a.seed.cmp(&b.seed))
+        .then(a.variant.cmp(&b.variant))
+}
+
+impl SweepView {
+    pub fn new(file: &str, records: Vec<SeedRecord>) -> SweepView {
+        let mut variants: Vec<String> = Vec::new();
+        for r in &records {
+            if !variants.contains(&r.variant) {
+                variants.push(r.variant.clone());
+            }
+        }
+        let scenario = records.first().map_or(String::new(), |r| r.scenario.clone());
+        let summary = sweep::aggregate(&scenario, &variants, &records);
+        let mut v = SweepView {
+            file: file.to_owned(),
+            records,
+            variants,
+            summary,
+            sort: 0,
+            reversed: false,
+            filter: None,
+            rows: Vec::new(),
+            selected: 0,
+        };
+        v.arrange();
+        v
+    }
+
+    pub fn scenario(&self) -> &str {
+        self.records.first().map_or("", |r| r.scenario.as_str())
+    }
+
+    /// Recomputes the visible rows (after a sort or filter change) and selects the first.
+    fn arrange(&mut self) {
+        let sort = SORTS[self.sort];
+        let filter = self.filter.map(|i| self.variants[i].as_str());
+        let mut rows: Vec<usize> =
+            (0..self.records.len()).filter(|&i| filter.is_none_or(|v| self.records[i].variant == v)).collect();
+        let recs = &self.records;
+        rows.sort_by(|&a, &b| {
+            let (ra, rb) = (&recs[a], &recs[b]);
+            let o = if sort == "worst" { worst_first(ra, rb) } else { key(ra, sort).total_cmp(&key(rb, sort)) };
+            o.then(ra.seed.cmp(&rb.seed)).then(ra.variant.cmp(&rb.variant))
+        });
+        if self.reversed {
+            rows.reverse();
+        }
+        self.rows = rows;
+        self.selected = 0;
+    }
+
+    pub fn sort_next(&mut self) {
+        self.sort = (self.sort + 1) % SORTS.len();
+        self.arrange();
+    }
+
+    pub fn reverse(&mut self) {
+        self.reversed = !self.reversed;
+        self.arrange();
+    }
+
+    pub fn filter_next(&mut self) {
+        self.filter = match self.filter {
+            None if !self.variants.is_empty() => Some(0),
+            Some(i) if i + 1 < self.variants.len() => Some(i + 1),
+            _ => None,
+        };
+        self.arrange();
+    }
+
+    pub fn move_by(&mut self, delta: isize) {
+        let n = self.rows.len();
+        if n > 0 {
+            self.selected = self.selected.saturating_add_signed(delta).min(n - 1);
+        }
+    }
+
+    pub fn selected_record(&self) -> Option<&SeedRecord> {
+        self.rows.get(self.selected).map(|&i| &self.records[i])
+    }
+
+    /// The worst record among the visible rows.
+    pub fn worst(&self) -> Option<&SeedRecord> {
+        self.rows.iter().map(|&i| &self.records[i]).min_by(|a, b| worst_first(a, b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_models::report::{LatencySummary, Requests};
+
+    /// Through JSON, as `--out` files are read (fields added later with defaults need no edit).
+    fn rec(variant: &str, seed: u64, ok: u64, p99: f64) -> SeedRecord {
+        let v = serde_json::json!({
+            "scenario": "s", "variant": variant, "seed": seed, "status": "ok", "trace_hash": "00", "events": 1,
+            "requests": Requests { total: 100, ok, failed: 100 - ok, timed_out: 0 },
+            "latency_ms": LatencySummary { p99, ..LatencySummary::default() },
+            "anomalies": {}, "latency_buckets": [[1_000_000, ok]],
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn sorts_filters_and_finds_the_worst() {
+        let mut v = SweepView::new("f", vec![rec("a", 1, 90, 5.0), rec("a", 2, 80, 4.0), rec("b", 1, 80, 9.0)]);
+        assert_eq!(v.variants, ["a", "b"]);
+        let order = |v: &SweepView| {
+            v.rows.iter().map(|&i| (v.records[i].variant.clone(), v.records[i].seed)).collect::<Vec<_>>()
+        };
+        assert_eq!(order(&v), [("b".into(), 1), ("a".into(), 2), ("a".into(), 1)]);
+        assert_eq!(v.worst().map(|r| (r.variant.as_str(), r.seed)), Some(("b", 1)));
+        v.sort_next(); // seed
+        assert_eq!(order(&v)[0].1, 1);
+        v.reverse();
+        assert_eq!(order(&v)[0].1, 2);
+        v.filter_next(); // only `a`
+        assert_eq!(order(&v).len(), 2);
+        assert_eq!(v.worst().map(|r| r.seed), Some(2));
+        v.move_by(5);
+        assert_eq!(v.selected, 1);
+        v.filter_next();
+        v.filter_next();
+        assert_eq!((v.filter, v.rows.len()), (None, 3));
+        assert_eq!(v.summary.variants.len(), 2);
+    }
+}

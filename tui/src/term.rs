@@ -1,0 +1,78 @@
+//! The terminal: raw mode and the alternate screen while the UI runs, restored on every way
+//! out (normal exit, error, panic), and the loop that turns terminal input and the passing of
+//! wall time into [`Event`]s.
+
+use std::io::{self, Stdout, Write};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self as ct, Event as CtEvent, KeyEventKind};
+use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::app::App;
+use crate::event::Event;
+use crate::view;
+
+/// Time between ticks (frames) while simulations run.
+const TICK: Duration = Duration::from_millis(50);
+
+fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+    let _ = io::stdout().flush();
+}
+
+/// Restores the terminal when dropped (normal exit and errors); a panic hook covers panics.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn setup() -> io::Result<(Guard, Terminal<CrosstermBackend<Stdout>>)> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Leave raw mode and the alternate screen first, so the panic message is readable.
+        restore();
+        previous(info);
+    }));
+    let guard = Guard;
+    terminal::enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+    let mut t = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    t.clear()?;
+    Ok((guard, t))
+}
+
+/// Runs the UI until the user quits. The terminal is restored on return and on panic.
+pub fn run(mut app: App) -> io::Result<()> {
+    let (_guard, mut terminal) = setup()?;
+    let mut last = Instant::now();
+    while !app.quit {
+        terminal.draw(|f| view::render(&app, f))?;
+        // Input first: wait for it until the next tick is due, then take whatever else queued.
+        let mut wait = TICK.saturating_sub(last.elapsed());
+        while ct::poll(wait)? {
+            match ct::read()? {
+                CtEvent::Key(k) if k.kind != KeyEventKind::Release => app.update(Event::Key(k)),
+                CtEvent::Resize(w, h) => app.update(Event::Resize(w, h)),
+                _ => {}
+            }
+            if app.quit {
+                return Ok(());
+            }
+            wait = Duration::ZERO;
+        }
+        let dt = last.elapsed();
+        if dt >= TICK {
+            last = Instant::now();
+            // Wall time is used for pacing only: how far the paced clock moves this frame.
+            app.update(Event::Tick(dt.min(TICK * 4)));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! One run: topology with health and load, throughput/error and latency charts, the fault
+//! timeline, components, anomalies and checks, and the log.
+
+use faultline_models::world::Component;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::parts::{self, bar, fit, health_style, pct, spark};
+use crate::app::{App, secs};
+use crate::driver::Run;
+use crate::health::{self, RegionView};
+use crate::logpane::LogLine;
+
+pub fn render(app: &App, f: &mut Frame, area: Rect) {
+    let run = &app.runs[0];
+    let [head, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    parts::header(app, f, head);
+    let log_h = match rest.height {
+        h if h >= 40 => 10,
+        h if h >= 28 => 7,
+        _ => 5,
+    };
+    let upper_h = rest.height.saturating_sub(log_h);
+    let top_h = (upper_h * 3 / 5).max(8);
+    let [top, bottom, log] =
+        Layout::vertical([Constraint::Length(top_h), Constraint::Fill(1), Constraint::Length(log_h)]).areas(rest);
+    let topo_w = (top.width * 3 / 8).clamp(30, 56);
+    let [topo, charts] = Layout::horizontal([Constraint::Length(topo_w), Constraint::Fill(1)]).areas(top);
+    topology(f, topo, run);
+    let w = parts::windows(&run.report, run.world.now());
+    let [c1, c2] = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).areas(charts);
+    parts::throughput_chart(f, c1, run, &w);
+    parts::latency_chart(f, c2, run, &w);
+    let [faults_a, comps_a, anom_a] =
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(32), Constraint::Fill(1)]).areas(bottom);
+    faults(f, faults_a, run);
+    components(f, comps_a, run);
+    anomalies(f, anom_a, run);
+    log_pane(f, log, &app.log);
+}
+
+/// Lines of the topology tree, as deep as fits: regions, zones, nodes. Columns: name, health,
+/// then `up/all load` for regions and zones, a load bar and a note for nodes.
+pub fn topology_lines(regions: &[RegionView], width: usize, height: usize) -> Vec<Line<'static>> {
+    let zones: usize = regions.iter().map(|r| r.zones.len()).sum();
+    let nodes: usize = regions.iter().flat_map(|r| &r.zones).map(|z| z.nodes.len()).sum();
+    let depth = if regions.len() + zones + nodes <= height {
+        3
+    } else if regions.len() + zones <= height {
+        2
+    } else {
+        1
+    };
+    let detail_w = if width >= 40 { 16 } else { 9 };
+    let longest = regions
+        .iter()
+        .map(|r| r.name.chars().count())
+        .chain(regions.iter().flat_map(|r| &r.zones).map(|z| z.name.chars().count() + 1))
+        .chain(
+            regions
+                .iter()
+                .flat_map(|r| &r.zones)
+                .flat_map(|z| &z.nodes)
+                .filter(|_| depth == 3)
+                .map(|n| n.name.chars().count() + 2),
+        )
+        .max()
+        .unwrap_or(0);
+    let name_w = longest.min(width.saturating_sub(6 + detail_w)).max(4);
+    let load = |l: Option<f64>| l.map_or(String::new(), pct);
+    let row = |indent: usize, name: &str, h: health::Health, detail: String| {
+        let w = name_w.saturating_sub(indent);
+        Line::from(vec![
+            Span::raw(format!("{}{:<w$} ", " ".repeat(indent), fit(name, w))),
+            Span::styled(format!("{:<5}", h.word()), health_style(h)),
+            Span::raw(format!(" {}", fit(&detail, detail_w))),
+        ])
+    };
+    let mut out = Vec::new();
+    for r in regions {
+        out.push(
+            row(0, &r.name, r.health, format!("{}/{} {}", r.up, r.nodes, load(r.load)))
+                .patch_style(Style::new().add_modifier(Modifier::BOLD)),
+        );
+        if depth < 2 {
+            continue;
+        }
+        for z in &r.zones {
+            out.push(row(1, &z.name, z.health, format!("{}/{} {}", z.up, z.nodes.len(), load(z.load))));
+            if depth < 3 {
+                continue;
+            }
+            for n in &z.nodes {
+                let detail = match n.load {
+                    Some(l) => format!("{} {}", bar(l, 4), n.note),
+                    None => n.note.clone(),
+                };
+                out.push(row(2, &n.name, n.health, detail));
+            }
+        }
+    }
+    out
+}
+
+fn topology(f: &mut Frame, area: Rect, run: &Run) {
+    let block = Block::bordered().title(" topology ");
+    let inner = block.inner(area);
+    let lines = topology_lines(&health::topology(&run.world), inner.width as usize, inner.height as usize);
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// One line per fault: state, name, times, and a bar over the run's duration.
+pub fn fault_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
+    let w = &run.world;
+    let now = w.now();
+    let dur = w.spec.duration.max(now).max(1);
+    let active: Vec<usize> = w.net.active().map(|(id, _)| *id as usize).collect();
+    let scheduled = w.spec.faults.len();
+    let mut out = Vec::new();
+    for (i, f) in w.faults().iter().enumerate() {
+        // A heal command ends a fault early.
+        let healed = run.replay.commands.iter().find_map(|c| match c {
+            faultline_scenarios::replay::Command::Heal { index, t_ns, .. } if *index == i => Some(*t_ns),
+            _ => None,
+        });
+        let end = match (f.end, healed) {
+            (Some(e), Some(h)) => Some(e.min(h)),
+            (e, h) => e.or(h),
+        };
+        let (mark, style) = if active.contains(&i) {
+            ("▶", Style::new().fg(Color::Red).bold())
+        } else if f.start > now {
+            ("·", Style::new().dim())
+        } else {
+            ("✓", Style::new().fg(Color::Green))
+        };
+        let star = if i >= scheduled { "*" } else { " " };
+        let when = match end {
+            Some(e) => format!("{:.0}-{:.0}s", f.start as f64 / 1e9, e as f64 / 1e9),
+            None => format!("{:.0}s-", f.start as f64 / 1e9),
+        };
+        // The name whole if the bar keeps 6 cells.
+        let name_w = f.name.chars().count().min(width.saturating_sub(2 + when.len() + 1 + 6)).max(4);
+        let bar_w = width.saturating_sub(2 + name_w + 1 + when.len() + 1);
+        let bar: String = (0..bar_w)
+            .map(|c| {
+                let t0 = dur as u128 * c as u128 / bar_w as u128;
+                let t1 = dur as u128 * (c as u128 + 1) / bar_w as u128;
+                let on = (f.start as u128) < t1 && end.is_none_or(|e| e as u128 > t0);
+                let here = (t0..t1).contains(&(now as u128));
+                match (on, here) {
+                    (_, true) => '│',
+                    (true, false) => '█',
+                    (false, false) => '─',
+                }
+            })
+            .collect();
+        out.push(Line::from(vec![
+            Span::styled(format!("{mark}{star}"), style),
+            Span::raw(format!("{:<name_w$} ", fit(&f.name, name_w))),
+            Span::raw(format!("{when} ")).dim(),
+            Span::styled(bar, style),
+        ]));
+    }
+    if out.is_empty() {
+        out.push(Line::from("no faults (i injects one)").dim());
+    }
+    out
+}
+
+fn faults(f: &mut Frame, area: Rect, run: &Run) {
+    let block = Block::bordered().title(" faults (* injected) ");
+    let inner = block.inner(area);
+    let mut lines = fault_lines(run, inner.width as usize);
+    // Keep the most recent when they do not all fit.
+    let h = inner.height as usize;
+    if lines.len() > h {
+        lines.drain(..lines.len() - h);
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// One line per service, balancer, cache, queue and database: what it is doing now.
+pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
+    let r = &run.report;
+    let names = r
+        .services
+        .iter()
+        .map(|s| &s.name)
+        .chain(r.balancers.iter().map(|b| &b.name))
+        .chain(r.caches.iter().map(|c| &c.name))
+        .chain(r.queues.iter().map(|q| &q.name))
+        .chain(r.databases.iter().map(|d| &d.name));
+    let name_w = names.map(|n| n.chars().count()).max().unwrap_or(0).min(width / 2).max(4);
+    let name = |n: &str| format!("{:<name_w$} ", fit(n, name_w));
+    let kind = |k: &'static str| Span::styled(k, Style::new().add_modifier(Modifier::DIM));
+    let spark_w = width.saturating_sub(3 + name_w + 1 + 9).max(3);
+    let mut out = Vec::new();
+    for (g, s) in r.services.iter().enumerate() {
+        // Busy workers and waiting requests over the service's instances, now.
+        let (mut busy, mut workers, mut queued) = (0u64, 0u64, 0usize);
+        for a in run.world.actors.iter().filter(|a| a.group == g) {
+            if let Component::Service(i) = &a.comp {
+                busy += u64::from(i.busy());
+                workers += u64::from(i.workers());
+                queued += i.queue_len();
+            }
+        }
+        let util = busy as f64 / workers.max(1) as f64;
+        out.push(Line::from(vec![
+            kind("sv "),
+            Span::raw(name(&s.name)),
+            Span::raw(format!("{:>4} q{queued}", pct(util))),
+            Span::styled(format!(" rej {}", s.rejected), Style::new().add_modifier(Modifier::DIM)),
+        ]));
+    }
+    for b in &r.balancers {
+        let down = b.timeseries.no_backend.last().copied().unwrap_or(0);
+        out.push(Line::from(vec![
+            kind("lb "),
+            Span::raw(name(&b.name)),
+            Span::raw(format!("fwd {}", b.forwarded)),
+            Span::styled(
+                format!(" nobk {}", b.no_backend),
+                if down > 0 { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
+            ),
+        ]));
+    }
+    for c in &r.caches {
+        out.push(Line::from(vec![
+            kind("ca "),
+            Span::raw(name(&c.name)),
+            Span::raw(format!("hit {:>4} ", pct(recent_hit_ratio(c)))),
+            Span::styled(spark(&c.timeseries.hit_ratio, spark_w), Style::new().fg(Color::Cyan)),
+        ]));
+    }
+    for q in &r.queues {
+        let backlog: Vec<f64> = q.timeseries.backlog.iter().map(|&b| b as f64).collect();
+        out.push(Line::from(vec![
+            kind("qu "),
+            Span::raw(name(&q.name)),
+            Span::raw(format!("bl {:<5}", q.backlog)),
+            Span::styled(spark(&backlog, spark_w), Style::new().fg(Color::Yellow)),
+        ]));
+    }
+    for d in &r.databases {
+        let leaderless = d.timeseries.leaderless_shards.last().copied().unwrap_or(0);
+        // Per-shard load in the latest window with traffic.
+        let last = d.timeseries.shard_served.iter().map(Vec::len).max().unwrap_or(0);
+        let recent: Vec<f64> = (0..last)
+            .rev()
+            .map(|w| {
+                d.timeseries.shard_served.iter().map(|s| s.get(w).copied().unwrap_or(0) as f64).collect::<Vec<_>>()
+            })
+            .find(|v| v.iter().any(|&x| x > 0.0))
+            .unwrap_or_default();
+        out.push(Line::from(vec![
+            kind("db "),
+            Span::raw(name(&d.name)),
+            Span::styled(
+                format!("nolead {leaderless} "),
+                if leaderless > 0 { Style::new().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::new() },
+            ),
+            Span::styled(spark(&recent, spark_w.saturating_sub(1)), Style::new().fg(Color::Blue)),
+        ]));
+    }
+    out
+}
+
+/// Hit ratio in the latest window with reads (the one in progress may have none yet).
+fn recent_hit_ratio(c: &faultline_models::report::CacheReport) -> f64 {
+    let t = &c.timeseries;
+    (0..t.hits.len()).rev().find(|&w| t.hits[w] + t.misses[w] > 0).map_or(c.hit_ratio, |w| t.hit_ratio[w])
+}
+
+fn components(f: &mut Frame, area: Rect, run: &Run) {
+    let block = Block::bordered().title(" components ");
+    let inner = block.inner(area);
+    let lines = component_lines(run, inner.width as usize);
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// Anomalies as they rose (latest first), then the scenario's expectations so far.
+pub fn anomaly_lines(run: &Run) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for v in &run.verdicts {
+        let value = v.value.map_or("-".to_owned(), |x| format!("{x:.3}"));
+        out.push(if v.passed {
+            Line::from(vec![Span::styled("✓ ", Style::new().fg(Color::Green)), Span::raw(v.check.clone())])
+        } else {
+            Line::from(vec![
+                Span::styled("✗ ", Style::new().fg(Color::Red).bold()),
+                Span::raw(format!("{} ({value})", v.check)),
+            ])
+        });
+    }
+    for a in run.anomalies.iter().rev() {
+        let when = if a.first == a.last {
+            format!("{:.1}s ", a.first as f64 / 1e9)
+        } else {
+            format!("{:.1}-{:.1}s ", a.first as f64 / 1e9, a.last as f64 / 1e9)
+        };
+        out.push(Line::from(vec![
+            Span::raw(when).dim(),
+            Span::styled(format!("+{} {}", a.added, a.what), Style::new().fg(Color::Red)),
+            Span::raw(format!(" ={}", a.total)).dim(),
+        ]));
+    }
+    if out.is_empty() {
+        out.push(Line::from("none so far").dim());
+    }
+    out
+}
+
+fn anomalies(f: &mut Frame, area: Rect, run: &Run) {
+    let title = if run.verdicts.is_empty() { " anomalies & losses " } else { " checks, anomalies, losses " };
+    let p = Paragraph::new(anomaly_lines(run)).wrap(Wrap { trim: true }).block(Block::bordered().title(title));
+    f.render_widget(p, area);
+}
+
+pub fn log_pane(f: &mut Frame, area: Rect, log: &[LogLine]) {
+    let block = Block::bordered().title(" log (simulated time) ");
+    let h = block.inner(area).height as usize;
+    let lines: Vec<Line> = log[log.len().saturating_sub(h)..]
+        .iter()
+        .map(|l| {
+            let style = match l.level {
+                tracing::Level::ERROR | tracing::Level::WARN => Style::new().fg(Color::Yellow),
+                _ => Style::new(),
+            };
+            let run = if l.run.is_empty() { String::new() } else { format!("{} ", l.run) };
+            Line::from(vec![
+                Span::raw(format!("{:>9} ", secs(l.t))).dim(),
+                Span::styled(format!("{run}{}", l.text), style),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}

@@ -1,0 +1,242 @@
+//! Pieces shared by the screens: health colours, number formats, inline sparklines, the charts
+//! of a run, its header line.
+
+use faultline_models::RunReport;
+use faultline_sim::Nanos;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+
+use crate::app::{App, Goal, secs};
+use crate::driver::Run;
+use crate::health::Health;
+
+pub fn health_style(h: Health) -> Style {
+    match h {
+        Health::Up => Style::new().fg(Color::Green),
+        Health::Degraded => Style::new().fg(Color::Yellow),
+        Health::Partitioned => Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
+        Health::Down => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+    }
+}
+
+/// `0.4567` → `46%`.
+pub fn pct(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
+}
+
+/// Milliseconds with a precision that fits.
+pub fn ms(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}ms")
+    } else if x >= 10.0 {
+        format!("{x:.1}ms")
+    } else {
+        format!("{x:.2}ms")
+    }
+}
+
+/// A count per second, short.
+pub fn rate(x: f64) -> String {
+    if x >= 10_000.0 { format!("{:.0}k", x / 1000.0) } else { format!("{x:.0}") }
+}
+
+/// Truncates to `w` characters (with `…`).
+pub fn fit(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_owned()
+    } else if w == 0 {
+        String::new()
+    } else {
+        let mut t: String = s.chars().take(w - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The last `w` values as a one-line sparkline scaled to their maximum.
+pub fn spark<T: Copy + Into<f64>>(values: &[T], w: usize) -> String {
+    let tail = &values[values.len().saturating_sub(w)..];
+    let max = tail.iter().map(|&v| v.into()).fold(0.0f64, f64::max);
+    tail.iter()
+        .map(|&v| {
+            let v: f64 = v.into();
+            if max <= 0.0 { BARS[0] } else { BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize] }
+        })
+        .collect()
+}
+
+/// A load bar of `w` cells.
+pub fn bar(load: f64, w: usize) -> String {
+    let filled = (load.clamp(0.0, 1.0) * w as f64).round() as usize;
+    format!("{}{}", "█".repeat(filled), "·".repeat(w - filled))
+}
+
+/// Per-window figures of the whole run, as the charts and headline numbers use them.
+pub struct Windows {
+    /// `(t_s, per second)` of successful and failed (incl. timed-out) requests.
+    pub ok: Vec<(f64, f64)>,
+    pub err: Vec<(f64, f64)>,
+    pub p50: Vec<(f64, f64)>,
+    pub p99: Vec<(f64, f64)>,
+    /// Errors over completions in the latest window with completions.
+    pub err_ratio_now: f64,
+    pub ok_rate_now: f64,
+    pub p50_now: f64,
+    pub p99_now: f64,
+}
+
+pub fn windows(r: &RunReport, now: Nanos) -> Windows {
+    let ts = &r.timeseries;
+    let window_s = ts.window_ms / 1000.0;
+    let now_s = now as f64 / 1e9;
+    let mut w = Windows {
+        ok: Vec::new(),
+        err: Vec::new(),
+        p50: Vec::new(),
+        p99: Vec::new(),
+        err_ratio_now: 0.0,
+        ok_rate_now: 0.0,
+        p50_now: 0.0,
+        p99_now: 0.0,
+    };
+    for i in 0..ts.t_s.len() {
+        let t = ts.t_s[i];
+        // The window in progress has only run for part of its length.
+        let span = (now_s - t).clamp(0.0, window_s);
+        if span <= 0.0 {
+            continue;
+        }
+        let failed = (ts.failed[i] + ts.timed_out[i]) as f64;
+        let ok = ts.ok[i] as f64;
+        let mid = t + span / 2.0;
+        w.ok.push((mid, ok / span));
+        w.err.push((mid, failed / span));
+        if ts.ok[i] > 0 {
+            w.p50.push((mid, ts.p50_ms[i]));
+            w.p99.push((mid, ts.p99_ms[i]));
+            w.p50_now = ts.p50_ms[i];
+            w.p99_now = ts.p99_ms[i];
+        }
+        if ok + failed > 0.0 {
+            w.err_ratio_now = failed / (ok + failed);
+            w.ok_rate_now = ok / span;
+        }
+    }
+    w
+}
+
+fn top(points: &[(f64, f64)]) -> f64 {
+    points.iter().map(|p| p.1).fold(0.0, f64::max)
+}
+
+/// A named line of `(t_s, value)` points in a colour.
+type Series<'a> = (&'a str, &'a [(f64, f64)], Color);
+
+/// A chart of two series over simulated time; axis labels only where there is room.
+fn chart(
+    f: &mut Frame,
+    area: Rect,
+    title: Line<'_>,
+    series: [Series<'_>; 2],
+    x_max: f64,
+    y_fmt: impl Fn(f64) -> String,
+) {
+    let y_max = series.iter().map(|s| top(s.1)).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let datasets = series
+        .iter()
+        .map(|(name, data, color)| {
+            Dataset::default()
+                .name(*name)
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(*color))
+                .data(data)
+        })
+        .collect();
+    let roomy = area.height >= 10 && area.width >= 40;
+    let (mut x, mut y) = (Axis::default().bounds([0.0, x_max]), Axis::default().bounds([0.0, y_max]));
+    if roomy {
+        x = x.labels(vec![Span::raw("0s"), Span::raw(format!("{x_max:.0}s"))]).style(Style::new().dim());
+        y = y.labels(vec![Span::raw("0"), Span::raw(y_fmt(y_max / 1.1))]).style(Style::new().dim());
+    }
+    let c = Chart::new(datasets).block(Block::bordered().title(title)).x_axis(x).y_axis(y).legend_position(None);
+    f.render_widget(c, area);
+}
+
+/// Throughput and errors per second over simulated time.
+pub fn throughput_chart(f: &mut Frame, area: Rect, run: &Run, w: &Windows) {
+    let x_max = x_extent(run);
+    let title = Line::from(vec![
+        Span::raw(" throughput "),
+        Span::styled(format!("ok {}/s ", rate(w.ok_rate_now)), Style::new().fg(Color::Green)),
+        Span::styled(
+            format!("err {:.1}% ", 100.0 * w.err_ratio_now),
+            if w.err_ratio_now > 0.01 { Style::new().fg(Color::Red).bold() } else { Style::new().fg(Color::Red) },
+        ),
+    ]);
+    chart(f, area, title, [("ok/s", &w.ok, Color::Green), ("err/s", &w.err, Color::Red)], x_max, rate);
+}
+
+/// p50 and p99 latency of successful requests per window.
+pub fn latency_chart(f: &mut Frame, area: Rect, run: &Run, w: &Windows) {
+    let x_max = x_extent(run);
+    let title = Line::from(vec![
+        Span::raw(" latency "),
+        Span::styled(format!("p50 {} ", ms(w.p50_now)), Style::new().fg(Color::Cyan)),
+        Span::styled(format!("p99 {} ", ms(w.p99_now)), Style::new().fg(Color::Magenta)),
+    ]);
+    chart(f, area, title, [("p50", &w.p50, Color::Cyan), ("p99", &w.p99, Color::Magenta)], x_max, ms);
+}
+
+/// The x range of charts: the scenario's duration, or further once the run drains past it.
+pub fn x_extent(run: &Run) -> f64 {
+    (run.world.spec.duration.max(run.world.now()) as f64 / 1e9).max(1e-3)
+}
+
+/// What the runs are doing, in a word or two.
+pub fn state(app: &App) -> Span<'static> {
+    if app.runs.iter().any(|r| r.stopped.is_some()) {
+        return Span::styled("■ stopped", Style::new().fg(Color::Red).bold());
+    }
+    if app.finished() {
+        return Span::styled("■ ended", Style::new().bold());
+    }
+    match app.goal {
+        Some(Goal::End) => return Span::styled("⏩ to end", Style::new().fg(Color::Yellow).bold()),
+        Some(Goal::Until(t)) => return Span::styled(format!("⏩ to {}", secs(t)), Style::new().fg(Color::Yellow)),
+        None => {}
+    }
+    if app.paused {
+        Span::styled("⏸ paused", Style::new().fg(Color::Yellow).bold())
+    } else {
+        Span::styled(format!("▶ {}", app.speed.label()), Style::new().fg(Color::Green).bold())
+    }
+}
+
+/// The top line of a run screen.
+pub fn header(app: &App, f: &mut Frame, area: Rect) {
+    let Some(first) = app.runs.first() else { return };
+    let variants: Vec<&str> = app.runs.iter().map(|r| r.variant.as_str()).collect();
+    let end = first.world.spec.duration;
+    let mut spans = vec![
+        Span::styled(" faultline ", Style::new().reversed().bold()),
+        Span::raw(" "),
+        Span::styled(first.scenario.name.clone(), Style::new().bold()),
+        Span::raw(format!(" [{}] seed {}  ", variants.join(" vs "), app.seed)),
+        Span::raw(format!("t={} / {}s  ", secs(app.now()), end / 1_000_000_000)),
+        state(app),
+    ];
+    let events: u64 = app.runs.iter().map(|r| r.world.events()).sum();
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let ev = format!("  {events} events");
+    if used + ev.len() <= area.width as usize {
+        spans.push(Span::raw(ev).dim());
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
