@@ -121,6 +121,10 @@ pub fn topology(world: &World) -> Vec<RegionView> {
             }
             Component::Broker(b) => nodes[i].note = format!("backlog {}", b.backlog()),
             Component::Cache(c) => nodes[i].note = format!("{} keys", c.len()),
+            Component::Participant(p) => {
+                nodes[i].note = format!("{} done · {} undone", p.stats.applied, p.stats.compensated);
+            }
+            Component::Coordinator(_) => nodes[i].note = "saga coordinator".into(),
             Component::Balancer(_) | Component::Client(_) => {}
         }
     }
