@@ -2,6 +2,7 @@
 
 mod cli;
 mod determinism;
+mod history;
 mod lessons;
 mod queueing;
 mod sweep;

@@ -144,7 +144,7 @@ impl OpRef {
     }
 
     /// `read 5 by p1 (line 18, invoked at line 16)`: a completed op that cannot be placed.
-    pub(super) fn placed(&self) -> String {
+    pub fn placed(&self) -> String {
         format!(
             "{}{} by p{} (line {}, invoked at line {})",
             if self.status == OpStatus::Fail { "failed " } else { "" },
@@ -156,7 +156,7 @@ impl OpRef {
     }
 
     /// `write 3 (line 12, p2)`; unknown outcomes name their invocation.
-    pub(super) fn brief(&self) -> String {
+    pub fn brief(&self) -> String {
         match (self.status, self.complete_line) {
             (OpStatus::Info, _) | (_, None) => {
                 format!("{} (invoked at line {}, p{}, outcome unknown)", self.op, self.invoke_line, self.process)
