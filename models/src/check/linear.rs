@@ -60,8 +60,8 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The default step budget: tens of seconds of search and about a gigabyte of memory at
-    /// worst.
+    /// The default step budget: up to about ten seconds of search and a few hundred megabytes
+    /// (about 11 bytes per step) at worst.
     pub const DEFAULT_MAX_STEPS: u64 = 30_000_000;
 
     pub fn steps(max_steps: u64) -> Budget {
