@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use faultline_models::check;
 use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, expect, replay, runner, shrink, sweep};
 
 #[derive(Parser)]
@@ -134,6 +135,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a Jepsen-style history (JSON Lines) for linearizability (exit 1 if it is not).
+    CheckHistory {
+        file: String,
+        /// `register`: the whole history is one register; `kv`: one register per key.
+        #[arg(long, value_enum)]
+        model: HistoryModel,
+        /// Give up (exit 3) after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+        timeout_s: f64,
+        /// Give up (exit 3) after this many search steps (memory grows with them: about 11
+        /// bytes each).
+        #[arg(long, default_value_t = check::Budget::DEFAULT_MAX_STEPS)]
+        max_steps: u64,
+        /// Print one JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a seed twice and compare trace hashes; name the first differing event.
     CheckDeterminism {
         scenario: String,
@@ -173,6 +191,12 @@ struct SweepArgs {
     /// Write an HTML report (SVG charts, CSV data) into DIR.
     #[arg(long, value_name = "DIR")]
     report: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HistoryModel {
+    Register,
+    Kv,
 }
 
 /// Exit codes of the contract.
@@ -516,6 +540,85 @@ fn print_sweep(report: &sweep::SweepReport, json: bool) {
     }
 }
 
+/// `check-history`: the verdict on stdout (0 linearizable, 1 not, 3 undecided), the time taken
+/// on stderr (it is not part of the result).
+fn check_history_cmd(
+    file: &str,
+    model: HistoryModel,
+    timeout_s: f64,
+    max_steps: u64,
+    json: bool,
+) -> Result<u8, Failure> {
+    if timeout_s.is_nan() || timeout_s < 0.0 {
+        return Err(Failure::BadInput(format!("--timeout-s must be a number of seconds ≥ 0, found {timeout_s}")));
+    }
+    let started = std::time::Instant::now();
+    let bytes = std::fs::read(file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
+    let model = match model {
+        HistoryModel::Register => check::Model::Register,
+        HistoryModel::Kv => check::Model::Kv,
+    };
+    let history = check::parse(&bytes, model).map_err(|e| Failure::BadInput(format!("{file}:{e}")))?;
+    // An infinite or huge timeout means no deadline.
+    let deadline = std::time::Duration::try_from_secs_f64(timeout_s).ok().and_then(|d| started.checked_add(d));
+    let report = check::check(&history, &check::Budget { max_steps, deadline });
+    let keys = |n: usize| if n == 1 { "1 key".to_owned() } else { format!("{n} keys") };
+    if json {
+        let mut v = serde_json::to_value(&report).expect("report serialises");
+        let obj = v.as_object_mut().expect("an object");
+        obj.insert("schema_version".into(), 1.into());
+        obj.insert("file".into(), file.into());
+        obj.insert("model".into(), if model == check::Model::Kv { "kv" } else { "register" }.into());
+        println!("{}", serde_json::to_string_pretty(&v).expect("report serialises"));
+    } else {
+        match report.verdict {
+            check::Verdict::Linearizable => {
+                println!("{file}: linearizable ({} operations, {})", report.operations, keys(report.keys));
+            }
+            check::Verdict::NotLinearizable => {
+                println!(
+                    "{file}: NOT linearizable ({} of {} bad; {} operations)",
+                    report.violations.len(),
+                    keys(report.keys),
+                    report.operations
+                );
+                for v in &report.violations {
+                    println!("  {}", v.message);
+                    if let Some(n) = v.linearized {
+                        println!("    longest linearizable prefix: {n} of its {} operations", v.operations);
+                    }
+                    if !v.also_stuck.is_empty() {
+                        let others: Vec<String> = v.also_stuck.iter().map(|o| o.placed()).collect();
+                        println!("    also stuck there: {}", others.join("; "));
+                    }
+                }
+                if !report.unknown.is_empty() {
+                    println!("  {} undecided: the budget ran out", keys(report.unknown.len()));
+                }
+            }
+            check::Verdict::Unknown => {
+                let first = &report.unknown[0];
+                let what = match first.exhausted {
+                    check::Exhausted::Steps => format!("the step budget ({max_steps} steps)"),
+                    check::Exhausted::Deadline => format!("the time budget ({timeout_s} s)"),
+                };
+                println!(
+                    "{file}: inconclusive — {what} ran out on {} ({} of {} undecided, no violation found)",
+                    first.label,
+                    report.unknown.len(),
+                    keys(report.keys)
+                );
+            }
+        }
+    }
+    eprintln!("checked in {:.2} s ({} search steps)", started.elapsed().as_secs_f64(), report.steps);
+    Ok(match report.verdict {
+        check::Verdict::Linearizable => 0,
+        check::Verdict::NotLinearizable => EXIT_CHECK_FAILED,
+        check::Verdict::Unknown => EXIT_BUDGET,
+    })
+}
+
 fn dispatch(cmd: Command) -> Result<u8, Failure> {
     match cmd {
         Command::Run { scenario, seed, variant, json, trace, max_events, history, save_replay } => {
@@ -708,6 +811,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let report = aggregate_records(&records);
             print_sweep(&report, json);
             Ok(sweep_exit(&report))
+        }
+        Command::CheckHistory { file, model, timeout_s, max_steps, json } => {
+            check_history_cmd(&file, model, timeout_s, max_steps, json)
         }
         Command::CheckDeterminism { scenario, seed, variant } => {
             let sc = load(&scenario)?;

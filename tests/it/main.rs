@@ -4,6 +4,7 @@ mod cli;
 mod consistency;
 mod determinism;
 mod expect;
+mod history;
 mod lessons;
 mod properties;
 mod queueing;

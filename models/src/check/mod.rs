@@ -10,12 +10,16 @@
 
 pub mod history;
 pub mod linear;
+mod memo;
+mod register;
+mod search;
+mod stale;
 pub mod synth;
 
 pub use history::{
     Event, EventType, Func, History, HistoryBuilder, HistoryError, Key, Model, Op, OpKind, OpStatus, Value, parse,
 };
-pub use linear::{Budget, Exhausted, OpRef, Report, UnknownKey, Verdict, Violation, check};
+pub use linear::{Budget, Exhausted, OpRef, Report, UnknownKey, Verdict, Violation, check, check_with};
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use faultline_sim::Stream;
 use proptest::prelude::*;
 
 use super::history::{Event, EventType, Func, HistoryBuilder, Key, Model, OpKind, OpStatus, Value, parse};
-use super::linear::{Budget, Exhausted, Report, Verdict, check, check_with};
+use super::linear::{Budget, Exhausted, Report, Verdict, check, check_exact, check_with};
 use super::synth::{Params, register_history};
 use super::{History, HistoryError};
 
@@ -844,6 +844,40 @@ fn a_violation_found_before_the_budget_ran_out_is_still_reported() {
     assert_eq!(r.unknown[0].label, "key \"hard\"");
 }
 
+#[test]
+fn stale_reads_are_found_in_every_key_even_after_the_budget_ran_out() {
+    let mut text = hard_history("k=hard");
+    text +=
+        "1 invoke w 1 k=bad\n1 ok w 1 k=bad\n1 invoke w 2 k=bad\n1 ok w 2 k=bad\n1 invoke r k=bad\n1 ok r 1 k=bad\n";
+    let r = check(&hist(Model::Kv, &text), &Budget::steps(500));
+    assert_eq!(r.verdict, Verdict::NotLinearizable);
+    assert_eq!(r.violations.iter().map(|v| v.label.as_str()).collect::<Vec<_>>(), ["key \"bad\""]);
+    assert_eq!(r.unknown.iter().map(|u| u.label.as_str()).collect::<Vec<_>>(), ["key \"hard\""]);
+}
+
+#[test]
+fn violations_are_listed_in_key_order_whichever_pass_found_them() {
+    // Key "a" needs the search (two reads going backwards); key "b" is a plain stale read.
+    let text = "1 invoke w 1 k=a
+                1 ok w 1 k=a
+                1 invoke w 2 k=a
+                2 invoke r k=a
+                2 ok r 2 k=a
+                3 invoke r k=a
+                3 ok r 1 k=a
+                1 ok w 2 k=a
+                4 invoke w 1 k=b
+                4 ok w 1 k=b
+                4 invoke w 2 k=b
+                4 ok w 2 k=b
+                5 invoke r k=b
+                5 ok r 1 k=b";
+    let r = check(&hist(Model::Kv, text), &Budget::default());
+    assert_eq!(r.violations.iter().map(|v| v.label.as_str()).collect::<Vec<_>>(), ["key \"a\"", "key \"b\""]);
+    assert_eq!(r.violations[0].linearized, Some(3), "found by the search");
+    assert_eq!(r.violations[1].linearized, None, "found by the stale-read pass");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Against a brute-force checker on small random histories.
 
@@ -906,16 +940,16 @@ fn brute_force(h: &History) -> bool {
     go(&ops, &mut done, None)
 }
 
-/// A random well-formed history of up to `n` ops over 3 processes and values 1..=3.
-fn random_small(seed: u64, n: usize) -> History {
+/// A random well-formed history of `n` ops over `procs` processes and values 1..=`values`.
+fn random_small(seed: u64, n: usize, procs: usize, values: u64) -> History {
     let mut rng = Stream::new(seed, "check/small");
     let mut b = HistoryBuilder::new(Model::Register);
-    let mut pending: [Option<Func>; 3] = [None; 3];
-    let mut pend_val: [Option<Value>; 3] = [None; 3];
+    let mut pending: Vec<Option<Func>> = vec![None; procs];
+    let mut pend_val: Vec<Option<Value>> = vec![None; procs];
     let (mut invoked, mut line) = (0, 0);
     while invoked < n || pending.iter().any(Option::is_some) {
-        let p = rng.below(3) as usize;
-        let v = |rng: &mut Stream| 1 + rng.below(3) as i64;
+        let p = rng.below(procs as u64) as usize;
+        let v = |rng: &mut Stream| 1 + rng.below(values) as i64;
         let ev = match pending[p] {
             None if invoked < n => {
                 invoked += 1;
@@ -967,12 +1001,22 @@ fn random_small(seed: u64, n: usize) -> History {
 #[test]
 fn the_checker_agrees_with_brute_force_on_small_random_histories() {
     let (mut yes, mut no) = (0, 0);
-    for seed in 0..4_000 {
-        let h = random_small(seed, 3 + (seed % 6) as usize);
+    for seed in 0..6_000 {
+        // 3–8 ops; 2–4 processes; 2–3 values.
+        let h = random_small(seed, 3 + (seed % 6) as usize, 2 + (seed % 3) as usize, 2 + (seed / 3 % 2));
         let want = brute_force(&h);
-        for got in [check(&h, &Budget::default()), check_with(&h, &Budget::default(), false)] {
+        let b = Budget::default();
+        for (how, got) in
+            [("check", check(&h, &b)), ("search", check_with(&h, &b, false)), ("exact", check_exact(&h, &b))]
+        {
             assert_ne!(got.verdict, Verdict::Unknown);
-            assert_eq!(got.verdict == Verdict::Linearizable, want, "seed {seed}: {:#?}\n{:?}", h.ops, got.violations);
+            assert_eq!(
+                got.verdict == Verdict::Linearizable,
+                want,
+                "{how}, seed {seed}: {:#?}\n{:?}",
+                h.ops,
+                got.violations
+            );
         }
         if want {
             yes += 1;
@@ -981,7 +1025,7 @@ fn the_checker_agrees_with_brute_force_on_small_random_histories() {
         }
     }
     // Both answers are common, so agreement means something.
-    assert!(yes > 500 && no > 500, "{yes} linearizable, {no} not");
+    assert!(yes > 1_000 && no > 1_000, "{yes} linearizable, {no} not");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1013,8 +1057,9 @@ proptest! {
     fn recorded_linearizable_histories_are_linearizable(p in params(), seed in any::<u64>()) {
         let g = register_history(&p, &mut Stream::new(seed, "check/prop"));
         let h = parse(g.to_jsonl().as_bytes(), model(&p)).unwrap();
-        let r = check(&h, &Budget::default());
-        prop_assert_eq!(r.verdict, Verdict::Linearizable, "{:?}", r.violations.first().map(|v| &v.message));
+        for r in [check(&h, &Budget::default()), check_exact(&h, &Budget::default())] {
+            prop_assert_eq!(r.verdict, Verdict::Linearizable, "{:?}", r.violations.first().map(|v| &v.message));
+        }
     }
 
     #[test]
