@@ -91,3 +91,25 @@ fn the_queue_loses_no_message_under_any_generated_timeline() {
         assert_eq!(q.published * groups, q.acked + q.dead_lettered + q.backlog, "timeline {i}: {q:?}\n{faults:#?}");
     }
 }
+
+#[test]
+fn every_saga_ends_completed_or_compensated_once_generated_faults_heal() {
+    let sc = testing::catalog_scenario("checkout-outage");
+    let mut checked = 0;
+    for (i, faults) in timelines(&sc, 1..8, 12).iter().enumerate() {
+        // Only timelines whose faults all heal within the scenario (the property is about after).
+        if faults.iter().any(|f| f.duration_s.is_none_or(|d| f.start_s + d > 50.0)) {
+            continue;
+        }
+        let with = testing::with_faults(&sc, faults).unwrap();
+        for design in ["orchestrated", "choreographed"] {
+            let r = testing::run(&with, Some(design), i as u64).unwrap().report;
+            let w = &r.workflows[0];
+            assert!(w.sagas > 0);
+            assert_eq!(w.inconsistent, 0, "{design}, timeline {i}: {:?}\n{faults:#?}", w.anomalies);
+            assert!(w.anomalies.values().all(|&n| n == 0), "{design}, timeline {i}: {:?}", w.anomalies);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} timelines healed in time");
+}
