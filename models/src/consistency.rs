@@ -59,18 +59,29 @@ pub struct HistOp {
 }
 
 impl HistOp {
+    /// The event as the history format has it (`check::history`), with `time` and `session`.
+    pub fn event(&self) -> crate::check::history::Event {
+        use crate::check::history::{Event, EventType, Func, Key, Value};
+        Event {
+            process: self.process as i64,
+            kind: match self.kind {
+                HistKind::Invoke => EventType::Invoke,
+                HistKind::Ok => EventType::Ok,
+                HistKind::Fail => EventType::Fail,
+                HistKind::Info => EventType::Info,
+            },
+            f: if self.f == Op::Write { Func::Write } else { Func::Read },
+            key: Some(Key::Int(self.key as i64)),
+            value: Some(self.value.map_or(Value::Null, Value::Int)),
+            time: Some(self.time),
+            index: None,
+            session: Some(self.session),
+        }
+    }
+
     /// The JSON Lines form: `{"process":…,"type":…,"f":…,"key":…,"value":…,"time":…,"session":…}`.
     pub fn to_json(&self) -> String {
-        let f = if self.f == Op::Write { "write" } else { "read" };
-        let value = self.value.map_or_else(|| "null".to_owned(), |v| v.to_string());
-        format!(
-            r#"{{"process":{},"type":"{}","f":"{f}","key":{},"value":{value},"time":{},"session":{}}}"#,
-            self.process,
-            self.kind.name(),
-            self.key,
-            self.time,
-            self.session
-        )
+        self.event().to_json()
     }
 }
 
@@ -170,25 +181,9 @@ impl Recorder {
 
 /// The history as the linearizability checker reads it (a register per key).
 pub fn to_check_history(history: &[HistOp]) -> crate::check::history::History {
-    use crate::check::history::{Event, EventType, Func, HistoryBuilder, Key, Model, Value};
-    let mut b = HistoryBuilder::new(Model::Kv);
+    let mut b = crate::check::history::HistoryBuilder::new(crate::check::history::Model::Kv);
     for (i, o) in history.iter().enumerate() {
-        let ev = Event {
-            process: o.process as i64,
-            kind: match o.kind {
-                HistKind::Invoke => EventType::Invoke,
-                HistKind::Ok => EventType::Ok,
-                HistKind::Fail => EventType::Fail,
-                HistKind::Info => EventType::Info,
-            },
-            f: if o.f == Op::Write { Func::Write } else { Func::Read },
-            key: Some(Key::Int(o.key as i64)),
-            value: Some(o.value.map_or(Value::Null, Value::Int)),
-            time: Some(o.time),
-            index: None,
-            session: Some(o.session),
-        };
-        b.push(i as u32 + 1, &ev).expect("a recorded history is well formed");
+        b.push(i as u32 + 1, &o.event()).expect("a recorded history is well formed");
     }
     b.finish()
 }

@@ -1,14 +1,8 @@
 //! Scenario expectations (`[[expect]]`) gate `run` and `sweep` with exit code 1.
 
-use std::process::{Command, Output};
+use crate::bin::faultline;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const SCENARIO: &str = "tests/scenarios/expectations.toml";
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).current_dir(ROOT).env_remove("RUST_LOG").output().expect("spawn faultline")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -3,54 +3,17 @@
 //! rejected with `error: FILE:LINE:COL: message`, garbled files never panicking, and a recorded
 //! 20 000-operation history.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use faultline_models::check::synth::{Params, register_history};
 use faultline_sim::Stream;
 use proptest::prelude::*;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(ROOT)
-        .env_remove("RUST_LOG")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("spawn faultline")
-}
+use crate::bin::{ROOT, describe, expect_code, faultline, temp_path};
 
 fn out(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn describe(args: &[&str], o: &Output) -> String {
-    format!(
-        "faultline {}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        args.join(" "),
-        o.status,
-        out(&o.stdout),
-        out(&o.stderr)
-    )
-}
-
-/// Runs and requires exit code `want` and no panic.
-fn expect_code(args: &[&str], want: i32) -> Output {
-    let o = faultline(args);
-    assert_eq!(o.status.code(), Some(want), "{}", describe(args, &o));
-    assert!(!out(&o.stderr).contains("panicked"), "{}", describe(args, &o));
-    o
-}
-
-fn temp_path(tag: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("history-{}-{n}-{tag}", std::process::id()))
 }
 
 // ---------------------------------------------------------------------------------------------

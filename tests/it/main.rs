@@ -1,5 +1,6 @@
 //! All integration and property tests, in one test binary (faster to build than many).
 
+mod bin;
 mod cli;
 mod consistency;
 mod determinism;

@@ -39,6 +39,9 @@
 //!   value ended, which itself began after every write of `v` ended, is impossible. Checked for
 //!   every key before any search, so such violations are reported whatever the budget.
 
+// The wall clock is read only for `Budget::deadline`, which offline callers (`check-history
+// --timeout-s`) may set; runs check their histories with a step budget and no deadline, so
+// verdicts inside a simulation depend on the history alone (ARCHITECTURE.md, "Invariants").
 use std::time::Instant;
 
 use serde::Serialize;

@@ -2,6 +2,9 @@
 //! memoisation, the reductions described in `linear`'s documentation, and the explanation of a
 //! failure.
 
+// The wall clock is read only for `Budget::deadline`, which offline callers (`check-history
+// --timeout-s`) may set; runs check their histories with a step budget and no deadline, so
+// verdicts inside a simulation depend on the history alone (ARCHITECTURE.md, "Invariants").
 use std::time::Instant;
 
 use super::history::{History, Key, show};
@@ -55,6 +58,31 @@ struct Frame {
     cand_start: u32,
     cand: u32,
     cand_end: u32,
+}
+
+impl Frame {
+    /// A frame for `mv` with nothing saved yet and no plan or candidates made.
+    fn fresh(mv: Move, setter: u32) -> Frame {
+        Frame {
+            mv,
+            prev_state: 0,
+            prev_flag: false,
+            prev_p: 0,
+            prev_hi1: 0,
+            prev_zob: 0,
+            prev_info: 0,
+            setter,
+            frontier: 0,
+            fresh: true,
+            plan_start: 0,
+            plan: 0,
+            plan_end: 0,
+            cands_made: false,
+            cand_start: 0,
+            cand: 0,
+            cand_end: 0,
+        }
+    }
 }
 
 /// The deepest configuration reached (most completed ops linearized), for the explanation.
@@ -174,25 +202,7 @@ impl<'s> Search<'s> {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Exhausted::Deadline);
         }
-        self.frames.push(Frame {
-            mv: Move::Root,
-            prev_state: 0,
-            prev_flag: false,
-            prev_p: 0,
-            prev_hi1: 0,
-            prev_zob: 0,
-            prev_info: 0,
-            setter: NONE,
-            frontier: 0,
-            fresh: true,
-            plan_start: 0,
-            plan: 0,
-            plan_end: 0,
-            cands_made: false,
-            cand_start: 0,
-            cand: 0,
-            cand_end: 0,
-        });
+        self.frames.push(Frame::fresh(Move::Root, NONE));
         self.record_best();
         loop {
             if self.steps >= self.max_steps {
@@ -526,23 +536,13 @@ impl<'s> Search<'s> {
         let sub = self.sub;
         let parent = self.frames.last().expect("a frame");
         let mut frame = Frame {
-            mv,
             prev_state: self.state,
             prev_flag: self.flag,
             prev_p: self.p,
             prev_hi1: self.hi1,
             prev_zob: self.zob,
             prev_info: self.info,
-            setter: parent.setter,
-            frontier: 0,
-            fresh: true,
-            plan_start: 0,
-            plan: 0,
-            plan_end: 0,
-            cands_made: false,
-            cand_start: 0,
-            cand: 0,
-            cand_end: 0,
+            ..Frame::fresh(mv, parent.setter)
         };
         match mv {
             Move::Root => unreachable!("the root is never re-entered"),
