@@ -335,7 +335,6 @@ pub struct SeriesReport {
 }
 
 /// Per-service sums over its instances while building a report.
-#[derive(Default)]
 struct Acc {
     utilisation: f64,
     queue_len: f64,
@@ -346,6 +345,23 @@ struct Acc {
     sojourn: LatencyHist,
     instances: u64,
     series: CountSeries<4>,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            utilisation: 0.0,
+            queue_len: 0.0,
+            wait_sum: 0.0,
+            started: 0,
+            sojourn_sum: 0.0,
+            answered: 0,
+            // The instances' histograms are coarse (two digits); their sum is too.
+            sojourn: LatencyHist::coarse(),
+            instances: 0,
+            series: CountSeries::default(),
+        }
+    }
 }
 
 fn round3(x: f64) -> f64 {

@@ -36,7 +36,8 @@ pub struct InstanceStats {
     pub wait_sum_ns: f64,
     /// Sum of times from arrival to response, over answered started requests (ns).
     pub sojourn_sum_ns: f64,
-    /// Allocated at the first answer: a world can hold very many idle instances.
+    /// Allocated at the first answer: a world can hold very many idle instances. Two
+    /// significant digits ([`LatencyHist::coarse`]).
     pub sojourn: Option<Box<LatencyHist>>,
     /// Busy workers over the scenario's duration (utilisation = average / workers).
     pub busy: TimeAverage,
@@ -301,7 +302,7 @@ impl Instance {
         out.send(job.from, Msg { call: job.call, kind: MsgKind::Response(Resp { status, value }) });
         let sojourn = now - job.arrived;
         self.stats.sojourn_sum_ns += sojourn as f64;
-        self.stats.sojourn.get_or_insert_with(Box::default).record(sojourn);
+        self.stats.sojourn.get_or_insert_with(|| Box::new(LatencyHist::coarse())).record(sojourn);
         if status == Status::Ok {
             self.stats.ok += 1;
             self.stats.series.add(now, SERIES_OK, 1);

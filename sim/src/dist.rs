@@ -2,8 +2,10 @@
 //!
 //! All parameters are in nanoseconds. Samples are non-negative integers of nanoseconds, capped at
 //! [`MAX_SAMPLE_NS`] so that a heavy tail can never overflow the clock. Transcendental functions
-//! come from `libm` (pure Rust) so results are identical on every platform. Each sample consumes a
-//! fixed number of draws per distribution kind, so a stream's position never depends on values.
+//! come from `libm` (pure Rust) so results are identical on every platform. Exponential, normal
+//! and log-normal samples come from the ziggurat ([`crate::ziggurat`]): how many draws a sample
+//! takes depends on the draws, never on the parameters, so variants that change a mean stay
+//! paired draw for draw; the other kinds take a fixed number.
 
 use crate::rng::Stream;
 use crate::time::Nanos;
@@ -52,7 +54,7 @@ impl Dist {
         let x = match self {
             Dist::Constant { value } => *value,
             Dist::Uniform { low, high } => low + (high - low) * s.f64(),
-            Dist::Exponential { mean } => -mean * libm::log(s.open01()),
+            Dist::Exponential { mean } => mean * crate::ziggurat::exp1(s),
             Dist::Normal { mean, std_dev } => mean + std_dev * standard_normal(s),
             Dist::LogNormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(s)),
             Dist::Pareto { scale, shape } => scale * libm::pow(s.open01(), -1.0 / shape),
@@ -101,13 +103,9 @@ fn to_nanos(x: f64) -> Nanos {
     if x > 0.0 { (x.min(MAX_SAMPLE_NS) + 0.5) as Nanos } else { 0 }
 }
 
-/// Box–Muller with both uniforms drawn every time (no cached spare: the stream position must
-/// not depend on call history).
 #[inline]
 fn standard_normal(s: &mut Stream) -> f64 {
-    let u1 = s.open01();
-    let u2 = s.f64();
-    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(std::f64::consts::TAU * u2)
+    crate::ziggurat::normal1(s)
 }
 
 fn empirical(points: &[(f64, f64)], u: f64) -> f64 {

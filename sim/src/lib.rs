@@ -14,6 +14,7 @@ pub mod rng;
 pub mod time;
 pub mod topology;
 pub mod trace;
+pub mod ziggurat;
 
 pub use dist::Dist;
 pub use engine::{Budget, BudgetExceeded, Engine};

@@ -21,6 +21,13 @@
 //! - Each bucket's minimum time is cached and bitmasks mark non-empty buckets, so `peek_time`
 //!   is O(1) on `&self` and redistribution is one pass (no separate min-finding scan).
 //! - Bucket `Vec`s are drained, never dropped, so steady state allocates nothing.
+//! - Entries are 16 bytes `(time, slot)`; the sequence number and the payload stay put in a
+//!   slot table (reused last-freed first, so hot slots stay in cache). Redistribution moves
+//!   only the small entries, whatever the size of the event type: with the world's 48-byte
+//!   events this cut the request-path benchmark's wall time by about a third.
+//! - Measured and rejected: a 4-ary heap on `(time, seq)` for small pending sets (under a few
+//!   thousand events) with a hand-over to the radix heap above: 4% more instructions and
+//!   slower on the request path with ~100 events pending.
 
 use std::collections::VecDeque;
 
@@ -31,8 +38,12 @@ const BASE: usize = 1 << BITS;
 /// Digits in a `u64` time.
 const DIGITS: usize = 64usize.div_ceil(BITS as usize);
 
-/// One pending event: time, tie-breaking sequence number, payload.
-type Entry<E> = (u64, u64, E);
+/// One pending event in the radix structure: its time and the slot holding `(seq, payload)`.
+#[derive(Clone, Copy)]
+struct Entry {
+    time: u64,
+    slot: u32,
+}
 
 /// Bucket of `time` relative to `last` (`time > last`): `digit * BASE + value`.
 #[inline(always)]
@@ -45,9 +56,13 @@ fn bucket(time: u64, last: u64) -> usize {
 /// Monotone priority queue of events keyed by `(time, seq)`; see the module docs.
 pub struct EventQueue<E> {
     /// Events due exactly at `last`, in `seq` order.
-    now: VecDeque<Entry<E>>,
+    now: VecDeque<Entry>,
     /// Radix buckets, indexed by [`bucket`].
-    buckets: Box<[Vec<Entry<E>>]>,
+    buckets: Box<[Vec<Entry>]>,
+    /// `(seq, payload)` of pending events, by slot; `None` when free.
+    slots: Vec<Option<(u64, E)>>,
+    /// Free slots, the last freed on top.
+    free: Vec<u32>,
     /// Minimum time in each bucket (`u64::MAX` when empty).
     mins: Box<[u64]>,
     /// Per digit, bit `v` set iff bucket `(digit, v)` is non-empty.
@@ -76,6 +91,8 @@ impl<E> EventQueue<E> {
     pub fn with_capacity(n: usize) -> Self {
         EventQueue {
             now: VecDeque::with_capacity(n),
+            slots: Vec::with_capacity(n),
+            free: Vec::new(),
             buckets: (0..DIGITS * BASE).map(|_| Vec::new()).collect(),
             mins: vec![u64::MAX; DIGITS * BASE].into_boxed_slice(),
             occupied: [0; DIGITS],
@@ -96,18 +113,29 @@ impl<E> EventQueue<E> {
         let seq = self.seq;
         self.seq += 1;
         self.len += 1;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some((seq, event));
+                s
+            }
+            None => {
+                self.slots.push(Some((seq, event)));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        let entry = Entry { time, slot };
         if time == self.last {
-            self.now.push_back((time, seq, event));
+            self.now.push_back(entry);
         } else {
             let b = bucket(time, self.last);
-            self.file(b, (time, seq, event));
+            self.file(b, entry);
         }
         seq
     }
 
     #[inline(always)]
-    fn file(&mut self, b: usize, entry: Entry<E>) {
-        self.mins[b] = self.mins[b].min(entry.0);
+    fn file(&mut self, b: usize, entry: Entry) {
+        self.mins[b] = self.mins[b].min(entry.time);
         self.occupied[b / BASE] |= 1 << (b % BASE);
         self.digits |= 1 << (b / BASE);
         self.buckets[b].push(entry);
@@ -123,7 +151,10 @@ impl<E> EventQueue<E> {
             self.redistribute();
         }
         self.len -= 1;
-        self.now.pop_front()
+        let e = self.now.pop_front()?;
+        let (seq, event) = self.slots[e.slot as usize].take().expect("a pending event's slot is full");
+        self.free.push(e.slot);
+        Some((e.time, seq, event))
     }
 
     /// First non-empty bucket; `self.digits != 0`.
@@ -148,10 +179,10 @@ impl<E> EventQueue<E> {
         }
         let mut src = std::mem::take(&mut self.buckets[b]);
         for entry in src.drain(..) {
-            if entry.0 == last {
+            if entry.time == last {
                 self.now.push_back(entry);
             } else {
-                let nb = bucket(entry.0, last);
+                let nb = bucket(entry.time, last);
                 self.file(nb, entry);
             }
         }
@@ -185,6 +216,8 @@ impl<E> EventQueue<E> {
     /// keeping the allocated capacity.
     pub fn clear(&mut self) {
         self.now.clear();
+        self.slots.clear();
+        self.free.clear();
         for b in self.buckets.iter_mut() {
             b.clear();
         }
