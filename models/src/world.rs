@@ -730,12 +730,10 @@ impl World {
         match ev {
             Ev::Deliver { to, from, msg } => {
                 let h = self.engine.hash_mut();
-                h.word(1 | (u64::from(to) << 8));
-                h.word(u64::from(from));
-                h.word(msg.call);
                 let (k, v) = msg.kind.code();
-                h.word(k);
-                h.word(v);
+                // Tag in the low 4 bits, then the two actor ids (distinct below 2^30 actors).
+                h.pair(1 | u64::from(to) << 4 | u64::from(from) << 34, msg.call);
+                h.pair(k, v);
                 let a = &mut self.actors[to as usize];
                 if !self.net.is_up(a.node) {
                     self.net_stats.dropped_on_arrival += 1;
@@ -760,10 +758,7 @@ impl World {
             }
             Ev::Timer { actor, epoch, t } => {
                 let (code, arg) = t.code();
-                let h = self.engine.hash_mut();
-                h.word(2 | (u64::from(actor) << 8));
-                h.word(code);
-                h.word(arg);
+                self.engine.hash_mut().pair(2 | u64::from(actor) << 4 | code << 34, arg);
                 let a = &mut self.actors[actor as usize];
                 if a.epoch != epoch {
                     self.trace_event("stale-timer", actor, u32::MAX, || format!("{t:?} (set before a crash)"));

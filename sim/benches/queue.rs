@@ -148,7 +148,7 @@ fn hold(c: &mut Criterion) {
             }
             bench.iter(|| {
                 for _ in 0..BATCH {
-                    let (t, _seq, p) = q.pop().expect("hold keeps n pending");
+                    let (t, p) = q.pop().expect("hold keeps n pending");
                     q.push(t + inc.next(), black_box(p));
                 }
             });

@@ -56,7 +56,7 @@ impl Dist {
             Dist::Uniform { low, high } => low + (high - low) * s.f64(),
             Dist::Exponential { mean } => mean * crate::ziggurat::exp1(s),
             Dist::Normal { mean, std_dev } => mean + std_dev * standard_normal(s),
-            Dist::LogNormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(s)),
+            Dist::LogNormal { mu, sigma } => crate::fastexp::exp(mu + sigma * standard_normal(s)),
             Dist::Pareto { scale, shape } => scale * libm::pow(s.open01(), -1.0 / shape),
             Dist::Empirical { points } => empirical(points, s.f64()),
         };

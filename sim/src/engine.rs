@@ -102,8 +102,8 @@ impl<E> Engine<E> {
         self.queue.push(self.now.saturating_add(after), event);
     }
 
-    /// Pops the next event due at or before `until`, advancing the clock and feeding `(time,
-    /// seq)` into the trace hash. Returns `Ok(None)` (with the clock moved to `until`) when no
+    /// Pops the next event due at or before `until`, advancing the clock and feeding its time
+    /// into the trace hash (the world feeds what the event was). Returns `Ok(None)` (with the clock moved to `until`) when no
     /// event is due by then.
     #[inline]
     pub fn next_until(&mut self, until: Nanos) -> Result<Option<E>, BudgetExceeded> {
@@ -117,14 +117,13 @@ impl<E> Engine<E> {
         if self.events >= self.budget.max_events {
             return Err(BudgetExceeded::Events { limit: self.budget.max_events, at: self.now });
         }
-        let (t, seq, e) = self.queue.pop().expect("peeked");
+        let (t, e) = self.queue.pop().expect("peeked");
         if t > self.budget.max_time {
             return Err(BudgetExceeded::Time { limit: self.budget.max_time, events: self.events });
         }
         self.now = t;
         self.events += 1;
         self.hash.word(t);
-        self.hash.word(seq);
         Ok(Some(e))
     }
 

@@ -7,6 +7,7 @@
 
 pub mod dist;
 pub mod engine;
+pub mod fastexp;
 pub mod keys;
 pub mod net;
 pub mod queue;

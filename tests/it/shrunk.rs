@@ -14,7 +14,7 @@ fn shrunk_planted_bug_buggy_seed_32() {
   "variant": "buggy",
   "seed": 32,
   "commands": [],
-  "trace_hash": "6e5b3f5e1dde420e",
+  "trace_hash": "a0073aba834ed902",
   "events": 1878
 }"#;
     faultline_scenarios::shrink::assert_holds(replay, "anomalies.lost_update == 0", None);
