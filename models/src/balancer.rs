@@ -4,6 +4,7 @@
 use faultline_sim::{Nanos, Stream};
 
 use crate::calls::Picker;
+use crate::deadlines::Deadlines;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Status, Timer};
 use crate::slab::Slab;
 use crate::spec::HealthCheck;
@@ -49,9 +50,8 @@ pub struct Balancer {
     probes: Slab<u32>,
     rng: Stream,
     pub stats: BalancerStats,
-    /// Idle deadlines of proxied requests, in order (the timeout is fixed), behind one timer.
-    deadlines: std::collections::VecDeque<(Nanos, CallId)>,
-    armed: bool,
+    /// Idle deadlines of proxied requests (the timeout is fixed).
+    deadlines: Deadlines,
 }
 
 impl Balancer {
@@ -66,8 +66,7 @@ impl Balancer {
             probes: Slab::default(),
             rng,
             stats: BalancerStats::default(),
-            deadlines: std::collections::VecDeque::new(),
-            armed: false,
+            deadlines: Deadlines::default(),
         }
     }
 
@@ -89,11 +88,7 @@ impl Balancer {
                     let id = self.fwd.insert(Forwarded { from, call: msg.call, backend: b as u32 });
                     self.stats.forwarded += 1;
                     out.send(self.picker.backends[b], Msg { call: id, kind: MsgKind::Request(req) });
-                    self.deadlines.push_back((now.saturating_add(self.timeout), id));
-                    if !self.armed {
-                        self.armed = true;
-                        out.timer(self.timeout, Timer::Deadline(0));
-                    }
+                    self.deadlines.set(now, self.timeout, id, out, Timer::Deadline(0));
                 }
                 None => {
                     self.stats.no_backend += 1;
@@ -140,18 +135,8 @@ impl Balancer {
     pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) {
         match t {
             Timer::Deadline(_) => {
-                self.armed = false;
-                while let Some(&(due, id)) = self.deadlines.front() {
-                    if self.fwd.get(id).is_none() {
-                        self.deadlines.pop_front(); // answered before its deadline
-                        continue;
-                    }
-                    if due > now {
-                        self.armed = true;
-                        out.timer(due - now, Timer::Deadline(0));
-                        break;
-                    }
-                    self.deadlines.pop_front();
+                self.deadlines.fired();
+                while let Some(id) = self.deadlines.expired(now, out, t, |id| self.fwd.get(id).is_some()) {
                     if let Some(f) = self.fwd.remove(id) {
                         self.stats.timeouts += 1;
                         self.picker.done(f.backend as usize);
@@ -188,7 +173,6 @@ impl Balancer {
     pub fn crash(&mut self) {
         self.fwd.clear();
         self.deadlines.clear();
-        self.armed = false;
         self.probes.clear();
         self.picker.reset();
         for b in 0..self.health.len() {

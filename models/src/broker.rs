@@ -42,6 +42,7 @@ use std::collections::VecDeque;
 use faultline_sim::Nanos;
 use faultline_sim::rng::splitmix64;
 
+use crate::deadlines::Deadlines;
 use crate::metrics::{LatencyHist, TimeAverage};
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::slab::{Key, Slab};
@@ -125,6 +126,8 @@ pub struct DeliveryInfo {
 
 /// Visibility timeout of one delivery (`arg`: delivery id).
 const VISIBILITY: u8 = 1;
+/// The one timer behind all visibility deadlines.
+const VISIBILITY_TIMER: Timer = Timer::Model { tag: VISIBILITY, arg: 0 };
 /// Session check of one member (`arg`: `group << 32 | member`).
 const SESSION: u8 = 2;
 /// Probe round for one removed member (`arg`: `group << 32 | member`).
@@ -194,6 +197,8 @@ pub struct Broker {
     /// `(actor, group, member index)`, sorted: who an answer is from.
     by_actor: Vec<(ActorId, u16, u32)>,
     deliveries: Slab<Delivery>,
+    /// Visibility deadlines of deliveries (the timeout is fixed), behind one timer.
+    visibility: Deadlines,
     next_id: u64,
     backlog: u64,
     dead: Vec<DeadLetter>,
@@ -251,6 +256,7 @@ impl Broker {
             groups,
             by_actor,
             deliveries: Slab::default(),
+            visibility: Deadlines::default(),
             next_id: 1,
             backlog: 0,
             dead: Vec::new(),
@@ -470,7 +476,7 @@ impl Broker {
             member.outstanding += 1;
             let req = Req { class: 0, op: Op::Write, key: rec.key };
             out.send(member.actor, Msg { call: key, kind: MsgKind::Request(req) });
-            out.timer(cfg.visibility_timeout, Timer::Model { tag: VISIBILITY, arg: key });
+            self.visibility.set(now, cfg.visibility_timeout, key, out, VISIBILITY_TIMER);
             if member.waiting_since.is_none() {
                 member.waiting_since = Some(now);
             }
@@ -567,9 +573,11 @@ impl Broker {
         let Timer::Model { tag, arg } = t else { return };
         match tag {
             VISIBILITY => {
-                if let Some(d) = self.deliveries.get(arg).copied() {
+                self.visibility.fired();
+                while let Some(key) = self.visibility.expired(now, out, t, |k| self.deliveries.get(k).is_some()) {
+                    let d = *self.deliveries.get(key).expect("live");
                     self.stats.visibility_timeouts += 1;
-                    self.fail(now, arg, true);
+                    self.fail(now, key, true);
                     self.dispatch(now, out, usize::from(d.group), usize::from(d.partition));
                 }
             }
@@ -614,6 +622,7 @@ impl Broker {
     /// world; call [`Broker::restart`] when the node is back.
     pub fn crash(&mut self, now: Nanos) {
         self.deliveries.clear();
+        self.visibility.clear();
         for group in &mut self.groups {
             let mut restored = false;
             for m in &mut group.members {
@@ -737,10 +746,6 @@ mod tests {
         out
     }
 
-    fn visibility(call: CallId) -> Timer {
-        Timer::Model { tag: VISIBILITY, arg: call }
-    }
-
     #[test]
     fn publish_deliver_ack_removes_the_message() {
         let mut b = Broker::new(cfg(2), vec![vec![A]], 1_000);
@@ -750,7 +755,7 @@ mod tests {
         let (to, call) = only_delivery(&out);
         assert_eq!(to, A);
         assert_eq!(out.sends[0].1.kind, MsgKind::Request(Req { class: 0, op: Op::Write, key }));
-        assert!(out.timers.contains(&(100, visibility(call))));
+        assert!(out.timers.contains(&(100, VISIBILITY_TIMER)));
         let info = b.delivery(call).unwrap();
         assert_eq!((info.message, info.attempt, info.partition, info.consumer), (1, 1, 1, A));
         assert_eq!((b.backlog(), b.partition_backlogs(), b.oldest_age(10)), (1, vec![0, 1], 10));
@@ -760,7 +765,7 @@ mod tests {
         assert_eq!((b.backlog(), b.in_flight(), b.stats.acked, b.oldest_age(20)), (0, 0, 1, 0));
         assert_eq!(b.stats.ack_latency.count(), 1);
         // The visibility timer of an acked delivery is a no-op.
-        assert!(fire(&mut b, 100, visibility(call)).is_empty());
+        assert!(fire(&mut b, 100, VISIBILITY_TIMER).is_empty());
         assert_eq!((b.stats.visibility_timeouts, b.stats.failed_attempts), (0, 0));
         // Backlog 1 during [0, 10], then 0: average over [0, 20] is 0.5.
         assert!((b.stats.backlog.average(20) - 0.5).abs() < 1e-12);
@@ -795,7 +800,7 @@ mod tests {
         let done = answer(&mut b, now, A, calls[1], Status::Ok);
         assert!(deliveries(&done).is_empty(), "partition 1 is empty");
         now += 100;
-        let (_, c) = only_delivery(&fire(&mut b, now, visibility(c)));
+        let (_, c) = only_delivery(&fire(&mut b, now, VISIBILITY_TIMER));
         log(&b, c, &mut seen);
         assert_eq!(b.delivery(c).unwrap().attempt, 3);
         let mut next = c;
@@ -822,12 +827,12 @@ mod tests {
         let (_, out) = publish(&mut b, 0, 5);
         let (_, c1) = only_delivery(&out);
         assert_eq!(b.delivery(c1).unwrap().attempt, 1);
-        let out = fire(&mut b, 100, visibility(c1));
+        let out = fire(&mut b, 100, VISIBILITY_TIMER);
         let (to, c2) = only_delivery(&out);
         assert_eq!(to, A);
         assert_ne!(c1, c2, "a new delivery id");
         assert_eq!(b.delivery(c2).unwrap().attempt, 2);
-        assert!(out.timers.contains(&(100, visibility(c2))));
+        assert!(out.timers.contains(&(100, VISIBILITY_TIMER)));
         assert_eq!(b.delivery(c1), None);
         let s = &b.stats;
         assert_eq!((s.visibility_timeouts, s.failed_attempts, s.redelivered, s.duplicates_possible), (1, 1, 1, 1));
@@ -847,7 +852,7 @@ mod tests {
             assert_eq!(b.delivery(c).unwrap().message, 1);
         }
         // Third failed attempt (a timeout this time): dead-lettered, message 2 goes out.
-        let out = fire(&mut b, 200, visibility(c));
+        let out = fire(&mut b, 200, VISIBILITY_TIMER);
         let (_, c2) = only_delivery(&out);
         assert_eq!(b.delivery(c2).unwrap().message, 2);
         assert_eq!(b.dead_letters(), 1);
@@ -863,7 +868,7 @@ mod tests {
         let mut b = Broker::new(cfg(1), vec![vec![A]], Nanos::MAX);
         let (_, out) = publish(&mut b, 0, 5);
         let (_, c1) = only_delivery(&out);
-        let (_, c2) = only_delivery(&fire(&mut b, 100, visibility(c1)));
+        let (_, c2) = only_delivery(&fire(&mut b, 100, VISIBILITY_TIMER));
         let out = answer(&mut b, 120, A, c1, Status::Ok);
         assert!(out.is_empty(), "nothing new is dispatched");
         assert_eq!((b.stats.acked, b.stats.late_acks, b.stats.duplicates_possible), (0, 1, 1));
@@ -980,7 +985,7 @@ mod tests {
         assert_eq!((b.backlog(), b.in_flight(), b.stats.crash_requeued), (3, 0, 1));
         assert_eq!(b.oldest_age(10), 10);
         // Timers set before the crash are dropped by the world; a stale one would be a no-op.
-        assert!(fire(&mut b, 40, visibility(c1)).is_empty());
+        assert!(fire(&mut b, 40, VISIBILITY_TIMER).is_empty());
         let mut out = Outbox::default();
         b.restart(50, &mut out);
         let (_, c1b) = only_delivery(&out);

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use faultline_sim::{Nanos, Stream};
 
+use crate::deadlines::Deadlines;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::slab::Slab;
 
@@ -408,10 +409,8 @@ struct Pending {
 /// Call ids are slab keys whose generation is always even; a hedge copy of an attempt uses the
 /// same id with the low bit set, so both copies find the same pending call.
 ///
-/// Attempt deadlines: a target's timeout is fixed, so its deadlines come in the order attempts
-/// are sent. They wait in a FIFO per target (16 bytes each) behind a single engine timer for
-/// the earliest, instead of one queued event per attempt — most calls finish before their
-/// deadline, and their entries are simply skipped when it passes.
+/// Attempt deadlines: a target's timeout is fixed, so its deadlines wait in a [`Deadlines`]
+/// FIFO per target behind a single engine timer, instead of one queued event per attempt.
 #[derive(Debug)]
 pub struct Calls {
     pub targets: Vec<CallTarget>,
@@ -419,9 +418,8 @@ pub struct Calls {
     rng: Stream,
     tokens: f64,
     pub stats: CallStats,
-    deadlines: Vec<VecDeque<(Nanos, CallId)>>,
-    /// Whether a `Deadline` timer is set for the target.
-    armed: Vec<bool>,
+    /// Attempt deadlines, per target.
+    deadlines: Vec<Deadlines>,
     /// Outcomes beyond the first produced by one timer (several deadlines can pass at once),
     /// handed out in deadline order.
     ready: VecDeque<Outcome>,
@@ -438,8 +436,7 @@ impl Calls {
             rng,
             tokens: RETRY_BUDGET_CAP,
             stats: CallStats::default(),
-            deadlines: vec![VecDeque::new(); n],
-            armed: vec![false; n],
+            deadlines: (0..n).map(|_| Deadlines::default()).collect(),
             ready: VecDeque::new(),
             ops: None,
         }
@@ -552,11 +549,7 @@ impl Calls {
         p.hedged = false;
         let k = p.target as usize;
         let t = &self.targets[k];
-        self.deadlines[k].push_back((now.saturating_add(t.timeout), id));
-        if !self.armed[k] {
-            self.armed[k] = true;
-            out.timer(t.timeout, Timer::Deadline(k as u16));
-        }
+        self.deadlines[k].set(now, t.timeout, id, out, Timer::Deadline(k as u16));
         if let Some(h) = t.hedge_after
             && h < t.timeout
         {
@@ -708,20 +701,14 @@ impl Calls {
     pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) -> Option<Outcome> {
         match t {
             Timer::Deadline(k) => {
+                let timer = t;
                 let k = k as usize;
-                self.armed[k] = false;
+                self.deadlines[k].fired();
                 let mut first = None;
-                while let Some(&(due, id)) = self.deadlines[k].front() {
-                    if self.inflight.get(id).is_none_or(|p| p.outstanding == 0) {
-                        self.deadlines[k].pop_front(); // finished before its deadline
-                        continue;
-                    }
-                    if due > now {
-                        self.armed[k] = true;
-                        out.timer(due - now, Timer::Deadline(k as u16));
-                        break;
-                    }
-                    self.deadlines[k].pop_front();
+                // An attempt that finished, or whose call waits in backoff, is no longer live.
+                while let Some(id) = self.deadlines[k]
+                    .expired(now, out, timer, |id| self.inflight.get(id).is_some_and(|p| p.outstanding > 0))
+                {
                     if let Some(o) = self.expire(now, out, id) {
                         if first.is_none() {
                             first = Some(o);
@@ -755,8 +742,7 @@ impl Calls {
     pub fn crash(&mut self) {
         self.inflight.clear();
         self.ready.clear();
-        self.deadlines.iter_mut().for_each(VecDeque::clear);
-        self.armed.iter_mut().for_each(|a| *a = false);
+        self.deadlines.iter_mut().for_each(Deadlines::clear);
         for t in &mut self.targets {
             if let Target::Pool(p) = &mut t.target {
                 p.reset();

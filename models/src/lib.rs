@@ -13,6 +13,7 @@ pub mod check;
 pub mod client;
 pub mod consistency;
 pub mod db;
+pub mod deadlines;
 pub mod metrics;
 pub mod msg;
 pub mod report;
