@@ -19,6 +19,10 @@ pub struct BalancerStats {
     /// Backends taken out / put back by health checks.
     pub marked_down: u64,
     pub marked_up: u64,
+    /// With failover tiers: moves of the traffic to a less preferred tier (failovers) and back
+    /// to a more preferred one (failbacks), as health checks take backends out or put them back.
+    pub failovers: u64,
+    pub failbacks: u64,
 }
 
 #[derive(Debug)]
@@ -52,6 +56,9 @@ pub struct Balancer {
     pub stats: BalancerStats,
     /// Idle deadlines of proxied requests (the timeout is fixed).
     deadlines: Deadlines,
+    /// The failover tier traffic last went to (kept while no backend is healthy, so coming
+    /// back to the same tier is no move).
+    tier: u16,
 }
 
 impl Balancer {
@@ -67,6 +74,7 @@ impl Balancer {
             rng,
             stats: BalancerStats::default(),
             deadlines: Deadlines::default(),
+            tier: 0,
         }
     }
 
@@ -121,6 +129,7 @@ impl Balancer {
             if !self.picker.is_healthy(b) && h.ok_streak >= c.healthy {
                 self.picker.set_healthy(b, true);
                 self.stats.marked_up += 1;
+                self.follow_tier();
             }
         } else {
             h.fail_streak += 1;
@@ -128,8 +137,20 @@ impl Balancer {
             if self.picker.is_healthy(b) && h.fail_streak >= c.unhealthy {
                 self.picker.set_healthy(b, false);
                 self.stats.marked_down += 1;
+                self.follow_tier();
             }
         }
+    }
+
+    /// Counts a failover or failback if a health change moved the traffic to another tier.
+    fn follow_tier(&mut self) {
+        let Some(t) = self.picker.active_tier() else { return };
+        if t > self.tier {
+            self.stats.failovers += 1;
+        } else if t < self.tier {
+            self.stats.failbacks += 1;
+        }
+        self.tier = t;
     }
 
     pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) {
@@ -179,6 +200,7 @@ impl Balancer {
             self.health[b] = Health::default();
             self.picker.set_healthy(b, true);
         }
+        self.tier = self.picker.active_tier().unwrap_or(0);
     }
 }
 
@@ -196,10 +218,15 @@ mod tests {
 
     /// Runs one probe round in which backend 1 (ActorId(2)) never answers.
     fn round(b: &mut Balancer) {
+        round_with(b, &[ActorId(2)]);
+    }
+
+    /// Runs one probe round in which the `silent` backends never answer.
+    fn round_with(b: &mut Balancer, silent: &[ActorId]) {
         let mut out = Outbox::default();
         b.on_timer(0, &mut out, Timer::Model { tag: PROBE_ROUND, arg: 0 });
         for (to, m) in out.sends.clone() {
-            if to == ActorId(1) {
+            if !silent.contains(&to) {
                 b.on_msg(
                     0,
                     &mut Outbox::default(),
@@ -237,6 +264,53 @@ mod tests {
             Msg { call: probe.call, kind: MsgKind::Response(Resp::status(Status::Ok)) },
         );
         assert!(b.picker.is_healthy(1));
+    }
+
+    /// Where `n` requests are forwarded.
+    fn forward(b: &mut Balancer, n: u64) -> Vec<ActorId> {
+        let mut out = Outbox::default();
+        for k in 0..n {
+            b.on_msg(0, &mut out, ActorId(9), Msg { call: k, kind: MsgKind::Request(Req::DEFAULT) });
+        }
+        out.sends.iter().map(|(to, _)| *to).collect()
+    }
+
+    #[test]
+    fn failover_tiers_move_traffic_after_the_unhealthy_threshold_and_back_after_the_healthy_one() {
+        // ActorId(1), ActorId(2): the primary tier; ActorId(3), ActorId(4): the passive one.
+        let picker = Picker::new((1..=4).map(ActorId).collect(), Strategy::RoundRobin).with_tiers(&[0, 0, 1, 1]);
+        let check = HealthCheck { interval: 100, timeout: 50, unhealthy: 2, healthy: 2 };
+        let mut b = Balancer::new(picker, 1000, Some(check), Stream::new(1, "lb"));
+        let primary = [ActorId(1), ActorId(2)];
+        round_with(&mut b, &[]);
+        assert!(forward(&mut b, 8).iter().all(|a| primary.contains(a)), "no traffic to the passive tier");
+        // The primary tier goes dark: one failed round is below the threshold...
+        round_with(&mut b, &primary);
+        assert!(forward(&mut b, 8).iter().all(|a| primary.contains(a)));
+        assert_eq!(b.stats.failovers, 0);
+        // ...the second takes both out and the traffic fails over.
+        round_with(&mut b, &primary);
+        assert_eq!(forward(&mut b, 4), vec![ActorId(3), ActorId(4), ActorId(3), ActorId(4)]);
+        assert_eq!((b.stats.marked_down, b.stats.failovers, b.stats.failbacks), (2, 1, 0));
+        // Back: one good round is below the healthy threshold, the second fails back.
+        round_with(&mut b, &[]);
+        assert!(forward(&mut b, 4).iter().all(|a| !primary.contains(a)));
+        round_with(&mut b, &[]);
+        assert!(forward(&mut b, 8).iter().all(|a| primary.contains(a)), "failback");
+        assert_eq!((b.stats.marked_up, b.stats.failovers, b.stats.failbacks), (2, 1, 1));
+    }
+
+    #[test]
+    fn without_tiers_a_dead_half_is_replaced_by_the_other_half_and_counts_no_failover() {
+        let picker = Picker::new((1..=4).map(ActorId).collect(), Strategy::RoundRobin);
+        let check = HealthCheck { interval: 100, timeout: 50, unhealthy: 1, healthy: 1 };
+        let mut b = Balancer::new(picker, 1000, Some(check), Stream::new(1, "lb"));
+        assert_eq!(forward(&mut b, 4), (1..=4).map(ActorId).collect::<Vec<_>>(), "active-active");
+        round_with(&mut b, &[ActorId(1), ActorId(2)]);
+        assert_eq!(forward(&mut b, 4), vec![ActorId(3), ActorId(4), ActorId(3), ActorId(4)]);
+        round_with(&mut b, &[]);
+        assert_eq!(b.stats.marked_up, 2);
+        assert_eq!((b.stats.failovers, b.stats.failbacks), (0, 0));
     }
 
     #[test]

@@ -32,13 +32,17 @@ impl Strategy {
 }
 
 /// A backend chooser with outstanding-request counts. Backends can be marked unhealthy (by
-/// health checks); only healthy ones are picked.
+/// health checks); only healthy ones are picked. With failover tiers, only the healthy backends
+/// of the most preferred tier that has any are picked (active-passive).
 #[derive(Clone, Debug)]
 pub struct Picker {
     pub backends: Vec<ActorId>,
     outstanding: Vec<u32>,
     healthy: Vec<bool>,
-    /// Indices of healthy backends, in order (rebuilt when health changes, which is rare).
+    /// Failover tier of each backend (0 = preferred); empty = one tier for all (active-active).
+    tiers: Vec<u16>,
+    /// Indices of the backends that may be picked, in order: the healthy ones of the tier in
+    /// use (rebuilt when health changes, which is rare, so tiers cost nothing per pick).
     live: Vec<usize>,
     strategy: Strategy,
     next: usize,
@@ -47,18 +51,49 @@ pub struct Picker {
 impl Picker {
     pub fn new(backends: Vec<ActorId>, strategy: Strategy) -> Picker {
         let n = backends.len();
-        Picker { backends, outstanding: vec![0; n], healthy: vec![true; n], live: (0..n).collect(), strategy, next: 0 }
+        Picker {
+            backends,
+            outstanding: vec![0; n],
+            healthy: vec![true; n],
+            tiers: Vec::new(),
+            live: (0..n).collect(),
+            strategy,
+            next: 0,
+        }
+    }
+
+    /// Gives each backend a failover tier (`tiers[i]` for backend `i`; lower is preferred).
+    /// Empty keeps one tier for all.
+    pub fn with_tiers(mut self, tiers: &[u16]) -> Picker {
+        assert!(tiers.is_empty() || tiers.len() == self.backends.len(), "one tier per backend");
+        self.tiers = tiers.to_vec();
+        self.rebuild();
+        self
     }
 
     pub fn set_healthy(&mut self, i: usize, healthy: bool) {
         if self.healthy[i] != healthy {
             self.healthy[i] = healthy;
-            self.live = (0..self.backends.len()).filter(|&k| self.healthy[k]).collect();
+            self.rebuild();
         }
+    }
+
+    fn rebuild(&mut self) {
+        let healthy = (0..self.backends.len()).filter(|&k| self.healthy[k]);
+        self.live = match self.tiers.iter().zip(&self.healthy).filter(|&(_, &h)| h).map(|(&t, _)| t).min() {
+            Some(best) => healthy.filter(|&k| self.tiers[k] == best).collect(),
+            None => healthy.collect(),
+        };
     }
 
     pub fn is_healthy(&self, i: usize) -> bool {
         self.healthy[i]
+    }
+
+    /// The failover tier traffic goes to (0 without tiers); `None` when no backend is healthy.
+    pub fn active_tier(&self) -> Option<u16> {
+        let &first = self.live.first()?;
+        Some(self.tiers.get(first).copied().unwrap_or(0))
     }
 
     /// Index of the chosen backend, counted as outstanding until [`Picker::done`].
@@ -907,6 +942,38 @@ mod tests {
         assert_eq!((o.token, o.result, o.value), (7, CallResult::Ok, 42));
         assert_eq!(c.stats.hedges, 1);
         assert_eq!(c.in_flight(), 0);
+    }
+
+    #[test]
+    fn tiered_picker_sends_to_the_first_tier_with_a_healthy_backend() {
+        let mut rng = Stream::new(3, "p");
+        // Backends 0 and 2 in tier 0 (say us-east), 1 and 3 in tier 1 (eu-west).
+        let mut p = Picker::new((1..=4).map(ActorId).collect(), Strategy::RoundRobin).with_tiers(&[0, 1, 0, 1]);
+        let picks = |p: &mut Picker, rng: &mut Stream| -> Vec<usize> { (0..6).map(|_| p.pick(rng).unwrap()).collect() };
+        assert_eq!(picks(&mut p, &mut rng), vec![0, 2, 0, 2, 0, 2], "no traffic to the passive tier");
+        assert_eq!(p.active_tier(), Some(0));
+        p.set_healthy(0, false);
+        assert_eq!(picks(&mut p, &mut rng), vec![2; 6], "one healthy backend keeps the tier in use");
+        p.set_healthy(2, false);
+        assert_eq!(p.active_tier(), Some(1));
+        assert_eq!(picks(&mut p, &mut rng), vec![1, 3, 1, 3, 1, 3], "failover");
+        p.set_healthy(1, false);
+        p.set_healthy(3, false);
+        assert_eq!((p.pick(&mut rng), p.active_tier()), (None, None));
+        p.set_healthy(3, true);
+        assert_eq!(p.pick(&mut rng), Some(3));
+        p.set_healthy(2, true);
+        assert_eq!(p.active_tier(), Some(0));
+        assert_eq!(picks(&mut p, &mut rng), vec![2; 6], "failback as soon as a preferred backend is back");
+    }
+
+    #[test]
+    fn picker_without_tiers_spreads_over_every_healthy_backend() {
+        let mut rng = Stream::new(3, "p");
+        let mut p = Picker::new((1..=3).map(ActorId).collect(), Strategy::RoundRobin).with_tiers(&[]);
+        p.set_healthy(1, false);
+        assert_eq!((0..4).map(|_| p.pick(&mut rng).unwrap()).collect::<Vec<_>>(), vec![0, 2, 0, 2]);
+        assert_eq!(p.active_tier(), Some(0));
     }
 
     #[test]

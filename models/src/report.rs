@@ -146,6 +146,11 @@ pub struct BalancerReport {
     pub probes: u64,
     pub marked_down: u64,
     pub marked_up: u64,
+    /// Its `failover` list (empty: active-active).
+    pub failover: Vec<String>,
+    /// Moves of the traffic to a less preferred failover tier, and back to a more preferred one.
+    pub failovers: u64,
+    pub failbacks: u64,
     /// Per window (the top-level `timeseries` windows).
     pub timeseries: BalancerSeries,
 }
@@ -155,6 +160,10 @@ pub struct BalancerSeries {
     pub forwarded: Vec<u64>,
     pub no_backend: Vec<u64>,
     pub timeouts: Vec<u64>,
+    /// With `failover`: the tier traffic goes to at the end of each window (0 = the first name
+    /// listed; `failover.len()` = instances in none of them), null when no backend is healthy.
+    /// Empty without `failover`.
+    pub tier: Vec<Option<u64>>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -475,6 +484,9 @@ impl RunReport {
                     probes: b.stats.probes,
                     marked_down: b.stats.marked_down,
                     marked_up: b.stats.marked_up,
+                    failover: spec.balancers[a.group].failover.clone(),
+                    failovers: b.stats.failovers,
+                    failbacks: b.stats.failbacks,
                     timeseries: BalancerSeries::default(),
                 }),
                 Component::Cache(c) => {
@@ -601,6 +613,11 @@ impl RunReport {
                 forwarded: delta(slot, BAL_FORWARDED),
                 no_backend: delta(slot, BAL_NO_BACKEND),
                 timeouts: delta(slot, BAL_TIMEOUTS),
+                tier: if b.failover.is_empty() {
+                    vec![]
+                } else {
+                    sampler.gauges(slot, BAL_TIER, &current, n).iter().map(|&t| t.checked_sub(1)).collect()
+                },
             };
         }
         for (g, c) in caches.iter_mut().enumerate() {

@@ -23,10 +23,12 @@ pub const SVC_BUSY_AREA: usize = 0;
 pub const SVC_QUEUE_AREA: usize = 1;
 pub const SVC_RETRIES: usize = 2;
 pub const SVC_TIMEOUTS: usize = 3;
-/// Balancer: forwarded, no backend, timeouts, —.
+/// Balancer: forwarded, no backend, timeouts (counters), failover tier in use + 1, 0 when no
+/// backend is healthy (gauge).
 pub const BAL_FORWARDED: usize = 0;
 pub const BAL_NO_BACKEND: usize = 1;
 pub const BAL_TIMEOUTS: usize = 2;
+pub const BAL_TIER: usize = 3;
 /// Cache: hits, misses, coalesced, backend reads.
 pub const CACHE_HITS: usize = 0;
 pub const CACHE_MISSES: usize = 1;
@@ -190,6 +192,7 @@ pub fn sample(
                 r[BAL_FORWARDED] += b.stats.forwarded;
                 r[BAL_NO_BACKEND] += b.stats.no_backend;
                 r[BAL_TIMEOUTS] += b.stats.timeouts;
+                r[BAL_TIER] = b.picker.active_tier().map_or(0, |t| u64::from(t) + 1);
             }
             Component::Cache(c) => {
                 let r = &mut rows[layout.caches + a.group];

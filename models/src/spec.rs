@@ -171,6 +171,13 @@ pub struct BalancerSpec {
     /// Idle timeout for a proxied request (answers `Timeout` to the caller).
     pub timeout: Nanos,
     pub health: Option<HealthCheck>,
+    /// Active-passive: region or zone names in order of preference (empty: every healthy
+    /// instance takes traffic, active-active).
+    pub failover: Vec<String>,
+    /// Failover tier of each instance of the service, in instance order: the index of the first
+    /// `failover` name its node is in, or `failover.len()` (the last tier) if none. Empty
+    /// without `failover`.
+    pub tiers: Vec<u16>,
 }
 
 /// Active health checking: a probe to every backend each `interval`; a backend is taken out

@@ -261,7 +261,7 @@ impl World {
             }
         }
         for (g, b) in spec.balancers.iter().enumerate() {
-            let picker = Picker::new(instance_ids[b.service].clone(), b.strategy);
+            let picker = Picker::new(instance_ids[b.service].clone(), b.strategy).with_tiers(&b.tiers);
             actors.push(Actor {
                 name: b.name.clone(),
                 node: b.node,

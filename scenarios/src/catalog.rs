@@ -23,6 +23,7 @@ pub const CATALOG: &[Entry] = catalog![
     "partition-consistency",
     "queue-dead-letters",
     "queueing-near-saturation",
+    "region-failover",
     "retry-storm",
     "tail-at-scale",
 ];

@@ -37,6 +37,8 @@ pub const MAX_DURATION_S: f64 = 30.0 * 86_400.0;
 pub const MAX_STEPS: usize = 64;
 /// Items of an inventory step (two counters each).
 pub const MAX_ITEMS: u32 = 10_000_000;
+/// Names in a balancer's `failover` list.
+pub const MAX_FAILOVER_TIERS: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Entity {
@@ -603,6 +605,66 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A balancer's `failover` names and the tier of each instance of `svc` (both empty without
+    /// it). A tier is the first listed region or zone an instance's node is in; instances in none
+    /// form a last tier.
+    fn failover(&mut self, b: &BalancerCfg, svc: &ServiceSpec, topo: &Topology) -> (Vec<String>, Vec<u16>) {
+        let Some(list) = &b.failover else { return (vec![], vec![]) };
+        if list.get_ref().is_empty() {
+            return (vec![], vec![]); // the same as no list: handy to turn it off in a variant
+        }
+        if list.get_ref().len() > MAX_FAILOVER_TIERS {
+            self.err(list.span(), format!("expected at most {MAX_FAILOVER_TIERS} regions or zones"));
+            return (vec![], vec![]);
+        }
+        if b.health_check.is_none() {
+            self.err(list.span(), "`failover` needs a `health_check`").help(
+                "without health checks a dead tier is never noticed and traffic never fails over; \
+                 add e.g. `health_check = { interval_ms = 1000, timeout_ms = 500 }`",
+            );
+        }
+        // Each listed name as the regions and zones it covers.
+        let mut domains: Vec<(Option<RegionId>, Option<ZoneId>)> = Vec::new();
+        let mut named = Vec::new();
+        for name in list.get_ref() {
+            let d = match self.lookup(name, "region or zone", |e| matches!(e, Entity::Region(_) | Entity::Zone(_))) {
+                Some(Entity::Region(r)) => (Some(RegionId(r as u16)), None),
+                Some(Entity::Zone(z)) => (None, Some(ZoneId(z as u16))),
+                _ => continue,
+            };
+            let covered = |&(r, z): &(Option<RegionId>, Option<ZoneId>)| match d {
+                (Some(_), _) => (r, z) == d,
+                (_, Some(zone)) => z == Some(zone) || r == Some(topo.zones[zone.0 as usize].region),
+                _ => false,
+            };
+            if let Some(prev) = domains.iter().position(covered) {
+                let by: &Spanned<String> = named[prev];
+                let msg = if by.get_ref() == name.get_ref() {
+                    format!("`{}` is listed twice in `failover`", name.get_ref())
+                } else {
+                    format!("zone `{}` is in region `{}`, listed before it", name.get_ref(), by.get_ref())
+                };
+                self.err(name.span(), msg).help("each instance goes to the first tier it is in; list each region or zone once, a zone before its region");
+                continue;
+            }
+            domains.push(d);
+            named.push(name);
+        }
+        let tier_of = |node: NodeId| {
+            let zone = topo.nodes[node.0 as usize].zone;
+            let region = topo.zones[zone.0 as usize].region;
+            domains.iter().position(|&(r, z)| r == Some(region) || z == Some(zone)).unwrap_or(domains.len()) as u16
+        };
+        let tiers: Vec<u16> = svc.nodes.iter().map(|&n| tier_of(n)).collect();
+        for (i, name) in named.iter().enumerate() {
+            if !svc.nodes.is_empty() && !tiers.contains(&(i as u16)) {
+                self.err(name.span(), format!("service `{}` has no instance in `{}`", svc.name, name.get_ref()))
+                    .help("a failover tier needs instances of the balancer's service");
+            }
+        }
+        (named.iter().map(|n| n.get_ref().clone()).collect(), tiers)
+    }
+
     fn breaker(&mut self, b: Option<&BreakerCfg>) -> Option<BreakerPolicy> {
         b.map(|b| BreakerPolicy {
             failures: self.at_least_one(Some(&b.failures), 1),
@@ -958,6 +1020,10 @@ impl<'a> Checker<'a> {
                 _ => usize::MAX,
             };
             let node = zone.map_or(NodeId(0), |z| topo.add_node(z, b.name.get_ref()));
+            let (failover, tiers) = match services.get(service) {
+                Some(svc) => self.failover(b, svc, &topo),
+                None => (vec![], vec![]),
+            };
             balancers.push(BalancerSpec {
                 name: b.name.get_ref().clone(),
                 node,
@@ -970,6 +1036,8 @@ impl<'a> Checker<'a> {
                     unhealthy: self.at_least_one(h.unhealthy.as_ref(), 2),
                     healthy: self.at_least_one(h.healthy.as_ref(), 2),
                 }),
+                failover,
+                tiers,
             });
         }
         let databases = f.databases.iter().map(|d| self.database(d, &mut topo)).collect::<Vec<_>>();
@@ -1355,5 +1423,57 @@ fn fields(names: &[&str]) -> String {
         0 => "no fields".to_owned(),
         1 => quoted[0].clone(),
         n => format!("{} and {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Scenario, Source};
+
+    fn balancer(failover: &str) -> faultline_models::spec::BalancerSpec {
+        let text = format!(
+            r#"
+[scenario]
+name = "t"
+duration_s = 1
+
+[[region]]
+name = "us"
+zones = ["us-a", "us-b"]
+
+[[region]]
+name = "eu"
+zones = ["eu-a"]
+
+[[service]]
+name = "api"
+zones = ["us-a", "us-b", "eu-a"]
+instances = 6
+service_time = {{ dist = "constant", value_ms = 1 }}
+
+[[load_balancer]]
+name = "lb"
+zone = "us-a"
+service = "api"
+health_check = {{ interval_ms = 1000, timeout_ms = 300 }}
+{failover}
+"#
+        );
+        let sc = Scenario::parse(&Source { file: "t.toml".into(), text }).unwrap();
+        sc.variant(None).unwrap().spec.balancers[0].clone()
+    }
+
+    #[test]
+    fn failover_tiers_follow_the_first_listed_region_or_zone_and_unlisted_instances_come_last() {
+        // Instances go round-robin over us-a, us-b, eu-a.
+        let b = balancer(r#"failover = ["us-b", "us"]"#);
+        assert_eq!(b.failover, vec!["us-b", "us"]);
+        assert_eq!(b.tiers, vec![1, 0, 2, 1, 0, 2], "a zone before its region is its own tier");
+        let b = balancer(r#"failover = ["eu"]"#);
+        assert_eq!(b.tiers, vec![1, 1, 0, 1, 1, 0]);
+        for none in ["", "failover = []"] {
+            let b = balancer(none);
+            assert!(b.failover.is_empty() && b.tiers.is_empty(), "`{none}` is active-active");
+        }
     }
 }

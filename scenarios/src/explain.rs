@@ -231,9 +231,25 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 h.unhealthy
             )
         });
+        let failover = if b.failover.is_empty() {
+            String::new()
+        } else {
+            let count = |t: usize| b.tiers.iter().filter(|&&x| usize::from(x) == t).count();
+            let mut tiers: Vec<String> =
+                b.failover.iter().enumerate().map(|(i, n)| format!("{n} ({})", count(i))).collect();
+            if count(b.failover.len()) > 0 {
+                tiers.push(format!("the rest ({})", count(b.failover.len())));
+            }
+            format!(
+                "; active-passive, in order of preference: {} — only the healthy instances of the first \
+                 that has any take traffic; it fails over when health checks have taken out a whole tier \
+                 and fails back when one of a preferred tier's instances is healthy again",
+                tiers.join(", then ")
+            )
+        };
         let _ = writeln!(
             s,
-            "  load balancer {}: spreads requests over the {} instances of {} ({}){health}.",
+            "  load balancer {}: spreads requests over the {} instances of {} ({}){health}{failover}.",
             b.name,
             spec.services[b.service].nodes.len(),
             spec.services[b.service].name,

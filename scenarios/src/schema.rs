@@ -250,6 +250,9 @@ pub struct BalancerCfg {
     pub strategy: Option<Spanned<String>>,
     pub timeout_ms: Option<Positive>,
     pub health_check: Option<HealthCheckCfg>,
+    /// Active-passive: regions or zones in order of preference; traffic goes only to the
+    /// healthy instances of the first that has any (unlisted instances come last).
+    pub failover: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

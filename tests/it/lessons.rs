@@ -171,3 +171,61 @@ fn queue_loses_nothing_redelivers_and_dead_letters_only_what_keeps_failing() {
     // The warehouse outage exhausts 3 attempts quickly; 20 attempts ride most of it out.
     assert!(quick.queues[0].dead_lettered > 3 * patient.queues[0].dead_lettered);
 }
+
+#[test]
+fn region_failover_active_passive_is_faster_normally_fails_everything_until_detection_and_fails_back() {
+    // us-east (5 ms from the users) is down from 20 s to 45 s; eu-west is 40 ms away. Health
+    // checks fail three probes 1 s apart (300 ms timeout): us-east is out at about 22.3 s.
+    // Failed requests resolve at their 1 s timeout, so the window 21–22 s holds only requests
+    // sent into the dead region before detection.
+    for seed in [1, 2, 3] {
+        let ap = run("region-failover", "active-passive", seed);
+        let aa = run("region-failover", "active-active", seed);
+        let pre = 0..20;
+        // Normal times: active-passive serves everything from the near region; active-active
+        // sends half of the requests across the Atlantic, which lifts p50 in every window.
+        for w in pre.clone() {
+            let (p, a) = (ap.timeseries.p50_ms[w], aa.timeseries.p50_ms[w]);
+            assert!(p < 18.0 && a > p + 5.0, "seed {seed}, window {w}: p50 {p} vs {a}");
+        }
+        let p99 = |r: &RunReport| r.timeseries.p99_ms[pre.clone()].iter().copied().fold(0.0, f64::max);
+        assert!(p99(&ap) < 40.0 && p99(&aa) > 80.0, "seed {seed}: pre-outage p99 {} vs {}", p99(&ap), p99(&aa));
+        for r in [&ap, &aa] {
+            assert!(goodput(r, 0.0, 20.0) > 0.999, "{}: {}", r.variant, goodput(r, 0.0, 20.0));
+        }
+        // Until detection, active-passive loses every request, active-active only the half that
+        // was going to us-east.
+        let (p, a) = (goodput(&ap, 21.0, 22.0), goodput(&aa, 21.0, 22.0));
+        assert!(p < 0.02, "seed {seed}: active-passive during detection {p}");
+        assert!((0.4..0.6).contains(&a), "seed {seed}: active-active during detection {a}");
+        assert!(goodput(&ap, 20.0, 24.0) < goodput(&aa, 20.0, 24.0) - 0.2);
+        // Once us-east is out, both serve everything from eu-west for the rest of the outage.
+        for r in [&ap, &aa] {
+            assert!(goodput(r, 25.0, 45.0) > 0.999, "seed {seed}, {}: {}", r.variant, goodput(r, 25.0, 45.0));
+            assert_eq!(r.balancers[0].marked_down, 4, "{}", r.variant);
+        }
+        // After the heal (45 s) both are healthy again and active-passive has failed back:
+        // the balancer's traffic is on tier 0 (us-east) and p50 is near-region again.
+        for r in [&ap, &aa] {
+            assert!(goodput(r, 47.0, 60.0) > 0.999, "seed {seed}, {}: {}", r.variant, goodput(r, 47.0, 60.0));
+            assert_eq!(r.balancers[0].marked_up, 4, "{}", r.variant);
+        }
+        // Windows are 1 s long: window i ends at i + 1 s.
+        let lb = &ap.balancers[0];
+        assert_eq!((lb.failovers, lb.failbacks), (1, 1), "seed {seed}");
+        assert!(lb.timeseries.tier[..20].iter().all(|&t| t == Some(0)), "seed {seed}: on us-east before the outage");
+        assert!(
+            lb.timeseries.tier[23..45].iter().all(|&t| t == Some(1)),
+            "seed {seed}: on eu-west {:?}",
+            lb.timeseries.tier
+        );
+        assert!(
+            lb.timeseries.tier[47..60].iter().all(|&t| t == Some(0)),
+            "seed {seed}: back on us-east {:?}",
+            lb.timeseries.tier
+        );
+        assert!(ap.timeseries.p50_ms[25..45].iter().all(|&p| p > 70.0), "seed {seed}: served from eu-west");
+        assert!(ap.timeseries.p50_ms[47..60].iter().all(|&p| p < 18.0), "seed {seed}: served from us-east again");
+        assert!(aa.balancers[0].timeseries.tier.is_empty() && aa.balancers[0].failovers == 0);
+    }
+}
