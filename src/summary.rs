@@ -95,6 +95,63 @@ pub fn render(r: &RunReport) -> String {
             );
         }
     }
+    if !r.balancers.is_empty() {
+        let _ = writeln!(s, "\nload balancers");
+        for b in &r.balancers {
+            let failover = if b.failover.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " · failover {} · {} failover(s), {} failback(s)",
+                    b.failover.join(" → "),
+                    b.failovers,
+                    b.failbacks
+                )
+            };
+            let _ = writeln!(
+                s,
+                "  {:<16} {} · forwarded {} · no backend {} · timeouts {} · backends marked down {}, up {}{failover}",
+                b.name, b.strategy, b.forwarded, b.no_backend, b.timeouts, b.marked_down, b.marked_up
+            );
+        }
+    }
+    if !r.caches.is_empty() {
+        let _ = writeln!(s, "\ncaches");
+        for c in &r.caches {
+            let _ = writeln!(
+                s,
+                "  {:<16} hit ratio {:.1}% ({} hits, {} misses, {} coalesced) · backend reads {}, writes {} · evicted {}, expired {} · errors {}",
+                c.name,
+                c.hit_ratio * 100.0,
+                c.hits,
+                c.misses,
+                c.coalesced,
+                c.backend_reads,
+                c.backend_writes,
+                c.evictions,
+                c.expirations,
+                c.errors
+            );
+        }
+    }
+    if !r.queues.is_empty() {
+        let _ = writeln!(s, "\nqueues");
+        for q in &r.queues {
+            let _ = writeln!(
+                s,
+                "  {:<16} published {} · delivered {} ({} redelivered) · acked {} · dead-lettered {} · backlog {} (max {}, oldest {:.0} ms)",
+                q.name,
+                q.published,
+                q.delivered,
+                q.redelivered,
+                q.acked,
+                q.dead_lettered,
+                q.backlog,
+                q.max_backlog,
+                q.oldest_age_ms
+            );
+        }
+    }
     if !r.databases.is_empty() {
         let _ = writeln!(s, "\ndatabases");
         for d in &r.databases {

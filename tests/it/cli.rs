@@ -136,6 +136,26 @@ fn run_json_is_byte_identical_across_runs_and_the_seed_changes_the_trace() {
     assert_ne!(a["trace_hash"], v["trace_hash"]);
 }
 
+/// The text summary has a section per kind of component, with the figures that tell its story
+/// (the JSON is complete; the summary is what people read).
+#[test]
+fn run_summary_shows_balancers_caches_and_queues() {
+    let text = |args: &[&str]| stdout(&expect_code(args, 0));
+    let failover = text(&["run", "region-failover", "--variant", "active-passive"]);
+    assert!(
+        failover.contains("\nload balancers\n  global-lb        round-robin · forwarded ")
+            && failover.contains("failover us-east → eu-west · 1 failover(s), 1 failback(s)"),
+        "{failover}"
+    );
+    let active = text(&["run", "region-failover", "--variant", "active-active"]);
+    assert!(active.contains("\nload balancers\n") && !active.contains("failover(s)"), "{active}");
+    let cache = text(&["run", "cache-stampede"]);
+    assert!(cache.contains("\ncaches\n") && cache.contains(" hit ratio ") && cache.contains(" coalesced)"), "{cache}");
+    let queue = text(&["run", "queue-dead-letters"]);
+    assert!(queue.contains("\nqueues\n") && queue.contains(" dead-lettered "), "{queue}");
+    assert!(!text(&["run", "queueing-near-saturation"]).contains("\ncaches\n"));
+}
+
 fn stdout_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
