@@ -47,9 +47,17 @@ for y in range(h):
     rows.append(line)
     prev = line
 coloured = sum(1 for r in rows for x in range(0, stride, bpp) if max(r[x:x + 3]) - min(r[x:x + 3]) > 60)
+# Pixels of the first two variants' colours (src/html.rs, Okabe-Ito blue and vermillion),
+# anti-aliasing allowed for: each variant's lines must be on the page.
+def near(px, c):
+    return all(abs(int(a) - b) < 40 for a, b in zip(px, c))
+per_variant = [sum(1 for r in rows for x in range(0, stride, bpp) if near(r[x:x + 3], c))
+               for c in ((0, 114, 178), (213, 94, 0))]
 charts = html.count("<svg")
-print(f"screenshot {w}x{h}: {coloured} coloured pixels; the page has {charts} SVG charts")
+print(f"screenshot {w}x{h}: {coloured} coloured pixels, {per_variant} in the first two variants' colours; "
+      f"the page has {charts} SVG charts")
 assert charts == 5, charts
-assert coloured > 20000, "the charts' coloured lines and bars are missing from the screenshot"
+assert coloured > 8000, "the charts' coloured lines and bars are missing from the screenshot"
+assert min(per_variant) > 1500, "a variant's lines are missing from the screenshot"
 PY
 echo "ok: $png"

@@ -101,13 +101,14 @@ fn latency_cdf(groups: &[(String, Vec<&SeedRecord>)]) -> Result<Chart, String> {
     Ok(Chart { id: "latency-cdf", title: "Latency CDF".into(), svg, csv })
 }
 
-/// Mean over seeds of a per-window figure.
-fn mean_series(rs: &[&SeedRecord], f: impl Fn(&SeedRecord, usize) -> Option<f64>) -> Vec<f64> {
+/// Mean over seeds of a per-window figure, over the seeds that have it; `None` where none has
+/// (e.g. no successful request in the window has no p99: drawn as a gap, not as 0 ms).
+fn mean_series(rs: &[&SeedRecord], f: impl Fn(&SeedRecord, usize) -> Option<f64>) -> Vec<Option<f64>> {
     let n = rs.iter().map(|r| r.ok_per_window.len()).max().unwrap_or(0);
     (0..n)
         .map(|w| {
             let xs: Vec<f64> = rs.iter().filter_map(|r| f(r, w)).collect();
-            if xs.is_empty() { 0.0 } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+            (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
         })
         .collect()
 }
@@ -121,14 +122,16 @@ fn over_time(
 ) -> Result<Chart, String> {
     let window_s =
         groups.iter().flat_map(|(_, rs)| rs.iter()).map(|r| r.window_ms / 1000.0).find(|&w| w > 0.0).unwrap_or(1.0);
-    let series: Vec<(String, Vec<f64>)> = groups.iter().map(|(v, rs)| (v.clone(), mean_series(rs, &f))).collect();
+    let series: Vec<(String, Vec<Option<f64>>)> =
+        groups.iter().map(|(v, rs)| (v.clone(), mean_series(rs, &f))).collect();
     let n = series.iter().map(|(_, s)| s.len()).max().unwrap_or(0).max(1);
     let x_max = n as f64 * window_s;
-    let y_max = series.iter().flat_map(|(_, s)| s.iter().copied()).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let y_max = series.iter().flat_map(|(_, s)| s.iter().flatten().copied()).fold(0.0, f64::max).max(1e-9) * 1.1;
+    // An empty cell where no seed has the figure.
     let mut csv = format!("variant,window_start_s,{}\n", id.replace('-', "_"));
     for (v, s) in &series {
         for (i, y) in s.iter().enumerate() {
-            let _ = writeln!(csv, "{v},{},{y}", i as f64 * window_s);
+            let _ = writeln!(csv, "{v},{},{}", i as f64 * window_s, y.map_or(String::new(), |y| y.to_string()));
         }
     }
     // Fault windows of the first seed (every variant and seed share the fault timeline).
@@ -164,12 +167,23 @@ fn over_time(
         }
         for (i, (v, s)) in series.iter().enumerate() {
             let c = color(i);
-            let pts = s.iter().enumerate().map(|(w, &y)| ((w as f64 + 0.5) * window_s, y));
-            chart
-                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                .map_err(draw_err)?
-                .label(v.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            // One line per run of windows that have the figure: gaps stay gaps.
+            let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            for (w, y) in s.iter().enumerate() {
+                match y {
+                    Some(y) => runs.last_mut().expect("non-empty").push(((w as f64 + 0.5) * window_s, *y)),
+                    None if !runs.last().expect("non-empty").is_empty() => runs.push(Vec::new()),
+                    None => {}
+                }
+            }
+            for (k, run) in runs.into_iter().enumerate() {
+                let drawn = chart.draw_series(LineSeries::new(run, c.stroke_width(2))).map_err(draw_err)?;
+                if k == 0 {
+                    drawn
+                        .label(v.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                }
+            }
         }
         chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(draw_err)?;
         root.present().map_err(draw_err)?;

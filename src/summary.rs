@@ -55,9 +55,11 @@ pub fn render(r: &RunReport) -> String {
             let (t0, t1) = (ts.t_s[i], ts.t_s[i] + ts.window_ms / 1000.0);
             let active = fault_active(r, t0 * 1000.0, t1 * 1000.0);
             let n = ts.ok[i] + ts.failed[i] + ts.timed_out[i];
+            // Latency is of successful requests: a window without one has none (not 0 ms).
+            let ms = |v: f64| if ts.ok[i] > 0 { format!("{v:.1}") } else { "-".to_owned() };
             let _ = writeln!(
                 s,
-                "{} {:>6.0}–{:<6.0} {:>8} {:>7} {:>8} {:>6.1} {:>8.1} {:>8.1}",
+                "{} {:>6.0}–{:<6.0} {:>8} {:>7} {:>8} {:>6.1} {:>8} {:>8}",
                 if active { "*" } else { " " },
                 t0,
                 t1,
@@ -65,8 +67,8 @@ pub fn render(r: &RunReport) -> String {
                 ts.failed[i],
                 ts.timed_out[i],
                 pct(ts.failed[i] + ts.timed_out[i], n),
-                ts.p50_ms[i],
-                ts.p99_ms[i]
+                ms(ts.p50_ms[i]),
+                ms(ts.p99_ms[i])
             );
         }
     }

@@ -156,6 +156,23 @@ fn run_summary_shows_balancers_caches_and_queues() {
     assert!(!text(&["run", "queueing-near-saturation"]).contains("\ncaches\n"));
 }
 
+/// A window in which no request succeeded has no latency: the report draws a gap and its CSV
+/// leaves the cell empty, and the summary prints `-`, instead of a p99 of 0 ms.
+#[test]
+fn windows_without_a_successful_request_have_no_latency() {
+    // region-failover: active-passive loses every request from 21 s to 22 s on every seed.
+    let dir = temp_dir("gap-report");
+    let d = dir.to_str().unwrap();
+    expect_code(&["sweep", "region-failover", "--seeds", "1..3", "--report", d], 0);
+    let csv = std::fs::read_to_string(dir.join("p99-over-time.csv")).unwrap();
+    assert!(csv.lines().any(|l| l == "active-passive,21,"), "{csv}");
+    let other = csv.lines().find(|l| l.starts_with("active-active,21,")).unwrap();
+    assert!(other["active-active,21,".len()..].parse::<f64>().unwrap() > 0.0, "{other}");
+    let summary = stdout(&expect_code(&["run", "region-failover", "--variant", "active-passive"], 0));
+    let row = summary.lines().find(|l| l.contains(" 21–22 ")).unwrap();
+    assert!(row.trim_end().ends_with("-        -"), "{row}");
+}
+
 fn stdout_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
