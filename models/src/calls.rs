@@ -367,6 +367,12 @@ pub struct Outcome {
     pub started: Nanos,
     /// Which of the owner's targets this call went to.
     pub target: u16,
+    /// Whether the callee may have acted on the call: always for `Ok`; for a failure, unless
+    /// every attempt was turned away before any work (`Rejected`: a full queue) or none was
+    /// sent (an open breaker). A timed-out attempt may still have been processed, and an
+    /// `Error` or `Unavailable` may come after partial work (a database leader stepping down
+    /// with the write pending): those count as maybe applied.
+    pub maybe_applied: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -437,6 +443,8 @@ struct Pending {
     redirects: u8,
     /// Database targets: the replica the current attempt's first copy went to.
     replica: u16,
+    /// Some attempt may have been processed (see [`Outcome::maybe_applied`]).
+    maybe_applied: bool,
 }
 
 /// The outbound-call machine of one component.
@@ -525,6 +533,7 @@ impl Calls {
                 attempts: 0,
                 started: now,
                 target: target as u16,
+                maybe_applied: false,
             });
         }
         if let Some(ratio) = t.retry.budget_ratio {
@@ -541,6 +550,7 @@ impl Calls {
             hedged: false,
             redirects: 0,
             replica: 0,
+            maybe_applied: false,
         });
         self.send_attempt(now, out, id)
     }
@@ -619,6 +629,7 @@ impl Calls {
         let p = self.inflight.get_mut(id).expect("live call");
         p.outstanding = 0;
         p.redirects = 0;
+        p.maybe_applied |= why != CallResult::Failed(Status::Rejected);
         let target = p.target as usize;
         if let Target::Db(router) = &mut self.targets[target].target
             && matches!(why, CallResult::TimedOut | CallResult::Failed(Status::Unavailable))
@@ -665,6 +676,7 @@ impl Calls {
             attempts: p.attempt,
             started: p.started,
             target: p.target,
+            maybe_applied: p.maybe_applied,
         })
     }
 
@@ -708,6 +720,7 @@ impl Calls {
                 attempts: p.attempt,
                 started: p.started,
                 target: p.target,
+                maybe_applied: true,
             });
         }
         self.stats.attempt_failures += 1;

@@ -479,8 +479,11 @@ impl Coordinator {
                     Phase::Forward(k + 1)
                 }
             }
-            // Refused: nothing to undo at this step.
-            Phase::Forward(k) if ok => Phase::Compensate(k),
+            // Refused, or turned away at every attempt (a full queue): nothing to undo at this
+            // step. Undoing it anyway would send compensations to a step that is already
+            // overloaded, for effects that never happened (a metastable failure: seen as
+            // thousands of stuck sagas after a slow spell of payments).
+            Phase::Forward(k) if ok || !o.maybe_applied => Phase::Compensate(k),
             // Outcome unknown: undo this step too.
             Phase::Forward(k) => Phase::Compensate(k + 1),
             Phase::Compensate(j) if ok => Phase::Compensate(j - 1),
@@ -619,11 +622,17 @@ mod tests {
         calls: Vec<(u32, bool)>,
         call_times: Vec<Nanos>,
         replies: Vec<Status>,
-        answer: Box<dyn FnMut(u32, bool) -> Option<u64> + 'a>,
+        answer: Box<dyn FnMut(u32, bool) -> Option<Resp> + 'a>,
     }
 
     impl<'a> Run<'a> {
-        fn new(c: Coordinator, answer: impl FnMut(u32, bool) -> Option<u64> + 'a) -> Run<'a> {
+        /// Participants answer `Ok` with the value `answer` gives, or never (`None`).
+        fn new(c: Coordinator, mut answer: impl FnMut(u32, bool) -> Option<u64> + 'a) -> Run<'a> {
+            Run::answering(c, move |step, undo| answer(step, undo).map(|value| Resp { status: Status::Ok, value }))
+        }
+
+        /// Participants answer with whatever `answer` gives, or never (`None`).
+        fn answering(c: Coordinator, answer: impl FnMut(u32, bool) -> Option<Resp> + 'a) -> Run<'a> {
             Run {
                 c,
                 now: 0,
@@ -644,11 +653,8 @@ mod tests {
                         self.calls.push((to.0, r.class == UNDO));
                         self.call_times.push(self.now);
                         // `None`: the participant never answers (down).
-                        if let Some(v) = (self.answer)(to.0, r.class == UNDO) {
-                            responses.push((
-                                to,
-                                Msg { call: m.call, kind: MsgKind::Response(Resp { status: Status::Ok, value: v }) },
-                            ));
+                        if let Some(resp) = (self.answer)(to.0, r.class == UNDO) {
+                            responses.push((to, Msg { call: m.call, kind: MsgKind::Response(resp) }));
                         }
                     }
                     _ => {}
@@ -724,6 +730,42 @@ mod tests {
         assert_eq!(r.calls, vec![(0, false), (1, false), (1, true), (1, true), (0, true)]);
         assert_eq!(r.replies, vec![Status::Timeout,], "100 ns timeout > 50 ns deadline: still processing");
         assert_eq!(r.c.saga_log().next(), Some((3, Phase::Compensated)));
+    }
+
+    /// A step that turned the saga away at every attempt (a full queue) did nothing: only the
+    /// steps before it are undone. If one attempt went unanswered, it may have acted: undone too.
+    #[test]
+    fn orchestrator_does_not_undo_a_step_that_only_ever_rejected() {
+        let rejected = Resp { status: Status::Rejected, value: 0 };
+        let done = Resp { status: Status::Ok, value: DONE };
+        // Step 1's do (target 2) gets a second attempt.
+        let retrying = || {
+            let mut c = coordinator(Design::Orchestrated, None);
+            c.calls.targets[2].retry = RetryPolicy { max_attempts: 2, ..RetryPolicy::default() };
+            c
+        };
+        let mut r = Run::answering(retrying(), |step, undo| match (step, undo) {
+            (1, false) => Some(rejected),
+            _ => Some(done),
+        });
+        r.request(5);
+        r.run(1_000_000_000);
+        // Two rejected dos, then only step 0's undo.
+        assert_eq!(r.calls, vec![(0, false), (1, false), (1, false), (0, true)]);
+        assert_eq!(r.c.saga_log().next(), Some((5, Phase::Compensated)));
+        // The first attempt unanswered (timed out: it may have charged), the retry rejected.
+        let mut attempts = 0;
+        let mut r = Run::answering(retrying(), |step, undo| match (step, undo) {
+            (1, false) => {
+                attempts += 1;
+                (attempts > 1).then_some(rejected)
+            }
+            _ => Some(done),
+        });
+        r.request(6);
+        r.run(1_000_000_000);
+        assert_eq!(r.calls, vec![(0, false), (1, false), (1, false), (1, true), (0, true)]);
+        assert_eq!(r.c.saga_log().next(), Some((6, Phase::Compensated)));
     }
 
     #[test]
