@@ -307,6 +307,38 @@ fn saving_writes_a_replay_that_is_kept_up_to_date() {
     assert_eq!(Some(replayed.trace_hash), r.trace_hash);
 }
 
+/// An active-passive balancer shows where it sends traffic: the preferred region, the
+/// standby once health checks have failed it over (us-east is down 20–45 s), then back.
+#[test]
+fn live_screen_shows_the_failover_tier_in_use() {
+    let mut fx = fixture(Options {
+        scenario: Some(scenario("region-failover")),
+        variant: Some("active-passive".into()),
+        seed: Some(1),
+        paused: true,
+        ..Options::default()
+    });
+    let lb_line = |fx: &Fixture| {
+        let screen = fx.draw(200, 60);
+        screen.lines().find(|l| l.contains("lb global-lb")).map(str::to_owned).unwrap_or_else(|| panic!("{screen}"))
+    };
+    fx.windows_until(10);
+    assert!(lb_line(&fx).contains("→ us-east"), "{}", lb_line(&fx));
+    fx.windows_until(30);
+    assert!(lb_line(&fx).contains("→ eu-west"), "{}", lb_line(&fx));
+    fx.windows_until(55);
+    assert!(lb_line(&fx).contains("→ us-east"), "{}", lb_line(&fx));
+    // Without failover tiers there is nothing to show.
+    let mut fx = fixture(Options {
+        scenario: Some(scenario("region-failover")),
+        variant: Some("active-active".into()),
+        paused: true,
+        ..Options::default()
+    });
+    fx.windows_until(30);
+    assert!(!lb_line(&fx).contains('→'), "{}", lb_line(&fx));
+}
+
 #[test]
 fn every_catalog_scenario_renders_at_every_size() {
     for e in catalog::CATALOG {

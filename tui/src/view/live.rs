@@ -219,15 +219,26 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
     }
     for b in &r.balancers {
         let down = b.timeseries.no_backend.last().copied().unwrap_or(0);
-        out.push(Line::from(vec![
-            kind("lb "),
-            Span::raw(name(&b.name)),
-            Span::raw(format!("fwd {}", b.forwarded)),
-            Span::styled(
-                format!(" nobk {}", b.no_backend),
-                if down > 0 { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
-            ),
-        ]));
+        let mut line = vec![kind("lb "), Span::raw(name(&b.name)), Span::raw(format!("fwd {}", b.forwarded))];
+        let lb = run.world.actors.iter().find(|a| a.name == b.name).and_then(|a| match &a.comp {
+            Component::Balancer(lb) => Some(lb),
+            _ => None,
+        });
+        if let Some(lb) = lb.filter(|_| !b.failover.is_empty()) {
+            // Where an active-passive balancer sends traffic right now; yellow once failed over.
+            let tier = lb.picker.active_tier();
+            let to = match tier {
+                Some(t) => b.failover.get(usize::from(t)).map_or("others", String::as_str),
+                None => "none",
+            };
+            let style = if tier == Some(0) { Style::new() } else { Style::new().fg(Color::Yellow) };
+            line.push(Span::styled(format!(" → {to}"), style));
+        }
+        line.push(Span::styled(
+            format!(" nobk {}", b.no_backend),
+            if down > 0 { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
+        ));
+        out.push(Line::from(line));
     }
     for c in &r.caches {
         out.push(Line::from(vec![
