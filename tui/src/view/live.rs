@@ -219,7 +219,7 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
     }
     for b in &r.balancers {
         let down = b.timeseries.no_backend.last().copied().unwrap_or(0);
-        let mut line = vec![kind("lb "), Span::raw(name(&b.name)), Span::raw(format!("fwd {}", b.forwarded))];
+        let mut line = vec![kind("lb "), Span::raw(name(&b.name))];
         let lb = run.world.actors.iter().find(|a| a.name == b.name).and_then(|a| match &a.comp {
             Component::Balancer(lb) => Some(lb),
             _ => None,
@@ -231,9 +231,11 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
                 Some(t) => b.failover.get(usize::from(t)).map_or("others", String::as_str),
                 None => "none",
             };
+            // First, so that a narrow pane still shows it.
             let style = if tier == Some(0) { Style::new() } else { Style::new().fg(Color::Yellow) };
-            line.push(Span::styled(format!(" → {to}"), style));
+            line.push(Span::styled(format!("→ {to} "), style));
         }
+        line.push(Span::raw(format!("fwd {}", b.forwarded)));
         line.push(Span::styled(
             format!(" nobk {}", b.no_backend),
             if down > 0 { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
