@@ -177,6 +177,10 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         dist(&l.cross_zone),
         dist(&l.cross_region)
     );
+    for (a, b, d) in topo.region_pair_latencies() {
+        let name = |r: faultline_sim::RegionId| topo.regions[r.0 as usize].name.as_str();
+        let _ = writeln!(s, "  Between {} and {}: {}.", name(a), name(b), dist(d));
+    }
 
     let _ = writeln!(s, "\nWhat the users do");
     for w in &spec.workloads {

@@ -110,6 +110,16 @@ impl Topology {
         self.pair_override[b.0 as usize * n + a.0 as usize] = Some(d);
     }
 
+    /// The region pairs with their own latency, each once (`a < b`), in region order.
+    pub fn region_pair_latencies(&self) -> impl Iterator<Item = (RegionId, RegionId, &Dist)> {
+        let n = self.regions.len();
+        (0..n).flat_map(move |a| {
+            (a + 1..n).filter_map(move |b| {
+                self.pair_override[a * n + b].as_ref().map(|d| (RegionId(a as u16), RegionId(b as u16), d))
+            })
+        })
+    }
+
     pub fn region_id(&self, name: &str) -> Option<RegionId> {
         self.regions.iter().position(|r| r.name == name).map(|i| RegionId(i as u16))
     }
@@ -182,5 +192,7 @@ mod tests {
         assert_eq!(t.class(n1, n4), LinkClass::CrossRegion);
         assert_eq!(t.link_latency(n4, n1), &Dist::Constant { value: 7.0 });
         assert_eq!(t.link_latency(n5, n1), &t.latency.cross_region);
+        let pairs: Vec<_> = t.region_pair_latencies().map(|(a, b, d)| (a, b, d.clone())).collect();
+        assert_eq!(pairs, vec![(us, eu, Dist::Constant { value: 7.0 })], "each pair once");
     }
 }
