@@ -32,7 +32,12 @@
 //!   within a few events: its slot is prefetched then. With 10^6 pending the slot read at pop
 //!   time was a cache miss every time; this took the hold benchmark from 8.6 M to 12.4 M events/s
 //!   there, and changes nothing measurable with small pending sets.
-//! - Measured and rejected: prefetching the next event's slot at each pop (slower on the request
+//! - When `now` is empty and the first bucket holds a single entry (the usual case near `last`),
+//!   pop takes it directly: no redistribution, no trip through `now`. About 5% fewer
+//!   instructions in whole runs; the hold benchmark at 10^3 pending went from 27–29 M to
+//!   33–34 M events/s.
+//! - Measured and rejected: `now` as a `Vec` with a read index instead of a `VecDeque` (no
+//!   measurable difference); prefetching the next event's slot at each pop (slower on the request
 //!   path and no faster with 18 000 pending).
 //! - Measured and rejected: a 4-ary heap on `(time, seq)` for small pending sets (under a few
 //!   thousand events) with a hand-over to the radix heap above: 4% more instructions and
@@ -165,17 +170,39 @@ impl<E> EventQueue<E> {
     /// Remove and return the earliest event as `(time, event)`.
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        if self.now.is_empty() {
-            if self.digits == 0 {
-                return None;
+        let e = match self.now.pop_front() {
+            Some(e) => e,
+            None if self.digits == 0 => return None,
+            None => {
+                let b = self.first_bucket();
+                if self.buckets[b].len() == 1 {
+                    // A bucket of one (the common case near `last`): it is the next event;
+                    // nothing to redistribute, no round trip through `now`.
+                    let e = self.buckets[b].pop().expect("one entry");
+                    self.last = e.time;
+                    self.empty_bucket(b);
+                    e
+                } else {
+                    self.redistribute(b);
+                    self.now.pop_front().expect("the minimum went to `now`")
+                }
             }
-            self.redistribute();
-        }
+        };
         self.len -= 1;
-        let e = self.now.pop_front()?;
         let event = self.slots[e.slot as usize].take().expect("a pending event's slot is full");
         self.free.push(e.slot);
         Some((e.time, event))
+    }
+
+    /// Marks bucket `b` empty (its entries have been taken).
+    #[inline(always)]
+    fn empty_bucket(&mut self, b: usize) {
+        self.mins[b] = u64::MAX;
+        let d = b / BASE;
+        self.occupied[d] &= !(1 << (b % BASE));
+        if self.occupied[d] == 0 {
+            self.digits &= !(1 << d);
+        }
     }
 
     /// First non-empty bucket; `self.digits != 0`.
@@ -185,19 +212,13 @@ impl<E> EventQueue<E> {
         d * BASE + self.occupied[d].trailing_zeros() as usize
     }
 
-    /// Empties the first non-empty bucket around its minimum, which becomes `last`. Its events
+    /// Empties bucket `b` (the first non-empty one) around its minimum, which becomes `last`. Its events
     /// land in strictly lower digits, the minimum's in `now`, all in their original order.
     #[inline(never)]
-    fn redistribute(&mut self) {
-        let b = self.first_bucket();
+    fn redistribute(&mut self, b: usize) {
         let last = self.mins[b];
         self.last = last;
-        self.mins[b] = u64::MAX;
-        let d = b / BASE;
-        self.occupied[d] &= !(1 << (b % BASE));
-        if self.occupied[d] == 0 {
-            self.digits &= !(1 << d);
-        }
+        self.empty_bucket(b);
         let mut src = std::mem::take(&mut self.buckets[b]);
         for entry in src.drain(..) {
             if entry.time == last {
@@ -350,6 +371,27 @@ mod tests {
         assert_eq!(q.pop(), Some((7, 1)));
         assert_eq!(q.pop(), Some((7, 2)));
         assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn a_long_run_at_one_instant_stays_fifo_while_pushes_join_it() {
+        let mut q = EventQueue::new();
+        q.push(5, 0u64);
+        let mut next = 1;
+        let mut want = 0;
+        // Each pop at t=5 pushes two more at t=5 until 20 000 have been pushed.
+        while let Some((t, e)) = q.pop() {
+            assert_eq!((t, e), (5, want));
+            want += 1;
+            for _ in 0..2 {
+                if next < 20_000 {
+                    q.push(5, next);
+                    next += 1;
+                }
+            }
+        }
+        assert_eq!(want, 20_000);
+        assert!(q.now.capacity() < 20_000, "consumed entries are dropped as the run goes");
     }
 
     #[test]
