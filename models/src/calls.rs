@@ -749,13 +749,12 @@ impl Calls {
     pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, t: Timer) -> Option<Outcome> {
         match t {
             Timer::Deadline(k) => {
-                let timer = t;
                 let k = k as usize;
                 self.deadlines[k].fired();
                 let mut first = None;
                 // An attempt that finished, or whose call waits in backoff, is no longer live.
                 while let Some(id) = self.deadlines[k]
-                    .expired(now, out, timer, |id| self.inflight.get(id).is_some_and(|p| p.outstanding > 0))
+                    .expired(now, out, t, |id| self.inflight.get(id).is_some_and(|p| p.outstanding > 0))
                 {
                     if let Some(o) = self.expire(now, out, id) {
                         if first.is_none() {

@@ -30,7 +30,8 @@ fn table() -> &'static [f64; N] {
     T.get_or_init(|| std::array::from_fn(|j| libm::exp2(j as f64 / N as f64)))
 }
 
-/// `e^x`, within about two ulps of `libm::exp` for `|x| ≤ 700`; exactly `libm::exp` elsewhere (and for NaN).
+/// `e^x`, within about two ulps of `libm::exp` for `|x| ≤ 700`; exactly `libm::exp` elsewhere
+/// (and for NaN).
 #[inline]
 pub fn exp(x: f64) -> f64 {
     if x.is_nan() || x.abs() > 700.0 {

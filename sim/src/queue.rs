@@ -36,12 +36,11 @@
 //!   pop takes it directly: no redistribution, no trip through `now`. About 5% fewer
 //!   instructions in whole runs; the hold benchmark at 10^3 pending went from 27–29 M to
 //!   33–34 M events/s.
-//! - Measured and rejected: `now` as a `Vec` with a read index instead of a `VecDeque` (no
-//!   measurable difference); prefetching the next event's slot at each pop (slower on the request
-//!   path and no faster with 18 000 pending).
 //! - Measured and rejected: a 4-ary heap on `(time, seq)` for small pending sets (under a few
-//!   thousand events) with a hand-over to the radix heap above: 4% more instructions and
-//!   slower on the request path with ~100 events pending.
+//!   thousand events) with a hand-over to the radix heap above (4% more instructions, slower
+//!   on the request path with ~100 events pending); `now` as a `Vec` with a read index instead
+//!   of a `VecDeque` (no measurable difference); prefetching the next event's slot at each pop
+//!   (slower on the request path, no faster with 18 000 pending).
 
 use std::collections::VecDeque;
 
@@ -212,8 +211,9 @@ impl<E> EventQueue<E> {
         d * BASE + self.occupied[d].trailing_zeros() as usize
     }
 
-    /// Empties bucket `b` (the first non-empty one) around its minimum, which becomes `last`. Its events
-    /// land in strictly lower digits, the minimum's in `now`, all in their original order.
+    /// Empties bucket `b` (the first non-empty one) around its minimum, which becomes `last`.
+    /// Its events land in strictly lower digits, the minimum's in `now`, all in their original
+    /// order.
     #[inline(never)]
     fn redistribute(&mut self, b: usize) {
         let last = self.mins[b];
