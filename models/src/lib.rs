@@ -14,6 +14,7 @@ pub mod client;
 pub mod consistency;
 pub mod db;
 pub mod deadlines;
+pub mod idmap;
 pub mod metrics;
 pub mod msg;
 pub mod report;

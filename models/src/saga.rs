@@ -36,12 +36,13 @@
 //! reverses one application if there is one and is a no-op otherwise — it leaves no tombstone,
 //! so a `do` arriving after it still applies.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use faultline_sim::rng::splitmix64;
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
+use crate::idmap::IdMap;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::service::NodeHealth;
 use crate::slab::{Key, Slab};
@@ -224,7 +225,7 @@ struct Job {
 #[derive(Debug)]
 pub struct Participant {
     cfg: ParticipantConfig,
-    entries: BTreeMap<u64, SagaEntry>,
+    entries: IdMap<SagaEntry>,
     stock_left: Vec<u32>,
     /// Highest number of units of each item reserved at once.
     peak_reserved: Vec<u32>,
@@ -247,7 +248,7 @@ impl Participant {
             stock_left: vec![per_item; items],
             peak_reserved: vec![0; items],
             cfg,
-            entries: BTreeMap::new(),
+            entries: IdMap::new(),
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
@@ -262,7 +263,7 @@ impl Participant {
     }
 
     /// The durable record, by saga id.
-    pub fn entries(&self) -> &BTreeMap<u64, SagaEntry> {
+    pub fn entries(&self) -> &IdMap<SagaEntry> {
         &self.entries
     }
 
@@ -410,7 +411,7 @@ impl Participant {
     fn do_step(&mut self, now: Nanos, saga: u64) -> u64 {
         self.stats.dos += 1;
         if self.cfg.idempotent
-            && let Some(e) = self.entries.get(&saga)
+            && let Some(e) = self.entries.get(saga)
         {
             return match e.state {
                 StepState::Done => {
@@ -429,12 +430,12 @@ impl Participant {
         }
         if !self.accept(saga) {
             self.stats.refused += 1;
-            self.entries.entry(saga).or_insert(SagaEntry::new(StepState::Refused));
+            self.entries.get_or_insert_with(saga, || SagaEntry::new(StepState::Refused));
             return REFUSED;
         }
         self.reserve(saga, 1);
         self.stats.applied += 1;
-        let e = self.entries.entry(saga).or_insert(SagaEntry::new(StepState::Done));
+        let e = self.entries.get_or_insert_with(saga, || SagaEntry::new(StepState::Done));
         e.state = StepState::Done;
         e.applied += 1;
         e.touch(now);
@@ -445,7 +446,7 @@ impl Participant {
     fn undo(&mut self, now: Nanos, saga: u64) -> u64 {
         self.stats.undos += 1;
         let idempotent = self.cfg.idempotent;
-        match self.entries.get_mut(&saga) {
+        match self.entries.get_mut(saga) {
             Some(e) if e.net() > 0 => {
                 e.compensated += 1;
                 if e.net() == 0 {
@@ -523,7 +524,7 @@ mod tests {
         let mut p = participant(true, Some(Stock { per_item: 5, items: 1 }), 0.0);
         assert_eq!(call(&mut p, 0, DO, 42), DONE);
         assert_eq!(call(&mut p, 10, DO, 42), DONE);
-        let e = p.entries()[&42];
+        let e = p.entries()[42];
         assert_eq!((e.state, e.applied, e.net()), (StepState::Done, 1, 1));
         assert_eq!(p.stock_left(), &[4], "one unit reserved, not two");
         assert_eq!(p.stats.repeats_ignored, 1);
@@ -535,7 +536,7 @@ mod tests {
         call(&mut p, 0, DO, 1);
         assert_eq!(call(&mut p, 10, UNDO, 1), DONE);
         assert_eq!(call(&mut p, 20, UNDO, 1), DONE);
-        let e = p.entries()[&1];
+        let e = p.entries()[1];
         assert_eq!((e.state, e.applied, e.compensated), (StepState::Compensated, 1, 1));
         assert_eq!(p.stock_left(), &[5], "released exactly once");
         assert_eq!((p.stats.compensated, p.stats.undo_noops), (1, 1));
@@ -547,9 +548,9 @@ mod tests {
     fn undo_before_do_leaves_a_tombstone_that_refuses_the_late_do() {
         let mut p = participant(true, Some(Stock { per_item: 5, items: 1 }), 0.0);
         assert_eq!(call(&mut p, 0, UNDO, 8), DONE);
-        assert_eq!(p.entries()[&8].state, StepState::Tombstone);
+        assert_eq!(p.entries()[8].state, StepState::Tombstone);
         assert_eq!(call(&mut p, 10, DO, 8), REFUSED);
-        let e = p.entries()[&8];
+        let e = p.entries()[8];
         assert_eq!((e.applied, e.first_effect), (0, Nanos::MAX), "no effect, ever");
         assert_eq!((p.stats.tombstones, p.stats.late_refused), (1, 1));
         assert_eq!(p.stock_left(), &[5]);
@@ -571,11 +572,11 @@ mod tests {
         let mut p = participant(false, Some(Stock { per_item: 5, items: 1 }), 0.0);
         call(&mut p, 0, DO, 1);
         call(&mut p, 1, DO, 1);
-        assert_eq!(p.entries()[&1].net(), 2, "a retried do applies twice");
+        assert_eq!(p.entries()[1].net(), 2, "a retried do applies twice");
         call(&mut p, 2, UNDO, 1);
-        assert_eq!(p.entries()[&1].net(), 1, "one undo reverses one application");
+        assert_eq!(p.entries()[1].net(), 1, "one undo reverses one application");
         assert_eq!(call(&mut p, 3, UNDO, 9), DONE);
-        assert!(!p.entries().contains_key(&9), "no tombstone");
+        assert!(!p.entries().contains_key(9), "no tombstone");
         assert_eq!(call(&mut p, 4, DO, 9), DONE, "the late do applies");
         assert_eq!(p.stock_left(), &[3]);
     }
@@ -640,7 +641,7 @@ mod tests {
         let mut o3 = Outbox::default();
         p.on_msg(4000, &mut o3, HEALTHY, ActorId(20), Msg { call: m.call, kind: MsgKind::response(Status::Ok) });
         assert_eq!(o3.sends, vec![(inbox, Msg { call: 77, kind: MsgKind::response(Status::Ok) })]);
-        assert_eq!((p.entries()[&5].applied, p.stats.repeats_ignored), (1, 1));
+        assert_eq!((p.entries()[5].applied, p.stats.repeats_ignored), (1, 1));
         // do(6): out of stock, so compensation goes backward as undo(6).
         let out = deliver(&mut p, 5000, event_key(6, false));
         assert_eq!(out.sends[0].0, ActorId(10));

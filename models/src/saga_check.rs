@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use faultline_sim::Nanos;
 
+use crate::idmap::IdMap;
 use crate::saga::{Role, SagaEntry};
 
 pub const ORPHANED_SIDE_EFFECT: &str = "orphaned_side_effect";
@@ -49,7 +50,7 @@ pub const KINDS: [&str; 7] = [
 /// One step's durable state, as the checker reads it.
 pub struct StepView<'a> {
     pub role: Role,
-    pub entries: &'a BTreeMap<u64, SagaEntry>,
+    pub entries: &'a IdMap<SagaEntry>,
     /// Inventory: units per item, and the peak units reserved at once per item.
     pub stock: Option<(u32, &'a [u32])>,
 }
@@ -95,10 +96,10 @@ pub fn check(input: &CheckInput<'_>) -> SagaCheck {
     let mut unfinished = input.unfinished.iter().peekable();
     let mut here: Vec<Option<&SagaEntry>> = vec![None; input.steps.len()];
     loop {
-        let next_entry = heads.iter_mut().filter_map(|h| h.peek().map(|(id, _)| **id)).min();
+        let next_entry = heads.iter_mut().filter_map(|h| h.peek().map(|(id, _)| *id)).min();
         let Some(id) = next_entry.into_iter().chain(unfinished.peek().map(|id| **id)).min() else { break };
         for (h, slot) in heads.iter_mut().zip(&mut here) {
-            *slot = h.next_if(|(k, _)| **k == id).map(|(_, e)| e);
+            *slot = h.next_if(|(k, _)| *k == id).map(|(_, e)| e);
         }
         let stuck = unfinished.next_if(|k| **k == id).is_some();
         let mut in_effect = 0;
@@ -170,7 +171,7 @@ mod tests {
         SagaEntry { state, applied, compensated, first_effect: first, last_effect: last }
     }
 
-    fn steps<'a>(maps: &'a [BTreeMap<u64, SagaEntry>], roles: &[Role]) -> Vec<StepView<'a>> {
+    fn steps<'a>(maps: &'a [IdMap<SagaEntry>], roles: &[Role]) -> Vec<StepView<'a>> {
         maps.iter().zip(roles).map(|(m, &role)| StepView { role, entries: m, stock: None }).collect()
     }
 
@@ -179,9 +180,9 @@ mod tests {
     #[test]
     fn completed_and_compensated_sagas_are_consistent() {
         let maps = [
-            BTreeMap::from([(1, entry(1, 0, 10, 10)), (2, entry(1, 1, 10, 50))]),
-            BTreeMap::from([(1, entry(1, 0, 20, 20)), (2, entry(1, 1, 20, 40))]),
-            BTreeMap::from([(1, entry(1, 0, 30, 30)), (2, entry(0, 0, Nanos::MAX, Nanos::MAX))]),
+            IdMap::from_iter([(1, entry(1, 0, 10, 10)), (2, entry(1, 1, 10, 50))]),
+            IdMap::from_iter([(1, entry(1, 0, 20, 20)), (2, entry(1, 1, 20, 40))]),
+            IdMap::from_iter([(1, entry(1, 0, 30, 30)), (2, entry(0, 0, Nanos::MAX, Nanos::MAX))]),
         ];
         let r = check(&CheckInput { steps: steps(&maps, &ROLES), unfinished: BTreeSet::new(), last_heal: Some(0) });
         assert_eq!((r.sagas, r.completed, r.compensated, r.inconsistent, r.compensations), (2, 1, 1, 0, 2));
@@ -196,9 +197,9 @@ mod tests {
         // Saga 2: order and stock fine, charged twice, i.e. completed but double-charged.
         // Saga 3: only the order exists.
         let maps = [
-            BTreeMap::from([(1, entry(1, 1, 1, 5)), (2, entry(1, 0, 1, 1)), (3, entry(1, 0, 1, 1))]),
-            BTreeMap::from([(1, entry(1, 0, 2, 2)), (2, entry(1, 0, 2, 2))]),
-            BTreeMap::from([(1, entry(1, 0, 3, 3)), (2, entry(2, 0, 3, 4))]),
+            IdMap::from_iter([(1, entry(1, 1, 1, 5)), (2, entry(1, 0, 1, 1)), (3, entry(1, 0, 1, 1))]),
+            IdMap::from_iter([(1, entry(1, 0, 2, 2)), (2, entry(1, 0, 2, 2))]),
+            IdMap::from_iter([(1, entry(1, 0, 3, 3)), (2, entry(2, 0, 3, 4))]),
         ];
         let r = check(&CheckInput { steps: steps(&maps, &ROLES), unfinished: BTreeSet::new(), last_heal: Some(0) });
         assert_eq!((r.completed, r.inconsistent), (1, 2));
@@ -217,7 +218,7 @@ mod tests {
 
     #[test]
     fn oversold_counts_units_reserved_beyond_stock_and_stuck_sagas_are_reported() {
-        let maps = [BTreeMap::from([(1, entry(2, 0, 1, 2))]), BTreeMap::new(), BTreeMap::new()];
+        let maps = [IdMap::from_iter([(1, entry(2, 0, 1, 2))]), IdMap::new(), IdMap::new()];
         let peaks = [3, 5, 7];
         let mut views = steps(&maps, &[Role::Inventory, Role::Order, Role::Payment]);
         views[0].stock = Some((5, &peaks));
@@ -232,8 +233,8 @@ mod tests {
     fn time_to_consistency_is_when_the_last_saga_caught_by_the_faults_settled() {
         let maps = [
             // Saga 1 started before the heal (100), compensated at 180; saga 2 started after it.
-            BTreeMap::from([(1, entry(1, 1, 50, 180)), (2, entry(1, 0, 150, 150))]),
-            BTreeMap::from([(2, entry(1, 0, 400, 400))]),
+            IdMap::from_iter([(1, entry(1, 1, 50, 180)), (2, entry(1, 0, 150, 150))]),
+            IdMap::from_iter([(2, entry(1, 0, 400, 400))]),
         ];
         let roles = [Role::Order, Role::Payment];
         let r = check(&CheckInput { steps: steps(&maps, &roles), unfinished: BTreeSet::new(), last_heal: Some(100) });

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use faultline_models::idmap::IdMap;
 use faultline_models::saga::{SagaEntry, StepState};
 use faultline_models::saga_check::KINDS;
 use faultline_models::world::Component;
@@ -21,7 +22,7 @@ fn run(sc: &Scenario, variant: &str, seed: u64) -> (RunReport, World) {
 }
 
 /// The durable records of the first workflow's participants, by step.
-fn records(w: &World) -> Vec<&BTreeMap<u64, SagaEntry>> {
+fn records(w: &World) -> Vec<&IdMap<SagaEntry>> {
     w.workflow_actors[0]
         .participants
         .iter()
@@ -104,7 +105,7 @@ end_s = 5
     assert!(wf.resumed_after_crash > 0, "{wf:?}");
     let [order, stock, pay] = records(&w)[..] else { panic!("three steps") };
     let mut reversed = 0;
-    for (id, p) in pay {
+    for (id, p) in pay.iter() {
         if p.state != StepState::Refused {
             continue;
         }
@@ -125,7 +126,7 @@ end_s = 5
     let (down, up) = (4_000_000_000, 5_000_000_000);
     let straddling = order
         .iter()
-        .filter(|(id, o)| o.first_effect < down && pay.get(id).is_some_and(|p| p.last_effect >= up))
+        .filter(|(id, o)| o.first_effect < down && pay.get(*id).is_some_and(|p| p.last_effect >= up))
         .count();
     assert!(straddling > 0, "no saga spanned the crash");
     assert!(wf.answers.lost_in_crash > 0);
