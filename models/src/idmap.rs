@@ -87,6 +87,21 @@ impl<V> IdMap<V> {
         old
     }
 
+    /// Removes `id`; returns its value. The dense part keeps its length (ids are not reused
+    /// in practice, and a slot costs one `Option<V>`).
+    pub fn remove(&mut self, id: u64) -> Option<V> {
+        let old = if id < self.dense.len() as u64 { self.dense[id as usize].take() } else { self.sparse.remove(&id) };
+        self.len -= usize::from(old.is_some());
+        old
+    }
+
+    /// Removes every entry, keeping the dense part's allocation.
+    pub fn clear(&mut self) {
+        self.dense.iter_mut().for_each(|v| *v = None);
+        self.sparse.clear();
+        self.len = 0;
+    }
+
     /// Extends the dense part to cover `id` if that keeps it dense enough; returns whether it
     /// did.
     fn grow_to(&mut self, id: u64) -> bool {
@@ -163,9 +178,9 @@ mod tests {
     }
 
     proptest! {
-        /// Any mix of inserts and updates behaves like a `BTreeMap`, iteration order included.
+        /// Any mix of inserts, updates and removals behaves like a `BTreeMap`, iteration order included.
         #[test]
-        fn behaves_like_a_btreemap(ops in prop::collection::vec((0u64..3, 0u64..20_000, any::<u32>()), 0..300)) {
+        fn behaves_like_a_btreemap(ops in prop::collection::vec((0u64..3, 0u64..20_000, 0u32..1_000_000), 0..300)) {
             let mut m = IdMap::new();
             let mut b = BTreeMap::new();
             for (kind, id, v) in ops {
@@ -173,6 +188,8 @@ mod tests {
                 let id = if kind == 2 { id << 20 } else { id };
                 if kind == 0 {
                     prop_assert_eq!(m.insert(id, v), b.insert(id, v));
+                } else if v % 4 == 0 {
+                    prop_assert_eq!(m.remove(id), b.remove(&id));
                 } else {
                     *m.get_or_insert_with(id, || v) += 1;
                     *b.entry(id).or_insert(v) += 1;

@@ -35,11 +35,11 @@
 //! request for a saga is attached to it (orchestrator: answered at once if it has ended) rather
 //! than starting it again.
 
-use std::collections::BTreeMap;
-
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
+use crate::deadlines::Deadlines;
+use crate::idmap::IdMap;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::saga::{DO, DONE, UNDO, event_key};
 use crate::slab::Slab;
@@ -162,11 +162,13 @@ struct Saga {
 /// Longest pause between two rounds of calls to a failing compensation.
 pub const MAX_COMPENSATION_PAUSE: Nanos = 30_000_000_000;
 
-/// Timer tags (`arg`: an orchestrated saga's index in the log; for `DEADLINE` of a
-/// choreography, the saga id).
+/// Timer tags (`arg`: an orchestrated saga's index in the log; none for `DEADLINE`, the one
+/// timer behind the `reply_within` deadlines).
 const LOG: u8 = 1;
 const DEADLINE: u8 = 2;
 const RETRY: u8 = 3;
+/// The one timer behind the `reply_within` deadlines.
+const DEADLINE_TIMER: Timer = Timer::Model { tag: DEADLINE, arg: 0 };
 
 #[derive(Debug)]
 pub struct Coordinator {
@@ -179,10 +181,14 @@ pub struct Coordinator {
     rng_pause: Stream,
     chains: Slab<Chain>,
     sagas: Vec<Saga>,
-    index: BTreeMap<u64, u32>,
+    /// Orchestrated: a saga's index in `sagas`, by saga id.
+    index: IdMap<u32>,
     /// Orchestrated sagas not ended (logged or being created).
     running: u32,
-    waiters: BTreeMap<u64, Waiter>,
+    waiters: IdMap<Waiter>,
+    /// `reply_within` deadlines (all the same length, so in due order): an orchestrated
+    /// saga's index, or a choreographed saga's id.
+    replies: Deadlines,
     /// Choreographed: publishes in flight, `(saga, user call)`.
     publishes: Slab<(u64, CallId)>,
     pub stats: CoordinatorStats,
@@ -197,9 +203,10 @@ impl Coordinator {
             rng_pause,
             chains: Slab::default(),
             sagas: Vec::new(),
-            index: BTreeMap::new(),
+            index: IdMap::new(),
             running: 0,
-            waiters: BTreeMap::new(),
+            waiters: IdMap::new(),
+            replies: Deadlines::default(),
             publishes: Slab::default(),
             stats: CoordinatorStats::default(),
         }
@@ -243,7 +250,7 @@ impl Coordinator {
                 let w = Waiter { from, call: msg.call, deadline: self.deadline(now) };
                 match self.cfg.design {
                     Design::Sync => self.sync_start(now, out, w, req.key),
-                    Design::Orchestrated => self.orch_request(out, w, req.key),
+                    Design::Orchestrated => self.orch_request(now, out, w, req.key),
                     Design::Choreographed => self.choreo_request(now, out, w, req.key),
                 }
             }
@@ -264,19 +271,27 @@ impl Coordinator {
                     self.orch_act(now, out, arg as usize);
                 }
             }
-            Timer::Model { tag: DEADLINE, arg } => {
-                let w = match self.cfg.design {
-                    Design::Orchestrated => self
-                        .sagas
-                        .get_mut(arg as usize)
-                        .and_then(|s| s.waiter.filter(|w| w.deadline <= now).inspect(|_| s.waiter = None)),
-                    _ => match self.waiters.get(&arg) {
-                        Some(w) if w.deadline <= now => self.waiters.remove(&arg),
-                        _ => None,
-                    },
-                };
-                if let Some(w) = w {
-                    self.reply(out, w, Status::Timeout);
+            Timer::Model { tag: DEADLINE, .. } => {
+                self.replies.fired();
+                loop {
+                    let (design, sagas, waiters) = (self.cfg.design, &self.sagas, &self.waiters);
+                    let live = |arg: u64| match design {
+                        Design::Orchestrated => sagas.get(arg as usize).is_some_and(|s| s.waiter.is_some()),
+                        _ => waiters.contains_key(arg),
+                    };
+                    let Some(arg) = self.replies.expired(now, out, DEADLINE_TIMER, live) else { break };
+                    // A newer caller of the same saga has a later deadline (an entry of its own).
+                    let w = match self.cfg.design {
+                        Design::Orchestrated => self.sagas[arg as usize].waiter.filter(|w| w.deadline <= now),
+                        _ => self.waiters.get(arg).filter(|w| w.deadline <= now).copied(),
+                    };
+                    if let Some(w) = w {
+                        match self.cfg.design {
+                            Design::Orchestrated => self.sagas[arg as usize].waiter = None,
+                            _ => _ = self.waiters.remove(arg),
+                        }
+                        self.reply(out, w, Status::Timeout);
+                    }
                 }
             }
             _ => {
@@ -374,8 +389,8 @@ impl Coordinator {
 
     // ---- orchestrated ----
 
-    fn orch_request(&mut self, out: &mut Outbox, w: Waiter, saga: u64) {
-        if let Some(&i) = self.index.get(&saga) {
+    fn orch_request(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, saga: u64) {
+        if let Some(&i) = self.index.get(saga) {
             self.stats.repeated_requests += 1;
             let s = &mut self.sagas[i as usize];
             match s.phase {
@@ -384,7 +399,7 @@ impl Coordinator {
                 _ => {
                     // The earlier attempt's caller gave up on it: answer the newest one.
                     s.waiter = Some(w);
-                    self.arm_deadline(out, i as u64);
+                    self.arm_deadline(now, out, i as u64);
                 }
             }
             return;
@@ -400,13 +415,13 @@ impl Coordinator {
         });
         self.index.insert(saga, i as u32);
         self.running += 1;
-        self.arm_deadline(out, i as u64);
+        self.arm_deadline(now, out, i as u64);
         self.append(out, i);
     }
 
-    fn arm_deadline(&self, out: &mut Outbox, arg: u64) {
+    fn arm_deadline(&mut self, now: Nanos, out: &mut Outbox, arg: u64) {
         if let Some(d) = self.cfg.reply_within {
-            out.timer(d, Timer::Model { tag: DEADLINE, arg });
+            self.replies.set(now, d, arg, out, DEADLINE_TIMER);
         }
     }
 
@@ -511,7 +526,7 @@ impl Coordinator {
 
     fn choreo_request(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, saga: u64) {
         self.waiters.insert(saga, w);
-        self.arm_deadline(out, saga);
+        self.arm_deadline(now, out, saga);
         let token = self.publishes.insert((saga, w.call));
         let req = Req { class: 0, op: Op::Write, key: event_key(saga, false) };
         if let Some(o) = self.calls.start(now, out, 0, token, req) {
@@ -523,9 +538,9 @@ impl Coordinator {
         let Some((saga, call)) = self.publishes.remove(o.token) else { return };
         if o.result == CallResult::Ok {
             self.stats.started += 1;
-        } else if self.waiters.get(&saga).is_some_and(|w| w.call == call) {
+        } else if self.waiters.get(saga).is_some_and(|w| w.call == call) {
             // The saga may or may not have started (a publish that timed out may have landed).
-            let w = self.waiters.remove(&saga).expect("present");
+            let w = self.waiters.remove(saga).expect("present");
             self.reply(out, w, Status::Error);
         }
     }
@@ -537,7 +552,7 @@ impl Coordinator {
         } else {
             self.stats.completed += 1;
         }
-        if let Some(w) = self.waiters.remove(&saga) {
+        if let Some(w) = self.waiters.remove(saga) {
             self.reply(out, w, if failed { Status::Error } else { Status::Ok });
         }
         out.send(from, Msg { call, kind: MsgKind::Response(Resp { status: Status::Ok, value: 0 }) });
@@ -551,6 +566,7 @@ impl Coordinator {
         self.stats.lost_in_crash += (self.chains.len() + self.waiters.len()) as u64;
         self.chains.clear();
         self.waiters.clear();
+        self.replies.clear();
         self.publishes.clear();
         self.calls.crash();
         for s in &mut self.sagas {
@@ -561,7 +577,7 @@ impl Coordinator {
             s.failed_rounds = 0;
             if !s.durable && s.phase != Phase::Lost {
                 s.phase = Phase::Lost;
-                self.index.remove(&s.id);
+                self.index.remove(s.id);
                 self.running -= 1;
             }
         }
@@ -855,5 +871,34 @@ mod tests {
         r.absorb(out);
         r.run(5000);
         assert_eq!(r.replies, vec![Status::Ok, Status::Timeout]);
+    }
+
+    /// `reply_within` deadlines wait behind one timer, and each caller still hears `Timeout`
+    /// at exactly its own deadline (unless the saga ended first).
+    #[test]
+    fn reply_deadlines_fire_each_at_its_own_time_behind_one_timer() {
+        let mut r = Run::new(coordinator(Design::Choreographed, Some(1000)), |_, _| Some(0));
+        let deadline_timers = |r: &Run| r.timers.iter().filter(|(_, t)| *t == DEADLINE_TIMER).count();
+        r.request(1);
+        r.run(300);
+        r.request(2);
+        r.run(400);
+        let mut out = Outbox::default();
+        let ev = |key| Msg { call: 9, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key }) };
+        r.c.on_msg(400, &mut out, ActorId(60), ev(event_key(2, false)));
+        r.absorb(out);
+        assert_eq!(r.replies, vec![Status::Ok], "saga 2 ended");
+        r.run(600);
+        r.request(3);
+        assert_eq!(deadline_timers(&r), 1, "one timer for three deadlines");
+        let mut heard = vec![];
+        for t in [999, 1000, 1599, 1600] {
+            r.run(t);
+            assert!(deadline_timers(&r) <= 1);
+            heard.push(r.replies.len());
+        }
+        assert_eq!(heard, vec![1, 2, 2, 3], "saga 1 at 1000, saga 3 at 1600; saga 2's deadline was met");
+        assert_eq!(r.replies[1..], [Status::Timeout, Status::Timeout]);
+        assert_eq!(deadline_timers(&r), 0);
     }
 }
