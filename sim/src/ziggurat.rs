@@ -64,38 +64,56 @@ fn unit(bits: u64) -> f64 {
 }
 
 /// A standard exponential variate (mean 1).
-#[inline]
+#[inline(always)]
 pub fn exp1(s: &mut Stream) -> f64 {
+    // The fast path (about 99% of draws) inline; the rest out of line, so that callers stay
+    // small and the common case needs no call.
     let t = exp_table();
+    let bits = s.next_u64();
+    // Layer from the low 8 bits, position from the top 53: disjoint bits.
+    let i = (bits & 0xff) as usize;
+    let x = unit(bits) * t.x[i];
+    if x < t.x[i + 1] { x } else { exp1_slow(s, t, i, x) }
+}
+
+/// The rest of [`exp1`] after the first draw missed the fast path (layer `i`, candidate `x`).
+#[cold]
+#[inline(never)]
+fn exp1_slow(s: &mut Stream, t: &Table, mut i: usize, mut x: f64) -> f64 {
     let mut base = 0.0;
     loop {
-        let bits = s.next_u64();
-        // Layer from the low 8 bits, position from the top 53: disjoint bits.
-        let i = (bits & 0xff) as usize;
-        let x = unit(bits) * t.x[i];
         if x < t.x[i + 1] {
             return base + x;
         }
         if i == 0 {
             // The tail beyond r is r + Exp(1) (memorylessness).
             base += EXP_R;
-            continue;
-        }
-        if t.f[i] + s.f64() * (t.f[i + 1] - t.f[i]) < libm::exp(-x) {
+        } else if t.f[i] + s.f64() * (t.f[i + 1] - t.f[i]) < libm::exp(-x) {
             return base + x;
         }
+        let bits = s.next_u64();
+        i = (bits & 0xff) as usize;
+        x = unit(bits) * t.x[i];
     }
 }
 
 /// A standard normal variate.
-#[inline]
+#[inline(always)]
 pub fn normal1(s: &mut Stream) -> f64 {
     let t = norm_table();
+    let bits = s.next_u64();
+    let i = (bits & 0xff) as usize;
+    let u = 2.0 * unit(bits) - 1.0;
+    let x = u * t.x[i];
+    if x.abs() < t.x[i + 1] { x } else { normal1_slow(s, t, i, u, x) }
+}
+
+/// The rest of [`normal1`] after the first draw missed the fast path (layer `i`, sign-carrying
+/// uniform `u`, candidate `x`).
+#[cold]
+#[inline(never)]
+fn normal1_slow(s: &mut Stream, t: &Table, mut i: usize, mut u: f64, mut x: f64) -> f64 {
     loop {
-        let bits = s.next_u64();
-        let i = (bits & 0xff) as usize;
-        let u = 2.0 * unit(bits) - 1.0;
-        let x = u * t.x[i];
         let ax = x.abs();
         if ax < t.x[i + 1] {
             return x;
@@ -113,6 +131,10 @@ pub fn normal1(s: &mut Stream) -> f64 {
         if t.f[i] + s.f64() * (t.f[i + 1] - t.f[i]) < libm::exp(-0.5 * ax * ax) {
             return x;
         }
+        let bits = s.next_u64();
+        i = (bits & 0xff) as usize;
+        u = 2.0 * unit(bits) - 1.0;
+        x = u * t.x[i];
     }
 }
 
