@@ -75,9 +75,13 @@ impl LatencyHist {
 /// The time-average of a piecewise-constant quantity (queue length, busy workers) over
 /// `[0, horizon]`. A fixed horizon (the scenario's duration, not the drain after it) keeps the
 /// figure independent of how long other components take to finish.
+///
+/// The area under the curve is an exact integer (value × ns, at most 2^64 · 2^64): no rounding
+/// accumulates over millions of changes, and an update is one integer multiply instead of two
+/// `u64` → `f64` conversions (it runs at every change of every service's queue).
 #[derive(Clone, Copy, Debug)]
 pub struct TimeAverage {
-    area: f64,
+    area: u128,
     last_t: Nanos,
     value: u64,
     horizon: Nanos,
@@ -91,14 +95,14 @@ impl Default for TimeAverage {
 
 impl TimeAverage {
     pub fn with_horizon(horizon: Nanos) -> TimeAverage {
-        TimeAverage { area: 0.0, last_t: 0, value: 0, horizon }
+        TimeAverage { area: 0, last_t: 0, value: 0, horizon }
     }
 
     /// The quantity changed to `value` at time `now`.
     #[inline]
     pub fn set(&mut self, now: Nanos, value: u64) {
         let (a, b) = (self.last_t.min(self.horizon), now.min(self.horizon));
-        self.area += self.value as f64 * (b - a) as f64;
+        self.area += u128::from(self.value) * u128::from(b - a);
         self.last_t = now;
         self.value = value;
     }
@@ -114,8 +118,8 @@ impl TimeAverage {
         if end == 0 {
             return 0.0;
         }
-        let area = self.area + self.value as f64 * end.saturating_sub(self.last_t.min(end)) as f64;
-        area / end as f64
+        let area = self.area + u128::from(self.value) * u128::from(end.saturating_sub(self.last_t.min(end)));
+        area as f64 / end as f64
     }
 }
 
