@@ -76,7 +76,7 @@ use std::collections::{BTreeMap, VecDeque};
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::metrics::TimeAverage;
-use crate::msg::{ActorId, CallId, DbMsg, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, DbMsg, Flag, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::service::NodeHealth;
 use crate::slab::{Key, Slab};
 
@@ -961,7 +961,7 @@ impl Replica {
             self.voted_for = Some(c as u16);
             self.timer_base = now;
         }
-        let ack = DbMsg::VoteAck { term: self.term, granted };
+        let ack = DbMsg::VoteAck { term: self.term, granted: Flag(granted) };
         out.send(self.cfg.peers[c], Msg { call: 0, kind: MsgKind::Db(ack) });
     }
 
@@ -970,7 +970,7 @@ impl Replica {
     fn on_db(&mut self, now: Nanos, out: &mut Outbox, p: usize, call: u64, d: DbMsg) {
         match d {
             DbMsg::Vote { term, last_term, last } => self.on_vote(now, out, p, term, last_term, last),
-            DbMsg::VoteAck { term, granted } => {
+            DbMsg::VoteAck { term, granted: Flag(granted) } => {
                 if term > self.term {
                     self.adopt_term(now, out, term);
                 } else if granted && term == self.term && self.role == Role::Candidate {
@@ -1000,7 +1000,7 @@ impl Replica {
                     self.ack(out, p, call, ok, matched);
                 }
             }
-            DbMsg::AppendAck { term, matched, ok } => {
+            DbMsg::AppendAck { term, matched, ok: Flag(ok) } => {
                 if term > self.term {
                     self.adopt_term(now, out, term);
                 } else if term == self.term && self.role == Role::Leader {
@@ -1011,7 +1011,7 @@ impl Replica {
     }
 
     fn ack(&self, out: &mut Outbox, p: usize, call: u64, ok: bool, matched: u64) {
-        let ack = DbMsg::AppendAck { term: self.term, matched, ok };
+        let ack = DbMsg::AppendAck { term: self.term, matched, ok: Flag(ok) };
         out.send(self.cfg.peers[p], Msg { call, kind: MsgKind::Db(ack) });
     }
 
@@ -1703,7 +1703,7 @@ mod tests {
             let mut out = Outbox::default();
             f.on_msg(MS, &mut out, HEALTHY, leader, msg);
             match out.sends.as_slice() {
-                [(to, Msg { kind: MsgKind::Db(DbMsg::AppendAck { term, matched, ok }), .. })] => {
+                [(to, Msg { kind: MsgKind::Db(DbMsg::AppendAck { term, matched, ok: Flag(ok) }), .. })] => {
                     assert_eq!(*to, leader);
                     (*term, *matched, *ok)
                 }
@@ -1749,16 +1749,16 @@ mod tests {
         let hb = Msg { call: 200 * MS, kind: MsgKind::Db(DbMsg::Heartbeat { term: 1, last: 0, commit: 0 }) };
         f.on_msg(200 * MS, &mut out, HEALTHY, ActorId(0), hb);
         // A late reply from some earlier exchange carries term 5: adopted, but no leader heard.
-        f.on_msg(210 * MS, &mut out, HEALTHY, ActorId(2), db(DbMsg::VoteAck { term: 5, granted: false }));
+        f.on_msg(210 * MS, &mut out, HEALTHY, ActorId(2), db(DbMsg::VoteAck { term: 5, granted: Flag(false) }));
         assert_eq!(f.term(), 5);
         let vote = db(DbMsg::Vote { term: 5, last_term: 0, last: 0 });
         out = Outbox::default();
         f.on_msg(220 * MS, &mut out, HEALTHY, ActorId(2), vote);
-        let refused = (ActorId(2), db(DbMsg::VoteAck { term: 5, granted: false }));
+        let refused = (ActorId(2), db(DbMsg::VoteAck { term: 5, granted: Flag(false) }));
         assert_eq!(out.sends, vec![refused], "the heartbeat at 200 ms still counts toward a lease");
         out = Outbox::default();
         f.on_msg(200 * MS + ELECTION, &mut out, HEALTHY, ActorId(2), vote);
-        assert_eq!(out.sends, vec![(ActorId(2), db(DbMsg::VoteAck { term: 5, granted: true }))]);
+        assert_eq!(out.sends, vec![(ActorId(2), db(DbMsg::VoteAck { term: 5, granted: Flag(true) }))]);
     }
 
     #[test]

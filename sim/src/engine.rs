@@ -105,7 +105,7 @@ impl<E> Engine<E> {
     /// Pops the next event due at or before `until`, advancing the clock and feeding its time
     /// into the trace hash (the world feeds what the event was). Returns `Ok(None)` (with the
     /// clock moved to `until`) when no event is due by then.
-    #[inline]
+    #[inline(always)]
     pub fn next_until(&mut self, until: Nanos) -> Result<Option<E>, BudgetExceeded> {
         match self.queue.peek_time() {
             Some(t) if t <= until => {}

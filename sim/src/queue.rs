@@ -167,7 +167,7 @@ impl<E> EventQueue<E> {
     }
 
     /// Remove and return the earliest event as `(time, event)`.
-    #[inline]
+    #[inline(always)]
     pub fn pop(&mut self) -> Option<(u64, E)> {
         let e = match self.now.pop_front() {
             Some(e) => e,
