@@ -721,6 +721,9 @@ impl World {
         &self.faults
     }
 
+    // Inlined into the loops that pop events: passed by pointer, the event was written to the
+    // stack in 8-byte pieces and read back in 16-byte ones, which stalls store forwarding.
+    #[inline(always)]
     fn apply(&mut self, ev: Ev) {
         let now = self.engine.now();
         if self.sampler.due(now) {
