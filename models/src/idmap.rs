@@ -43,10 +43,7 @@ impl<V> IdMap<V> {
 
     #[inline]
     pub fn get(&self, id: u64) -> Option<&V> {
-        match self.dense.get(id as usize) {
-            Some(slot) if id < self.dense.len() as u64 => slot.as_ref(),
-            _ => self.sparse.get(&id),
-        }
+        if id < self.dense.len() as u64 { self.dense[id as usize].as_ref() } else { self.sparse.get(&id) }
     }
 
     #[inline]
