@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 /// up to `2 × len + SLACK`.
 const SLACK: u64 = 4096;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+// No `PartialEq`: the same entries can be split differently between the two parts.
+#[derive(Clone, Debug)]
 pub struct IdMap<V> {
     /// Slot `i` holds id `i`.
     dense: Vec<Option<V>>,
