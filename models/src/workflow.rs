@@ -145,6 +145,15 @@ struct Chain {
     cleanup: Option<u16>,
 }
 
+/// The user waiting for a saga's answer, by the id its `reply_within` deadline was set with: an
+/// orchestrated saga's index in the log, a choreographed saga's id.
+fn waiter(design: Design, sagas: &[Saga], waiters: &IdMap<Waiter>, arg: u64) -> Option<Waiter> {
+    match design {
+        Design::Orchestrated => sagas.get(arg as usize).and_then(|s| s.waiter),
+        _ => waiters.get(arg).copied(),
+    }
+}
+
 #[derive(Debug)]
 struct Saga {
     id: u64,
@@ -273,24 +282,18 @@ impl Coordinator {
             }
             Timer::Model { tag: DEADLINE, .. } => {
                 self.replies.fired();
-                loop {
-                    let (design, sagas, waiters) = (self.cfg.design, &self.sagas, &self.waiters);
-                    let live = |arg: u64| match design {
-                        Design::Orchestrated => sagas.get(arg as usize).is_some_and(|s| s.waiter.is_some()),
-                        _ => waiters.contains_key(arg),
-                    };
-                    let Some(arg) = self.replies.expired(now, out, DEADLINE_TIMER, live) else { break };
+                let design = self.cfg.design;
+                while let Some(arg) = self
+                    .replies
+                    .expired(now, out, DEADLINE_TIMER, |arg| waiter(design, &self.sagas, &self.waiters, arg).is_some())
+                {
                     // A newer caller of the same saga has a later deadline (an entry of its own).
-                    let w = match self.cfg.design {
-                        Design::Orchestrated => self.sagas[arg as usize].waiter.filter(|w| w.deadline <= now),
-                        _ => self.waiters.get(arg).filter(|w| w.deadline <= now).copied(),
-                    };
-                    if let Some(w) = w {
-                        match self.cfg.design {
-                            Design::Orchestrated => self.sagas[arg as usize].waiter = None,
-                            _ => _ = self.waiters.remove(arg),
-                        }
-                        self.reply(out, w, Status::Timeout);
+                    if waiter(design, &self.sagas, &self.waiters, arg).is_some_and(|w| w.deadline <= now) {
+                        let w = match design {
+                            Design::Orchestrated => self.sagas[arg as usize].waiter.take(),
+                            _ => self.waiters.remove(arg),
+                        };
+                        self.reply(out, w.expect("waiting"), Status::Timeout);
                     }
                 }
             }
