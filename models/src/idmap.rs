@@ -123,6 +123,22 @@ impl<V> IdMap<V> {
         dense.chain(self.sparse.iter().map(|(k, v)| (*k, v)))
     }
 
+    /// `(id, value)` for ids `>= from`, in ascending id order.
+    pub fn iter_from(&self, from: u64) -> impl Iterator<Item = (u64, &V)> + '_ {
+        let start = from.min(self.dense.len() as u64) as usize;
+        let dense = self.dense[start..]
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, v)| v.as_ref().map(|v| ((start + i) as u64, v)));
+        dense.chain(self.sparse.range(from..).map(|(k, v)| (*k, v)))
+    }
+
+    /// Ids below this are looked up by index: walking `0..dense_len()` with [`IdMap::get`] visits
+    /// them without an iterator's per-entry bookkeeping.
+    pub fn dense_len(&self) -> u64 {
+        self.dense.len() as u64
+    }
+
     pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, v)| v)
     }
@@ -196,6 +212,9 @@ mod tests {
             }
             prop_assert_eq!(m.len(), b.len());
             prop_assert!(m.iter().eq(b.iter().map(|(k, v)| (*k, v))));
+            for from in [0, m.dense_len() / 2, m.dense_len(), m.dense_len() + 1, 1 << 30] {
+                prop_assert!(m.iter_from(from).eq(b.range(from..).map(|(k, v)| (*k, v))), "from {}", from);
+            }
         }
     }
 }

@@ -890,7 +890,16 @@ impl World {
         }
     }
 
+    /// The check for a sink inline at every event; the recording itself out of line.
+    #[inline(always)]
     fn trace_event(&mut self, kind: &'static str, actor: u32, peer: u32, detail: impl FnOnce() -> String) {
+        if self.sink.is_some() {
+            self.trace_event_slow(kind, actor, peer, detail);
+        }
+    }
+
+    #[inline(never)]
+    fn trace_event_slow(&mut self, kind: &'static str, actor: u32, peer: u32, detail: impl FnOnce() -> String) {
         if let Some(mut sink) = self.sink.take() {
             let name = |i: u32| if i == u32::MAX { "-" } else { self.actors[i as usize].name.as_str() };
             let r = TraceRecord {
