@@ -6,11 +6,17 @@
 # times the stock so that the shop does not sell out (a higher rate instead would overload the
 # designs and measure a different system). Run on a quiet machine:
 #   bash bench/checkout_headline.sh [SEEDS]        (default 1000)
+# FAULTLINE=path times that binary instead of the plain release build, e.g. the PGO build:
+#   FAULTLINE=$(bash bench/pgo_build.sh) bash bench/checkout_headline.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-1000}
-cargo build --release --quiet
-bin=target/release/faultline
+if [ -n "${FAULTLINE:-}" ]; then
+  bin=$FAULTLINE
+else
+  cargo build --release --quiet
+  bin=target/release/faultline
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 # The only changes: duration and stock (checked, so that a catalog edit cannot silently break it).
@@ -24,14 +30,14 @@ requests=$("$bin" run "$dir/checkout-20k.toml" --json | python3 -c 'import json,
 start=$(date +%s.%N)
 "$bin" sweep "$dir/checkout-20k.toml" --seeds "1..$((seeds + 1))" --json > "$dir/sweep.json"
 end=$(date +%s.%N)
-python3 - "$dir/sweep.json" "$start" "$end" "$seeds" "$requests" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+python3 - "$dir/sweep.json" "$start" "$end" "$seeds" "$requests" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)" "$bin" <<'PY'
 import json, sys
-path, start, end, seeds, requests, cores, load = sys.argv[1:]
+path, start, end, seeds, requests, cores, load, binary = sys.argv[1:]
 r = json.load(open(path))
 wall = float(end) - float(start)
 variants = r["variants"]
 print(f"checkout headline: {len(variants)} designs × {seeds} seeds × {requests} checkouts (seed 1), "
-      f"{cores} cores, load {load} at the end")
+      f"{cores} cores, load {load} at the end, {binary}")
 print(f"  wall time: {wall:.1f} s (target: under 60 s)")
 for v in variants:
     anomalies = sum(v.get("anomalies", {}).values())

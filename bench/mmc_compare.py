@@ -326,6 +326,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1, help="seed of the SimPy and Ciw runs (default 1)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="timed runs of each Python model; the median wall time is kept (default 3)")
+    ap.add_argument("--faultline", type=Path, metavar="PATH",
+                    help="time this faultline binary instead of building the plain release one "
+                         "(e.g. the PGO build: --faultline \"$(bash bench/pgo_build.sh)\")")
     args = ap.parse_args()
     if args.seeds < 2:
         ap.error("--seeds must be at least 2 (the confidence interval needs replications)")
@@ -342,7 +345,9 @@ def main() -> int:
     theory_ms = erlang_c_wq(lam, mu, c) * 1000.0
 
     py = ensure_venv()
-    exe = build_faultline()
+    exe = args.faultline or build_faultline()
+    if not exe.is_file():
+        ap.error(f"--faultline {exe}: no such file")
 
     print(f"\nM/M/{c}: λ = {lam:g}/s, μ = {mu:g}/s per server, ρ = {lam / (c * mu):.3f}; "
           f"Erlang C Wq = {theory_ms:.4f} ms")

@@ -107,17 +107,13 @@ impl<E> Engine<E> {
     /// clock moved to `until`) when no event is due by then.
     #[inline(always)]
     pub fn next_until(&mut self, until: Nanos) -> Result<Option<E>, BudgetExceeded> {
-        match self.queue.peek_time() {
-            Some(t) if t <= until => {}
-            _ => {
-                self.now = self.now.max(until);
-                return Ok(None);
-            }
-        }
-        if self.events >= self.budget.max_events {
+        if self.events >= self.budget.max_events && self.queue.peek_time().is_some_and(|t| t <= until) {
             return Err(BudgetExceeded::Events { limit: self.budget.max_events, at: self.now });
         }
-        let (t, e) = self.queue.pop().expect("peeked");
+        let Some((t, e)) = self.queue.pop_due(until) else {
+            self.now = self.now.max(until);
+            return Ok(None);
+        };
         if t > self.budget.max_time {
             return Err(BudgetExceeded::Time { limit: self.budget.max_time, events: self.events });
         }

@@ -172,11 +172,22 @@ impl<E> EventQueue<E> {
     /// Remove and return the earliest event as `(time, event)`.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        let e = match self.now.pop_front() {
-            Some(e) => e,
+        self.pop_due(u64::MAX)
+    }
+
+    /// Remove and return the earliest event if it is due at or before `until`. One look for the
+    /// first bucket, where a `peek_time` then a `pop` took two.
+    #[inline(always)]
+    pub fn pop_due(&mut self, until: u64) -> Option<(u64, E)> {
+        let e = match self.now.front() {
+            Some(_) if self.last > until => return None,
+            Some(_) => self.now.pop_front().expect("non-empty"),
             None if self.digits == 0 => return None,
             None => {
                 let b = self.first_bucket();
+                if self.mins[b] > until {
+                    return None;
+                }
                 if self.buckets[b].len() == 1 {
                     // A bucket of one (the common case near `last`): it is the next event;
                     // nothing to redistribute, no round trip through `now`.
@@ -299,6 +310,8 @@ mod tests {
         /// Push at the last popped time plus this delta.
         Push(u64),
         Pop,
+        /// Pop only what is due by the last popped time plus this delta.
+        PopDue(u64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -308,7 +321,8 @@ mod tests {
             2 => 0..1_000_000u64,
             1 => any::<u64>(),
         ];
-        prop_oneof![3 => delta.prop_map(Op::Push), 2 => Just(Op::Pop)]
+        let due = prop_oneof![Just(0u64), 0..8u64, 0..1_000_000u64];
+        prop_oneof![3 => delta.prop_map(Op::Push), 2 => Just(Op::Pop), 1 => due.prop_map(Op::PopDue)]
     }
 
     proptest! {
@@ -331,6 +345,16 @@ mod tests {
                     Op::Pop => {
                         let got = q.pop();
                         let want = reference.pop().map(|Reverse(k)| k);
+                        prop_assert_eq!(got, want);
+                        if let Some((t, _)) = got {
+                            last = t;
+                        }
+                    }
+                    Op::PopDue(d) => {
+                        let until = last.saturating_add(d);
+                        let got = q.pop_due(until);
+                        let due = reference.peek().is_some_and(|Reverse((t, _))| *t <= until);
+                        let want = if due { reference.pop().map(|Reverse(k)| k) } else { None };
                         prop_assert_eq!(got, want);
                         if let Some((t, _)) = got {
                             last = t;
