@@ -34,68 +34,36 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const PATH: &str = r#"
-[scenario]
-name = "request-path"
-duration_s = 10
-window_ms = 1000
+/// The scenario, shared with `bash bench/request_path.sh` (which times the binary on it).
+const PATH: &str = include_str!("../bench/request_path.toml");
 
-[[region]]
-name = "r"
-zones = ["a", "b"]
+/// The same file with a variant that leaves 10^6 requests in flight: 1 000 000 requests/s for
+/// 1 s, a back end that takes 10^6 ms per request (every request still in service when the
+/// workload stops), workers and timeouts large enough that nothing is queued or given up.
+const IN_FLIGHT: &str = r#"
+[[variant]]
+name = "path"
 
-[[workload]]
-name = "clients"
-zone = "a"
-target = "lb"
-arrival = { process = "poisson", rate_per_s = RATE }
-timeout_ms = TIMEOUT
-
-[[load_balancer]]
-name = "lb"
-zone = "a"
-service = "front"
-strategy = "least-outstanding"
-
-[[service]]
-name = "front"
-region = "r"
-instances = 4
-workers = WORKERS
-queue_capacity = 10000000
-service_time = { dist = "exponential", mean_ms = 0.5 }
-calls = [{ target = "middle", timeout_ms = TIMEOUT }]
-
-[[service]]
-name = "middle"
-region = "r"
-instances = 4
-workers = WORKERS
-queue_capacity = 10000000
-service_time = { dist = "exponential", mean_ms = 0.5 }
-calls = [{ target = "back", timeout_ms = TIMEOUT }]
-
-[[service]]
-name = "back"
-region = "r"
-instances = 4
-workers = WORKERS
-queue_capacity = 10000000
-service_time = { dist = "exponential", mean_ms = BACK_MS }
+[[variant]]
+name = "in-flight"
+[variant.set]
+"workload.clients.arrival.rate_per_s" = 1000000
+"workload.clients.timeout_ms" = 100000000
+"service.front.workers" = 1000000
+"service.front.calls.0.timeout_ms" = 100000000
+"service.middle.workers" = 1000000
+"service.middle.calls.0.timeout_ms" = 100000000
+"service.back.workers" = 1000000
+"service.back.service_time.mean_ms" = 1e6
 "#;
 
-fn path(rate: u64, workers: u64, back_ms: f64, timeout_ms: u64) -> Scenario {
-    let text = PATH
-        .replace("RATE", &rate.to_string())
-        .replace("WORKERS", &workers.to_string())
-        .replace("BACK_MS", &back_ms.to_string())
-        .replace("TIMEOUT", &timeout_ms.to_string());
-    Scenario::parse(&Source { file: "request-path".into(), text }).expect("valid")
+fn scenario(text: String) -> Scenario {
+    Scenario::parse(&Source { file: "bench/request_path.toml".into(), text }).expect("valid")
 }
 
 fn request_path(c: &mut Criterion) {
     // 20 000 requests/s for 10 s: 200 000 requests through 5 components.
-    let sc = path(20_000, 64, 0.5, 1000);
+    let sc = scenario(PATH.to_owned());
     let v = sc.variant(None).unwrap();
     let requests = {
         let mut w = World::new(v.spec, 1, v.budget);
@@ -118,12 +86,8 @@ fn request_path(c: &mut Criterion) {
 /// Not a timing: puts 10^6 requests in flight (the back end is effectively stuck) and reports
 /// the heap held per in-flight request at the peak.
 fn in_flight_memory(_c: &mut Criterion) {
-    // 1 000 000 requests/s for 1 s, back end 10^6 ms per request with 1 worker: nearly every
-    // request is still waiting in "back"'s queue when the workload stops.
-    let mut text_sc = path(1_000_000, 1_000_000, 1e6, 100_000_000);
-    text_sc.name = "in-flight".into();
-    let sc = text_sc;
-    let v = sc.variant(None).unwrap();
+    let sc = scenario(format!("{PATH}{IN_FLIGHT}"));
+    let v = sc.variant(Some("in-flight")).unwrap();
     let mut w = World::new(v.spec, 1, v.budget);
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
