@@ -209,6 +209,17 @@ fn list_matches_the_catalog_directory_and_every_entry_validates() {
     }
 }
 
+/// The benchmark scripts' scenario files are not in the catalog; a broken one would only show
+/// when someone runs a benchmark.
+#[test]
+fn bench_scenarios_validate() {
+    for f in ["bench/mmc.toml", "bench/request_path.toml"] {
+        let path = Path::new(ROOT).join(f).to_string_lossy().into_owned();
+        let o = expect_code(&["validate", &path], 0);
+        assert!(stdout(&o).contains(": ok"), "{}", describe(&["validate", &path], &o));
+    }
+}
+
 #[test]
 fn check_determinism_passes_for_every_catalog_scenario() {
     let o = expect_code(&["list"], 0);
