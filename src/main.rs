@@ -207,8 +207,8 @@ const EXIT_BUDGET: u8 = 3;
 /// Tells glibc's allocator to keep freed memory instead of handing it back to the kernel. Why:
 /// each run of a sweep builds a world of growing vectors and drops it; glibc trimmed those
 /// pages and the next run faulted them in again and copied into them as its vectors grew — a
-/// twentieth of a checkout sweep's CPU in the kernel (`perf`, docs/performance.md). The memory
-/// is reused by the next run; the process's peak is unchanged.
+/// twentieth of a checkout sweep's CPU in the kernel (`perf`, docs/performance.md). Now the
+/// next run reuses it.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets allocator parameters; called before any thread starts.

@@ -48,9 +48,9 @@ pub fn exp(x: f64) -> f64 {
     let r2 = r * r;
     let p = (1.0 + r) + r2 * ((0.5 + r * (1.0 / 6.0)) + r2 * (1.0 / 24.0));
     // 2^(j/N) · 2^(k div N), the power of two added straight into the table entry's exponent
-    // bits: |k div N| ≤ 1010 keeps it normal, so this equals the product exactly, and the
-    // multiply by p is the only rounding either way — bit for bit the old `t * p * scale`,
-    // one floating-point multiply shorter on the sample's dependency chain.
+    // bits: |k div N| ≤ 1010 keeps it normal, so this is exact, the multiply by p is the only
+    // rounding, and the result equals `t * p * 2^(k div N)` bit for bit — with one multiply
+    // fewer on the sample's dependency chain.
     let t = table()[(k & (N as i64 - 1)) as usize];
     let t = f64::from_bits(t.to_bits().wrapping_add(((k >> N.trailing_zeros()) as u64) << 52));
     t * p
