@@ -119,8 +119,7 @@ impl<V> IdMap<V> {
 
     /// `(id, value)` in ascending id order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &V)> + '_ {
-        let dense = self.dense.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (i as u64, v)));
-        dense.chain(self.sparse.iter().map(|(k, v)| (*k, v)))
+        self.iter_from(0)
     }
 
     /// `(id, value)` for ids `>= from`, in ascending id order.

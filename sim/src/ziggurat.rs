@@ -69,11 +69,17 @@ pub fn exp1(s: &mut Stream) -> f64 {
     // The fast path (about 99% of draws) inline; the rest out of line, so that callers stay
     // small and the common case needs no call.
     let t = exp_table();
-    let bits = s.next_u64();
-    // Layer from the low 8 bits, position from the top 53: disjoint bits.
-    let i = (bits & 0xff) as usize;
-    let x = unit(bits) * t.x[i];
+    let (i, x) = exp_try(s, t);
     if x < t.x[i + 1] { x } else { exp1_slow(s, t, i, x) }
+}
+
+/// One try: a layer from the low 8 bits of a draw, a position in it from the top 53 (disjoint
+/// bits).
+#[inline(always)]
+fn exp_try(s: &mut Stream, t: &Table) -> (usize, f64) {
+    let bits = s.next_u64();
+    let i = (bits & 0xff) as usize;
+    (i, unit(bits) * t.x[i])
 }
 
 /// The rest of [`exp1`] after the first draw missed the fast path (layer `i`, candidate `x`).
@@ -91,9 +97,7 @@ fn exp1_slow(s: &mut Stream, t: &Table, mut i: usize, mut x: f64) -> f64 {
         } else if t.f[i] + s.f64() * (t.f[i + 1] - t.f[i]) < libm::exp(-x) {
             return base + x;
         }
-        let bits = s.next_u64();
-        i = (bits & 0xff) as usize;
-        x = unit(bits) * t.x[i];
+        (i, x) = exp_try(s, t);
     }
 }
 
@@ -101,11 +105,17 @@ fn exp1_slow(s: &mut Stream, t: &Table, mut i: usize, mut x: f64) -> f64 {
 #[inline(always)]
 pub fn normal1(s: &mut Stream) -> f64 {
     let t = norm_table();
+    let (i, u, x) = normal_try(s, t);
+    if x.abs() < t.x[i + 1] { x } else { normal1_slow(s, t, i, u, x) }
+}
+
+/// One try: a layer, a uniform in `[-1, 1)` that carries the sign, and the candidate.
+#[inline(always)]
+fn normal_try(s: &mut Stream, t: &Table) -> (usize, f64, f64) {
     let bits = s.next_u64();
     let i = (bits & 0xff) as usize;
     let u = 2.0 * unit(bits) - 1.0;
-    let x = u * t.x[i];
-    if x.abs() < t.x[i + 1] { x } else { normal1_slow(s, t, i, u, x) }
+    (i, u, u * t.x[i])
 }
 
 /// The rest of [`normal1`] after the first draw missed the fast path (layer `i`, sign-carrying
@@ -131,10 +141,7 @@ fn normal1_slow(s: &mut Stream, t: &Table, mut i: usize, mut u: f64, mut x: f64)
         if t.f[i] + s.f64() * (t.f[i + 1] - t.f[i]) < libm::exp(-0.5 * ax * ax) {
             return x;
         }
-        let bits = s.next_u64();
-        i = (bits & 0xff) as usize;
-        u = 2.0 * unit(bits) - 1.0;
-        x = u * t.x[i];
+        (i, u, x) = normal_try(s, t);
     }
 }
 
