@@ -11,12 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-1000}
-if [ -n "${FAULTLINE:-}" ]; then
-  bin=$FAULTLINE
-else
-  cargo build --release --quiet
-  bin=target/release/faultline
-fi
+source bench/faultline_bin.sh
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 # The only changes: duration and stock (checked, so that a catalog edit cannot silently break it).

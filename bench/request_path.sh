@@ -8,12 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-9}
-if [ -n "${FAULTLINE:-}" ]; then
-  bin=$FAULTLINE
-else
-  cargo build --release --quiet
-  bin=target/release/faultline
-fi
+source bench/faultline_bin.sh
 requests=$("$bin" run bench/request_path.toml --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"]["total"])')
 best=""
 for _ in $(seq "$n"); do
