@@ -114,7 +114,8 @@ pub fn normal1(s: &mut Stream) -> f64 {
 fn normal_try(s: &mut Stream, t: &Table) -> (usize, f64, f64) {
     let bits = s.next_u64();
     let i = (bits & 0xff) as usize;
-    let u = 2.0 * unit(bits) - 1.0;
+    // 2 · unit(bits) − 1, with the doubling folded into the (exact, power-of-two) scale.
+    let u = (bits >> 11) as f64 * (1.0 / (1u64 << 52) as f64) - 1.0;
     (i, u, u * t.x[i])
 }
 
