@@ -27,6 +27,9 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
+    // Inline so that callers build the value in its slot: passed by pointer, it was written to
+    // the stack field by field and read back in 16-byte pieces (a store-forwarding stall).
+    #[inline]
     pub fn insert(&mut self, value: T) -> Key {
         self.len += 1;
         let idx = match self.free.pop() {
