@@ -577,7 +577,10 @@ impl Calls {
             }
         };
         p.outstanding += 1;
-        out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(p.req) });
+        // Rebuilt from its fields: copied whole, the request went through a stack temporary
+        // that was read back misaligned to how it was written (a store-forwarding stall).
+        let Req { class, op, key } = p.req;
+        out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(Req { class, op, key }) });
         true
     }
 
