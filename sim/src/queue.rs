@@ -53,6 +53,8 @@ const BITS: u32 = 6;
 const BASE: usize = 1 << BITS;
 /// Digits in a `u64` time.
 const DIGITS: usize = 64usize.div_ceil(BITS as usize);
+/// Radix buckets in all.
+const BUCKETS: usize = DIGITS * BASE;
 
 /// One pending event in the radix structure: its time and the slot holding its payload.
 #[derive(Clone, Copy)]
@@ -64,7 +66,11 @@ struct Entry {
 /// Bucket of `time` relative to `last` (`time > last`): `digit * BASE + value`.
 #[inline(always)]
 fn bucket(time: u64, last: u64) -> usize {
-    let digit = (63 - (time ^ last).leading_zeros()) / BITS;
+    // `63 ^ lz` is `63 - lz` for the `lz <= 63` of `time != last`; masked, it is provably at
+    // most 63 to the compiler too, so indexing the fixed-size bucket arrays needs no bounds
+    // checks.
+    let digit = ((time ^ last).leading_zeros() ^ 63) & 63;
+    let digit = digit / BITS;
     let value = (time >> (digit * BITS)) as usize & (BASE - 1);
     digit as usize * BASE + value
 }
@@ -86,13 +92,13 @@ pub struct EventQueue<E> {
     /// Events due exactly at `last`, in `seq` order.
     now: VecDeque<Entry>,
     /// Radix buckets, indexed by [`bucket`].
-    buckets: Box<[Vec<Entry>]>,
+    buckets: Box<[Vec<Entry>; BUCKETS]>,
     /// Payloads of pending events, by slot; `None` when free.
     slots: Vec<Option<E>>,
     /// Free slots, the last freed on top.
     free: Vec<u32>,
     /// Minimum time in each bucket (`u64::MAX` when empty).
-    mins: Box<[u64]>,
+    mins: Box<[u64; BUCKETS]>,
     /// Per digit, bit `v` set iff bucket `(digit, v)` is non-empty.
     occupied: [u64; DIGITS],
     /// Bit `d` set iff `occupied[d] != 0`.
@@ -121,8 +127,8 @@ impl<E> EventQueue<E> {
             now: VecDeque::with_capacity(n),
             slots: Vec::with_capacity(n),
             free: Vec::new(),
-            buckets: (0..DIGITS * BASE).map(|_| Vec::new()).collect(),
-            mins: vec![u64::MAX; DIGITS * BASE].into_boxed_slice(),
+            buckets: Box::new(std::array::from_fn(|_| Vec::new())),
+            mins: Box::new([u64::MAX; BUCKETS]),
             occupied: [0; DIGITS],
             digits: 0,
             last: 0,
@@ -234,7 +240,7 @@ impl<E> EventQueue<E> {
         self.last = last;
         self.empty_bucket(b);
         let mut src = std::mem::take(&mut self.buckets[b]);
-        for entry in src.drain(..) {
+        for &entry in &src {
             if entry.time == last {
                 self.now.push_back(entry);
             } else {
@@ -248,7 +254,8 @@ impl<E> EventQueue<E> {
                 self.file(nb, entry);
             }
         }
-        // Give the (now empty) allocation back so the bucket keeps its capacity.
+        // Give the allocation back, emptied, so the bucket keeps its capacity.
+        src.clear();
         self.buckets[b] = src;
     }
 
