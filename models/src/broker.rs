@@ -379,7 +379,6 @@ impl Broker {
             .get(call)
             .copied()
             .filter(|d| self.groups[usize::from(d.group)].members[d.member as usize].actor == from);
-        let known = self.by_actor.binary_search_by_key(&from, |e| e.0).is_ok();
         if let Some(d) = live {
             let (g, p) = (usize::from(d.group), usize::from(d.partition));
             if resp.status == Status::Ok {
@@ -390,7 +389,7 @@ impl Broker {
             }
             self.heard(now, out, from);
             self.dispatch(now, out, g, p);
-        } else if known {
+        } else if self.by_actor.binary_search_by_key(&from, |e| e.0).is_ok() {
             if resp.status == Status::Ok && call & 1 == 0 {
                 self.stats.late_acks += 1;
             }
@@ -404,8 +403,14 @@ impl Broker {
         group.members[d.member as usize].outstanding -= 1;
         let part = &mut group.parts[usize::from(d.partition)];
         part.in_flight -= 1;
-        let i = find(&part.queue, d.message);
-        let rec = part.queue.remove(i).expect("found");
+        // Usually the oldest message: acknowledgements mostly come in delivery order.
+        let rec = if part.queue.front().is_some_and(|r| r.id == d.message) {
+            part.queue.pop_front()
+        } else {
+            let i = find(&part.queue, d.message);
+            part.queue.remove(i)
+        };
+        let rec = rec.expect("found");
         debug_assert_eq!(rec.delivery, key);
         self.backlog -= 1;
         self.stats.acked += 1;
