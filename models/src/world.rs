@@ -875,7 +875,8 @@ impl World {
         let World { out, actors, actor_node, net, engine, net_stats, .. } = self;
         let a = &mut actors[src as usize];
         let from_node = a.node;
-        for (to, msg) in out.sends.drain(..) {
+        // Indexed, then cleared: fewer instructions than `drain` (its set-up and tear-down).
+        for &(to, msg) in &out.sends {
             match net.route(from_node, actor_node[to.0 as usize], &mut a.net_rng) {
                 Verdict::Deliver { delay } => engine.schedule_in(delay, Ev::Deliver { to: to.0, from: src, msg }),
                 Verdict::Drop(r) => match r {
@@ -885,9 +886,11 @@ impl World {
                 },
             }
         }
-        for (after, t) in out.timers.drain(..) {
+        out.sends.clear();
+        for &(after, t) in &out.timers {
             engine.schedule_in(after, Ev::Timer { actor: src, epoch: a.epoch, t });
         }
+        out.timers.clear();
     }
 
     /// The check for a sink inline at every event; the recording itself out of line.
