@@ -49,14 +49,24 @@ impl Dist {
     }
 
     /// Draws one duration.
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, s: &mut Stream) -> Nanos {
+        // Log-normal — every link by default, and most service times — inline at the caller;
+        // the other shapes out of line.
+        match self {
+            Dist::LogNormal { mu, sigma } => to_nanos(lognormal(*mu, *sigma, s)),
+            _ => self.sample_other(s),
+        }
+    }
+
+    #[inline(never)]
+    fn sample_other(&self, s: &mut Stream) -> Nanos {
         let x = match self {
             Dist::Constant { value } => *value,
             Dist::Uniform { low, high } => low + (high - low) * s.f64(),
             Dist::Exponential { mean } => mean * crate::ziggurat::exp1(s),
             Dist::Normal { mean, std_dev } => mean + std_dev * standard_normal(s),
-            Dist::LogNormal { mu, sigma } => crate::fastexp::exp(mu + sigma * standard_normal(s)),
+            Dist::LogNormal { mu, sigma } => lognormal(*mu, *sigma, s),
             Dist::Pareto { scale, shape } => scale * libm::pow(s.open01(), -1.0 / shape),
             Dist::Empirical { points } => empirical(points, s.f64()),
         };
@@ -108,6 +118,11 @@ fn to_nanos(x: f64) -> Nanos {
     } else {
         0
     }
+}
+
+#[inline(always)]
+fn lognormal(mu: f64, sigma: f64, s: &mut Stream) -> f64 {
+    crate::fastexp::exp(mu + sigma * standard_normal(s))
 }
 
 #[inline]
