@@ -1,7 +1,8 @@
 //! A map from `u64` ids to values, ordered by id, for ids that are mostly dense: a workflow's
 //! saga ids are sequential request keys (`start + n`), so a step's durable records are looked
-//! up by an id that indexes a `Vec` directly. Ids far beyond the dense part (a Zipf key space,
-//! a huge `start`) go to a `BTreeMap` instead, so memory stays proportional to the ids in use.
+//! up by an id that indexes a chunk of slots directly. Ids far beyond the dense part (a Zipf
+//! key space, a huge `start`) go to a `BTreeMap` instead, so memory stays proportional to the
+//! ids in use.
 //!
 //! Why not a `BTreeMap` alone: with 20 000 sagas per run, its lookups and inserts were a tenth of
 //! a checkout run's instructions. Iteration is in id order either way (the saga checker walks

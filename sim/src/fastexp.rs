@@ -35,9 +35,12 @@ fn table() -> &'static [f64; N] {
 #[inline]
 pub fn exp(x: f64) -> f64 {
     // One compare for both: NaN is not `<=` anything.
-    if !(x.abs() <= 700.0) {
-        return libm::exp(x);
-    }
+    if x.abs() <= 700.0 { exp_in_range(x) } else { libm::exp(x) }
+}
+
+/// [`exp`] for `|x| ≤ 700`.
+#[inline(always)]
+fn exp_in_range(x: f64) -> f64 {
     // x = k ln2/N + r with |r| ≤ ln2/(2N) ≈ 0.00135. Adding 1.5·2^52 rounds to the nearest
     // integer (ties to even) in plain IEEE arithmetic — no `rint` call, which the x86-64
     // baseline would make — and leaves k in the low mantissa bits (|k| < 2^18 ≪ 2^51), so the
