@@ -57,6 +57,7 @@ const DIGITS: usize = 64usize.div_ceil(BITS as usize);
 /// Radix buckets in all.
 const BUCKETS: usize = DIGITS * BASE;
 
+/// A place in the payload table: a pending event's payload, or a link of the free list.
 enum Slot<E> {
     Full(E),
     Free { next: u32 },
