@@ -321,7 +321,7 @@ impl Participant {
     fn begin(&mut self, out: &mut Outbox, health: NodeHealth, key: Key) {
         self.busy += 1;
         let base = self.cfg.service_time.sample(&mut self.rng.work);
-        let work = if health.slow_factor == 1.0 { base } else { (base as f64 * health.slow_factor) as Nanos };
+        let work = health.work(base);
         out.timer(work, Timer::Model { tag: WORK, arg: key });
     }
 

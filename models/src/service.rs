@@ -75,6 +75,23 @@ pub struct NodeHealth {
     pub error_rate: f64,
 }
 
+impl NodeHealth {
+    /// A service time on this node: `base`, stretched while a slowdown fault is active.
+    #[inline(always)]
+    pub fn work(self, base: Nanos) -> Nanos {
+        if self.slow_factor == 1.0 { base } else { slowed(base, self.slow_factor) }
+    }
+}
+
+/// Out of line and cold, so that the healthy case stays a predicted branch: inline, the
+/// compiler computed both results and selected one, which put two float conversions on the
+/// path of every service-time draw.
+#[cold]
+#[inline(never)]
+fn slowed(base: Nanos, factor: f64) -> Nanos {
+    (base as f64 * factor) as Nanos
+}
+
 #[derive(Debug)]
 pub struct Instance {
     workers: u32,
@@ -234,7 +251,7 @@ impl Instance {
         self.stats.wait_sum_ns += (now - job.arrived) as f64;
         let kind = (job.req.class as usize).min(self.service_time.len() - 1);
         let base = self.service_time[kind].sample(&mut self.rng_work);
-        let work = if health.slow_factor == 1.0 { base } else { (base as f64 * health.slow_factor) as Nanos };
+        let work = health.work(base);
         out.timer(work, Timer::WorkDone(key));
     }
 
