@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A profile-guided (PGO) release build of faultline: 8–23% faster than the plain release build
+# A profile-guided (PGO) release build of faultline: 1–17% faster than the plain release build
 # on the benchmarks (docs/performance.md), with identical results — PGO changes how the code
 # is laid out and inlined, never what it computes (no fast-math anywhere).
 #
@@ -13,7 +13,7 @@
 #   4. the counters merged, and the optimized build (target/pgo) reading them;
 #   5. a check that the instrumented and the optimized binary give the same JSON on a
 #      scenario, trace hash included.
-# About 6 minutes on 2 cores. Needs rustup (the README's only prerequisite).
+# About 4–6 minutes on 2 cores. Needs rustup (the README's only prerequisite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
