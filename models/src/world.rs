@@ -811,7 +811,7 @@ impl World {
         if let (true, FaultKind::Flush { scope }) = (start, &f.kind) {
             for a in &mut self.actors {
                 if let Component::Cache(c) = &mut a.comp
-                    && scope.contains(&self.net.topo, a.node)
+                    && scope.contains(self.net.topo(), a.node)
                 {
                     c.flush();
                 }

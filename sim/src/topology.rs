@@ -152,19 +152,25 @@ impl Topology {
         }
     }
 
+    /// The one-way latency between distinct nodes of zones `a` and `b`.
+    pub fn zone_pair_latency(&self, a: ZoneId, b: ZoneId) -> &Dist {
+        let (za, zb) = (&self.zones[a.0 as usize], &self.zones[b.0 as usize]);
+        if a == b {
+            &self.latency.same_zone
+        } else if za.region == zb.region {
+            &self.latency.cross_zone
+        } else {
+            let n = self.regions.len();
+            self.pair_override[za.region.0 as usize * n + zb.region.0 as usize]
+                .as_ref()
+                .unwrap_or(&self.latency.cross_region)
+        }
+    }
+
     /// The one-way latency distribution of the link from `a` to `b`.
     #[inline]
     pub fn link_latency(&self, a: NodeId, b: NodeId) -> &Dist {
-        match self.class(a, b) {
-            LinkClass::SameNode => &self.latency.same_node,
-            LinkClass::SameZone => &self.latency.same_zone,
-            LinkClass::CrossZone => &self.latency.cross_zone,
-            LinkClass::CrossRegion => {
-                let n = self.regions.len();
-                let (ra, rb) = (self.node(a).region.0 as usize, self.node(b).region.0 as usize);
-                self.pair_override[ra * n + rb].as_ref().unwrap_or(&self.latency.cross_region)
-            }
-        }
+        if a == b { &self.latency.same_node } else { self.zone_pair_latency(self.node(a).zone, self.node(b).zone) }
     }
 }
 

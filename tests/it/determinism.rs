@@ -132,7 +132,7 @@ fn injected_fault_is_applied_logged_and_hashed_like_a_scheduled_one() {
         let mut w = World::new(&spec, 5, c.budget);
         w.run_until(10_000_000_000).unwrap();
         if inject {
-            let eu = w.net.topo.region_id("eu-west").unwrap();
+            let eu = w.net.topo().region_id("eu-west").unwrap();
             w.inject("manual eu-west outage", FaultKind::Outage { scope: Scope::Region(eu) }, Some(5_000_000_000));
         }
         w.run().unwrap();

@@ -74,8 +74,8 @@ pub fn node_health(world: &World, node: NodeId) -> Health {
     }
     for (_, kind) in net.active() {
         match kind {
-            FaultKind::Partition { link } if in_link(&net.topo, link, node) => return Health::Partitioned,
-            FaultKind::Latency { link, .. } | FaultKind::Loss { link, .. } if in_link(&net.topo, link, node) => {
+            FaultKind::Partition { link } if in_link(net.topo(), link, node) => return Health::Partitioned,
+            FaultKind::Latency { link, .. } | FaultKind::Loss { link, .. } if in_link(net.topo(), link, node) => {
                 h = Health::Degraded
             }
             _ => {}
@@ -95,7 +95,7 @@ fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// Every region, zone and node of the world, in topology order.
 pub fn topology(world: &World) -> Vec<RegionView> {
-    let topo = &world.net.topo;
+    let topo = world.net.topo();
     let mut nodes: Vec<NodeView> = topo
         .nodes
         .iter()

@@ -63,7 +63,7 @@ pub fn items(world: &World) -> Vec<MenuItem> {
             action: MenuAction::Heal(i),
         });
     }
-    let topo = &world.net.topo;
+    let topo = world.net.topo();
     for r in &topo.regions {
         out.push(MenuItem {
             section: "region outage",
