@@ -7,14 +7,12 @@
 //! `libm::exp` (tested) for `|x| ≤ 700` and defers to `libm` outside it.
 //!
 //! Determinism: only `+`, `*`, comparisons, an exact round-to-integer and bit moves, which IEEE
-//! 754 defines exactly; Rust never fuses them into FMAs on its own. The table is built once with
-//! `libm::exp2`, itself pure Rust. So the result is the same bit pattern on every platform.
-
-use std::sync::OnceLock;
+//! 754 defines exactly; Rust never fuses them into FMAs on its own. The table is computed at build
+//! time with `libm::exp2`, itself pure Rust (src/tables.rs). So the result is the same bit pattern on every platform.
 
 /// Table entries per doubling: 256 keeps the remainder small enough for a degree-4
 /// polynomial (2 KiB of table, in cache on the hot path).
-const N: usize = 256;
+const N: usize = crate::tables::EXP2_N;
 /// `N / ln 2`.
 const INV_STEP: f64 = N as f64 / core::f64::consts::LN_2;
 /// `ln 2 / N` as fdlibm's two-part `ln 2` (`0x3fe62e42_fee00000` + `0x3dea39ef_35793c76`) over
@@ -25,10 +23,8 @@ const STEP_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76) / N as f64;
 /// 1.5 · 2^52: see [`exp`].
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
 
-fn table() -> &'static [f64; N] {
-    static T: OnceLock<[f64; N]> = OnceLock::new();
-    T.get_or_init(|| std::array::from_fn(|j| libm::exp2(j as f64 / N as f64)))
-}
+/// `2^(j/N)`, computed at build time (src/tables.rs).
+static TABLE: [f64; N] = crate::built::EXP2;
 
 /// `e^x`, within about two ulps of `libm::exp` for `|x| ≤ 700`; exactly `libm::exp` elsewhere
 /// (and for NaN).
@@ -57,7 +53,7 @@ fn exp_in_range(x: f64) -> f64 {
     // bits: |k div N| ≤ 1010 keeps it normal, so this is exact, the multiply by p is the only
     // rounding, and the result equals `t * p * 2^(k div N)` bit for bit — with one multiply
     // fewer on the sample's dependency chain.
-    let t = table()[(k & (N as i64 - 1)) as usize];
+    let t = TABLE[(k & (N as i64 - 1)) as usize];
     let t = f64::from_bits(t.to_bits().wrapping_add(((k >> N.trailing_zeros()) as u64) << 52));
     t * p
 }

@@ -12,10 +12,16 @@ pub mod keys;
 pub mod net;
 pub mod queue;
 pub mod rng;
+mod tables;
 pub mod time;
 pub mod topology;
 pub mod trace;
 pub mod ziggurat;
+
+/// The tables `build.rs` computed from [`tables`].
+mod built {
+    include!(concat!(env!("OUT_DIR"), "/tables.rs"));
+}
 
 pub use dist::Dist;
 pub use engine::{Budget, BudgetExceeded, Engine};

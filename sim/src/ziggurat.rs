@@ -9,52 +9,22 @@
 //! but never with a distribution's parameters: two variants that change a mean or a median still
 //! consume the same draws from the same stream, and stay paired (common random numbers).
 //!
-//! The layer tables are computed once with `libm`, so they are identical on every platform.
-
-use std::sync::OnceLock;
+//! The layer tables are computed at build time with `libm` (src/tables.rs), so they are identical
+//! on every platform.
 
 use crate::rng::Stream;
+use crate::tables::{EXP_R, Layers as Table, NORM_R};
 
-/// Layers per ziggurat.
-const LAYERS: usize = 256;
-
-/// `x[0..=LAYERS]` (the base layer's pseudo-width, then the layer edges down to 0) and
-/// `f[i] = pdf(x[i])` (unnormalised).
-struct Table {
-    x: [f64; LAYERS + 1],
-    f: [f64; LAYERS + 1],
-}
-
-/// Builds the layers of a decreasing density on `[0, ∞)` with tail start `r` and layer area `v`.
-fn build(r: f64, v: f64, pdf: impl Fn(f64) -> f64, inv: impl Fn(f64) -> f64) -> Table {
-    let mut x = [0.0; LAYERS + 1];
-    let mut f = [0.0; LAYERS + 1];
-    x[0] = v / pdf(r);
-    x[1] = r;
-    for i in 2..LAYERS {
-        x[i] = inv(pdf(x[i - 1]) + v / x[i - 1]);
-    }
-    x[LAYERS] = 0.0;
-    for i in 0..=LAYERS {
-        f[i] = pdf(x[i]);
-    }
-    Table { x, f }
-}
-
-/// Marsaglia & Tsang's constants for 256 layers.
-const EXP_R: f64 = 7.697_117_470_131_05;
-const EXP_V: f64 = 0.003_949_659_822_581_557;
-const NORM_R: f64 = 3.654_152_885_361_009;
-const NORM_V: f64 = 0.004_928_673_233_99;
+/// The layers, computed at build time (src/tables.rs).
+static EXP: Table = Table { x: crate::built::EXP_X, f: crate::built::EXP_F };
+static NORM: Table = Table { x: crate::built::NORM_X, f: crate::built::NORM_F };
 
 fn exp_table() -> &'static Table {
-    static T: OnceLock<Table> = OnceLock::new();
-    T.get_or_init(|| build(EXP_R, EXP_V, |x| libm::exp(-x), |y| -libm::log(y)))
+    &EXP
 }
 
 fn norm_table() -> &'static Table {
-    static T: OnceLock<Table> = OnceLock::new();
-    T.get_or_init(|| build(NORM_R, NORM_V, |x| libm::exp(-0.5 * x * x), |y| libm::sqrt(-2.0 * libm::log(y))))
+    &NORM
 }
 
 /// 53 bits of `bits` (its top ones) as a uniform in `[0, 1)`.
@@ -149,6 +119,19 @@ fn normal1_slow(s: &mut Stream, t: &Table, mut i: usize, mut u: f64, mut x: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::{EXP_V, LAYERS, NORM_V};
+
+    #[test]
+    fn built_tables_are_the_computed_ones() {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (built, computed) in
+            [(exp_table(), crate::tables::exp_layers()), (norm_table(), crate::tables::norm_layers())]
+        {
+            assert_eq!(bits(&built.x), bits(&computed.x));
+            assert_eq!(bits(&built.f), bits(&computed.f));
+        }
+        assert_eq!(bits(&crate::built::EXP2), bits(&crate::tables::exp2_table()));
+    }
 
     #[test]
     fn layers_close_at_zero_and_have_equal_areas() {
