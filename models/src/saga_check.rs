@@ -81,8 +81,8 @@ pub struct SagaCheck {
 
 pub fn check(input: &CheckInput<'_>) -> SagaCheck {
     let mut r = SagaCheck { anomalies: KINDS.iter().map(|k| (*k, 0)).collect(), ..SagaCheck::default() };
+    // (Compensations are summed per saga below: one walk of the records, not two.)
     for s in &input.steps {
-        r.compensations += s.entries.values().map(|e| u64::from(e.compensated)).sum::<u64>();
         if let Some((per_item, peaks)) = s.stock {
             *r.anomalies.get_mut(OVERSOLD).expect("kind") +=
                 peaks.iter().map(|&p| u64::from(p.saturating_sub(per_item))).sum::<u64>();
@@ -133,6 +133,7 @@ fn saga(input: &CheckInput<'_>, here: &[Option<&SagaEntry>], stuck: bool, r: &mu
     let (mut charged, mut reserved) = (false, false);
     for (s, e) in input.steps.iter().zip(here) {
         let Some(e) = e else { continue };
+        r.compensations += u64::from(e.compensated);
         if e.first_effect != Nanos::MAX {
             first = first.min(e.first_effect);
             last = last.max(e.last_effect);
