@@ -54,19 +54,22 @@ impl Dist {
         // Log-normal — every link by default, and most service times — inline at the caller;
         // the other shapes out of line.
         match self {
-            Dist::LogNormal { mu, sigma } => to_nanos(lognormal(*mu, *sigma, s)),
+            Dist::LogNormal { mu, sigma } => s.lognormal_ns(*mu, *sigma),
             _ => self.sample_other(s),
         }
     }
 
     #[inline(never)]
     fn sample_other(&self, s: &mut Stream) -> Nanos {
+        if let Dist::LogNormal { mu, sigma } = self {
+            return s.lognormal_ns(*mu, *sigma);
+        }
         let x = match self {
             Dist::Constant { value } => *value,
             Dist::Uniform { low, high } => low + (high - low) * s.f64(),
             Dist::Exponential { mean } => mean * crate::ziggurat::exp1(s),
             Dist::Normal { mean, std_dev } => mean + std_dev * standard_normal(s),
-            Dist::LogNormal { mu, sigma } => lognormal(*mu, *sigma, s),
+            Dist::LogNormal { .. } => unreachable!("drawn above"),
             Dist::Pareto { scale, shape } => scale * libm::pow(s.open01(), -1.0 / shape),
             Dist::Empirical { points } => empirical(points, s.f64()),
         };
@@ -120,9 +123,10 @@ fn to_nanos(x: f64) -> Nanos {
     }
 }
 
+/// The log-normal duration for the standard normal variate `z`, in ns.
 #[inline(always)]
-fn lognormal(mu: f64, sigma: f64, s: &mut Stream) -> f64 {
-    crate::fastexp::exp(mu + sigma * standard_normal(s))
+pub(crate) fn lognormal_ns(mu: f64, sigma: f64, z: f64) -> Nanos {
+    to_nanos(crate::fastexp::exp(mu + sigma * z))
 }
 
 #[inline]

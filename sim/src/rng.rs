@@ -9,10 +9,60 @@
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::time::Nanos;
+
 /// One independent stream of random numbers.
 #[derive(Clone, Debug)]
 pub struct Stream {
     rng: Xoshiro256PlusPlus,
+    ahead: Ahead,
+}
+
+/// The stream's next log-normal draw, computed one draw early (see [`Stream::lognormal_ns`]).
+/// A pure function of the generator's state: using it gives the very numbers, and leaves the
+/// very state, that drawing then would have.
+#[derive(Clone, Debug)]
+struct Ahead {
+    /// Whether the fields below follow from `rng` as it is now; any other draw clears it.
+    valid: bool,
+    /// The generator after the standard normal `z` was drawn from `rng`.
+    after: Xoshiro256PlusPlus,
+    z: f64,
+    /// The parameters `value` was computed for (bit patterns: exact equality).
+    mu: u64,
+    sigma: u64,
+    value: Nanos,
+}
+
+/// What the samplers draw from: a [`Stream`], or a copy of its generator when drawing ahead.
+pub trait Bits {
+    fn next_u64(&mut self) -> u64;
+
+    /// Uniform in `[0, 1)` with 53 bits of precision.
+    #[inline]
+    fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform in `(0, 1]`: safe to take the logarithm of.
+    #[inline]
+    fn open01(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+impl Bits for Stream {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        Stream::next_u64(self)
+    }
+}
+
+impl Bits for Xoshiro256PlusPlus {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        Rng::next_u64(self)
+    }
 }
 
 /// FNV-1a, 64-bit: a stable, well-known hash for stream names.
@@ -44,24 +94,61 @@ impl Stream {
         for chunk in seed.chunks_exact_mut(8) {
             chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
         }
-        Stream { rng: Xoshiro256PlusPlus::from_seed(seed) }
+        let rng = Xoshiro256PlusPlus::from_seed(seed);
+        let ahead = Ahead { valid: false, after: rng.clone(), z: 0.0, mu: 0, sigma: 0, value: 0 };
+        Stream { rng, ahead }
     }
 
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
+        // The draw computed ahead no longer follows from the generator's state.
+        self.ahead.valid = false;
+        Rng::next_u64(&mut self.rng)
     }
 
     /// Uniform in `[0, 1)` with 53 bits of precision.
     #[inline]
     pub fn f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        Bits::f64(self)
     }
 
     /// Uniform in `(0, 1]`: safe to take the logarithm of.
     #[inline]
     pub fn open01(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
+        Bits::open01(self)
+    }
+
+    /// A log-normal duration `e^(mu + sigma·Z)` in ns, rounded ([`crate::dist`]'s rules): exactly
+    /// what drawing it now would give, but usually already computed. Why: every network hop and
+    /// most service times are log-normal draws, and a draw's dependency chain (generator,
+    /// ziggurat, `exp`, rounding — some 70 cycles) ran straight into scheduling the event it
+    /// timed, which the next event's pop waits on. So each draw also computes the stream's next
+    /// one from a copy of the generator, off that path; the next call takes it if nothing else
+    /// drew from the stream in between — the whole value when the parameters are the same, the
+    /// normal variate when they differ.
+    #[inline(always)]
+    pub fn lognormal_ns(&mut self, mu: f64, sigma: f64) -> Nanos {
+        let value = if self.ahead.valid {
+            self.rng = self.ahead.after.clone();
+            if self.ahead.mu == mu.to_bits() && self.ahead.sigma == sigma.to_bits() {
+                self.ahead.value
+            } else {
+                crate::dist::lognormal_ns(mu, sigma, self.ahead.z)
+            }
+        } else {
+            crate::dist::lognormal_ns(mu, sigma, crate::ziggurat::normal1(&mut self.rng))
+        };
+        let mut after = self.rng.clone();
+        let z = crate::ziggurat::normal1(&mut after);
+        self.ahead = Ahead {
+            valid: true,
+            after,
+            z,
+            mu: mu.to_bits(),
+            sigma: sigma.to_bits(),
+            value: crate::dist::lognormal_ns(mu, sigma, z),
+        };
+        value
     }
 
     /// Uniform integer in `[0, n)` without modulo bias (Lemire's method). `n` must be > 0.
@@ -99,6 +186,28 @@ mod tests {
         assert_eq!(got, GOLDEN.to_vec());
     }
     const GOLDEN: [u64; 3] = [1698404834862964431, 3149309961047479519, 7123980014925446892];
+
+    #[test]
+    fn lognormal_draws_computed_ahead_are_the_draws_of_drawing_then() {
+        // A stream mixing log-normal draws of two parameter sets with other draws against a
+        // bare copy of its generator that draws everything when asked.
+        let mut s = Stream::new(9, "ahead");
+        let mut bare = s.rng.clone();
+        let params = [(11.5, 0.4), (13.0, 1.2)];
+        let mut pick = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..50_000 {
+            match splitmix64(&mut pick) % 5 {
+                k @ (0 | 1 | 2) => {
+                    let (mu, sigma) = params[(k % 2) as usize];
+                    let expected = crate::dist::lognormal_ns(mu, sigma, crate::ziggurat::normal1(&mut bare));
+                    assert_eq!(s.lognormal_ns(mu, sigma), expected);
+                }
+                3 => assert_eq!(s.next_u64(), Bits::next_u64(&mut bare)),
+                _ => assert_eq!(crate::ziggurat::exp1(&mut s), crate::ziggurat::exp1(&mut bare)),
+            }
+        }
+        assert_eq!(s.next_u64(), Bits::next_u64(&mut bare), "same position at the end");
+    }
 
     #[test]
     fn named_streams_are_independent_of_creation_order() {

@@ -12,7 +12,7 @@
 //! The layer tables are computed at build time with `libm` (src/tables.rs), so they are identical
 //! on every platform.
 
-use crate::rng::Stream;
+use crate::rng::Bits;
 use crate::tables::{EXP_R, Layers as Table, NORM_R};
 
 /// The layers, computed at build time (src/tables.rs).
@@ -35,7 +35,7 @@ fn unit(bits: u64) -> f64 {
 
 /// A standard exponential variate (mean 1).
 #[inline(always)]
-pub fn exp1(s: &mut Stream) -> f64 {
+pub fn exp1<B: Bits>(s: &mut B) -> f64 {
     // The fast path (about 99% of draws) inline; the rest out of line, so that callers stay
     // small and the common case needs no call.
     let t = exp_table();
@@ -46,7 +46,7 @@ pub fn exp1(s: &mut Stream) -> f64 {
 /// One try: a layer from the low 8 bits of a draw, a position in it from the top 53 (disjoint
 /// bits).
 #[inline(always)]
-fn exp_try(s: &mut Stream, t: &Table) -> (usize, f64) {
+fn exp_try<B: Bits>(s: &mut B, t: &Table) -> (usize, f64) {
     let bits = s.next_u64();
     let i = (bits & 0xff) as usize;
     (i, unit(bits) * t.x[i])
@@ -55,7 +55,7 @@ fn exp_try(s: &mut Stream, t: &Table) -> (usize, f64) {
 /// The rest of [`exp1`] after the first draw missed the fast path (layer `i`, candidate `x`).
 #[cold]
 #[inline(never)]
-fn exp1_slow(s: &mut Stream, t: &Table, mut i: usize, mut x: f64) -> f64 {
+fn exp1_slow<B: Bits>(s: &mut B, t: &Table, mut i: usize, mut x: f64) -> f64 {
     let mut base = 0.0;
     loop {
         if x < t.x[i + 1] {
@@ -73,7 +73,7 @@ fn exp1_slow(s: &mut Stream, t: &Table, mut i: usize, mut x: f64) -> f64 {
 
 /// A standard normal variate.
 #[inline(always)]
-pub fn normal1(s: &mut Stream) -> f64 {
+pub fn normal1<B: Bits>(s: &mut B) -> f64 {
     let t = norm_table();
     let (i, u, x) = normal_try(s, t);
     if x.abs() < t.x[i + 1] { x } else { normal1_slow(s, t, i, u, x) }
@@ -81,7 +81,7 @@ pub fn normal1(s: &mut Stream) -> f64 {
 
 /// One try: a layer, a uniform in `[-1, 1)` that carries the sign, and the candidate.
 #[inline(always)]
-fn normal_try(s: &mut Stream, t: &Table) -> (usize, f64, f64) {
+fn normal_try<B: Bits>(s: &mut B, t: &Table) -> (usize, f64, f64) {
     let bits = s.next_u64();
     let i = (bits & 0xff) as usize;
     // 2 · unit(bits) − 1, with the doubling folded into the (exact, power-of-two) scale.
@@ -93,7 +93,7 @@ fn normal_try(s: &mut Stream, t: &Table) -> (usize, f64, f64) {
 /// uniform `u`, candidate `x`).
 #[cold]
 #[inline(never)]
-fn normal1_slow(s: &mut Stream, t: &Table, mut i: usize, mut u: f64, mut x: f64) -> f64 {
+fn normal1_slow<B: Bits>(s: &mut B, t: &Table, mut i: usize, mut u: f64, mut x: f64) -> f64 {
     loop {
         let ax = x.abs();
         if ax < t.x[i + 1] {
@@ -119,6 +119,7 @@ fn normal1_slow(s: &mut Stream, t: &Table, mut i: usize, mut u: f64, mut x: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Stream;
     use crate::tables::{EXP_V, LAYERS, NORM_V};
 
     #[test]
