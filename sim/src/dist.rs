@@ -61,15 +61,12 @@ impl Dist {
 
     #[inline(never)]
     fn sample_other(&self, s: &mut Stream) -> Nanos {
-        if let Dist::LogNormal { mu, sigma } = self {
-            return s.lognormal_ns(*mu, *sigma);
-        }
         let x = match self {
             Dist::Constant { value } => *value,
             Dist::Uniform { low, high } => low + (high - low) * s.f64(),
             Dist::Exponential { mean } => mean * crate::ziggurat::exp1(s),
             Dist::Normal { mean, std_dev } => mean + std_dev * standard_normal(s),
-            Dist::LogNormal { .. } => unreachable!("drawn above"),
+            Dist::LogNormal { mu, sigma } => return s.lognormal_ns(*mu, *sigma),
             Dist::Pareto { scale, shape } => scale * libm::pow(s.open01(), -1.0 / shape),
             Dist::Empirical { points } => empirical(points, s.f64()),
         };

@@ -7,8 +7,9 @@
 //! `libm::exp` (tested) for `|x| ≤ 700` and defers to `libm` outside it.
 //!
 //! Determinism: only `+`, `*`, comparisons, an exact round-to-integer and bit moves, which IEEE
-//! 754 defines exactly; Rust never fuses them into FMAs on its own. The table is computed at build
-//! time with `libm::exp2`, itself pure Rust (src/tables.rs). So the result is the same bit pattern on every platform.
+//! 754 defines exactly; Rust never fuses them into FMAs on its own. The table is computed at
+//! build time with `libm::exp2`, itself pure Rust (src/tables.rs). So the result is the same bit
+//! pattern on every platform.
 
 /// Table entries per doubling: 256 keeps the remainder small enough for a degree-4
 /// polynomial (2 KiB of table, in cache on the hot path).

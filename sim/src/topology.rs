@@ -137,15 +137,15 @@ impl Topology {
         &self.nodes[id.0 as usize]
     }
 
-    #[inline]
     pub fn class(&self, a: NodeId, b: NodeId) -> LinkClass {
+        if a == b { LinkClass::SameNode } else { self.zone_class(self.node(a).zone, self.node(b).zone) }
+    }
+
+    /// The class of a link between distinct nodes of zones `a` and `b`.
+    fn zone_class(&self, a: ZoneId, b: ZoneId) -> LinkClass {
         if a == b {
-            return LinkClass::SameNode;
-        }
-        let (na, nb) = (self.node(a), self.node(b));
-        if na.zone == nb.zone {
             LinkClass::SameZone
-        } else if na.region == nb.region {
+        } else if self.zones[a.0 as usize].region == self.zones[b.0 as usize].region {
             LinkClass::CrossZone
         } else {
             LinkClass::CrossRegion
@@ -154,16 +154,14 @@ impl Topology {
 
     /// The one-way latency between distinct nodes of zones `a` and `b`.
     pub fn zone_pair_latency(&self, a: ZoneId, b: ZoneId) -> &Dist {
-        let (za, zb) = (&self.zones[a.0 as usize], &self.zones[b.0 as usize]);
-        if a == b {
-            &self.latency.same_zone
-        } else if za.region == zb.region {
-            &self.latency.cross_zone
-        } else {
-            let n = self.regions.len();
-            self.pair_override[za.region.0 as usize * n + zb.region.0 as usize]
-                .as_ref()
-                .unwrap_or(&self.latency.cross_region)
+        match self.zone_class(a, b) {
+            LinkClass::SameZone => &self.latency.same_zone,
+            LinkClass::CrossZone => &self.latency.cross_zone,
+            _ => {
+                let n = self.regions.len();
+                let (ra, rb) = (self.zones[a.0 as usize].region.0 as usize, self.zones[b.0 as usize].region.0 as usize);
+                self.pair_override[ra * n + rb].as_ref().unwrap_or(&self.latency.cross_region)
+            }
         }
     }
 

@@ -19,14 +19,6 @@ use crate::tables::{EXP_R, Layers as Table, NORM_R};
 static EXP: Table = Table { x: crate::built::EXP_X, f: crate::built::EXP_F };
 static NORM: Table = Table { x: crate::built::NORM_X, f: crate::built::NORM_F };
 
-fn exp_table() -> &'static Table {
-    &EXP
-}
-
-fn norm_table() -> &'static Table {
-    &NORM
-}
-
 /// 53 bits of `bits` (its top ones) as a uniform in `[0, 1)`.
 #[inline(always)]
 fn unit(bits: u64) -> f64 {
@@ -38,7 +30,7 @@ fn unit(bits: u64) -> f64 {
 pub fn exp1<B: Bits>(s: &mut B) -> f64 {
     // The fast path (about 99% of draws) inline; the rest out of line, so that callers stay
     // small and the common case needs no call.
-    let t = exp_table();
+    let t = &EXP;
     let (i, x) = exp_try(s, t);
     if x < t.x[i + 1] { x } else { exp1_slow(s, t, i, x) }
 }
@@ -74,7 +66,7 @@ fn exp1_slow<B: Bits>(s: &mut B, t: &Table, mut i: usize, mut x: f64) -> f64 {
 /// A standard normal variate.
 #[inline(always)]
 pub fn normal1<B: Bits>(s: &mut B) -> f64 {
-    let t = norm_table();
+    let t = &NORM;
     let (i, u, x) = normal_try(s, t);
     if x.abs() < t.x[i + 1] { x } else { normal1_slow(s, t, i, u, x) }
 }
@@ -125,9 +117,7 @@ mod tests {
     #[test]
     fn built_tables_are_the_computed_ones() {
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for (built, computed) in
-            [(exp_table(), crate::tables::exp_layers()), (norm_table(), crate::tables::norm_layers())]
-        {
+        for (built, computed) in [(&EXP, crate::tables::exp_layers()), (&NORM, crate::tables::norm_layers())] {
             assert_eq!(bits(&built.x), bits(&computed.x));
             assert_eq!(bits(&built.f), bits(&computed.f));
         }
@@ -138,7 +128,7 @@ mod tests {
     fn layers_close_at_zero_and_have_equal_areas() {
         // The recurrence must land on the top of the density at the last edge: a wrong r or v
         // shows up as a top layer that does not reach pdf(0) = 1.
-        for (t, v) in [(exp_table(), EXP_V), (norm_table(), NORM_V)] {
+        for (t, v) in [(&EXP, EXP_V), (&NORM, NORM_V)] {
             let top = t.x[LAYERS - 1] * (1.0 - t.f[LAYERS - 1]);
             assert!((top / v - 1.0).abs() < 1e-6, "top layer area {top} vs {v}");
             assert!(t.x.windows(2).all(|w| w[0] > w[1]), "edges decrease");
