@@ -434,7 +434,10 @@ struct Pending {
     started: Nanos,
     attempt: u32,
     target: u16,
-    req: Req,
+    // The request's fields, not a `Req`: its padding made a call slot 64 bytes instead of 56.
+    key: u64,
+    class: u8,
+    op: Op,
     /// Backend indices (in a pool) of the attempt and of its hedge copy; `NO_BACKEND` if none.
     backend: [u32; 2],
     /// Copies of the current attempt still awaiting an answer (0 while in backoff).
@@ -445,6 +448,13 @@ struct Pending {
     replica: u16,
     /// Some attempt may have been processed (see [`Outcome::maybe_applied`]).
     maybe_applied: bool,
+}
+
+impl Pending {
+    #[inline]
+    fn req(&self) -> Req {
+        Req { class: self.class, op: self.op, key: self.key }
+    }
 }
 
 /// The outbound-call machine of one component.
@@ -544,7 +554,9 @@ impl Calls {
             started: now,
             attempt: 1,
             target: target as u16,
-            req,
+            key: req.key,
+            class: req.class,
+            op: req.op,
             backend: [NO_BACKEND; 2],
             outstanding: 0,
             hedged: false,
@@ -569,7 +581,7 @@ impl Calls {
                 None => return false,
             },
             Target::Db(router) => {
-                let (s, r) = router.route(&p.req, p.attempt + copy as u32);
+                let (s, r) = router.route(&p.req(), p.attempt + copy as u32);
                 if copy == 0 {
                     p.replica = r;
                 }
@@ -579,7 +591,7 @@ impl Calls {
         p.outstanding += 1;
         // Rebuilt from its fields: copied whole, the request went through a stack temporary
         // that was read back misaligned to how it was written (a store-forwarding stall).
-        let Req { class, op, key } = p.req;
+        let (class, op, key) = (p.class, p.op, p.key);
         out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(Req { class, op, key }) });
         true
     }
@@ -590,7 +602,7 @@ impl Calls {
             return self.attempt_failed(now, out, id, CallResult::Failed(Status::Unavailable));
         }
         if self.ops.is_some() {
-            let req = self.inflight.get(id).expect("live call").req;
+            let req = self.inflight.get(id).expect("live call").req();
             self.record_op(now, id, OpStep::Invoke { op: req.op, key: req.key });
         }
         let p = self.inflight.get_mut(id).expect("live call");
@@ -641,7 +653,7 @@ impl Calls {
             // either leads or redirects to whoever does (what real database clients do) —
             // unless another call already moved the hint on (many calls in flight to a dead
             // leader time out together; each moving it would spin it back round to the dead one).
-            let s = router.shard_of(p.req.key);
+            let s = router.shard_of(p.key);
             let r = &mut router.shards[s];
             if r.leader_hint == p.replica {
                 r.leader_hint = (r.leader_hint + 1) % r.replicas.len() as u16;
@@ -696,7 +708,7 @@ impl Calls {
             if let Target::Db(router) = &mut self.targets[p.target as usize].target
                 && p.redirects < MAX_REDIRECTS
             {
-                let s = router.shard_of(p.req.key);
+                let s = router.shard_of(p.key);
                 let route = &mut router.shards[s];
                 if (resp.value as usize) < route.replicas.len() {
                     route.leader_hint = resp.value as u16;
@@ -805,6 +817,12 @@ impl Calls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_slot_is_56_bytes() {
+        // Every in-flight request holds one at each caller on its path (docs/performance.md).
+        assert_eq!(Slab::<Pending>::SLOT_BYTES, 56);
+    }
 
     fn calls(max_attempts: u32, budget: Option<f64>) -> Calls {
         let retry = RetryPolicy { max_attempts, jitter: Jitter::None, budget_ratio: budget, ..RetryPolicy::default() };

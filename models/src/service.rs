@@ -59,13 +59,29 @@ pub const SERIES_REJECTED: usize = 3;
 struct Job {
     from: ActorId,
     call: CallId,
-    req: Req,
+    // The request's fields, not a `Req`: its padding made a job slot 64 bytes instead of 56
+    // (memory per in-flight request; see docs/performance.md).
+    key: u64,
+    class: u8,
+    op: Op,
     arrived: Nanos,
     step: u16,
     /// Calls of the current stage (a fan-out) still awaiting their outcome.
     pending: u32,
     /// Value of the last successful downstream answer, passed back to the caller.
     value: u64,
+}
+
+impl Job {
+    #[inline]
+    fn new(from: ActorId, call: CallId, req: Req, arrived: Nanos) -> Job {
+        Job { from, call, key: req.key, class: req.class, op: req.op, arrived, step: 0, pending: 0, value: 0 }
+    }
+
+    #[inline]
+    fn req(&self) -> Req {
+        Req { class: self.class, op: self.op, key: self.key }
+    }
 }
 
 /// What the world tells an instance about its node right now (faults are the world's business).
@@ -230,10 +246,10 @@ impl Instance {
             return;
         }
         if self.busy < self.workers {
-            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0, pending: 0, value: 0 });
+            let key = self.jobs.insert(Job::new(from, call, req, now));
             self.begin(now, out, health, key);
         } else if self.queue.len() < self.capacity as usize {
-            let key = self.jobs.insert(Job { from, call, req, arrived: now, step: 0, pending: 0, value: 0 });
+            let key = self.jobs.insert(Job::new(from, call, req, now));
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
@@ -249,7 +265,7 @@ impl Instance {
         self.busy += 1;
         self.stats.started += 1;
         self.stats.wait_sum_ns += (now - job.arrived) as f64;
-        let kind = (job.req.class as usize).min(self.service_time.len() - 1);
+        let kind = (job.class as usize).min(self.service_time.len() - 1);
         let base = self.service_time[kind].sample(&mut self.rng_work);
         let work = health.work(base);
         out.timer(work, Timer::WorkDone(key));
@@ -276,7 +292,7 @@ impl Instance {
     /// Makes the job's next downstream call, or answers when there is none left.
     fn next_step(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, key: Key) {
         let job = self.jobs.get_mut(key).expect("live job");
-        let (step, req) = (job.step as usize, job.req);
+        let (step, req) = (job.step as usize, job.req());
         if step < self.calls.targets.len() {
             let copies = self.fanout[step];
             job.pending = copies;
@@ -350,6 +366,12 @@ mod tests {
     use super::*;
 
     const HEALTHY: NodeHealth = NodeHealth { slow_factor: 1.0, error_rate: 0.0 };
+
+    #[test]
+    fn a_job_slot_is_56_bytes() {
+        // Every in-flight request holds one at each service it passes (docs/performance.md).
+        assert_eq!(Slab::<Job>::SLOT_BYTES, 56);
+    }
 
     fn instance(workers: u32, capacity: u32) -> Instance {
         Instance::new(

@@ -119,6 +119,10 @@ impl<T> Slab<T> {
         self.len
     }
 
+    /// Bytes one slot takes (the per-item cost of a full slab), for tests that keep per-request
+    /// state small.
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot<T>>();
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
