@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A profile-guided (PGO) release build of faultline: 2–30% faster than the plain release build
+# A profile-guided (PGO) release build of faultline: 2–13% faster than the plain release build
 # on the benchmarks (docs/performance.md), with identical results — PGO changes how the code
 # is laid out and inlined, never what it computes (no fast-math anywhere).
 #
