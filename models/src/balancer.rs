@@ -25,7 +25,7 @@ pub struct BalancerStats {
     pub failbacks: u64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Forwarded {
     from: ActorId,
     call: CallId,
@@ -209,6 +209,12 @@ mod tests {
     use super::*;
     use crate::calls::Strategy;
     use crate::msg::Resp;
+
+    #[test]
+    fn a_forwarding_slot_is_24_bytes() {
+        // Every in-flight request holds one at each balancer on its path (docs/performance.md).
+        assert_eq!(Slab::<Forwarded>::SLOT_BYTES, 24);
+    }
 
     fn lb() -> Balancer {
         let picker = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::RoundRobin);

@@ -173,7 +173,7 @@ struct Entry {
 }
 
 /// A backend read in flight and the requests waiting for it (FIFO, answered in arrival order).
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Fill {
     key: u64,
     /// `Cache::seq` when the read was sent: a write event after it makes the result stale.
@@ -190,7 +190,7 @@ struct Waiter {
     next: u32,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Write {
     from: ActorId,
     call: CallId,

@@ -428,7 +428,7 @@ pub enum OpStep {
     TimedOut,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Pending {
     token: u64,
     started: Nanos,

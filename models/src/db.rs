@@ -219,11 +219,14 @@ struct Ahead {
     key: u64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Job {
     from: ActorId,
     call: CallId,
-    req: Req,
+    // What `finish` needs of the request, flat: a whole `Req` (with its padding) made the
+    // slot 8 bytes larger.
+    key: u64,
+    op: Op,
 }
 
 #[derive(Debug)]
@@ -566,10 +569,10 @@ impl Replica {
             return;
         }
         if self.busy < self.cfg.workers {
-            let key = self.jobs.insert(Job { from, call, req });
+            let key = self.jobs.insert(Job { from, call, key: req.key, op: req.op });
             self.begin(out, health, key);
         } else if self.queue.len() < self.cfg.queue_capacity as usize {
-            let key = self.jobs.insert(Job { from, call, req });
+            let key = self.jobs.insert(Job { from, call, key: req.key, op: req.op });
             self.queue.push_back(key);
         } else {
             self.respond(out, from, call, Status::Rejected, 0);
@@ -586,12 +589,12 @@ impl Replica {
 
     /// A request's local work is done: answer it (or, for a write at the leader, log it).
     fn finish(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, job: Job) {
-        let Job { from, call, req } = job;
-        match req.op {
+        let Job { from, call, key, op } = job;
+        match op {
             Op::Write if self.role != Role::Leader => self.redirect(out, from, call),
-            Op::Write if req.key == NOOP_KEY => self.respond(out, from, call, Status::Error, 0),
+            Op::Write if key == NOOP_KEY => self.respond(out, from, call, Status::Error, 0),
             Op::Write => {
-                let index = self.append(now, out, req.key);
+                let index = self.append(now, out, key);
                 if let Some(a) = &mut self.appends {
                     a.push((from, call, version(self.term, index)));
                 }
@@ -615,12 +618,12 @@ impl Replica {
                 if matches!(self.cfg.replication, Replication::Sync) && !self.can_serve_reads(now) {
                     self.respond(out, from, call, Status::Unavailable, 0);
                 } else {
-                    let v = self.stored_version(req.key);
+                    let v = self.stored_version(key);
                     self.respond(out, from, call, Status::Ok, v);
                 }
             }
             Op::Read if self.cfg.follower_reads => {
-                let v = self.stored_version(req.key);
+                let v = self.stored_version(key);
                 self.respond(out, from, call, Status::Ok, v);
             }
             Op::Read => self.redirect(out, from, call),

@@ -206,7 +206,7 @@ pub struct ParticipantStreams {
 pub const FORWARD: usize = 0;
 pub const BACKWARD: usize = 1;
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Job {
     from: ActorId,
     call: CallId,

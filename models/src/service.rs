@@ -55,7 +55,7 @@ pub const SERIES_OK: usize = 1;
 pub const SERIES_ERRORS: usize = 2;
 pub const SERIES_REJECTED: usize = 3;
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Job {
     from: ActorId,
     call: CallId,

@@ -14,10 +14,43 @@ pub struct Slab<T> {
     len: usize,
 }
 
+/// The generation says whether the slot is in use: while it holds a value it is the key's
+/// generation (even, below 2^31); once freed it is the next key's generation with the top bit
+/// set ([`FREE`]), which no key has, an owner's odd key included. So no `Option` around the
+/// value, whose tag took 8 bytes of a slot for values without a spare bit pattern, and a lookup
+/// is still one comparison. Generations count modulo 2^31. A freed slot keeps its last value's
+/// bytes until reused, which is why values are `Copy` (nothing to drop).
 #[derive(Debug)]
 struct Slot<T> {
     generation: u32,
-    value: Option<T>,
+    value: T,
+}
+
+impl<T> Slot<T> {
+    #[inline]
+    fn holds(&self, key: Key) -> bool {
+        self.generation == key as u32
+    }
+
+    #[inline]
+    fn occupied(&self) -> bool {
+        self.generation & FREE == 0
+    }
+
+    /// Frees the slot: the next key's generation, marked free.
+    #[inline]
+    fn free(&mut self) {
+        self.generation = next(self.generation) | FREE;
+    }
+}
+
+/// Marks a free slot's generation.
+const FREE: u32 = 1 << 31;
+
+/// The generation after `g` (of an occupied slot): two on, modulo 2^31.
+#[inline]
+fn next(g: u32) -> u32 {
+    g.wrapping_add(2) & !FREE
 }
 
 impl<T> Default for Slab<T> {
@@ -26,62 +59,59 @@ impl<T> Default for Slab<T> {
     }
 }
 
-impl<T> Slab<T> {
+impl<T: Copy> Slab<T> {
     // Inline so that callers build the value in its slot: passed by pointer, it was written to
     // the stack field by field and read back in 16-byte pieces (a store-forwarding stall).
     #[inline]
     pub fn insert(&mut self, value: T) -> Key {
         self.len += 1;
-        let idx = match self.free.pop() {
-            Some(i) => i,
+        let (idx, generation) = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.generation &= !FREE;
+                s.value = value;
+                (i, s.generation)
+            }
             None => {
-                self.slots.push(Slot { generation: 0, value: None });
-                u32::try_from(self.slots.len() - 1).expect("slab index fits u32")
+                self.slots.push(Slot { generation: 0, value });
+                (u32::try_from(self.slots.len() - 1).expect("slab index fits u32"), 0)
             }
         };
-        let s = &mut self.slots[idx as usize];
-        s.value = Some(value);
-        (u64::from(idx) << 32) | u64::from(s.generation)
-    }
-
-    #[inline]
-    fn slot(&self, key: Key) -> Option<&Slot<T>> {
-        let s = self.slots.get((key >> 32) as usize)?;
-        (s.generation == key as u32 && s.value.is_some()).then_some(s)
+        (u64::from(idx) << 32) | u64::from(generation)
     }
 
     #[inline]
     pub fn get(&self, key: Key) -> Option<&T> {
-        self.slot(key).and_then(|s| s.value.as_ref())
+        let s = self.slots.get((key >> 32) as usize)?;
+        s.holds(key).then_some(&s.value)
     }
 
     #[inline]
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         let s = self.slots.get_mut((key >> 32) as usize)?;
-        if s.generation == key as u32 { s.value.as_mut() } else { None }
+        if s.holds(key) { Some(&mut s.value) } else { None }
     }
 
     /// Removes the value; the key (and every earlier key of this slot) goes stale.
     pub fn remove(&mut self, key: Key) -> Option<T> {
         let s = self.slots.get_mut((key >> 32) as usize)?;
-        if s.generation != key as u32 {
+        if !s.holds(key) {
             return None;
         }
-        let v = s.value.take()?;
-        s.generation = s.generation.wrapping_add(2);
+        s.free();
         self.free.push((key >> 32) as u32);
         self.len -= 1;
-        Some(v)
+        Some(s.value)
     }
 
     /// Gives the value a fresh key (the old one goes stale) without moving it: a new attempt of
     /// the same call must not accept responses meant for the previous attempt.
     pub fn rekey(&mut self, key: Key) -> Option<Key> {
         let s = self.slots.get_mut((key >> 32) as usize)?;
-        if s.generation != key as u32 || s.value.is_none() {
+        if !s.holds(key) {
             return None;
         }
-        s.generation = s.generation.wrapping_add(2);
+        s.generation = next(s.generation);
         Some((key & !0xffff_ffff) | u64::from(s.generation))
     }
 
@@ -89,9 +119,9 @@ impl<T> Slab<T> {
     pub fn drain_into(&mut self, out: &mut Vec<T>) {
         self.free.clear();
         for (i, s) in self.slots.iter_mut().enumerate().rev() {
-            if let Some(v) = s.value.take() {
-                s.generation = s.generation.wrapping_add(2);
-                out.push(v);
+            if s.occupied() {
+                s.free();
+                out.push(s.value);
             }
             self.free.push(i as u32);
         }
@@ -100,15 +130,15 @@ impl<T> Slab<T> {
 
     /// The live values, in slot order (use only for order-independent summaries).
     pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.slots.iter().filter_map(|s| s.value.as_ref())
+        self.slots.iter().filter(|s| s.occupied()).map(|s| &s.value)
     }
 
     /// Drops every value (a crash), keeping generations moving so old keys stay stale.
     pub fn clear(&mut self) {
         self.free.clear();
         for (i, s) in self.slots.iter_mut().enumerate().rev() {
-            if s.value.take().is_some() {
-                s.generation = s.generation.wrapping_add(2);
+            if s.occupied() {
+                s.free();
             }
             self.free.push(i as u32);
         }
@@ -149,5 +179,51 @@ mod tests {
         assert!(s.is_empty());
         let c = s.insert("c");
         assert_ne!(c, b);
+    }
+
+    #[test]
+    fn keys_with_the_owners_bit_set_never_match() {
+        let mut s = Slab::default();
+        let a = s.insert(1u8);
+        assert_eq!(a & 1, 0, "generations are even");
+        assert_eq!(s.get(a | 1), None, "occupied slot");
+        assert_eq!(s.remove(a), Some(1));
+        assert_eq!(s.get(a | 1), None, "freed slot");
+        assert_eq!(s.get(a), None);
+        let b = s.insert(2u8);
+        assert_eq!(b, a + 2, "the freed slot again, two generations on");
+        assert_eq!(s.get(b | 1), None);
+        assert_eq!(s.get(b), Some(&2));
+    }
+
+    #[test]
+    fn generations_wrap_and_old_keys_stay_stale() {
+        let mut s = Slab::default();
+        let mut k = s.insert(0u32);
+        for i in 1..=(1u64 << 30) + 3 {
+            let old = k;
+            k = s.rekey(k).unwrap();
+            if i % (1 << 27) == 0 || i > 1 << 30 {
+                assert_eq!(s.get(old), None);
+                assert_eq!(s.get(k), Some(&0));
+            }
+        }
+        assert!((k as u32) < 8, "wrapped past 2^31");
+    }
+
+    #[test]
+    fn drain_and_clear_free_every_slot_and_keep_keys_stale() {
+        let mut s = Slab::default();
+        let keys: Vec<Key> = (0..5u32).map(|v| s.insert(v)).collect();
+        s.remove(keys[1]);
+        let mut out = Vec::new();
+        s.drain_into(&mut out);
+        assert_eq!(out, vec![4, 3, 2, 0], "live values, last slot first");
+        assert!(s.is_empty() && keys.iter().all(|&k| s.get(k).is_none()));
+        let again: Vec<Key> = (0..5u32).map(|v| s.insert(v)).collect();
+        assert!(again.iter().all(|k| !keys.contains(k)), "reused slots, new keys");
+        assert_eq!(s.values().count(), 5);
+        s.clear();
+        assert!(s.values().next().is_none() && again.iter().all(|&k| s.get(k).is_none()));
     }
 }

@@ -135,7 +135,7 @@ struct Waiter {
     deadline: Nanos,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Chain {
     from: ActorId,
     call: CallId,
