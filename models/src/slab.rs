@@ -115,7 +115,8 @@ impl<T: Copy> Slab<T> {
         Some((key & !0xffff_ffff) | u64::from(s.generation))
     }
 
-    /// Moves every value out (in slot order), keeping generations moving so old keys stay stale.
+    /// Moves every value out (last slot first), keeping generations moving so old keys stay
+    /// stale.
     pub fn drain_into(&mut self, out: &mut Vec<T>) {
         self.free.clear();
         for (i, s) in self.slots.iter_mut().enumerate().rev() {
