@@ -130,4 +130,54 @@ mod tests {
         d.clear();
         assert!(d.is_empty());
     }
+
+    #[test]
+    fn due_times_far_apart_and_equal_each_fire_at_their_own_time() {
+        // Equal due times, gaps of a few ns and of more than 2^32 ns, and reuse after emptying.
+        let mut d = Deadlines::default();
+        let mut out = Outbox::default();
+        let timeout = 1_000;
+        let sets = [0, 0, 5, (1 << 32) - 2, (1 << 32) + 3, 3 << 33, (3 << 33) + 1, (3 << 33) + (1 << 32)];
+        for (id, &t) in sets.iter().enumerate() {
+            d.set(t, timeout, id as u64, &mut out, T);
+        }
+        assert_eq!(d.len(), sets.len());
+        let mut dues: Vec<u64> = sets.iter().map(|t| t + timeout).collect();
+        dues.dedup();
+        let mut fired = Vec::new();
+        for due in dues {
+            d.fired();
+            out.timers.clear();
+            // Just before: nothing, and the timer is re-armed for exactly this due time.
+            assert_eq!(d.expired(due - 1, &mut out, T, |_| true), None, "due {due}");
+            assert_eq!(out.timers, vec![(1, T)], "due {due}");
+            d.fired();
+            while let Some(x) = d.expired(due, &mut out, T, |_| true) {
+                fired.push((x, due));
+            }
+        }
+        let expected: Vec<(u64, u64)> = sets.iter().enumerate().map(|(id, t)| (id as u64, t + timeout)).collect();
+        assert_eq!(fired, expected);
+        assert!(d.is_empty());
+        d.set(1 << 40, timeout, 99, &mut out, T);
+        d.fired();
+        assert_eq!(d.expired((1 << 40) + timeout, &mut out, T, |_| true), Some(99));
+    }
+
+    #[test]
+    fn skipping_met_deadlines_keeps_the_later_due_times() {
+        let mut d = Deadlines::default();
+        let mut out = Outbox::default();
+        for (id, t) in [(1, 0), (2, 7), (3, 1 << 33), (4, (1 << 33) + 9)] {
+            d.set(t, 100, id, &mut out, T);
+        }
+        d.fired();
+        // 1 and 3 were met: 2 fires at 107, 4 at 2^33 + 109, nothing in between.
+        let live = |id: u64| id % 2 == 0;
+        assert_eq!(d.expired(107, &mut out, T, live), Some(2));
+        assert_eq!(d.expired((1 << 33) + 108, &mut out, T, live), None);
+        d.fired();
+        assert_eq!(d.expired((1 << 33) + 109, &mut out, T, live), Some(4));
+        assert!(d.is_empty());
+    }
 }
