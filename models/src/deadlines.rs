@@ -173,7 +173,7 @@ mod tests {
         }
         d.fired();
         // 1 and 3 were met: 2 fires at 107, 4 at 2^33 + 109, nothing in between.
-        let live = |id: u64| id % 2 == 0;
+        let live = |id: u64| id.is_multiple_of(2);
         assert_eq!(d.expired(107, &mut out, T, live), Some(2));
         assert_eq!(d.expired((1 << 33) + 108, &mut out, T, live), None);
         d.fired();
