@@ -589,10 +589,10 @@ impl Calls {
             }
         };
         p.outstanding += 1;
-        // Rebuilt from its fields: copied whole, the request went through a stack temporary
-        // that was read back misaligned to how it was written (a store-forwarding stall).
-        let (class, op, key) = (p.class, p.op, p.key);
-        out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(Req { class, op, key }) });
+        // Rebuilt from its fields (`req()`): copied whole, a stored `Req` went through a stack
+        // temporary that was read back misaligned to how it was written (a store-forwarding
+        // stall).
+        out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(p.req()) });
         true
     }
 

@@ -60,6 +60,10 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T: Copy> Slab<T> {
+    /// Bytes one slot takes (the per-item cost of a full slab), for tests that keep per-request
+    /// state small.
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot<T>>();
+
     // Inline so that callers build the value in its slot: passed by pointer, it was written to
     // the stack field by field and read back in 16-byte pieces (a store-forwarding stall).
     #[inline]
@@ -149,10 +153,6 @@ impl<T: Copy> Slab<T> {
     pub fn len(&self) -> usize {
         self.len
     }
-
-    /// Bytes one slot takes (the per-item cost of a full slab), for tests that keep per-request
-    /// state small.
-    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot<T>>();
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
