@@ -35,9 +35,9 @@ pub fn dist(d: &Dist) -> String {
         Dist::Uniform { low, high } => format!("uniformly {}–{}", ms(*low), ms(*high)),
         Dist::Exponential { mean } => format!("{} on average (exponential)", ms(*mean)),
         Dist::Normal { mean, std_dev } => format!("{} ± {} (normal)", ms(*mean), ms(*std_dev)),
-        Dist::LogNormal { mu, sigma } => {
-            let p50 = libm::exp(*mu);
-            let p99 = libm::exp(mu + sigma * faultline_sim::dist::Z99);
+        Dist::LogNormal(d) => {
+            let p50 = libm::exp(d.mu());
+            let p99 = libm::exp(d.mu() + d.sigma() * faultline_sim::dist::Z99);
             format!("{} typically, {} at p99 (log-normal)", ms(p50), ms(p99))
         }
         Dist::Pareto { scale, shape } => format!("at least {}, heavy-tailed (Pareto, shape {shape})", ms(*scale)),

@@ -2,11 +2,13 @@
 //!
 //! All parameters are in nanoseconds. Samples are non-negative integers of nanoseconds, capped at
 //! [`MAX_SAMPLE_NS`] so that a heavy tail can never overflow the clock. Transcendental functions
-//! come from `libm` (pure Rust) so results are identical on every platform. Exponential, normal
-//! and log-normal samples come from the ziggurat ([`crate::ziggurat`]): how many draws a sample
-//! takes depends on the draws, never on the parameters, so variants that change a mean stay
-//! paired draw for draw; the other kinds take a fixed number.
+//! come from `libm` (pure Rust) so results are identical on every platform. Exponential and
+//! normal samples come from the ziggurat ([`crate::ziggurat`]): how many draws a sample takes
+//! depends on the draws, never on the parameters, so variants that change a mean stay paired
+//! draw for draw; log-normal samples ([`crate::lognormal`]: a tabulated inverse CDF) and the
+//! other kinds take a fixed number.
 
+pub use crate::lognormal::LogNormal;
 use crate::rng::Stream;
 use crate::time::Nanos;
 
@@ -23,8 +25,8 @@ pub enum Dist {
     Exponential { mean: f64 },
     /// Normal, truncated at 0 by clamping.
     Normal { mean: f64, std_dev: f64 },
-    /// Log-normal: `exp(mu + sigma * Z)`, so `exp(mu)` is the median.
-    LogNormal { mu: f64, sigma: f64 },
+    /// Log-normal: `exp(mu + sigma * Z)`, so `exp(mu)` is the median ([`LogNormal::new`]).
+    LogNormal(LogNormal),
     /// Pareto (type I): `scale * U^(-1/shape)`; heavy-tailed for small `shape`.
     Pareto { scale: f64, shape: f64 },
     /// Piecewise-linear inverse CDF through `(quantile, value)` points, quantiles ascending from
@@ -45,7 +47,7 @@ impl Dist {
     pub fn lognormal_from_p50_p99(p50: f64, p99: f64) -> Dist {
         let mu = libm::log(p50);
         let sigma = (libm::log(p99) - mu) / Z99;
-        Dist::LogNormal { mu, sigma }
+        Dist::LogNormal(LogNormal::new(mu, sigma))
     }
 
     /// Draws one duration.
@@ -54,7 +56,7 @@ impl Dist {
         // Log-normal — every link by default, and most service times — inline at the caller;
         // the other shapes out of line.
         match self {
-            Dist::LogNormal { mu, sigma } => s.lognormal_ns(*mu, *sigma),
+            Dist::LogNormal(d) => d.sample(s),
             _ => self.sample_other(s),
         }
     }
@@ -66,7 +68,7 @@ impl Dist {
             Dist::Uniform { low, high } => low + (high - low) * s.f64(),
             Dist::Exponential { mean } => mean * crate::ziggurat::exp1(s),
             Dist::Normal { mean, std_dev } => mean + std_dev * standard_normal(s),
-            Dist::LogNormal { mu, sigma } => return s.lognormal_ns(*mu, *sigma),
+            Dist::LogNormal(d) => return d.sample(s),
             Dist::Pareto { scale, shape } => scale * libm::pow(s.open01(), -1.0 / shape),
             Dist::Empirical { points } => empirical(points, s.f64()),
         };
@@ -81,7 +83,7 @@ impl Dist {
             Dist::Uniform { low, high } => (low + high) / 2.0,
             Dist::Exponential { mean } => *mean,
             Dist::Normal { mean, .. } => *mean,
-            Dist::LogNormal { mu, sigma } => libm::exp(mu + sigma * sigma / 2.0),
+            Dist::LogNormal(d) => libm::exp(d.mu() + d.sigma() * d.sigma() / 2.0),
             Dist::Pareto { scale, shape } => {
                 if *shape <= 1.0 {
                     f64::INFINITY
@@ -100,7 +102,7 @@ impl Dist {
             Dist::Uniform { low, high } => Dist::Uniform { low: low * k, high: high * k },
             Dist::Exponential { mean } => Dist::Exponential { mean: mean * k },
             Dist::Normal { mean, std_dev } => Dist::Normal { mean: mean * k, std_dev: std_dev * k },
-            Dist::LogNormal { mu, sigma } => Dist::LogNormal { mu: mu + libm::log(k), sigma: *sigma },
+            Dist::LogNormal(d) => Dist::LogNormal(LogNormal::new(d.mu() + libm::log(k), d.sigma())),
             Dist::Pareto { scale, shape } => Dist::Pareto { scale: scale * k, shape: *shape },
             Dist::Empirical { points } => Dist::Empirical { points: points.iter().map(|&(q, v)| (q, v * k)).collect() },
         }
@@ -108,7 +110,7 @@ impl Dist {
 }
 
 #[inline]
-fn to_nanos(x: f64) -> Nanos {
+pub(crate) fn to_nanos(x: f64) -> Nanos {
     // NaN compares false everywhere and lands on 0.
     if x > 0.0 {
         let rounded = x.min(MAX_SAMPLE_NS) + 0.5;
@@ -118,12 +120,6 @@ fn to_nanos(x: f64) -> Nanos {
     } else {
         0
     }
-}
-
-/// The log-normal duration for the standard normal variate `z`, in ns.
-#[inline(always)]
-pub(crate) fn lognormal_ns(mu: f64, sigma: f64, z: f64) -> Nanos {
-    to_nanos(crate::fastexp::exp(mu + sigma * z))
 }
 
 #[inline]

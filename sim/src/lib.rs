@@ -7,8 +7,8 @@
 
 pub mod dist;
 pub mod engine;
-pub mod fastexp;
 pub mod keys;
+pub mod lognormal;
 pub mod net;
 pub mod queue;
 pub mod rng;
@@ -25,6 +25,7 @@ mod built {
 
 pub use dist::Dist;
 pub use engine::{Budget, BudgetExceeded, Engine};
+pub use lognormal::LogNormal;
 pub use queue::EventQueue;
 pub use rng::Stream;
 pub use time::Nanos;

@@ -6,38 +6,30 @@
 //! we derive ourselves (SplitMix64 over an FNV-1a hash of the name) so that a change in a crate's
 //! `seed_from_u64` cannot change our results. A golden-value test guards this.
 //!
-//! Log-normal draws are computed one draw ahead ([`Stream::lognormal_ns`]), off the event loop's
-//! critical path; the numbers, and the stream's position, are exactly those of drawing then.
+//! A log-normal draw also draws the stream's next number, early, and the log-normal value it
+//! would give ([`Stream::lognormal`]); the stream hands that number out next, whoever asks, so
+//! the sequence is the generator's own.
 
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::lognormal::LogNormal;
 use crate::time::Nanos;
 
 /// One independent stream of random numbers.
 #[derive(Clone, Debug)]
 pub struct Stream {
     rng: Xoshiro256PlusPlus,
-    ahead: Ahead,
-}
-
-/// The stream's next log-normal draw, computed one draw early (see [`Stream::lognormal_ns`]).
-/// A pure function of the generator's state: using it gives the very numbers, and leaves the
-/// very state, that drawing then would have.
-#[derive(Clone, Debug)]
-struct Ahead {
-    /// Whether the fields below follow from `rng` as it is now; any other draw clears it.
-    valid: bool,
-    /// The generator after the standard normal `z` was drawn from `rng`.
-    after: Xoshiro256PlusPlus,
-    z: f64,
-    /// The parameters `value` was computed for (bit patterns: exact equality).
+    /// Whether `next` holds the stream's next number (already taken from `rng`).
+    ahead: bool,
+    next: u64,
+    /// The log-normal value of `next` for the parameters `mu`, `sigma` (bit patterns).
+    next_value: Nanos,
     mu: u64,
     sigma: u64,
-    value: Nanos,
 }
 
-/// What the samplers draw from: a [`Stream`], or a copy of its generator when drawing ahead.
+/// What the samplers draw from: a [`Stream`] or a bare generator.
 pub trait Bits {
     fn next_u64(&mut self) -> u64;
 
@@ -98,14 +90,15 @@ impl Stream {
             chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
         }
         let rng = Xoshiro256PlusPlus::from_seed(seed);
-        let ahead = Ahead { valid: false, after: rng.clone(), z: 0.0, mu: 0, sigma: 0, value: 0 };
-        Stream { rng, ahead }
+        Stream { rng, ahead: false, next: 0, next_value: 0, mu: 0, sigma: 0 }
     }
 
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        // The draw computed ahead no longer follows from the generator's state.
-        self.ahead.valid = false;
+        if self.ahead {
+            self.ahead = false;
+            return self.next;
+        }
         Rng::next_u64(&mut self.rng)
     }
 
@@ -121,36 +114,25 @@ impl Stream {
         Bits::open01(self)
     }
 
-    /// A log-normal duration `e^(mu + sigma·Z)` in ns, rounded ([`crate::dist`]'s rules): exactly
-    /// what drawing it now would give, but usually already computed. Why: every network hop and
-    /// most service times are log-normal draws, and a draw's dependency chain (generator,
-    /// ziggurat, `exp`, rounding — some 70 cycles) ran straight into scheduling the event it
-    /// timed, which the next event's pop waits on. So each draw also computes the stream's next
-    /// one from a copy of the generator, off that path; the next call takes it if nothing else
-    /// drew from the stream in between — the whole value when the parameters are the same, the
-    /// normal variate when they differ.
+    /// A draw of `d`: exactly [`LogNormal::at`] of the stream's next number, but usually
+    /// computed already. Why: every network hop and most service times are log-normal draws,
+    /// and a draw's chain (generator, table read, cubic, rounding) ran straight into scheduling
+    /// the event it timed, which the next event's pop waits on. So each draw also takes the
+    /// following number and computes its value, off that path; the next log-normal draw of the
+    /// same parameters just takes it (other parameters: only the number).
     #[inline(always)]
-    pub fn lognormal_ns(&mut self, mu: f64, sigma: f64) -> Nanos {
-        let value = if self.ahead.valid {
-            self.rng = self.ahead.after.clone();
-            if self.ahead.mu == mu.to_bits() && self.ahead.sigma == sigma.to_bits() {
-                self.ahead.value
-            } else {
-                crate::dist::lognormal_ns(mu, sigma, self.ahead.z)
-            }
+    pub fn lognormal(&mut self, d: &LogNormal) -> Nanos {
+        let (mu, sigma) = (d.mu().to_bits(), d.sigma().to_bits());
+        let value = if !self.ahead {
+            d.at(Rng::next_u64(&mut self.rng))
+        } else if self.mu == mu && self.sigma == sigma {
+            self.next_value
         } else {
-            crate::dist::lognormal_ns(mu, sigma, crate::ziggurat::normal1(&mut self.rng))
+            d.at(self.next)
         };
-        let mut after = self.rng.clone();
-        let z = crate::ziggurat::normal1(&mut after);
-        self.ahead = Ahead {
-            valid: true,
-            after,
-            z,
-            mu: mu.to_bits(),
-            sigma: sigma.to_bits(),
-            value: crate::dist::lognormal_ns(mu, sigma, z),
-        };
+        self.next = Rng::next_u64(&mut self.rng);
+        self.next_value = d.at(self.next);
+        (self.ahead, self.mu, self.sigma) = (true, mu, sigma);
         value
     }
 
@@ -192,18 +174,17 @@ mod tests {
 
     #[test]
     fn lognormal_draws_computed_ahead_are_the_draws_of_drawing_then() {
-        // A stream mixing log-normal draws of two parameter sets with other draws against a
+        // A stream mixing log-normal draws of two parameter sets with other draws, against a
         // bare copy of its generator that draws everything when asked.
         let mut s = Stream::new(9, "ahead");
         let mut bare = s.rng.clone();
-        let params = [(11.5, 0.4), (13.0, 1.2)];
+        let params = [LogNormal::new(11.5, 0.4), LogNormal::new(13.0, 1.2)];
         let mut pick = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..50_000 {
             match splitmix64(&mut pick) % 5 {
                 k @ 0..=2 => {
-                    let (mu, sigma) = params[(k % 2) as usize];
-                    let expected = crate::dist::lognormal_ns(mu, sigma, crate::ziggurat::normal1(&mut bare));
-                    assert_eq!(s.lognormal_ns(mu, sigma), expected);
+                    let d = &params[(k % 2) as usize];
+                    assert_eq!(s.lognormal(d), d.at(Bits::next_u64(&mut bare)));
                 }
                 3 => assert_eq!(s.next_u64(), Bits::next_u64(&mut bare)),
                 _ => assert_eq!(crate::ziggurat::exp1(&mut s), crate::ziggurat::exp1(&mut bare)),

@@ -2,6 +2,8 @@
 //! class of a link (same node, same zone, cross zone, cross region) with per-region-pair
 //! overrides.
 
+use std::sync::LazyLock;
+
 use crate::dist::Dist;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,12 +52,15 @@ impl Default for LinkLatency {
     /// Typical cloud figures: ~0.1 ms inside a zone, ~0.5–1 ms across zones, 30–80 ms across
     /// regions (one way, medians and 99th percentiles).
     fn default() -> Self {
-        LinkLatency {
+        // Built once: a log-normal's sampling table takes some 50 µs to build, and every
+        // scenario parse starts from these.
+        static DEFAULT: LazyLock<LinkLatency> = LazyLock::new(|| LinkLatency {
             same_node: Dist::Constant { value: 0.0 },
             same_zone: Dist::lognormal_from_p50_p99(100e3, 400e3),
             cross_zone: Dist::lognormal_from_p50_p99(600e3, 2e6),
             cross_region: Dist::lognormal_from_p50_p99(40e6, 60e6),
-        }
+        });
+        DEFAULT.clone()
     }
 }
 

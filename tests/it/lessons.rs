@@ -184,9 +184,13 @@ fn region_failover_active_passive_is_faster_normally_fails_everything_until_dete
         let pre = 0..20;
         // Normal times: active-passive serves everything from the near region; active-active
         // sends half of the requests across the Atlantic, which lifts p50 in every window.
+        // Round-robin sends exactly half each way, so active-active's p50 is its slowest near
+        // request or its fastest far one: above active-passive's p50, by an amount that depends
+        // on the window's draws (the near tail; a fixed margin of 5 ms failed in one window of
+        // seed 3 when the log-normal sampler changed). Its p99 below shows the far half.
         for w in pre.clone() {
             let (p, a) = (ap.timeseries.p50_ms[w], aa.timeseries.p50_ms[w]);
-            assert!(p < 18.0 && a > p + 5.0, "seed {seed}, window {w}: p50 {p} vs {a}");
+            assert!(p < 18.0 && a > p, "seed {seed}, window {w}: p50 {p} vs {a}");
         }
         let p99 = |r: &RunReport| r.timeseries.p99_ms[pre.clone()].iter().copied().fold(0.0, f64::max);
         assert!(p99(&ap) < 40.0 && p99(&aa) > 80.0, "seed {seed}: pre-outage p99 {} vs {}", p99(&ap), p99(&aa));

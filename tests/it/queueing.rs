@@ -39,7 +39,7 @@ use faultline_models::world::Component;
 use faultline_models::{RunReport, World, WorldSpec};
 use faultline_sim::keys::KeyDist;
 use faultline_sim::topology::LinkLatency;
-use faultline_sim::{Budget, Dist, Nanos, Topology};
+use faultline_sim::{Budget, Dist, LogNormal, Nanos, Topology};
 
 const MS: Nanos = 1_000_000;
 const S: Nanos = 1_000_000_000;
@@ -485,7 +485,7 @@ fn mg1_mean_wait_matches_pollaczek_khinchine_for_deterministic_and_lognormal_ser
     // Wq = λ E[S²] / (2 (1 − ρ)) = ρ (1 + cs²) / (2 (1 − ρ)) · E[S], cs² = Var(S) / E[S]².
     // Log-normal with σ = 1 and mean 1 ms: mu = ln(1 ms) − σ²/2, cs² = e^σ² − 1 ≈ 1.72.
     let sigma: f64 = 1.0;
-    let lognormal = Dist::LogNormal { mu: MEAN_SERVICE_NS.ln() - sigma * sigma / 2.0, sigma };
+    let lognormal = Dist::LogNormal(LogNormal::new(MEAN_SERVICE_NS.ln() - sigma * sigma / 2.0, sigma));
     let cases = [
         ("M/D/1", Dist::Constant { value: MEAN_SERVICE_NS }, 0.0, 1.0),
         // The mean of log-normal waits converges more slowly (heavier tail): 2× more customers
