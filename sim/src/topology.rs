@@ -52,7 +52,7 @@ impl Default for LinkLatency {
     /// Typical cloud figures: ~0.1 ms inside a zone, ~0.5–1 ms across zones, 30–80 ms across
     /// regions (one way, medians and 99th percentiles).
     fn default() -> Self {
-        // Built once: a log-normal's sampling table takes some 50 µs to build, and every
+        // Built once: a log-normal's sampling table takes some 30 µs to build, and every
         // scenario parse starts from these.
         static DEFAULT: LazyLock<LinkLatency> = LazyLock::new(|| LinkLatency {
             same_node: Dist::Constant { value: 0.0 },
