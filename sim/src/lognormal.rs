@@ -18,7 +18,8 @@
 //! exactly.
 //!
 //! A draw always takes exactly one number from the stream, whatever the parameters, so variants
-//! that change a distribution stay paired draw for draw.
+//! that change a distribution stay paired draw for draw. [`Stream::lognormal`] converts the
+//! stream's next number one draw ahead, off the event loop's critical path.
 
 use std::fmt;
 use std::sync::Arc;
