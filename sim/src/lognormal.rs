@@ -6,7 +6,7 @@
 //! distribution evaluated at a uniform `u`, from a table built once per distribution.
 //!
 //! The table: take `u' = min(u, 1 - u)` (the top bit of the draw says which side of the median)
-//! and split `(0, 1/2)` into octaves `[2^-(e+2), 2^-(e+1))`, each cut into [`STEPS`] equal
+//! and split `(0, 1/2)` into octaves `[2^-(e+2), 2^-(e+1))`, each cut into 16 (`STEPS`) equal
 //! intervals. Octaves keep each interval's width in `z = Φ⁻¹(u')` small all the way into the
 //! tails, where equal steps in `u` would not (the interval next to the tail was 10^-3 off for a
 //! typical sigma however many there were). On each interval the quantile is the cubic Hermite

@@ -114,8 +114,8 @@ impl Stream {
         Bits::open01(self)
     }
 
-    /// A draw of `d`: exactly [`LogNormal::at`] of the stream's next number, but usually
-    /// computed already. Why: every network hop and most service times are log-normal draws,
+    /// A draw of `d`: exactly its quantile at the stream's next number, but usually computed
+    /// already. Why: every network hop and most service times are log-normal draws,
     /// and a draw's chain (generator, table read, cubic, rounding) ran straight into scheduling
     /// the event it timed, which the next event's pop waits on. So each draw also takes the
     /// following number and computes its value, off that path; the next log-normal draw of the
