@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# A profile-guided (PGO) release build of faultline: 2–13% faster than the plain release build
-# on the benchmarks (docs/performance.md), with identical results — PGO changes how the code
-# is laid out and inlined, never what it computes (no fast-math anywhere).
+# A profile-guided (PGO) release build of faultline, with identical results — PGO changes how
+# the code is laid out and inlined, never what it computes (no fast-math anywhere). Its gain
+# depends on the workload and has shrunk as the plain build got faster: from 13% on the M/M/4
+# bench in earlier rounds to 3–4.5% now, and slower on the checkout headline in two runs
+# (docs/performance.md).
 #
 #   bash bench/pgo_build.sh          → target/pgo/release/faultline (its path is the last line)
 #
