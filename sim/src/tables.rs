@@ -35,7 +35,6 @@ pub struct Layers {
 /// precision: Abramowitz & Stegun 26.2.23 (error < 4.5e-4) as the start, then Halley steps on
 /// `Φ(z) = erfc(-z/√2)/2`. `erfc` keeps its relative precision in the lower tail, so the
 /// quantile is computed on the side of the smaller probability.
-#[allow(dead_code)] // used by build.rs, the sampler's exact tails and the tests
 pub fn normal_quantile(p: f64) -> f64 {
     if p > 0.5 {
         return -normal_quantile(1.0 - p);

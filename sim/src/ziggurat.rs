@@ -3,11 +3,12 @@
 //! 53-bit uniform per try).
 //!
 //! Why: inversion (`-ln U`) and Box–Muller (`ln`, `sqrt`, `cos`) put transcendental calls on
-//! every exponential draw (arrival gaps, service times); the ziggurat answers about 99% of draws with one
-//! `u64`, a table lookup, a multiply and a compare. Rejections redraw, so the number of draws
-//! per sample varies with the draws themselves (≈ 1.01 exponential, ≈ 1.02 normal on average)
-//! but never with a distribution's parameters: two variants that change a mean or a median still
-//! consume the same draws from the same stream, and stay paired (common random numbers).
+//! every exponential draw (arrival gaps, service times); the ziggurat answers about 99% of
+//! draws with one `u64`, a table lookup, a multiply and a compare. Rejections redraw, so the
+//! number of draws per sample varies with the draws themselves (≈ 1.01 exponential, ≈ 1.02
+//! normal on average) but never with a distribution's parameters: two variants that change a
+//! mean or a median still consume the same draws from the same stream, and stay paired
+//! (common random numbers).
 //!
 //! The layer tables are computed at build time with `libm` (src/tables.rs), so they are identical
 //! on every platform.
