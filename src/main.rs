@@ -16,6 +16,7 @@ use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, expect, rep
 #[command(
     name = "faultline",
     version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), " (simulation revision ", faultline_models::sim_revision!(), ")"),
     about = "Deterministic simulator and chaos testbed for distributed-system designs"
 )]
 struct Cli {
@@ -761,13 +762,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 }
                 Some(h) => {
                     eprintln!("NOT reproduced: {what}; the file recorded trace {h}");
-                    if r.faultline_version != env!("CARGO_PKG_VERSION") {
-                        eprintln!(
-                            "  (recorded by faultline {}, this is {})",
-                            r.faultline_version,
-                            env!("CARGO_PKG_VERSION")
-                        );
-                    }
+                    eprintln!("  ({})", r.mismatch_note());
                     Ok(EXIT_CHECK_FAILED)
                 }
                 None => {

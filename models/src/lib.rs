@@ -27,6 +27,24 @@ pub mod spec;
 pub mod workflow;
 pub mod world;
 
+/// The simulation revision as a literal, for `concat!` (the CLI's `--version`); see
+/// [`SIM_REVISION`].
+#[macro_export]
+macro_rules! sim_revision {
+    () => {
+        1
+    };
+}
+
+/// The simulation revision: bumped whenever a change makes some scenario, variant and seed run
+/// differently (a different trace hash) — a new way of drawing a distribution, an engine
+/// ordering fix, a changed model rule — even when the results stay statistically the same.
+/// Replay files record it, so a replay that no longer reproduces says whether the model changed
+/// in between (docs/determinism.md). `tests/it/determinism.rs` pins the trace hashes of the
+/// catalog at this revision: it fails on any such change until the revision is bumped and the
+/// new hashes are pasted with it.
+pub const SIM_REVISION: u32 = sim_revision!();
+
 pub use msg::{ActorId, Msg, Outbox, Status};
 pub use report::RunReport;
 pub use spec::WorldSpec;

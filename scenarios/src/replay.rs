@@ -25,6 +25,10 @@ pub struct Replay {
     pub format: u32,
     /// The version that wrote it; a different version may simulate differently.
     pub faultline_version: String,
+    /// The simulation revision ([`faultline_models::SIM_REVISION`]) that wrote it: the same
+    /// revision runs the same trace. Absent in files written before revisions were recorded.
+    #[serde(default)]
+    pub sim_revision: Option<u32>,
     /// The scenario's name.
     pub scenario: String,
     /// The scenario file, embedded: the replay does not depend on files that may change.
@@ -69,6 +73,7 @@ impl Replay {
         Replay {
             format: FORMAT,
             faultline_version: env!("CARGO_PKG_VERSION").to_owned(),
+            sim_revision: Some(faultline_models::SIM_REVISION),
             scenario: scenario.name.clone(),
             text: scenario.source.text.clone(),
             variant: variant.to_owned(),
@@ -99,6 +104,30 @@ impl Replay {
             .into());
         }
         Ok(r)
+    }
+
+    /// Why a replay may have given another trace than the one it recorded: the model changed
+    /// in between (another simulation revision), or, at the same revision, nothing should
+    /// have — a determinism bug.
+    pub fn mismatch_note(&self) -> String {
+        let here = faultline_models::SIM_REVISION;
+        let version = env!("CARGO_PKG_VERSION");
+        match self.sim_revision {
+            Some(r) if r != here => format!(
+                "recorded at simulation revision {r} (faultline {}); this build simulates revision {here} \
+                 (faultline {version}): the model changed in between, so another trace is expected",
+                self.faultline_version
+            ),
+            Some(_) => format!(
+                "recorded at this build's simulation revision ({here}), so it should have reproduced: \
+                 a determinism bug (`faultline check-determinism` on the scenario may show where)"
+            ),
+            None => format!(
+                "written by faultline {} before replay files recorded the simulation revision; this \
+                 build simulates revision {here}: the model may have changed since",
+                self.faultline_version
+            ),
+        }
     }
 
     /// The scenario it embeds.

@@ -852,9 +852,21 @@ fn run_saves_a_replay_that_replay_reproduces() {
     assert!(stderr(&o).contains("reproduced"), "{}", stderr(&o));
     // A tampered seed is another run: exit 1, both hashes named.
     let text = std::fs::read_to_string(&path).unwrap().replace("\"seed\": 4", "\"seed\": 5");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, &text).unwrap();
     let o = expect_code(&["replay", p], 1);
     assert!(stderr(&o).contains("NOT reproduced") && stderr(&o).contains(&hash), "{}", stderr(&o));
+    // Recorded at this build's simulation revision, so the mismatch is called a determinism bug
+    // (here it is the tampered seed); at another revision, or none recorded, the model change is
+    // named as the likely cause.
+    let revision = format!("\"sim_revision\": {}", faultline_models::SIM_REVISION);
+    assert!(text.contains(&revision), "{text}");
+    assert!(stderr(&o).contains("determinism bug"), "{}", stderr(&o));
+    std::fs::write(&path, text.replace(&revision, "\"sim_revision\": 0")).unwrap();
+    let o = expect_code(&["replay", p], 1);
+    assert!(stderr(&o).contains("recorded at simulation revision 0"), "{}", stderr(&o));
+    std::fs::write(&path, text.replace(&format!("{revision},"), "")).unwrap();
+    let o = expect_code(&["replay", p], 1);
+    assert!(stderr(&o).contains("before replay files recorded the simulation revision"), "{}", stderr(&o));
     // Not a replay file: exit 2 with a position.
     std::fs::write(&path, "{\n  \"format\": 1,\n  \"nope\": true\n}\n").unwrap();
     let o = expect_code(&["replay", p], 2);
@@ -992,4 +1004,11 @@ fn sweep_writes_a_self_contained_html_report_with_labelled_charts() {
     let again = temp_path("report2");
     expect_code(&["report", o, "--out", again.to_str().unwrap()], 0);
     assert_eq!(std::fs::read_to_string(again.join("index.html")).unwrap(), html);
+}
+
+#[test]
+fn long_version_names_the_simulation_revision() {
+    let o = expect_code(&["--version"], 0);
+    let want = format!("(simulation revision {})", faultline_models::SIM_REVISION);
+    assert!(stdout(&o).contains(&want), "{}", stdout(&o));
 }

@@ -75,6 +75,65 @@ fn same_seed_same_trace_hash_for_every_catalog_variant() {
     }
 }
 
+/// The simulation revision the hashes below were taken at.
+const PINNED_AT: u32 = 1;
+
+/// The trace hash of every catalog scenario and variant at seed 11, at simulation revision
+/// [`PINNED_AT`].
+const PINNED: &[(&str, &str, &str)] = &[
+    ("cache-stampede", "no-coalescing", "71efd712fcbf3825"),
+    ("cache-stampede", "coalescing", "022dc3b04005b3d9"),
+    ("checkout-outage", "sync", "825d805f0d5b5ff8"),
+    ("checkout-outage", "orchestrated", "b891ef86354ca813"),
+    ("checkout-outage", "choreographed", "cba0df3eb7f35717"),
+    ("circuit-breaker", "no-breaker", "728ec2e901c4790d"),
+    ("circuit-breaker", "breaker", "ad7ee6a465cecb2c"),
+    ("cross-region-outage", "retry-once", "cebaae7a2e1d53e0"),
+    ("cross-region-outage", "fail-fast", "d35f0aecbc3a772d"),
+    ("database-failover", "sync-replication", "36039525cb037837"),
+    ("database-failover", "async-replication", "eef8f13019947139"),
+    ("hot-shard", "range-sharding", "49eb527bb870ff09"),
+    ("hot-shard", "hash-sharding", "9bd23e4badd1808d"),
+    ("partition-consistency", "strong", "2a7a9390c53e7776"),
+    ("partition-consistency", "eventual", "dac8769a3bc20b40"),
+    ("queue-dead-letters", "three-attempts", "9756e4b5bca9a614"),
+    ("queue-dead-letters", "patient", "c7d6c90473f0b2ec"),
+    ("queueing-near-saturation", "load-50", "c96d6c02ca9637c8"),
+    ("queueing-near-saturation", "load-80", "2a3c3caaeff61ebb"),
+    ("queueing-near-saturation", "load-90", "203d56f2a58fac96"),
+    ("queueing-near-saturation", "load-95", "be946fd75a43889c"),
+    ("queueing-near-saturation", "load-99", "933c3748f2bf0ff9"),
+    ("region-failover", "active-passive", "5b987a4fe29a1354"),
+    ("region-failover", "active-active", "d85d94bb8b293796"),
+    ("retry-storm", "aggressive-retries", "575048a51068a754"),
+    ("retry-storm", "retry-budget", "7d580c9fa33135c6"),
+    ("retry-storm", "no-retries", "1719d9923c77d022"),
+    ("tail-at-scale", "no-hedging", "40f16224280ac921"),
+    ("tail-at-scale", "hedged", "4f3b6443dbfba078"),
+];
+
+#[test]
+fn catalog_trace_hashes_are_pinned_to_the_simulation_revision() {
+    let mut now = Vec::new();
+    for e in catalog::CATALOG {
+        let sc = scenario(e.text);
+        for v in &sc.variants {
+            let c = sc.variant(Some(&v.name)).unwrap();
+            let (r, _) = runner::run(&c, 11, None).unwrap();
+            now.push((e.name.to_owned(), v.name.clone(), r.trace_hash));
+        }
+    }
+    let pinned: Vec<_> = PINNED.iter().map(|&(s, v, h)| (s.to_owned(), v.to_owned(), h.to_owned())).collect();
+    let table: String = now.iter().map(|(s, v, h)| format!("    (\"{s}\", \"{v}\", \"{h}\"),\n")).collect();
+    assert!(
+        pinned == now && PINNED_AT == faultline_models::SIM_REVISION,
+        "the catalog's traces at seed 11 are not the ones pinned at simulation revision {PINNED_AT} \
+         (this build: revision {}). If the change is meant to make runs differ, bump SIM_REVISION \
+         in models/src/lib.rs, set PINNED_AT to it and paste this as PINNED:\n{table}",
+        faultline_models::SIM_REVISION
+    );
+}
+
 #[test]
 fn catalog_list_matches_the_catalog_directory() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
