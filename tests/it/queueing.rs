@@ -219,8 +219,8 @@ fn replicate(c: u32, rho: f64, service_time: &Dist, warm: Nanos, duration: Nanos
     let span = (duration - warm) as f64;
     let area = |t: &faultline_models::metrics::TimeAverage, at: Nanos| t.average(at) * at as f64;
     let hist = |s: &faultline_models::service::InstanceStats| s.sojourn.as_deref().cloned().unwrap_or_default();
-    let mut h = hist(&b).inner().clone();
-    h.subtract(hist(&a).inner()).unwrap();
+    let mut h = hist(&b).to_wide();
+    h.subtract(hist(&a).to_wide()).unwrap();
     let q = |p: f64| h.value_at_quantile(p) as f64;
     Rep {
         wq: (b.wait_sum_ns - a.wait_sum_ns) / (b.started - a.started) as f64,
