@@ -594,6 +594,27 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// After the end, a run goes on until every request has resolved: up to `worst` (every
+    /// attempt timing out, every backoff at its maximum) for a workload's request. That tail is
+    /// simulated and gets time-series windows like the rest, so it is held to the same limits
+    /// as the scenario itself (a timeout of years would otherwise allocate windows for all of
+    /// them).
+    fn check_drain(&mut self, span: Range<usize>, worst: Nanos, window: Nanos) {
+        let what = if worst > from_s(MAX_DURATION_S) {
+            "more than 30 days".to_owned()
+        } else if worst / window > 100_000 {
+            format!("{} s, more than 100000 time-series windows,", worst as f64 / 1e9)
+        } else {
+            return;
+        };
+        self.err(span, format!("a request can take {what} to resolve here, and the run waits for it after its end"))
+            .label("with every attempt timing out")
+            .help(
+                "at most 30 days and 100000 windows: lower the timeout or the retries (attempts × timeout_ms \
+                 + (attempts − 1) × backoff_max_ms), or make `window_ms` larger",
+            );
+    }
+
     fn at_least_one(&mut self, v: Option<&Spanned<u32>>, default: u32) -> u32 {
         match v {
             Some(x) if *x.get_ref() == 0 => {
@@ -1126,6 +1147,7 @@ impl<'a> Checker<'a> {
                 CallSpec::new(target.clone(), from_ms(w.timeout_ms.get_ref().0), self.retry(w.retry.as_ref()));
             call.hedge_after = w.hedge_after_ms.as_ref().map(|h| from_ms(h.get_ref().0));
             call.breaker = self.breaker(w.breaker.as_ref());
+            self.check_drain(w.timeout_ms.span(), call.worst_case(), window);
             let callee = self.callee(&target, &balancers);
             let mix = w
                 .mix
