@@ -120,7 +120,8 @@ impl Replay {
             ),
             Some(_) => format!(
                 "recorded at this build's simulation revision ({here}), so it should have reproduced: \
-                 a determinism bug (`faultline check-determinism` on the scenario may show where)"
+                 unless the file was edited, a determinism bug (`faultline check-determinism` on the \
+                 scenario may show where)"
             ),
             None => format!(
                 "written by faultline {} before replay files recorded the simulation revision; this \
@@ -227,10 +228,15 @@ pub fn run(replay: &Replay, sink: Option<Box<dyn TraceSink>>) -> Result<(RunRepo
                 let (name, kind) = scenario.fault_kind(Some(&replay.variant), fault)?;
                 world.inject(&name, kind, *duration_ns);
             }
-            Command::Heal { index, .. } => {
-                if *index < world.faults().len() {
-                    world.heal(*index);
+            Command::Heal { index, at_event, .. } => {
+                let n = world.faults().len();
+                if *index >= n {
+                    // Only an edited file can name a fault that does not exist yet.
+                    let msg = format!("`heal` of fault {index} at event {at_event}: the run has {n} fault(s) then");
+                    let file = format!("replay:{}", replay.scenario);
+                    return Err(ScenarioErrors::from(ScenarioError::new(&file, "", None, msg)).into());
                 }
+                world.heal(*index);
             }
         }
     }
@@ -258,6 +264,23 @@ mod tests {
         assert_eq!(back, r);
         let (replayed, _) = run(&back, None).unwrap();
         assert_eq!(replayed.trace_hash, plain.trace_hash);
+    }
+
+    #[test]
+    fn healing_a_fault_that_does_not_exist_is_an_error() {
+        // cross-region-outage schedules one fault (index 0); nothing was injected.
+        let sc = scenario("cross-region-outage");
+        let mut r = Replay::new(&sc, &sc.variants[0].name, 5);
+        r.commands.push(Command::Heal { at_event: 100, t_ns: 0, index: 1 });
+        match run(&r, None) {
+            Err(ReplayError::Scenario(e)) => {
+                let msg = e.errors[0].one_line();
+                assert!(msg.contains("`heal` of fault 1 at event 100: the run has 1 fault(s) then"), "{msg}");
+            }
+            other => panic!("expected an error, got {:?}", other.map(|(r, _)| r.trace_hash)),
+        }
+        r.commands[0] = Command::Heal { at_event: 100, t_ns: 0, index: 0 };
+        assert!(run(&r, None).is_ok());
     }
 
     #[test]
