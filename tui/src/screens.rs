@@ -392,3 +392,71 @@ fn docs_show_the_current_keys_and_screens() {
         assert!(doc.contains(&c), "docs/tui.md: the {what} capture changed; it is now:\n{c}");
     }
 }
+
+/// Whatever a user presses, in whatever order, at whatever terminal size: the UI never panics
+/// (a panic would leave the user's terminal in raw mode until the guard restores it, and lose
+/// the session).
+mod any_input {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn records() -> Vec<sweep::SeedRecord> {
+        static RECORDS: OnceLock<Vec<sweep::SeedRecord>> = OnceLock::new();
+        RECORDS.get_or_init(sweep_records).clone()
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let chars: Vec<char> =
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,+=-?/!".chars().collect();
+        let codes = vec![
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::Tab,
+            KeyCode::Backspace,
+            KeyCode::F(1),
+        ];
+        prop_oneof![
+            8 => proptest::sample::select(chars).prop_map(key),
+            3 => proptest::sample::select(codes).prop_map(code),
+            1 => Just(Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))),
+            3 => (0u64..2_000).prop_map(|ms| Event::Tick(Duration::from_millis(ms))),
+            1 => (0u16..300, 0u16..100).prop_map(|(w, h)| Event::Resize(w, h)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_sequence_of_keys_panics_at_any_size(
+            start in 0..3usize,
+            events in proptest::collection::vec(event(), 0..40),
+            sizes in proptest::collection::vec((1u16..200, 1u16..60), 1..4),
+        ) {
+            let mut fx = match start {
+                0 => fixture(Options { paused: true, ..Options::default() }),
+                1 => outage(true),
+                _ => fixture(Options { sweep: Some(("out.jsonl".into(), records())), ..Options::default() }),
+            };
+            for (i, &e) in events.iter().enumerate() {
+                fx.app.update(e);
+                if fx.app.quit {
+                    break;
+                }
+                let (w, h) = sizes[i % sizes.len()];
+                fx.draw(w, h);
+            }
+        }
+    }
+}
