@@ -41,8 +41,7 @@ pub struct InstanceStats {
     pub sojourn: Option<Box<LatencyHist>>,
     /// Busy workers over the scenario's duration (utilisation = average / workers).
     pub busy: TimeAverage,
-    /// Requests in the instance (queued + in service) over time.
-    pub in_system: TimeAverage,
+    /// Requests waiting for a worker over time (those in the instance: this plus `busy`).
     pub queue_len: TimeAverage,
     pub queue_max: u64,
     /// Per window: arrivals, answered ok, answered with an error, turned away (queue full or
@@ -156,7 +155,7 @@ impl Instance {
             calls,
             rng_work,
             rng_errors,
-            stats: InstanceStats { busy: g, in_system: g, queue_len: g, ..InstanceStats::default() },
+            stats: InstanceStats { busy: g, queue_len: g, ..InstanceStats::default() },
         }
     }
 
@@ -209,7 +208,6 @@ impl Instance {
     fn gauges(&mut self, now: Nanos) {
         self.stats.busy.set(now, u64::from(self.busy));
         self.stats.queue_len.set(now, self.queue.len() as u64);
-        self.stats.in_system.set(now, self.queue.len() as u64 + u64::from(self.busy));
         self.stats.queue_max = self.stats.queue_max.max(self.queue.len() as u64);
     }
 

@@ -225,7 +225,9 @@ fn replicate(c: u32, rho: f64, service_time: &Dist, warm: Nanos, duration: Nanos
     Rep {
         wq: (b.wait_sum_ns - a.wait_sum_ns) / (b.started - a.started) as f64,
         w: (b.sojourn_sum_ns - a.sojourn_sum_ns) / (b.ok - a.ok) as f64,
-        l: (area(&b.in_system, duration) - area(&a.in_system, warm)) / span,
+        // In the system = waiting + in service: the two gauges' areas add up.
+        l: (area(&b.busy, duration) + area(&b.queue_len, duration) - area(&a.busy, warm) - area(&a.queue_len, warm))
+            / span,
         lambda: (b.arrivals - a.arrivals) as f64 / span,
         arrivals: b.arrivals - a.arrivals,
         edges: (n_a, n_b),
