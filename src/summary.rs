@@ -141,12 +141,13 @@ pub fn render(r: &RunReport) -> String {
         for q in &r.queues {
             let _ = writeln!(
                 s,
-                "  {:<16} published {} · delivered {} ({} redelivered) · acked {} · dead-lettered {} · backlog {} (max {}, oldest {:.0} ms)",
+                "  {:<16} published {} · delivered {} ({} redelivered) · acked {} (p99 {:.1} ms after publish) · dead-lettered {} · backlog {} (max {}, oldest {:.0} ms)",
                 q.name,
                 q.published,
                 q.delivered,
                 q.redelivered,
                 q.acked,
+                q.ack_latency_ms.p99,
                 q.dead_lettered,
                 q.backlog,
                 q.max_backlog,

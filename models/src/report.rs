@@ -189,6 +189,9 @@ pub struct QueueReport {
     pub mean_backlog: f64,
     /// Age of the oldest unacknowledged message at the end of the run.
     pub oldest_age_ms: f64,
+    /// Time from publish to acknowledgement, over acknowledged messages (redeliveries
+    /// included: a message's wait runs until its final ack).
+    pub ack_latency_ms: LatencySummary,
     pub partition_backlogs: Vec<u64>,
     /// Per window (the top-level `timeseries` windows).
     pub timeseries: QueueSeries,
@@ -523,6 +526,7 @@ impl RunReport {
                         max_backlog: st.max_backlog,
                         mean_backlog: round3(st.backlog.average(now)),
                         oldest_age_ms: to_ms(b.oldest_age(now)),
+                        ack_latency_ms: LatencySummary::of(&st.ack_latency),
                         partition_backlogs: b.partition_backlogs(),
                         timeseries: QueueSeries::default(),
                     });

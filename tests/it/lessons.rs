@@ -170,6 +170,12 @@ fn queue_loses_nothing_redelivers_and_dead_letters_only_what_keeps_failing() {
     }
     // The warehouse outage exhausts 3 attempts quickly; 20 attempts ride most of it out.
     assert!(quick.queues[0].dead_lettered > 3 * patient.queues[0].dead_lettered);
+    // ... at a cost in time to acknowledgement: the messages it saves wait out the outage.
+    let (q, p) = (&quick.queues[0].ack_latency_ms, &patient.queues[0].ack_latency_ms);
+    for l in [q, p] {
+        assert!(0.0 < l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, "{l:?}");
+    }
+    assert!(p.mean > 2.0 * q.mean && p.p90 > 10.0 * q.p90, "patient {p:?} vs three attempts {q:?}");
 }
 
 #[test]
