@@ -99,7 +99,8 @@ pub struct BrokerStats {
     /// Backlog over the scenario's duration.
     pub backlog: TimeAverage,
     /// Time from publish to acknowledgement, per group and message; two significant digits
-    /// (quantiles within 1%), so that reporting it scans a seventh of a 3-digit histogram's counters.
+    /// (quantiles within 1%), so that reporting it scans a seventh of a 3-digit histogram's
+    /// counters.
     pub ack_latency: LatencyHist,
 }
 

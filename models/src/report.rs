@@ -189,8 +189,8 @@ pub struct QueueReport {
     pub mean_backlog: f64,
     /// Age of the oldest unacknowledged message at the end of the run.
     pub oldest_age_ms: f64,
-    /// Time from publish to acknowledgement, over acknowledged messages (redeliveries
-    /// included: a message's wait runs until its final ack).
+    /// Time from publish to acknowledgement, one sample per consumer group's ack of a message
+    /// (redeliveries included: a message's wait runs until its final ack).
     pub ack_latency_ms: LatencySummary,
     pub partition_backlogs: Vec<u64>,
     /// Per window (the top-level `timeseries` windows).
