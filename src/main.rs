@@ -377,6 +377,7 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         use std::io::{Seek, SeekFrom};
         let existing = std::fs::read_to_string(path).unwrap_or_default();
         let (rs, keep) = sweep::read_records(&existing).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
+        sweep::resumable(&rs).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -457,6 +458,7 @@ fn read_sweep_files(files: &[String]) -> Result<Vec<sweep::SeedRecord>, Failure>
     if records.is_empty() {
         return Err(Failure::BadInput("no records in the given files".into()));
     }
+    sweep::same_revision(&records).map_err(Failure::BadInput)?;
     Ok(records)
 }
 
@@ -546,6 +548,7 @@ fn read_sweep(file: &str) -> Result<Vec<sweep::SeedRecord>, Failure> {
     if records.is_empty() {
         return Err(Failure::BadInput(format!("{file}: no sweep records")));
     }
+    sweep::same_revision(&records).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
     Ok(records)
 }
 

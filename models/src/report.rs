@@ -21,6 +21,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct RunReport {
     pub schema_version: u32,
+    /// The simulation revision that ran it ([`crate::SIM_REVISION`]).
+    pub sim_revision: u32,
     pub scenario: String,
     pub variant: String,
     pub seed: u64,
@@ -685,6 +687,7 @@ impl RunReport {
         }
         RunReport {
             schema_version: SCHEMA_VERSION,
+            sim_revision: crate::SIM_REVISION,
             scenario: scenario.to_owned(),
             variant: variant.to_owned(),
             seed: world.seed,

@@ -49,6 +49,10 @@ pub struct SeedRecord {
     /// When each fault was active, as applied.
     #[serde(default)]
     pub faults: Vec<FaultSpan>,
+    /// The simulation revision that ran it (absent in records written before records carried
+    /// it): records of different revisions come from different models and are never pooled.
+    #[serde(default)]
+    pub sim_revision: Option<u32>,
 }
 
 /// A fault's active span in a run (`end_ms` absent: still active at the end).
@@ -117,6 +121,7 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
             .collect(),
         p99_ms_per_window: report.timeseries.p99_ms.clone(),
         faults,
+        sim_revision: Some(faultline_models::SIM_REVISION),
     })
 }
 
@@ -308,6 +313,8 @@ pub struct PairedDiff {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SweepReport {
     pub schema_version: u32,
+    /// The simulation revision of its records (absent: records written before they carried it).
+    pub sim_revision: Option<u32>,
     pub scenario: String,
     pub variants: Vec<VariantSummary>,
     pub paired: Vec<PairedDiff>,
@@ -419,7 +426,43 @@ pub fn aggregate_with(
             paired.push(PairedDiff { baseline: base.clone(), variant: v.clone(), seeds: common.len(), differences });
         }
     }
-    SweepReport { schema_version: 1, scenario: scenario.to_owned(), variants, paired }
+    let sim_revision = records.first().and_then(|r| r.sim_revision);
+    SweepReport { schema_version: 1, sim_revision, scenario: scenario.to_owned(), variants, paired }
+}
+
+/// Records to be pooled must come from one model: an error naming the revisions otherwise.
+pub fn same_revision(records: &[SeedRecord]) -> Result<(), String> {
+    let mut revisions: Vec<Option<u32>> = records.iter().map(|r| r.sim_revision).collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    if revisions.len() <= 1 {
+        return Ok(());
+    }
+    let names: Vec<String> = revisions.iter().map(|r| revision_name(*r)).collect();
+    Err(format!(
+        "the records come from {}: runs of different models cannot be pooled (docs/determinism.md)",
+        names.join(" and ")
+    ))
+}
+
+/// Whether records written earlier can be resumed by this build: only from its own revision.
+pub fn resumable(records: &[SeedRecord]) -> Result<(), String> {
+    let here = faultline_models::SIM_REVISION;
+    match records.iter().find(|r| r.sim_revision != Some(here)) {
+        None => Ok(()),
+        Some(r) => Err(format!(
+            "it holds runs of {}, and this build simulates revision {here}: resuming would pool runs \
+             of two models; write to a new file (or finish with the build that started it)",
+            revision_name(r.sim_revision)
+        )),
+    }
+}
+
+fn revision_name(r: Option<u32>) -> String {
+    match r {
+        Some(r) => format!("simulation revision {r}"),
+        None => "a build that did not record its simulation revision".to_owned(),
+    }
 }
 
 /// Reads `--out` records: one JSON object per line; a last line cut short by an interrupted

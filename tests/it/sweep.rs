@@ -99,3 +99,35 @@ fn sweep_rejects_bad_ranges_and_shards() {
     assert_eq!(faultline(&["sweep", SC, "--seeds", "1..3", "--shard", "3/2"]).0, 2);
     assert_eq!(faultline(&["sweep", SC, "--seeds", "1..3", "--variant", "nope"]).0, 2);
 }
+
+#[test]
+fn records_of_another_simulation_revision_are_neither_resumed_nor_pooled() {
+    let (a, b) = (tmp("rev-a.jsonl"), tmp("rev-b.jsonl"));
+    assert_eq!(faultline(&["sweep", SC, "--seeds", "1..3", "--out", &a]).0, 0);
+    let text = std::fs::read_to_string(&a).unwrap();
+    let here = format!("\"sim_revision\":{}", faultline_models::SIM_REVISION);
+    assert_eq!(text.matches(&here).count(), 4, "every record names its revision: {text}");
+    // The same runs as if written by another model, and by a build before records named one.
+    std::fs::write(&b, text.replace(&here, "\"sim_revision\":0")).unwrap();
+    let old = tmp("rev-none.jsonl");
+    std::fs::write(&old, text.replace(&format!(",{here}"), "")).unwrap();
+    for f in [&b, &old] {
+        let (code, _, err) = faultline(&["sweep", SC, "--seeds", "1..5", "--out", f]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("resuming would pool runs of two models"), "{err}");
+        assert_eq!(std::fs::read_to_string(f).unwrap().lines().count(), 4, "the file is left as it was");
+    }
+    let (code, _, err) = faultline(&["merge", &a, &b]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("simulation revision 0 and simulation revision"), "{err}");
+    // One revision, whichever: merged, and the report names it.
+    let (code, out, err) = faultline(&["merge", &b, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["sim_revision"], 0);
+    let (code, out, _) = faultline(&["sweep", SC, "--seeds", "1..3", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["sim_revision"],
+        faultline_models::SIM_REVISION
+    );
+}
