@@ -57,9 +57,11 @@ pub struct Sampler {
     /// most [`MAX_SAMPLED_SHARDS`].
     pub shard_samples: Vec<Vec<u64>>,
     shards: usize,
-    /// Samples kept at most: the scenario's windows plus a long drain. A run whose clock jumps
-    /// far ahead (e.g. a retry backoff of years) must not allocate a sample per skipped window;
-    /// later windows then show up as one lump in the last, partial one.
+    /// Samples kept at most: every window up to the run's end (the scenario's duration and the
+    /// longest drain its requests and sagas can need), but never more than the scenario's
+    /// windows plus 100 000 (what validation allows a workload's drain), so that a clock that
+    /// jumps far ahead cannot allocate a sample per skipped window; later windows would then
+    /// show up as one lump in the last, partial one.
     max_samples: usize,
 }
 
@@ -95,8 +97,8 @@ impl Layout {
 
 impl Sampler {
     /// `shard_offsets`: where each database's shards start in the per-shard samples, and the
-    /// total as the last entry.
-    pub fn new(window: Nanos, slots: usize, shards: usize, duration: Nanos) -> Sampler {
+    /// total as the last entry. `end` is the latest a run can go on to (duration and drain).
+    pub fn new(window: Nanos, slots: usize, shards: usize, duration: Nanos, end: Nanos) -> Sampler {
         let shards = if shards <= MAX_SAMPLED_SHARDS { shards } else { 0 };
         // The sample at time 0 is all zeros: counters start there.
         Sampler {
@@ -106,7 +108,10 @@ impl Sampler {
             samples: vec![vec![[0; 4]; slots]],
             shard_samples: vec![vec![0; shards]],
             shards,
-            max_samples: usize::try_from(duration / window.max(1)).unwrap_or(usize::MAX).saturating_add(1_000),
+            max_samples: {
+                let windows = |t: Nanos| usize::try_from(t / window.max(1)).unwrap_or(usize::MAX);
+                windows(end).saturating_add(2).min(windows(duration).saturating_add(100_001))
+            },
         }
     }
 
@@ -251,7 +256,7 @@ mod tests {
 
     #[test]
     fn deltas_and_gauges_per_window_with_a_partial_last_one() {
-        let mut s = Sampler::new(10, 1, 0, 100);
+        let mut s = Sampler::new(10, 1, 0, 100, 100);
         s.samples.push(vec![[5, 0, 0, 7]]); // at 10
         s.samples.push(vec![[9, 0, 0, 2]]); // at 20
         let now = [[12, 0, 0, 4]];

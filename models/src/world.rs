@@ -411,6 +411,7 @@ impl World {
                     + spec.databases.len(),
                 spec.databases.iter().map(|d| d.nodes.len()).sum(),
                 spec.duration,
+                end,
             ),
             layout: Layout {
                 queue_actors: queue_ids.first().map_or((0, 0), |f| (f.0, f.0 + queue_ids.len() as u32)),

@@ -486,6 +486,9 @@ impl<'a> Checker<'a> {
 
     fn workflow(&mut self, w: &WorkflowCfg, topo: &mut Topology) -> WorkflowSpec {
         let wname = w.name.get_ref().as_str();
+        if w.settle_s.is_some_and(|s| s.0 > MAX_DURATION_S) {
+            self.err(w.name.span(), "`settle_s` is at most 30 days (2 592 000 s)");
+        }
         let design = match w.design.get_ref().as_str() {
             "sync" => Design::Sync,
             "orchestrated" => Design::Orchestrated,
@@ -589,7 +592,7 @@ impl<'a> Checker<'a> {
             retry: self.retry(w.retry.as_ref()),
             reply_within: w.reply_within_ms.map(|r| from_ms(r.0).max(1)),
             log_write: w.log_write.as_ref().map_or(Dist::Constant { value: 1e6 }, |d| self.dist(d)),
-            settle: w.settle_s.map_or(60_000_000_000, |s| from_s(s.0)),
+            settle: w.settle_s.map_or(60_000_000_000, |s| from_s(s.0.min(MAX_DURATION_S))),
             queue,
         }
     }

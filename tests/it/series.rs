@@ -94,3 +94,51 @@ fn series_show_when_things_happened() {
     let window = |t: f64| (t / w) as usize;
     assert!(c.hit_ratio[window(21.0)] < c.hit_ratio[window(18.0)], "{:?}", c.hit_ratio);
 }
+
+#[test]
+fn a_long_drain_keeps_its_windows() {
+    // Requests sent during the first 10 s wait at a stuck service; the balancer gives up on each
+    // 25 s after it was sent, so its timeouts fall 25–30 s in — 1 500–2 000 windows of 10 ms after
+    // the end, more than the 1 000 the sampler used to keep past it (it then lumped them all into
+    // the last kept window).
+    let text = r#"
+[scenario]
+name = "long-drain"
+duration_s = 10
+window_ms = 10
+
+[[region]]
+name = "r"
+zones = ["a"]
+
+[[service]]
+name = "stuck"
+region = "r"
+instances = 1
+workers = 1
+queue_capacity = 1000
+service_time = { dist = "constant", value_ms = 15000 }
+
+[[load_balancer]]
+name = "lb"
+zone = "a"
+service = "stuck"
+timeout_ms = 25000
+
+[[workload]]
+name = "users"
+zone = "a"
+target = "lb"
+arrival = { process = "constant", rate_per_s = 10 }
+timeout_ms = 20000
+"#;
+    let sc = Scenario::parse(&Source { file: "long-drain.toml".into(), text: text.into() }).unwrap();
+    let r = runner::run(&sc.variant(None).unwrap(), 1, None).unwrap().0;
+    let t = &r.balancers[0].timeseries.timeouts;
+    assert!(r.balancers[0].timeouts > 40, "{}", r.balancers[0].timeouts);
+    assert_eq!(sum(t), r.balancers[0].timeouts);
+    // Each timeout in the window of its time: 25 s after a send at 0.1 s steps, one per 10 windows.
+    let windows: Vec<usize> = t.iter().enumerate().filter(|&(_, &n)| n > 0).map(|(i, _)| i).collect();
+    assert!(windows.iter().all(|&i| (2500..3000).contains(&i)), "{windows:?}");
+    assert!(t.iter().all(|&n| n <= 1), "no window lumps several: {windows:?}");
+}
