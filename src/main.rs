@@ -170,7 +170,7 @@ struct SweepArgs {
     /// Seed range `A..B` (B excluded).
     #[arg(long)]
     seeds: String,
-    /// Worker threads (default: all cores). The output does not depend on it.
+    /// Worker threads (default, or 0: all cores). The output does not depend on it.
     #[arg(long)]
     threads: Option<usize>,
     /// Only these variants (repeatable; default: all).
@@ -401,7 +401,8 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs · {elapsed} elapsed · eta {eta}")
             .expect("valid template"),
     );
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        threads.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     sweep::run_streaming(&sc, &todo, threads, |r| {
         if let Some(f) = file.as_mut() {
             use std::io::Write;

@@ -26,8 +26,10 @@ const SEEDS: &str = "1..5";
 fn sweep_output_is_identical_with_one_and_two_threads() {
     let (c1, a, _) = faultline(&["sweep", SC, "--seeds", SEEDS, "--threads", "1", "--json"]);
     let (c2, b, _) = faultline(&["sweep", SC, "--seeds", SEEDS, "--threads", "2", "--json"]);
-    assert_eq!((c1, c2), (0, 0));
+    let (c0, z, _) = faultline(&["sweep", SC, "--seeds", SEEDS, "--threads", "0", "--json"]);
+    assert_eq!((c1, c2, c0), (0, 0, 0));
     assert_eq!(a, b);
+    assert_eq!(a, z, "0 threads means all cores");
     let v: serde_json::Value = serde_json::from_str(&a).unwrap();
     assert_eq!(v["variants"].as_array().unwrap().len(), 2);
     assert_eq!(v["variants"][0]["seeds"], 4);
