@@ -107,7 +107,8 @@ impl LatencyHist {
     }
 
     /// Whether its counters are still `u32` (see the type's docs).
-    pub fn is_narrow(&self) -> bool {
+    #[cfg(test)]
+    fn is_narrow(&self) -> bool {
         matches!(self.h, Counts::Narrow(_))
     }
 

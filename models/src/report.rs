@@ -528,7 +528,10 @@ impl RunReport {
                         max_backlog: st.max_backlog,
                         mean_backlog: round3(st.backlog.average(now)),
                         oldest_age_ms: to_ms(b.oldest_age(now)),
-                        ack_latency_ms: LatencySummary::of(&st.ack_latency),
+                        ack_latency_ms: st
+                            .ack_latency
+                            .as_deref()
+                            .map_or_else(LatencySummary::default, LatencySummary::of),
                         partition_backlogs: b.partition_backlogs(),
                         timeseries: QueueSeries::default(),
                     });

@@ -94,19 +94,6 @@ impl Dist {
             Dist::Empirical { points } => points.windows(2).map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0).sum(),
         }
     }
-
-    /// Multiplies every sampled value by `k` (used to derive e.g. a jitter from a base).
-    pub fn scaled(&self, k: f64) -> Dist {
-        match self {
-            Dist::Constant { value } => Dist::Constant { value: value * k },
-            Dist::Uniform { low, high } => Dist::Uniform { low: low * k, high: high * k },
-            Dist::Exponential { mean } => Dist::Exponential { mean: mean * k },
-            Dist::Normal { mean, std_dev } => Dist::Normal { mean: mean * k, std_dev: std_dev * k },
-            Dist::LogNormal(d) => Dist::LogNormal(LogNormal::new(d.mu() + libm::log(k), d.sigma())),
-            Dist::Pareto { scale, shape } => Dist::Pareto { scale: scale * k, shape: *shape },
-            Dist::Empirical { points } => Dist::Empirical { points: points.iter().map(|&(q, v)| (q, v * k)).collect() },
-        }
-    }
 }
 
 #[inline]
