@@ -378,7 +378,10 @@ pub struct Outcome {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallStats {
     pub calls: u64,
+    /// Attempts made: each call's first (unless its breaker refused it), its retries.
     pub attempts: u64,
+    /// Attempts after a call's first, counted when made: a retry whose backoff a crash cut
+    /// short was never one.
     pub retries: u64,
     pub attempt_timeouts: u64,
     pub attempt_failures: u64,
@@ -678,7 +681,6 @@ impl Calls {
                 let wait = retry.backoff(p.attempt, &mut self.rng);
                 let new_id = self.inflight.rekey(id).expect("live call");
                 self.inflight.get_mut(new_id).expect("live").attempt += 1;
-                self.stats.retries += 1;
                 out.timer(wait, Timer::Retry(new_id));
                 return None;
             }
@@ -783,6 +785,7 @@ impl Calls {
             }
             Timer::Retry(id) => {
                 self.inflight.get(id)?;
+                self.stats.retries += 1;
                 self.send_attempt(now, out, id)
             }
             Timer::Hedge(id) => {

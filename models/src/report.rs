@@ -125,8 +125,10 @@ pub struct ServiceReport {
 pub struct ServiceSeries {
     pub arrivals: Vec<u64>,
     pub ok: Vec<u64>,
+    /// Answered with an error: the service's own (`errors`) and an injected error fault's
+    /// (`injected_errors`) together.
     pub errors: Vec<u64>,
-    /// Turned away: queue full or rate limited.
+    /// Turned away: queue full (`rejected`) or rate limited (`rate_limited`).
     pub rejected: Vec<u64>,
     /// Time-averaged busy workers / workers in the window (instances together; 0 after the
     /// scenario's duration, which time averages cover).
@@ -239,6 +241,8 @@ pub struct DatabaseReport {
     pub rejected: u64,
     /// No lease / leader stepped down with the write pending.
     pub unavailable: u64,
+    /// Answered with an error: injected error faults.
+    pub errors: u64,
     pub lost_in_crash: u64,
     pub elections_started: u64,
     /// Times a replica became leader beyond the initial leaders (failovers).
@@ -441,6 +445,7 @@ impl RunReport {
                 redirects: 0,
                 rejected: 0,
                 unavailable: 0,
+                errors: 0,
                 lost_in_crash: 0,
                 elections_started: 0,
                 leader_changes: 0,
@@ -545,6 +550,7 @@ impl RunReport {
                     d.redirects += st.redirects;
                     d.rejected += st.rejected;
                     d.unavailable += st.unavailable;
+                    d.errors += st.errors;
                     d.lost_in_crash += st.lost;
                     d.elections_started += st.elections_started;
                     d.leader_changes += st.became_leader;
@@ -635,8 +641,8 @@ impl RunReport {
             let hit_ratio = hits.iter().zip(&misses).map(|(&h, &m)| round3(ratio(h as f64, (h + m) as f64))).collect();
             c.timeseries = CacheSeries { hits, misses, hit_ratio, backend_reads: delta(slot, CACHE_BACKEND_READS) };
         }
-        // Workflows' own brokers come after the scenario's queues and have no sampled series.
-        for (g, q) in queues.iter_mut().enumerate().take(spec.queues.len()) {
+        // The scenario's queues, then the topics of choreographed workflows (actor order).
+        for (g, q) in queues.iter_mut().enumerate() {
             let slot = layout.queues + g;
             q.timeseries = QueueSeries {
                 published: delta(slot, QUEUE_PUBLISHED),

@@ -77,11 +77,11 @@ pub struct Layout {
     pub caches: usize,
     pub queues: usize,
     pub databases: usize,
-    /// Actor ids `[from, to)` of the scenario's queues (workflows have brokers of their own, not sampled).
-    pub queue_actors: (u32, u32),
 }
 
 impl Layout {
+    /// `queues` counts every broker: the scenario's queues, then the topics of choreographed
+    /// workflows (the order of the report's `queues`, which is the order of their actors).
     pub fn new(services: usize, balancers: usize, caches: usize, queues: usize) -> Layout {
         let b = services;
         Layout {
@@ -90,7 +90,6 @@ impl Layout {
             caches: b + balancers,
             queues: b + balancers + caches,
             databases: b + balancers + caches + queues,
-            queue_actors: (0, 0),
         }
     }
 }
@@ -190,6 +189,7 @@ pub fn sample(
     let mut served = vec![0u64; shards];
     // Per database, per shard: whether a live replica leads it.
     let mut led: Vec<Vec<bool>> = Vec::new();
+    let mut broker = 0;
     for (i, a) in actors.iter().enumerate() {
         match &a.comp {
             Component::Balancer(b) => {
@@ -206,8 +206,10 @@ pub fn sample(
                 r[2] += c.stats.coalesced;
                 r[CACHE_BACKEND_READS] += c.stats.backend_reads;
             }
-            Component::Broker(b) if (layout.queue_actors.0..layout.queue_actors.1).contains(&(i as u32)) => {
-                let r = &mut rows[layout.queues + a.group];
+            Component::Broker(b) => {
+                // Brokers take the queue slots in actor order, as the report lists them.
+                let r = &mut rows[layout.queues + broker];
+                broker += 1;
                 r[QUEUE_PUBLISHED] += b.stats.published;
                 r[QUEUE_ACKED] += b.stats.acked;
                 r[QUEUE_DEAD_LETTERED] += b.stats.dead_lettered;
@@ -241,7 +243,7 @@ pub fn sample(
                 r[SVC_RETRIES] += svc.calls.stats.retries;
                 r[SVC_TIMEOUTS] += svc.calls.stats.attempt_timeouts;
             }
-            Component::Client(_) | Component::Participant(_) | Component::Coordinator(_) | Component::Broker(_) => {}
+            Component::Client(_) | Component::Participant(_) | Component::Coordinator(_) => {}
         }
     }
     for (g, shards) in led.iter().enumerate() {

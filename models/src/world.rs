@@ -386,6 +386,8 @@ impl World {
         // Sagas may go on after their users gave up (compensations retry until faults heal).
         let drain = spec.workflows.iter().map(|w| w.settle).fold(drain, Nanos::max);
         let end = spec.duration.saturating_add(drain).saturating_add(1_000_000);
+        // The scenario's queues and the topics of choreographed workflows: all sampled.
+        let brokers = spec.queues.len() + workflow_actors.iter().map(|w| w.topics.len()).sum::<usize>();
         let mut world = World {
             seed,
             engine: Engine::new(budget),
@@ -404,19 +406,12 @@ impl World {
             budget,
             sampler: Sampler::new(
                 spec.window,
-                spec.services.len()
-                    + spec.balancers.len()
-                    + spec.caches.len()
-                    + spec.queues.len()
-                    + spec.databases.len(),
+                spec.services.len() + spec.balancers.len() + spec.caches.len() + brokers + spec.databases.len(),
                 spec.databases.iter().map(|d| d.nodes.len()).sum(),
                 spec.duration,
                 end,
             ),
-            layout: Layout {
-                queue_actors: queue_ids.first().map_or((0, 0), |f| (f.0, f.0 + queue_ids.len() as u32)),
-                ..Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), spec.queues.len())
-            },
+            layout: Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), brokers),
             shard_base: spec
                 .databases
                 .iter()

@@ -1,8 +1,9 @@
 //! Properties over generated fault timelines (faultline_scenarios::testing), and the shrinker
 //! on a planted bug.
 
+use faultline_models::report::RunReport;
 use faultline_scenarios::testing::{self, Fault};
-use faultline_scenarios::{Scenario, Source, shrink};
+use faultline_scenarios::{Scenario, Source, catalog, shrink};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -112,4 +113,143 @@ fn every_saga_ends_completed_or_compensated_once_generated_faults_heal() {
         checked += 1;
     }
     assert!(checked >= 3, "only {checked} timelines healed in time");
+}
+
+/// Bookkeeping that must add up in every report, whatever the scenario, design and faults: each
+/// total is the sum of its parts and of its per-window series, and nothing is counted twice.
+fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
+    fn sum(v: &[u64]) -> u64 {
+        v.iter().sum()
+    }
+    let req = &r.requests;
+    assert_eq!(req.total, req.ok + req.failed + req.timed_out, "{ctx}: requests");
+    let ws = &r.workloads;
+    assert_eq!(
+        (req.total, req.ok, req.failed, req.timed_out),
+        ws.iter().fold((0, 0, 0, 0), |a, w| (
+            a.0 + w.requests.total,
+            a.1 + w.requests.ok,
+            a.2 + w.requests.failed,
+            a.3 + w.requests.timed_out
+        )),
+        "{ctx}: requests are the workloads' sum"
+    );
+    for w in ws {
+        let q = &w.requests;
+        assert_eq!(q.total, q.ok + q.failed + q.timed_out, "{ctx}: workload {}", w.name);
+        // Every request makes a first attempt unless its breaker is open; retries and hedges
+        // are the others.
+        assert_eq!(w.attempts + w.breaker_rejected, q.total + w.retries + w.hedges, "{ctx}: attempts of {}", w.name);
+    }
+    let ts = &r.timeseries;
+    assert_eq!(
+        (sum(&ts.ok), sum(&ts.failed), sum(&ts.timed_out)),
+        (req.ok, req.failed, req.timed_out),
+        "{ctx}: per-window requests"
+    );
+    let windows = ts.t_s.len();
+    for s in &r.services {
+        let (t, c) = (&s.timeseries, format!("{ctx}: service {}", s.name));
+        assert_eq!(sum(&t.arrivals), s.arrivals, "{c}: arrivals");
+        assert_eq!(sum(&t.ok), s.ok, "{c}: ok");
+        assert_eq!(sum(&t.errors), s.errors + s.injected_errors, "{c}: errors");
+        assert_eq!(sum(&t.rejected), s.rejected + s.rate_limited, "{c}: rejected");
+        assert_eq!(sum(&t.retries), s.downstream_retries, "{c}: retries");
+        assert_eq!(sum(&t.timeouts), s.downstream_timeouts, "{c}: timeouts");
+        // What is still queued or in work when the run ends is the difference.
+        let answered = s.ok + s.errors + s.injected_errors + s.rejected + s.rate_limited + s.lost_in_crash;
+        assert!(s.arrivals >= answered, "{c}: {} arrivals, {answered} answered or lost", s.arrivals);
+        assert!(t.arrivals.len() >= windows && t.utilisation.len() == t.arrivals.len(), "{c}: windows");
+    }
+    for b in &r.balancers {
+        let (t, c) = (&b.timeseries, format!("{ctx}: balancer {}", b.name));
+        assert_eq!(
+            (sum(&t.forwarded), sum(&t.no_backend), sum(&t.timeouts)),
+            (b.forwarded, b.no_backend, b.timeouts),
+            "{c}"
+        );
+        assert!(t.forwarded.len() >= windows, "{c}: windows");
+    }
+    for k in &r.caches {
+        let (t, c) = (&k.timeseries, format!("{ctx}: cache {}", k.name));
+        assert_eq!((sum(&t.hits), sum(&t.misses), sum(&t.backend_reads)), (k.hits, k.misses, k.backend_reads), "{c}");
+        // A coalesced miss waits for a read already on its way instead of making its own.
+        assert_eq!(k.backend_reads + k.coalesced, k.misses, "{c}: misses");
+        assert!(t.hits.len() >= windows, "{c}: windows");
+    }
+    assert_eq!(r.queues.len(), groups.len(), "{ctx}: queues");
+    for (q, &g) in r.queues.iter().zip(groups) {
+        let (t, c) = (&q.timeseries, format!("{ctx}: queue {}", q.name));
+        assert_eq!(
+            (sum(&t.published), sum(&t.acked), sum(&t.dead_lettered)),
+            (q.published, q.acked, q.dead_lettered),
+            "{c}"
+        );
+        assert_eq!(t.backlog.last().copied(), Some(q.backlog), "{c}: backlog at the end");
+        // At least once: each group acknowledges, dead-letters or still holds every message.
+        assert_eq!(q.published * g, q.acked + q.dead_lettered + q.backlog, "{c}: messages");
+        // Each message's first delivery to each group, and its redeliveries.
+        assert!(q.redelivered <= q.delivered && q.delivered - q.redelivered <= q.published * g, "{c}: deliveries");
+        assert!(q.delivered >= q.acked + q.failed_attempts, "{c}: deliveries end once");
+        assert_eq!(q.backlog, sum(&q.partition_backlogs), "{c}: partitions");
+        assert!(t.published.len() >= windows, "{c}: windows");
+    }
+    for d in &r.databases {
+        let (t, c) = (&d.timeseries, format!("{ctx}: database {}", d.name));
+        assert_eq!(sum(&d.shard_load), d.served, "{c}: shard load");
+        assert_eq!(
+            (sum(&t.served), sum(&t.failed), sum(&t.redirects)),
+            (d.served, d.unavailable + d.rejected + d.errors, d.redirects),
+            "{c}"
+        );
+        let answered = d.served + d.redirects + d.rejected + d.unavailable + d.errors + d.lost_in_crash;
+        assert!(d.reads + d.writes >= answered, "{c}: {} requests, {answered} answered or lost", d.reads + d.writes);
+        assert!(t.served.len() >= windows, "{c}: windows");
+    }
+    for w in &r.workflows {
+        let (a, c) = (&w.answers, format!("{ctx}: workflow {}", w.name));
+        assert_eq!(a.requests, a.ok + a.failed + a.pending + a.lost_in_crash, "{c}: answers");
+        assert_eq!(w.sagas, w.completed + w.compensated + w.inconsistent, "{c}: sagas");
+        for s in &w.steps {
+            assert_eq!(s.dos, s.applied + s.refused + s.late_refused + s.repeats_ignored, "{c}: step {}", s.name);
+        }
+    }
+}
+
+#[test]
+fn every_report_adds_up_under_generated_timelines() {
+    // Every catalog scenario, workshop lab and test scenario, in each design, under its own
+    // faults and under generated ones.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut files: Vec<(String, String)> =
+        catalog::CATALOG.iter().map(|e| (format!("catalog/{}.toml", e.name), e.text.to_owned())).collect();
+    for dir in ["docs/workshop", "tests/scenarios"] {
+        let mut paths: Vec<_> =
+            std::fs::read_dir(format!("{root}/{dir}")).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == "toml")) {
+            let name = format!("{dir}/{}", p.file_name().unwrap().to_string_lossy());
+            files.push((name, std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+    for (file, text) in &files {
+        let sc = Scenario::parse(&Source { file: file.clone(), text: text.clone() }).unwrap();
+        let mut cases = vec![(testing::faults_of(&sc), 1)];
+        cases.extend(timelines(&sc, 1..12, 3).into_iter().zip(2..));
+        for (faults, seed) in cases {
+            // A file whose expectations name its own faults takes no others.
+            let Ok(with) = testing::with_faults(&sc, &faults) else {
+                assert_ne!(seed, 1, "{file}: its own faults");
+                continue;
+            };
+            for v in &with.variants {
+                let spec = &with.variant(Some(&v.name)).unwrap().spec;
+                // Consumer groups per queue: the scenario's queues, then one per workflow topic.
+                let mut groups: Vec<u64> = spec.queues.iter().map(|q| q.consumer_groups.len() as u64).collect();
+                let r = testing::run(&with, Some(&v.name), seed).unwrap().report;
+                groups.resize(r.queues.len(), 1);
+                check_accounts(&r, &groups, &format!("{file} [{}] seed {seed}, faults {faults:?}", v.name));
+            }
+        }
+    }
 }
