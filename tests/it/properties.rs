@@ -1,7 +1,7 @@
 //! Properties over generated fault timelines (faultline_scenarios::testing), and the shrinker
 //! on a planted bug.
 
-use faultline_models::report::RunReport;
+use faultline_models::report::{LatencySummary, RunReport};
 use faultline_scenarios::testing::{self, Fault};
 use faultline_scenarios::{Scenario, Source, catalog, shrink};
 use proptest::strategy::{Strategy, ValueTree};
@@ -115,6 +115,18 @@ fn every_saga_ends_completed_or_compensated_once_generated_faults_heal() {
     assert!(checked >= 3, "only {checked} timelines healed in time");
 }
 
+/// A share, allowing for rounding to three decimals.
+fn fraction(x: f64) -> bool {
+    (0.0..=1.0005).contains(&x)
+}
+
+/// Quantiles in order, none above the maximum, the mean within the range.
+fn summary_in_order(s: &LatencySummary, ctx: &str) {
+    let q = [0.0, s.p50, s.p90, s.p99, s.p999, s.max];
+    assert!(q.windows(2).all(|w| w[0] <= w[1]), "{ctx}: {s:?}");
+    assert!((0.0..=s.max + 0.0005).contains(&s.mean), "{ctx}: {s:?}");
+}
+
 /// Bookkeeping that must add up in every report, whatever the scenario, design and faults: each
 /// total is the sum of its parts and of its per-window series, and nothing is counted twice.
 fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
@@ -148,6 +160,16 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         "{ctx}: per-window requests"
     );
     let windows = ts.t_s.len();
+    summary_in_order(&r.latency_ms, &format!("{ctx}: latency"));
+    // A window's histogram keeps two significant digits: its quantiles are its buckets' tops,
+    // within 1% of the run's three-digit maximum.
+    for (w, (p50, p99)) in ts.p50_ms.iter().zip(&ts.p99_ms).enumerate() {
+        let max = r.latency_ms.max;
+        assert!(0.0 <= *p50 && p50 <= p99 && *p99 <= max * 1.01, "{ctx}: window {w}: p50 {p50}, p99 {p99}, max {max}");
+    }
+    for w in ws {
+        summary_in_order(&w.latency_ms, &format!("{ctx}: latency of {}", w.name));
+    }
     for s in &r.services {
         let (t, c) = (&s.timeseries, format!("{ctx}: service {}", s.name));
         assert_eq!(sum(&t.arrivals), s.arrivals, "{c}: arrivals");
@@ -160,6 +182,7 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         let answered = s.ok + s.errors + s.injected_errors + s.rejected + s.rate_limited + s.lost_in_crash;
         assert!(s.arrivals >= answered, "{c}: {} arrivals, {answered} answered or lost", s.arrivals);
         assert!(t.arrivals.len() >= windows && t.utilisation.len() == t.arrivals.len(), "{c}: windows");
+        assert!(fraction(s.utilisation) && t.utilisation.iter().all(|&u| fraction(u)), "{c}: utilisation");
     }
     for b in &r.balancers {
         let (t, c) = (&b.timeseries, format!("{ctx}: balancer {}", b.name));
@@ -175,6 +198,7 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert_eq!((sum(&t.hits), sum(&t.misses), sum(&t.backend_reads)), (k.hits, k.misses, k.backend_reads), "{c}");
         // A coalesced miss waits for a read already on its way instead of making its own.
         assert_eq!(k.backend_reads + k.coalesced, k.misses, "{c}: misses");
+        assert!(fraction(k.hit_ratio) && t.hit_ratio.iter().all(|&h| fraction(h)), "{c}: hit ratio");
         assert!(t.hits.len() >= windows, "{c}: windows");
     }
     assert_eq!(r.queues.len(), groups.len(), "{ctx}: queues");
@@ -193,6 +217,7 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert!(q.delivered >= q.acked + q.failed_attempts, "{c}: deliveries end once");
         assert_eq!(q.backlog, sum(&q.partition_backlogs), "{c}: partitions");
         assert!(t.published.len() >= windows, "{c}: windows");
+        summary_in_order(&q.ack_latency_ms, &format!("{c}: ack latency"));
     }
     for d in &r.databases {
         let (t, c) = (&d.timeseries, format!("{ctx}: database {}", d.name));
@@ -205,6 +230,7 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         let answered = d.served + d.redirects + d.rejected + d.unavailable + d.errors + d.lost_in_crash;
         assert!(d.reads + d.writes >= answered, "{c}: {} requests, {answered} answered or lost", d.reads + d.writes);
         assert!(t.served.len() >= windows, "{c}: windows");
+        assert!(fraction(d.max_utilisation), "{c}: utilisation");
     }
     for w in &r.workflows {
         let (a, c) = (&w.answers, format!("{ctx}: workflow {}", w.name));
