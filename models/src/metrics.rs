@@ -274,66 +274,9 @@ impl TimeSeries {
     }
 }
 
-/// `K` counters per time window (per-component figures over time: arrivals, errors, hits...).
-#[derive(Clone, Debug)]
-pub struct CountSeries<const K: usize> {
-    window: Nanos,
-    rows: Vec<[u64; K]>,
-}
-
-impl<const K: usize> Default for CountSeries<K> {
-    fn default() -> Self {
-        CountSeries::new(1_000_000_000)
-    }
-}
-
-impl<const K: usize> CountSeries<K> {
-    pub fn new(window: Nanos) -> Self {
-        CountSeries { window: window.max(1), rows: Vec::new() }
-    }
-
-    #[inline]
-    pub fn add(&mut self, now: Nanos, counter: usize, n: u64) {
-        let i = (now / self.window) as usize;
-        if i >= self.rows.len() {
-            self.rows.resize(i + 1, [0; K]);
-        }
-        self.rows[i][counter] += n;
-    }
-
-    /// Adds another series row by row (same window length).
-    pub fn merge(&mut self, other: &CountSeries<K>) {
-        if other.rows.len() > self.rows.len() {
-            self.rows.resize(other.rows.len(), [0; K]);
-        }
-        for (mine, theirs) in self.rows.iter_mut().zip(&other.rows) {
-            for k in 0..K {
-                mine[k] += theirs[k];
-            }
-        }
-    }
-
-    /// Counter `k` of every window, padded with zeros to `len` windows.
-    pub fn column(&self, k: usize, len: usize) -> Vec<u64> {
-        (0..len.max(self.rows.len())).map(|i| self.rows.get(i).map_or(0, |r| r[k])).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn count_series_bins_by_window_and_merges() {
-        let mut a = CountSeries::<2>::new(10);
-        a.add(3, 0, 1);
-        a.add(25, 1, 2);
-        let mut b = CountSeries::<2>::new(10);
-        b.add(5, 0, 4);
-        a.merge(&b);
-        assert_eq!(a.column(0, 4), vec![5, 0, 0, 0]);
-        assert_eq!(a.column(1, 0), vec![0, 0, 2]);
-    }
 
     #[test]
     fn time_average_weights_by_duration() {

@@ -7,9 +7,8 @@ use faultline_sim::time::{to_ms, to_s};
 use serde::{Deserialize, Serialize};
 
 use crate::consistency::{HistKind, check_reads};
-use crate::metrics::{CountSeries, LatencyHist, TimeSeries};
+use crate::metrics::{LatencyHist, TimeSeries};
 use crate::series::*;
-use crate::service::{SERIES_ARRIVALS, SERIES_ERRORS, SERIES_OK, SERIES_REJECTED};
 use crate::world::{Component, World};
 
 mod workflows;
@@ -362,7 +361,6 @@ struct Acc {
     answered: u64,
     sojourn: LatencyHist,
     instances: u64,
-    series: CountSeries<4>,
 }
 
 impl Default for Acc {
@@ -377,7 +375,6 @@ impl Default for Acc {
             // The instances' histograms are coarse (two digits); their sum is too.
             sojourn: LatencyHist::coarse(),
             instances: 0,
-            series: CountSeries::default(),
         }
     }
 }
@@ -591,7 +588,6 @@ impl RunReport {
                         x.sojourn.merge(h);
                     }
                     x.instances += 1;
-                    x.series.merge(&st.series);
                 }
             }
         }
@@ -607,15 +603,14 @@ impl RunReport {
             r.mean_wait_ms = round3(ratio(x.wait_sum, x.started as f64) / 1e6);
             r.mean_sojourn_ms = round3(ratio(x.sojourn_sum, x.answered as f64) / 1e6);
             r.p99_sojourn_ms = to_ms(x.sojourn.quantile_ns(0.99));
-            let slot = layout.services + g;
+            let (slot, counts) = (layout.service(g), layout.service_counts(g));
             let workers = f64::from(spec.services[g].workers) * spec.services[g].nodes.len() as f64;
             let window = spec.window as f64;
-            let len = series.windows.len().max(sampler.samples.len());
             r.timeseries = ServiceSeries {
-                arrivals: x.series.column(SERIES_ARRIVALS, len),
-                ok: x.series.column(SERIES_OK, len),
-                errors: x.series.column(SERIES_ERRORS, len),
-                rejected: x.series.column(SERIES_REJECTED, len),
+                arrivals: delta(counts, SVC_ARRIVALS),
+                ok: delta(counts, SVC_OK),
+                errors: delta(counts, SVC_ERRORS),
+                rejected: delta(counts, SVC_REJECTED),
                 utilisation: per_window(delta(slot, SVC_BUSY_AREA), window * workers.max(1.0)),
                 mean_queue_len: per_window(delta(slot, SVC_QUEUE_AREA), window),
                 retries: delta(slot, SVC_RETRIES),

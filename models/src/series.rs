@@ -16,13 +16,19 @@ use crate::world::{Actor, Component};
 /// Four figures per component; what each means depends on the kind (see [`sample`]).
 pub type Row = [u64; 4];
 
-/// Service (instances summed): busy-worker and queue-length integrals over time (worker·ns and
-/// request·ns, so a window's difference over its length is the window's time average),
-/// downstream retries and attempt timeouts.
+/// Service (instances summed), first row: busy-worker and queue-length integrals over time
+/// (worker·ns and request·ns, so a window's difference over its length is the window's time
+/// average), downstream retries and attempt timeouts.
 pub const SVC_BUSY_AREA: usize = 0;
 pub const SVC_QUEUE_AREA: usize = 1;
 pub const SVC_RETRIES: usize = 2;
 pub const SVC_TIMEOUTS: usize = 3;
+/// Service, second row ([`Layout::service_counts`]): arrivals, answered ok, answered with an
+/// error (its own and injected ones), turned away (queue full or rate limited).
+pub const SVC_ARRIVALS: usize = 0;
+pub const SVC_OK: usize = 1;
+pub const SVC_ERRORS: usize = 2;
+pub const SVC_REJECTED: usize = 3;
 /// Balancer: forwarded, no backend, timeouts (counters), failover tier in use + 1, 0 when no
 /// backend is healthy (gauge).
 pub const BAL_FORWARDED: usize = 0;
@@ -50,7 +56,7 @@ pub const DB_LEADERLESS: usize = 3;
 pub struct Sampler {
     window: Nanos,
     next: Nanos,
-    /// Component slots: services, balancers, caches, queues, databases (spec order).
+    /// Component slots: services (two each), balancers, caches, queues, databases (spec order).
     slots: usize,
     pub samples: Vec<Vec<Row>>,
     /// Requests served per database shard (all databases' shards in order), when there are at
@@ -80,10 +86,26 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Slots for these component counts (databases after the rest).
+    pub fn slots(&self, databases: usize) -> usize {
+        self.databases + databases
+    }
+
+    /// Service `g`'s first row (time integrals, downstream counters).
+    pub fn service(&self, g: usize) -> usize {
+        self.services + 2 * g
+    }
+
+    /// Service `g`'s second row (request counters).
+    pub fn service_counts(&self, g: usize) -> usize {
+        self.services + 2 * g + 1
+    }
+
     /// `queues` counts every broker: the scenario's queues, then the topics of choreographed
     /// workflows (the order of the report's `queues`, which is the order of their actors).
     pub fn new(services: usize, balancers: usize, caches: usize, queues: usize) -> Layout {
-        let b = services;
+        // A service has eight figures: two rows.
+        let b = 2 * services;
         Layout {
             services: 0,
             balancers: b,
@@ -235,13 +257,18 @@ pub fn sample(
                 shards[s] |= rep.is_leader() && is_up(i);
             }
             Component::Service(svc) => {
-                let r = &mut rows[layout.services + a.group];
+                let r = &mut rows[layout.service(a.group)];
                 let st = &svc.stats;
                 let t = now.min(st.busy.horizon()) as f64;
                 r[SVC_BUSY_AREA] += (st.busy.average(now) * t) as u64;
                 r[SVC_QUEUE_AREA] += (st.queue_len.average(now) * t) as u64;
                 r[SVC_RETRIES] += svc.calls.stats.retries;
                 r[SVC_TIMEOUTS] += svc.calls.stats.attempt_timeouts;
+                let c = &mut rows[layout.service_counts(a.group)];
+                c[SVC_ARRIVALS] += st.arrivals;
+                c[SVC_OK] += st.ok;
+                c[SVC_ERRORS] += st.errors + st.injected_errors;
+                c[SVC_REJECTED] += st.rejected + st.rate_limited;
             }
             Component::Client(_) | Component::Participant(_) | Component::Coordinator(_) => {}
         }

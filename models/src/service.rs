@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
-use crate::metrics::{CountSeries, LatencyHist, TimeAverage};
+use crate::metrics::{LatencyHist, TimeAverage};
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::slab::{Key, Slab};
 
@@ -44,15 +44,7 @@ pub struct InstanceStats {
     /// Requests waiting for a worker over time (those in the instance: this plus `busy`).
     pub queue_len: TimeAverage,
     pub queue_max: u64,
-    /// Per window: arrivals, answered ok, answered with an error, turned away (queue full or
-    /// rate limited) — see the `SERIES_*` indices.
-    pub series: CountSeries<4>,
 }
-
-pub const SERIES_ARRIVALS: usize = 0;
-pub const SERIES_OK: usize = 1;
-pub const SERIES_ERRORS: usize = 2;
-pub const SERIES_REJECTED: usize = 3;
 
 #[derive(Clone, Copy, Debug)]
 struct Job {
@@ -165,11 +157,6 @@ impl Instance {
         self.fanout = fanout;
     }
 
-    /// Length of a time-series window (default 1 s).
-    pub fn set_window(&mut self, window: Nanos) {
-        self.stats.series = CountSeries::new(window);
-    }
-
     /// Which downstream stages may fail without failing the request (graceful degradation).
     pub fn set_optional(&mut self, optional: Vec<bool>) {
         assert_eq!(optional.len(), self.calls.targets.len());
@@ -230,16 +217,13 @@ impl Instance {
             return;
         }
         self.stats.arrivals += 1;
-        self.stats.series.add(now, SERIES_ARRIVALS, 1);
         if !self.admit(now) {
             self.stats.rate_limited += 1;
-            self.stats.series.add(now, SERIES_REJECTED, 1);
             out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
             return;
         }
         if health.error_rate > 0.0 && self.rng_errors.chance(health.error_rate) {
             self.stats.injected_errors += 1;
-            self.stats.series.add(now, SERIES_ERRORS, 1);
             out.send(from, Msg { call, kind: MsgKind::response(Status::Error) });
             return;
         }
@@ -251,7 +235,6 @@ impl Instance {
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
-            self.stats.series.add(now, SERIES_REJECTED, 1);
             out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
         }
         self.gauges(now);
@@ -336,10 +319,8 @@ impl Instance {
         self.stats.sojourn.get_or_insert_with(|| Box::new(LatencyHist::coarse())).record(sojourn);
         if status == Status::Ok {
             self.stats.ok += 1;
-            self.stats.series.add(now, SERIES_OK, 1);
         } else {
             self.stats.errors += 1;
-            self.stats.series.add(now, SERIES_ERRORS, 1);
         }
         self.busy -= 1;
         if let Some(next) = self.queue.pop_front() {

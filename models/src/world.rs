@@ -246,7 +246,6 @@ impl World {
                 );
                 inst.set_fanout(s.calls.iter().map(|c| c.fanout.max(1)).collect());
                 inst.set_optional(s.calls.iter().map(|c| c.optional).collect());
-                inst.set_window(spec.window);
                 if let Some((rate, burst)) = s.rate_limit {
                     inst.set_rate_limit(rate, burst);
                 }
@@ -388,6 +387,7 @@ impl World {
         let end = spec.duration.saturating_add(drain).saturating_add(1_000_000);
         // The scenario's queues and the topics of choreographed workflows: all sampled.
         let brokers = spec.queues.len() + workflow_actors.iter().map(|w| w.topics.len()).sum::<usize>();
+        let layout = Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), brokers);
         let mut world = World {
             seed,
             engine: Engine::new(budget),
@@ -406,12 +406,12 @@ impl World {
             budget,
             sampler: Sampler::new(
                 spec.window,
-                spec.services.len() + spec.balancers.len() + spec.caches.len() + brokers + spec.databases.len(),
+                layout.slots(spec.databases.len()),
                 spec.databases.iter().map(|d| d.nodes.len()).sum(),
                 spec.duration,
                 end,
             ),
-            layout: Layout::new(spec.services.len(), spec.balancers.len(), spec.caches.len(), brokers),
+            layout,
             shard_base: spec
                 .databases
                 .iter()
