@@ -130,6 +130,23 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: String,
     },
+    /// Gate a candidate sweep against a baseline sweep (their `--out` files), paired by seed:
+    /// exit 1 when a figure regressed beyond its 95% confidence interval.
+    Compare {
+        #[arg(value_name = "BASELINE.jsonl")]
+        baseline: String,
+        #[arg(value_name = "CANDIDATE.jsonl")]
+        candidate: String,
+        /// Gate on this figure only (repeatable; default: all of success_rate, latency_mean_ms,
+        /// latency_p50_ms, latency_p99_ms, latency_p999_ms, timed_out).
+        #[arg(long, value_name = "NAME")]
+        figure: Vec<String>,
+        /// A change within this percentage of the baseline's mean is never a regression.
+        #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+        tolerance_pct: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Combine the `--out` files of sweep shards into the result one sweep would give.
     Merge {
         files: Vec<String>,
@@ -820,6 +837,24 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let report = aggregate_records(&records);
             write_html(&out, &report, &records)?;
             Ok(0)
+        }
+        Command::Compare { baseline, candidate, figure, tolerance_pct, json } => {
+            let base = read_sweep_files(std::slice::from_ref(&baseline))?;
+            let cand = read_sweep_files(std::slice::from_ref(&candidate))?;
+            let c = faultline_scenarios::compare::compare(&base, &cand, &figure, tolerance_pct / 100.0)
+                .map_err(Failure::BadInput)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c).expect("comparison serialises"));
+            } else {
+                print!("{}", summary::render_comparison(&c, [&baseline, &candidate]));
+            }
+            Ok(if c.inconclusive() {
+                EXIT_BUDGET
+            } else if c.regressed {
+                EXIT_CHECK_FAILED
+            } else {
+                0
+            })
         }
         Command::Merge { files, json } => {
             let records = read_sweep_files(&files)?;

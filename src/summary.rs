@@ -320,3 +320,68 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
     }
     s
 }
+
+/// `faultline compare`: per variant, each figure's means, paired difference and verdict.
+pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&str; 2]) -> String {
+    use faultline_scenarios::compare::Verdict;
+    let mut s = String::new();
+    let revision =
+        |r: Option<u32>| r.map_or_else(|| "no simulation revision".to_owned(), |r| format!("simulation revision {r}"));
+    for (what, side, file) in [("baseline ", &c.baseline, files[0]), ("candidate", &c.candidate, files[1])] {
+        let _ = writeln!(
+            s,
+            "{what} {file}: {}, {} record(s), {}",
+            side.scenario,
+            side.records,
+            revision(side.sim_revision)
+        );
+    }
+    if c.baseline.sim_revision != c.candidate.sim_revision {
+        let _ = writeln!(
+            s,
+            "note: the two sides come from different simulation revisions: seeds are still paired, but do not give \
+             both the same random numbers (wider intervals)"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "paired by seed: a figure regressed when the 95% CI of (candidate − baseline) lies on its worse side, \
+         beyond {}% of the baseline",
+        c.tolerance * 100.0
+    );
+    for v in &c.variants {
+        let _ = writeln!(s, "\n[{}] {} paired seed(s)", v.variant, v.seeds);
+        let _ = writeln!(
+            s,
+            "  {:<18} {:>12} {:>12} {:>26} {:>8}  verdict",
+            "figure", "baseline", "candidate", "difference (95% CI)", "change"
+        );
+        for f in faultline_scenarios::sweep::FIGURES {
+            let ch = &v.figures[f];
+            let verdict = match ch.verdict {
+                Verdict::Regressed if c.gated.iter().any(|g| g == f) => "REGRESSED",
+                Verdict::Regressed => "regressed (not gated)",
+                Verdict::Improved => "improved",
+                Verdict::NoSignificantChange => "no significant change",
+            };
+            let d = &ch.difference;
+            let _ = writeln!(
+                s,
+                "  {f:<18} {:>12.4} {:>12.4} {:>26} {:>8}  {verdict}",
+                ch.baseline,
+                ch.candidate,
+                format!("{:+.4} ± {:.4}", d.mean, d.ci95),
+                ch.relative.map_or_else(|| "-".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
+            );
+        }
+        if v.inconclusive > 0 {
+            let _ =
+                writeln!(s, "  {} paired seed(s) stopped at the event budget on a side (partial figures)", v.variant);
+        }
+    }
+    if !c.unmatched.is_empty() {
+        let _ = writeln!(s, "\nnot compared (run by one side only): {}", c.unmatched.join(", "));
+    }
+    let _ = writeln!(s, "\n{}", if c.regressed { "REGRESSED" } else { "no regression" });
+    s
+}

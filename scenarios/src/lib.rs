@@ -2,6 +2,7 @@
 //! variants, compilation into a [`WorldSpec`], and the built-in catalog.
 
 pub mod catalog;
+pub mod compare;
 mod compile;
 pub mod error;
 pub mod expect;

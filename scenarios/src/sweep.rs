@@ -246,7 +246,8 @@ impl OverSeeds {
 pub const FIGURES: [&str; 6] =
     ["success_rate", "latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "timed_out"];
 
-fn figure(r: &SeedRecord, name: &str) -> f64 {
+/// Figure `name` (one of [`FIGURES`]) of one run.
+pub fn figure(r: &SeedRecord, name: &str) -> f64 {
     match name {
         "success_rate" => r.success_rate(),
         "latency_mean_ms" => r.latency_ms.mean,

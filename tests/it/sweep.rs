@@ -133,3 +133,40 @@ fn records_of_another_simulation_revision_are_neither_resumed_nor_pooled() {
         faultline_models::SIM_REVISION
     );
 }
+
+#[test]
+fn compare_gates_a_candidate_sweep_against_a_baseline() {
+    // The baseline, and a candidate whose back end is slower (every service time doubled):
+    // same seeds, so each pair shares its arrivals and faults.
+    let text = faultline_scenarios::catalog::get(SC).unwrap().text;
+    let slower = tmp("slower.toml");
+    let changed = text.replace("mean_ms = 5", "mean_ms = 10");
+    assert_ne!(changed, text, "the catalog scenario has a 5 ms mean service time");
+    std::fs::write(&slower, changed).unwrap();
+    let (base, cand) = (tmp("baseline.jsonl"), tmp("candidate.jsonl"));
+    assert_eq!(faultline(&["sweep", SC, "--seeds", "1..9", "--out", &base]).0, 0);
+    assert_eq!(faultline(&["sweep", &slower, "--seeds", "1..9", "--out", &cand]).0, 0);
+
+    let (code, out, err) = faultline(&["compare", &base, &cand]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("REGRESSED") && out.contains("latency_p50_ms"), "{out}");
+    let (_, json, _) = faultline(&["compare", &base, &cand, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["regressed"], true);
+    let p50 = &v["variants"][0]["figures"]["latency_p50_ms"];
+    assert_eq!(p50["verdict"], "regressed");
+    assert_eq!(p50["difference"]["n"], 8);
+    // Against itself nothing changes; the other way round the slower one improves.
+    assert_eq!(faultline(&["compare", &base, &base]).0, 0);
+    let (code, back, _) = faultline(&["compare", &cand, &base, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&back).unwrap();
+    assert_eq!(v["variants"][0]["figures"]["latency_p50_ms"]["verdict"], "improved");
+    // A tolerance wider than the change passes.
+    assert_eq!(faultline(&["compare", &base, &cand, "--tolerance-pct", "99"]).0, 0);
+    // Bad input: an unknown figure, a file that is not a sweep's records.
+    let (code, _, err) = faultline(&["compare", &base, &cand, "--figure", "p99"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown figure `p99`"), "{err}");
+    assert_eq!(faultline(&["compare", &base, &slower]).0, 2);
+}

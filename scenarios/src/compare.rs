@@ -1,0 +1,283 @@
+//! A regression gate between two sweeps: the records of a candidate (`sweep --out`) against a
+//! baseline's, per variant, paired by seed.
+//!
+//! Each figure of [`FIGURES`] is compared as the per-seed difference `candidate − baseline` over
+//! the seeds both sides ran: its mean and 95% confidence interval (Student's t). A figure has
+//! *regressed* when that interval lies entirely on its worse side beyond a tolerance (a share of
+//! the baseline's mean): a lucky or unlucky seed can neither pass nor fail the gate alone. Pairing
+//! keeps the test valid whatever the two sides have in common; when they share a scenario and a
+//! simulation revision, each seed gives both the same random numbers and the interval is
+//! narrow (common random numbers).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::sweep::{Estimate, FIGURES, SeedRecord, figure};
+
+/// Whether a higher value of a figure is better (only the success rate); lower is better for
+/// latencies and timeouts.
+pub fn higher_is_better(figure: &str) -> bool {
+    figure == "success_rate"
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Regressed,
+    Improved,
+    NoSignificantChange,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FigureChange {
+    /// Means over the paired seeds.
+    pub baseline: f64,
+    pub candidate: f64,
+    /// `candidate − baseline` per seed: mean and 95% CI.
+    pub difference: Estimate,
+    /// The mean difference over the baseline's mean (`null` when that is 0).
+    pub relative: Option<f64>,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VariantComparison {
+    pub variant: String,
+    /// Seeds run by both sides.
+    pub seeds: usize,
+    /// Of those, seeds where either side stopped at its event budget (partial figures).
+    pub inconclusive: usize,
+    pub figures: BTreeMap<String, FigureChange>,
+}
+
+/// One side of a comparison, as its records describe it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Side {
+    pub scenario: String,
+    pub records: usize,
+    pub sim_revision: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Comparison {
+    pub schema_version: u32,
+    pub baseline: Side,
+    pub candidate: Side,
+    /// A change within this share of the baseline's mean is never a regression (e.g. 0.05).
+    pub tolerance: f64,
+    /// The figures gated on (all of [`FIGURES`] unless restricted).
+    pub gated: Vec<String>,
+    /// Variants both sides ran, in the candidate's order.
+    pub variants: Vec<VariantComparison>,
+    /// Variants only one side ran.
+    pub unmatched: Vec<String>,
+    pub regressed: bool,
+}
+
+impl Comparison {
+    /// Whether some compared seed stopped at its event budget.
+    pub fn inconclusive(&self) -> bool {
+        self.variants.iter().any(|v| v.inconclusive > 0)
+    }
+}
+
+/// Compares `candidate` against `baseline` on the figures in `gate` (all when empty) with a
+/// `tolerance` in [0, 1). Errors when a figure is unknown, when the sides share no variant, or
+/// when a shared variant has fewer than two seeds in common (no interval).
+pub fn compare(
+    baseline: &[SeedRecord],
+    candidate: &[SeedRecord],
+    gate: &[String],
+    tolerance: f64,
+) -> Result<Comparison, String> {
+    if !(0.0..1.0).contains(&tolerance) {
+        return Err(format!("the tolerance must be at least 0% and below 100%, not {}%", tolerance * 100.0));
+    }
+    for g in gate {
+        if !FIGURES.contains(&g.as_str()) {
+            return Err(format!("unknown figure `{g}`; expected one of: {}", FIGURES.join(", ")));
+        }
+    }
+    let gated: Vec<String> =
+        if gate.is_empty() { FIGURES.iter().map(|f| f.to_string()).collect() } else { gate.to_vec() };
+    let index = |rs: &[SeedRecord]| {
+        let mut by: BTreeMap<String, BTreeMap<u64, SeedRecord>> = BTreeMap::new();
+        let mut order = Vec::new();
+        for r in rs {
+            if !by.contains_key(&r.variant) {
+                order.push(r.variant.clone());
+            }
+            // Duplicates of a (variant, seed) keep the first, as sweeps do.
+            by.entry(r.variant.clone()).or_default().entry(r.seed).or_insert_with(|| r.clone());
+        }
+        (by, order)
+    };
+    let (base, base_order) = index(baseline);
+    let (cand, cand_order) = index(candidate);
+    let mut unmatched: Vec<String> = base_order.iter().filter(|v| !cand.contains_key(*v)).cloned().collect();
+    unmatched.extend(cand_order.iter().filter(|v| !base.contains_key(*v)).cloned());
+    let mut variants = Vec::new();
+    for v in cand_order.iter().filter(|v| base.contains_key(*v)) {
+        let pairs: Vec<(&SeedRecord, &SeedRecord)> =
+            base[v].iter().filter_map(|(s, b)| cand[v].get(s).map(|c| (b, c))).collect();
+        if pairs.len() < 2 {
+            return Err(format!(
+                "variant `{v}`: {} seed(s) in common; a comparison needs at least 2 seeds run by both sides",
+                pairs.len()
+            ));
+        }
+        let figures = FIGURES
+            .iter()
+            .map(|&f| {
+                let mean = |xs: Vec<f64>| xs.iter().sum::<f64>() / xs.len() as f64;
+                let b = mean(pairs.iter().map(|(b, _)| figure(b, f)).collect());
+                let c = mean(pairs.iter().map(|(_, c)| figure(c, f)).collect());
+                let difference =
+                    Estimate::of(&pairs.iter().map(|(b, c)| figure(c, f) - figure(b, f)).collect::<Vec<_>>());
+                // Positive = worse, whichever way the figure goes.
+                let worse = if higher_is_better(f) { -1.0 } else { 1.0 };
+                let (lo, hi) = (worse * difference.mean - difference.ci95, worse * difference.mean + difference.ci95);
+                let allowed = tolerance * b.abs();
+                let verdict = if lo > allowed {
+                    Verdict::Regressed
+                } else if hi < -allowed {
+                    Verdict::Improved
+                } else {
+                    Verdict::NoSignificantChange
+                };
+                let relative = (b != 0.0).then(|| difference.mean / b.abs());
+                (f.to_owned(), FigureChange { baseline: b, candidate: c, difference, relative, verdict })
+            })
+            .collect();
+        variants.push(VariantComparison {
+            variant: v.clone(),
+            seeds: pairs.len(),
+            inconclusive: pairs.iter().filter(|(b, c)| b.status != "ok" || c.status != "ok").count(),
+            figures,
+        });
+    }
+    if variants.is_empty() {
+        return Err(format!(
+            "no variant in common: the baseline ran {}, the candidate {}",
+            base_order.join(", "),
+            cand_order.join(", ")
+        ));
+    }
+    let regressed = variants
+        .iter()
+        .any(|v| v.figures.iter().any(|(f, c)| c.verdict == Verdict::Regressed && gated.iter().any(|g| g == f)));
+    let side = |rs: &[SeedRecord]| Side {
+        scenario: rs.first().map(|r| r.scenario.clone()).unwrap_or_default(),
+        records: rs.len(),
+        sim_revision: rs.first().and_then(|r| r.sim_revision),
+    };
+    Ok(Comparison {
+        schema_version: 1,
+        baseline: side(baseline),
+        candidate: side(candidate),
+        tolerance,
+        gated,
+        variants,
+        unmatched,
+        regressed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_models::report::{LatencySummary, Requests};
+
+    fn record(variant: &str, seed: u64, ok: u64, p99: f64) -> SeedRecord {
+        SeedRecord {
+            scenario: "s".into(),
+            variant: variant.into(),
+            seed,
+            status: "ok".into(),
+            trace_hash: String::new(),
+            events: 0,
+            requests: Requests { total: 100, ok, failed: 100 - ok, timed_out: 0 },
+            latency_ms: LatencySummary { p99, ..LatencySummary::default() },
+            anomalies: BTreeMap::new(),
+            latency_buckets: vec![],
+            expect: vec![],
+            window_ms: 0.0,
+            ok_per_window: vec![],
+            failed_per_window: vec![],
+            p99_ms_per_window: vec![],
+            faults: vec![],
+            sim_revision: Some(1),
+        }
+    }
+
+    /// Seeds 1..=n with a small seed-dependent wobble, p99 shifted by `dp99`, ok by `dok`.
+    fn side(n: u64, dok: i64, dp99: f64) -> Vec<SeedRecord> {
+        (1..=n).map(|s| record("v", s, (90 + (s % 3) as i64 + dok) as u64, 100.0 + (s % 5) as f64 + dp99)).collect()
+    }
+
+    fn verdict(c: &Comparison, f: &str) -> Verdict {
+        c.variants[0].figures[f].verdict
+    }
+
+    #[test]
+    fn a_worse_candidate_regresses_and_a_better_one_improves() {
+        let base = side(20, 0, 0.0);
+        let worse = compare(&base, &side(20, -2, 5.0), &[], 0.0).unwrap();
+        assert_eq!(
+            (verdict(&worse, "latency_p99_ms"), verdict(&worse, "success_rate")),
+            (Verdict::Regressed, Verdict::Regressed)
+        );
+        assert!(worse.regressed);
+        let d = &worse.variants[0].figures["latency_p99_ms"];
+        assert_eq!((d.difference.mean, d.difference.ci95, d.difference.n), (5.0, 0.0, 20));
+        let better = compare(&base, &side(20, 1, -5.0), &[], 0.0).unwrap();
+        assert_eq!(
+            (verdict(&better, "latency_p99_ms"), verdict(&better, "success_rate")),
+            (Verdict::Improved, Verdict::Improved)
+        );
+        assert!(!better.regressed);
+        let same = compare(&base, &base, &[], 0.0).unwrap();
+        assert!(same.variants[0].figures.values().all(|c| c.verdict == Verdict::NoSignificantChange));
+    }
+
+    #[test]
+    fn noise_within_its_interval_or_the_tolerance_is_no_regression() {
+        let base = side(20, 0, 0.0);
+        // +1 ms on half the seeds, −1 ms on the others: mean 0, an interval around it.
+        let mut noisy = base.clone();
+        for r in &mut noisy {
+            r.latency_ms.p99 += if r.seed % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        assert_eq!(verdict(&compare(&base, &noisy, &[], 0.0).unwrap(), "latency_p99_ms"), Verdict::NoSignificantChange);
+        // +5 ms on a mean of ~102 ms is about 4.9%: a regression at 0% or 4%, not at 5%.
+        let worse = side(20, 0, 5.0);
+        assert!(compare(&base, &worse, &[], 0.04).unwrap().regressed);
+        assert!(!compare(&base, &worse, &[], 0.05).unwrap().regressed);
+        // Gated on the success rate only, a latency regression does not fail the gate.
+        let gated = compare(&base, &worse, &["success_rate".into()], 0.0).unwrap();
+        assert_eq!(verdict(&gated, "latency_p99_ms"), Verdict::Regressed);
+        assert!(!gated.regressed);
+    }
+
+    #[test]
+    fn only_common_variants_and_seeds_are_paired() {
+        let mut base = side(10, 0, 0.0);
+        base.push(record("old-only", 1, 90, 100.0));
+        let mut cand = side(20, 0, 0.0);
+        cand.push(record("new-only", 1, 90, 100.0));
+        let c = compare(&base, &cand, &[], 0.0).unwrap();
+        assert_eq!((c.variants.len(), c.variants[0].seeds), (1, 10));
+        assert_eq!(c.unmatched, ["old-only", "new-only"]);
+    }
+
+    #[test]
+    fn bad_requests_are_errors() {
+        let base = side(10, 0, 0.0);
+        assert!(compare(&base, &base, &["p99".into()], 0.0).unwrap_err().contains("unknown figure `p99`"));
+        assert!(compare(&base, &base, &[], 1.5).unwrap_err().contains("tolerance"));
+        let other: Vec<SeedRecord> = base.iter().map(|r| SeedRecord { variant: "w".into(), ..r.clone() }).collect();
+        assert!(compare(&base, &other, &[], 0.0).unwrap_err().contains("no variant in common"));
+        assert!(compare(&base[..1], &base[..1], &[], 0.0).unwrap_err().contains("at least 2 seeds"));
+    }
+}
