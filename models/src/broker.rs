@@ -774,8 +774,8 @@ mod tests {
         // The visibility timer of an acked delivery is a no-op.
         assert!(fire(&mut b, 100, VISIBILITY_TIMER).is_empty());
         assert_eq!((b.stats.visibility_timeouts, b.stats.failed_attempts), (0, 0));
-        // Backlog 1 during [0, 10], then 0: average over [0, 20] is 0.5.
-        assert!((b.stats.backlog.average(20) - 0.5).abs() < 1e-12);
+        // Backlog 1 during [0, 10], then 0: average over [0, 100] is 0.1.
+        assert!((b.stats.backlog.average(100) - 0.1).abs() < 1e-12);
         assert_eq!(b.stats.max_backlog, 1);
         let (id2, _) = publish(&mut b, 130, key);
         assert_eq!(id2, 2);

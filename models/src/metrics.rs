@@ -157,17 +157,23 @@ impl LatencyHist {
 
 /// The time-average of a piecewise-constant quantity (queue length, busy workers) over
 /// `[0, horizon]`. A fixed horizon (the scenario's duration, not the drain after it) keeps the
-/// figure independent of how long other components take to finish.
+/// figure independent of how long other components take to finish. The area goes on past the
+/// horizon ([`TimeAverage::area`]), so that per-window figures cover the drain too.
 ///
 /// The area under the curve is an exact integer (value × ns, at most 2^64 · 2^64): no rounding
 /// accumulates over millions of changes, and an update is one integer multiply instead of two
 /// `u64` → `f64` conversions (it runs at every change of every service's queue).
 #[derive(Clone, Copy, Debug)]
 pub struct TimeAverage {
+    /// Up to `last_t`.
     area: u128,
+    /// Up to the horizon, once `last_t` is past it.
+    at_horizon: u128,
     last_t: Nanos,
     value: u64,
     horizon: Nanos,
+    /// The horizon until a change passes it, then `Nanos::MAX`: one comparison per change.
+    watch: Nanos,
 }
 
 impl Default for TimeAverage {
@@ -178,14 +184,18 @@ impl Default for TimeAverage {
 
 impl TimeAverage {
     pub fn with_horizon(horizon: Nanos) -> TimeAverage {
-        TimeAverage { area: 0, last_t: 0, value: 0, horizon }
+        TimeAverage { area: 0, at_horizon: 0, last_t: 0, value: 0, horizon, watch: horizon }
     }
 
     /// The quantity changed to `value` at time `now`.
     #[inline]
     pub fn set(&mut self, now: Nanos, value: u64) {
-        let (a, b) = (self.last_t.min(self.horizon), now.min(self.horizon));
-        self.area += u128::from(self.value) * u128::from(b - a);
+        let gained = u128::from(self.value) * u128::from(now - self.last_t);
+        if now > self.watch {
+            self.at_horizon = self.area + u128::from(self.value) * u128::from(self.horizon - self.last_t);
+            self.watch = Nanos::MAX;
+        }
+        self.area += gained;
         self.last_t = now;
         self.value = value;
     }
@@ -195,14 +205,24 @@ impl TimeAverage {
         self.horizon
     }
 
-    /// Average over `[0, min(now, horizon)]`.
+    /// Average over `[0, min(now, horizon)]` (`now` at or after the last change).
     pub fn average(&self, now: Nanos) -> f64 {
         let end = now.min(self.horizon);
         if end == 0 {
             return 0.0;
         }
-        let area = self.area + u128::from(self.value) * u128::from(end.saturating_sub(self.last_t.min(end)));
+        let area = if self.last_t <= end {
+            self.area + u128::from(self.value) * u128::from(end - self.last_t)
+        } else {
+            self.at_horizon
+        };
         area as f64 / end as f64
+    }
+
+    /// The area under the curve over `[0, now]`, horizon or not (`now` at or after the last
+    /// change).
+    pub fn area(&self, now: Nanos) -> u128 {
+        self.area + u128::from(self.value) * u128::from(now.saturating_sub(self.last_t))
     }
 }
 
@@ -291,6 +311,19 @@ mod tests {
         h.set(30, 100);
         // Only [0, 20] counts: (20 + 40) / 20 = 3
         assert!((h.average(50) - 3.0).abs() < 1e-12);
+        assert!((h.average(20) - 3.0).abs() < 1e-12);
+        // The area goes on past the horizon: 20 + 80 to 30, then 100 per ns.
+        assert_eq!((h.area(30), h.area(50)), (100, 2100));
+        // Crossing the horizon exactly at a change, or with no change before it.
+        let mut e = TimeAverage::with_horizon(20);
+        e.set(20, 5);
+        e.set(25, 1);
+        assert_eq!((e.average(100), e.area(25)), (0.0, 25));
+        let mut f = TimeAverage::with_horizon(20);
+        f.set(5, 3);
+        f.set(40, 0);
+        assert!((f.average(40) - 45.0 / 20.0).abs() < 1e-12);
+        assert_eq!(f.area(40), 105);
     }
 
     #[test]

@@ -129,8 +129,9 @@ pub struct ServiceSeries {
     pub errors: Vec<u64>,
     /// Turned away: queue full (`rejected`) or rate limited (`rate_limited`).
     pub rejected: Vec<u64>,
-    /// Time-averaged busy workers / workers in the window (instances together; 0 after the
-    /// scenario's duration, which time averages cover).
+    /// Time-averaged busy workers / workers in the window (instances together), the drain
+    /// after the scenario's duration included; the last window, cut short by the run's end, is
+    /// averaged over a whole window's length.
     pub utilisation: Vec<f64>,
     /// Time-averaged requests waiting for a worker, summed over instances.
     pub mean_queue_len: Vec<f64>,

@@ -259,9 +259,9 @@ pub fn sample(
             Component::Service(svc) => {
                 let r = &mut rows[layout.service(a.group)];
                 let st = &svc.stats;
-                let t = now.min(st.busy.horizon()) as f64;
-                r[SVC_BUSY_AREA] += (st.busy.average(now) * t) as u64;
-                r[SVC_QUEUE_AREA] += (st.queue_len.average(now) * t) as u64;
+                // Saturating: u64 worker·ns is 584 worker-years.
+                r[SVC_BUSY_AREA] += u64::try_from(st.busy.area(now)).unwrap_or(u64::MAX);
+                r[SVC_QUEUE_AREA] += u64::try_from(st.queue_len.area(now)).unwrap_or(u64::MAX);
                 r[SVC_RETRIES] += svc.calls.stats.retries;
                 r[SVC_TIMEOUTS] += svc.calls.stats.attempt_timeouts;
                 let c = &mut rows[layout.service_counts(a.group)];
