@@ -131,7 +131,8 @@ pub struct ServiceSeries {
     pub rejected: Vec<u64>,
     /// Time-averaged busy workers / workers in the window (instances together), the drain
     /// after the scenario's duration included; the last window, cut short by the run's end, is
-    /// averaged over a whole window's length.
+    /// averaged over a whole window's length (over the covered part, the figure would depend on
+    /// when the run ends, which other components decide).
     pub utilisation: Vec<f64>,
     /// Time-averaged requests waiting for a worker, summed over instances.
     pub mean_queue_len: Vec<f64>,
