@@ -25,6 +25,7 @@ pub const CATALOG: &[Entry] = catalog![
     "queueing-near-saturation",
     "region-failover",
     "retry-storm",
+    "slow-instance",
     "tail-at-scale",
 ];
 

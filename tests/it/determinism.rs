@@ -108,6 +108,10 @@ const PINNED: &[(&str, &str, &str)] = &[
     ("retry-storm", "aggressive-retries", "575048a51068a754"),
     ("retry-storm", "retry-budget", "7d580c9fa33135c6"),
     ("retry-storm", "no-retries", "1719d9923c77d022"),
+    ("slow-instance", "round-robin", "4b9a25febcfea5fb"),
+    ("slow-instance", "random", "8db8b5f40adbe79a"),
+    ("slow-instance", "least-outstanding", "5ccb6e5bef8df3a9"),
+    ("slow-instance", "power-of-two", "ef97c4b765154119"),
     ("tail-at-scale", "no-hedging", "40f16224280ac921"),
     ("tail-at-scale", "hedged", "4f3b6443dbfba078"),
 ];
@@ -125,6 +129,14 @@ fn catalog_trace_hashes_are_pinned_to_the_simulation_revision() {
     }
     let pinned: Vec<_> = PINNED.iter().map(|&(s, v, h)| (s.to_owned(), v.to_owned(), h.to_owned())).collect();
     let table: String = now.iter().map(|(s, v, h)| format!("    (\"{s}\", \"{v}\", \"{h}\"),\n")).collect();
+    // Scenarios or variants added to (or removed from) the catalog change the table, not the
+    // revision, as long as every pair in both has its pinned trace.
+    let changed = pinned.iter().any(|(s, v, h)| now.iter().any(|(s2, v2, h2)| (s, v) == (s2, v2) && h != h2));
+    assert!(
+        changed || pinned == now,
+        "the catalog's scenarios or variants changed, but no pinned trace did: paste this as PINNED \
+         (the revision stays):\n{table}"
+    );
     assert!(
         pinned == now && PINNED_AT == faultline_models::SIM_REVISION,
         "the catalog's traces at seed 11 are not the ones pinned at simulation revision {PINNED_AT} \

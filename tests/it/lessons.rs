@@ -239,3 +239,36 @@ fn region_failover_active_passive_is_faster_normally_fails_everything_until_dete
         assert!(aa.balancers[0].timeseries.tier.is_empty() && aa.balancers[0].failovers == 0);
     }
 }
+
+#[test]
+fn a_slow_instance_fails_a_quarter_of_requests_under_round_robin_and_none_under_least_outstanding() {
+    // api/2 is five times slower from 20 s to 40 s: 160 requests/s of capacity for the 500/s a
+    // quarter of the traffic brings. Windows are 5 s; the fault covers windows 4..8.
+    for seed in [1, 2] {
+        let runs: Vec<RunReport> = ["round-robin", "random", "least-outstanding", "power-of-two"]
+            .iter()
+            .map(|v| run("slow-instance", v, seed))
+            .collect();
+        let (blind, aware) = runs.split_at(2);
+        for r in &runs {
+            // Before the fault every strategy serves everyone.
+            assert!(goodput(r, 0.0, 20.0) > 0.999, "seed {seed}, {}: {}", r.variant, goodput(r, 0.0, 20.0));
+            assert!(goodput(r, 45.0, 60.0) > 0.999, "seed {seed}, {}: recovered", r.variant);
+            // A gray failure: the slow instance answers its probes, so it is never taken out.
+            assert_eq!(r.balancers[0].marked_down, 0, "{}", r.variant);
+        }
+        // Blind strategies keep sending it a quarter of the traffic: once its queue is full,
+        // those requests fail (turned away, or timed out waiting): about 340 of each 2 000.
+        for r in blind {
+            let g = goodput(r, 25.0, 40.0);
+            assert!((0.70..0.80).contains(&g), "seed {seed}, {}: goodput {g} during the fault", r.variant);
+        }
+        // Load-aware ones send it only what it can take: the other three have the capacity.
+        for r in aware {
+            let g = goodput(r, 20.0, 40.0);
+            assert!(g > 0.999, "seed {seed}, {}: goodput {g} during the fault", r.variant);
+            let p99 = r.timeseries.p99_ms[4..8].iter().copied().fold(0.0, f64::max);
+            assert!(p99 < 200.0, "seed {seed}, {}: p99 {p99} ms during the fault", r.variant);
+        }
+    }
+}
