@@ -92,7 +92,9 @@ pub fn compare(
     tolerance: f64,
 ) -> Result<Comparison, String> {
     if !(0.0..1.0).contains(&tolerance) {
-        return Err(format!("the tolerance must be at least 0% and below 100%, not {}%", tolerance * 100.0));
+        let pct = tolerance * 100.0;
+        let pct = if pct.abs() < 1e9 { format!("{pct}") } else { format!("{pct:e}") };
+        return Err(format!("the tolerance must be at least 0% and below 100%, not {pct}%"));
     }
     for g in gate {
         if !FIGURES.contains(&g.as_str()) {
