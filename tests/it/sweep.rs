@@ -169,4 +169,9 @@ fn compare_gates_a_candidate_sweep_against_a_baseline() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown figure `p99`"), "{err}");
     assert_eq!(faultline(&["compare", &base, &slower]).0, 2);
+    // A compared seed that stopped at its event budget makes the verdict inconclusive (exit 3).
+    let partial = tmp("partial.jsonl");
+    let text = std::fs::read_to_string(&cand).unwrap();
+    std::fs::write(&partial, text.replacen("\"status\":\"ok\"", "\"status\":\"budget\"", 1)).unwrap();
+    assert_eq!(faultline(&["compare", &base, &partial]).0, 3);
 }
