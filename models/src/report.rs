@@ -116,8 +116,26 @@ pub struct ServiceReport {
     pub downstream_hedges: u64,
     pub downstream_breaker_rejected: u64,
     pub downstream_breaker_opened: u64,
+    /// Each instance on its own, in instance order: where the traffic went.
+    pub per_instance: Vec<InstanceReport>,
     /// Per window, with the window length of the top-level `timeseries` (at least as many windows).
     pub timeseries: ServiceSeries,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct InstanceReport {
+    /// Its node's name (`SERVICE/i`).
+    pub name: String,
+    pub arrivals: u64,
+    pub ok: u64,
+    /// Its own and injected errors.
+    pub errors: u64,
+    /// Turned away: queue full or rate limited.
+    pub rejected: u64,
+    pub lost_in_crash: u64,
+    /// Average busy workers / workers, over the scenario's duration.
+    pub utilisation: f64,
+    pub max_queue_len: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -424,6 +442,7 @@ impl RunReport {
                 downstream_hedges: 0,
                 downstream_breaker_rejected: 0,
                 downstream_breaker_opened: 0,
+                per_instance: Vec::new(),
                 timeseries: ServiceSeries::default(),
             })
             .collect();
@@ -579,8 +598,19 @@ impl RunReport {
                     r.downstream_hedges += s.calls.stats.hedges;
                     r.downstream_breaker_rejected += s.calls.stats.breaker_rejected;
                     r.downstream_breaker_opened += s.calls.stats.breaker_opened;
+                    let utilisation = st.busy.average(now) / f64::from(s.workers().max(1));
+                    r.per_instance.push(InstanceReport {
+                        name: a.name.clone(),
+                        arrivals: st.arrivals,
+                        ok: st.ok,
+                        errors: st.errors + st.injected_errors,
+                        rejected: st.rejected + st.rate_limited,
+                        lost_in_crash: st.lost,
+                        utilisation: round3(utilisation),
+                        max_queue_len: st.queue_max,
+                    });
                     let x = &mut acc[a.group];
-                    x.utilisation += st.busy.average(now) / f64::from(s.workers().max(1));
+                    x.utilisation += utilisation;
                     x.queue_len += st.queue_len.average(now);
                     x.wait_sum += st.wait_sum_ns;
                     x.started += st.started;

@@ -263,8 +263,21 @@ fn a_slow_instance_fails_a_quarter_of_requests_under_round_robin_and_none_under_
             let g = goodput(r, 25.0, 40.0);
             assert!((0.70..0.80).contains(&g), "seed {seed}, {}: goodput {g} during the fault", r.variant);
         }
+        // Where the traffic went: a blind strategy gives api/2 its quarter whatever happens, and
+        // its queue turns the excess away; a load-aware one sends it less and turns none away.
+        let share = |r: &RunReport| {
+            let s = &r.services[0];
+            assert_eq!(s.per_instance[2].name, "api/2");
+            s.per_instance[2].arrivals as f64 / s.arrivals as f64
+        };
+        for r in blind {
+            assert!((0.24..0.26).contains(&share(r)), "seed {seed}, {}: api/2 got {}", r.variant, share(r));
+            assert!(r.services[0].per_instance[2].rejected > 0, "{}", r.variant);
+        }
         // Load-aware ones send it only what it can take: the other three have the capacity.
         for r in aware {
+            assert!(share(r) < 0.22, "seed {seed}, {}: api/2 got {}", r.variant, share(r));
+            assert!(r.services[0].per_instance.iter().all(|i| i.rejected == 0), "{}", r.variant);
             let g = goodput(r, 20.0, 40.0);
             assert!(g > 0.999, "seed {seed}, {}: goodput {g} during the fault", r.variant);
             let p99 = r.timeseries.p99_ms[4..8].iter().copied().fold(0.0, f64::max);

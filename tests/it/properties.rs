@@ -183,6 +183,15 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert!(s.arrivals >= answered, "{c}: {} arrivals, {answered} answered or lost", s.arrivals);
         assert!(t.arrivals.len() >= windows && t.utilisation.len() == t.arrivals.len(), "{c}: windows");
         assert!(fraction(s.utilisation) && t.utilisation.iter().all(|&u| fraction(u)), "{c}: utilisation");
+        // The instances add up to the service.
+        let each = |f: fn(&faultline_models::report::InstanceReport) -> u64| s.per_instance.iter().map(f).sum::<u64>();
+        assert_eq!(s.per_instance.len(), s.instances, "{c}: instances");
+        assert_eq!(
+            (each(|i| i.arrivals), each(|i| i.ok), each(|i| i.errors), each(|i| i.rejected), each(|i| i.lost_in_crash)),
+            (s.arrivals, s.ok, s.errors + s.injected_errors, s.rejected + s.rate_limited, s.lost_in_crash),
+            "{c}: per instance"
+        );
+        assert_eq!(s.per_instance.iter().map(|i| i.max_queue_len).max(), Some(s.max_queue_len), "{c}: max queue");
     }
     for b in &r.balancers {
         let (t, c) = (&b.timeseries, format!("{ctx}: balancer {}", b.name));
