@@ -304,8 +304,12 @@ fn circuit_breaker_sheds_calls_to_a_failing_dependency_and_closes_after() {
     }
 }
 
+/// Hedging against a backend that is slow with probability p: with the hedge sent after h, a
+/// request is slow only if its first copy and the hedge both are, P = p²; a hedge is sent for the
+/// requests whose first copy is still out at h, a fraction p.
 #[test]
 fn hedged_requests_cut_the_tail_of_a_sometimes_slow_backend() {
+    let p: f64 = 0.05;
     let text = |hedge: &str| {
         format!(
             r#"
@@ -318,7 +322,7 @@ name = "w"
 zone = "z"
 target = "s"
 balance = "random"
-arrival = {{ process = "poisson", rate_per_s = 100 }}
+arrival = {{ process = "poisson", rate_per_s = 1000 }}
 timeout_ms = 1000
 {hedge}
 
@@ -326,20 +330,42 @@ timeout_ms = 1000
 name = "s"
 zones = ["z"]
 instances = 4
-workers = 100
-service_time = {{ dist = "empirical", points = [[0, 1], [0.95, 1], [0.9500001, 100], [1, 100]] }}
-"#
+workers = 1000
+service_time = {{ dist = "empirical", points = [[0, 1], [{q}, 1], [{q2}, 100], [1, 100]] }}
+"#,
+            q = 1.0 - p,
+            q2 = 1.0 - p + 1e-9
         )
     };
-    let (plain, _) = run(&text(""), 7);
-    let (hedged, _) = run(&text("hedge_after_ms = 5"), 7);
-    println!("p99 without hedging {} ms, with {} ms", plain.latency_ms.p99, hedged.latency_ms.p99);
-    // 5% of requests are slow (100 ms): p99 sits on the slow mode. With a hedge at 5 ms, a
-    // request is slow only if both copies are (0.25%), so p99 ≈ 5 ms + 1 ms.
-    assert!(plain.latency_ms.p99 > 90.0);
-    assert!(hedged.latency_ms.p99 < 10.0);
+    let slow_fraction = |w: &World| {
+        let h = w
+            .actors
+            .iter()
+            .find_map(|a| match &a.comp {
+                Component::Client(c) => Some(c.stats.latency.to_wide()),
+                _ => None,
+            })
+            .unwrap();
+        (h.count_between(50_000_000, u64::MAX) as f64 / h.len() as f64, h.len() as f64)
+    };
+    // Binomial over n ≈ 60 000 requests: 4 standard errors, sqrt(P(1 − P)/n) each (for P = p²
+    // that is ±0.0008 around 0.0025: a third of it, so a rule twice as wrong fails).
+    let within = |what: &str, got: f64, theory: f64, n: f64| {
+        let tol = 4.0 * (theory * (1.0 - theory) / n).sqrt();
+        println!("{what}: {got:.5}, theory {theory:.5} ± {tol:.5} (n = {n})");
+        assert!((got - theory).abs() < tol, "{what}: {got} vs {theory} ± {tol}");
+    };
+    let (plain, w) = run(&text(""), 7);
+    let (slow, n) = slow_fraction(&w);
+    within("slow without hedging", slow, p, n);
+    let (hedged, w) = run(&text("hedge_after_ms = 5"), 7);
+    let (slow, n) = slow_fraction(&w);
+    within("slow with a hedge at 5 ms", slow, p * p, n);
     let hedges = hedged.workloads[0].hedges as f64 / hedged.requests.total as f64;
-    assert!((hedges - 0.05).abs() < 0.01, "about the slow fraction gets hedged: {hedges}");
+    within("hedges per request", hedges, p, hedged.requests.total as f64);
+    // What it looks like in the report: p99 moves off the slow mode to just past the hedge.
+    assert!(plain.latency_ms.p99 > 90.0 && hedged.latency_ms.p99 < 10.0);
+    assert_eq!((plain.requests.ok, hedged.requests.ok), (plain.requests.total, hedged.requests.total));
 }
 
 #[test]
