@@ -32,6 +32,7 @@ const LABS: &[(&str, &[(&str, &str)])] = &[
             "consistency = \"strong\"",
         )],
     ),
+    ("lab-7-gray-failure", &[("strategy = \"round-robin\"", "strategy = \"least-outstanding\"")]),
 ];
 
 fn lab(name: &str, answer: &[(&str, &str)]) -> Scenario {
