@@ -29,8 +29,12 @@ pub struct BalancerStats {
 struct Forwarded {
     from: ActorId,
     call: CallId,
+    /// [`UNCOUNTED`] once its backend was marked down.
     backend: u32,
 }
+
+/// A proxied request that no longer counts as outstanding at its backend.
+const UNCOUNTED: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Health {
@@ -111,7 +115,7 @@ impl Balancer {
             MsgKind::Response(resp) => {
                 if let Some(f) = self.fwd.remove(msg.call) {
                     self.stats.responses += 1;
-                    self.picker.done(f.backend as usize);
+                    self.release(f);
                     out.send(f.from, Msg { call: f.call, kind: MsgKind::Response(resp) });
                 }
             }
@@ -138,7 +142,21 @@ impl Balancer {
                 self.picker.set_healthy(b, false);
                 self.stats.marked_down += 1;
                 self.follow_tier();
+                // Requests out to a backend declared dead stop counting: if it crashed they will
+                // never be answered, and counting them until the balancer's own timeout would keep
+                // a load-aware strategy away from it long after it is back. (They still wait for
+                // an answer or that timeout, as before.)
+                self.picker.forget(b);
+                for f in self.fwd.values_mut().filter(|f| f.backend == b as u32) {
+                    f.backend = UNCOUNTED;
+                }
             }
+        }
+    }
+
+    fn release(&mut self, f: Forwarded) {
+        if f.backend != UNCOUNTED {
+            self.picker.done(f.backend as usize);
         }
     }
 
@@ -160,7 +178,7 @@ impl Balancer {
                 while let Some(id) = self.deadlines.expired(now, out, t, |id| self.fwd.get(id).is_some()) {
                     if let Some(f) = self.fwd.remove(id) {
                         self.stats.timeouts += 1;
-                        self.picker.done(f.backend as usize);
+                        self.release(f);
                         out.send(f.from, Msg { call: f.call, kind: MsgKind::response(Status::Timeout) });
                     }
                 }
@@ -270,6 +288,39 @@ mod tests {
             Msg { call: probe.call, kind: MsgKind::Response(Resp::status(Status::Ok)) },
         );
         assert!(b.picker.is_healthy(1));
+    }
+
+    #[test]
+    fn requests_out_to_a_backend_marked_down_stop_counting_as_outstanding() {
+        // Least-outstanding: requests lost in a backend's crash would otherwise count until the
+        // balancer's timeout and keep traffic away from it after it is back.
+        let picker = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::LeastOutstanding);
+        let check = HealthCheck { interval: 100, timeout: 50, unhealthy: 2, healthy: 1 };
+        let mut b = Balancer::new(picker, 1000, Some(check), Stream::new(1, "lb"));
+        let mut out = Outbox::default();
+        for k in 0..4 {
+            b.on_msg(0, &mut out, ActorId(9), Msg { call: k, kind: MsgKind::Request(Req::DEFAULT) });
+        }
+        let lost: Vec<CallId> = out.sends.iter().filter(|(to, _)| *to == ActorId(2)).map(|(_, m)| m.call).collect();
+        assert_eq!((lost.len(), b.picker.outstanding(1)), (2, 2));
+        round(&mut b);
+        round(&mut b);
+        assert!(!b.picker.is_healthy(1));
+        assert_eq!(b.picker.outstanding(1), 0, "forgotten when marked down");
+        // Back up: a new request counts; a late answer to a lost one does not uncount it.
+        round_with(&mut b, &[]);
+        assert!(b.picker.is_healthy(1));
+        assert_eq!(forward(&mut b, 2), [ActorId(2), ActorId(2)], "backend 1 has the fewest outstanding");
+        assert_eq!(b.picker.outstanding(1), 2);
+        let mut out = Outbox::default();
+        b.on_msg(0, &mut out, ActorId(2), Msg { call: lost[0], kind: MsgKind::Response(Resp::status(Status::Ok)) });
+        assert_eq!(out.sends.len(), 1, "the late answer still reaches its caller");
+        assert_eq!(b.picker.outstanding(1), 2);
+        // Nor does the other lost one's timeout: when everything left times out (two to backend
+        // 0, one lost, two new), only the counted ones are released.
+        b.on_timer(2000, &mut Outbox::default(), Timer::Deadline(0));
+        assert_eq!(b.stats.timeouts, 5);
+        assert_eq!((b.picker.outstanding(0), b.picker.outstanding(1)), (0, 0));
     }
 
     /// Where `n` requests are forwarded.

@@ -132,6 +132,16 @@ impl Picker {
         self.outstanding[i] = self.outstanding[i].saturating_sub(1);
     }
 
+    /// Stops counting backend `i`'s outstanding requests (its owner will not call `done` for
+    /// them).
+    pub fn forget(&mut self, i: usize) {
+        self.outstanding[i] = 0;
+    }
+
+    pub fn outstanding(&self, i: usize) -> u32 {
+        self.outstanding[i]
+    }
+
     pub fn reset(&mut self) {
         self.outstanding.iter_mut().for_each(|o| *o = 0);
         self.next = 0;

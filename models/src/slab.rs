@@ -138,6 +138,11 @@ impl<T: Copy> Slab<T> {
         self.slots.iter().filter(|s| s.occupied()).map(|s| &s.value)
     }
 
+    /// The live values, mutable, in slot order (for changes that do not depend on the order).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().filter(|s| s.occupied()).map(|s| &mut s.value)
+    }
+
     /// Drops every value (a crash), keeping generations moving so old keys stay stale.
     pub fn clear(&mut self) {
         self.free.clear();
