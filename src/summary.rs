@@ -347,7 +347,7 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
         s,
         "paired by seed: a figure regressed when the 95% CI of (candidate − baseline) lies on its worse side, \
          beyond {}% of the baseline",
-        c.tolerance * 100.0
+        (c.tolerance * 100.0 * 1e6).round() / 1e6
     );
     for v in &c.variants {
         let _ = writeln!(s, "\n[{}] {} paired seed(s)", v.variant, v.seeds);
