@@ -484,12 +484,7 @@ fn read_sweep_files(files: &[String]) -> Result<Vec<sweep::SeedRecord>, Failure>
 /// expectations (the records name it: a catalog name or a path).
 fn aggregate_records(records: &[sweep::SeedRecord]) -> sweep::SweepReport {
     let scenario = records[0].scenario.clone();
-    let mut order: Vec<String> = Vec::new();
-    for r in records {
-        if !order.contains(&r.variant) {
-            order.push(r.variant.clone());
-        }
-    }
+    let (_, order) = sweep::by_variant(records);
     let expectations = load(&scenario).map(|sc| sc.expectations).unwrap_or_default();
     sweep::aggregate_with(&scenario, &order, records, &expectations)
 }

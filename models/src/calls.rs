@@ -138,6 +138,7 @@ impl Picker {
         self.outstanding[i] = 0;
     }
 
+    #[cfg(test)]
     pub fn outstanding(&self, i: usize) -> u32 {
         self.outstanding[i]
     }

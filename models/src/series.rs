@@ -267,8 +267,8 @@ pub fn sample(
                 let c = &mut rows[layout.service_counts(a.group)];
                 c[SVC_ARRIVALS] += st.arrivals;
                 c[SVC_OK] += st.ok;
-                c[SVC_ERRORS] += st.errors + st.injected_errors;
-                c[SVC_REJECTED] += st.rejected + st.rate_limited;
+                c[SVC_ERRORS] += st.all_errors();
+                c[SVC_REJECTED] += st.turned_away();
             }
             Component::Client(_) | Component::Participant(_) | Component::Coordinator(_) => {}
         }

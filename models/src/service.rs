@@ -46,6 +46,18 @@ pub struct InstanceStats {
     pub queue_max: u64,
 }
 
+impl InstanceStats {
+    /// Answered with an error: its own and an injected error fault's.
+    pub fn all_errors(&self) -> u64 {
+        self.errors + self.injected_errors
+    }
+
+    /// Turned away: queue full or rate limited.
+    pub fn turned_away(&self) -> u64 {
+        self.rejected + self.rate_limited
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Job {
     from: ActorId,

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::sweep::{Estimate, FIGURES, SeedRecord, figure};
+use crate::sweep::{Estimate, FIGURES, SeedRecord, by_variant, figure};
 
 /// Whether a higher value of a figure is better (only the success rate); lower is better for
 /// latencies and timeouts.
-pub fn higher_is_better(figure: &str) -> bool {
+fn higher_is_better(figure: &str) -> bool {
     figure == "success_rate"
 }
 
@@ -103,26 +103,14 @@ pub fn compare(
     }
     let gated: Vec<String> =
         if gate.is_empty() { FIGURES.iter().map(|f| f.to_string()).collect() } else { gate.to_vec() };
-    let index = |rs: &[SeedRecord]| {
-        let mut by: BTreeMap<String, BTreeMap<u64, SeedRecord>> = BTreeMap::new();
-        let mut order = Vec::new();
-        for r in rs {
-            if !by.contains_key(&r.variant) {
-                order.push(r.variant.clone());
-            }
-            // Duplicates of a (variant, seed) keep the first, as sweeps do.
-            by.entry(r.variant.clone()).or_default().entry(r.seed).or_insert_with(|| r.clone());
-        }
-        (by, order)
-    };
-    let (base, base_order) = index(baseline);
-    let (cand, cand_order) = index(candidate);
-    let mut unmatched: Vec<String> = base_order.iter().filter(|v| !cand.contains_key(*v)).cloned().collect();
-    unmatched.extend(cand_order.iter().filter(|v| !base.contains_key(*v)).cloned());
+    let (base, base_order) = by_variant(baseline);
+    let (cand, cand_order) = by_variant(candidate);
+    let mut unmatched: Vec<String> = base_order.iter().filter(|v| !cand.contains_key(v.as_str())).cloned().collect();
+    unmatched.extend(cand_order.iter().filter(|v| !base.contains_key(v.as_str())).cloned());
     let mut variants = Vec::new();
-    for v in cand_order.iter().filter(|v| base.contains_key(*v)) {
+    for v in cand_order.iter().filter(|v| base.contains_key(v.as_str())) {
         let pairs: Vec<(&SeedRecord, &SeedRecord)> =
-            base[v].iter().filter_map(|(s, b)| cand[v].get(s).map(|c| (b, c))).collect();
+            base[v.as_str()].iter().filter_map(|(s, &b)| cand[v.as_str()].get(s).map(|&c| (b, c))).collect();
         if pairs.len() < 2 {
             return Err(format!(
                 "variant `{v}`: {} seed(s) in common; a comparison needs at least 2 seeds run by both sides",
@@ -132,7 +120,7 @@ pub fn compare(
         let figures = FIGURES
             .iter()
             .map(|&f| {
-                let mean = |xs: Vec<f64>| xs.iter().sum::<f64>() / xs.len() as f64;
+                let mean = |xs: Vec<f64>| Estimate::of(&xs).mean;
                 let b = mean(pairs.iter().map(|(b, _)| figure(b, f)).collect());
                 let c = mean(pairs.iter().map(|(_, c)| figure(c, f)).collect());
                 let difference =

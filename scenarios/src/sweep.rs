@@ -334,10 +334,7 @@ pub fn aggregate_with(
     records: &[SeedRecord],
     expectations: &[crate::expect::Expectation],
 ) -> SweepReport {
-    let mut by_variant: BTreeMap<&str, BTreeMap<u64, &SeedRecord>> = BTreeMap::new();
-    for r in records {
-        by_variant.entry(r.variant.as_str()).or_default().entry(r.seed).or_insert(r);
-    }
+    let (by_variant, _) = by_variant(records);
     let empty = BTreeMap::new();
     let mut variants = Vec::new();
     for v in order {
@@ -429,6 +426,22 @@ pub fn aggregate_with(
     }
     let sim_revision = records.first().and_then(|r| r.sim_revision);
     SweepReport { schema_version: 1, sim_revision, scenario: scenario.to_owned(), variants, paired }
+}
+
+/// Records by variant, then by seed (duplicates of a (variant, seed) keep the first), and the
+/// variants in order of first appearance.
+pub type ByVariant<'a> = BTreeMap<&'a str, BTreeMap<u64, &'a SeedRecord>>;
+
+pub fn by_variant(records: &[SeedRecord]) -> (ByVariant<'_>, Vec<String>) {
+    let mut by: ByVariant = BTreeMap::new();
+    let mut order = Vec::new();
+    for r in records {
+        if !by.contains_key(r.variant.as_str()) {
+            order.push(r.variant.clone());
+        }
+        by.entry(r.variant.as_str()).or_default().entry(r.seed).or_insert(r);
+    }
+    (by, order)
 }
 
 /// Records to be pooled must come from one model: an error naming the revisions otherwise.
