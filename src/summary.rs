@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use faultline_models::RunReport;
+use faultline_models::report::{InstanceReport, ServiceReport};
 
 fn pct(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
@@ -95,6 +96,7 @@ pub fn render(r: &RunReport) -> String {
                 v.downstream_retries,
                 v.downstream_timeouts
             );
+            instances(&mut s, v);
         }
     }
     if !r.balancers.is_empty() {
@@ -221,6 +223,69 @@ pub fn render(r: &RunReport) -> String {
 }
 
 /// Whether any fault was active during `[t0_ms, t1_ms)`.
+/// How many instances of an uneven service are listed (the busiest first).
+const INSTANCES_SHOWN: usize = 12;
+
+/// Under a service whose instances were not treated alike (a slow or crashed one, a balancer
+/// that routed around one), one line per instance; nothing when they look alike, which is the
+/// usual case and would only repeat the service's row.
+fn instances(s: &mut String, v: &ServiceReport) {
+    let xs = &v.per_instance;
+    if xs.len() < 2 || !uneven(xs) {
+        return;
+    }
+    let total: u64 = xs.iter().map(|i| i.arrivals).sum();
+    let _ = writeln!(
+        s,
+        "    {:<18} {:>7} {:>6} {:>6} {:>9} {:>7} {:>7}",
+        "instance", "share", "util", "qmax", "rejected", "errors", "lost"
+    );
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    // Stable: equal utilisations keep the instances' order.
+    order.sort_by(|&a, &b| xs[b].utilisation.total_cmp(&xs[a].utilisation));
+    for &k in order.iter().take(INSTANCES_SHOWN) {
+        let i = &xs[k];
+        let _ = writeln!(
+            s,
+            "    {:<18} {:>6.1}% {:>5.0}% {:>6} {:>9} {:>7} {:>7}",
+            i.name,
+            pct(i.arrivals, total),
+            i.utilisation * 100.0,
+            i.max_queue_len,
+            i.rejected,
+            i.errors,
+            i.lost_in_crash
+        );
+    }
+    if xs.len() > INSTANCES_SHOWN {
+        let _ = writeln!(s, "    … {} more, less busy", xs.len() - INSTANCES_SHOWN);
+    }
+}
+
+/// Whether a service's instances differ by more than chance makes them differ: utilisations more
+/// than 10 points apart, or a count (arrivals, turned away, errors, lost in crashes) whose
+/// largest exceeds its smallest by more than a fifth of it and by more than 4 Poisson standard
+/// deviations (4·√largest: a handful of errors spread by chance is not a story).
+fn uneven(xs: &[InstanceReport]) -> bool {
+    let range = |f: fn(&InstanceReport) -> f64| {
+        xs.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+    };
+    let (lo, hi) = range(|i| i.utilisation);
+    if hi - lo > 0.10 {
+        return true;
+    }
+    let counts: [fn(&InstanceReport) -> f64; 4] = [
+        |i| i.arrivals as f64,
+        |i| i.rejected as f64,
+        |i| i.errors as f64,
+        |i| i.lost_in_crash as f64,
+    ];
+    counts.into_iter().any(|f| {
+        let (lo, hi) = range(f);
+        hi - lo > (0.2 * hi).max(4.0 * hi.sqrt())
+    })
+}
+
 fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
     let mut open: Vec<(&str, f64)> = Vec::new();
     let mut spans = Vec::new();

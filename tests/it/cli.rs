@@ -157,6 +157,39 @@ fn run_summary_shows_balancers_caches_and_queues() {
     assert!(!text(&["run", "queueing-near-saturation"]).contains("\ncaches\n"));
 }
 
+/// Instances not treated alike are listed under their service, the one that stands out first;
+/// instances that look alike are not (the service's row says it all).
+#[test]
+fn run_summary_lists_the_instances_of_a_service_only_when_they_differ() {
+    let text = |args: &[&str]| stdout(&expect_code(args, 0));
+    let rows = |summary: &str| -> Vec<String> {
+        summary
+            .lines()
+            .skip_while(|l| !l.starts_with("    instance "))
+            .skip(1)
+            .take_while(|l| l.starts_with("    api/"))
+            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    // Round-robin keeps sending a quarter to the slow api/2: its queue fills and turns requests
+    // away (the 5× slowdown makes it the busiest).
+    let rr = rows(&text(&["run", "slow-instance", "--variant", "round-robin"]));
+    assert_eq!(rr.len(), 4, "{rr:?}");
+    let first: Vec<&str> = rr[0].split(' ').collect();
+    assert_eq!((first[0], first[1], first[3]), ("api/2", "25.0%", "400"), "{rr:?}");
+    assert!(first[4].parse::<u64>().unwrap() > 1000, "{rr:?}");
+    assert!(rr[1..].iter().all(|r| r.split(' ').nth(4) == Some("0")), "{rr:?}");
+    // Least-outstanding routes around it: api/2 gets the smallest share and turns nobody away.
+    let lo = rows(&text(&["run", "slow-instance", "--variant", "least-outstanding"]));
+    let share = |r: &String| r.split(' ').nth(1).unwrap().trim_end_matches('%').parse::<f64>().unwrap();
+    let slow = lo.iter().find(|r| r.starts_with("api/2 ")).expect("api/2 listed");
+    assert!(lo.iter().filter(|r| !r.starts_with("api/2 ")).all(|r| share(r) > share(slow) + 4.0), "{lo:?}");
+    // One instance: no table. Four that suffer alike (cross-region-outage's web instances all
+    // reject and fail, evenly): none either.
+    assert!(!text(&["run", "queueing-near-saturation"]).contains("    instance "));
+    assert!(!text(&["run", "cross-region-outage"]).contains("    instance "));
+}
+
 /// A window in which no request succeeded has no latency: the report draws a gap and its CSV
 /// leaves the cell empty, and the summary prints `-`, instead of a p99 of 0 ms.
 #[test]
