@@ -392,7 +392,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
     let mut file = None;
     if let Some(path) = &out {
         use std::io::{Seek, SeekFrom};
-        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        // Only a missing file starts empty: anything else unreadable (not UTF-8, a directory)
+        // is an error, not a file to truncate.
+        let existing = match std::fs::read_to_string(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            r => r.map_err(|e| Failure::BadInput(format!("{path}: {e}")))?,
+        };
         let (rs, keep) = sweep::read_records(&existing).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
         sweep::resumable(&rs).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
         let mut f = std::fs::OpenOptions::new()
@@ -474,9 +479,15 @@ fn read_sweep_files(files: &[String]) -> Result<Vec<sweep::SeedRecord>, Failure>
         records.extend(rs);
     }
     if records.is_empty() {
-        return Err(Failure::BadInput("no records in the given files".into()));
+        return Err(Failure::BadInput(match files {
+            [f] => format!("{f}: no complete sweep record (`sweep --out` writes one JSON object per line)"),
+            _ => format!("none of {} holds a complete sweep record", files.join(", ")),
+        }));
     }
-    sweep::same_revision(&records).map_err(Failure::BadInput)?;
+    sweep::same_revision(&records).map_err(|e| match files {
+        [f] => Failure::BadInput(format!("{f}: {e}")),
+        _ => Failure::BadInput(e),
+    })?;
     Ok(records)
 }
 
@@ -552,17 +563,6 @@ impl faultline_tui::Host for TuiHost {
     fn save(&self, path: &str, contents: &str) -> Result<(), String> {
         output::write_atomic(path, contents)
     }
-}
-
-/// A sweep's `--out` records (at least one).
-fn read_sweep(file: &str) -> Result<Vec<sweep::SeedRecord>, Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
-    let (records, _) = sweep::read_records(&text).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
-    if records.is_empty() {
-        return Err(Failure::BadInput(format!("{file}: no sweep records")));
-    }
-    sweep::same_revision(&records).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
-    Ok(records)
 }
 
 fn print_sweep(report: &sweep::SweepReport, json: bool) {
@@ -793,7 +793,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 variant,
                 seed,
                 compare,
-                sweep: sweep.map(|f| read_sweep(&f).map(|records| (f, records))).transpose()?,
+                sweep: sweep
+                    .map(|f| read_sweep_files(std::slice::from_ref(&f)).map(|records| (f, records)))
+                    .transpose()?,
                 paused,
                 speed,
                 save_replay,

@@ -274,12 +274,8 @@ fn uneven(xs: &[InstanceReport]) -> bool {
     if hi - lo > 0.10 {
         return true;
     }
-    let counts: [fn(&InstanceReport) -> f64; 4] = [
-        |i| i.arrivals as f64,
-        |i| i.rejected as f64,
-        |i| i.errors as f64,
-        |i| i.lost_in_crash as f64,
-    ];
+    let counts: [fn(&InstanceReport) -> f64; 4] =
+        [|i| i.arrivals as f64, |i| i.rejected as f64, |i| i.errors as f64, |i| i.lost_in_crash as f64];
     counts.into_iter().any(|f| {
         let (lo, hi) = range(f);
         hi - lo > (0.2 * hi).max(4.0 * hi.sqrt())

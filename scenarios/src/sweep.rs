@@ -479,29 +479,24 @@ fn revision_name(r: Option<u32>) -> String {
     }
 }
 
-/// Reads `--out` records: one JSON object per line; a last line cut short by an interrupted
-/// sweep is dropped (its byte length is returned so the caller can truncate it away).
+/// Reads `--out` records: one JSON object per line. A last line without its newline is a record
+/// an interrupted sweep was writing: it is dropped, and the byte length of what comes before it
+/// is returned so the caller can truncate it away. Any complete line that is not a record is an
+/// error (a sweep writes the newline last, so it cannot have been cut short).
 pub fn read_records(text: &str) -> Result<(Vec<SeedRecord>, usize), String> {
     let mut out = Vec::new();
     let mut good = 0;
-    let mut offset = 0;
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    for (i, line) in lines.iter().enumerate() {
-        let complete = line.ends_with('\n');
-        offset += line.len();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if !line.ends_with('\n') {
+            break; // only the last line can lack its newline
+        }
+        good += line.len();
         if line.trim().is_empty() {
-            good = offset;
             continue;
         }
-        match serde_json::from_str::<SeedRecord>(line.trim_end()) {
-            Ok(r) if complete => {
-                out.push(r);
-                good = offset;
-            }
-            _ if i == lines.len() - 1 => break, // an interrupted write: drop it
-            Ok(_) => unreachable!("only the last line can lack its newline"),
-            Err(e) => return Err(format!("line {}: {e}", i + 1)),
-        }
+        let r = serde_json::from_str::<SeedRecord>(line.trim_end())
+            .map_err(|e| format!("line {}: not a sweep record: {e}", i + 1))?;
+        out.push(r);
     }
     Ok((out, good))
 }
@@ -544,5 +539,9 @@ mod tests {
         assert_eq!(rs.len(), 1);
         assert_eq!(keep, good.len() + 1);
         assert!(read_records(&format!("garbage\n{good}\n")).is_err());
+        // A complete last line is not a cut one: garbage there is an error, not dropped.
+        let err = read_records(&format!("{good}\n{{\"x\":1}}\n")).unwrap_err();
+        assert!(err.starts_with("line 2: not a sweep record"), "{err}");
+        assert_eq!(read_records(&format!("{good}\n\n")).unwrap().1, good.len() + 2);
     }
 }

@@ -134,6 +134,40 @@ fn records_of_another_simulation_revision_are_neither_resumed_nor_pooled() {
     );
 }
 
+/// `--out` resumes only from sweep records: a file that is something else (a wrong path, not
+/// UTF-8, a record with garbage after it) is an error and is left as it was — never truncated
+/// away as if it were a cut record. The commands that read records name the file.
+#[test]
+fn files_that_are_not_sweep_records_are_refused_and_left_alone() {
+    let good = tmp("good.jsonl");
+    assert_eq!(faultline(&["sweep", SC, "--seeds", "1..2", "--out", &good]).0, 0);
+    let record = std::fs::read_to_string(&good).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("binary.jsonl", vec![0xff, 0xfe, 0, 1, 2, b'\n'], "valid UTF-8"),
+        ("trailing.jsonl", format!("{record}{{\"x\":1}}\n").into_bytes(), "line 3: not a sweep record"),
+        ("notes.jsonl", b"my notes\n".to_vec(), "line 1: not a sweep record"),
+    ];
+    for (name, bytes, want) in cases {
+        let f = tmp(name);
+        std::fs::write(&f, &bytes).unwrap();
+        let (code, _, err) = faultline(&["sweep", SC, "--seeds", "1..3", "--out", &f]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(&f) && err.contains(want), "{name}: {err}");
+        assert_eq!(std::fs::read(&f).unwrap(), bytes, "{name}: left as it was");
+        let (code, _, err) = faultline(&["compare", &good, &f]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(&f) && err.contains(want), "{name}: {err}");
+    }
+    // Nothing but a cut record: compare and merge say the file holds no complete one.
+    let cut = tmp("cut.jsonl");
+    std::fs::write(&cut, &record[..100]).unwrap();
+    for args in [vec!["compare", &good, &cut], vec!["merge", &cut]] {
+        let (code, _, err) = faultline(&args);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("{cut}: no complete sweep record")), "{err}");
+    }
+}
+
 #[test]
 fn compare_gates_a_candidate_sweep_against_a_baseline() {
     // The baseline, and a candidate whose back end is slower (every service time doubled):

@@ -250,7 +250,7 @@ fn tui_refuses_bad_arguments_before_taking_the_terminal() {
         (&["tui", "cross-region-outage", "--variant", "nope"], "no variant `nope`"),
         (&["tui", "--sweep", "/nonexistent/r.jsonl"], "/nonexistent/r.jsonl"),
         (&["tui", "--sweep", garbage], "line 1"),
-        (&["tui", "--sweep", empty], "no sweep records"),
+        (&["tui", "--sweep", empty], "no complete sweep record"),
         (&["tui", "cross-region-outage", "--speed", "0"], "--speed"),
         // The tests' stdout is a pipe.
         (&["tui", "cross-region-outage"], "needs a terminal"),
