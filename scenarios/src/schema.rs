@@ -384,7 +384,21 @@ pub struct CacheCfg {
     /// Concurrent misses on one key share one backend read (default false: a stampede).
     pub coalesce: Option<bool>,
     /// Where misses and writes go.
-    pub backend: CallCfg,
+    pub backend: BackendCfg,
+}
+
+/// A cache's backend: a call without the fields that only a service's call graph gives meaning
+/// (`kind`, `fanout`, `hedge_after_ms`, `optional`), so that they are rejected, not ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendCfg {
+    /// A load balancer, a service or a database.
+    pub target: Spanned<String>,
+    pub timeout_ms: Spanned<Positive>,
+    pub retry: Option<RetryCfg>,
+    /// Client-side balancing when the target is a service.
+    pub balance: Option<Spanned<String>>,
+    pub breaker: Option<BreakerCfg>,
 }
 
 #[derive(Debug, Deserialize)]
