@@ -70,6 +70,7 @@ pub struct Targets {
     pub services: Vec<String>,
     /// Service instances, `api/0`.
     pub instances: Vec<String>,
+    pub caches: Vec<String>,
     pub duration_s: f64,
 }
 
@@ -86,6 +87,7 @@ impl Targets {
             t.services.push(s.name.clone());
             t.instances.extend((0..s.nodes.len()).map(|i| format!("{}/{i}", s.name)));
         }
+        t.caches = c.spec.caches.iter().map(|c| c.name.clone()).collect();
         t
     }
 }
@@ -182,6 +184,14 @@ pub fn fault(targets: &Targets) -> BoxedStrategy<Fault> {
                         ("probability", (f64::from(p) / 100.0).into()),
                     ])
                 })
+                .boxed(),
+        );
+    }
+    // Only with caches: a scenario without one draws the same timelines as before the kind existed.
+    if !t.caches.is_empty() {
+        kinds.push(
+            pick(&t.caches)
+                .prop_map(move |c| table(vec![("kind", "cache-flush".into()), ("targets", strings(&[c]))]))
                 .boxed(),
         );
     }
