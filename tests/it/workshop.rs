@@ -67,3 +67,32 @@ fn every_lab_fails_as_shipped_and_passes_with_its_answer() {
         }
     }
 }
+
+/// Answers the instructor page says are wrong stay wrong, on every seed tried: a self-check
+/// that passes them by luck (lab 1's utilisation goal once sat at 6 workers' own 0.60) teaches
+/// the wrong lesson.
+/// Text replacements in a lab file (as an answer gives them).
+type Edits = &'static [(&'static str, &'static str)];
+
+#[test]
+fn tempting_wrong_answers_fail_their_self_checks() {
+    let wrong: &[(&str, Edits, &str)] = &[
+        // Over-provisioned: fast, but the workers idle.
+        ("lab-1-queueing", &[("workers = 4", "workers = 6")], "services.api.utilisation"),
+        // No retries at all: recovers, but the lab asks to keep them.
+        ("lab-2-retries", &[("max_attempts = 4", "max_attempts = 1")], "workloads.clients.retries"),
+        // Longer backoff alone lowers the peak; the amplification stays and so does the storm.
+        ("lab-2-retries", &[("backoff_base_ms = 5", "backoff_base_ms = 20")], "success_rate"),
+    ];
+    for (name, edits, failing) in wrong {
+        let sc = lab(name, edits);
+        for seed in 1..=3 {
+            let r = testing::run(&sc, None, seed).unwrap();
+            assert!(
+                r.violations.iter().any(|v| v.check.starts_with(failing)),
+                "{name} {edits:?} seed {seed}: expected `{failing}` to fail, got {:?}",
+                r.violations
+            );
+        }
+    }
+}
