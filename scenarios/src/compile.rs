@@ -298,7 +298,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// A group of nodes named by region, zone, service, balancer, workload or instance (`api/0`).
+    /// A group of nodes named by region, zone, component, workflow, instance (`api/0`) or replica.
     fn scope(&mut self, name: &Spanned<String>, spec: &WorldSpec) -> Option<Scope> {
         let n = name.get_ref();
         if let Some(id) = spec.topology.node_id(n)
@@ -306,7 +306,7 @@ impl<'a> Checker<'a> {
         {
             return Some(Scope::Node(id));
         }
-        match self.lookup(name, "region, zone, service, load balancer, workload or instance", |_| true)? {
+        match self.lookup(name, "region, zone, component or node", |_| true)? {
             Entity::Region(r) => Some(Scope::Region(RegionId(r as u16))),
             Entity::Zone(z) => Some(Scope::Zone(ZoneId(z as u16))),
             Entity::Service(s) => Some(Scope::Nodes(spec.services[s].nodes.clone())),
