@@ -21,6 +21,7 @@ use std::ops::Range;
 
 use faultline_models::RunReport;
 use faultline_models::consistency::HistOp;
+use faultline_sim::NodeId;
 use proptest::prelude::*;
 
 use crate::expect::Verdict;
@@ -67,8 +68,11 @@ impl Fault {
 pub struct Targets {
     pub regions: Vec<String>,
     pub zones: Vec<String>,
+    /// What `slow` and `errors` faults act on: services, databases (all their replicas) and
+    /// workflow steps (`checkout/payments`).
     pub services: Vec<String>,
-    /// Service instances, `api/0`.
+    /// Nodes a `node-crash` takes down: service instances (`api/0`), database replicas
+    /// (`db/s0/r1`), workflow steps, caches and brokers.
     pub instances: Vec<String>,
     pub caches: Vec<String>,
     pub duration_s: f64,
@@ -83,11 +87,25 @@ impl Targets {
             t.zones.extend(r.zones.iter().map(|z| z.get_ref().clone()));
         }
         let c = sc.variant(None).expect("the first variant exists");
-        for s in &c.spec.services {
+        let spec = &c.spec;
+        let node = |n: NodeId| spec.topology.nodes[n.0 as usize].name.clone();
+        for s in &spec.services {
             t.services.push(s.name.clone());
             t.instances.extend((0..s.nodes.len()).map(|i| format!("{}/{i}", s.name)));
         }
-        t.caches = c.spec.caches.iter().map(|c| c.name.clone()).collect();
+        for d in &spec.databases {
+            t.services.push(d.name.clone());
+            t.instances.extend(d.nodes.iter().flatten().map(|&n| node(n)));
+        }
+        for w in &spec.workflows {
+            for step in &w.steps {
+                t.services.push(node(step.node));
+                t.instances.push(node(step.node));
+            }
+        }
+        t.instances.extend(spec.caches.iter().map(|c| node(c.node)));
+        t.instances.extend(spec.queues.iter().map(|q| node(q.node)));
+        t.caches = spec.caches.iter().map(|c| c.name.clone()).collect();
         t
     }
 }
