@@ -977,6 +977,35 @@ mod tests {
         assert_eq!(p.backoff(200, &mut Stream::new(1, "b")), p.backoff_max);
     }
 
+    /// The budget's arithmetic: with every first attempt failing, N calls at ratio r get the
+    /// reserve of 10 retries plus one per 1/r calls — 10 + r·N — and no more, however the
+    /// failures are spread; a healthy stretch saves nothing beyond the bucket's 10.
+    #[test]
+    fn retry_budget_grants_its_reserve_plus_ratio_times_calls() {
+        let fail_first = |c: &mut Calls, k: u64| -> bool {
+            let mut out = Outbox::default();
+            c.start(0, &mut out, 0, k, Req::DEFAULT);
+            let id = last_call(&out);
+            out = Outbox::default();
+            c.on_response(1, &mut out, id, Resp::status(Status::Error)).is_none() // retried
+        };
+        for ratio in [0.1, 0.25] {
+            let mut c = calls(2, Some(ratio));
+            let retried = (0..1000).filter(|&k| fail_first(&mut c, k)).count() as f64;
+            assert!((retried - (10.0 + ratio * 1000.0)).abs() <= 1.0, "ratio {ratio}: {retried} retries");
+        }
+        // 1 000 healthy calls first: the bucket is full at 10, not 110.
+        let mut c = calls(2, Some(0.1));
+        for k in 0..1000 {
+            let mut out = Outbox::default();
+            c.start(0, &mut out, 0, k, Req::DEFAULT);
+            let id = last_call(&out);
+            c.on_response(1, &mut Outbox::default(), id, Resp::status(Status::Ok)).unwrap();
+        }
+        let retried = (1000..1100).filter(|&k| fail_first(&mut c, k)).count() as f64;
+        assert!((retried - 20.0).abs() <= 1.0, "{retried} retries: the reserve and 100 × 0.1");
+    }
+
     #[test]
     fn breaker_opens_after_consecutive_failures_then_half_opens() {
         let mut c = calls(1, None);
