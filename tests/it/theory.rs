@@ -550,3 +550,79 @@ service_time = {{ dist = "constant", value_ms = 0.1 }}
     // its own) stays at about twice the mean, so it is flagged too.
     assert!(ratios[0] > 6.0 && ratios[1] < 2.5, "{ratios:?}");
 }
+
+/// Dead letters and redeliveries against the arithmetic of independent failures: when each
+/// delivery fails with probability q (an `errors` fault on the consumer for the whole run), a
+/// message is dead-lettered after `max_attempts` = N failures, with probability q^N; it is
+/// delivered 1 + q + … + q^(N−1) times on average, and fails q + … + q^N times. Counts over
+/// ~10 000 independent messages, each within 4.5 binomial (or, for the sums, per-message) SE.
+#[test]
+fn dead_letters_and_redeliveries_follow_q_to_the_n() {
+    for (q, n) in [(0.5f64, 3u32), (0.3, 2)] {
+        let text = format!(
+            r#"[scenario]
+name = "dlq"
+duration_s = 25
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "q"
+arrival = {{ process = "poisson", rate_per_s = 500 }}
+stop_s = 20
+timeout_ms = 1000
+keys = {{ count = 100000 }}
+
+[[queue]]
+name = "q"
+zone = "z"
+partitions = 16
+visibility_timeout_ms = 100
+max_attempts = {n}
+consumer_groups = ["c"]
+
+[[service]]
+name = "c"
+zones = ["z"]
+instances = 2
+workers = 16
+service_time = {{ dist = "constant", value_ms = 0.1 }}
+
+[[fault]]
+name = "flaky consumer"
+kind = "errors"
+targets = ["c"]
+probability = {q}
+start_s = 0
+"#
+        );
+        let (r, _) = run(&text, 3);
+        let b = &r.queues[0];
+        let m = b.published as f64;
+        assert_eq!(r.requests.ok, r.requests.total, "every publish acknowledged");
+        assert_eq!((b.backlog, b.acked + b.dead_lettered), (0, b.published), "every message settled: {b:?}");
+        let geometric = |upto: u32| (1..=upto).map(|k| q.powi(k as i32)).sum::<f64>();
+        // Dead letters: binomial(m, q^N).
+        let p = q.powi(n as i32);
+        let dl = b.dead_lettered as f64 / m;
+        let se = (p * (1.0 - p) / m).sqrt();
+        println!("q={q} N={n}: dead-lettered {dl:.4}, theory {p:.4} ± {se:.4} (SE)");
+        assert!((dl - p).abs() <= 4.5 * se, "dead letters {dl} vs {p}");
+        // Failed deliveries per message: a truncated geometric count F ∈ [0, N] with
+        // P(F ≥ k) = q^k; its variance bounds the SE of the mean over m messages.
+        let per_msg = |x: u64| x as f64 / m;
+        let mean_f = geometric(n);
+        let var_f = (1..=n).map(|k| (2 * k - 1) as f64 * q.powi(k as i32)).sum::<f64>() - mean_f * mean_f;
+        let se_f = (var_f / m).sqrt();
+        println!(
+            "q={q} N={n}: failed deliveries per message {:.4}, theory {mean_f:.4} ± {se_f:.4}",
+            per_msg(b.failed_attempts)
+        );
+        assert!((per_msg(b.failed_attempts) - mean_f).abs() <= 4.5 * se_f);
+        // Every delivery but a message's first is a redelivery: N − 1 terms.
+        let mean_r = geometric(n - 1);
+        println!("q={q} N={n}: redeliveries per message {:.4}, theory {mean_r:.4}", per_msg(b.redelivered));
+        assert!((per_msg(b.redelivered) - mean_r).abs() <= 4.5 * se_f);
+        assert_eq!(b.delivered, b.published + b.redelivered);
+    }
+}
