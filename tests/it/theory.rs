@@ -626,3 +626,48 @@ start_s = 0
         assert_eq!(b.delivered, b.published + b.redelivered);
     }
 }
+
+/// The diurnal wave: arrivals in each window are Poisson with mean ∫ rate·(1 + A·sin(2πt/P)) dt
+/// over the window. Twenty 2 s windows over one 40 s period at A = 0.8 (from 200 to 1 800
+/// requests/s), each within 4.5 SD (√mean) of its integral; the total is the base rate's.
+#[test]
+fn a_diurnal_wave_shapes_arrivals_as_its_integral() {
+    let (rate, amplitude, period) = (1000.0f64, 0.8f64, 40.0f64);
+    let text = format!(
+        r#"
+[scenario]
+name = "diurnal"
+duration_s = 40
+window_ms = 2000
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "s"
+arrival = {{ process = "poisson", rate_per_s = {rate} }}
+diurnal = {{ period_s = {period}, amplitude = {amplitude} }}
+timeout_ms = 1000
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 100
+service_time = {{ dist = "constant", value_ms = 0.1 }}
+"#
+    );
+    let (r, _) = run(&text, 8);
+    let arrivals = &svc(&r, "s").timeseries.arrivals;
+    let tau = 2.0 * std::f64::consts::PI / period;
+    // ∫_a^b rate (1 + A sin(τt)) dt = rate ((b − a) + A (cos τa − cos τb) / τ)
+    let integral = |a: f64, b: f64| rate * ((b - a) + amplitude * ((tau * a).cos() - (tau * b).cos()) / tau);
+    for (i, &n) in arrivals.iter().take(20).enumerate() {
+        let (a, b) = (2.0 * i as f64, 2.0 * (i + 1) as f64);
+        let expect = integral(a, b);
+        assert!((n as f64 - expect).abs() < 4.5 * expect.sqrt(), "window {a}–{b} s: {n} arrivals vs {expect:.0}");
+    }
+    let total: u64 = arrivals.iter().sum();
+    assert!((total as f64 - rate * period).abs() < 4.5 * (rate * period).sqrt(), "{total}");
+    // The wave is there: the peak quarter carries far more than the trough quarter.
+    let (peak, trough): (u64, u64) = (arrivals[3..7].iter().sum(), arrivals[13..17].iter().sum());
+    assert!(peak > 4 * trough, "peak {peak}, trough {trough}");
+}
