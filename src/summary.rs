@@ -222,7 +222,6 @@ pub fn render(r: &RunReport) -> String {
     s
 }
 
-/// Whether any fault was active during `[t0_ms, t1_ms)`.
 /// How many instances of an uneven service are listed (the busiest first).
 const INSTANCES_SHOWN: usize = 12;
 
@@ -282,6 +281,7 @@ fn uneven(xs: &[InstanceReport]) -> bool {
     })
 }
 
+/// Whether any fault was active during `[t0_ms, t1_ms)`.
 fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
     let mut open: Vec<(&str, f64)> = Vec::new();
     let mut spans = Vec::new();
