@@ -671,3 +671,92 @@ service_time = {{ dist = "constant", value_ms = 0.1 }}
     let (peak, trough): (u64, u64) = (arrivals[3..7].iter().sum(), arrivals[13..17].iter().sum());
     assert!(peak > 4 * trough, "peak {peak}, trough {trough}");
 }
+
+/// Health checks' detection and re-admission delays, exactly. Probes go out every interval I
+/// (from boot) and fail after their timeout T; with zero latency a crash at c is first seen by
+/// the first round at or after c, so the U-th failed probe — the mark-down — comes at a delay in
+/// [(U−1)·I + T, U·I + T), and after the restart the H-th good probe — the mark-up — at a delay
+/// in [(H−1)·I, H·I). Twenty crashes of 3 s, at phases spread over the probe interval: every
+/// delay within its bounds, and their means within 4.5 SE of the bounds' midpoints (the phase
+/// is uniform: SD I/√12).
+#[test]
+fn health_checks_mark_a_crashed_backend_down_and_up_within_their_probe_arithmetic() {
+    const MS: u64 = 1_000_000;
+    let (interval, timeout, unhealthy, healthy) = (500u64, 100u64, 3u64, 2u64);
+    let crashes: Vec<(f64, f64)> = (0..20).map(|i| (5.0 + 7.137 * f64::from(i), 3.0)).collect();
+    let faults: String = crashes
+        .iter()
+        .map(|(start, dur)| {
+            format!("\n[[fault]]\nkind = \"node-crash\"\nnode = \"s/1\"\nstart_s = {start}\nduration_s = {dur}\n")
+        })
+        .collect();
+    let text = format!(
+        r#"
+[scenario]
+name = "probes"
+duration_s = 150
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "lb"
+arrival = {{ process = "poisson", rate_per_s = 20 }}
+timeout_ms = 1000
+
+[[load_balancer]]
+name = "lb"
+zone = "z"
+service = "s"
+health_check = {{ interval_ms = {interval}, timeout_ms = {timeout}, unhealthy = {unhealthy}, healthy = {healthy} }}
+
+[[service]]
+name = "s"
+zones = ["z"]
+instances = 2
+service_time = {{ dist = "constant", value_ms = 1 }}
+{faults}"#
+    );
+    let sc = scenario(&text);
+    let v = sc.variant(None).unwrap();
+    let mut w = World::new(&v.spec, 4, v.budget);
+    let healthy_now = |w: &World| {
+        w.actors
+            .iter()
+            .find_map(|a| match &a.comp {
+                Component::Balancer(b) => Some(b.picker.is_healthy(1)),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let mut changes = Vec::new(); // (time, healthy after)
+    let mut was = healthy_now(&w);
+    while w.step().unwrap() {
+        let is = healthy_now(&w);
+        if is != was {
+            changes.push((w.now(), is));
+            was = is;
+        }
+    }
+    assert_eq!(changes.len(), 2 * crashes.len(), "one mark-down and one mark-up per crash: {changes:?}");
+    let (mut downs, mut ups) = (Vec::new(), Vec::new());
+    for (k, &(start, dur)) in crashes.iter().enumerate() {
+        let (c, r) = ((start * 1e3).round() as u64 * MS, ((start + dur) * 1e3).round() as u64 * MS);
+        let ((t_down, d), (t_up, u)) = (changes[2 * k], changes[2 * k + 1]);
+        assert!(!d && u, "crash {k}: down then up");
+        let (down, up) = ((t_down - c) / MS, (t_up - r) / MS);
+        let down_bounds = ((unhealthy - 1) * interval + timeout, unhealthy * interval + timeout);
+        let up_bounds = ((healthy - 1) * interval, healthy * interval);
+        assert!((down_bounds.0..down_bounds.1).contains(&down), "crash {k}: detected after {down} ms, {down_bounds:?}");
+        assert!((up_bounds.0..up_bounds.1).contains(&up), "crash {k}: back after {up} ms, {up_bounds:?}");
+        downs.push(down as f64);
+        ups.push(up as f64);
+    }
+    let se = interval as f64 / 12f64.sqrt() / (crashes.len() as f64).sqrt();
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (md, mu) = (mean(&downs), mean(&ups));
+    let detect = (unhealthy as f64 - 0.5) * interval as f64 + timeout as f64;
+    let readmit = (healthy as f64 - 0.5) * interval as f64;
+    println!("detection {md:.0} ms (theory {detect}), re-admission {mu:.0} ms (theory {readmit})");
+    assert!((md - detect).abs() < 4.5 * se, "{downs:?}");
+    assert!((mu - readmit).abs() < 4.5 * se, "{ups:?}");
+}
