@@ -718,7 +718,7 @@ service_time = {{ dist = "constant", value_ms = 1 }}
     );
     let sc = scenario(&text);
     let v = sc.variant(None).unwrap();
-    let mut w = World::new(&v.spec, 4, v.budget);
+    let mut w = World::new(v.spec, 4, v.budget);
     let healthy_now = |w: &World| {
         w.actors
             .iter()
