@@ -297,6 +297,15 @@ fn circuit_breaker_sheds_calls_to_a_failing_dependency_and_closes_after() {
     // plus the 5 failures that open it: well under a tenth.
     assert!(svc(&b, "front").downstream_breaker_rejected > 3500);
     assert!(dep_a - dep_b > 3500.0);
+    // The arithmetic, with zero latency and errors answered at once (no call is in flight
+    // when the breaker opens): 5 failures open it; then every `open_ms` one trial goes out,
+    // fails and opens it again. So the dependency sees 5 + (number of trials) failing calls,
+    // about one trial per 1 s + the gap to the next call (5 ms on average) over the 20 s, and
+    // each opening but the first follows one failed trial.
+    let (failed, opened) = (svc(&b, "dep").injected_errors, svc(&b, "front").downstream_breaker_opened);
+    println!("dependency errors {failed}, breaker openings {opened}");
+    assert_eq!(opened, failed - 4, "one opening after 5 failures, then one per failed trial");
+    assert!((18..=20).contains(&(failed - 5)), "{} trials in 20 s of 1 s openings", failed - 5);
     // After the fault the breaker closes again: the last windows are all ok.
     let ts = &b.timeseries;
     for i in 7..8 {
