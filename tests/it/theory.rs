@@ -769,3 +769,64 @@ service_time = {{ dist = "constant", value_ms = 1 }}
     assert!((md - detect).abs() < 4.5 * se, "{downs:?}");
     assert!((mu - readmit).abs() < 4.5 * se, "{ups:?}");
 }
+
+/// Leader failover's election delay, against its arithmetic. With zero latency, a follower's
+/// election timer is re-armed at each heartbeat (every h) with a wait uniform in [T, 2T); when
+/// the leader crashes at c, the first of the two followers to time out wins at once: the shard
+/// is leaderless from c to `last heartbeat + min(W₁, W₂)`, a delay within [T − h, 2T) with mean
+/// T + T/3 − h/2 (E[min of two uniforms] = 1/3; the crash falls uniformly between heartbeats).
+/// Thirty crashes of whichever replica leads, injected at phases spread over the heartbeat
+/// period; every delay within its bounds, and the mean within 4.5 SE
+/// (SD² = T²/18 + h²/12).
+#[test]
+fn leader_failover_takes_the_election_delay_raft_predicts() {
+    use faultline_sim::net::{FaultKind, Scope};
+    const MS: u64 = 1_000_000;
+    let (t, h) = (300u64, 30u64);
+    let text = format!(
+        r#"
+[scenario]
+name = "failover"
+duration_s = 400
+{FLAT}
+[[database]]
+name = "db"
+zones = ["z"]
+shards = 1
+replicas = 3
+election_timeout_ms = {t}
+heartbeat_interval_ms = {h}
+service_time = {{ dist = "constant", value_ms = 0.1 }}
+"#
+    );
+    let sc = scenario(&text);
+    let v = sc.variant(None).unwrap();
+    let mut w = World::new(v.spec, 2, v.budget);
+    let leader = |w: &World| {
+        w.actors.iter().find_map(|a| match &a.comp {
+            Component::Replica(r) if r.is_leader() && w.net.is_up(a.node) => Some(a.node),
+            _ => None,
+        })
+    };
+    let mut delays = Vec::new();
+    for k in 0..30u64 {
+        // Let the last failover settle and the crashed replica rejoin, then crash the leader at
+        // a phase that moves by 7 ms (against 30 ms heartbeats) each time.
+        w.run_until(w.now() + 5_000 * MS + 7 * MS * k).unwrap();
+        let old = leader(&w).expect("a leader after 5 s of calm");
+        let crash = w.now();
+        w.inject("leader crash", FaultKind::Outage { scope: Scope::Node(old) }, Some(3_000 * MS));
+        while leader(&w).is_none_or(|n| n == old) {
+            assert!(w.step().unwrap(), "the run ended without a new leader");
+        }
+        let delay = (w.now() - crash) / MS;
+        assert!((t - h..2 * t).contains(&delay), "crash {k}: leaderless for {delay} ms");
+        delays.push(delay as f64);
+    }
+    let n = delays.len() as f64;
+    let mean = delays.iter().sum::<f64>() / n;
+    let theory = t as f64 * 4.0 / 3.0 - h as f64 / 2.0;
+    let se = ((t * t) as f64 / 18.0 + (h * h) as f64 / 12.0).sqrt() / n.sqrt();
+    println!("leaderless for {mean:.0} ms on average (theory {theory:.0} ± {se:.0})");
+    assert!((mean - theory).abs() < 4.5 * se, "{delays:?}");
+}
