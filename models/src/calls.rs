@@ -304,8 +304,9 @@ pub struct CallTarget {
     /// Per-attempt deadline.
     pub timeout: Nanos,
     pub retry: RetryPolicy,
-    /// Request kind sent to the callee.
-    pub class: u8,
+    /// Request kind sent to the callee; `None`: each request's own (a workload's mix picks it
+    /// per request). A service's call names its callee's kind, never forwarding its own.
+    pub class: Option<u8>,
     /// Send a second copy of an attempt to another backend if no answer came after this long;
     /// the first answer wins.
     pub hedge_after: Option<Nanos>,
@@ -321,7 +322,7 @@ impl CallTarget {
             target,
             timeout,
             retry,
-            class: 0,
+            class: Some(0),
             hedge_after: None,
             breaker: None,
             breaker_state: BreakerState::Closed { consecutive_failures: 0 },
@@ -547,7 +548,7 @@ impl Calls {
     pub fn start(&mut self, now: Nanos, out: &mut Outbox, target: usize, token: u64, req: Req) -> Option<Outcome> {
         self.stats.calls += 1;
         let t = &mut self.targets[target];
-        let req = Req { class: t.class, op: t.op.unwrap_or(req.op), ..req };
+        let req = Req { class: t.class.unwrap_or(req.class), op: t.op.unwrap_or(req.op), ..req };
         if !t.admit(now, &mut self.stats) {
             self.stats.breaker_rejected += 1;
             return Some(Outcome {
@@ -942,6 +943,26 @@ mod tests {
         }
         assert_eq!(retried, RETRY_BUDGET_CAP as usize, "only the reserve is spent with ratio 0");
         assert_eq!(c.stats.budget_exhausted, 20 - RETRY_BUDGET_CAP as u64);
+    }
+
+    /// A call names its callee's kind, whatever kind the caller serves; a workload's call
+    /// (`class: None`) sends each request as its own kind (the mix's pick).
+    #[test]
+    fn a_call_sends_its_kind_and_a_workload_call_the_requests_own() {
+        let sent = |class: Option<u8>| {
+            let mut t = CallTarget::new(Target::Actor(ActorId(9)), 100, RetryPolicy::default());
+            t.class = class;
+            let mut c = Calls::new(vec![t], Stream::new(1, "calls"));
+            let mut out = Outbox::default();
+            c.start(0, &mut out, 0, 1, Req { class: 2, op: Op::Write, key: 7 });
+            match out.sends[0].1.kind {
+                MsgKind::Request(r) => (r.class, r.op, r.key),
+                k => panic!("{k:?}"),
+            }
+        };
+        assert_eq!(sent(Some(1)), (1, Op::Write, 7));
+        assert_eq!(sent(Some(0)), (0, Op::Write, 7));
+        assert_eq!(sent(None), (2, Op::Write, 7));
     }
 
     /// The backoff law: before attempt k + 1 the ceiling is `min(max, base·2^(k−1))`; `none`

@@ -616,7 +616,7 @@ mod tests {
             (0..2 * STEPS as u32)
                 .map(|t| {
                     let mut c = CallTarget::new(Target::Actor(ActorId(t / 2)), 100, RetryPolicy::default());
-                    c.class = (t % 2) as u8;
+                    c.class = Some((t % 2) as u8);
                     c
                 })
                 .collect()

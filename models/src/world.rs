@@ -222,7 +222,7 @@ impl World {
                 }
             };
             let mut t = CallTarget::new(target, c.timeout, c.retry.clone());
-            t.class = c.class;
+            t.class = Some(c.class);
             t.hedge_after = c.hedge_after;
             t.breaker = c.breaker;
             if matches!(c.target, TargetRef::Queue(_)) {
@@ -351,7 +351,10 @@ impl World {
             workflow(&mut actors, w, ids, g, spec.duration, stream);
         }
         for (g, w) in spec.workloads.iter().enumerate() {
-            let calls = Calls::new(vec![call_target(&w.call, w.node)], stream(&format!("workload/{}/calls", w.name)));
+            // The kind of each request is the mix's pick (`Client::send`), not the call's.
+            let mut target = call_target(&w.call, w.node);
+            target.class = None;
+            let calls = Calls::new(vec![target], stream(&format!("workload/{}/calls", w.name)));
             let streams = ClientStreams {
                 arrivals: stream(&format!("workload/{}/arrivals", w.name)),
                 keys: stream(&format!("workload/{}/keys", w.name)),
@@ -1024,7 +1027,7 @@ fn workflow(
         Design::Sync | Design::Orchestrated => {
             let call = |to: u32, retry, class| {
                 let mut t = CallTarget::new(Target::Actor(ActorId(to)), w.call_timeout, retry);
-                t.class = class;
+                t.class = Some(class);
                 t
             };
             // Sync cleanups are one attempt, best effort; orchestrated ones retry until done.
