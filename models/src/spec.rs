@@ -72,7 +72,8 @@ pub struct CallSpec {
     pub target: TargetRef,
     pub timeout: Nanos,
     pub retry: RetryPolicy,
-    /// Request kind sent (index at the callee).
+    /// Request kind sent (index at the callee). Not used for a workload's call: its mix picks
+    /// each request's kind (the world gives its call target no kind of its own).
     pub class: u8,
     /// Copies sent in parallel (to different backends where the target picks); all must succeed.
     pub fanout: u32,

@@ -70,10 +70,10 @@ pub struct Targets {
     pub zones: Vec<String>,
     /// What `slow` and `errors` faults act on: services, databases (all their replicas) and
     /// workflow steps (`checkout/payments`).
-    pub services: Vec<String>,
+    pub servers: Vec<String>,
     /// Nodes a `node-crash` takes down: service instances (`api/0`), database replicas
     /// (`db/s0/r1`), workflow steps, caches and brokers.
-    pub instances: Vec<String>,
+    pub crashable: Vec<String>,
     pub caches: Vec<String>,
     pub duration_s: f64,
 }
@@ -90,21 +90,21 @@ impl Targets {
         let spec = &c.spec;
         let node = |n: NodeId| spec.topology.nodes[n.0 as usize].name.clone();
         for s in &spec.services {
-            t.services.push(s.name.clone());
-            t.instances.extend((0..s.nodes.len()).map(|i| format!("{}/{i}", s.name)));
+            t.servers.push(s.name.clone());
+            t.crashable.extend((0..s.nodes.len()).map(|i| format!("{}/{i}", s.name)));
         }
         for d in &spec.databases {
-            t.services.push(d.name.clone());
-            t.instances.extend(d.nodes.iter().flatten().map(|&n| node(n)));
+            t.servers.push(d.name.clone());
+            t.crashable.extend(d.nodes.iter().flatten().map(|&n| node(n)));
         }
         for w in &spec.workflows {
             for step in &w.steps {
-                t.services.push(node(step.node));
-                t.instances.push(node(step.node));
+                t.servers.push(node(step.node));
+                t.crashable.push(node(step.node));
             }
         }
-        t.instances.extend(spec.caches.iter().map(|c| node(c.node)));
-        t.instances.extend(spec.queues.iter().map(|q| node(q.node)));
+        t.crashable.extend(spec.caches.iter().map(|c| node(c.node)));
+        t.crashable.extend(spec.queues.iter().map(|q| node(q.node)));
         t.caches = spec.caches.iter().map(|c| c.name.clone()).collect();
         t
     }
@@ -133,9 +133,9 @@ pub fn fault(targets: &Targets) -> BoxedStrategy<Fault> {
             pick(&t.zones).prop_map(move |z| table(vec![("kind", "zone-outage".into()), ("zone", z.into())])).boxed(),
         );
     }
-    if !t.instances.is_empty() {
+    if !t.crashable.is_empty() {
         kinds.push(
-            pick(&t.instances)
+            pick(&t.crashable)
                 .prop_map(move |n| table(vec![("kind", "node-crash".into()), ("node", n.into())]))
                 .boxed(),
         );
@@ -185,16 +185,16 @@ pub fn fault(targets: &Targets) -> BoxedStrategy<Fault> {
                 .boxed(),
         );
     }
-    if !t.services.is_empty() {
+    if !t.servers.is_empty() {
         kinds.push(
-            (pick(&t.services), 2u32..20)
+            (pick(&t.servers), 2u32..20)
                 .prop_map(move |(s, f)| {
                     table(vec![("kind", "slow".into()), ("targets", strings(&[s])), ("factor", i64::from(f).into())])
                 })
                 .boxed(),
         );
         kinds.push(
-            (pick(&t.services), 1u32..60)
+            (pick(&t.servers), 1u32..60)
                 .prop_map(move |(s, p)| {
                     table(vec![
                         ("kind", "errors".into()),

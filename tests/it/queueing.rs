@@ -252,8 +252,8 @@ fn replications(c: u32, rho: f64, service_time: &Dist, customers_per_rep: f64) -
     (0..R).map(|i| replicate(c, rho, service_time, warm, warm + window, base + i)).collect()
 }
 
-/// Mean and standard error of the mean of i.i.d. values.
-fn mean_se(xs: &[f64]) -> (f64, f64) {
+/// Mean and standard error of the mean of i.i.d. values (also used by tests/it/theory.rs).
+pub(crate) fn mean_se(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let m = xs.iter().sum::<f64>() / n;
     let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);

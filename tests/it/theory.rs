@@ -5,6 +5,8 @@ use faultline_models::RunReport;
 use faultline_models::world::{Component, World};
 use faultline_scenarios::{Scenario, Source, runner};
 
+use crate::queueing::mean_se;
+
 fn scenario(text: &str) -> Scenario {
     Scenario::parse(&Source { file: "theory.toml".into(), text: text.into() })
         .unwrap_or_else(|e| panic!("{}", e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n")))
@@ -761,8 +763,7 @@ service_time = {{ dist = "constant", value_ms = 1 }}
         ups.push(up as f64);
     }
     let se = interval as f64 / 12f64.sqrt() / (crashes.len() as f64).sqrt();
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
-    let (md, mu) = (mean(&downs), mean(&ups));
+    let ((md, _), (mu, _)) = (mean_se(&downs), mean_se(&ups));
     let detect = (unhealthy as f64 - 0.5) * interval as f64 + timeout as f64;
     let readmit = (healthy as f64 - 0.5) * interval as f64;
     println!("detection {md:.0} ms (theory {detect}), re-admission {mu:.0} ms (theory {readmit})");
@@ -887,11 +888,6 @@ kinds = [
         services.push(s.mean_sojourn_ms - s.mean_wait_ms);
         waits.push(s.mean_wait_ms);
     }
-    let mean_se = |xs: &[f64]| {
-        let n = xs.len() as f64;
-        let m = xs.iter().sum::<f64>() / n;
-        (m, (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt())
-    };
     let ((ms, se_s), (mw, se_w)) = (mean_se(&services), mean_se(&waits));
     println!("E[S] {ms:.4} ± {se_s:.4} ms (theory {es:.4}); Wq {mw:.3} ± {se_w:.3} ms (theory {wq:.3})");
     assert!(se_w < 0.05 * wq, "runs too short for a sharp test: SE {se_w}");
