@@ -72,7 +72,7 @@ pub struct Targets {
     /// workflow steps (`checkout/payments`).
     pub servers: Vec<String>,
     /// Nodes a `node-crash` takes down: service instances (`api/0`), database replicas
-    /// (`db/s0/r1`), workflow steps, caches and brokers.
+    /// (`db/s0/r1`), workflow steps and coordinators, load balancers, caches and brokers.
     pub crashable: Vec<String>,
     pub caches: Vec<String>,
     pub duration_s: f64,
@@ -98,11 +98,13 @@ impl Targets {
             t.crashable.extend(d.nodes.iter().flatten().map(|&n| node(n)));
         }
         for w in &spec.workflows {
+            t.crashable.push(node(w.node));
             for step in &w.steps {
                 t.servers.push(node(step.node));
                 t.crashable.push(node(step.node));
             }
         }
+        t.crashable.extend(spec.balancers.iter().map(|b| node(b.node)));
         t.crashable.extend(spec.caches.iter().map(|c| node(c.node)));
         t.crashable.extend(spec.queues.iter().map(|q| node(q.node)));
         t.caches = spec.caches.iter().map(|c| c.name.clone()).collect();
