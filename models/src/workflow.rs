@@ -166,6 +166,9 @@ struct Saga {
     waiter: Option<Waiter>,
     /// Volatile: failed rounds of calls to the current compensation.
     failed_rounds: u8,
+    /// Taken up again after a restart: the written phase's step may have been called before
+    /// the crash, so it may have acted whatever this incarnation's calls saw.
+    resumed: bool,
 }
 
 /// Longest pause between two rounds of calls to a failing compensation.
@@ -415,6 +418,7 @@ impl Coordinator {
             pending: None,
             waiter: Some(w),
             failed_rounds: 0,
+            resumed: false,
         });
         self.index.insert(saga, i as u32);
         self.running += 1;
@@ -500,8 +504,10 @@ impl Coordinator {
             // Refused, or turned away at every attempt (a full queue): nothing to undo at this
             // step. Undoing it anyway would send compensations to a step that is already
             // overloaded, for effects that never happened (a metastable failure: seen as
-            // thousands of stuck sagas after a slow spell of payments).
-            Phase::Forward(k) if ok || !o.maybe_applied => Phase::Compensate(k),
+            // thousands of stuck sagas after a slow spell of payments). Not after a restart:
+            // the call made before the crash may have acted (seen as charges left behind when
+            // every resumed saga's call at once found payments' queue full).
+            Phase::Forward(k) if ok || !(o.maybe_applied || s.resumed) => Phase::Compensate(k),
             // Outcome unknown: undo this step too.
             Phase::Forward(k) => Phase::Compensate(k + 1),
             Phase::Compensate(j) if ok => Phase::Compensate(j - 1),
@@ -521,6 +527,7 @@ impl Coordinator {
             _ => return,
         };
         s.failed_rounds = 0;
+        s.resumed = false;
         s.pending = Some(if next == Phase::Compensate(0) { Phase::Compensated } else { next });
         self.append(out, i);
     }
@@ -578,6 +585,7 @@ impl Coordinator {
             }
             s.pending = None;
             s.failed_rounds = 0;
+            s.resumed = false;
             if !s.durable && s.phase != Phase::Lost {
                 s.phase = Phase::Lost;
                 self.index.remove(s.id);
@@ -589,8 +597,9 @@ impl Coordinator {
     /// Start and restart: the orchestrator resumes every saga of its log that has not ended.
     pub fn boot(&mut self, now: Nanos, out: &mut Outbox) {
         for i in 0..self.sagas.len() {
-            let s = &self.sagas[i];
+            let s = &mut self.sagas[i];
             if s.durable && !s.phase.is_terminal() {
+                s.resumed = true;
                 self.stats.resumed += 1;
                 self.orch_act(now, out, i);
             }
@@ -839,6 +848,37 @@ mod tests {
         r.request(3);
         r.run(2_000_000);
         assert_eq!(r.replies, vec![Status::Ok, Status::Ok]);
+    }
+
+    /// A saga resumed after a crash while its step's call was out: that call may have acted
+    /// (it was delivered; only the answer was lost with the orchestrator), so the step is
+    /// undone even when every attempt after the restart is turned away.
+    #[test]
+    fn a_resumed_step_is_undone_even_if_every_call_after_the_restart_is_rejected() {
+        let rejected = Resp { status: Status::Rejected, value: 0 };
+        let done = Resp { status: Status::Ok, value: DONE };
+        // Step 1 gets its do and acts, but the orchestrator crashes before the answer.
+        let mut r = Run::answering(coordinator(Design::Orchestrated, None), |step, undo| match (step, undo) {
+            (1, false) => None,
+            _ => Some(done),
+        });
+        r.request(4);
+        // Created at 5, step 0 written at 10 and step 1 called then; its timeout is 100 ns.
+        r.run(50);
+        assert_eq!(r.calls, vec![(0, false), (1, false)]);
+        r.c.crash();
+        r.timers.clear(); // the world drops timers set before a crash
+        // After the restart step 1's queue is full (every resumed saga calls at once).
+        r.answer = Box::new(move |step, undo| match (step, undo) {
+            (1, false) => Some(rejected),
+            _ => Some(done),
+        });
+        let mut out = Outbox::default();
+        r.c.boot(r.now, &mut out);
+        r.absorb(out);
+        r.run(1_000_000);
+        assert_eq!(r.calls, vec![(0, false), (1, false), (1, false), (1, true), (0, true)]);
+        assert_eq!(r.c.saga_log().next(), Some((4, Phase::Compensated)));
     }
 
     #[test]
