@@ -132,13 +132,19 @@ end_s = 5
     assert!(wf.answers.lost_in_crash > 0);
 }
 
+/// The text of checkout-outage with its faults replaced by `faults`.
+fn checkout_with(faults: &str) -> String {
+    let text = catalog::get("checkout-outage").unwrap().text;
+    let (start, end) = (text.find("[[fault]]").unwrap(), text.find("[[variant]]").unwrap());
+    format!("{}{faults}\n{}", &text[..start], &text[end..])
+}
+
 #[test]
 fn a_saga_resumed_after_a_restart_undoes_the_step_it_was_calling_even_if_that_step_turns_it_away() {
     // Shrunk by `faultline shrink` from a generated timeline of 6 faults: payments slow for
     // 1.4 s early on, and the orchestrator down for 0.1 s at 39.9 s. On restart every unfinished
     // saga calls at once and payments' queue turns many away; a saga whose charge was applied
     // before the crash must still have it undone (revision 3 left 36 charges without an order).
-    let sc = faultline_scenarios::testing::catalog_scenario("checkout-outage");
     let faults = r#"
 [[fault]]
 kind = "slow"
@@ -153,16 +159,46 @@ zone = "eu-west-a"
 start_s = 39.9
 duration_s = 0.1
 "#;
-    let start = sc.source.text.find("[[fault]]").unwrap();
-    let end = sc.source.text.find("[[variant]]").unwrap();
-    let text = format!("{}{faults}\n{}", &sc.source.text[..start], &sc.source.text[end..])
-        .replace("reply_within_ms = 2000\n", "reply_within_ms = 2000\nsettle_s = 600\n");
+    let text = checkout_with(faults).replace("reply_within_ms = 2000\n", "reply_within_ms = 2000\nsettle_s = 600\n");
     let (r, _) = run(&scenario(&text), "orchestrated", 1055);
     let wf = &r.workflows[0];
     assert!(wf.resumed_after_crash > 0, "{wf:?}");
     let payments = wf.steps.iter().find(|s| s.name == "payments").unwrap();
     assert!(payments.rejected > 0, "{payments:?}");
     assert_eq!((wf.inconsistent, anomalies(&r)), (0, 0), "{wf:?}");
+}
+
+#[test]
+fn compensations_keep_a_briefly_slowed_step_overloaded_when_its_queue_holds_more_than_a_timeout_of_work() {
+    // Payments 18 times slower for 1.4 s. Its queue (1000 deep) fills; a full queue is about
+    // 1.7 s of work (16 workers, mean 27 ms) against the orchestrator's 400 ms call timeout, so
+    // every call that gets in times out and is worked on anyway. Sagas abort and their
+    // compensation rounds (3 attempts each, pauses doubling towards 30 s) add far more calls
+    // than payments can do: the overload lasts as long as the load does. Sync's cleanup is one
+    // attempt, a choreography's steps pull their work: both recover. A queue of 200 (0.34 s of
+    // work, less than the timeout) lets the orchestrated design recover too.
+    let slow = r#"
+[[fault]]
+kind = "slow"
+targets = ["checkout/payments"]
+factor = 18
+start_s = 3.6
+duration_s = 1.4
+"#;
+    let ok_share = |sc: &Scenario, design: &str| {
+        let rs: Vec<RunReport> = (1..=6).map(|seed| run(sc, design, seed).0).collect();
+        rs.iter().map(|r| r.requests.ok as f64 / r.requests.total as f64).sum::<f64>() / rs.len() as f64
+    };
+    let deep = scenario(&checkout_with(slow));
+    let payments = "refuse_probability = 0.02\n";
+    let short = scenario(&checkout_with(slow).replace(payments, &format!("{payments}queue_capacity = 200\n")));
+    let stuck = ok_share(&deep, "orchestrated");
+    assert!(stuck < 0.3, "orchestrated with a deep queue: {stuck}");
+    for (sc, design) in [(&deep, "sync"), (&deep, "choreographed"), (&short, "orchestrated")] {
+        let share = ok_share(sc, design);
+        // Healthy, refusals and stock outs aside (about 15% of checkouts fail for those).
+        assert!(share > 0.75, "{design}: {share}");
+    }
 }
 
 /// Loses a fifth of what participants send to the coordinator and to the broker while it
