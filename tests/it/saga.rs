@@ -132,6 +132,16 @@ end_s = 5
     assert!(wf.answers.lost_in_crash > 0);
 }
 
+/// Payments 18 times slower for 1.4 s, early in checkout-outage.
+const PAYMENTS_BRIEFLY_SLOW: &str = r#"
+[[fault]]
+kind = "slow"
+targets = ["checkout/payments"]
+factor = 18
+start_s = 3.6
+duration_s = 1.4
+"#;
+
 /// The text of checkout-outage with its faults replaced by `faults`.
 fn checkout_with(faults: &str) -> String {
     let text = catalog::get("checkout-outage").unwrap().text;
@@ -145,21 +155,15 @@ fn a_saga_resumed_after_a_restart_undoes_the_step_it_was_calling_even_if_that_st
     // 1.4 s early on, and the orchestrator down for 0.1 s at 39.9 s. On restart every unfinished
     // saga calls at once and payments' queue turns many away; a saga whose charge was applied
     // before the crash must still have it undone (revision 3 left 36 charges without an order).
-    let faults = r#"
-[[fault]]
-kind = "slow"
-targets = ["checkout/payments"]
-factor = 18
-start_s = 3.6
-duration_s = 1.4
-
+    let outage = r#"
 [[fault]]
 kind = "zone-outage"
 zone = "eu-west-a"
 start_s = 39.9
 duration_s = 0.1
 "#;
-    let text = checkout_with(faults).replace("reply_within_ms = 2000\n", "reply_within_ms = 2000\nsettle_s = 600\n");
+    let text = checkout_with(&format!("{PAYMENTS_BRIEFLY_SLOW}{outage}"))
+        .replace("reply_within_ms = 2000\n", "reply_within_ms = 2000\nsettle_s = 600\n");
     let (r, _) = run(&scenario(&text), "orchestrated", 1055);
     let wf = &r.workflows[0];
     assert!(wf.resumed_after_crash > 0, "{wf:?}");
@@ -177,14 +181,7 @@ fn compensations_keep_a_briefly_slowed_step_overloaded_when_its_queue_holds_more
     // than payments can do: the overload lasts as long as the load does. Sync's cleanup is one
     // attempt, a choreography's steps pull their work: both recover. A queue of 200 (0.34 s of
     // work, less than the timeout) lets the orchestrated design recover too.
-    let slow = r#"
-[[fault]]
-kind = "slow"
-targets = ["checkout/payments"]
-factor = 18
-start_s = 3.6
-duration_s = 1.4
-"#;
+    let slow = PAYMENTS_BRIEFLY_SLOW;
     let ok_share = |sc: &Scenario, design: &str| {
         let rs: Vec<RunReport> = (1..=6).map(|seed| run(sc, design, seed).0).collect();
         rs.iter().map(|r| r.requests.ok as f64 / r.requests.total as f64).sum::<f64>() / rs.len() as f64
