@@ -2,7 +2,8 @@
 //! every saga either **completed** (every step in effect) or **fully compensated** (no step
 //! left in effect)? Its input is the ground truth the participants hold (their durable
 //! records, [`crate::saga::SagaEntry`]) plus what the saga machinery has not finished (the
-//! orchestrator's log, a choreography's undelivered and dead-lettered events).
+//! orchestrator's log, a choreography's undelivered and dead-lettered events) and what the
+//! coordinator last told users about each saga.
 //!
 //! Anomalies, by kind (one saga can show several):
 //!
@@ -15,6 +16,8 @@
 //! | `duplicate_effect` | saga and step | any other step in effect more than once (an order created twice…) |
 //! | `oversold` | unit | at some moment an item had more units reserved than its stock |
 //! | `stuck_saga` | saga | the machinery never finished it: not ended in the orchestrator's log, or an event of it dead-lettered or still queued |
+//! | `told_failed_but_completed` | saga | the last definite answer its user got was `Error`, yet every step is in effect (charged for a checkout they were told failed) |
+//! | `told_ok_but_not_completed` | saga | the last definite answer was `Ok`, yet some step is not in effect |
 //!
 //! **Time to consistency**: the time from the last fault's heal until every saga that had
 //! an effect before that heal settled for good (its last change of business state), or 0 if
@@ -35,9 +38,11 @@ pub const DOUBLE_CHARGE: &str = "double_charge";
 pub const DUPLICATE_EFFECT: &str = "duplicate_effect";
 pub const OVERSOLD: &str = "oversold";
 pub const STUCK_SAGA: &str = "stuck_saga";
+pub const TOLD_FAILED_BUT_COMPLETED: &str = "told_failed_but_completed";
+pub const TOLD_OK_BUT_NOT_COMPLETED: &str = "told_ok_but_not_completed";
 
 /// Every kind the checker can report, in report order.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 9] = [
     CHARGE_WITHOUT_ORDER,
     DOUBLE_CHARGE,
     DUPLICATE_EFFECT,
@@ -45,6 +50,8 @@ pub const KINDS: [&str; 7] = [
     OVERSOLD,
     RESERVATION_LEAKED,
     STUCK_SAGA,
+    TOLD_FAILED_BUT_COMPLETED,
+    TOLD_OK_BUT_NOT_COMPLETED,
 ];
 
 /// One step's durable state, as the checker reads it.
@@ -61,6 +68,8 @@ pub struct CheckInput<'a> {
     pub unfinished: BTreeSet<u64>,
     /// When the last fault healed: `Some(0)` without faults, `None` if one is still active.
     pub last_heal: Option<Nanos>,
+    /// The last definite answer each saga's user got (`true`: `Ok`, `false`: `Error`).
+    pub told: &'a IdMap<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,7 +112,7 @@ pub fn check(input: &CheckInput<'_>) -> SagaCheck {
         }
         let stuck = unfinished.next_if(|k| **k == id).is_some();
         if any || stuck {
-            saga(input, &here, stuck, &mut r, &mut settled);
+            saga(input, id, &here, stuck, &mut r, &mut settled);
         }
     }
     // Ids beyond: every map is ordered by saga id, so walk them in step, one saga at a time (the
@@ -116,7 +125,7 @@ pub fn check(input: &CheckInput<'_>) -> SagaCheck {
             *slot = h.next_if(|(k, _)| *k == id).map(|(_, e)| e);
         }
         let stuck = unfinished.next_if(|k| **k == id).is_some();
-        saga(input, &here, stuck, &mut r, &mut settled);
+        saga(input, id, &here, stuck, &mut r, &mut settled);
     }
     r.time_to_consistency = match heal {
         Some(_) if r.inconsistent == 0 => Some(settled),
@@ -127,7 +136,14 @@ pub fn check(input: &CheckInput<'_>) -> SagaCheck {
 
 /// Judges one saga from each step's record of it (`here`, in step order) and whether the
 /// machinery left it unfinished.
-fn saga(input: &CheckInput<'_>, here: &[Option<&SagaEntry>], stuck: bool, r: &mut SagaCheck, settled: &mut Nanos) {
+fn saga(
+    input: &CheckInput<'_>,
+    id: u64,
+    here: &[Option<&SagaEntry>],
+    stuck: bool,
+    r: &mut SagaCheck,
+    settled: &mut Nanos,
+) {
     let mut in_effect = 0;
     let (mut first, mut last) = (Nanos::MAX, 0);
     let (mut charged, mut reserved) = (false, false);
@@ -154,7 +170,13 @@ fn saga(input: &CheckInput<'_>, here: &[Option<&SagaEntry>], stuck: bool, r: &mu
     if stuck {
         *r.anomalies.get_mut(STUCK_SAGA).expect("kind") += 1;
     }
-    if in_effect == input.steps.len() {
+    let completed = in_effect == input.steps.len();
+    match input.told.get(id) {
+        Some(false) if completed => *r.anomalies.get_mut(TOLD_FAILED_BUT_COMPLETED).expect("kind") += 1,
+        Some(true) if !completed => *r.anomalies.get_mut(TOLD_OK_BUT_NOT_COMPLETED).expect("kind") += 1,
+        _ => {}
+    }
+    if completed {
         r.completed += 1;
     } else if in_effect == 0 {
         r.compensated += 1;
@@ -205,7 +227,12 @@ mod tests {
             IdMap::from_iter([(1, entry(1, 0, 20, 20)), (2, entry(1, 1, 20, 40))]),
             IdMap::from_iter([(1, entry(1, 0, 30, 30)), (2, entry(0, 0, Nanos::MAX, Nanos::MAX))]),
         ];
-        let r = check(&CheckInput { steps: steps(&maps, &ROLES), unfinished: BTreeSet::new(), last_heal: Some(0) });
+        let r = check(&CheckInput {
+            steps: steps(&maps, &ROLES),
+            unfinished: BTreeSet::new(),
+            last_heal: Some(0),
+            told: &IdMap::new(),
+        });
         assert_eq!((r.sagas, r.completed, r.compensated, r.inconsistent, r.compensations), (2, 1, 1, 0, 2));
         assert!(r.anomalies.values().all(|&n| n == 0), "{:?}", r.anomalies);
         assert_eq!(r.anomalies.len(), KINDS.len(), "every kind reported, zeros included");
@@ -222,7 +249,12 @@ mod tests {
             IdMap::from_iter([(1, entry(1, 0, 2, 2)), (2, entry(1, 0, 2, 2))]),
             IdMap::from_iter([(1, entry(1, 0, 3, 3)), (2, entry(2, 0, 3, 4))]),
         ];
-        let r = check(&CheckInput { steps: steps(&maps, &ROLES), unfinished: BTreeSet::new(), last_heal: Some(0) });
+        let r = check(&CheckInput {
+            steps: steps(&maps, &ROLES),
+            unfinished: BTreeSet::new(),
+            last_heal: Some(0),
+            told: &IdMap::new(),
+        });
         assert_eq!((r.completed, r.inconsistent), (1, 2));
         let want = [
             (CHARGE_WITHOUT_ORDER, 1),
@@ -232,9 +264,35 @@ mod tests {
             (OVERSOLD, 0),
             (RESERVATION_LEAKED, 1),
             (STUCK_SAGA, 0),
+            (TOLD_FAILED_BUT_COMPLETED, 0),
+            (TOLD_OK_BUT_NOT_COMPLETED, 0),
         ];
         assert_eq!(r.anomalies, BTreeMap::from(want));
         assert_eq!(r.time_to_consistency, None, "inconsistent sagas never settle");
+    }
+
+    #[test]
+    fn what_users_were_told_is_checked_against_what_happened() {
+        // Saga 1 completed, saga 2 compensated, saga 3 half done, saga 4 never reached a step.
+        let maps = [
+            IdMap::from_iter([(1, entry(1, 0, 1, 1)), (2, entry(1, 1, 1, 5)), (3, entry(1, 0, 1, 1))]),
+            IdMap::from_iter([(1, entry(1, 0, 2, 2)), (2, entry(1, 1, 2, 4))]),
+            IdMap::from_iter([(1, entry(1, 0, 3, 3))]),
+        ];
+        let check_told = |told: &[(u64, bool)]| {
+            let told = IdMap::from_iter(told.iter().copied());
+            let r = check(&CheckInput {
+                steps: steps(&maps, &ROLES),
+                unfinished: BTreeSet::new(),
+                last_heal: Some(0),
+                told: &told,
+            });
+            (r.anomalies[TOLD_FAILED_BUT_COMPLETED], r.anomalies[TOLD_OK_BUT_NOT_COMPLETED])
+        };
+        // Told the truth (or nothing definite: saga 3's user was told "still processing").
+        assert_eq!(check_told(&[(1, true), (2, false), (4, false)]), (0, 0));
+        // Saga 1's user was told it failed; saga 2's and saga 3's that they succeeded.
+        assert_eq!(check_told(&[(1, false), (2, true), (3, true)]), (1, 2));
     }
 
     #[test]
@@ -243,7 +301,12 @@ mod tests {
         let peaks = [3, 5, 7];
         let mut views = steps(&maps, &[Role::Inventory, Role::Order, Role::Payment]);
         views[0].stock = Some((5, &peaks));
-        let r = check(&CheckInput { steps: views, unfinished: BTreeSet::from([1, 9]), last_heal: Some(0) });
+        let r = check(&CheckInput {
+            steps: views,
+            unfinished: BTreeSet::from([1, 9]),
+            last_heal: Some(0),
+            told: &IdMap::new(),
+        });
         assert_eq!(r.anomalies[OVERSOLD], 2);
         assert_eq!(r.anomalies[DUPLICATE_EFFECT], 1, "two units for one saga");
         assert_eq!(r.anomalies[STUCK_SAGA], 2);
@@ -261,7 +324,7 @@ mod tests {
             IdMap::from_iter([(1, entry(1, 0, 3, 3)), (far + 2, entry(2, 0, 3, 4))]),
         ];
         let unfinished = BTreeSet::from([0, 1, far + 2, far + 9]);
-        let r = check(&CheckInput { steps: steps(&maps, &ROLES), unfinished, last_heal: Some(0) });
+        let r = check(&CheckInput { steps: steps(&maps, &ROLES), unfinished, last_heal: Some(0), told: &IdMap::new() });
         assert_eq!((r.sagas, r.completed, r.compensated, r.inconsistent), (5, 1, 2, 2));
         assert_eq!((r.anomalies[CHARGE_WITHOUT_ORDER], r.anomalies[DOUBLE_CHARGE]), (1, 1));
         assert_eq!((r.anomalies[ORPHANED_SIDE_EFFECT], r.anomalies[STUCK_SAGA]), (2, 4));
@@ -275,9 +338,19 @@ mod tests {
             IdMap::from_iter([(2, entry(1, 0, 400, 400))]),
         ];
         let roles = [Role::Order, Role::Payment];
-        let r = check(&CheckInput { steps: steps(&maps, &roles), unfinished: BTreeSet::new(), last_heal: Some(100) });
+        let r = check(&CheckInput {
+            steps: steps(&maps, &roles),
+            unfinished: BTreeSet::new(),
+            last_heal: Some(100),
+            told: &IdMap::new(),
+        });
         assert_eq!(r.time_to_consistency, Some(80));
-        let r = check(&CheckInput { steps: steps(&maps, &roles), unfinished: BTreeSet::new(), last_heal: None });
+        let r = check(&CheckInput {
+            steps: steps(&maps, &roles),
+            unfinished: BTreeSet::new(),
+            last_heal: None,
+            told: &IdMap::new(),
+        });
         assert_eq!(r.time_to_consistency, None, "a fault that never heals");
     }
 }

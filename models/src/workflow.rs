@@ -203,6 +203,9 @@ pub struct Coordinator {
     replies: Deadlines,
     /// Choreographed: publishes in flight, `(saga, user call)`.
     publishes: Slab<(u64, CallId)>,
+    /// The last definite answer users got per saga id (`true`: `Ok`, `false`: `Error`). An
+    /// observation for the saga checker, not the coordinator's state: a crash keeps it.
+    told: IdMap<bool>,
     pub stats: CoordinatorStats,
 }
 
@@ -220,6 +223,7 @@ impl Coordinator {
             waiters: IdMap::new(),
             replies: Deadlines::default(),
             publishes: Slab::default(),
+            told: IdMap::new(),
             stats: CoordinatorStats::default(),
         }
     }
@@ -238,7 +242,19 @@ impl Coordinator {
         self.sagas.iter().filter(|s| s.durable).map(|s| (s.id, s.phase))
     }
 
-    fn reply(&mut self, out: &mut Outbox, w: Waiter, status: Status) {
+    /// The last definite answer users got per saga id (`true`: `Ok`, `false`: `Error`).
+    pub fn told(&self) -> &IdMap<bool> {
+        &self.told
+    }
+
+    /// Answers a user about `saga`; a definite answer (`Ok`, `Error`) is remembered in `told`.
+    fn reply(&mut self, out: &mut Outbox, w: Waiter, saga: u64, status: Status) {
+        match status {
+            Status::Ok | Status::Error => {
+                self.told.insert(saga, status == Status::Ok);
+            }
+            _ => {}
+        }
         match status {
             Status::Ok => self.stats.answered_ok += 1,
             Status::Timeout => self.stats.answered_pending += 1,
@@ -292,11 +308,13 @@ impl Coordinator {
                 {
                     // A newer caller of the same saga has a later deadline (an entry of its own).
                     if waiter(design, &self.sagas, &self.waiters, arg).is_some_and(|w| w.deadline <= now) {
-                        let w = match design {
-                            Design::Orchestrated => self.sagas[arg as usize].waiter.take(),
-                            _ => self.waiters.remove(arg),
+                        let (w, saga) = match design {
+                            Design::Orchestrated => {
+                                (self.sagas[arg as usize].waiter.take(), self.sagas[arg as usize].id)
+                            }
+                            _ => (self.waiters.remove(arg), arg),
                         };
-                        self.reply(out, w.expect("waiting"), Status::Timeout);
+                        self.reply(out, w.expect("waiting"), saga, Status::Timeout);
                     }
                 }
             }
@@ -357,7 +375,7 @@ impl Coordinator {
                     if c.step == self.cfg.steps {
                         let c = self.chains.remove(o.token).expect("live chain");
                         self.stats.completed += 1;
-                        self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, Status::Ok);
+                        self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, c.saga, Status::Ok);
                     } else {
                         let (step, saga) = (c.step, c.saga);
                         if let Some(o) = self.call_step(now, out, step, false, o.token, saga) {
@@ -381,7 +399,7 @@ impl Coordinator {
             Some(0) => {
                 let c = self.chains.remove(key).expect("live chain");
                 self.stats.aborted += 1;
-                self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, Status::Error);
+                self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, c.saga, Status::Error);
             }
             Some(left) => {
                 let saga = c.saga;
@@ -400,8 +418,8 @@ impl Coordinator {
             self.stats.repeated_requests += 1;
             let s = &mut self.sagas[i as usize];
             match s.phase {
-                Phase::Completed => self.reply(out, w, Status::Ok),
-                Phase::Compensated | Phase::Compensate(_) => self.reply(out, w, Status::Error),
+                Phase::Completed => self.reply(out, w, saga, Status::Ok),
+                Phase::Compensated | Phase::Compensate(_) => self.reply(out, w, saga, Status::Error),
                 _ => {
                     // The earlier attempt's caller gave up on it: answer the newest one.
                     s.waiter = Some(w);
@@ -469,7 +487,8 @@ impl Coordinator {
             if let Some(status) = answer
                 && let Some(w) = self.sagas[i].waiter.take()
             {
-                self.reply(out, w, status);
+                let saga = self.sagas[i].id;
+                self.reply(out, w, saga, status);
             }
         }
         self.orch_act(now, out, i);
@@ -549,9 +568,12 @@ impl Coordinator {
         if o.result == CallResult::Ok {
             self.stats.started += 1;
         } else if self.waiters.get(saga).is_some_and(|w| w.call == call) {
-            // The saga may or may not have started (a publish that timed out may have landed).
+            // A publish that timed out may have landed, and then the saga runs: say "still
+            // processing", not "failed" (which misinformed users whose retry's publish was cut
+            // off after the first one had completed the saga). `Error` only when it cannot have.
             let w = self.waiters.remove(saga).expect("present");
-            self.reply(out, w, Status::Error);
+            let status = if o.maybe_applied { Status::Timeout } else { Status::Error };
+            self.reply(out, w, saga, status);
         }
     }
 
@@ -563,7 +585,7 @@ impl Coordinator {
             self.stats.completed += 1;
         }
         if let Some(w) = self.waiters.remove(saga) {
-            self.reply(out, w, if failed { Status::Error } else { Status::Ok });
+            self.reply(out, w, saga, if failed { Status::Error } else { Status::Ok });
         }
         out.send(from, Msg { call, kind: MsgKind::Response(Resp { status: Status::Ok, value: 0 }) });
     }
@@ -892,6 +914,7 @@ mod tests {
         r.run(1_000_000);
         assert_eq!(r.calls, vec![(0, false), (1, false), (2, false), (1, true), (0, true)]);
         assert_eq!(r.replies, vec![Status::Error]);
+        assert_eq!(r.c.told().get(9), Some(&false), "remembered for the saga checker");
         assert!(r.c.idle());
         let mut r = Run::new(coordinator(Design::Sync, None), |_, _| Some(DONE));
         r.request(1);
@@ -914,6 +937,22 @@ mod tests {
         r.absorb(out);
         r.run(5000);
         assert_eq!(r.replies, vec![Status::Ok, Status::Timeout]);
+    }
+
+    /// A publish that got no answer may have landed (the saga may run): the user hears "still
+    /// processing"; one the broker turned away cannot have: the user hears that it failed.
+    #[test]
+    fn choreography_front_says_failed_only_when_its_publish_cannot_have_landed() {
+        let unanswered = Run::answering(coordinator(Design::Choreographed, Some(1000)), |_, _| None);
+        let rejected = Run::answering(coordinator(Design::Choreographed, Some(1000)), |_, _| {
+            Some(Resp { status: Status::Rejected, value: 0 })
+        });
+        for (mut r, want) in [(unanswered, Status::Timeout), (rejected, Status::Error)] {
+            r.request(4);
+            r.run(500); // the publish's timeout is 100 ns, the reply deadline 1000 ns
+            assert_eq!(r.replies, vec![want]);
+            assert_eq!(r.c.told().get(4), (want == Status::Error).then_some(&false));
+        }
     }
 
     /// `reply_within` deadlines wait behind one timer, and each caller still hears `Timeout`

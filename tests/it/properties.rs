@@ -116,7 +116,7 @@ fn check_sagas_settled(r: &RunReport, design: &str, ctx: &str) -> u64 {
         let stuck = w.anomalies["stuck_saga"];
         assert!(stuck > 0 && w.inconsistent <= stuck, "{ctx}");
         // Dead letters stop a saga; they never make an effect happen twice.
-        for kind in ["double_charge", "duplicate_effect", "oversold"] {
+        for kind in ["double_charge", "duplicate_effect", "oversold", "told_ok_but_not_completed"] {
             assert_eq!(w.anomalies[kind], 0, "{kind}: {ctx}");
         }
     }

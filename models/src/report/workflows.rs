@@ -128,7 +128,7 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
         unfinished.extend(b.pending_keys().map(|k| k >> 1));
         unfinished.extend(b.dead_letter_queue().iter().map(|d| d.key >> 1));
     }
-    let r = saga_check::check(&CheckInput { steps: views, unfinished, last_heal });
+    let r = saga_check::check(&CheckInput { steps: views, unfinished, last_heal, told: c.told() });
     let st = &c.stats;
     WorkflowReport {
         name: name.to_owned(),
