@@ -16,8 +16,8 @@
 //! | `duplicate_effect` | saga and step | any other step in effect more than once (an order created twice…) |
 //! | `oversold` | unit | at some moment an item had more units reserved than its stock |
 //! | `stuck_saga` | saga | the machinery never finished it: not ended in the orchestrator's log, or an event of it dead-lettered or still queued |
-//! | `told_failed_but_completed` | saga | the last definite answer its user got was `Error`, yet every step is in effect (charged for a checkout they were told failed) |
-//! | `told_ok_but_not_completed` | saga | the last definite answer was `Ok`, yet some step is not in effect |
+//! | `told_failed_but_completed` | saga | the coordinator's last definite answer to its user was `Error`, yet every step is in effect (charged for a checkout they were told failed) |
+//! | `told_ok_but_not_completed` | saga | the coordinator's last definite answer was `Ok`, yet some step is not in effect |
 //!
 //! **Time to consistency**: the time from the last fault's heal until every saga that had
 //! an effect before that heal settled for good (its last change of business state), or 0 if
@@ -68,7 +68,7 @@ pub struct CheckInput<'a> {
     pub unfinished: BTreeSet<u64>,
     /// When the last fault healed: `Some(0)` without faults, `None` if one is still active.
     pub last_heal: Option<Nanos>,
-    /// The last definite answer each saga's user got (`true`: `Ok`, `false`: `Error`).
+    /// The coordinator's last definite answer to each saga's user (`true`: `Ok`, `false`: `Error`).
     pub told: &'a IdMap<bool>,
 }
 

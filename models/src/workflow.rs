@@ -203,8 +203,9 @@ pub struct Coordinator {
     replies: Deadlines,
     /// Choreographed: publishes in flight, `(saga, user call)`.
     publishes: Slab<(u64, CallId)>,
-    /// The last definite answer users got per saga id (`true`: `Ok`, `false`: `Error`). An
-    /// observation for the saga checker, not the coordinator's state: a crash keeps it.
+    /// The last definite answer given to a user per saga id (`true`: `Ok`, `false`: `Error`),
+    /// whether or not it arrived. An observation for the saga checker, not the coordinator's
+    /// state: a crash keeps it.
     told: IdMap<bool>,
     pub stats: CoordinatorStats,
 }
@@ -242,18 +243,15 @@ impl Coordinator {
         self.sagas.iter().filter(|s| s.durable).map(|s| (s.id, s.phase))
     }
 
-    /// The last definite answer users got per saga id (`true`: `Ok`, `false`: `Error`).
+    /// The last definite answer given to a user per saga id (`true`: `Ok`, `false`: `Error`).
     pub fn told(&self) -> &IdMap<bool> {
         &self.told
     }
 
     /// Answers a user about `saga`; a definite answer (`Ok`, `Error`) is remembered in `told`.
     fn reply(&mut self, out: &mut Outbox, w: Waiter, saga: u64, status: Status) {
-        match status {
-            Status::Ok | Status::Error => {
-                self.told.insert(saga, status == Status::Ok);
-            }
-            _ => {}
+        if matches!(status, Status::Ok | Status::Error) {
+            self.told.insert(saga, status == Status::Ok);
         }
         match status {
             Status::Ok => self.stats.answered_ok += 1,
