@@ -33,6 +33,7 @@ const LABS: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     ("lab-7-gray-failure", &[("strategy = \"round-robin\"", "strategy = \"least-outstanding\"")]),
+    ("lab-8-saga-storm", &[("refuse_probability = 0.02", "refuse_probability = 0.02\nqueue_capacity = 200")]),
 ];
 
 fn lab(name: &str, answer: &[(&str, &str)]) -> Scenario {
@@ -83,6 +84,10 @@ fn tempting_wrong_answers_fail_their_self_checks() {
         ("lab-2-retries", &[("max_attempts = 4", "max_attempts = 1")], "workloads.clients.retries"),
         // Longer backoff alone lowers the peak; the amplification stays and so does the storm.
         ("lab-2-retries", &[("backoff_base_ms = 5", "backoff_base_ms = 20")], "success_rate"),
+        // Longer pauses between refund rounds, or fewer attempts: the queue still outlasts the
+        // timeout, and the overload stays.
+        ("lab-8-saga-storm", &[("backoff_max_ms = 400", "backoff_max_ms = 2000")], "success_rate"),
+        ("lab-8-saga-storm", &[("max_attempts = 3", "max_attempts = 2")], "success_rate"),
     ];
     for (name, edits, failing) in wrong {
         let sc = lab(name, edits);
