@@ -91,7 +91,7 @@ impl Targets {
         let node = |n: NodeId| spec.topology.nodes[n.0 as usize].name.clone();
         for s in &spec.services {
             t.servers.push(s.name.clone());
-            t.crashable.extend((0..s.nodes.len()).map(|i| format!("{}/{i}", s.name)));
+            t.crashable.extend(s.nodes.iter().map(|&n| node(n)));
         }
         for d in &spec.databases {
             t.servers.push(d.name.clone());
