@@ -129,7 +129,8 @@ struct Convergence {
     /// When the last fault healed (`None`: no heal yet, or a fault is active again).
     healed_at: Option<Nanos>,
     /// Per shard: `(index, term)` of the last entry of the highest-term leader, taken the
-    /// first time one is seen after the heal; every replica must have applied it.
+    /// first time one is seen after the heal (and again if a later leader discarded it);
+    /// every replica must have applied it.
     target: Vec<Option<(u64, u32)>>,
     /// Time from the heal until every shard agreed.
     took: Option<Nanos>,
@@ -931,13 +932,18 @@ fn shard_agrees(
         Component::Replica(rep) => rep,
         _ => unreachable!("shard members are replicas"),
     };
-    if target.is_none() {
-        let leader = ids.iter().map(|&id| replica(id)).filter(|r| r.is_leader()).max_by_key(|r| r.term());
-        let Some(l) = leader else { return false };
+    let leader = ids.iter().map(|&id| replica(id)).filter(|r| r.is_leader()).max_by_key(|r| r.term());
+    // The target is the leader's last entry, taken once; but if the leader of the highest term
+    // no longer holds it, it was never committed (a stale leader's tail, or a write an async
+    // leader acknowledged alone) and was replaced: it can never be applied everywhere, so aim
+    // at that leader's last entry instead.
+    if let Some(l) = leader
+        && target.is_none_or(|(index, term)| index > 0 && l.entry(index).map(|e| e.0) != Some(term))
+    {
         let last = l.last_index();
         *target = Some((last, l.entry(last).map_or(0, |e| e.0)));
     }
-    let (index, term) = target.expect("set above");
+    let Some((index, term)) = *target else { return false };
     ids.iter().all(|&id| {
         let r = replica(id);
         net.is_up(actor_node[id as usize])

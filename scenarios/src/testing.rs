@@ -232,6 +232,21 @@ pub fn fault_timeline(sc: &Scenario, count: Range<usize>) -> BoxedStrategy<Vec<F
     proptest::collection::vec(fault(&Targets::of(sc)), count).boxed()
 }
 
+/// The timeline with every fault healed by `end_s`: a fault that starts at or after it is
+/// dropped, and one that never heals or heals later is cut short there. For properties about
+/// what happens once faults are over (convergence, settling), whose generated faults would
+/// otherwise often still be active at the end.
+pub fn healed_by(faults: &[Fault], end_s: f64) -> Vec<Fault> {
+    faults
+        .iter()
+        .filter(|f| f.start_s < end_s)
+        .map(|f| {
+            let end = f.duration_s.map_or(end_s, |d| (f.start_s + d).min(end_s));
+            Fault { duration_s: Some(end - f.start_s), ..f.clone() }
+        })
+        .collect()
+}
+
 /// The scenario's own `[[fault]]` tables.
 pub fn faults_of(sc: &Scenario) -> Vec<Fault> {
     let Ok(doc) = toml::from_str::<toml::Table>(&sc.source.text) else { return Vec::new() };
@@ -318,5 +333,12 @@ mod tests {
             assert_eq!(faults_of(&with).len(), faults.len());
         }
         assert!(kinds.len() >= 7, "every kind shows up: {kinds:?}");
+    }
+
+    #[test]
+    fn healed_by_cuts_faults_short_and_drops_the_late_ones() {
+        let f = |start_s, duration_s| Fault { table: toml::Table::new(), start_s, duration_s };
+        let got = healed_by(&[f(1.0, Some(2.0)), f(5.0, Some(20.0)), f(8.0, None), f(10.0, Some(1.0))], 10.0);
+        assert_eq!(got, vec![f(1.0, Some(2.0)), f(5.0, Some(5.0)), f(8.0, Some(2.0))]);
     }
 }
