@@ -160,6 +160,46 @@ fn cache_flush_causes_a_lasting_stampede_and_request_coalescing_removes_it() {
 }
 
 #[test]
+fn coalescing_cannot_warm_a_cold_cache_while_its_backend_queue_holds_more_than_a_fill_timeout() {
+    // Found by `designs_without_a_retry_storm_recover_once_generated_faults_heal` when tried on
+    // this scenario: the database 18 times slower from 7 s to 18 s, the cache flushed at
+    // 10.4 s. At the heal the database's queues are full: 200 reads each, 1.25 s of work for 8
+    // workers against the cache's 250 ms fill timeout. Every fill waits behind them and times
+    // out, but is still served, so nothing is cached, every request misses and the queues stay
+    // full: no request succeeds for the rest of the run. A queue of 30 (0.19 s of work) drains
+    // within a timeout, the first fills land and the cache warms at once.
+    let slow_then_flush = |queue: i64| {
+        let sc = faultline_scenarios::testing::catalog_scenario("cache-stampede");
+        faultline_scenarios::testing::edit(&sc, |doc| {
+            let db = doc["service"].as_array_mut().unwrap()[1].as_table_mut().unwrap();
+            assert_eq!(db["name"].as_str(), Some("products-db"));
+            db.insert("queue_capacity".into(), queue.into());
+            doc.insert(
+                "fault".into(),
+                toml::toml! {
+                    [[fault]]
+                    name = "slow" kind = "slow" targets = ["products-db"] factor = 18 start_s = 7 end_s = 18
+                    [[fault]]
+                    name = "flush" kind = "cache-flush" targets = ["product-cache"] start_s = 10.4 end_s = 10.4
+                }["fault"]
+                    .clone(),
+            );
+        })
+        .unwrap()
+    };
+    for seed in [1, 2, 3] {
+        let run = |queue| {
+            let sc = slow_then_flush(queue);
+            runner::run(&sc.variant(Some("coalescing")).unwrap(), seed, None).unwrap().0
+        };
+        let (full, short) = (run(200), run(30));
+        assert!(goodput(&full, 20.0, 60.0) < 0.01, "seed {seed}: {}", goodput(&full, 20.0, 60.0));
+        assert!(goodput(&short, 25.0, 60.0) > 0.99, "seed {seed}: {}", goodput(&short, 25.0, 60.0));
+        assert!(full.caches[0].coalesced > 0 && full.caches[0].hit_ratio < 0.05, "{:?}", full.caches[0]);
+    }
+}
+
+#[test]
 fn queue_loses_nothing_redelivers_and_dead_letters_only_what_keeps_failing() {
     let quick = run("queue-dead-letters", "three-attempts", 1);
     let patient = run("queue-dead-letters", "patient", 1);

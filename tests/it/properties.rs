@@ -163,6 +163,69 @@ fn replicas_converge_after_a_discarded_tail() {
     assert!(c.convergence_ms.is_some_and(|ms| ms < 20_000.0), "{c:?}");
 }
 
+/// Share of requests answered `Ok` in the windows from `from_s` to the end of the scenario.
+fn success_from(r: &RunReport, from_s: f64) -> f64 {
+    let (t, end_s) = (&r.timeseries, r.sim_time_ns as f64 / 1e9);
+    let (mut ok, mut all) = (0, 0);
+    for i in (0..t.t_s.len()).filter(|&i| t.t_s[i] >= from_s && t.t_s[i] < end_s) {
+        ok += t.ok[i];
+        all += t.ok[i] + t.failed[i] + t.timed_out[i];
+    }
+    assert!(all > 0, "no request from {from_s} s on");
+    ok as f64 / all as f64
+}
+
+/// Late success of `variant` of `sc` with `faults` (healed by 30% of the run), against the
+/// same seed without faults: from 31 s after the heal, past a balancer's 30 s default timeout.
+fn recovery(sc: &Scenario, variant: &str, faults: &[Fault], seed: u64) -> Option<(f64, f64)> {
+    let d = testing::Targets::of(sc).duration_s;
+    let faults = testing::healed_by(faults, 0.3 * d);
+    if faults.is_empty() {
+        return None;
+    }
+    let from_s = 0.3 * d + 31.0;
+    let run = |f: &[Fault]| testing::run(&testing::with_faults(sc, f).unwrap(), Some(variant), seed).unwrap().report;
+    Some((success_from(&run(&faults), from_s), success_from(&run(&[]), from_s)))
+}
+
+#[test]
+fn designs_without_a_retry_storm_recover_once_generated_faults_heal() {
+    // Liveness after faults: health checks put backends back, failover fails back, elections
+    // settle, breakers close, queues drain. Every catalog design that has no retry storm ends
+    // within 5% of its success without faults (every one is at 100% there; the 5% is the tail
+    // of a recovery still under way in the first window). Aggressive retries are the
+    // counterexample the catalog teaches: after many timelines they never recover.
+    let designs: &[(&str, &[&str])] = &[
+        ("region-failover", &["active-passive", "active-active"]),
+        ("cross-region-outage", &["retry-once", "fail-fast"]),
+        ("slow-instance", &["round-robin", "random", "least-outstanding", "power-of-two"]),
+        ("circuit-breaker", &["no-breaker", "breaker"]),
+        ("database-failover", &["sync-replication", "async-replication"]),
+        ("tail-at-scale", &["no-hedging", "hedged"]),
+        ("partition-consistency", &["strong", "eventual"]),
+        ("queue-dead-letters", &["three-attempts", "patient"]),
+        ("retry-storm", &["retry-budget", "no-retries"]),
+    ];
+    for (name, variants) in designs {
+        // Without its expectations, which name the catalog's own faults.
+        let sc = testing::edit(&testing::catalog_scenario(name), |doc| drop(doc.remove("expect"))).unwrap();
+        for (i, faults) in timelines(&sc, 1..6, 8).iter().enumerate() {
+            for v in *variants {
+                let Some((late, base)) = recovery(&sc, v, faults, i as u64) else { continue };
+                assert!(late >= base - 0.05, "{name}/{v}, timeline {i}: {late:.3} against {base:.3}\n{faults:#?}");
+            }
+        }
+    }
+    let sc = testing::catalog_scenario("retry-storm");
+    let stuck = timelines(&sc, 1..6, 8)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| recovery(&sc, "aggressive-retries", f, i as u64))
+        .filter(|&(late, _)| late < 0.5)
+        .count();
+    assert!(stuck >= 2, "aggressive retries stayed down after {stuck} of 8 timelines");
+}
+
 /// After every fault healed, each saga is completed or fully compensated. The one way out: a
 /// choreography's event dead-lettered after `max_attempts` deliveries (under a long slowdown,
 /// redeliveries after the visibility timeout fill the step's queue with duplicates; it then
