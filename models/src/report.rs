@@ -97,6 +97,8 @@ pub struct ServiceReport {
     pub injected_errors: u64,
     pub rejected: u64,
     pub rate_limited: u64,
+    /// Queued requests dropped unserved after waiting longer than `queue_timeout_ms`.
+    pub shed: u64,
     /// Requests answered without an optional downstream call that failed.
     pub degraded: u64,
     pub lost_in_crash: u64,
@@ -130,7 +132,7 @@ pub struct InstanceReport {
     pub ok: u64,
     /// Its own and injected errors.
     pub errors: u64,
-    /// Turned away: queue full or rate limited.
+    /// Turned away: queue full, rate limited or shed.
     pub rejected: u64,
     pub lost_in_crash: u64,
     /// Average busy workers / workers, over the scenario's duration.
@@ -145,7 +147,7 @@ pub struct ServiceSeries {
     /// Answered with an error: the service's own (`errors`) and an injected error fault's
     /// (`injected_errors`) together.
     pub errors: Vec<u64>,
-    /// Turned away: queue full (`rejected`) or rate limited (`rate_limited`).
+    /// Turned away: queue full (`rejected`), rate limited (`rate_limited`) or shed (`shed`).
     pub rejected: Vec<u64>,
     /// Time-averaged busy workers / workers in the window (instances together), the drain
     /// after the scenario's duration included; the last window, cut short by the run's end, is
@@ -427,6 +429,7 @@ impl RunReport {
                 injected_errors: 0,
                 rejected: 0,
                 rate_limited: 0,
+                shed: 0,
                 degraded: 0,
                 lost_in_crash: 0,
                 utilisation: 0.0,
@@ -588,6 +591,7 @@ impl RunReport {
                     r.injected_errors += st.injected_errors;
                     r.rejected += st.rejected;
                     r.rate_limited += st.rate_limited;
+                    r.shed += st.shed;
                     r.degraded += st.degraded;
                     r.lost_in_crash += st.lost;
                     r.max_queue_len = r.max_queue_len.max(st.queue_max);

@@ -26,6 +26,8 @@ pub struct InstanceStats {
     pub rejected: u64,
     /// Requests turned away by the rate limiter.
     pub rate_limited: u64,
+    /// Requests dropped unserved when a worker reached them after more than the queue timeout.
+    pub shed: u64,
     /// Optional downstream calls that failed and were done without.
     pub degraded: u64,
     /// Health probes answered.
@@ -52,9 +54,9 @@ impl InstanceStats {
         self.errors + self.injected_errors
     }
 
-    /// Turned away: queue full or rate limited.
+    /// Turned away: queue full, rate limited, or shed after waiting too long.
     pub fn turned_away(&self) -> u64 {
-        self.rejected + self.rate_limited
+        self.rejected + self.rate_limited + self.shed
     }
 }
 
@@ -122,6 +124,9 @@ pub struct Instance {
     optional: Vec<bool>,
     /// Token bucket: (rate per ns, burst, tokens, last refill).
     limiter: Option<(f64, f64, f64, Nanos)>,
+    /// A queued request that waited longer than this when a worker reaches it is dropped
+    /// unserved (answered `Rejected`): its caller has most likely given up.
+    queue_timeout: Option<Nanos>,
     busy: u32,
     queue: VecDeque<Key>,
     jobs: Slab<Job>,
@@ -153,6 +158,7 @@ impl Instance {
             fanout,
             optional,
             limiter: None,
+            queue_timeout: None,
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
@@ -178,6 +184,11 @@ impl Instance {
     /// Admission rate limit (requests/s) with a burst allowance.
     pub fn set_rate_limit(&mut self, per_s: f64, burst: f64) {
         self.limiter = Some((per_s / 1e9, burst, burst, 0));
+    }
+
+    /// Drop queued requests that waited longer than `limit` when a worker reaches them.
+    pub fn set_queue_timeout(&mut self, limit: Nanos) {
+        self.queue_timeout = Some(limit);
     }
 
     fn admit(&mut self, now: Nanos) -> bool {
@@ -335,10 +346,32 @@ impl Instance {
             self.stats.errors += 1;
         }
         self.busy -= 1;
-        if let Some(next) = self.queue.pop_front() {
+        while let Some(next) = self.queue.pop_front() {
+            if let Some(limit) = self.queue_timeout
+                && self.shed(now, out, next, limit)
+            {
+                continue;
+            }
             self.begin(now, out, health, next);
+            break;
         }
         self.gauges(now);
+    }
+
+    /// Drops queued job `key` if it waited longer than `limit`: it did no work, so it is
+    /// answered `Rejected` like a full queue's refusal (a saga's caller relies on that).
+    /// Lazily, as a worker reaches it (no timer per request); until then it holds its place in
+    /// the queue, as in a server that checks deadlines when it dequeues.
+    #[cold]
+    fn shed(&mut self, now: Nanos, out: &mut Outbox, key: Key, limit: Nanos) -> bool {
+        let job = self.jobs.get(key).expect("queued job");
+        if now - job.arrived <= limit {
+            return false;
+        }
+        let job = self.jobs.remove(key).expect("queued job");
+        self.stats.shed += 1;
+        out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
+        true
     }
 
     /// The node went down: queued and running work is lost, workers are free on restart.
@@ -396,6 +429,41 @@ mod tests {
         assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 1, kind: MsgKind::response(Status::Ok) })]);
         assert_eq!((s.busy(), s.queue_len()), (1, 0), "queued job started");
         assert_eq!(s.stats.wait_sum_ns, 10.0);
+    }
+
+    #[test]
+    fn a_request_that_waited_beyond_the_queue_timeout_is_shed_unserved() {
+        let mut s = instance(1, 10);
+        s.set_queue_timeout(15);
+        let mut out = Outbox::default();
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(1));
+        s.on_msg(2, &mut out, HEALTHY, ActorId(5), req(2));
+        s.on_msg(6, &mut out, HEALTHY, ActorId(5), req(3));
+        s.on_msg(9, &mut out, HEALTHY, ActorId(5), req(4));
+        // 1 ends at 10: 2 has waited 8, within the limit, and starts.
+        let done = out.timers[0].1;
+        out = Outbox::default();
+        s.on_timer(10, &mut out, HEALTHY, done);
+        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 1, kind: MsgKind::response(Status::Ok) })]);
+        assert_eq!((s.stats.shed, s.queue_len()), (0, 2));
+        // 2 ends at 20: 3 has waited 14 (kept), and at 30, 4 has waited 21: shed, unserved.
+        let done = out.timers[0].1;
+        out = Outbox::default();
+        s.on_timer(20, &mut out, HEALTHY, done);
+        assert_eq!(out.timers.len(), 1, "3 started");
+        let done = out.timers[0].1;
+        out = Outbox::default();
+        s.on_timer(30, &mut out, HEALTHY, done);
+        assert_eq!(
+            out.sends,
+            vec![
+                (ActorId(5), Msg { call: 3, kind: MsgKind::response(Status::Ok) }),
+                (ActorId(5), Msg { call: 4, kind: MsgKind::response(Status::Rejected) }),
+            ]
+        );
+        assert!(out.timers.is_empty(), "no work for a shed request");
+        assert_eq!((s.stats.shed, s.stats.started, s.busy(), s.queue_len()), (1, 3, 0, 0));
+        assert_eq!(s.stats.turned_away(), 1);
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct ServiceSpec {
     pub workers: u32,
     /// Requests waiting for a worker beyond this are rejected.
     pub queue_capacity: u32,
+    /// A queued request that has waited longer than this when a worker reaches it is dropped
+    /// unserved (`Rejected`); `None`: every queued request is served.
+    pub queue_timeout: Option<Nanos>,
     /// Service time per request kind (index = kind); at least one.
     pub service_time: Vec<Dist>,
     /// Admission limit: a token bucket refilled at this rate (requests/s) per instance, with

@@ -250,6 +250,9 @@ impl World {
                 if let Some((rate, burst)) = s.rate_limit {
                     inst.set_rate_limit(rate, burst);
                 }
+                if let Some(limit) = s.queue_timeout {
+                    inst.set_queue_timeout(limit);
+                }
                 actors.push(Actor {
                     net_rng: stream(&format!("service/{name}/net")),
                     name,

@@ -263,11 +263,14 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for v in &spec.services {
         let _ = writeln!(
             s,
-            "  service {}: {} instance(s) with {} worker(s) each and room for {} waiting requests; local work takes {}.",
+            "  service {}: {} instance(s) with {} worker(s) each and room for {} waiting requests{}{}; local work takes {}.",
             v.name,
             v.nodes.len(),
             v.workers,
             v.queue_capacity,
+            v.queue_timeout.map_or(String::new(), |t| format!(" (dropped unserved after waiting {})", ms(t as f64))),
+            v.rate_limit
+                .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
             dist(&v.service_time[0])
         );
         for c in &v.calls {

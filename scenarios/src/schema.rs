@@ -174,6 +174,8 @@ pub struct ServiceCfg {
     pub instances: Option<Spanned<u32>>,
     pub workers: Option<Spanned<u32>>,
     pub queue_capacity: Option<u32>,
+    /// Drop a queued request that waited longer than this when a worker reaches it.
+    pub queue_timeout_ms: Option<Positive>,
     /// Service time of every request kind...
     pub service_time: Option<Spanned<DistCfg>>,
     /// ...or per named kind (the first is the default kind).

@@ -23,13 +23,14 @@ fn goodput(r: &RunReport, from_s: f64, to_s: f64) -> f64 {
 }
 
 #[test]
-fn retry_storm_outlives_its_trigger_with_aggressive_retries_and_recovers_with_a_budget() {
+fn retry_storm_outlives_its_trigger_with_aggressive_retries_and_recovers_with_a_budget_or_a_queue_timeout() {
     for seed in [1, 2] {
         let storm = run("retry-storm", "aggressive-retries", seed);
         let budget = run("retry-storm", "retry-budget", seed);
         let none = run("retry-storm", "no-retries", seed);
+        let shed = run("retry-storm", "queue-timeout", seed);
         // Before the trigger (0–20 s) everyone is healthy.
-        for r in [&storm, &budget, &none] {
+        for r in [&storm, &budget, &none, &shed] {
             assert!(goodput(r, 0.0, 20.0) > 0.99, "{}: {}", r.variant, goodput(r, 0.0, 20.0));
         }
         // The slowdown ends at 30 s. Thirty seconds later the storm is still raging...
@@ -37,6 +38,21 @@ fn retry_storm_outlives_its_trigger_with_aggressive_retries_and_recovers_with_a_
         // ...while the budget and no-retry designs have long recovered.
         assert!(goodput(&budget, 60.0, 90.0) > 0.99, "budget: {}", goodput(&budget, 60.0, 90.0));
         assert!(goodput(&none, 60.0, 90.0) > 0.99, "none: {}", goodput(&none, 60.0, 90.0));
+        // Shedding what waited over 50 ms keeps the aggressive retries and does better still: the
+        // API works only on requests whose clients still wait, so a good share succeeds during
+        // the slowdown (almost none does in the other designs, whose queues are full of requests
+        // already given up), and it is back the moment the slowdown ends, while the others
+        // still drain their queues.
+        let (during, after) = (goodput(&shed, 20.0, 30.0), goodput(&shed, 30.0, 40.0));
+        assert!(during > 0.3 && after > 0.97, "queue timeout: {during} during, {after} after");
+        for r in [&storm, &budget, &none] {
+            assert!(goodput(r, 20.0, 30.0) < 0.1 && goodput(r, 30.0, 40.0) < 0.5, "{}", r.variant);
+        }
+        assert!(goodput(&shed, 40.0, 90.0) > 0.99);
+        assert!(
+            shed.services[0].shed > 1000
+                && shed.services[0].shed == shed.services[0].per_instance.iter().map(|i| i.rejected).sum::<u64>()
+        );
         assert!(storm.workloads[0].retries > 10 * budget.workloads[0].retries);
         // The API's own time series shows why: long after the trigger it still receives far
         // more than the clients' 560 requests/s (retries), and turns most of it away.
@@ -167,13 +183,17 @@ fn coalescing_cannot_warm_a_cold_cache_while_its_backend_queue_holds_more_than_a
     // workers against the cache's 250 ms fill timeout. Every fill waits behind them and times
     // out, but is still served, so nothing is cached, every request misses and the queues stay
     // full: no request succeeds for the rest of the run. A queue of 30 (0.19 s of work) drains
-    // within a timeout, the first fills land and the cache warms at once.
-    let slow_then_flush = |queue: i64| {
+    // within a timeout, the first fills land and the cache warms at once; so does the queue of
+    // 200 if the database drops reads that waited over 200 ms (a queue timeout).
+    let slow_then_flush = |queue: i64, queue_timeout_ms: Option<i64>| {
         let sc = faultline_scenarios::testing::catalog_scenario("cache-stampede");
         faultline_scenarios::testing::edit(&sc, |doc| {
             let db = doc["service"].as_array_mut().unwrap()[1].as_table_mut().unwrap();
             assert_eq!(db["name"].as_str(), Some("products-db"));
             db.insert("queue_capacity".into(), queue.into());
+            if let Some(t) = queue_timeout_ms {
+                db.insert("queue_timeout_ms".into(), t.into());
+            }
             doc.insert(
                 "fault".into(),
                 toml::toml! {
@@ -188,13 +208,15 @@ fn coalescing_cannot_warm_a_cold_cache_while_its_backend_queue_holds_more_than_a
         .unwrap()
     };
     for seed in [1, 2, 3] {
-        let run = |queue| {
-            let sc = slow_then_flush(queue);
+        let run = |queue, timeout| {
+            let sc = slow_then_flush(queue, timeout);
             runner::run(&sc.variant(Some("coalescing")).unwrap(), seed, None).unwrap().0
         };
-        let (full, short) = (run(200), run(30));
+        let (full, short, shed) = (run(200, None), run(30, None), run(200, Some(200)));
         assert!(goodput(&full, 20.0, 60.0) < 0.01, "seed {seed}: {}", goodput(&full, 20.0, 60.0));
         assert!(goodput(&short, 25.0, 60.0) > 0.99, "seed {seed}: {}", goodput(&short, 25.0, 60.0));
+        assert!(goodput(&shed, 25.0, 60.0) > 0.99, "seed {seed}: {}", goodput(&shed, 25.0, 60.0));
+        assert!(shed.services[1].shed > 0);
         assert!(full.caches[0].coalesced > 0 && full.caches[0].hit_ratio < 0.05, "{:?}", full.caches[0]);
     }
 }

@@ -204,7 +204,7 @@ fn designs_without_a_retry_storm_recover_once_generated_faults_heal() {
         ("tail-at-scale", &["no-hedging", "hedged"]),
         ("partition-consistency", &["strong", "eventual"]),
         ("queue-dead-letters", &["three-attempts", "patient"]),
-        ("retry-storm", &["retry-budget", "no-retries"]),
+        ("retry-storm", &["retry-budget", "no-retries", "queue-timeout"]),
     ];
     for (name, variants) in designs {
         // Without its expectations, which name the catalog's own faults.
@@ -372,11 +372,12 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert_eq!(sum(&t.arrivals), s.arrivals, "{c}: arrivals");
         assert_eq!(sum(&t.ok), s.ok, "{c}: ok");
         assert_eq!(sum(&t.errors), s.errors + s.injected_errors, "{c}: errors");
-        assert_eq!(sum(&t.rejected), s.rejected + s.rate_limited, "{c}: rejected");
+        let turned_away = s.rejected + s.rate_limited + s.shed;
+        assert_eq!(sum(&t.rejected), turned_away, "{c}: rejected");
         assert_eq!(sum(&t.retries), s.downstream_retries, "{c}: retries");
         assert_eq!(sum(&t.timeouts), s.downstream_timeouts, "{c}: timeouts");
         // What is still queued or in work when the run ends is the difference.
-        let answered = s.ok + s.errors + s.injected_errors + s.rejected + s.rate_limited + s.lost_in_crash;
+        let answered = s.ok + s.errors + s.injected_errors + turned_away + s.lost_in_crash;
         assert!(s.arrivals >= answered, "{c}: {} arrivals, {answered} answered or lost", s.arrivals);
         assert!(t.arrivals.len() >= windows && t.utilisation.len() == t.arrivals.len(), "{c}: windows");
         assert!(fraction(s.utilisation) && t.utilisation.iter().all(|&u| fraction(u)), "{c}: utilisation");
@@ -385,7 +386,7 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert_eq!(s.per_instance.len(), s.instances, "{c}: instances");
         assert_eq!(
             (each(|i| i.arrivals), each(|i| i.ok), each(|i| i.errors), each(|i| i.rejected), each(|i| i.lost_in_crash)),
-            (s.arrivals, s.ok, s.errors + s.injected_errors, s.rejected + s.rate_limited, s.lost_in_crash),
+            (s.arrivals, s.ok, s.errors + s.injected_errors, turned_away, s.lost_in_crash),
             "{c}: per instance"
         );
         assert_eq!(s.per_instance.iter().map(|i| i.max_queue_len).max(), Some(s.max_queue_len), "{c}: max queue");
