@@ -168,6 +168,8 @@ pub struct ParticipantStats {
     pub injected_errors: u64,
     /// Requests turned away by a full queue.
     pub rejected: u64,
+    /// Queued requests dropped unserved after waiting longer than the queue timeout.
+    pub shed: u64,
     /// Requests lost in a crash (queued, in work, or waiting on a publish).
     pub lost: u64,
     /// Choreography: deliveries acknowledged, and those answered with an error because the
@@ -188,6 +190,10 @@ pub struct ParticipantConfig {
     pub choreographed: bool,
     pub workers: u32,
     pub queue_capacity: u32,
+    /// A queued request that waited longer than this when a worker reaches it is answered
+    /// `Rejected` without work (as by a full queue: it did nothing, which the orchestrator's
+    /// outcome rule relies on).
+    pub queue_timeout: Option<Nanos>,
     pub service_time: Dist,
     pub refuse_probability: f64,
     pub stock: Option<Stock>,
@@ -212,6 +218,7 @@ struct Job {
     call: CallId,
     saga: u64,
     undo: bool,
+    arrived: Nanos,
 }
 
 /// One participant node: workers in front of a bounded FIFO queue, and the durable state. A
@@ -284,7 +291,7 @@ impl Participant {
 
     pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, msg: Msg) {
         match msg.kind {
-            MsgKind::Request(req) => self.on_request(out, health, from, msg.call, req),
+            MsgKind::Request(req) => self.on_request(now, out, health, from, msg.call, req),
             MsgKind::Response(resp) => {
                 if let Some(o) = self.calls.on_response(now, out, msg.call, resp) {
                     self.on_published(out, o);
@@ -294,7 +301,7 @@ impl Participant {
         }
     }
 
-    fn on_request(&mut self, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId, req: Req) {
+    fn on_request(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId, req: Req) {
         if req.op == Op::Probe {
             out.send(from, Msg { call, kind: MsgKind::response(Status::Ok) });
             return;
@@ -307,10 +314,10 @@ impl Participant {
             return;
         }
         if self.busy < self.cfg.workers {
-            let key = self.jobs.insert(Job { from, call, saga, undo });
+            let key = self.jobs.insert(Job { from, call, saga, undo, arrived: now });
             self.begin(out, health, key);
         } else if self.queue.len() < self.cfg.queue_capacity as usize {
-            let key = self.jobs.insert(Job { from, call, saga, undo });
+            let key = self.jobs.insert(Job { from, call, saga, undo, arrived: now });
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
@@ -340,7 +347,7 @@ impl Participant {
                     let req = Req { class: 0, op: Op::Write, key: event_key(saga, backward) };
                     // The publish is I/O: the worker moves on, the delivery stays unacknowledged
                     // (the broker's in-flight limit is the back-pressure).
-                    self.next_job(out, health);
+                    self.next_job(now, out, health);
                     if let Some(o) = self.calls.start(now, out, target, arg, req) {
                         self.on_published(out, o);
                     }
@@ -348,7 +355,7 @@ impl Participant {
                     let job = self.jobs.remove(arg).expect("live job");
                     let resp = Resp { status: Status::Ok, value: answer };
                     out.send(job.from, Msg { call: job.call, kind: MsgKind::Response(resp) });
-                    self.next_job(out, health);
+                    self.next_job(now, out, health);
                 }
             }
             _ => {
@@ -375,10 +382,19 @@ impl Participant {
         out.send(job.from, Msg { call: job.call, kind: MsgKind::response(status) });
     }
 
-    fn next_job(&mut self, out: &mut Outbox, health: NodeHealth) {
+    fn next_job(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth) {
         self.busy -= 1;
-        if let Some(next) = self.queue.pop_front() {
+        while let Some(next) = self.queue.pop_front() {
+            let job = *self.jobs.get(next).expect("queued job");
+            if self.cfg.queue_timeout.is_some_and(|limit| now - job.arrived > limit) {
+                // Waited too long: its caller has most likely given up; no work, no effect.
+                self.jobs.remove(next);
+                self.stats.shed += 1;
+                out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
+                continue;
+            }
             self.begin(out, health, next);
+            break;
         }
     }
 
@@ -494,6 +510,7 @@ mod tests {
             choreographed: false,
             workers: 4,
             queue_capacity: 10,
+            queue_timeout: None,
             service_time: Dist::Constant { value: 1000.0 },
             refuse_probability: refuse,
             stock,
@@ -517,6 +534,32 @@ mod tests {
             }
             _ => panic!("{out:?}"),
         }
+    }
+
+    #[test]
+    fn a_do_that_waited_beyond_the_queue_timeout_is_turned_away_without_an_effect() {
+        let mut p = participant(true, Some(Stock { per_item: 9, items: 1 }), 0.0);
+        p.cfg.queue_timeout = Some(1500);
+        let mut out = Outbox::default();
+        // Sagas 1–4 take the four workers at 0 (1000 of work each); 5 queues at 0, 6 at 600.
+        for (saga, at) in [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 600)] {
+            let req = Req { class: DO, op: Op::Write, key: saga };
+            p.on_msg(at, &mut out, HEALTHY, CALLER, Msg { call: saga, kind: MsgKind::Request(req) });
+        }
+        let work: Vec<_> = out.timers.drain(..).map(|(_, t)| t).collect();
+        assert_eq!(work.len(), 4);
+        // A worker frees at 1000: saga 5 has waited 1000, within the limit, and starts.
+        let mut out = Outbox::default();
+        p.on_timer(1000, &mut out, HEALTHY, work[0]);
+        assert_eq!((p.stats.shed, out.timers.len()), (0, 1));
+        // The next at 2200: saga 6 has waited 1600 and is turned away, with no work and no effect.
+        let mut out = Outbox::default();
+        p.on_timer(2200, &mut out, HEALTHY, work[1]);
+        assert!(out.timers.is_empty(), "no work for saga 6");
+        assert_eq!(out.sends[1], (CALLER, Msg { call: 6, kind: MsgKind::response(Status::Rejected) }));
+        assert_eq!((p.stats.shed, p.stats.applied), (1, 2));
+        assert!(!p.entries().contains_key(6), "no record of saga 6: it never ran");
+        assert_eq!(p.in_progress(), 3, "sagas 3, 4 and 5 still in work");
     }
 
     #[test]

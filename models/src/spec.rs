@@ -310,6 +310,8 @@ pub struct StepSpec {
     pub node: NodeId,
     pub workers: u32,
     pub queue_capacity: u32,
+    /// Queued requests that waited longer are answered `Rejected` without work.
+    pub queue_timeout: Option<Nanos>,
     pub service_time: Dist,
     /// Chance that a new `do` is refused for business reasons (a declined card).
     pub refuse_probability: f64,

@@ -981,6 +981,7 @@ fn workflow(
             choreographed: w.design == Design::Choreographed,
             workers: step.workers,
             queue_capacity: step.queue_capacity,
+            queue_timeout: step.queue_timeout,
             service_time: step.service_time.clone(),
             refuse_probability: step.refuse_probability,
             stock: step.stock,

@@ -486,6 +486,7 @@ pub struct StepCfg {
     pub zone: Spanned<String>,
     pub workers: Option<Spanned<u32>>,
     pub queue_capacity: Option<u32>,
+    pub queue_timeout_ms: Option<Positive>,
     pub service_time: Spanned<DistCfg>,
     /// Chance that a new `do` is refused for business reasons.
     pub refuse_probability: Option<Probability>,

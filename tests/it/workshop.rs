@@ -76,6 +76,27 @@ fn every_lab_fails_as_shipped_and_passes_with_its_answer() {
 type Edits = &'static [(&'static str, &'static str)];
 
 #[test]
+fn a_queue_timeout_on_the_overloaded_server_also_passes_the_two_metastable_labs() {
+    // The instructor page's discussion answer (outside lab 2's rule, which asks for a client
+    // change): the server drops what waited longer than its caller waits, so it only works on
+    // calls that can still succeed, and the overload cannot feed on itself.
+    let shed: &[(&str, Edits)] = &[
+        ("lab-2-retries", &[("queue_capacity = 1000", "queue_capacity = 1000\nqueue_timeout_ms = 50")]),
+        ("lab-8-saga-storm", &[("refuse_probability = 0.02", "refuse_probability = 0.02\nqueue_timeout_ms = 300")]),
+    ];
+    for (name, edits) in shed {
+        let sc = lab(name, edits);
+        for seed in 1..=3 {
+            let r = testing::run(&sc, None, seed).unwrap();
+            assert!(r.violations.is_empty(), "{name} seed {seed}: {:?}", r.violations);
+            let shed = r.report.services.iter().map(|s| s.shed).sum::<u64>()
+                + r.report.workflows.iter().flat_map(|w| &w.steps).map(|s| s.shed).sum::<u64>();
+            assert!(shed > 0, "{name} seed {seed}: nothing shed");
+        }
+    }
+}
+
+#[test]
 fn tempting_wrong_answers_fail_their_self_checks() {
     let wrong: &[(&str, Edits, &str)] = &[
         // Over-provisioned: fast, but the workers idle.

@@ -68,6 +68,8 @@ pub struct StepReport {
     /// `do`s refused because their saga was already abandoned here.
     pub late_refused: u64,
     pub rejected: u64,
+    /// Queued requests dropped unserved after `queue_timeout_ms`.
+    pub shed: u64,
     pub lost_in_crash: u64,
     /// Inventory: units left over all items at the end.
     pub stock_left: Option<u64>,
@@ -115,6 +117,7 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
             repeats_ignored: st.repeats_ignored,
             late_refused: st.late_refused,
             rejected: st.rejected,
+            shed: st.shed,
             lost_in_crash: st.lost,
             stock_left: cfg.stock.map(|_| p.stock_left().iter().map(|&u| u64::from(u)).sum()),
         });
