@@ -830,6 +830,9 @@ fn extreme_but_valid_numbers_never_panic() {
         ),
         ("diurnal-tiny-period", with(&format!("{POISSON}\ndiurnal = {{ period_s = 1e-300, amplitude = 1 }}"))),
         ("closed-loop-huge-think", with("users = 3\nthink_time = { dist = \"constant\", value_ms = 1e300 }")),
+        // Queue timeouts that round to no time at all, or saturate.
+        ("tiny-queue-timeout", with(POISSON).replace(WORK, &format!("{WORK}\nqueue_timeout_ms = 1e-300"))),
+        ("huge-queue-timeout", with(POISSON).replace(WORK, &format!("{WORK}\nqueue_timeout_ms = 1e300"))),
     ];
     never_panics(&cases);
 }
