@@ -596,37 +596,50 @@ fn a_bounded_queue_turns_away_what_mmcn_predicts() {
     }
 }
 
-/// M/M/1+D, a queue that drops what waited longer than `d`: P(shed) and the mean wait of the
-/// served, from the virtual waiting time V (the work ahead of an arrival). An arrival is shed
-/// exactly when V > d — whether it leaves then or, as here, when it reaches the head of the
-/// FIFO, it adds no work, so no one else's wait changes. Level crossing gives V's density:
-/// `f(v) = π₀ λ e^(−(μ−λ)v)` up to d, decaying as `e^(−μ(v−d))` beyond (no one joins), and
-/// normalising fixes π₀ = P(V = 0). Any ρ, overload included. Returns (P(shed), E[W | served]).
-fn mm1_d(lambda: f64, mu: f64, d: f64) -> (f64, f64) {
-    let a = mu - lambda;
+/// M/M/c+D, a queue that drops what waited longer than `d`: P(shed) and the mean wait of the
+/// served. V is the time an arrival would wait for a worker. An arrival is shed exactly when
+/// V > d — whether it leaves then or, as here, when it reaches the head of the FIFO, it takes no
+/// worker time, so no one else's wait changes. With j < c workers busy, V = 0 and the states
+/// are M/M/c's: p_j = p_0 (λ/μ)^j / j!. With all busy, V falls at rate 1, and an arrival that
+/// joins adds one more departure, Exp(cμ); an arrival at c − 1 busy starts it at Exp(cμ).
+/// Level crossing gives V's density `f(v) = λ p_(c−1) e^(−(cμ−λ)v)` up to d, decaying as
+/// `e^(−cμ(v−d))` beyond (no one joins), and normalising fixes p_0. Any ρ, overload included;
+/// d → ∞ gives Erlang C. Returns (P(shed), E[W | served]).
+fn mmc_d(c: u32, lambda: f64, mu: f64, d: f64) -> (f64, f64) {
+    let (offered, cmu) = (lambda / mu, f64::from(c) * mu);
+    let (mut states, mut last) = (0.0, 1.0); // Σ p_j / p_0 for j < c, and p_(c−1) / p_0
+    for j in 0..c {
+        last = if j == 0 { 1.0 } else { last * offered / f64::from(j) };
+        states += last;
+    }
+    let a = cmu - lambda;
     let e = (-a * d).exp();
-    let pi0 = 1.0 / (1.0 + lambda * (1.0 - e) / a + lambda / mu * e);
-    let shed = pi0 * lambda / mu * e;
-    let wait_area = pi0 * lambda * (1.0 - e * (1.0 + a * d)) / (a * a);
+    let p0 = 1.0 / (states + lambda * last * (1.0 - e) / a + lambda * last * e / cmu);
+    let shed = lambda * last * p0 * e / cmu;
+    let wait_area = lambda * last * p0 * (1.0 - e * (1.0 + a * d)) / (a * a);
     (shed, wait_area / (1.0 - shed))
 }
 
 #[test]
-fn a_queue_timeout_sheds_what_mm1_with_deterministic_patience_predicts() {
-    // Without the limit (d → ∞, ρ < 1) the formula is M/M/1: P(shed) → 0, E[W] → ρ/(μ−λ).
-    let (shed, w) = mm1_d(0.9, 1.0, 1e4);
-    assert!(shed < 1e-12 && (w - 9.0).abs() < 1e-9, "{shed} {w}");
-    for (rho, d_ms) in [(0.9, 2.0), (1.5, 2.0), (0.7, 0.5)] {
-        let lambda = rho / MEAN_SERVICE_NS;
+fn a_queue_timeout_sheds_what_mmc_with_deterministic_patience_predicts() {
+    // Without the limit (d → ∞, ρ < 1) the formula is M/M/c's: nothing shed, Erlang C's wait.
+    for (c, rho) in [(1, 0.9), (4, 0.8)] {
+        let mu = 1.0 / MEAN_SERVICE_NS;
+        let (shed, w) = mmc_d(c, rho * f64::from(c) * mu, mu, 1e12);
+        let (pw, wq) = (erlang_c(c, rho * f64::from(c)), mmc_wq_ns(c, rho));
+        assert!(shed < 1e-12 && (w - wq).abs() < 1e-6 * wq, "c = {c}: {shed} {w} against {wq} (C = {pw})");
+    }
+    for (c, rho, d_ms) in [(1, 0.9, 2.0), (1, 1.5, 2.0), (1, 0.7, 0.5), (4, 0.9, 0.5), (4, 1.3, 0.3)] {
+        let lambda = rho * f64::from(c) / MEAN_SERVICE_NS;
         let d = (d_ms * MS as f64) as Nanos;
-        let (p_shed, w_served) = mm1_d(lambda, 1.0 / MEAN_SERVICE_NS, d as f64);
+        let (p_shed, w_served) = mmc_d(c, lambda, 1.0 / MEAN_SERVICE_NS, d as f64);
         // With V bounded by d plus one service time, the queue forgets its start within a few ms.
         let (warm, window) = (S / 10, (20_000.0 / lambda).ceil() as Nanos);
         let (mut shed, mut waits) = (Vec::new(), Vec::new());
         for i in 0..R {
-            let mut spec = spec(1, rho, exponential(), warm + window);
+            let mut spec = spec(c, rho, exponential(), warm + window);
             spec.services[0].queue_timeout = Some(d);
-            let seed = SEED0 + 9_000_000 + (rho * 1000.0) as u64 * 1000 + i;
+            let seed = SEED0 + 9_000_000 + u64::from(c) * 100_000 + (rho * 1000.0) as u64 * 10 + i;
             let mut world = World::new(&spec, seed, Budget::default());
             world.run_until(warm).unwrap();
             let x = instance(&world).stats.clone();
@@ -635,14 +648,14 @@ fn a_queue_timeout_sheds_what_mm1_with_deterministic_patience_predicts() {
             shed.push((y.shed - x.shed) as f64 / (y.arrivals - x.arrivals) as f64);
             waits.push((y.wait_sum_ns - x.wait_sum_ns) / (y.started - x.started) as f64);
             world.run().unwrap();
-            let r = RunReport::build(&world, "mm1d", "base");
+            let r = RunReport::build(&world, "mmcd", "base");
             // Shed requests are answered at once as failures (`Rejected`) and counted apart.
             let s = &r.services[0];
             assert_eq!((r.requests.failed, r.requests.timed_out, s.rejected), (s.shed, 0, 0));
             assert_eq!(s.arrivals, s.ok + s.shed);
             assert!(y.wait_sum_ns <= (y.started as f64) * d as f64, "no served request waited beyond d");
         }
-        let what = format!("M/M/1+D rho={rho} d={d_ms} ms");
+        let what = format!("M/M/{c}+D rho={rho} d={d_ms} ms");
         assert_matches(&format!("{what}: P(shed)"), &shed, p_shed, 1.0, 0.0);
         assert_matches(&format!("{what}: W of the served (ms)"), &waits, w_served, 1e6, 0.0);
     }
