@@ -181,7 +181,9 @@ fn compensations_keep_a_briefly_slowed_step_overloaded_when_its_queue_holds_more
     // than payments can do: the overload lasts as long as the load does. Sync's cleanup is one
     // attempt, a choreography's steps get work at the broker's in-flight limit: both recover. A queue of 200 (0.34 s of
     // work, less than the timeout) lets the orchestrated design recover too, and so does one
-    // attempt per call (no retries nested inside the compensation rounds).
+    // attempt per call (no retries nested inside the compensation rounds), and so does the deep
+    // queue with a queue timeout under the call timeout (payments turns away, with no charge,
+    // the calls the orchestrator gave up on).
     let slow = PAYMENTS_BRIEFLY_SLOW;
     let ok_share = |sc: &Scenario, design: &str| {
         let rs: Vec<RunReport> = (1..=6).map(|seed| run(sc, design, seed).0).collect();
@@ -193,10 +195,16 @@ fn compensations_keep_a_briefly_slowed_step_overloaded_when_its_queue_holds_more
     // Or no retries inside a round: each call one attempt (the rounds are the retries).
     let retry = "retry = { max_attempts = 3,";
     let single = scenario(&checkout_with(slow).replace(retry, "retry = { max_attempts = 1,"));
+    let shed = scenario(&checkout_with(slow).replace(payments, &format!("{payments}queue_timeout_ms = 300\n")));
     let stuck = ok_share(&deep, "orchestrated");
     assert!(stuck < 0.3, "orchestrated with a deep queue: {stuck}");
-    for (sc, design) in [(&deep, "sync"), (&deep, "choreographed"), (&short, "orchestrated"), (&single, "orchestrated")]
-    {
+    for (sc, design) in [
+        (&deep, "sync"),
+        (&deep, "choreographed"),
+        (&short, "orchestrated"),
+        (&single, "orchestrated"),
+        (&shed, "orchestrated"),
+    ] {
         let share = ok_share(sc, design);
         // Healthy, refusals and stock outs aside (about 15% of checkouts fail for those).
         assert!(share > 0.75, "{design}: {share}");
