@@ -99,6 +99,9 @@ pub struct ReplicaConfig {
     pub peers: Vec<ActorId>,
     pub workers: u32,
     pub queue_capacity: u32,
+    /// A queued request that waited longer than this when a worker reaches it is answered
+    /// `Rejected` without work (nothing applied, nothing logged).
+    pub queue_timeout: Option<Nanos>,
     pub service_time: Dist,
     pub replication: Replication,
     /// Followers answer reads from their own (possibly stale) state instead of redirecting.
@@ -144,6 +147,8 @@ pub struct ReplicaStats {
     pub redirects: u64,
     /// Requests turned away because the queue was full.
     pub rejected: u64,
+    /// Queued requests dropped unserved after waiting longer than the queue timeout.
+    pub shed: u64,
     /// Leader reads without a lease, and writes pending when their leader stepped down.
     pub unavailable: u64,
     /// Requests answered `Error`: injected error faults (and writes to [`NOOP_KEY`]).
@@ -303,7 +308,8 @@ pub struct Replica {
 
     // Volatile: request processing.
     busy: u32,
-    queue: VecDeque<Key>,
+    /// Waiting requests and when they arrived (for the queue timeout).
+    queue: VecDeque<(Key, Nanos)>,
     jobs: Slab<Job>,
 
     pub stats: ReplicaStats,
@@ -573,7 +579,7 @@ impl Replica {
             self.begin(out, health, key);
         } else if self.queue.len() < self.cfg.queue_capacity as usize {
             let key = self.jobs.insert(Job { from, call, key: req.key, op: req.op });
-            self.queue.push_back(key);
+            self.queue.push_back((key, now));
         } else {
             self.respond(out, from, call, Status::Rejected, 0);
         }
@@ -630,8 +636,16 @@ impl Replica {
             Op::Probe => unreachable!("probes are answered on arrival"),
         }
         self.busy -= 1;
-        if let Some(next) = self.queue.pop_front() {
+        while let Some((next, arrived)) = self.queue.pop_front() {
+            if self.cfg.queue_timeout.is_some_and(|limit| now - arrived > limit) {
+                // Waited too long: its client has most likely given up; no work, no effect.
+                let job = self.jobs.remove(next).expect("queued job");
+                self.stats.shed += 1;
+                out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
+                continue;
+            }
             self.begin(out, health, next);
+            break;
         }
         self.gauges(now);
     }
@@ -1121,6 +1135,7 @@ mod tests {
             peers: (0..n as u32).map(ActorId).collect(),
             workers: 4,
             queue_capacity: 100,
+            queue_timeout: None,
             service_time: Dist::constant_ns(MS),
             replication,
             follower_reads,
@@ -1762,6 +1777,34 @@ mod tests {
         out = Outbox::default();
         f.on_msg(200 * MS + ELECTION, &mut out, HEALTHY, ActorId(2), vote);
         assert_eq!(out.sends, vec![(ActorId(2), db(DbMsg::VoteAck { term: 5, granted: Flag(true) }))]);
+    }
+
+    #[test]
+    fn a_request_that_waited_beyond_the_queue_timeout_is_turned_away_unserved() {
+        let mut cfg = config(1, 0, Replication::Sync, false);
+        (cfg.workers, cfg.queue_timeout) = (1, Some(MS + MS / 2));
+        let mut r = Replica::new(cfg, streams(1, 0));
+        let mut out = Outbox::default();
+        r.boot(0, &mut out);
+        let req = |call: u64, op: Op| Msg { call, kind: MsgKind::Request(Req { class: 0, op, key: 3 }) };
+        out = Outbox::default();
+        // One worker, 1 ms of work each: the write starts at 0, the reads queue at 0 and 0.2 ms.
+        r.on_msg(0, &mut out, HEALTHY, CLIENT, req(1, Op::Write));
+        r.on_msg(0, &mut out, HEALTHY, CLIENT, req(2, Op::Write));
+        r.on_msg(MS / 5, &mut out, HEALTHY, CLIENT, req(3, Op::Read));
+        let (_, done) = out.timers[0];
+        out = Outbox::default();
+        r.on_timer(MS, &mut out, HEALTHY, done); // write 2 waited 1 ms: served
+        let (_, done) = out.timers[0];
+        out = Outbox::default();
+        r.on_timer(2 * MS, &mut out, HEALTHY, done); // read 3 waited 1.8 ms: shed
+        let answer = |call: u64, status: Status, value: u64| {
+            (CLIENT, Msg { call, kind: MsgKind::Response(Resp { status, value }) })
+        };
+        assert_eq!(out.sends, vec![answer(2, Status::Ok, version(1, 2)), answer(3, Status::Rejected, 0)]);
+        assert!(out.timers.is_empty(), "no work for the shed read");
+        assert_eq!((r.stats.shed, r.stats.rejected, r.busy(), r.queue_len()), (1, 0, 0, 0));
+        assert_eq!(r.last_index(), 2, "only the two served writes are logged");
     }
 
     #[test]

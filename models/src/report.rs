@@ -260,6 +260,8 @@ pub struct DatabaseReport {
     pub served: u64,
     pub redirects: u64,
     pub rejected: u64,
+    /// Queued requests dropped unserved after `queue_timeout_ms`.
+    pub shed: u64,
     /// No lease / leader stepped down with the write pending.
     pub unavailable: u64,
     /// Answered with an error: injected error faults.
@@ -296,7 +298,7 @@ pub struct CacheSeries {
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct DatabaseSeries {
     pub served: Vec<u64>,
-    /// Answered unavailable, rejected or with an error.
+    /// Answered unavailable, rejected (queue full or shed) or with an error.
     pub failed: Vec<u64>,
     pub redirects: Vec<u64>,
     /// Shards with no live leader at the end of each window.
@@ -465,6 +467,7 @@ impl RunReport {
                 served: 0,
                 redirects: 0,
                 rejected: 0,
+                shed: 0,
                 unavailable: 0,
                 errors: 0,
                 lost_in_crash: 0,
@@ -570,6 +573,7 @@ impl RunReport {
                     d.served += st.served;
                     d.redirects += st.redirects;
                     d.rejected += st.rejected;
+                    d.shed += st.shed;
                     d.unavailable += st.unavailable;
                     d.errors += st.errors;
                     d.lost_in_crash += st.lost;

@@ -244,7 +244,7 @@ pub fn sample(
                     served[shard_base[a.group] + rep.shard() as usize] += st.served;
                 }
                 r[DB_SERVED] += st.served;
-                r[DB_FAILED] += st.unavailable + st.rejected + st.errors;
+                r[DB_FAILED] += st.unavailable + st.rejected + st.shed + st.errors;
                 r[DB_REDIRECTS] += st.redirects;
                 if led.len() <= a.group {
                     led.resize(a.group + 1, Vec::new());

@@ -155,6 +155,8 @@ pub struct DatabaseSpec {
     pub read_from: crate::calls::ReadFrom,
     pub workers: u32,
     pub queue_capacity: u32,
+    /// Queued requests that waited longer are answered `Rejected` without work.
+    pub queue_timeout: Option<Nanos>,
     pub service_time: Dist,
     pub election_timeout: Nanos,
     pub heartbeat_interval: Nanos,

@@ -324,6 +324,7 @@ impl World {
                         peers: replica_ids[g][shard].clone(),
                         workers: d.workers,
                         queue_capacity: d.queue_capacity,
+                        queue_timeout: d.queue_timeout,
                         service_time: d.service_time.clone(),
                         replication: match &d.replication {
                             ReplicationSpec::Sync => Replication::Sync,

@@ -442,6 +442,7 @@ pub struct DatabaseCfg {
     pub read_from: Option<Spanned<String>>,
     pub workers: Option<Spanned<u32>>,
     pub queue_capacity: Option<u32>,
+    pub queue_timeout_ms: Option<Positive>,
     pub service_time: Spanned<DistCfg>,
     pub election_timeout_ms: Option<Positive>,
     pub heartbeat_interval_ms: Option<Positive>,

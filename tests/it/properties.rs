@@ -431,10 +431,10 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert_eq!(sum(&d.shard_load), d.served, "{c}: shard load");
         assert_eq!(
             (sum(&t.served), sum(&t.failed), sum(&t.redirects)),
-            (d.served, d.unavailable + d.rejected + d.errors, d.redirects),
+            (d.served, d.unavailable + d.rejected + d.shed + d.errors, d.redirects),
             "{c}"
         );
-        let answered = d.served + d.redirects + d.rejected + d.unavailable + d.errors + d.lost_in_crash;
+        let answered = d.served + d.redirects + d.rejected + d.shed + d.unavailable + d.errors + d.lost_in_crash;
         assert!(d.reads + d.writes >= answered, "{c}: {} requests, {answered} answered or lost", d.reads + d.writes);
         assert!(t.served.len() >= windows, "{c}: windows");
         assert!(fraction(d.max_utilisation), "{c}: utilisation");
