@@ -1779,15 +1779,30 @@ mod tests {
         assert_eq!(out.sends, vec![(ActorId(2), db(DbMsg::VoteAck { term: 5, granted: Flag(true) }))]);
     }
 
+    /// A client's request `call` on key 3.
+    fn req(call: u64, op: Op) -> Msg {
+        Msg { call, kind: MsgKind::Request(Req { class: 0, op, key: 3 }) }
+    }
+
+    /// A replica's answer to the client's `call`.
+    fn answer(call: u64, status: Status, value: u64) -> (ActorId, Msg) {
+        (CLIENT, Msg { call, kind: MsgKind::Response(Resp { status, value }) })
+    }
+
+    /// A lone replica (its own majority) with one worker, booted at 0.
+    fn lone(edit: impl FnOnce(&mut ReplicaConfig)) -> Replica {
+        let mut cfg = config(1, 0, Replication::Sync, false);
+        cfg.workers = 1;
+        edit(&mut cfg);
+        let mut r = Replica::new(cfg, streams(1, 0));
+        r.boot(0, &mut Outbox::default());
+        r
+    }
+
     #[test]
     fn a_request_that_waited_beyond_the_queue_timeout_is_turned_away_unserved() {
-        let mut cfg = config(1, 0, Replication::Sync, false);
-        (cfg.workers, cfg.queue_timeout) = (1, Some(MS + MS / 2));
-        let mut r = Replica::new(cfg, streams(1, 0));
+        let mut r = lone(|c| c.queue_timeout = Some(MS + MS / 2));
         let mut out = Outbox::default();
-        r.boot(0, &mut out);
-        let req = |call: u64, op: Op| Msg { call, kind: MsgKind::Request(Req { class: 0, op, key: 3 }) };
-        out = Outbox::default();
         // One worker, 1 ms of work each: the write starts at 0, the reads queue at 0 and 0.2 ms.
         r.on_msg(0, &mut out, HEALTHY, CLIENT, req(1, Op::Write));
         r.on_msg(0, &mut out, HEALTHY, CLIENT, req(2, Op::Write));
@@ -1798,9 +1813,6 @@ mod tests {
         let (_, done) = out.timers[0];
         out = Outbox::default();
         r.on_timer(2 * MS, &mut out, HEALTHY, done); // read 3 waited 1.8 ms: shed
-        let answer = |call: u64, status: Status, value: u64| {
-            (CLIENT, Msg { call, kind: MsgKind::Response(Resp { status, value }) })
-        };
         assert_eq!(out.sends, vec![answer(2, Status::Ok, version(1, 2)), answer(3, Status::Rejected, 0)]);
         assert!(out.timers.is_empty(), "no work for the shed read");
         assert_eq!((r.stats.shed, r.stats.rejected, r.busy(), r.queue_len()), (1, 0, 0, 0));
@@ -1809,20 +1821,12 @@ mod tests {
 
     #[test]
     fn lone_replica_commits_alone_and_its_queue_rejects_when_full() {
-        let mut cfg = config(1, 0, Replication::Sync, false);
-        (cfg.workers, cfg.queue_capacity) = (1, 1);
-        let mut r = Replica::new(cfg, streams(1, 0));
+        let mut r = lone(|c| c.queue_capacity = 1);
         let mut out = Outbox::default();
-        r.boot(0, &mut out);
-        let req = |call: u64, op: Op| Msg { call, kind: MsgKind::Request(Req { class: 0, op, key: 3 }) };
-        out = Outbox::default();
         r.on_msg(0, &mut out, HEALTHY, CLIENT, req(1, Op::Write));
         r.on_msg(0, &mut out, HEALTHY, CLIENT, req(2, Op::Read));
         r.on_msg(0, &mut out, HEALTHY, CLIENT, req(3, Op::Read));
         r.on_msg(0, &mut out, HEALTHY, CLIENT, req(4, Op::Probe));
-        let answer = |call: u64, status: Status, value: u64| {
-            (CLIENT, Msg { call, kind: MsgKind::Response(Resp { status, value }) })
-        };
         assert_eq!(out.sends, vec![answer(3, Status::Rejected, 0), answer(4, Status::Ok, 0)]);
         assert_eq!((r.busy(), r.queue_len()), (1, 1));
         let (after, done) = out.timers[0];
