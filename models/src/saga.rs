@@ -384,17 +384,29 @@ impl Participant {
 
     fn next_job(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth) {
         self.busy -= 1;
-        while let Some(next) = self.queue.pop_front() {
-            let job = *self.jobs.get(next).expect("queued job");
-            if self.cfg.queue_timeout.is_some_and(|limit| now - job.arrived > limit) {
-                // Waited too long: its caller has most likely given up; no work, no effect.
-                self.jobs.remove(next);
-                self.stats.shed += 1;
-                out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
-                continue;
-            }
+        if let Some(limit) = self.cfg.queue_timeout {
+            self.shed_expired(now, out, limit);
+        }
+        if let Some(next) = self.queue.pop_front() {
             self.begin(out, health, next);
-            break;
+        }
+    }
+
+    /// Turns away the queued requests at the head that waited longer than `limit`: their
+    /// callers have most likely given up; no work, no effect. Out of line, so that the path
+    /// without a queue timeout stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn shed_expired(&mut self, now: Nanos, out: &mut Outbox, limit: Nanos) {
+        while let Some(&next) = self.queue.front() {
+            let job = *self.jobs.get(next).expect("queued job");
+            if now - job.arrived <= limit {
+                return;
+            }
+            self.queue.pop_front();
+            self.jobs.remove(next);
+            self.stats.shed += 1;
+            out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
         }
     }
 

@@ -346,32 +346,32 @@ impl Instance {
             self.stats.errors += 1;
         }
         self.busy -= 1;
-        while let Some(next) = self.queue.pop_front() {
-            if let Some(limit) = self.queue_timeout
-                && self.shed(now, out, next, limit)
-            {
-                continue;
-            }
+        if let Some(limit) = self.queue_timeout {
+            self.shed_expired(now, out, limit);
+        }
+        if let Some(next) = self.queue.pop_front() {
             self.begin(now, out, health, next);
-            break;
         }
         self.gauges(now);
     }
 
-    /// Drops queued job `key` if it waited longer than `limit`: it did no work, so it is
-    /// answered `Rejected` like a full queue's refusal (a saga's caller relies on that).
-    /// Lazily, as a worker reaches it (no timer per request); until then it holds its place in
-    /// the queue, as in a server that checks deadlines when it dequeues.
+    /// Drops the queued jobs at the head that waited longer than `limit`. They did no work,
+    /// so each is answered `Rejected` like a full queue's refusal (a saga's caller relies on
+    /// that). Lazily, as a worker reaches them (no timer per request); until then they hold
+    /// their place in the queue, as in a server that checks deadlines when it dequeues. Out of
+    /// line, so that the path without a queue timeout stays as it was.
     #[cold]
-    fn shed(&mut self, now: Nanos, out: &mut Outbox, key: Key, limit: Nanos) -> bool {
-        let job = self.jobs.get(key).expect("queued job");
-        if now - job.arrived <= limit {
-            return false;
+    #[inline(never)]
+    fn shed_expired(&mut self, now: Nanos, out: &mut Outbox, limit: Nanos) {
+        while let Some(&next) = self.queue.front() {
+            if now - self.jobs.get(next).expect("queued job").arrived <= limit {
+                return;
+            }
+            self.queue.pop_front();
+            let job = self.jobs.remove(next).expect("queued job");
+            self.stats.shed += 1;
+            out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
         }
-        let job = self.jobs.remove(key).expect("queued job");
-        self.stats.shed += 1;
-        out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
-        true
     }
 
     /// The node went down: queued and running work is lost, workers are free on restart.
