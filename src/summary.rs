@@ -91,8 +91,7 @@ pub fn render(r: &RunReport) -> String {
                 v.max_queue_len,
                 v.mean_wait_ms,
                 v.p99_sojourn_ms,
-                // Turned away for any reason, as in the per-instance rows and the time series.
-                v.rejected + v.rate_limited + v.shed,
+                v.turned_away(),
                 v.errors + v.injected_errors,
                 v.downstream_retries,
                 v.downstream_timeouts

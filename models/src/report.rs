@@ -124,6 +124,14 @@ pub struct ServiceReport {
     pub timeseries: ServiceSeries,
 }
 
+impl ServiceReport {
+    /// Turned away for any reason: queue full, rate limited or shed (the per-instance
+    /// `rejected` and the `rejected` series count the same).
+    pub fn turned_away(&self) -> u64 {
+        self.rejected + self.rate_limited + self.shed
+    }
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct InstanceReport {
     /// Its node's name (`SERVICE/i`).

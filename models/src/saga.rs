@@ -399,12 +399,11 @@ impl Participant {
     #[inline(never)]
     fn shed_expired(&mut self, now: Nanos, out: &mut Outbox, limit: Nanos) {
         while let Some(&next) = self.queue.front() {
-            let job = *self.jobs.get(next).expect("queued job");
-            if now - job.arrived <= limit {
+            if now - self.jobs.get(next).expect("queued job").arrived <= limit {
                 return;
             }
             self.queue.pop_front();
-            self.jobs.remove(next);
+            let job = self.jobs.remove(next).expect("queued job");
             self.stats.shed += 1;
             out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
         }

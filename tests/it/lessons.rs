@@ -9,8 +9,8 @@ fn run(name: &str, variant: &str, seed: u64) -> RunReport {
     runner::run(&sc.variant(Some(variant)).unwrap(), seed, None).unwrap().0
 }
 
-/// Fraction of requests resolved in windows [from, to) that succeeded.
-fn goodput(r: &RunReport, from_s: f64, to_s: f64) -> f64 {
+/// Requests resolved in windows [from, to): (succeeded, all).
+pub(crate) fn resolved(r: &RunReport, from_s: f64, to_s: f64) -> (u64, u64) {
     let ts = &r.timeseries;
     let (mut ok, mut all) = (0, 0);
     for i in 0..ts.t_s.len() {
@@ -19,6 +19,12 @@ fn goodput(r: &RunReport, from_s: f64, to_s: f64) -> f64 {
             all += ts.ok[i] + ts.failed[i] + ts.timed_out[i];
         }
     }
+    (ok, all)
+}
+
+/// Fraction of requests resolved in windows [from, to) that succeeded.
+fn goodput(r: &RunReport, from_s: f64, to_s: f64) -> f64 {
+    let (ok, all) = resolved(r, from_s, to_s);
     ok as f64 / all.max(1) as f64
 }
 

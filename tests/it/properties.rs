@@ -143,18 +143,17 @@ fn replicas_converge_after_a_discarded_tail() {
     // that did not have them, and they were discarded. Convergence was measured against that
     // discarded entry, so it was never reached (`null`), though the replicas agreed.
     let sc = recorded("database-failover");
-    let link = |kind: &str| {
-        let mut t = toml::Table::new();
-        t.insert("kind".into(), kind.into());
-        t.insert("from".into(), toml::Value::Array(vec!["us-a".into()]));
-        t.insert("to".into(), toml::Value::Array(vec!["us-b".into()]));
-        t
-    };
-    let mut latency = link("latency");
-    latency.insert("added_ms".into(), 338.into());
     let faults = [
-        Fault { table: latency, start_s: 27.04, duration_s: Some(13.0) },
-        Fault { table: link("partition"), start_s: 36.725, duration_s: Some(3.3) },
+        Fault {
+            table: toml::toml! { kind = "latency" from = ["us-a"] to = ["us-b"] added_ms = 338 },
+            start_s: 27.04,
+            duration_s: Some(13.0),
+        },
+        Fault {
+            table: toml::toml! { kind = "partition" from = ["us-a"] to = ["us-b"] },
+            start_s: 36.725,
+            duration_s: Some(3.3),
+        },
     ];
     let with = testing::with_faults(&sc, &faults).unwrap();
     let r = testing::run(&with, Some("async-replication"), 18).unwrap().report;
@@ -165,12 +164,7 @@ fn replicas_converge_after_a_discarded_tail() {
 
 /// Share of requests answered `Ok` in the windows from `from_s` to the end of the scenario.
 fn success_from(r: &RunReport, from_s: f64) -> f64 {
-    let (t, end_s) = (&r.timeseries, r.sim_time_ns as f64 / 1e9);
-    let (mut ok, mut all) = (0, 0);
-    for i in (0..t.t_s.len()).filter(|&i| t.t_s[i] >= from_s && t.t_s[i] < end_s) {
-        ok += t.ok[i];
-        all += t.ok[i] + t.failed[i] + t.timed_out[i];
-    }
+    let (ok, all) = crate::lessons::resolved(r, from_s, r.sim_time_ns as f64 / 1e9);
     assert!(all > 0, "no request from {from_s} s on");
     ok as f64 / all as f64
 }
@@ -372,7 +366,7 @@ fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert_eq!(sum(&t.arrivals), s.arrivals, "{c}: arrivals");
         assert_eq!(sum(&t.ok), s.ok, "{c}: ok");
         assert_eq!(sum(&t.errors), s.errors + s.injected_errors, "{c}: errors");
-        let turned_away = s.rejected + s.rate_limited + s.shed;
+        let turned_away = s.turned_away();
         assert_eq!(sum(&t.rejected), turned_away, "{c}: rejected");
         assert_eq!(sum(&t.retries), s.downstream_retries, "{c}: retries");
         assert_eq!(sum(&t.timeouts), s.downstream_timeouts, "{c}: timeouts");

@@ -214,11 +214,7 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
             kind("sv "),
             Span::raw(name(&s.name)),
             Span::raw(format!("{:>4} q{queued}", pct(util))),
-            // Turned away for any reason (full queue, rate limit, queue timeout), as in the summary.
-            Span::styled(
-                format!(" rej {}", s.rejected + s.rate_limited + s.shed),
-                Style::new().add_modifier(Modifier::DIM),
-            ),
+            Span::styled(format!(" rej {}", s.turned_away()), Style::new().add_modifier(Modifier::DIM)),
         ]));
     }
     for b in &r.balancers {
