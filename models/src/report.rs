@@ -639,7 +639,10 @@ impl RunReport {
                 }
             }
         }
-        let n = series.windows.len();
+        // Every series covers the whole run, however early its last request ended: a run
+        // whose last minutes see no outcome (everything down) still shows them, empty.
+        let n = series.windows.len().max(world.sampler.samples.len()).max(now.div_ceil(series.window) as usize);
+        series.windows.resize_with(n, Default::default);
         let (sampler, layout, (current, current_shards)) = (&world.sampler, world.layout, world.sample_now());
         let delta = |slot: usize, k: usize| sampler.deltas(slot, k, &current, n);
         let per_window =

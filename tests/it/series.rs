@@ -22,11 +22,12 @@ fn component_series_add_up_to_the_totals_in_every_catalog_scenario() {
     for e in catalog::CATALOG {
         let r = run(e.name, None, 2);
         let n = r.timeseries.t_s.len();
+        assert_eq!(n, windows_of_the_run(&r), "{}", e.name);
+        assert_every_series_has(&r, n, e.name);
         for b in &r.balancers {
             assert_eq!(sum(&b.timeseries.forwarded), b.forwarded, "{}: {}", e.name, b.name);
             assert_eq!(sum(&b.timeseries.no_backend), b.no_backend);
             assert_eq!(sum(&b.timeseries.timeouts), b.timeouts);
-            assert!(b.timeseries.forwarded.len() >= n);
         }
         for c in &r.caches {
             assert_eq!((sum(&c.timeseries.hits), sum(&c.timeseries.misses)), (c.hits, c.misses), "{}", e.name);
@@ -64,6 +65,53 @@ fn component_series_add_up_to_the_totals_in_every_catalog_scenario() {
             assert_eq!(sum(&d.timeseries.redirects), d.redirects);
         }
     }
+}
+
+/// Windows from 0 to the end of the run, the last one partial.
+fn windows_of_the_run(r: &RunReport) -> usize {
+    r.sim_time_ns.div_ceil((r.timeseries.window_ms * 1e6) as u64) as usize
+}
+
+fn assert_every_series_has(r: &RunReport, n: usize, ctx: &str) {
+    let t = &r.timeseries;
+    for (what, len) in
+        [("t_s", t.t_s.len()), ("ok", t.ok.len()), ("timed_out", t.timed_out.len()), ("p99", t.p99_ms.len())]
+    {
+        assert_eq!(len, n, "{ctx}: timeseries.{what}");
+    }
+    for b in &r.balancers {
+        assert_eq!(b.timeseries.forwarded.len(), n, "{ctx}: {}", b.name);
+        assert!(b.timeseries.tier.len() == n || b.failover.is_empty() && b.timeseries.tier.is_empty());
+    }
+    for v in &r.services {
+        assert_eq!((v.timeseries.arrivals.len(), v.timeseries.utilisation.len()), (n, n), "{ctx}: {}", v.name);
+    }
+    for c in &r.caches {
+        assert_eq!(c.timeseries.hits.len(), n, "{ctx}: {}", c.name);
+    }
+    for q in &r.queues {
+        assert_eq!((q.timeseries.published.len(), q.timeseries.backlog.len()), (n, n), "{ctx}: {}", q.name);
+    }
+    for d in &r.databases {
+        assert_eq!((d.timeseries.served.len(), d.timeseries.leaderless_shards.len()), (n, n), "{ctx}: {}", d.name);
+    }
+}
+
+#[test]
+fn every_series_covers_the_run_when_requests_stop_early() {
+    // The shoppers of cross-region-outage go down at 44 s for good: no request ends after
+    // that, yet the run lasts until its drain cap. Every series must still cover the whole run
+    // (they used to stop at the last request's window, and a component's at the window of the
+    // last event, so one fault event more late in a run changed their length;
+    // `a_fault_cut_in_two_or_covered_twice_is_the_same_fault` found it).
+    let sc = scenario("cross-region-outage");
+    let text = format!("{}\n[[fault]]\nkind = \"node-crash\"\nnode = \"shoppers\"\nstart_s = 44\n", sc.source.text);
+    let sc = Scenario::parse(&Source { file: "late-crash.toml".into(), text }).unwrap();
+    let r = runner::run(&sc.variant(None).unwrap(), 31, None).unwrap().0;
+    let n = windows_of_the_run(&r);
+    assert!(n as f64 * r.timeseries.window_ms > 60_000.0, "{n} windows");
+    assert_every_series_has(&r, n, "late crash");
+    assert_eq!(r.timeseries.ok[n - 1], 0);
 }
 
 #[test]

@@ -107,9 +107,11 @@ pub fn windows(r: &RunReport, now: Nanos) -> Windows {
     };
     for i in 0..ts.t_s.len() {
         let t = ts.t_s[i];
-        // The window in progress has only run for part of its length.
+        // The window in progress has only run for part of its length; until it has run for
+        // half of it, its rates are too noisy to plot (a sliver with one answer in it would
+        // spike, one with none would drop to zero), so it waits.
         let span = (now_s - t).clamp(0.0, window_s);
-        if span <= 0.0 {
+        if span < window_s / 2.0 {
             continue;
         }
         let failed = (ts.failed[i] + ts.timed_out[i]) as f64;
