@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use faultline_models::spec::{Arrival, CallSpec, Load, ReplicationSpec, TargetRef, WorldSpec};
+use faultline_models::workflow::Design;
 use faultline_models::{calls::ReadFrom, calls::Sharding};
 use faultline_sim::keys::KeyDist;
 use faultline_sim::net::{FaultKind, Link, Scope};
@@ -86,6 +87,14 @@ fn call(spec: &WorldSpec, c: &CallSpec) -> String {
         s.push_str("; optional (the request succeeds without it)");
     }
     s
+}
+
+/// A worker pool and its queue in words.
+fn workers(workers: u32, queue_capacity: u32, queue_timeout: Option<Nanos>) -> String {
+    format!(
+        "{workers} worker(s) and room for {queue_capacity} waiting requests{}",
+        queue_timeout.map_or(String::new(), |t| format!(" (dropped unserved after waiting {})", ms(t as f64)))
+    )
 }
 
 fn scope(topo: &Topology, s: &Scope) -> String {
@@ -263,12 +272,10 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for v in &spec.services {
         let _ = writeln!(
             s,
-            "  service {}: {} instance(s) with {} worker(s) each and room for {} waiting requests{}{}; local work takes {}.",
+            "  service {}: {} instance(s) with {}{}; local work takes {}.",
             v.name,
             v.nodes.len(),
-            v.workers,
-            v.queue_capacity,
-            v.queue_timeout.map_or(String::new(), |t| format!(" (dropped unserved after waiting {})", ms(t as f64))),
+            workers(v.workers, v.queue_capacity, v.queue_timeout).replacen(" worker(s)", " worker(s) each", 1),
             v.rate_limit
                 .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
             dist(&v.service_time[0])
@@ -336,6 +343,64 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             ms(d.election_timeout as f64 * 1.5),
             if d.record_history { " Clients' operations are recorded and checked." } else { "" }
         );
+        let _ = writeln!(
+            s,
+            "    each replica: {}; a request takes {}.",
+            workers(d.workers, d.queue_capacity, d.queue_timeout),
+            dist(&d.service_time)
+        );
+    }
+    for w in &spec.workflows {
+        let how = match w.design {
+            Design::Sync => {
+                "a front calls each step in turn and cleans up best effort on failure (no saga log, no idempotency keys)"
+                    .to_owned()
+            }
+            Design::Orchestrated => format!(
+                "a durable orchestrator logs each decision before acting on it, a record taking {}; it calls the \
+                 steps with the saga id as idempotency key, compensates in reverse order on failure and resumes \
+                 its log after a restart",
+                dist(&w.log_write)
+            ),
+            Design::Choreographed => match &w.queue {
+                Some(q) => format!(
+                    "the steps pass the saga along through topics on {} ({} partition(s); an unacknowledged event \
+                     comes back after {}, and is dead-lettered after {} attempts); compensations travel back up the chain",
+                    topo.nodes[q.node.0 as usize].name,
+                    q.partitions,
+                    ms(q.visibility_timeout as f64),
+                    q.max_attempts
+                ),
+                None => "the steps pass the saga along through topics".to_owned(),
+            },
+        };
+        let per = if w.design == Design::Choreographed { "publish" } else { "call" };
+        let mut retry = format!("waiting at most {} per {per}", ms(w.call_timeout as f64));
+        if w.retry.max_attempts > 1 {
+            let _ = write!(retry, ", up to {} attempts", w.retry.max_attempts);
+        }
+        let reply = w.reply_within.filter(|_| w.design != Design::Sync).map_or(String::new(), |t| {
+            format!("; users hear \"still processing\" after {} if the outcome is not known", ms(t as f64))
+        });
+        let _ = writeln!(s, "  workflow {} ({}): {how}; {retry}{reply}.", w.name, w.design.name());
+        for (i, st) in w.steps.iter().enumerate() {
+            let mut rules = String::new();
+            if st.refuse_probability > 0.0 {
+                let _ = write!(rules, "; refuses {:.1}% of sagas", st.refuse_probability * 100.0);
+            }
+            if let Some(k) = &st.stock {
+                let _ = write!(rules, "; {} item(s) with {} in stock each", k.items, k.per_item);
+            }
+            let _ = writeln!(
+                s,
+                "    step {} {} ({}): {}; a call takes {}{rules}.",
+                i + 1,
+                st.name,
+                st.role.name(),
+                workers(st.workers, st.queue_capacity, st.queue_timeout),
+                dist(&st.service_time)
+            );
+        }
     }
 
     let _ = writeln!(s, "\nWhat goes wrong, and when");

@@ -979,6 +979,20 @@ fn explain_describes_every_catalog_scenario_in_words() {
         for name in spec.services.iter().map(|s| &s.name).chain(spec.workloads.iter().map(|w| &w.name)) {
             assert!(text.contains(name.as_str()), "{}: `{name}` not mentioned:\n{text}", e.name);
         }
+        // Every component's own line, with its worker pool where it has one.
+        let described = |what: String| assert!(text.contains(&what), "{}: no `{what}`:\n{text}", e.name);
+        spec.caches.iter().for_each(|c| described(format!("cache {}:", c.name)));
+        spec.queues.iter().for_each(|q| described(format!("queue {}:", q.name)));
+        for d in &spec.databases {
+            described(format!("database {}:", d.name));
+            described(format!("each replica: {} worker(s) and room for {}", d.workers, d.queue_capacity));
+        }
+        for w in &spec.workflows {
+            described(format!("workflow {} ({}):", w.name, w.design.name()));
+            for (i, st) in w.steps.iter().enumerate() {
+                described(format!("step {} {} ({}): {} worker(s)", i + 1, st.name, st.role.name(), st.workers));
+            }
+        }
         for f in &spec.faults {
             assert!(
                 text.contains(&format!("{}: {}", secs(f.start), f.name)),

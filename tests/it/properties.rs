@@ -16,6 +16,12 @@ fn planted() -> Scenario {
     .unwrap()
 }
 
+/// How many generated timelines a property runs per scenario: `ci`, unless the environment
+/// variable `FAULTLINE_TIMELINES` asks for another number (a deeper search offline).
+fn timelines_per_scenario(ci: usize) -> usize {
+    std::env::var("FAULTLINE_TIMELINES").ok().and_then(|v| v.parse().ok()).unwrap_or(ci)
+}
+
 /// Timelines drawn from a fixed generator (the same ones every run).
 fn timelines(sc: &Scenario, faults: std::ops::Range<usize>, n: usize) -> Vec<Vec<Fault>> {
     let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
@@ -479,4 +485,174 @@ fn every_report_adds_up_under_generated_timelines() {
             }
         }
     }
+}
+
+/// Where two JSON values first differ (a path), for a readable failure.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value::{Array, Object};
+    match (a, b) {
+        (Object(x), Object(y)) => x.keys().chain(y.keys()).find_map(|k| match (x.get(k), y.get(k)) {
+            (Some(u), Some(v)) => first_difference(u, v, &format!("{path}.{k}")),
+            (u, v) => Some(format!("{path}.{k}: {u:?} vs {v:?}")),
+        }),
+        (Array(x), Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (u, v))| first_difference(u, v, &format!("{path}[{i}]")))
+        }
+        _ => (a != b).then(|| format!("{path}: {a} vs {b}")),
+    }
+}
+
+/// A run's report without what only names or counts the fault events themselves.
+fn outcome_of(sc: &Scenario, variant: &str, seed: u64) -> serde_json::Value {
+    let mut v = serde_json::to_value(testing::run(sc, Some(variant), seed).unwrap().report).unwrap();
+    let o = v.as_object_mut().unwrap();
+    for k in ["faults", "events", "trace_hash"] {
+        o.remove(k);
+    }
+    v
+}
+
+/// `f` with its end as an explicit `end_s` (the same float in every rewrite of it).
+fn with_end(f: &Fault, end_s: Option<f64>) -> Fault {
+    let mut f = Fault { duration_s: None, ..f.clone() };
+    if let Some(e) = end_s {
+        f.table.insert("end_s".into(), e.into());
+    }
+    f
+}
+
+fn is_link(f: &Fault) -> bool {
+    matches!(f.kind(), "partition" | "latency" | "loss")
+}
+
+fn is_outage(f: &Fault) -> bool {
+    matches!(f.kind(), "region-outage" | "zone-outage" | "node-crash")
+}
+
+#[test]
+fn a_fault_cut_in_two_or_covered_twice_is_the_same_fault() {
+    // The fault combination rules (docs/scenario-format.md) as equalities: a fault cut at an
+    // instant into two pieces that touch (the later piece first in the file, so both are
+    // active for that instant) runs exactly as the whole fault; and an outage or a partition
+    // given as two overlapping copies runs exactly as one covering both (a node is up only
+    // when no outage covers it; a partition drops what matches either). The whole report
+    // must agree, bar the list of fault events. Link faults are checked in the order they
+    // started, so a link fault is only rewritten when no other link fault overlaps it.
+    // 8 generated timelines per catalog scenario in CI; FAULTLINE_TIMELINES=150 searches deeper.
+    let n_timelines = timelines_per_scenario(8);
+    let (mut cut, mut doubled) = (0, 0);
+    for name in catalog::CATALOG.iter().map(|e| e.name) {
+        let sc = testing::catalog_scenario(name);
+        for (i, faults) in timelines(&sc, 1..8, n_timelines).into_iter().enumerate() {
+            let ends: Vec<Option<f64>> = faults.iter().map(|f| f.duration_s.map(|d| f.start_s + d)).collect();
+            let whole: Vec<Fault> = faults.iter().zip(&ends).map(|(f, e)| with_end(f, *e)).collect();
+            let overlaps = |k: usize| {
+                let (s, e) = (whole[k].start_s, ends[k].unwrap_or(f64::INFINITY));
+                (0..whole.len())
+                    .any(|j| j != k && is_link(&whole[j]) && whole[j].start_s < e && ends[j].is_none_or(|ej| ej > s))
+            };
+            // Cut points fall within the run (a fault may heal after its end).
+            let run_s = testing::Targets::of(&sc).duration_s;
+            let span_of = |k: usize| ends[k].unwrap_or(run_s).min(run_s) - whole[k].start_s;
+            // The first fault of this timeline that lasts and can be rewritten, an outage or a
+            // partition if there is one (they can be doubled too).
+            let fits = |k: &usize| {
+                whole[*k].kind() != "cache-flush" && span_of(*k) >= 0.2 && !(is_link(&whole[*k]) && overlaps(*k))
+            };
+            let twice = |k: &usize| is_outage(&whole[*k]) || whole[*k].kind() == "partition";
+            let Some(k) = (0..whole.len()).filter(fits).find(twice).or_else(|| (0..whole.len()).find(fits)) else {
+                continue;
+            };
+            let (s, e) = (whole[k].start_s, ends[k]);
+            let span = span_of(k);
+            let at = |frac: f64| s + (span * frac * 10.0).round().max(1.0) / 10.0;
+            let piece = |from: f64, to: Option<f64>| Fault { start_s: from, ..with_end(&faults[k], to) };
+            let rewrite = |pieces: Vec<Fault>| {
+                let mut out = pieces;
+                out.extend(whole.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, f)| f.clone()));
+                testing::with_faults(&sc, &out).unwrap()
+            };
+            // A file whose expectations name its own faults takes no others.
+            let Ok(base) = testing::with_faults(&sc, &whole) else { continue };
+            let m = at(0.5);
+            let mut cases = vec![("cut", rewrite(vec![piece(m, e), piece(s, Some(m))]))];
+            if twice(&k) {
+                let (a, b) = (at(0.3), at(0.7));
+                cases.push(("doubled", rewrite(vec![piece(s, Some(b)), piece(a, e)])));
+            }
+            for v in &sc.variants {
+                let expected = outcome_of(&base, &v.name, i as u64);
+                for (how, sc2) in &cases {
+                    let got = outcome_of(sc2, &v.name, i as u64);
+                    if let Some(d) = first_difference(&expected, &got, "") {
+                        panic!(
+                            "{name} [{}] timeline {i}: fault {k} {how}: {d}\n{:#?}",
+                            v.name,
+                            testing::faults_of(sc2)
+                        );
+                    }
+                    if *how == "cut" { cut += 1 } else { doubled += 1 }
+                }
+            }
+        }
+    }
+    assert!(cut >= 20 && doubled >= 5, "too few rewrites tried: {cut} cut, {doubled} doubled");
+}
+
+#[test]
+fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
+    // Slow ×1, errors of probability 0 and latency +0 ms, over most of the run, next to the
+    // scenario's own faults and a generated timeline: only the fault events differ (none of
+    // them draws a random number or changes a rule). Not a loss of probability 0: a loss fault
+    // draws once per message it covers whatever its probability, from the sender's stream, so
+    // that runs at different probabilities stay aligned (docs/determinism.md).
+    let mut tried = 0;
+    for e in catalog::CATALOG {
+        let sc = testing::catalog_scenario(e.name);
+        let t = testing::Targets::of(&sc);
+        let groups = if t.regions.len() >= 2 { &t.regions } else { &t.zones };
+        let table = |pairs: &[(&str, toml::Value)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let names = |v: &[String]| toml::Value::Array(v.iter().map(|s| s.clone().into()).collect());
+        let mut noops: Vec<toml::Table> = Vec::new();
+        if let Some(s) = t.servers.first() {
+            noops.push(table(&[("kind", "slow".into()), ("targets", names(&[s.clone()])), ("factor", 1.0.into())]));
+            noops.push(table(&[
+                ("kind", "errors".into()),
+                ("targets", names(&[s.clone()])),
+                ("probability", 0.0.into()),
+            ]));
+        }
+        if groups.len() >= 2 {
+            let (from, to) = (names(&groups[..1]), names(&groups[1..]));
+            let link = |kind: &str, k: &str, v: toml::Value| {
+                table(&[("kind", kind.into()), ("from", from), ("to", to), (k, v)])
+            };
+            noops.push(link("latency", "added_ms", 0.into()));
+        }
+        let own = testing::faults_of(&sc);
+        let generated = timelines(&sc, 1..6, timelines_per_scenario(1));
+        for (faults, seed) in std::iter::once((own, 1)).chain(generated.into_iter().zip(2..)) {
+            // A file whose expectations name its own faults takes no others.
+            let Ok(base) = testing::with_faults(&sc, &faults) else { continue };
+            let expected = outcome_of(&base, &sc.variants[0].name, seed);
+            for noop in &noops {
+                let f = Fault { table: noop.clone(), start_s: 0.5, duration_s: Some(t.duration_s * 0.9) };
+                let with = testing::with_faults(&sc, &[faults.clone(), vec![f]].concat()).unwrap();
+                let mut got = outcome_of(&with, &sc.variants[0].name, seed);
+                // Convergence is timed from the moment no fault is active, the no-op included.
+                for (a, b) in
+                    got["databases"].as_array_mut().unwrap().iter_mut().zip(expected["databases"].as_array().unwrap())
+                {
+                    if let Some(c) = a["consistency"].as_object_mut() {
+                        c["convergence_ms"] = b["consistency"]["convergence_ms"].clone();
+                    }
+                }
+                if let Some(d) = first_difference(&expected, &got, "") {
+                    panic!("{} seed {seed}: {noop:?}: {d}", e.name);
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried >= 50, "{tried}");
 }
