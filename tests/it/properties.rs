@@ -615,10 +615,14 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
         let names = |v: &[String]| toml::Value::Array(v.iter().map(|s| s.clone().into()).collect());
         let mut noops: Vec<toml::Table> = Vec::new();
         if let Some(s) = t.servers.first() {
-            noops.push(table(&[("kind", "slow".into()), ("targets", names(&[s.clone()])), ("factor", 1.0.into())]));
+            noops.push(table(&[
+                ("kind", "slow".into()),
+                ("targets", names(std::slice::from_ref(s))),
+                ("factor", 1.0.into()),
+            ]));
             noops.push(table(&[
                 ("kind", "errors".into()),
-                ("targets", names(&[s.clone()])),
+                ("targets", names(std::slice::from_ref(s))),
                 ("probability", 0.0.into()),
             ]));
         }
@@ -639,12 +643,15 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
                 let f = Fault { table: noop.clone(), start_s: 0.5, duration_s: Some(t.duration_s * 0.9) };
                 let with = testing::with_faults(&sc, &[faults.clone(), vec![f]].concat()).unwrap();
                 let mut got = outcome_of(&with, &sc.variants[0].name, seed);
-                // Convergence is timed from the moment no fault is active, the no-op included.
-                for (a, b) in
-                    got["databases"].as_array_mut().unwrap().iter_mut().zip(expected["databases"].as_array().unwrap())
-                {
-                    if let Some(c) = a["consistency"].as_object_mut() {
-                        c["convergence_ms"] = b["consistency"]["convergence_ms"].clone();
+                // Convergence and time to consistency are timed from the moment no fault is
+                // active, the no-op's end included.
+                let heal_timed =
+                    [("databases", "/consistency/convergence_ms"), ("workflows", "/time_to_consistency_ms")];
+                for (list, field) in heal_timed {
+                    for (k, b) in expected[list].as_array().unwrap().iter().enumerate() {
+                        if let (Some(x), Some(y)) = (got[list][k].pointer_mut(field), b.pointer(field)) {
+                            *x = y.clone();
+                        }
                     }
                 }
                 if let Some(d) = first_difference(&expected, &got, "") {
@@ -655,4 +662,90 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
         }
     }
     assert!(tried >= 50, "{tried}");
+}
+
+#[test]
+fn a_fault_named_by_its_region_its_zones_or_its_nodes_is_the_same_fault() {
+    // Names are unions of nodes (docs/scenario-format.md, "Naming nodes"): a region outage run as
+    // one node-crash naming the region, a zone outage as one naming its zone's nodes, and a link
+    // fault between regions (or zones) given as the lists of their zones (or nodes) must run
+    // exactly as written. Every catalog scenario and variant, under generated timelines.
+    let mut rewritten = 0;
+    for e in catalog::CATALOG {
+        let sc = testing::catalog_scenario(e.name);
+        let topo = sc.variant(None).unwrap().spec.topology.clone();
+        let zones_of = |region: &str| -> Vec<String> {
+            let r = topo.regions.iter().position(|r| r.name == region).unwrap();
+            topo.zones.iter().filter(|z| z.region.0 as usize == r).map(|z| z.name.clone()).collect()
+        };
+        let nodes_of = |zone: &str| -> Vec<String> {
+            let z = topo.zones.iter().position(|z| z.name == zone).unwrap();
+            topo.nodes.iter().filter(|n| n.zone.0 as usize == z).map(|n| n.name.clone()).collect()
+        };
+        let names = |v: Vec<String>| toml::Value::Array(v.into_iter().map(toml::Value::from).collect());
+        // A group of a link fault, spelled one level down (a region's zones, a zone's nodes).
+        let spelled_out = |group: &toml::Value| -> toml::Value {
+            let mut out = Vec::new();
+            for g in group.as_array().unwrap().iter().map(|v| v.as_str().unwrap()) {
+                if topo.regions.iter().any(|r| r.name == g) {
+                    out.extend(zones_of(g));
+                } else {
+                    out.extend(nodes_of(g));
+                }
+            }
+            names(out)
+        };
+        for (i, faults) in timelines(&sc, 1..8, timelines_per_scenario(3)).into_iter().enumerate() {
+            let Ok(base) = testing::with_faults(&sc, &faults) else { continue };
+            let mut changed = false;
+            let other: Vec<Fault> = faults
+                .iter()
+                .map(|f| {
+                    let mut f = f.clone();
+                    let kind = f.kind().to_owned();
+                    let t = &mut f.table;
+                    match kind.as_str() {
+                        "region-outage" => {
+                            let r = t.remove("region").unwrap();
+                            t.insert("kind".into(), "node-crash".into());
+                            t.insert("node".into(), r);
+                        }
+                        "zone-outage" => {
+                            let z = t.remove("zone").unwrap();
+                            let nodes = nodes_of(z.as_str().unwrap());
+                            // One node-crash takes one name: a zone of one node, else keep it.
+                            if nodes.len() == 1 {
+                                t.insert("kind".into(), "node-crash".into());
+                                t.insert("node".into(), nodes[0].clone().into());
+                            } else {
+                                t.insert("zone".into(), z);
+                                return f;
+                            }
+                        }
+                        "partition" | "latency" | "loss" => {
+                            for side in ["from", "to"] {
+                                let g = spelled_out(&t[side]);
+                                t.insert(side.into(), g);
+                            }
+                        }
+                        _ => return f,
+                    }
+                    changed = true;
+                    f
+                })
+                .collect();
+            if !changed {
+                continue;
+            }
+            let with = testing::with_faults(&sc, &other).unwrap();
+            for v in &sc.variants {
+                let (a, b) = (outcome_of(&base, &v.name, i as u64), outcome_of(&with, &v.name, i as u64));
+                if let Some(d) = first_difference(&a, &b, "") {
+                    panic!("{} [{}] timeline {i}: {d}\n{other:#?}", e.name, v.name);
+                }
+                rewritten += 1;
+            }
+        }
+    }
+    assert!(rewritten >= 20, "{rewritten}");
 }
