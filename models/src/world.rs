@@ -150,6 +150,9 @@ pub struct World {
     pub net_stats: NetStats,
     out: Outbox,
     end: Nanos,
+    /// The run has ended because everything drained (at `end`): events still due at that same
+    /// instant are not applied, however the run is driven.
+    drained_out: bool,
     pub spec: WorldSpec,
     sink: Option<Box<dyn TraceSink>>,
     recording: Option<Box<Recording>>,
@@ -408,6 +411,7 @@ impl World {
             net_stats: NetStats::default(),
             out: Outbox::default(),
             end,
+            drained_out: false,
             spec: spec.clone(),
             sink: None,
             recording: None,
@@ -644,17 +648,24 @@ impl World {
     /// Applies every event due at or before `t` (capped at the end of the run).
     pub fn run_until(&mut self, t: Nanos) -> Result<(), BudgetExceeded> {
         let until = t.min(self.end);
-        while let Some(ev) = self.engine.next_until(until)? {
+        while !self.drained_out
+            && let Some(ev) = self.engine.next_until(until)?
+        {
             self.apply(ev);
             self.check_history_budget()?;
-            if self.engine.now() >= self.spec.duration && self.drained() {
-                // Workloads have stopped and every request they sent has resolved: what is
-                // left (idle timers, heartbeats) cannot change any figure of the run.
-                self.end = self.engine.now();
-                break;
-            }
+            self.end_if_drained();
         }
         Ok(())
+    }
+
+    /// Ends the run once workloads have stopped and every request they sent has resolved: what
+    /// is left (idle timers, heartbeats) cannot change any figure of the run.
+    #[inline]
+    fn end_if_drained(&mut self) {
+        if self.engine.now() >= self.spec.duration && self.drained() {
+            self.end = self.engine.now();
+            self.drained_out = true;
+        }
     }
 
     /// Whether no workload has a request in flight (workloads are the last actors) and every
@@ -681,13 +692,14 @@ impl World {
     /// until it returns false is the same run as [`World::run`] (same end, same trace).
     pub fn step(&mut self) -> Result<bool, BudgetExceeded> {
         let at = self.engine.now();
+        if self.drained_out {
+            return Ok(false);
+        }
         match self.engine.next_until(self.end)? {
             Some(ev) => {
                 self.apply(ev);
                 self.check_history_budget()?;
-                if self.engine.now() >= self.spec.duration && self.drained() {
-                    self.end = self.engine.now();
-                }
+                self.end_if_drained();
                 Ok(true)
             }
             None => {
