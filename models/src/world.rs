@@ -150,9 +150,6 @@ pub struct World {
     pub net_stats: NetStats,
     out: Outbox,
     end: Nanos,
-    /// The run has ended because everything drained (at `end`): events still due at that same
-    /// instant are not applied, however the run is driven.
-    drained_out: bool,
     pub spec: WorldSpec,
     sink: Option<Box<dyn TraceSink>>,
     recording: Option<Box<Recording>>,
@@ -411,7 +408,6 @@ impl World {
             net_stats: NetStats::default(),
             out: Outbox::default(),
             end,
-            drained_out: false,
             spec: spec.clone(),
             sink: None,
             recording: None,
@@ -647,25 +643,29 @@ impl World {
 
     /// Applies every event due at or before `t` (capped at the end of the run).
     pub fn run_until(&mut self, t: Nanos) -> Result<(), BudgetExceeded> {
+        if self.drained_out() {
+            return Ok(());
+        }
         let until = t.min(self.end);
-        while !self.drained_out
-            && let Some(ev) = self.engine.next_until(until)?
-        {
+        while let Some(ev) = self.engine.next_until(until)? {
             self.apply(ev);
             self.check_history_budget()?;
-            self.end_if_drained();
+            if self.drained_out() {
+                self.end = self.engine.now();
+                break;
+            }
         }
         Ok(())
     }
 
-    /// Ends the run once workloads have stopped and every request they sent has resolved: what
-    /// is left (idle timers, heartbeats) cannot change any figure of the run.
-    #[inline]
-    fn end_if_drained(&mut self) {
-        if self.engine.now() >= self.spec.duration && self.drained() {
-            self.end = self.engine.now();
-            self.drained_out = true;
-        }
+    /// Whether the run has ended by draining: workloads have stopped and every request they
+    /// sent has resolved, so what is left (idle timers, heartbeats) cannot change any figure of
+    /// the run. It ends at the instant of the event that drained it; other events due at that
+    /// instant are not applied, however the run is driven (whole, in slices or stepped).
+    // Always inlined: called out of line, its time test cost 1% more instructions per event.
+    #[inline(always)]
+    fn drained_out(&self) -> bool {
+        self.engine.now() >= self.spec.duration && self.drained()
     }
 
     /// Whether no workload has a request in flight (workloads are the last actors) and every
@@ -692,14 +692,16 @@ impl World {
     /// until it returns false is the same run as [`World::run`] (same end, same trace).
     pub fn step(&mut self) -> Result<bool, BudgetExceeded> {
         let at = self.engine.now();
-        if self.drained_out {
+        if self.drained_out() {
             return Ok(false);
         }
         match self.engine.next_until(self.end)? {
             Some(ev) => {
                 self.apply(ev);
                 self.check_history_budget()?;
-                self.end_if_drained();
+                if self.drained_out() {
+                    self.end = self.engine.now();
+                }
                 Ok(true)
             }
             None => {
