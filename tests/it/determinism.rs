@@ -7,8 +7,9 @@ fn scenario(text: &str) -> Scenario {
         .unwrap_or_else(|e| panic!("{}", e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n")))
 }
 
-/// A region with its own workload and service that never talks to the rest.
-const UNRELATED: &str = r#"
+/// A region with its own workload and service that never talks to the rest (also used by
+/// tests/it/properties.rs).
+pub(crate) const UNRELATED: &str = r#"
 [[region]]
 name = "ap-south"
 zones = ["ap-south-a"]

@@ -487,6 +487,23 @@ fn every_report_adds_up_under_generated_timelines() {
     }
 }
 
+/// Every catalog scenario under its own faults (seed 1) and under `n` generated timelines
+/// (seeds 2, 3, …): `(name, scenario as written, faults, seed)`. A scenario whose expectations
+/// name its own faults takes no others.
+fn catalog_cases(n: usize) -> Vec<(&'static str, Scenario, Vec<Fault>, u64)> {
+    let mut cases = Vec::new();
+    for e in catalog::CATALOG {
+        let sc = testing::catalog_scenario(e.name);
+        let generated = timelines(&sc, 1..8, n);
+        for (faults, seed) in std::iter::once((testing::faults_of(&sc), 1)).chain(generated.into_iter().zip(2..)) {
+            if testing::with_faults(&sc, &faults).is_ok() {
+                cases.push((e.name, sc.clone(), faults, seed));
+            }
+        }
+    }
+    cases
+}
+
 /// Where two JSON values first differ (a path), for a readable failure.
 fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
     use serde_json::Value::{Array, Object};
@@ -607,8 +624,7 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
     // draws once per message it covers whatever its probability, from the sender's stream, so
     // that runs at different probabilities stay aligned (docs/determinism.md).
     let mut tried = 0;
-    for e in catalog::CATALOG {
-        let sc = testing::catalog_scenario(e.name);
+    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
         let t = testing::Targets::of(&sc);
         let groups = if t.regions.len() >= 2 { &t.regions } else { &t.zones };
         let table = |pairs: &[(&str, toml::Value)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
@@ -633,32 +649,26 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
             };
             noops.push(link("latency", "added_ms", 0.into()));
         }
-        let own = testing::faults_of(&sc);
-        let generated = timelines(&sc, 1..6, timelines_per_scenario(1));
-        for (faults, seed) in std::iter::once((own, 1)).chain(generated.into_iter().zip(2..)) {
-            // A file whose expectations name its own faults takes no others.
-            let Ok(base) = testing::with_faults(&sc, &faults) else { continue };
-            let expected = outcome_of(&base, &sc.variants[0].name, seed);
-            for noop in &noops {
-                let f = Fault { table: noop.clone(), start_s: 0.5, duration_s: Some(t.duration_s * 0.9) };
-                let with = testing::with_faults(&sc, &[faults.clone(), vec![f]].concat()).unwrap();
-                let mut got = outcome_of(&with, &sc.variants[0].name, seed);
-                // Convergence and time to consistency are timed from the moment no fault is
-                // active, the no-op's end included.
-                let heal_timed =
-                    [("databases", "/consistency/convergence_ms"), ("workflows", "/time_to_consistency_ms")];
-                for (list, field) in heal_timed {
-                    for (k, b) in expected[list].as_array().unwrap().iter().enumerate() {
-                        if let (Some(x), Some(y)) = (got[list][k].pointer_mut(field), b.pointer(field)) {
-                            *x = y.clone();
-                        }
+        let base = testing::with_faults(&sc, &faults).unwrap();
+        let expected = outcome_of(&base, &sc.variants[0].name, seed);
+        for noop in &noops {
+            let f = Fault { table: noop.clone(), start_s: 0.5, duration_s: Some(t.duration_s * 0.9) };
+            let with = testing::with_faults(&sc, &[faults.clone(), vec![f]].concat()).unwrap();
+            let mut got = outcome_of(&with, &sc.variants[0].name, seed);
+            // Convergence and time to consistency are timed from the moment no fault is
+            // active, the no-op's end included.
+            let heal_timed = [("databases", "/consistency/convergence_ms"), ("workflows", "/time_to_consistency_ms")];
+            for (list, field) in heal_timed {
+                for (k, b) in expected[list].as_array().unwrap().iter().enumerate() {
+                    if let (Some(x), Some(y)) = (got[list][k].pointer_mut(field), b.pointer(field)) {
+                        *x = y.clone();
                     }
                 }
-                if let Some(d) = first_difference(&expected, &got, "") {
-                    panic!("{} seed {seed}: {noop:?}: {d}", e.name);
-                }
-                tried += 1;
             }
+            if let Some(d) = first_difference(&expected, &got, "") {
+                panic!("{name} seed {seed}: {noop:?}: {d}");
+            }
+            tried += 1;
         }
     }
     assert!(tried >= 50, "{tried}");
@@ -757,34 +767,30 @@ fn a_run_stepped_or_run_in_slices_is_the_run() {
     // every catalog scenario and variant, under its own faults and a generated timeline.
     use faultline_models::World;
     let mut compared = 0;
-    for e in catalog::CATALOG {
-        let sc = testing::catalog_scenario(e.name);
-        let generated = timelines(&sc, 1..8, timelines_per_scenario(1));
-        for (faults, seed) in std::iter::once((testing::faults_of(&sc), 1)).chain(generated.into_iter().zip(2..)) {
-            let Ok(sc) = testing::with_faults(&sc, &faults) else { continue };
-            for v in &sc.variants {
-                let c = sc.variant(Some(&v.name)).unwrap();
-                let report = |w: &World| serde_json::to_value(RunReport::build(w, &sc.name, c.variant)).unwrap();
-                let mut whole = World::new(c.spec, seed, c.budget);
-                whole.run().unwrap();
-                let mut stepped = World::new(c.spec, seed, c.budget);
-                while stepped.step().unwrap() {}
-                // Slices of an odd length that falls between events and on window boundaries alike.
-                let mut sliced = World::new(c.spec, seed, c.budget);
-                let mut t = 0;
-                while !sliced.finished() && t < sliced.end() {
-                    t += 777_000_000;
-                    sliced.run_until(t).unwrap();
-                }
-                sliced.run().unwrap();
-                let expected = report(&whole);
-                for (how, w) in [("stepped", &stepped), ("sliced", &sliced)] {
-                    if let Some(d) = first_difference(&expected, &report(w), "") {
-                        panic!("{} [{}] seed {seed} {how}: {d}\n{faults:#?}", e.name, v.name);
-                    }
-                }
-                compared += 1;
+    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
+        let sc = testing::with_faults(&sc, &faults).unwrap();
+        for v in &sc.variants {
+            let c = sc.variant(Some(&v.name)).unwrap();
+            let report = |w: &World| serde_json::to_value(RunReport::build(w, &sc.name, c.variant)).unwrap();
+            let mut whole = World::new(c.spec, seed, c.budget);
+            whole.run().unwrap();
+            let mut stepped = World::new(c.spec, seed, c.budget);
+            while stepped.step().unwrap() {}
+            // Slices of an odd length that falls between events and on window boundaries alike.
+            let mut sliced = World::new(c.spec, seed, c.budget);
+            let mut t = 0;
+            while !sliced.finished() && t < sliced.end() {
+                t += 777_000_000;
+                sliced.run_until(t).unwrap();
             }
+            sliced.run().unwrap();
+            let expected = report(&whole);
+            for (how, w) in [("stepped", &stepped), ("sliced", &sliced)] {
+                if let Some(d) = first_difference(&expected, &report(w), "") {
+                    panic!("{name} [{}] seed {seed} {how}: {d}\n{faults:#?}", v.name);
+                }
+            }
+            compared += 1;
         }
     }
     assert!(compared >= 40, "{compared}");
@@ -815,4 +821,57 @@ fn stepping_stops_at_the_instant_the_run_drains() {
     whole.run().unwrap();
     assert!(!whole.step().unwrap());
     assert_eq!(whole.events(), events);
+}
+
+#[test]
+fn an_unrelated_region_changes_nothing_else_under_generated_timelines() {
+    // Every component draws from its own named streams and only talks to what it calls, so a
+    // region with its own service and users, which nothing else calls, leaves every other
+    // figure of the report as it was: every catalog scenario and variant, under its own faults
+    // and a generated timeline (whose faults name only the original components). Its users
+    // stop at half time and wait 50 ms at most, so that the run still ends when the original
+    // ones have drained, or at the same cap (a run goes on until every workload has, at most
+    // the longest a workload's request can take, and components with work left, a queue's
+    // backlog, keep working until then).
+    let mut compared = 0;
+    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
+        let base = testing::with_faults(&sc, &faults).unwrap();
+        // The determinism test's unrelated region, without its own fault.
+        let mut extra: toml::Table = toml::from_str(crate::determinism::UNRELATED).unwrap();
+        extra.remove("fault");
+        let users = extra["workload"].as_array_mut().unwrap()[0].as_table_mut().unwrap();
+        users.remove("retry");
+        users.insert("timeout_ms".into(), 50.into());
+        users.insert("stop_s".into(), (testing::Targets::of(&sc).duration_s / 2.0).into());
+        let added: Vec<String> = ["service", "workload"]
+            .iter()
+            .flat_map(|k| extra[*k].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()))
+            .collect();
+        let extended = testing::edit(&base, |doc| {
+            for (k, v) in extra {
+                let toml::Value::Array(more) = v else { unreachable!() };
+                match doc.entry(k).or_insert_with(|| toml::Value::Array(Vec::new())) {
+                    toml::Value::Array(a) => a.extend(more),
+                    _ => unreachable!(),
+                }
+            }
+        })
+        .unwrap();
+        for v in &sc.variants {
+            let a = outcome_of(&base, &v.name, seed);
+            let mut b = outcome_of(&extended, &v.name, seed);
+            // The unrelated components' own entries, and the run-wide totals they add to.
+            for list in ["services", "workloads"] {
+                b[list].as_array_mut().unwrap().retain(|x| !added.iter().any(|n| x["name"] == n.as_str()));
+            }
+            for k in ["requests", "latency_ms", "network", "timeseries"] {
+                b[k] = a[k].clone();
+            }
+            if let Some(d) = first_difference(&a, &b, "") {
+                panic!("{name} [{}] seed {seed}: {d}\n{faults:#?}", v.name);
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 40, "{compared}");
 }
