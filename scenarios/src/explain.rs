@@ -272,10 +272,10 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for v in &spec.services {
         let _ = writeln!(
             s,
-            "  service {}: {} instance(s) with {}{}; local work takes {}.",
+            "  service {}: {} instance(s), each with {}{}; local work takes {}.",
             v.name,
             v.nodes.len(),
-            workers(v.workers, v.queue_capacity, v.queue_timeout).replacen(" worker(s)", " worker(s) each", 1),
+            workers(v.workers, v.queue_capacity, v.queue_timeout),
             v.rate_limit
                 .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
             dist(&v.service_time[0])

@@ -677,7 +677,7 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
 #[test]
 fn a_fault_named_by_its_region_its_zones_or_its_nodes_is_the_same_fault() {
     // Names are unions of nodes (docs/scenario-format.md, "Naming nodes"): a region outage run as
-    // one node-crash naming the region, a zone outage as one naming its zone's nodes, and a link
+    // a node-crash naming the region, a one-node zone's outage as that node's crash, and a link
     // fault between regions (or zones) given as the lists of their zones (or nodes) must run
     // exactly as written. Every catalog scenario and variant, under generated timelines.
     let mut rewritten = 0;
