@@ -875,3 +875,30 @@ fn an_unrelated_region_changes_nothing_else_under_generated_timelines() {
     }
     assert!(compared >= 40, "{compared}");
 }
+
+#[test]
+fn recording_histories_leaves_every_run_as_it_was() {
+    // Recording a database's history (and checking it) is an observation: with or without it,
+    // the run has the same trace, under every catalog scenario's own faults and generated ones.
+    let mut compared = 0;
+    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
+        let sc = testing::with_faults(&sc, &faults).unwrap();
+        for v in &sc.variants {
+            let c = sc.variant(Some(&v.name)).unwrap();
+            if c.spec.databases.is_empty() {
+                continue;
+            }
+            let mut flipped = c.spec.clone();
+            flipped.databases.iter_mut().for_each(|d| d.record_history = !d.record_history);
+            let a = faultline_scenarios::runner::run(&c, seed, None).unwrap().0;
+            let b =
+                faultline_scenarios::runner::run(&faultline_scenarios::Compiled { spec: &flipped, ..c }, seed, None)
+                    .unwrap()
+                    .0;
+            assert_eq!((a.trace_hash, a.events), (b.trace_hash, b.events), "{name} [{}] seed {seed}", v.name);
+            assert_eq!(a.requests, b.requests);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "{compared}");
+}
