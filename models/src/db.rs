@@ -647,7 +647,9 @@ impl Replica {
 
     /// Turns away the queued requests at the head that waited longer than `limit`: their
     /// clients have most likely given up; no work, nothing applied or logged. Out of line, so
-    /// that the path without a queue timeout stays as it was.
+    /// that the path without a queue timeout stays as it was. (Services and workflow steps share
+    /// `service::shed_expired`; a replica keeps arrival times in its queue entries, since its
+    /// jobs have none, so it walks its own.)
     #[cold]
     #[inline(never)]
     fn shed_expired(&mut self, now: Nanos, out: &mut Outbox, limit: Nanos) {

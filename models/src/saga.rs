@@ -44,7 +44,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::idmap::IdMap;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
-use crate::service::NodeHealth;
+use crate::service::{NodeHealth, Waiting, shed_expired};
 use crate::slab::{Key, Slab};
 
 /// Request kind of a direct request: do the step.
@@ -221,6 +221,15 @@ struct Job {
     arrived: Nanos,
 }
 
+impl Waiting for Job {
+    fn arrived(&self) -> Nanos {
+        self.arrived
+    }
+    fn caller(&self) -> (ActorId, CallId) {
+        (self.from, self.call)
+    }
+}
+
 /// One participant node: workers in front of a bounded FIFO queue, and the durable state. A
 /// worker is held for the step's service time only.
 ///
@@ -385,27 +394,10 @@ impl Participant {
     fn next_job(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth) {
         self.busy -= 1;
         if let Some(limit) = self.cfg.queue_timeout {
-            self.shed_expired(now, out, limit);
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, limit, out);
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(out, health, next);
-        }
-    }
-
-    /// Turns away the queued requests at the head that waited longer than `limit`: their
-    /// callers have most likely given up; no work, no effect. Out of line, so that the path
-    /// without a queue timeout stays as it was.
-    #[cold]
-    #[inline(never)]
-    fn shed_expired(&mut self, now: Nanos, out: &mut Outbox, limit: Nanos) {
-        while let Some(&next) = self.queue.front() {
-            if now - self.jobs.get(next).expect("queued job").arrived <= limit {
-                return;
-            }
-            self.queue.pop_front();
-            let job = self.jobs.remove(next).expect("queued job");
-            self.stats.shed += 1;
-            out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
         }
     }
 

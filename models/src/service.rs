@@ -77,6 +77,49 @@ struct Job {
     value: u64,
 }
 
+/// A request waiting in a worker pool's queue (a service instance's, a workflow step's).
+pub(crate) trait Waiting: Copy {
+    fn arrived(&self) -> Nanos;
+    /// Who to answer, and the call to answer.
+    fn caller(&self) -> (ActorId, CallId);
+}
+
+impl Waiting for Job {
+    fn arrived(&self) -> Nanos {
+        self.arrived
+    }
+    fn caller(&self) -> (ActorId, CallId) {
+        (self.from, self.call)
+    }
+}
+
+/// Drops the queued jobs at the head that waited longer than `limit` and returns how many.
+/// They did no work, so each is answered `Rejected` like a full queue's refusal (a saga's
+/// caller relies on that). Lazily, as a worker reaches them (no timer per request); until then
+/// they hold their place in the queue, as in a server that checks deadlines when it dequeues.
+/// Out of line, so that the path without a queue timeout stays as it was.
+#[cold]
+#[inline(never)]
+pub(crate) fn shed_expired<J: Waiting>(
+    queue: &mut VecDeque<Key>,
+    jobs: &mut Slab<J>,
+    now: Nanos,
+    limit: Nanos,
+    out: &mut Outbox,
+) -> u64 {
+    let mut shed = 0;
+    while let Some(&next) = queue.front() {
+        if now - jobs.get(next).expect("queued job").arrived() <= limit {
+            break;
+        }
+        queue.pop_front();
+        let (from, call) = jobs.remove(next).expect("queued job").caller();
+        shed += 1;
+        out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+    }
+    shed
+}
+
 impl Job {
     #[inline]
     fn new(from: ActorId, call: CallId, req: Req, arrived: Nanos) -> Job {
@@ -347,31 +390,12 @@ impl Instance {
         }
         self.busy -= 1;
         if let Some(limit) = self.queue_timeout {
-            self.shed_expired(now, out, limit);
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, limit, out);
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(now, out, health, next);
         }
         self.gauges(now);
-    }
-
-    /// Drops the queued jobs at the head that waited longer than `limit`. They did no work,
-    /// so each is answered `Rejected` like a full queue's refusal (a saga's caller relies on
-    /// that). Lazily, as a worker reaches them (no timer per request); until then they hold
-    /// their place in the queue, as in a server that checks deadlines when it dequeues. Out of
-    /// line, so that the path without a queue timeout stays as it was.
-    #[cold]
-    #[inline(never)]
-    fn shed_expired(&mut self, now: Nanos, out: &mut Outbox, limit: Nanos) {
-        while let Some(&next) = self.queue.front() {
-            if now - self.jobs.get(next).expect("queued job").arrived <= limit {
-                return;
-            }
-            self.queue.pop_front();
-            let job = self.jobs.remove(next).expect("queued job");
-            self.stats.shed += 1;
-            out.send(job.from, Msg { call: job.call, kind: MsgKind::response(Status::Rejected) });
-        }
     }
 
     /// The node went down: queued and running work is lost, workers are free on restart.

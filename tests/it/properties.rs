@@ -487,17 +487,26 @@ fn every_report_adds_up_under_generated_timelines() {
     }
 }
 
+/// One catalog scenario under one fault timeline: the scenario as written, the faults, the
+/// scenario with them, and the seed to run.
+struct Case {
+    name: &'static str,
+    sc: Scenario,
+    faults: Vec<Fault>,
+    with: Scenario,
+    seed: u64,
+}
+
 /// Every catalog scenario under its own faults (seed 1) and under `n` generated timelines
-/// (seeds 2, 3, …): `(name, scenario as written, faults, seed)`. A scenario whose expectations
-/// name its own faults takes no others.
-fn catalog_cases(n: usize) -> Vec<(&'static str, Scenario, Vec<Fault>, u64)> {
+/// (seeds 2, 3, …). A scenario whose expectations name its own faults takes no others.
+fn catalog_cases(n: usize) -> Vec<Case> {
     let mut cases = Vec::new();
     for e in catalog::CATALOG {
         let sc = testing::catalog_scenario(e.name);
         let generated = timelines(&sc, 1..8, n);
         for (faults, seed) in std::iter::once((testing::faults_of(&sc), 1)).chain(generated.into_iter().zip(2..)) {
-            if testing::with_faults(&sc, &faults).is_ok() {
-                cases.push((e.name, sc.clone(), faults, seed));
+            if let Ok(with) = testing::with_faults(&sc, &faults) {
+                cases.push(Case { name: e.name, sc: sc.clone(), faults, with, seed });
             }
         }
     }
@@ -624,7 +633,7 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
     // draws once per message it covers whatever its probability, from the sender's stream, so
     // that runs at different probabilities stay aligned (docs/determinism.md).
     let mut tried = 0;
-    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
+    for Case { name, sc, faults, with: base, seed } in catalog_cases(timelines_per_scenario(1)) {
         let t = testing::Targets::of(&sc);
         let groups = if t.regions.len() >= 2 { &t.regions } else { &t.zones };
         let table = |pairs: &[(&str, toml::Value)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
@@ -649,7 +658,6 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
             };
             noops.push(link("latency", "added_ms", 0.into()));
         }
-        let base = testing::with_faults(&sc, &faults).unwrap();
         let expected = outcome_of(&base, &sc.variants[0].name, seed);
         for noop in &noops {
             let f = Fault { table: noop.clone(), start_s: 0.5, duration_s: Some(t.duration_s * 0.9) };
@@ -767,8 +775,7 @@ fn a_run_stepped_or_run_in_slices_is_the_run() {
     // every catalog scenario and variant, under its own faults and a generated timeline.
     use faultline_models::World;
     let mut compared = 0;
-    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
-        let sc = testing::with_faults(&sc, &faults).unwrap();
+    for Case { name, with: sc, faults, seed, .. } in catalog_cases(timelines_per_scenario(1)) {
         for v in &sc.variants {
             let c = sc.variant(Some(&v.name)).unwrap();
             let report = |w: &World| serde_json::to_value(RunReport::build(w, &sc.name, c.variant)).unwrap();
@@ -834,8 +841,7 @@ fn an_unrelated_region_changes_nothing_else_under_generated_timelines() {
     // the longest a workload's request can take, and components with work left, a queue's
     // backlog, keep working until then).
     let mut compared = 0;
-    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
-        let base = testing::with_faults(&sc, &faults).unwrap();
+    for Case { name, sc, faults, with: base, seed } in catalog_cases(timelines_per_scenario(1)) {
         // The determinism test's unrelated region, without its own fault.
         let mut extra: toml::Table = toml::from_str(crate::determinism::UNRELATED).unwrap();
         extra.remove("fault");
@@ -881,8 +887,7 @@ fn recording_histories_leaves_every_run_as_it_was() {
     // Recording a database's history (and checking it) is an observation: with or without it,
     // the run has the same trace, under every catalog scenario's own faults and generated ones.
     let mut compared = 0;
-    for (name, sc, faults, seed) in catalog_cases(timelines_per_scenario(1)) {
-        let sc = testing::with_faults(&sc, &faults).unwrap();
+    for Case { name, with: sc, seed, .. } in catalog_cases(timelines_per_scenario(1)) {
         for v in &sc.variants {
             let c = sc.variant(Some(&v.name)).unwrap();
             if c.spec.databases.is_empty() {
