@@ -131,7 +131,8 @@ enum Command {
         out: String,
     },
     /// Gate a candidate sweep against a baseline sweep (their `--out` files), paired by seed:
-    /// exit 1 when a figure regressed beyond its 95% confidence interval.
+    /// exit 1 when a figure regressed beyond its confidence interval (simultaneous intervals:
+    /// a candidate that changed nothing fails at most 5% of the time).
     Compare {
         #[arg(value_name = "BASELINE.jsonl")]
         baseline: String,

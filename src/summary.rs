@@ -404,18 +404,25 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
              both the same random numbers (wider intervals)"
         );
     }
+    let level = format!("{}%", (c.confidence * 100.0 * 1e3).floor() / 1e3);
     let _ = writeln!(
         s,
-        "paired by seed: a figure regressed when the 95% CI of (candidate − baseline) lies on its worse side, \
-         beyond {}% of the baseline",
-        (c.tolerance * 100.0 * 1e6).round() / 1e6
+        "paired by seed: a figure regressed when the {level} interval of (candidate − baseline) lies on its worse \
+         side, beyond {}% of the baseline ({} gated comparison(s) at {level} each hold together at 95%: a candidate \
+         that changed nothing fails at most 5% of the time)",
+        (c.tolerance * 100.0 * 1e6).round() / 1e6,
+        c.comparisons
     );
     for v in &c.variants {
         let _ = writeln!(s, "\n[{}] {} paired seed(s)", v.variant, v.seeds);
         let _ = writeln!(
             s,
             "  {:<18} {:>12} {:>12} {:>26} {:>8}  verdict",
-            "figure", "baseline", "candidate", "difference (95% CI)", "change"
+            "figure",
+            "baseline",
+            "candidate",
+            format!("difference ({level})"),
+            "change"
         );
         for f in faultline_scenarios::sweep::FIGURES {
             let ch = &v.figures[f];
@@ -431,7 +438,7 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
                 "  {f:<18} {:>12.4} {:>12.4} {:>26} {:>8}  {verdict}",
                 ch.baseline,
                 ch.candidate,
-                format!("{:+.4} ± {:.4}", d.mean, d.ci95),
+                format!("{:+.4} ± {:.4}", d.mean, ch.ci_simultaneous),
                 ch.relative.map_or_else(|| "-".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
             );
         }

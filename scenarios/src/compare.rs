@@ -2,18 +2,43 @@
 //! baseline's, per variant, paired by seed.
 //!
 //! Each figure of [`FIGURES`] is compared as the per-seed difference `candidate − baseline` over
-//! the seeds both sides ran: its mean and 95% confidence interval (Student's t). A figure has
+//! the seeds both sides ran: its mean and a confidence interval (Student's t). A figure has
 //! *regressed* when that interval lies entirely on its worse side beyond a tolerance (a share of
 //! the baseline's mean): a lucky or unlucky seed can neither pass nor fail the gate alone. Pairing
 //! keeps the test valid whatever the two sides have in common; when they share a scenario and a
 //! simulation revision, each seed gives both the same random numbers and the interval is
 //! narrow (common random numbers).
+//!
+//! The gate asks many questions at once (every gated figure of every variant), so each interval
+//! is a simultaneous one (Bonferroni): with `k` gated comparisons, each at confidence
+//! `1 − 0.05/k`, all of them cover their true difference together with probability ≥ 95%, and a
+//! candidate that changed nothing fails the gate at most 5% of the time. With a plain 95% interval
+//! each, two sweeps of one scenario that do not share random numbers (another simulation
+//! revision, an edit that moves the draws) failed it about one time in five.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::sweep::{Estimate, FIGURES, SeedRecord, by_variant, figure};
+
+/// The chance that a candidate which changed nothing fails the gate (family-wise, over every
+/// gated figure of every variant).
+pub const FALSE_ALARM: f64 = 0.05;
+
+/// Half-width of the two-sided interval of confidence `confidence` for the mean of `xs`
+/// (Student's t with `n − 1` degrees of freedom; `n` ≥ 2).
+fn half_width(xs: &[f64], confidence: f64) -> f64 {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let se = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    if se == 0.0 {
+        return 0.0;
+    }
+    let t = StudentsT::new(0.0, 1.0, n - 1.0).expect("n ≥ 2 seeds");
+    t.inverse_cdf(0.5 + confidence / 2.0) * se
+}
 
 /// Whether a higher value of a figure is better (only the success rate); lower is better for
 /// latencies and timeouts.
@@ -34,8 +59,11 @@ pub struct FigureChange {
     /// Means over the paired seeds.
     pub baseline: f64,
     pub candidate: f64,
-    /// `candidate − baseline` per seed: mean and 95% CI.
+    /// `candidate − baseline` per seed: mean and 95% CI (this figure alone).
     pub difference: Estimate,
+    /// Half-width of the difference's simultaneous interval (at [`Comparison::confidence`]),
+    /// which decides the verdict.
+    pub ci_simultaneous: f64,
     /// The mean difference over the baseline's mean (`null` when that is 0).
     pub relative: Option<f64>,
     pub verdict: Verdict,
@@ -68,6 +96,10 @@ pub struct Comparison {
     pub tolerance: f64,
     /// The figures gated on (all of [`FIGURES`] unless restricted).
     pub gated: Vec<String>,
+    /// Gated figures × variants compared: the number of questions the gate asks at once.
+    pub comparisons: usize,
+    /// Confidence of each interval, `1 − 0.05 / comparisons`: together they hold at 95%.
+    pub confidence: f64,
     /// Variants both sides ran, in the candidate's order.
     pub variants: Vec<VariantComparison>,
     /// Variants only one side ran.
@@ -107,6 +139,9 @@ pub fn compare(
     let (cand, cand_order) = by_variant(candidate);
     let mut unmatched: Vec<String> = base_order.iter().filter(|v| !cand.contains_key(v.as_str())).cloned().collect();
     unmatched.extend(cand_order.iter().filter(|v| !base.contains_key(v.as_str())).cloned());
+    let shared = cand_order.iter().filter(|v| base.contains_key(v.as_str())).count();
+    let comparisons = (gated.len() * shared).max(1);
+    let confidence = 1.0 - FALSE_ALARM / comparisons as f64;
     let mut variants = Vec::new();
     for v in cand_order.iter().filter(|v| base.contains_key(v.as_str())) {
         let pairs: Vec<(&SeedRecord, &SeedRecord)> =
@@ -123,11 +158,12 @@ pub fn compare(
                 let mean = |xs: Vec<f64>| Estimate::of(&xs).mean;
                 let b = mean(pairs.iter().map(|(b, _)| figure(b, f)).collect());
                 let c = mean(pairs.iter().map(|(_, c)| figure(c, f)).collect());
-                let difference =
-                    Estimate::of(&pairs.iter().map(|(b, c)| figure(c, f) - figure(b, f)).collect::<Vec<_>>());
+                let diffs: Vec<f64> = pairs.iter().map(|(b, c)| figure(c, f) - figure(b, f)).collect();
+                let difference = Estimate::of(&diffs);
                 // Positive = worse, whichever way the figure goes.
                 let worse = if higher_is_better(f) { -1.0 } else { 1.0 };
-                let (lo, hi) = (worse * difference.mean - difference.ci95, worse * difference.mean + difference.ci95);
+                let ci = half_width(&diffs, confidence);
+                let (lo, hi) = (worse * difference.mean - ci, worse * difference.mean + ci);
                 let allowed = tolerance * b.abs();
                 let verdict = if lo > allowed {
                     Verdict::Regressed
@@ -137,7 +173,10 @@ pub fn compare(
                     Verdict::NoSignificantChange
                 };
                 let relative = (b != 0.0).then(|| difference.mean / b.abs());
-                (f.to_owned(), FigureChange { baseline: b, candidate: c, difference, relative, verdict })
+                (
+                    f.to_owned(),
+                    FigureChange { baseline: b, candidate: c, difference, ci_simultaneous: ci, relative, verdict },
+                )
             })
             .collect();
         variants.push(VariantComparison {
@@ -168,6 +207,8 @@ pub fn compare(
         candidate: side(candidate),
         tolerance,
         gated,
+        comparisons,
+        confidence,
         variants,
         unmatched,
         regressed,
@@ -248,6 +289,92 @@ mod tests {
         let gated = compare(&base, &worse, &["success_rate".into()], 0.0).unwrap();
         assert_eq!(verdict(&gated, "latency_p99_ms"), Verdict::Regressed);
         assert!(!gated.regressed);
+    }
+
+    /// Records of three variants × `seeds` seeds whose figures are noisy around fixed means, as
+    /// two sweeps that share no random numbers give: a latency factor common to a run's figures
+    /// (they move together, as in a real run) plus each figure's own noise.
+    fn noisy_sweep(rng: &mut faultline_sim::rng::Stream, seeds: u64, p99_shift: f64) -> Vec<SeedRecord> {
+        let mut normal = || {
+            let (u, v) = (rng.open01(), rng.f64());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        let mut out = Vec::new();
+        for variant in ["a", "b", "c"] {
+            for seed in 1..=seeds {
+                let g = normal();
+                let mut r = record(variant, seed, 0, 0.0);
+                let ok = (950.0 + 10.0 * g + 5.0 * normal()).round() as u64;
+                let timed_out = (20.0 - 5.0 * g + 3.0 * normal()).round().max(0.0) as u64;
+                r.requests = Requests { total: 1100, ok, failed: 1100 - ok - timed_out, timed_out };
+                r.latency_ms = LatencySummary {
+                    mean: 50.0 + 5.0 * g + 2.0 * normal(),
+                    p50: 40.0 + 3.0 * g + 2.0 * normal(),
+                    p99: 200.0 + 30.0 * g + 20.0 * normal() + if variant == "b" { p99_shift } else { 0.0 },
+                    p999: 400.0 + 50.0 * g + 60.0 * normal(),
+                    ..LatencySummary::default()
+                };
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_candidate_that_changed_nothing_fails_the_gate_at_most_five_percent_of_the_time() {
+        // 2 000 A/A comparisons of two independent noisy sweeps (3 variants × 6 figures = 18
+        // gated comparisons of 20 seeds each). The gate's false alarms are binomial: at the
+        // promised 5% their standard error over 2 000 trials is 0.49%, so 6.5% is 3 SE above.
+        let mut rng = faultline_sim::rng::Stream::new(7, "compare-aa");
+        let (trials, mut alarms, mut plain_alarms) = (2000, 0, 0);
+        for _ in 0..trials {
+            let (base, cand) = (noisy_sweep(&mut rng, 20, 0.0), noisy_sweep(&mut rng, 20, 0.0));
+            let c = compare(&base, &cand, &[], 0.0).unwrap();
+            assert_eq!((c.comparisons, c.variants.len()), (18, 3));
+            alarms += usize::from(c.regressed);
+            // What a plain 95% interval per figure would have said.
+            plain_alarms += usize::from(c.variants.iter().any(|v| {
+                v.figures.iter().any(|(f, ch)| {
+                    let worse = if higher_is_better(f) { -1.0 } else { 1.0 };
+                    worse * ch.difference.mean - ch.difference.ci95 > 0.0
+                })
+            }));
+        }
+        let (rate, plain) = (alarms as f64 / trials as f64, plain_alarms as f64 / trials as f64);
+        assert!(rate <= 0.065, "false alarms {rate}");
+        // The uncorrected rule is what the correction is for: it fails far more often.
+        assert!(plain > 0.12, "uncorrected false alarms {plain}");
+        // And the gate still sees a real change: p99 of one variant up by two of its standard
+        // deviations (about 6 standard errors of a 20-seed difference).
+        let caught = (0..200)
+            .filter(|_| {
+                let (base, cand) = (noisy_sweep(&mut rng, 20, 0.0), noisy_sweep(&mut rng, 20, 72.0));
+                compare(&base, &cand, &[], 0.0).unwrap().variants[1].figures["latency_p99_ms"].verdict
+                    == Verdict::Regressed
+            })
+            .count();
+        assert!(caught >= 190, "caught {caught} of 200");
+    }
+
+    #[test]
+    fn intervals_are_students_t_at_the_level_asked() {
+        // Five values with standard error 1 (sd √5): t quantiles of 4 degrees of freedom from
+        // tables, 2.776 (95%) and 4.604 (99%), and of 1 degree, 12.706 (95%).
+        let xs = [-2.0, -1.0, 0.0, 1.0, 2.0].map(|x: f64| x * (5.0f64 / 2.5).sqrt());
+        assert!((half_width(&xs, 0.95) - 2.776).abs() < 1e-3, "{}", half_width(&xs, 0.95));
+        assert!((half_width(&xs, 0.99) - 4.604).abs() < 1e-3, "{}", half_width(&xs, 0.99));
+        assert!((half_width(&[0.0, 2.0], 0.95) - 12.706).abs() < 1e-3);
+        assert_eq!(half_width(&[3.0, 3.0, 3.0], 0.999), 0.0);
+        // Three gated figures of one variant: each interval at 1 − 0.05/3.
+        let c = compare(
+            &side(10, 0, 0.0),
+            &side(10, 0, 1.0),
+            &["latency_p99_ms".into(), "success_rate".into(), "timed_out".into()],
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(c.comparisons, 3);
+        assert!((c.confidence - (1.0 - 0.05 / 3.0)).abs() < 1e-12);
     }
 
     #[test]
