@@ -192,7 +192,7 @@ impl Balancer {
                     let id = self.probes.insert(b as u32) | 1;
                     self.health[b].probe = id;
                     self.stats.probes += 1;
-                    let probe = Req { class: 0, op: Op::Probe, key: 0 };
+                    let probe = Req::new(0, Op::Probe, 0);
                     out.send(self.picker.backends[b], Msg { call: id, kind: MsgKind::Request(probe) });
                     out.timer(c.timeout, Timer::Model { tag: PROBE_TIMEOUT, arg: id });
                 }

@@ -481,7 +481,7 @@ impl Broker {
             rec.flags = DELIVERED;
             part.in_flight += 1;
             member.outstanding += 1;
-            let req = Req { class: 0, op: Op::Write, key: rec.key };
+            let req = Req::new(0, Op::Write, rec.key);
             out.send(member.actor, Msg { call: key, kind: MsgKind::Request(req) });
             self.visibility.set(now, cfg.visibility_timeout, key, out, VISIBILITY_TIMER);
             if member.waiting_since.is_none() {
@@ -615,7 +615,7 @@ impl Broker {
                 self.stats.probes += 1;
                 // Odd: never a live delivery id.
                 let call = arg << 1 | 1;
-                out.send(member.actor, Msg { call, kind: MsgKind::Request(Req { class: 0, op: Op::Probe, key: 0 }) });
+                out.send(member.actor, Msg { call, kind: MsgKind::Request(Req::new(0, Op::Probe, 0)) });
                 out.timer(self.cfg.session_timeout, Timer::Model { tag: PROBE, arg });
             }
             _ => {}
@@ -713,12 +713,7 @@ mod tests {
 
     fn publish(b: &mut Broker, now: Nanos, key: u64) -> (u64, Outbox) {
         let mut out = Outbox::default();
-        b.on_msg(
-            now,
-            &mut out,
-            PRODUCER,
-            Msg { call: 7, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key }) },
-        );
+        b.on_msg(now, &mut out, PRODUCER, Msg { call: 7, kind: MsgKind::Request(Req::new(0, Op::Write, key)) });
         let (to, resp) = out.sends.remove(0);
         assert_eq!(to, PRODUCER);
         let MsgKind::Response(Resp { status: Status::Ok, value: id }) = resp.kind else { panic!("{resp:?}") };
@@ -761,7 +756,7 @@ mod tests {
         assert_eq!(id, 1, "message ids count from 1");
         let (to, call) = only_delivery(&out);
         assert_eq!(to, A);
-        assert_eq!(out.sends[0].1.kind, MsgKind::Request(Req { class: 0, op: Op::Write, key }));
+        assert_eq!(out.sends[0].1.kind, MsgKind::Request(Req::new(0, Op::Write, key)));
         assert!(out.timers.contains(&(100, VISIBILITY_TIMER)));
         let info = b.delivery(call).unwrap();
         assert_eq!((info.message, info.attempt, info.partition, info.consumer), (1, 1, 1, A));
@@ -935,7 +930,7 @@ mod tests {
         // B is probed every session timeout while it is out.
         let out = fire(&mut b, 2_000, probe);
         let (to, pm) = out.sends[0];
-        assert_eq!((to, pm.kind), (B, MsgKind::Request(Req { class: 0, op: Op::Probe, key: 0 })));
+        assert_eq!((to, pm.kind), (B, MsgKind::Request(Req::new(0, Op::Probe, 0))));
         assert!(out.timers.contains(&(1_000, probe)));
         assert_eq!(b.delivery(pm.call), None, "probe ids never look like deliveries");
         // It answers: back in, partition 1 returns to it once A's delivery is done.
@@ -1078,7 +1073,7 @@ mod tests {
                 self.now,
                 &mut out,
                 PRODUCER,
-                Msg { call: 1, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key }) },
+                Msg { call: 1, kind: MsgKind::Request(Req::new(0, Op::Write, key)) },
             );
             for g in &mut self.acked {
                 g.push(0);

@@ -580,7 +580,7 @@ mod tests {
     }
 
     fn request(op: Op, key: u64, call: CallId) -> Msg {
-        Msg { call, kind: MsgKind::Request(Req { class: 0, op, key }) }
+        Msg { call, kind: MsgKind::Request(Req::new(0, op, key)) }
     }
 
     fn ok(value: u64) -> MsgKind {

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use faultline_sim::{Nanos, Stream};
 
 use crate::deadlines::Deadlines;
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
 use crate::slab::Slab;
 
 /// How a caller (or a load balancer) chooses among backends.
@@ -468,7 +468,7 @@ struct Pending {
 impl Pending {
     #[inline]
     fn req(&self) -> Req {
-        Req { class: self.class, op: self.op, key: self.key }
+        Req::new(self.class, self.op, self.key)
     }
 }
 
@@ -493,6 +493,10 @@ pub struct Calls {
     ready: VecDeque<Outcome>,
     /// Steps of database operations, when recording (drained by the world after each event).
     ops: Option<Vec<OpEvent>>,
+    /// Deadline propagation, when the owner asks for it: the deadline each call inherited from
+    /// the request it is made for, by slab slot (a side table, so that call slots stay 56
+    /// bytes for owners that do not propagate).
+    caps: Option<Vec<Nanos>>,
 }
 
 impl Calls {
@@ -507,7 +511,20 @@ impl Calls {
             deadlines: (0..n).map(|_| Deadlines::default()).collect(),
             ready: VecDeque::new(),
             ops: None,
+            caps: None,
         }
+    }
+
+    /// Propagate deadlines: calls started with [`Calls::start_until`] carry the deadline they
+    /// inherit, stop waiting at it and make no retry or hedge after it.
+    pub fn propagate_deadlines(&mut self) {
+        self.caps.get_or_insert_with(Vec::new);
+    }
+
+    /// The deadline call `id` inherited ([`NO_DEADLINE`] when none, or when not propagating).
+    #[inline]
+    fn cap(&self, id: CallId) -> Nanos {
+        self.caps.as_ref().map_or(NO_DEADLINE, |c| c[(id >> 32) as usize])
     }
 
     /// Record every attempt sent to a database target as [`OpEvent`]s.
@@ -546,6 +563,22 @@ impl Calls {
     /// target). The outcome comes back later from [`Calls::on_response`] or [`Calls::on_timer`]
     /// with `token`, or at once (returned here) when there is no backend or the breaker is open.
     pub fn start(&mut self, now: Nanos, out: &mut Outbox, target: usize, token: u64, req: Req) -> Option<Outcome> {
+        self.start_until(now, out, target, token, req, NO_DEADLINE)
+    }
+
+    /// [`Calls::start`] for a request that must be answered by `cap` (deadline propagation,
+    /// when on): the call's requests carry the earlier of their attempt's deadline and `cap`,
+    /// an attempt still out at `cap` times out then, and no retry starts at or after `cap`.
+    /// Without propagation `cap` is ignored.
+    pub fn start_until(
+        &mut self,
+        now: Nanos,
+        out: &mut Outbox,
+        target: usize,
+        token: u64,
+        req: Req,
+        cap: Nanos,
+    ) -> Option<Outcome> {
         self.stats.calls += 1;
         let t = &mut self.targets[target];
         let req = Req { class: t.class.unwrap_or(req.class), op: t.op.unwrap_or(req.op), ..req };
@@ -579,13 +612,26 @@ impl Calls {
             replica: 0,
             maybe_applied: false,
         });
+        if let Some(caps) = &mut self.caps {
+            let slot = (id >> 32) as usize;
+            if caps.len() <= slot {
+                caps.resize(slot + 1, NO_DEADLINE);
+            }
+            caps[slot] = cap;
+        }
         self.send_attempt(now, out, id)
     }
 
-    /// Sends copy `copy` (0 = the attempt, 1 = its hedge) of the current attempt.
-    fn send_copy(&mut self, out: &mut Outbox, id: CallId, copy: usize) -> bool {
+    /// Sends copy `copy` (0 = the attempt, 1 = its hedge) of the current attempt, sent at
+    /// `sent`, telling the callee that we wait for it until the attempt's deadline (or the
+    /// call's inherited one, if earlier).
+    fn send_copy(&mut self, out: &mut Outbox, id: CallId, copy: usize, sent: Nanos) -> bool {
         let p = self.inflight.get_mut(id).expect("live call");
         let t = &mut self.targets[p.target as usize];
+        let mut deadline = sent + t.timeout;
+        if let Some(caps) = &self.caps {
+            deadline = deadline.min(caps[(id >> 32) as usize]);
+        }
         let to = match &mut t.target {
             Target::Actor(a) => *a,
             Target::Pool(picker) => match picker.pick(&mut self.rng) {
@@ -607,13 +653,13 @@ impl Calls {
         // Rebuilt from its fields (`req()`): copied whole, a stored `Req` went through a stack
         // temporary that was read back misaligned to how it was written (a store-forwarding
         // stall).
-        out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(p.req()) });
+        out.send(to, Msg { call: id | copy as u64, kind: MsgKind::Request(Req { deadline, ..p.req() }) });
         true
     }
 
     fn send_attempt(&mut self, now: Nanos, out: &mut Outbox, id: CallId) -> Option<Outcome> {
         self.stats.attempts += 1;
-        if !self.send_copy(out, id, 0) {
+        if !self.send_copy(out, id, 0, now) {
             return self.attempt_failed(now, out, id, CallResult::Failed(Status::Unavailable));
         }
         if self.ops.is_some() {
@@ -625,6 +671,14 @@ impl Calls {
         let k = p.target as usize;
         let t = &self.targets[k];
         self.deadlines[k].set(now, t.timeout, id, out, Timer::Deadline(k as u16));
+        if let Some(caps) = &self.caps {
+            let cap = caps[(id >> 32) as usize];
+            if cap < now + t.timeout {
+                // The inherited deadline comes first: a timer of its own (the FIFO holds only
+                // deadlines of the target's fixed timeout).
+                out.timer(cap - now, Timer::Cap(id));
+            }
+        }
         if let Some(h) = t.hedge_after
             && h < t.timeout
         {
@@ -691,12 +745,24 @@ impl Calls {
             };
             if budget_ok {
                 let wait = retry.backoff(p.attempt, &mut self.rng);
+                if now + wait >= self.cap(id) {
+                    // The retry would start when nobody waits for the answer any more.
+                    if retry.budget_ratio.is_some() {
+                        self.tokens += 1.0;
+                    }
+                    return self.fail(id, why);
+                }
                 let new_id = self.inflight.rekey(id).expect("live call");
                 self.inflight.get_mut(new_id).expect("live").attempt += 1;
                 out.timer(wait, Timer::Retry(new_id));
                 return None;
             }
         }
+        self.fail(id, why)
+    }
+
+    /// The call is over, failed with the last attempt's result.
+    fn fail(&mut self, id: CallId, why: CallResult) -> Option<Outcome> {
         let p = self.inflight.remove(id).expect("live call");
         Some(Outcome {
             token: p.token,
@@ -729,8 +795,9 @@ impl Calls {
                     p.redirects += 1;
                     p.outstanding -= 1;
                     self.stats.redirects += 1;
-                    // Same id: the attempt's deadline still holds.
-                    self.send_copy(out, primary, copy);
+                    // Same id: the attempt's deadline still holds (the callee is told a later
+                    // one, from now: databases do not read it).
+                    self.send_copy(out, primary, copy, now);
                     return None;
                 }
             }
@@ -795,6 +862,7 @@ impl Calls {
                 }
                 first
             }
+            Timer::Cap(id) => self.expire(now, out, id),
             Timer::Retry(id) => {
                 self.inflight.get(id)?;
                 self.stats.retries += 1;
@@ -805,8 +873,11 @@ impl Calls {
                 if p.outstanding == 0 || p.hedged {
                     return None;
                 }
-                self.inflight.get_mut(id).expect("live").hedged = true;
-                if self.send_copy(out, id, 1) {
+                let p = self.inflight.get_mut(id).expect("live");
+                p.hedged = true;
+                // The copy belongs to the attempt sent `hedge_after` ago, and shares its deadline.
+                let sent = now - self.targets[p.target as usize].hedge_after.expect("a hedge timer");
+                if self.send_copy(out, id, 1, sent) {
                     self.stats.hedges += 1;
                 }
                 None
@@ -868,6 +939,53 @@ mod tests {
         assert_eq!((o.token, o.result, o.attempts), (42, CallResult::Failed(Status::Error), 3));
         assert_eq!(c.stats.retries, 2);
         assert_eq!(c.in_flight(), 0);
+    }
+
+    fn request_deadline(out: &Outbox) -> Nanos {
+        match out.sends.last().unwrap().1.kind {
+            MsgKind::Request(r) => r.deadline,
+            k => panic!("not a request: {k:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_carries_its_attempts_deadline_or_the_earlier_one_its_call_inherited() {
+        // Without propagation the inherited deadline is ignored.
+        let mut c = calls(3, None);
+        let mut out = Outbox::default();
+        c.start_until(1000, &mut out, 0, 1, Req::DEFAULT, 1050);
+        assert_eq!((request_deadline(&out), out.timers.len()), (1100, 1), "timeout 100 ns, no timer of its own");
+        // With it: the request says 1050, and a timer of its own ends the attempt then.
+        let mut c = calls(3, Some(1.0));
+        c.propagate_deadlines();
+        let mut out = Outbox::default();
+        c.start_until(1000, &mut out, 0, 1, Req::DEFAULT, 1050);
+        assert_eq!(request_deadline(&out), 1050);
+        let &(after, cap) = out.timers.iter().find(|(_, t)| matches!(t, Timer::Cap(_))).expect("a Cap timer");
+        assert_eq!(after, 50);
+        // At 1050 the attempt times out, and no retry starts at or after the deadline: the
+        // call fails at once, its retry-budget token given back.
+        let tokens = c.tokens;
+        let mut out = Outbox::default();
+        let o = c.on_timer(1050, &mut out, cap).expect("the call ends at its deadline");
+        assert_eq!((o.result, o.attempts, c.stats.retries, c.in_flight()), (CallResult::TimedOut, 1, 0, 0));
+        assert_eq!((c.tokens, out.timers.len()), (tokens, 0));
+        // A deadline later than the attempt's changes nothing: no timer of its own; a failure
+        // is retried after its backoff (10 ms) when that ends before the deadline, not after.
+        let mut out = Outbox::default();
+        c.start_until(2000, &mut out, 0, 2, Req::DEFAULT, 20_002_000);
+        assert_eq!((request_deadline(&out), out.timers.len()), (2100, 0), "the FIFO's timer is armed already");
+        let id = last_call(&out);
+        let mut out = Outbox::default();
+        assert_eq!(c.on_response(2010, &mut out, id, Resp::status(Status::Error)), None, "retried");
+        let (_, retry) = out.timers[0];
+        let mut out = Outbox::default();
+        assert_eq!(c.on_timer(10_002_010, &mut out, retry), None);
+        let id = last_call(&out);
+        let mut out = Outbox::default();
+        // The next backoff (20 ms) would end after the deadline.
+        let o = c.on_response(10_002_020, &mut out, id, Resp::status(Status::Error)).expect("no retry past it");
+        assert_eq!((o.result, o.attempts), (CallResult::Failed(Status::Error), 2));
     }
 
     fn db_calls() -> Calls {
@@ -954,7 +1072,7 @@ mod tests {
             t.class = class;
             let mut c = Calls::new(vec![t], Stream::new(1, "calls"));
             let mut out = Outbox::default();
-            c.start(0, &mut out, 0, 1, Req { class: 2, op: Op::Write, key: 7 });
+            c.start(0, &mut out, 0, 1, Req::new(2, Op::Write, 7));
             match out.sends[0].1.kind {
                 MsgKind::Request(r) => (r.class, r.op, r.key),
                 k => panic!("{k:?}"),

@@ -152,7 +152,7 @@ impl Client {
             }
             (pick.class, pick.op)
         };
-        if let Some(o) = self.calls.start(now, out, 0, token, Req { class, op, key }) {
+        if let Some(o) = self.calls.start(now, out, 0, token, Req::new(class, op, key)) {
             self.record(now, out, o);
         }
     }

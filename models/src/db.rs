@@ -1351,7 +1351,7 @@ mod tests {
         fn request(&mut self, to: usize, op: Op, key: u64) -> usize {
             let id = self.calls.len();
             self.calls.push(Call { op, key, sent: self.now, done: None });
-            let msg = Msg { call: id as u64, kind: MsgKind::Request(Req { class: 0, op, key }) };
+            let msg = Msg { call: id as u64, kind: MsgKind::Request(Req::new(0, op, key)) };
             self.push(self.now + self.delay, Ev::Deliver { from: CLIENT, to: ActorId(to as u32), msg });
             id
         }
@@ -1795,7 +1795,7 @@ mod tests {
 
     /// A client's request `call` on key 3.
     fn req(call: u64, op: Op) -> Msg {
-        Msg { call, kind: MsgKind::Request(Req { class: 0, op, key: 3 }) }
+        Msg { call, kind: MsgKind::Request(Req::new(0, op, 3)) }
     }
 
     /// A replica's answer to the client's `call`.

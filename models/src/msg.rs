@@ -48,10 +48,23 @@ pub struct Req {
     pub op: Op,
     /// The key the request is about (cache and database keys, queue partition keys).
     pub key: u64,
+    /// When its sender stops waiting for it ([`NO_DEADLINE`] if never): a call's attempt
+    /// deadline, or the earlier deadline its caller inherited (deadline propagation). Services
+    /// that propagate deadlines act on it; nothing else reads it, and the trace hash leaves it
+    /// out (it follows from the sender's time and timeout).
+    pub deadline: Nanos,
 }
 
+/// A request nobody set a deadline on.
+pub const NO_DEADLINE: Nanos = Nanos::MAX;
+
 impl Req {
-    pub const DEFAULT: Req = Req { class: 0, op: Op::Read, key: 0 };
+    pub const DEFAULT: Req = Req::new(0, Op::Read, 0);
+
+    /// A request without a deadline.
+    pub const fn new(class: u8, op: Op, key: u64) -> Req {
+        Req { class, op, key, deadline: NO_DEADLINE }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +187,9 @@ pub enum Timer {
     Deadline(u16),
     /// A job finished its local work (slot, generation in the same packing as [`CallId`]).
     WorkDone(u64),
+    /// The deadline a call's owner inherited passed while this attempt was out (deadline
+    /// propagation: set only when it comes before the attempt's own deadline).
+    Cap(CallId),
     /// A component-specific timer: `tag` says which, `arg` is its argument.
     Model { tag: u8, arg: u64 },
 }
@@ -186,6 +202,7 @@ impl Timer {
             Timer::WorkDone(c) => (3, c),
             Timer::Hedge(c) => (5, c),
             Timer::Deadline(t) => (6, u64::from(t)),
+            Timer::Cap(c) => (7, c),
             Timer::Model { tag, arg } => (0x100 | u64::from(tag), arg),
         }
     }

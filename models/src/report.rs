@@ -97,8 +97,12 @@ pub struct ServiceReport {
     pub injected_errors: u64,
     pub rejected: u64,
     pub rate_limited: u64,
-    /// Queued requests dropped unserved after waiting longer than `queue_timeout_ms`.
+    /// Queued requests dropped unserved after waiting longer than `queue_timeout_ms`, or past
+    /// their deadline (`propagate_deadlines`).
     pub shed: u64,
+    /// Requests that got a worker and failed because their deadline passed
+    /// (`propagate_deadlines`; also counted in `errors`).
+    pub deadline_exceeded: u64,
     /// Requests answered without an optional downstream call that failed.
     pub degraded: u64,
     pub lost_in_crash: u64,
@@ -440,6 +444,7 @@ impl RunReport {
                 rejected: 0,
                 rate_limited: 0,
                 shed: 0,
+                deadline_exceeded: 0,
                 degraded: 0,
                 lost_in_crash: 0,
                 utilisation: 0.0,
@@ -604,6 +609,7 @@ impl RunReport {
                     r.rejected += st.rejected;
                     r.rate_limited += st.rate_limited;
                     r.shed += st.shed;
+                    r.deadline_exceeded += st.deadline_exceeded;
                     r.degraded += st.degraded;
                     r.lost_in_crash += st.lost;
                     r.max_queue_len = r.max_queue_len.max(st.queue_max);

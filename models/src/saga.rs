@@ -353,7 +353,7 @@ impl Participant {
                     // step, as "completed").
                     let backward = undo || answer == REFUSED;
                     let target = if backward { BACKWARD } else { FORWARD };
-                    let req = Req { class: 0, op: Op::Write, key: event_key(saga, backward) };
+                    let req = Req::new(0, Op::Write, event_key(saga, backward));
                     // The publish is I/O: the worker moves on, the delivery stays unacknowledged
                     // (the broker's in-flight limit is the back-pressure).
                     self.next_job(now, out, health);
@@ -394,7 +394,7 @@ impl Participant {
     fn next_job(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth) {
         self.busy -= 1;
         if let Some(limit) = self.cfg.queue_timeout {
-            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, limit, out);
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, Some(limit), out);
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(out, health, next);
@@ -526,7 +526,7 @@ mod tests {
     /// Sends one direct request and runs its work; returns the business answer.
     fn call(p: &mut Participant, now: Nanos, class: u8, saga: u64) -> u64 {
         let mut out = Outbox::default();
-        let req = Req { class, op: Op::Write, key: saga };
+        let req = Req::new(class, Op::Write, saga);
         p.on_msg(now, &mut out, HEALTHY, CALLER, Msg { call: 99, kind: MsgKind::Request(req) });
         let (_, t) = out.timers.pop().expect("work scheduled");
         let mut out = Outbox::default();
@@ -546,7 +546,7 @@ mod tests {
         let mut out = Outbox::default();
         // Sagas 1–4 take the four workers at 0 (1000 of work each); 5 queues at 0, 6 at 600.
         for (saga, at) in [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 600)] {
-            let req = Req { class: DO, op: Op::Write, key: saga };
+            let req = Req::new(DO, Op::Write, saga);
             p.on_msg(at, &mut out, HEALTHY, CALLER, Msg { call: saga, kind: MsgKind::Request(req) });
         }
         let work: Vec<_> = out.timers.drain(..).map(|(_, t)| t).collect();
@@ -643,7 +643,7 @@ mod tests {
         let mut p = participant(true, Some(Stock { per_item: 5, items: 1 }), 0.0);
         call(&mut p, 0, DO, 1);
         let mut out = Outbox::default();
-        let req = Req { class: DO, op: Op::Write, key: 2 };
+        let req = Req::new(DO, Op::Write, 2);
         p.on_msg(10, &mut out, HEALTHY, CALLER, Msg { call: 5, kind: MsgKind::Request(req) });
         let (_, t) = out.timers[0];
         p.crash();
@@ -662,7 +662,7 @@ mod tests {
         let inbox = ActorId(3);
         let deliver = |p: &mut Participant, now, key| {
             let mut out = Outbox::default();
-            let req = Req { class: 0, op: Op::Write, key };
+            let req = Req::new(0, Op::Write, key);
             p.on_msg(now, &mut out, HEALTHY, inbox, Msg { call: 77, kind: MsgKind::Request(req) });
             let (_, t) = out.timers[0];
             let mut out = Outbox::default();
@@ -674,7 +674,8 @@ mod tests {
         let (to, m) = out.sends[0];
         assert_eq!(
             (to, m.kind),
-            (ActorId(20), MsgKind::Request(Req { class: 0, op: Op::Write, key: event_key(5, false) }))
+            // A call's request carries its attempt's deadline: sent at 1000 with a 100 ns timeout.
+            (ActorId(20), MsgKind::Request(Req { deadline: 1100, ..Req::new(0, Op::Write, event_key(5, false)) }))
         );
         assert_eq!(out.sends.len(), 1);
         // The publish fails: the delivery is answered with an error (to be redelivered).
@@ -691,6 +692,9 @@ mod tests {
         // do(6): out of stock, so compensation goes backward as undo(6).
         let out = deliver(&mut p, 5000, event_key(6, false));
         assert_eq!(out.sends[0].0, ActorId(10));
-        assert_eq!(out.sends[0].1.kind, MsgKind::Request(Req { class: 0, op: Op::Write, key: event_key(6, true) }));
+        assert_eq!(
+            out.sends[0].1.kind,
+            MsgKind::Request(Req { deadline: 6100, ..Req::new(0, Op::Write, event_key(6, true)) })
+        );
     }
 }

@@ -9,7 +9,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::metrics::{LatencyHist, TimeAverage};
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
 use crate::slab::{Key, Slab};
 
 #[derive(Clone, Debug, Default)]
@@ -26,8 +26,12 @@ pub struct InstanceStats {
     pub rejected: u64,
     /// Requests turned away by the rate limiter.
     pub rate_limited: u64,
-    /// Requests dropped unserved when a worker reached them after more than the queue timeout.
+    /// Requests dropped unserved when a worker reached them after more than the queue timeout,
+    /// or after their deadline (deadline propagation).
     pub shed: u64,
+    /// Requests that got a worker and failed because their deadline passed (deadline
+    /// propagation): no downstream stage starts after it, and calls stop waiting at it.
+    pub deadline_exceeded: u64,
     /// Optional downstream calls that failed and were done without.
     pub degraded: u64,
     /// Health probes answered.
@@ -71,6 +75,10 @@ struct Job {
     op: Op,
     arrived: Nanos,
     step: u16,
+    /// Microseconds from `arrived` to the request's deadline, rounded up; `u32::MAX` for none
+    /// (or a service that does not propagate deadlines). Four bytes, in what was padding: a
+    /// job slot stays 56 bytes.
+    deadline_us: u32,
     /// Calls of the current stage (a fan-out) still awaiting their outcome.
     pending: u32,
     /// Value of the last successful downstream answer, passed back to the caller.
@@ -80,6 +88,10 @@ struct Job {
 /// A request waiting in a worker pool's queue (a service instance's, a workflow step's).
 pub(crate) trait Waiting: Copy {
     fn arrived(&self) -> Nanos;
+    /// When its caller stops waiting, if the holder propagates deadlines.
+    fn deadline(&self) -> Nanos {
+        NO_DEADLINE
+    }
     /// Who to answer, and the call to answer.
     fn caller(&self) -> (ActorId, CallId);
 }
@@ -88,28 +100,33 @@ impl Waiting for Job {
     fn arrived(&self) -> Nanos {
         self.arrived
     }
+    fn deadline(&self) -> Nanos {
+        if self.deadline_us == u32::MAX { NO_DEADLINE } else { self.arrived + Nanos::from(self.deadline_us) * 1000 }
+    }
     fn caller(&self) -> (ActorId, CallId) {
         (self.from, self.call)
     }
 }
 
-/// Drops the queued jobs at the head that waited longer than `limit` and returns how many.
-/// They did no work, so each is answered `Rejected` like a full queue's refusal (a saga's
-/// caller relies on that). Lazily, as a worker reaches them (no timer per request); until then
-/// they hold their place in the queue, as in a server that checks deadlines when it dequeues.
-/// Out of line, so that the path without a queue timeout stays as it was.
+/// Drops the queued jobs at the head that waited longer than `limit` (if any) or whose
+/// deadline has passed, and returns how many. They did no work, so each is answered `Rejected`
+/// like a full queue's refusal (a saga's caller relies on that). Lazily, as a worker reaches
+/// them (no timer per request); until then they hold their place in the queue, as in a server
+/// that checks deadlines when it dequeues. Out of line, so that the path without a queue
+/// timeout or deadlines stays as it was.
 #[cold]
 #[inline(never)]
 pub(crate) fn shed_expired<J: Waiting>(
     queue: &mut VecDeque<Key>,
     jobs: &mut Slab<J>,
     now: Nanos,
-    limit: Nanos,
+    limit: Option<Nanos>,
     out: &mut Outbox,
 ) -> u64 {
     let mut shed = 0;
     while let Some(&next) = queue.front() {
-        if now - jobs.get(next).expect("queued job").arrived() <= limit {
+        let job = jobs.get(next).expect("queued job");
+        if limit.is_none_or(|l| now - job.arrived() <= l) && now <= job.deadline() {
             break;
         }
         queue.pop_front();
@@ -121,14 +138,32 @@ pub(crate) fn shed_expired<J: Waiting>(
 }
 
 impl Job {
+    /// `propagate`: keep the request's deadline (to the microsecond, rounded up; one beyond
+    /// 71 minutes is none).
     #[inline]
-    fn new(from: ActorId, call: CallId, req: Req, arrived: Nanos) -> Job {
-        Job { from, call, key: req.key, class: req.class, op: req.op, arrived, step: 0, pending: 0, value: 0 }
+    fn new(from: ActorId, call: CallId, req: Req, arrived: Nanos, propagate: bool) -> Job {
+        let deadline_us = if propagate && req.deadline != NO_DEADLINE {
+            u32::try_from(req.deadline.saturating_sub(arrived).div_ceil(1000)).unwrap_or(u32::MAX)
+        } else {
+            u32::MAX
+        };
+        Job {
+            from,
+            call,
+            key: req.key,
+            class: req.class,
+            op: req.op,
+            arrived,
+            step: 0,
+            deadline_us,
+            pending: 0,
+            value: 0,
+        }
     }
 
     #[inline]
     fn req(&self) -> Req {
-        Req { class: self.class, op: self.op, key: self.key }
+        Req::new(self.class, self.op, self.key)
     }
 }
 
@@ -170,6 +205,10 @@ pub struct Instance {
     /// A queued request that waited longer than this when a worker reaches it is dropped
     /// unserved (answered `Rejected`): its caller has most likely given up.
     queue_timeout: Option<Nanos>,
+    /// Act on the deadlines requests carry (deadline propagation).
+    propagate: bool,
+    /// A queue timeout or deadline propagation: queued requests may be shed.
+    sheds: bool,
     busy: u32,
     queue: VecDeque<Key>,
     jobs: Slab<Job>,
@@ -202,6 +241,8 @@ impl Instance {
             optional,
             limiter: None,
             queue_timeout: None,
+            propagate: false,
+            sheds: false,
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
@@ -232,6 +273,16 @@ impl Instance {
     /// Drop queued requests that waited longer than `limit` when a worker reaches them.
     pub fn set_queue_timeout(&mut self, limit: Nanos) {
         self.queue_timeout = Some(limit);
+        self.sheds = true;
+    }
+
+    /// Act on the deadlines requests carry: shed queued requests whose deadline passed, start
+    /// no downstream stage after it, and pass it on to downstream calls, which stop waiting
+    /// and retrying at it.
+    pub fn propagate_deadlines(&mut self) {
+        self.propagate = true;
+        self.sheds = true;
+        self.calls.propagate_deadlines();
     }
 
     fn admit(&mut self, now: Nanos) -> bool {
@@ -294,10 +345,10 @@ impl Instance {
             return;
         }
         if self.busy < self.workers {
-            let key = self.jobs.insert(Job::new(from, call, req, now));
+            let key = self.jobs.insert(Job::new(from, call, req, now, self.propagate));
             self.begin(now, out, health, key);
         } else if self.queue.len() < self.capacity as usize {
-            let key = self.jobs.insert(Job::new(from, call, req, now));
+            let key = self.jobs.insert(Job::new(from, call, req, now, self.propagate));
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
@@ -341,13 +392,20 @@ impl Instance {
         let job = self.jobs.get_mut(key).expect("live job");
         let (step, req) = (job.step as usize, job.req());
         if step < self.calls.targets.len() {
+            let deadline = if self.propagate { job.deadline() } else { NO_DEADLINE };
+            if now >= deadline {
+                // Nobody waits for the answer any more: no more work on it.
+                self.stats.deadline_exceeded += 1;
+                self.finish(now, out, health, key, Status::Error);
+                return;
+            }
             let copies = self.fanout[step];
             job.pending = copies;
             for _ in 0..copies {
                 if self.jobs.get(key).is_none() {
                     break; // an immediate failure already answered the request
                 }
-                if let Some(o) = self.calls.start(now, out, step, key, req) {
+                if let Some(o) = self.calls.start_until(now, out, step, key, req, deadline) {
                     self.on_outcome(now, out, health, o);
                 }
             }
@@ -372,6 +430,9 @@ impl Instance {
                 self.next_step(now, out, health, o.token);
             }
         } else {
+            if self.propagate && now >= job.deadline() {
+                self.stats.deadline_exceeded += 1;
+            }
             self.finish(now, out, health, o.token, Status::Error);
         }
     }
@@ -389,8 +450,8 @@ impl Instance {
             self.stats.errors += 1;
         }
         self.busy -= 1;
-        if let Some(limit) = self.queue_timeout {
-            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, limit, out);
+        if self.sheds {
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, self.queue_timeout, out);
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(now, out, health, next);
@@ -453,6 +514,67 @@ mod tests {
         assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 1, kind: MsgKind::response(Status::Ok) })]);
         assert_eq!((s.busy(), s.queue_len()), (1, 0), "queued job started");
         assert_eq!(s.stats.wait_sum_ns, 10.0);
+    }
+
+    #[test]
+    fn a_service_that_propagates_deadlines_sheds_stops_and_passes_them_on() {
+        use crate::calls::{CallTarget, RetryPolicy, Target};
+        let with_deadline = |call, deadline| Msg { call, kind: MsgKind::Request(Req { deadline, ..Req::DEFAULT }) };
+        let mut s = Instance::new(
+            1,
+            10,
+            vec![Dist::Constant { value: 2000.0 }],
+            Calls::new(
+                vec![CallTarget::new(Target::Actor(ActorId(9)), 1_000_000, RetryPolicy::default())],
+                Stream::new(1, "c"),
+            ),
+            Stream::new(1, "w"),
+            Stream::new(1, "e"),
+            Nanos::MAX,
+        );
+        s.propagate_deadlines();
+        let mut out = Outbox::default();
+        // 1 must be answered by 10 µs, 2 by 3 µs, 3 by 1 µs (it will wait longer), 4 never.
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), with_deadline(1, 10_000));
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), with_deadline(2, 3_000));
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), with_deadline(3, 1_000));
+        s.on_msg(0, &mut out, HEALTHY, ActorId(5), req(4));
+        // 1's work ends at 2 µs, before its deadline: its call goes out carrying it (the
+        // attempt's own deadline, 1 ms, is later).
+        let done = out.timers[0].1;
+        let mut out = Outbox::default();
+        s.on_timer(2000, &mut out, HEALTHY, done);
+        let (to, m) = out.sends[0];
+        assert_eq!((to, m.kind), (ActorId(9), MsgKind::Request(Req { deadline: 10_000, ..Req::DEFAULT })));
+        assert!(out.timers.iter().any(|&(after, t)| after == 8000 && matches!(t, Timer::Cap(_))));
+        // Its answer at 4 µs frees the worker: 2 and 3 waited past their deadlines and are
+        // shed unserved; 4 has none and starts.
+        let mut out = Outbox::default();
+        s.on_msg(4000, &mut out, HEALTHY, ActorId(9), Msg { call: m.call, kind: MsgKind::response(Status::Ok) });
+        let answers: Vec<_> = out.sends.iter().map(|(_, m)| (m.call, m.kind)).collect();
+        assert_eq!(
+            answers,
+            vec![
+                (1, MsgKind::response(Status::Ok)),
+                (2, MsgKind::response(Status::Rejected)),
+                (3, MsgKind::response(Status::Rejected))
+            ]
+        );
+        assert_eq!((s.stats.shed, s.busy(), s.queue_len()), (2, 1, 0));
+        // A request whose deadline passes during its work starts no call: it fails at once.
+        let done = out.timers[0].1;
+        let mut out = Outbox::default();
+        s.on_timer(6000, &mut out, HEALTHY, done); // 4: no deadline, so its call goes out
+        let (_, m4) = out.sends[0];
+        assert_eq!(m4.kind, MsgKind::Request(Req { deadline: 6000 + 1_000_000, ..Req::DEFAULT }));
+        s.on_msg(6000, &mut out, HEALTHY, ActorId(5), with_deadline(5, 7_000));
+        let mut out = Outbox::default();
+        s.on_msg(6500, &mut out, HEALTHY, ActorId(9), Msg { call: m4.call, kind: MsgKind::response(Status::Ok) });
+        let done = out.timers.iter().find(|(_, t)| matches!(t, Timer::WorkDone(_))).unwrap().1;
+        let mut out = Outbox::default();
+        s.on_timer(8500, &mut out, HEALTHY, done);
+        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 5, kind: MsgKind::response(Status::Error) })]);
+        assert_eq!((s.stats.deadline_exceeded, s.calls.in_flight()), (1, 0));
     }
 
     #[test]

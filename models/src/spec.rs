@@ -61,6 +61,9 @@ pub struct ServiceSpec {
     /// A queued request that has waited longer than this when a worker reaches it is dropped
     /// unserved (`Rejected`); `None`: every queued request is served.
     pub queue_timeout: Option<Nanos>,
+    /// Act on the deadlines requests carry (deadline propagation): shed queued requests whose
+    /// deadline passed, start no downstream stage after it, and pass it on to downstream calls.
+    pub propagate_deadlines: bool,
     /// Service time per request kind (index = kind); at least one.
     pub service_time: Vec<Dist>,
     /// Admission limit: a token bucket refilled at this rate (requests/s) per instance, with

@@ -350,7 +350,7 @@ impl Coordinator {
         }
         // Target `2k + 1` sends `UNDO` (its request kind), `2k` sends `DO`.
         let target = 2 * usize::from(step) + usize::from(undo);
-        let req = Req { class: if undo { UNDO } else { DO }, op: Op::Write, key: saga };
+        let req = Req::new(if undo { UNDO } else { DO }, Op::Write, saga);
         self.calls.start(now, out, target, token, req)
     }
 
@@ -555,7 +555,7 @@ impl Coordinator {
         self.waiters.insert(saga, w);
         self.arm_deadline(now, out, saga);
         let token = self.publishes.insert((saga, w.call));
-        let req = Req { class: 0, op: Op::Write, key: event_key(saga, false) };
+        let req = Req::new(0, Op::Write, event_key(saga, false));
         if let Some(o) = self.calls.start(now, out, 0, token, req) {
             self.choreo_published(out, o);
         }
@@ -724,7 +724,7 @@ mod tests {
                 self.now,
                 &mut out,
                 USER,
-                Msg { call: saga, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key: saga }) },
+                Msg { call: saga, kind: MsgKind::Request(Req::new(0, Op::Write, saga)) },
             );
             self.absorb(out);
         }
@@ -928,7 +928,7 @@ mod tests {
         assert_eq!(r.calls, vec![(50, false), (50, false)], "published to the first inbox");
         assert_eq!(r.c.stats.started, 2);
         let mut out = Outbox::default();
-        let ev = |key| Msg { call: 1, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key }) };
+        let ev = |key| Msg { call: 1, kind: MsgKind::Request(Req::new(0, Op::Write, key)) };
         r.c.on_msg(10, &mut out, ActorId(60), ev(event_key(4, false)));
         r.c.on_msg(11, &mut out, ActorId(60), ev(event_key(4, false))); // a duplicate: acked, ignored
         assert_eq!(out.sends.iter().filter(|(to, _)| *to == ActorId(60)).count(), 2, "every event is acked");
@@ -964,7 +964,7 @@ mod tests {
         r.request(2);
         r.run(400);
         let mut out = Outbox::default();
-        let ev = |key| Msg { call: 9, kind: MsgKind::Request(Req { class: 0, op: Op::Write, key }) };
+        let ev = |key| Msg { call: 9, kind: MsgKind::Request(Req::new(0, Op::Write, key)) };
         r.c.on_msg(400, &mut out, ActorId(60), ev(event_key(2, false)));
         r.absorb(out);
         assert_eq!(r.replies, vec![Status::Ok], "saga 2 ended");

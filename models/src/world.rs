@@ -253,6 +253,9 @@ impl World {
                 if let Some(limit) = s.queue_timeout {
                     inst.set_queue_timeout(limit);
                 }
+                if s.propagate_deadlines {
+                    inst.propagate_deadlines();
+                }
                 actors.push(Actor {
                     net_rng: stream(&format!("service/{name}/net")),
                     name,

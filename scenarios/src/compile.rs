@@ -1034,6 +1034,7 @@ impl<'a> Checker<'a> {
                 workers: workers.clamp(1, MAX_WORKERS),
                 queue_capacity: s.queue_capacity.unwrap_or(1000),
                 queue_timeout: s.queue_timeout_ms.map(|t| from_ms(t.0).max(1)),
+                propagate_deadlines: s.propagate_deadlines,
                 service_time,
                 rate_limit,
                 calls: vec![],

@@ -272,13 +272,18 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for v in &spec.services {
         let _ = writeln!(
             s,
-            "  service {}: {} instance(s), each with {}{}; local work takes {}.",
+            "  service {}: {} instance(s), each with {}{}; local work takes {}{}.",
             v.name,
             v.nodes.len(),
             workers(v.workers, v.queue_capacity, v.queue_timeout),
             v.rate_limit
                 .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
-            dist(&v.service_time[0])
+            dist(&v.service_time[0]),
+            if v.propagate_deadlines {
+                "; it honours its callers' deadlines (drops what they gave up on, passes them on to its calls)"
+            } else {
+                ""
+            }
         );
         for c in &v.calls {
             let _ = writeln!(s, "    then calls {}.", call(spec, c));

@@ -176,6 +176,9 @@ pub struct ServiceCfg {
     pub queue_capacity: Option<u32>,
     /// Drop a queued request that waited longer than this when a worker reaches it.
     pub queue_timeout_ms: Option<Positive>,
+    /// Act on the deadlines requests carry, and pass them on (deadline propagation).
+    #[serde(default)]
+    pub propagate_deadlines: bool,
     /// Service time of every request kind...
     pub service_time: Option<Spanned<DistCfg>>,
     /// ...or per named kind (the first is the default kind).

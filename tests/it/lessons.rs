@@ -60,6 +60,14 @@ fn retry_storm_outlives_its_trigger_with_aggressive_retries_and_recovers_with_a_
                 && shed.services[0].shed == shed.services[0].per_instance.iter().map(|i| i.rejected).sum::<u64>()
         );
         assert!(storm.workloads[0].retries > 10 * budget.workloads[0].retries);
+        // Propagated deadlines drop what the clients gave up on (no limit to tune), but the API
+        // still starts requests with less time left than their work: their answers come too
+        // late and are retried, and it stays stuck at about half (47–55% over seeds 1–6).
+        let deadlines = run("retry-storm", "deadlines", seed);
+        let stuck = goodput(&deadlines, 40.0, 85.0);
+        assert!(goodput(&deadlines, 0.0, 20.0) > 0.99 && goodput(&deadlines, 20.0, 30.0) < 0.2);
+        assert!(stuck > 0.3 && stuck < 0.7, "deadlines: {stuck}");
+        assert!(deadlines.services[0].shed > 10_000, "{}", deadlines.services[0].shed);
         // The API's own time series shows why: long after the trigger it still receives far
         // more than the clients' 560 requests/s (retries), and turns most of it away.
         let api = &storm.services[0].timeseries;

@@ -129,6 +129,7 @@ fn spec(c: u32, rho: f64, service_time: Dist, duration: Nanos) -> WorldSpec {
             workers: c,
             queue_capacity: u32::MAX,
             queue_timeout: None,
+            propagate_deadlines: false,
             service_time: vec![service_time],
             rate_limit: None,
             calls: vec![],

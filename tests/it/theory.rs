@@ -153,6 +153,109 @@ retry = {{ max_attempts = {r_att}, backoff_base_ms = 1, backoff_max_ms = 1 }}
     }
 }
 
+/// Deadline propagation against the arithmetic of a chain w → a → b → c whose bottom hangs.
+/// The client waits 500 ms (one attempt); a calls b with 300 ms attempts, b calls c with 200 ms
+/// attempts, three attempts each, retried at once; c never answers in time. Without
+/// propagation every layer runs its retries to the end: b gets 3 requests per client request
+/// and c 3 × 3 = 9. With it, a's attempts carry min(own deadline, 500 ms): the first (0–300)
+/// and the second (300–500, cut at the client's deadline), and no third. b's requests carry
+/// deadlines of 300 and 500 ms: for the first, c attempts at 0 and at 200 (cut at 300); for
+/// the second one at 300, which times out at 500 with nothing left to retry in. So 2 and 3.
+/// Zero latency and constant times make it exact, request by request (the clients stop a
+/// second before the end, so that every chain of retries has run its course).
+#[test]
+fn deadline_propagation_stops_every_layer_retrying_at_the_clients_deadline() {
+    let text = |propagate: bool| {
+        format!(
+            r#"
+[scenario]
+name = "deadlines"
+duration_s = 10
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "a"
+arrival = {{ process = "poisson", rate_per_s = 20 }}
+stop_s = 9
+timeout_ms = 500
+
+[[service]]
+name = "a"
+zones = ["z"]
+workers = 100000
+propagate_deadlines = {propagate}
+service_time = {{ dist = "constant", value_ms = 0 }}
+calls = [{{ target = "b", timeout_ms = 300, retry = {{ max_attempts = 3, backoff_base_ms = 0, jitter = "none" }} }}]
+
+[[service]]
+name = "b"
+zones = ["z"]
+workers = 100000
+propagate_deadlines = {propagate}
+service_time = {{ dist = "constant", value_ms = 0 }}
+calls = [{{ target = "c", timeout_ms = 200, retry = {{ max_attempts = 3, backoff_base_ms = 0, jitter = "none" }} }}]
+
+[[service]]
+name = "c"
+zones = ["z"]
+workers = 100000
+service_time = {{ dist = "constant", value_ms = 10000 }}
+"#
+        )
+    };
+    for seed in [1, 2] {
+        let (plain, _) = run(&text(false), seed);
+        let (capped, _) = run(&text(true), seed);
+        let n = plain.requests.total;
+        assert!(n > 100 && n == capped.requests.total, "{n} requests");
+        assert_eq!((plain.requests.timed_out, capped.requests.timed_out), (n, n), "c never answers in time");
+        assert_eq!((svc(&plain, "b").arrivals, svc(&plain, "c").arrivals), (3 * n, 9 * n));
+        assert_eq!((svc(&capped, "b").arrivals, svc(&capped, "c").arrivals), (2 * n, 3 * n));
+        // Every request a and b took failed at its deadline; nothing waited in a queue.
+        assert_eq!((svc(&capped, "a").deadline_exceeded, svc(&capped, "b").deadline_exceeded), (n, 2 * n));
+        assert_eq!(svc(&plain, "a").deadline_exceeded + svc(&plain, "b").deadline_exceeded, 0);
+        assert_eq!(svc(&capped, "b").shed, 0);
+    }
+}
+
+/// A leaf service that propagates deadlines, called over links of zero latency by a client
+/// that waits T per attempt, sheds exactly the queued requests that waited longer than T: the
+/// same run, event for event, as a queue timeout of T.
+#[test]
+fn a_leaf_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
+    let text = |knob: &str| {
+        format!(
+            r#"
+[scenario]
+name = "leaf"
+duration_s = 60
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "s"
+arrival = {{ process = "poisson", rate_per_s = 95 }}
+timeout_ms = 50
+retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 1
+{knob}
+service_time = {{ dist = "exponential", mean_ms = 10 }}
+"#
+        )
+    };
+    for seed in [1, 2, 3] {
+        let (deadlines, _) = run(&text("propagate_deadlines = true"), seed);
+        let (timeout, _) = run(&text("queue_timeout_ms = 50"), seed);
+        assert!(svc(&deadlines, "s").shed > 100, "the test must shed: {}", svc(&deadlines, "s").shed);
+        assert_eq!(serde_json::to_value(&deadlines).unwrap(), serde_json::to_value(&timeout).unwrap(), "seed {seed}");
+    }
+}
+
 /// Closed loop: the interactive response time law N = X·(R + Z) (Little's law over the users).
 #[test]
 fn closed_loop_obeys_the_interactive_response_time_law() {
