@@ -628,7 +628,7 @@ impl Calls {
     fn send_copy(&mut self, out: &mut Outbox, id: CallId, copy: usize, sent: Nanos) -> bool {
         let p = self.inflight.get_mut(id).expect("live call");
         let t = &mut self.targets[p.target as usize];
-        let mut deadline = sent + t.timeout;
+        let mut deadline = sent.saturating_add(t.timeout);
         if let Some(caps) = &self.caps {
             deadline = deadline.min(caps[(id >> 32) as usize]);
         }
@@ -673,10 +673,10 @@ impl Calls {
         self.deadlines[k].set(now, t.timeout, id, out, Timer::Deadline(k as u16));
         if let Some(caps) = &self.caps {
             let cap = caps[(id >> 32) as usize];
-            if cap < now + t.timeout {
+            if cap < now.saturating_add(t.timeout) {
                 // The inherited deadline comes first: a timer of its own (the FIFO holds only
                 // deadlines of the target's fixed timeout).
-                out.timer(cap - now, Timer::Cap(id));
+                out.timer(cap.saturating_sub(now), Timer::Cap(id));
             }
         }
         if let Some(h) = t.hedge_after
@@ -745,7 +745,7 @@ impl Calls {
             };
             if budget_ok {
                 let wait = retry.backoff(p.attempt, &mut self.rng);
-                if now + wait >= self.cap(id) {
+                if now.saturating_add(wait) >= self.cap(id) {
                     // The retry would start when nobody waits for the answer any more.
                     if retry.budget_ratio.is_some() {
                         self.tokens += 1.0;

@@ -52,8 +52,11 @@ pub struct Actor {
     pub node: NodeId,
     /// Bumped at every crash: timers set before it are stale.
     pub epoch: u32,
-    /// Draws for the network fate of messages this actor sends.
+    /// Draws for the network fate of messages this actor sends: link latencies...
     net_rng: Stream,
+    /// ...and what active link faults do to them (loss, added latency), on a stream of their
+    /// own: a fault, or a change to one, does not move the link latencies drawn after it.
+    fault_rng: Stream,
     pub comp: Component,
     /// Index of its service / balancer / workload in the spec.
     pub group: usize,
@@ -258,6 +261,7 @@ impl World {
                 }
                 actors.push(Actor {
                     net_rng: stream(&format!("service/{name}/net")),
+                    fault_rng: stream(&format!("service/{name}/net-faults")),
                     name,
                     node,
                     epoch: 0,
@@ -273,6 +277,7 @@ impl World {
                 node: b.node,
                 epoch: 0,
                 net_rng: stream(&format!("balancer/{}/net", b.name)),
+                fault_rng: stream(&format!("balancer/{}/net-faults", b.name)),
                 comp: Component::Balancer(Balancer::new(
                     picker,
                     b.timeout,
@@ -295,6 +300,7 @@ impl World {
                 node: c.node,
                 epoch: 0,
                 net_rng: stream(&format!("cache/{}/net", c.name)),
+                fault_rng: stream(&format!("cache/{}/net-faults", c.name)),
                 comp: Component::Cache(Cache::new(cfg, calls)),
                 group: g,
             });
@@ -313,6 +319,7 @@ impl World {
                 node: q.node,
                 epoch: 0,
                 net_rng: stream(&format!("queue/{}/net", q.name)),
+                fault_rng: stream(&format!("queue/{}/net-faults", q.name)),
                 comp: Component::Broker(Broker::new(cfg, groups, spec.duration)),
                 group: g,
             });
@@ -346,6 +353,7 @@ impl World {
                     };
                     actors.push(Actor {
                         net_rng: stream(&format!("database/{name}/net")),
+                        fault_rng: stream(&format!("database/{name}/net-faults")),
                         name,
                         node,
                         epoch: 0,
@@ -383,6 +391,7 @@ impl World {
                 node: w.node,
                 epoch: 0,
                 net_rng: stream(&format!("workload/{}/net", w.name)),
+                fault_rng: stream(&format!("workload/{}/net-faults", w.name)),
                 comp: Component::Client(client),
                 group: g,
             });
@@ -898,7 +907,7 @@ impl World {
         let from_node = a.node;
         // Indexed, then cleared: fewer instructions than `drain` (its set-up and tear-down).
         for &(to, msg) in &out.sends {
-            match net.route(from_node, actor_node[to.0 as usize], &mut a.net_rng) {
+            match net.route(from_node, actor_node[to.0 as usize], &mut a.net_rng, &mut a.fault_rng) {
                 Verdict::Deliver { delay } => engine.schedule_in(delay, Ev::Deliver { to: to.0, from: src, msg }),
                 Verdict::Drop(r) => match r {
                     DropReason::NodeDown => net_stats.dropped_node_down += 1,
@@ -1019,6 +1028,7 @@ fn workflow(
         let calls = Calls::new(targets, stream(&format!("participant/{name}/calls")));
         actors.push(Actor {
             net_rng: stream(&format!("participant/{name}/net")),
+            fault_rng: stream(&format!("participant/{name}/net-faults")),
             name,
             node: step.node,
             epoch: 0,
@@ -1042,6 +1052,7 @@ fn workflow(
             let name = format!("{}/queue/{topic}", w.name);
             actors.push(Actor {
                 net_rng: stream(&format!("queue/{name}/net")),
+                fault_rng: stream(&format!("queue/{name}/net-faults")),
                 name,
                 node: q.node,
                 epoch: 0,
@@ -1081,6 +1092,7 @@ fn workflow(
     let calls = Calls::new(targets, stream(&format!("workflow/{}/calls", w.name)));
     actors.push(Actor {
         net_rng: stream(&format!("workflow/{}/net", w.name)),
+        fault_rng: stream(&format!("workflow/{}/net-faults", w.name)),
         name: w.name.clone(),
         node: w.node,
         epoch: 0,

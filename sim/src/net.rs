@@ -254,10 +254,12 @@ impl Net {
         t
     }
 
-    /// Decides the fate of one message sent now from `from` to `to`; random draws (latency,
-    /// loss) come from the sender's stream `s`.
+    /// Decides the fate of one message sent now from `from` to `to`. Its link latency is drawn
+    /// from the sender's stream `s`, what active link faults do to it (loss, added latency)
+    /// from the sender's fault stream `f`: so a fault, or a change to one, leaves the latencies
+    /// of the sender's later messages as they were.
     #[inline]
-    pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream) -> Verdict {
+    pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream, f: &mut Stream) -> Verdict {
         if self.down[from.0 as usize] || self.down[to.0 as usize] {
             return Verdict::Drop(DropReason::NodeDown);
         }
@@ -268,12 +270,12 @@ impl Net {
                     return Verdict::Drop(DropReason::Partitioned);
                 }
                 FaultKind::Loss { link, probability }
-                    if link.matches(&self.topo, from, to) && s.chance(*probability) =>
+                    if link.matches(&self.topo, from, to) && f.chance(*probability) =>
                 {
                     return Verdict::Drop(DropReason::Lost);
                 }
                 FaultKind::Latency { link, added } if link.matches(&self.topo, from, to) => {
-                    delay = delay.saturating_add(added.sample(s));
+                    delay = delay.saturating_add(added.sample(f));
                 }
                 _ => {}
             }
@@ -340,34 +342,37 @@ mod tests {
     fn outage_takes_nodes_down_and_heals() {
         let (mut net, a, _b, e) = two_regions();
         let mut s = Stream::new(1, "t");
+        let mut f = Stream::new(1, "faults");
         let t = net.activate(1, FaultKind::Outage { scope: Scope::Region(RegionId(1)) });
         assert_eq!(t.went_down, vec![e]);
-        assert_eq!(net.route(a, e, &mut s), Verdict::Drop(DropReason::NodeDown));
+        assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Drop(DropReason::NodeDown));
         // Overlapping outages: the node stays down until both end.
         net.activate(2, FaultKind::Outage { scope: Scope::Node(e) });
         assert!(net.deactivate(1).came_up.is_empty());
         assert_eq!(net.deactivate(2).came_up, vec![e]);
-        assert_eq!(net.route(a, e, &mut s), Verdict::Deliver { delay: 100 });
+        assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Deliver { delay: 100 });
     }
 
     #[test]
     fn one_way_partition_drops_one_direction() {
         let (mut net, a, b, e) = two_regions();
         let mut s = Stream::new(1, "t");
+        let mut f = Stream::new(1, "faults");
         let link = Link { a: vec![Scope::Region(RegionId(0))], b: vec![Scope::Region(RegionId(1))], one_way: true };
         net.activate(7, FaultKind::Partition { link });
-        assert_eq!(net.route(a, e, &mut s), Verdict::Drop(DropReason::Partitioned));
-        assert_eq!(net.route(e, a, &mut s), Verdict::Deliver { delay: 100 });
-        assert_eq!(net.route(a, b, &mut s), Verdict::Deliver { delay: 2 });
+        assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Drop(DropReason::Partitioned));
+        assert_eq!(net.route(e, a, &mut s, &mut f), Verdict::Deliver { delay: 100 });
+        assert_eq!(net.route(a, b, &mut s, &mut f), Verdict::Deliver { delay: 2 });
     }
 
     #[test]
     fn latency_adds_and_slow_and_errors_compose() {
         let (mut net, a, b, _e) = two_regions();
         let mut s = Stream::new(1, "t");
+        let mut f = Stream::new(1, "faults");
         let link = Link { a: vec![Scope::Node(a)], b: vec![Scope::All], one_way: false };
         net.activate(1, FaultKind::Latency { link, added: Dist::Constant { value: 50.0 } });
-        assert_eq!(net.route(b, a, &mut s), Verdict::Deliver { delay: 52 });
+        assert_eq!(net.route(b, a, &mut s, &mut f), Verdict::Deliver { delay: 52 });
         net.activate(2, FaultKind::Slow { scope: Scope::Zone(ZoneId(0)), factor: 3.0 });
         net.activate(3, FaultKind::Slow { scope: Scope::All, factor: 2.0 });
         assert_eq!(net.slow_factor(a), 6.0);
@@ -381,11 +386,33 @@ mod tests {
     fn loss_drops_about_the_right_fraction() {
         let (mut net, a, b, _e) = two_regions();
         let mut s = Stream::new(9, "loss");
+        let mut f = Stream::new(9, "faults");
         let link = Link { a: vec![Scope::All], b: vec![Scope::All], one_way: false };
         net.activate(1, FaultKind::Loss { link, probability: 0.2 });
         let n = 50_000;
-        let lost = (0..n).filter(|_| matches!(net.route(a, b, &mut s), Verdict::Drop(_))).count();
+        let lost = (0..n).filter(|_| matches!(net.route(a, b, &mut s, &mut f), Verdict::Drop(_))).count();
         // Binomial(50000, 0.2): sd ≈ 89; allow 5 sd.
         assert!((lost as i64 - 10_000).abs() < 450, "{lost}");
+    }
+
+    #[test]
+    fn link_faults_draw_on_their_own_stream_and_leave_the_latencies_as_they_were() {
+        // Log-normal link latencies; a loss fault of probability 0 and a latency fault adding a
+        // uniform draw between 0 and 0: each draws per message, yet each message is delivered
+        // with the latency it had without them (their draws come from the fault stream).
+        let mut t = Topology::new(LinkLatency::default());
+        let r = t.add_region("r");
+        let (za, zb) = (t.add_zone(r, "r-a"), t.add_zone(r, "r-b"));
+        let (a, b) = (t.add_node(za, "a"), t.add_node(zb, "b"));
+        let mut net = Net::new(t);
+        let delays = |net: &Net| {
+            let (mut s, mut f) = (Stream::new(3, "net"), Stream::new(3, "net-faults"));
+            (0..1000).map(|_| net.route(a, b, &mut s, &mut f)).collect::<Vec<_>>()
+        };
+        let plain = delays(&net);
+        let all = || Link { a: vec![Scope::All], b: vec![Scope::All], one_way: false };
+        net.activate(1, FaultKind::Loss { link: all(), probability: 0.0 });
+        net.activate(2, FaultKind::Latency { link: all(), added: Dist::Uniform { low: 0.0, high: 0.0 } });
+        assert!(delays(&net) == plain, "the faults moved the latency draws");
     }
 }

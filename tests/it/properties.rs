@@ -629,10 +629,13 @@ fn a_fault_cut_in_two_or_covered_twice_is_the_same_fault() {
 fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
     // Slow ×1, errors of probability 0 and latency +0 ms, over most of the run, next to the
     // scenario's own faults and a generated timeline: only the fault events differ (none of
-    // them draws a random number or changes a rule). Not a loss of probability 0: a loss fault
-    // draws once per message it covers whatever its probability, from the sender's stream, so
-    // that runs at different probabilities stay aligned (docs/determinism.md).
-    let mut tried = 0;
+    // them draws a random number or changes a rule). A loss of probability 0 too, where no
+    // other fault draws on the same messages: it draws once per message it covers whatever its
+    // probability (so that runs at different probabilities stay aligned), but from the
+    // sender's stream of link-fault draws, not its latencies' (docs/determinism.md); next to
+    // another loss or a jittered latency, it would move their draws.
+    use faultline_sim::{Dist, net::FaultKind};
+    let (mut tried, mut losses) = (0, 0);
     for Case { name, sc, faults, with: base, seed } in catalog_cases(timelines_per_scenario(1)) {
         let t = testing::Targets::of(&sc);
         let groups = if t.regions.len() >= 2 { &t.regions } else { &t.zones };
@@ -654,9 +657,18 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
         if groups.len() >= 2 {
             let (from, to) = (names(&groups[..1]), names(&groups[1..]));
             let link = |kind: &str, k: &str, v: toml::Value| {
-                table(&[("kind", kind.into()), ("from", from), ("to", to), (k, v)])
+                table(&[("kind", kind.into()), ("from", from.clone()), ("to", to.clone()), (k, v)])
             };
             noops.push(link("latency", "added_ms", 0.into()));
+            let spec = base.variant(None).unwrap().spec;
+            let drawing = spec.faults.iter().any(|f| match &f.kind {
+                FaultKind::Loss { .. } => true,
+                FaultKind::Latency { added, .. } => !matches!(added, Dist::Constant { .. }),
+                _ => false,
+            });
+            if !drawing {
+                noops.push(link("loss", "probability", 0.0.into()));
+            }
         }
         let expected = outcome_of(&base, &sc.variants[0].name, seed);
         for noop in &noops {
@@ -677,9 +689,10 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
                 panic!("{name} seed {seed}: {noop:?}: {d}");
             }
             tried += 1;
+            losses += usize::from(noop["kind"].as_str() == Some("loss"));
         }
     }
-    assert!(tried >= 50, "{tried}");
+    assert!(tried >= 50 && losses >= 10, "{tried} no-ops, {losses} of them losses");
 }
 
 #[test]
