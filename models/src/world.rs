@@ -656,18 +656,61 @@ impl World {
     /// Applies every event due at or before `t` (capped at the end of the run).
     pub fn run_until(&mut self, t: Nanos) -> Result<(), BudgetExceeded> {
         if self.drained_out() {
+            self.end = self.engine.now();
             return Ok(());
         }
         let until = t.min(self.end);
+        let sending = self.spec.duration;
+        if self.engine.now() < sending && until > sending {
+            // In two legs, so that the end of sending is looked at even with no event due then
+            // (see `next_event`), without a test per event.
+            if self.apply_until(sending)? || self.ends_at_end_of_sending() {
+                return Ok(());
+            }
+        }
+        self.apply_until(until)?;
+        Ok(())
+    }
+
+    /// Applies the events due by `until`; returns whether the run drained (and so ended).
+    // One copy of the event loop for both legs: inlined twice, it cost 0.3% more instructions.
+    #[inline(never)]
+    fn apply_until(&mut self, until: Nanos) -> Result<bool, BudgetExceeded> {
         while let Some(ev) = self.engine.next_until(until)? {
             self.apply(ev);
             self.check_history_budget()?;
             if self.drained_out() {
                 self.end = self.engine.now();
-                break;
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// At the end of sending with nothing due then: a run already drained ends here.
+    fn ends_at_end_of_sending(&mut self) -> bool {
+        let ended = self.drained();
+        if ended {
+            self.end = self.spec.duration;
+        }
+        ended
+    }
+
+    /// The next event due by `until`, for stepping. The run can end at the end of sending with
+    /// no event due then (a run drained before it, whose workloads send nothing more: a
+    /// workload's node down, say): the clock stops there, not at the next event or the cap, so
+    /// that the end is the same however the run is driven (whole, stepped or in slices).
+    fn next_event(&mut self, until: Nanos) -> Result<Option<Ev>, BudgetExceeded> {
+        let sending = self.spec.duration;
+        if self.engine.now() < sending && until > sending {
+            if let Some(ev) = self.engine.next_until(sending)? {
+                return Ok(Some(ev));
+            }
+            if self.ends_at_end_of_sending() {
+                return Ok(None);
+            }
+        }
+        self.engine.next_until(until)
     }
 
     /// Whether the run has ended by draining: workloads have stopped and every request they
@@ -705,9 +748,10 @@ impl World {
     pub fn step(&mut self) -> Result<bool, BudgetExceeded> {
         let at = self.engine.now();
         if self.drained_out() {
+            self.end = at;
             return Ok(false);
         }
-        match self.engine.next_until(self.end)? {
+        match self.next_event(self.end)? {
             Some(ev) => {
                 self.apply(ev);
                 self.check_history_budget()?;

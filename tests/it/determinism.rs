@@ -116,7 +116,7 @@ const PINNED: &[(&str, &str, &str)] = &[
     ("slow-instance", "least-outstanding", "5ccb6e5bef8df3a9"),
     ("slow-instance", "power-of-two", "ef97c4b765154119"),
     ("tail-at-scale", "no-hedging", "40f16224280ac921"),
-    ("tail-at-scale", "hedged", "4f3b6443dbfba078"),
+    ("tail-at-scale", "hedged", "a4f68bed6c06678e"),
 ];
 
 #[test]

@@ -844,6 +844,64 @@ fn stepping_stops_at_the_instant_the_run_drains() {
 }
 
 #[test]
+fn a_run_drained_before_the_end_of_sending_ends_there_however_it_is_driven() {
+    // Found by the property above with 20 timelines offline (circuit-breaker, seed 8): a run
+    // whose workloads are down from before the end of sending to past it has nothing left to
+    // do, and no event comes after the end of sending. Run whole, it idled to its cap (the
+    // end of sending plus the longest request); in slices, it stopped at the first slice
+    // boundary past the end of sending. It ends at the end of sending, however driven.
+    use faultline_models::World;
+    let sc = Scenario::parse(&Source {
+        file: "early.toml".into(),
+        text: r#"
+[scenario]
+name = "early"
+duration_s = 10
+window_ms = 1000
+
+[[region]]
+name = "r"
+zones = ["a", "b"]
+
+[[workload]]
+name = "w"
+zone = "a"
+target = "s"
+arrival = { process = "poisson", rate_per_s = 50 }
+timeout_ms = 2000
+
+[[service]]
+name = "s"
+zones = ["b"]
+service_time = { dist = "exponential", mean_ms = 5 }
+
+[[fault]]
+kind = "zone-outage"
+zone = "a"
+start_s = 6
+"#
+        .into(),
+    })
+    .unwrap();
+    let c = sc.variant(None).unwrap();
+    let ten_s = 10_000_000_000;
+    let mut whole = World::new(c.spec, 3, c.budget);
+    whole.run().unwrap();
+    let mut stepped = World::new(c.spec, 3, c.budget);
+    while stepped.step().unwrap() {}
+    let mut sliced = World::new(c.spec, 3, c.budget);
+    for k in 1..=20 {
+        sliced.run_until(k * 777_000_000).unwrap();
+    }
+    sliced.run().unwrap();
+    for (how, w) in [("whole", &whole), ("stepped", &stepped), ("sliced", &sliced)] {
+        assert_eq!((w.now(), w.end(), w.events()), (ten_s, ten_s, whole.events()), "{how}");
+    }
+    let r = RunReport::build(&whole, "early", "base");
+    assert_eq!((r.sim_time_ns, r.timeseries.t_s.len()), (ten_s, 10));
+}
+
+#[test]
 fn an_unrelated_region_changes_nothing_else_under_generated_timelines() {
     // Every component draws from its own named streams and only talks to what it calls, so a
     // region with its own service and users, which nothing else calls, leaves every other
