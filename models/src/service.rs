@@ -344,6 +344,13 @@ impl Instance {
             out.send(from, Msg { call, kind: MsgKind::response(Status::Error) });
             return;
         }
+        if self.propagate && now > req.deadline {
+            // It arrived after its caller gave up (the network took the time left): dropped
+            // unserved, as if it had waited in the queue past its deadline.
+            self.stats.shed += 1;
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+            return;
+        }
         if self.busy < self.workers {
             let key = self.jobs.insert(Job::new(from, call, req, now, self.propagate));
             self.begin(now, out, health, key);
@@ -575,6 +582,12 @@ mod tests {
         s.on_timer(8500, &mut out, HEALTHY, done);
         assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 5, kind: MsgKind::response(Status::Error) })]);
         assert_eq!((s.stats.deadline_exceeded, s.calls.in_flight()), (1, 0));
+        // One that arrives after its deadline (the network took the time left) is dropped at
+        // once, though a worker is free.
+        let mut out = Outbox::default();
+        s.on_msg(9000, &mut out, HEALTHY, ActorId(5), with_deadline(6, 8_999));
+        assert_eq!(out.sends, vec![(ActorId(5), Msg { call: 6, kind: MsgKind::response(Status::Rejected) })]);
+        assert_eq!((s.stats.shed, s.busy()), (3, 0));
     }
 
     #[test]
