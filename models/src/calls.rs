@@ -671,13 +671,11 @@ impl Calls {
         let k = p.target as usize;
         let t = &self.targets[k];
         self.deadlines[k].set(now, t.timeout, id, out, Timer::Deadline(k as u16));
-        if let Some(caps) = &self.caps {
-            let cap = caps[(id >> 32) as usize];
-            if cap < now.saturating_add(t.timeout) {
-                // The inherited deadline comes first: a timer of its own (the FIFO holds only
-                // deadlines of the target's fixed timeout).
-                out.timer(cap.saturating_sub(now), Timer::Cap(id));
-            }
+        let cap = self.cap(id);
+        if cap < now.saturating_add(t.timeout) {
+            // The inherited deadline comes first: a timer of its own (the FIFO holds only
+            // deadlines of the target's fixed timeout).
+            out.timer(cap.saturating_sub(now), Timer::Cap(id));
         }
         if let Some(h) = t.hedge_after
             && h < t.timeout

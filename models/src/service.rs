@@ -344,11 +344,7 @@ impl Instance {
             out.send(from, Msg { call, kind: MsgKind::response(Status::Error) });
             return;
         }
-        if self.propagate && now > req.deadline {
-            // It arrived after its caller gave up (the network took the time left): dropped
-            // unserved, as if it had waited in the queue past its deadline.
-            self.stats.shed += 1;
-            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+        if self.propagate && self.arrived_too_late(now, out, from, call, req) {
             return;
         }
         if self.busy < self.workers {
@@ -362,6 +358,20 @@ impl Instance {
             out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
         }
         self.gauges(now);
+    }
+
+    /// A request that arrived after its caller gave up (the network took the time left) is
+    /// dropped unserved, as if it had waited in the queue past its deadline. Out of line: only
+    /// services that propagate deadlines ask.
+    #[cold]
+    #[inline(never)]
+    fn arrived_too_late(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req) -> bool {
+        let late = now > req.deadline;
+        if late {
+            self.stats.shed += 1;
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+        }
+        late
     }
 
     /// Gives a job a worker and starts its local work.

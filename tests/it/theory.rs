@@ -165,6 +165,20 @@ retry = {{ max_attempts = {r_att}, backoff_base_ms = 1, backoff_max_ms = 1 }}
 /// second before the end, so that every chain of retries has run its course).
 #[test]
 fn deadline_propagation_stops_every_layer_retrying_at_the_clients_deadline() {
+    // a and b: a layer that calls the next with three attempts at once, each of `timeout_ms`.
+    let layer = |name: &str, next: &str, timeout_ms: u32, propagate: bool| {
+        format!(
+            r#"
+[[service]]
+name = "{name}"
+zones = ["z"]
+workers = 100000
+propagate_deadlines = {propagate}
+service_time = {{ dist = "constant", value_ms = 0 }}
+calls = [{{ target = "{next}", timeout_ms = {timeout_ms}, retry = {{ max_attempts = 3, backoff_base_ms = 0, jitter = "none" }} }}]
+"#
+        )
+    };
     let text = |propagate: bool| {
         format!(
             r#"
@@ -179,29 +193,15 @@ target = "a"
 arrival = {{ process = "poisson", rate_per_s = 20 }}
 stop_s = 9
 timeout_ms = 500
-
-[[service]]
-name = "a"
-zones = ["z"]
-workers = 100000
-propagate_deadlines = {propagate}
-service_time = {{ dist = "constant", value_ms = 0 }}
-calls = [{{ target = "b", timeout_ms = 300, retry = {{ max_attempts = 3, backoff_base_ms = 0, jitter = "none" }} }}]
-
-[[service]]
-name = "b"
-zones = ["z"]
-workers = 100000
-propagate_deadlines = {propagate}
-service_time = {{ dist = "constant", value_ms = 0 }}
-calls = [{{ target = "c", timeout_ms = 200, retry = {{ max_attempts = 3, backoff_base_ms = 0, jitter = "none" }} }}]
-
+{}{}
 [[service]]
 name = "c"
 zones = ["z"]
 workers = 100000
 service_time = {{ dist = "constant", value_ms = 10000 }}
-"#
+"#,
+            layer("a", "b", 300, propagate),
+            layer("b", "c", 200, propagate)
         )
     };
     for seed in [1, 2] {
