@@ -280,6 +280,32 @@ pub fn edit(sc: &Scenario, f: impl FnOnce(&mut toml::Table)) -> Result<Scenario,
     Scenario::parse(&Source { file: sc.source.file.clone(), text })
 }
 
+/// Variant `variant` as a scenario of its own: its `set` entries written into the document,
+/// with no variants and no expectations left (they may name variants). Its one variant runs
+/// as `variant` does; a property can then edit the effective value of any field.
+pub fn flatten(sc: &Scenario, variant: &str) -> Result<Scenario, ScenarioErrors> {
+    edit(sc, |doc| {
+        let variants = doc.remove("variant");
+        doc.remove("expect");
+        let set = variants
+            .as_ref()
+            .and_then(|v| v.as_array())
+            .and_then(|vs| vs.iter().find(|v| v.get("name").and_then(|n| n.as_str()) == Some(variant)))
+            .and_then(|v| v.get("set"))
+            .and_then(|s| s.as_table())
+            .cloned();
+        for (path, value) in set.into_iter().flatten() {
+            crate::set_path(doc, &path, value).expect("the variant's `set` applied when it was parsed");
+        }
+    })
+}
+
+/// Sets `a.b.c` in a scenario document as a variant's `set` does (arrays of tables by an
+/// element's `name` or by position).
+pub fn set(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
+    crate::set_path(doc, path, value)
+}
+
 /// A built-in scenario by name.
 pub fn catalog_scenario(name: &str) -> Scenario {
     let e = catalog::get(name).unwrap_or_else(|| panic!("no catalog scenario `{name}`"));

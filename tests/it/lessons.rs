@@ -68,6 +68,15 @@ fn retry_storm_outlives_its_trigger_with_aggressive_retries_and_recovers_with_a_
         assert!(goodput(&deadlines, 0.0, 20.0) > 0.99 && goodput(&deadlines, 20.0, 30.0) < 0.2);
         assert!(stuck > 0.3 && stuck < 0.7, "deadlines: {stuck}");
         assert!(deadlines.services[0].shed > 10_000, "{}", deadlines.services[0].shed);
+        // A rate limit at 80% of the API's capacity caps what it admits, retries included. It
+        // still gets stuck (its queue fills with requests given up on during the slowdown), but
+        // the spare 20% drains that queue and it recovers for good about 25 s after the
+        // slowdown: admission control bounds the storm, the queue timeout ends it at once.
+        let limited = run("retry-storm", "rate-limit", seed);
+        assert!(goodput(&limited, 0.0, 20.0) > 0.99, "rate limit: {}", goodput(&limited, 0.0, 20.0));
+        assert!(goodput(&limited, 30.0, 45.0) < 0.1, "rate limit: {}", goodput(&limited, 30.0, 45.0));
+        assert!(goodput(&limited, 60.0, 90.0) > 0.99, "rate limit: {}", goodput(&limited, 60.0, 90.0));
+        assert!(limited.services[0].rate_limited > 10_000, "{}", limited.services[0].rate_limited);
         // The API's own time series shows why: long after the trigger it still receives far
         // more than the clients' 560 requests/s (retries), and turns most of it away.
         let api = &storm.services[0].timeseries;

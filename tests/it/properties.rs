@@ -204,7 +204,7 @@ fn designs_without_a_retry_storm_recover_once_generated_faults_heal() {
         ("tail-at-scale", &["no-hedging", "hedged"]),
         ("partition-consistency", &["strong", "eventual"]),
         ("queue-dead-letters", &["three-attempts", "patient"]),
-        ("retry-storm", &["retry-budget", "no-retries", "queue-timeout"]),
+        ("retry-storm", &["retry-budget", "no-retries", "queue-timeout", "rate-limit"]),
     ];
     for (name, variants) in designs {
         // Without its expectations, which name the catalog's own faults.
@@ -977,4 +977,207 @@ fn recording_histories_leaves_every_run_as_it_was() {
         }
     }
     assert!(compared >= 10, "{compared}");
+}
+
+/// The value at a dotted path of a scenario document (arrays of tables by `name` or position).
+fn lookup<'a>(doc: &'a toml::Table, path: &str) -> Option<&'a toml::Value> {
+    let mut parts = path.split('.');
+    let mut cur = doc.get(parts.next()?)?;
+    for p in parts {
+        cur = match cur {
+            toml::Value::Table(t) => t.get(p)?,
+            toml::Value::Array(items) => match p.parse::<usize>() {
+                Ok(i) => items.get(i)?,
+                Err(_) => items.iter().find(|it| it.get("name").and_then(|n| n.as_str()) == Some(p))?,
+            },
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn number(v: Option<&toml::Value>) -> Option<f64> {
+    v.and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+}
+
+/// Every limit of a flattened scenario that its run `r` shows was never reached, raised: as
+/// `(path, new value)` edits of the document. Each is a limit that only acts when reached — a
+/// full queue, an empty token bucket, a deadline passing, a breaker's count of failures, a
+/// full cache, a message's last delivery — so raising it must leave the run exactly as it was.
+fn slack_limits(doc: &toml::Table, r: &RunReport) -> Vec<(String, toml::Value)> {
+    let mut raise = Vec::new();
+    // Components the scenario declares (a workflow's brokers and steps are reported too).
+    let declared = |list: &str, name: &str| lookup(doc, &format!("{list}.{name}")).is_some();
+    let twice_plus_one = |v: Option<&toml::Value>, default: i64| {
+        toml::Value::Integer(v.and_then(|v| v.as_integer()).unwrap_or(default) * 2 + 1)
+    };
+    // A deadline a propagating service acts on is set from its callers' timeouts, and
+    // reaching it is not always counted as a timeout (a retry it prevents): no timeout is
+    // raised in such scenarios.
+    let propagating = r.services.iter().any(|s| {
+        lookup(doc, &format!("service.{}.propagate_deadlines", s.name)).and_then(|v| v.as_bool()) == Some(true)
+    });
+    // A hedge only acts when it comes before the attempt's timeout: raising the timeout past a
+    // hedge that never acted would start it.
+    let hedge_dormant = |at: &str| {
+        let t = number(lookup(doc, &format!("{at}.timeout_ms")));
+        number(lookup(doc, &format!("{at}.hedge_after_ms"))).is_some_and(|h| t.is_none_or(|t| h >= t))
+    };
+    for s in r.services.iter().filter(|s| declared("service", &s.name)) {
+        let at = format!("service.{}", s.name);
+        if s.rejected == 0 {
+            raise.push((
+                format!("{at}.queue_capacity"),
+                twice_plus_one(lookup(doc, &format!("{at}.queue_capacity")), 1000),
+            ));
+        }
+        // A limit the scenario does not set is added far beyond reach: a limiter, a queue
+        // timeout or a breaker that exists but never acts must change nothing either.
+        if s.rate_limited == 0 {
+            match number(lookup(doc, &format!("{at}.rate_limit_per_s"))) {
+                Some(rate) => {
+                    raise.push((format!("{at}.rate_limit_per_s"), (rate * 2.0).into()));
+                    if let Some(burst) = number(lookup(doc, &format!("{at}.rate_limit_burst"))) {
+                        raise.push((format!("{at}.rate_limit_burst"), (burst * 2.0).into()));
+                    }
+                }
+                None => raise.push((format!("{at}.rate_limit_per_s"), 1e9.into())),
+            }
+        }
+        if s.shed == 0 {
+            let t = number(lookup(doc, &format!("{at}.queue_timeout_ms")));
+            raise.push((format!("{at}.queue_timeout_ms"), t.map_or(1e10, |t| t * 2.0).into()));
+        }
+        let calls = lookup(doc, &format!("{at}.calls")).and_then(|c| c.as_array()).map_or(0, |c| c.len());
+        for i in 0..calls {
+            let call = format!("{at}.calls.{i}");
+            if s.downstream_timeouts == 0 && !propagating && !hedge_dormant(&call) {
+                let t = number(lookup(doc, &format!("{call}.timeout_ms"))).expect("a call has a timeout");
+                raise.push((format!("{call}.timeout_ms"), (t * 2.0).into()));
+            }
+            if s.downstream_breaker_opened == 0 {
+                match lookup(doc, &format!("{call}.breaker.failures")) {
+                    Some(f) => raise.push((format!("{call}.breaker.failures"), twice_plus_one(Some(f), 0))),
+                    None => {
+                        let never: toml::Table = toml::from_str("failures = 1000000000\nopen_ms = 1000").unwrap();
+                        raise.push((format!("{call}.breaker"), never.into()));
+                    }
+                }
+            }
+        }
+    }
+    for w in &r.workloads {
+        let at = format!("workload.{}", w.name);
+        // An attempt that timed out was retried, refused a retry (budget, breaker) or ended
+        // the request timed out.
+        let quiet = w.requests.timed_out == 0 && w.retries == 0 && w.retry_budget_exhausted == 0;
+        if quiet && w.breaker_rejected == 0 && !propagating && !hedge_dormant(&at) {
+            let t = number(lookup(doc, &format!("{at}.timeout_ms"))).expect("a workload has a timeout");
+            raise.push((format!("{at}.timeout_ms"), (t * 2.0).into()));
+        }
+        if w.retry_budget_exhausted == 0
+            && let Some(b) = number(lookup(doc, &format!("{at}.retry.budget_ratio")))
+        {
+            raise.push((format!("{at}.retry.budget_ratio"), (b * 2.0 + 0.05).into()));
+        }
+    }
+    for b in &r.balancers {
+        if b.timeouts == 0 && declared("load_balancer", &b.name) {
+            let at = format!("load_balancer.{}.timeout_ms", b.name);
+            let t = number(lookup(doc, &at)).unwrap_or(30_000.0);
+            raise.push((at, (t * 2.0).into()));
+        }
+    }
+    for c in &r.caches {
+        if c.evictions == 0 && declared("cache", &c.name) {
+            let at = format!("cache.{}.capacity", c.name);
+            raise.push((at.clone(), twice_plus_one(lookup(doc, &at), 0)));
+        }
+    }
+    for q in &r.queues {
+        if q.dead_lettered == 0 && declared("queue", &q.name) {
+            let at = format!("queue.{}.max_attempts", q.name);
+            let n = lookup(doc, &at).and_then(|v| v.as_integer()).unwrap_or(5);
+            raise.push((at, toml::Value::Integer(n + 3)));
+        }
+    }
+    for d in &r.databases {
+        if d.rejected == 0 && declared("database", &d.name) {
+            let at = format!("database.{}.queue_capacity", d.name);
+            raise.push((at.clone(), twice_plus_one(lookup(doc, &at), 1000)));
+        }
+    }
+    for w in r.workflows.iter().filter(|w| declared("workflow", &w.name)) {
+        for s in &w.steps {
+            if s.rejected == 0 && declared(&format!("workflow.{}.step", w.name), &s.name) {
+                let at = format!("workflow.{}.step.{}.queue_capacity", w.name, s.name);
+                raise.push((at.clone(), twice_plus_one(lookup(doc, &at), 1000)));
+            }
+        }
+    }
+    raise
+}
+
+#[test]
+fn a_limit_never_reached_changes_nothing_when_raised() {
+    // Queue capacities, rate limits, timeouts, breaker thresholds, cache capacities, delivery
+    // limits and retry budgets act only when reached. Under every catalog scenario's variants,
+    // with its own faults and generated ones, each limit the report shows was never reached is
+    // raised, all at once, and the report must be the same (only the fault events and the
+    // engine's own event count may differ: a later deadline moves a timer that finds nothing).
+    // A variant is also checked to run as its `set` written into the document.
+    let mut raised = std::collections::BTreeMap::<String, usize>::new();
+    for Case { name, sc, with, seed, .. } in catalog_cases(timelines_per_scenario(1)) {
+        for v in &sc.variants {
+            let flat = testing::flatten(&with, &v.name).unwrap();
+            let report = testing::run(&flat, None, seed).unwrap().report;
+            let expected = outcome_of(&flat, &flat.variants[0].name, seed);
+            if seed == 1 {
+                let mut as_variant = outcome_of(&with, &v.name, seed);
+                as_variant["variant"] = expected["variant"].clone();
+                if let Some(d) = first_difference(&expected, &as_variant, "") {
+                    panic!("{name} [{}]: the variant and its flattened document differ: {d}", v.name);
+                }
+            }
+            let doc: toml::Table = toml::from_str(&flat.source.text).unwrap();
+            let raise = slack_limits(&doc, &report);
+            let raised_in = |edits: &[(String, toml::Value)]| {
+                let relaxed = testing::edit(&flat, |doc| {
+                    for (path, value) in edits {
+                        testing::set(doc, path, value.clone()).unwrap();
+                    }
+                })
+                .unwrap_or_else(|e| panic!("{name} [{}]: {edits:?}: {e:?}", v.name));
+                outcome_of(&relaxed, &relaxed.variants[0].name, seed)
+            };
+            if let Some(d) = first_difference(&expected, &raised_in(&raise), "") {
+                // Name the limit.
+                let culprit = raise
+                    .iter()
+                    .find(|e| first_difference(&expected, &raised_in(std::slice::from_ref(e)), "").is_some());
+                panic!(
+                    "{name} [{}] seed {seed}: raising {culprit:?} (of {} limits never reached) changed the run: {d}",
+                    v.name,
+                    raise.len()
+                );
+            }
+            for (path, _) in &raise {
+                let field = path.rsplit('.').next().unwrap();
+                *raised.entry(field.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let fields = [
+        "queue_capacity",
+        "queue_timeout_ms",
+        "rate_limit_per_s",
+        "timeout_ms",
+        "breaker",
+        "failures",
+        "capacity",
+        "max_attempts",
+    ];
+    for field in fields {
+        assert!(raised.contains_key(field), "{field} never raised: {raised:?}");
+    }
 }
