@@ -97,14 +97,32 @@ impl Client {
                 let at = t.saturating_add(gap);
                 return (at < self.stop).then_some(at - now);
             }
-            // Thinning (Lewis & Shedler): candidates at the peak rate, each kept with
-            // probability rate(t)/peak. Two draws per candidate.
-            let peak = base * shape.peak_factor();
+            // Thinning (Lewis & Shedler): candidates at a peak rate, each kept with probability
+            // rate(t)/peak. Two draws per candidate. The peak holds between phase boundaries
+            // only (the phases in force × the diurnal crest): a candidate past the next
+            // boundary is dropped and drawing starts again there, which is exact since the
+            // gaps are memoryless. So a phase changes nothing before it starts (a peak over
+            // the whole run would thin every earlier candidate differently).
+            let (factor, end) = shape.stretch(t);
+            let peak = base * factor;
             if peak <= 0.0 {
-                return None;
+                // A pause: nothing arrives until the next boundary.
+                if end >= self.stop {
+                    return None;
+                }
+                t = end;
+                continue;
             }
             let gap = Dist::Exponential { mean: 1e9 / peak }.sample(&mut self.rng.arrivals).max(1);
-            t = t.saturating_add(gap);
+            let next = t.saturating_add(gap);
+            if next >= end {
+                if end >= self.stop {
+                    return None;
+                }
+                t = end;
+                continue;
+            }
+            t = next;
             if t >= self.stop {
                 return None;
             }
@@ -235,6 +253,18 @@ impl RateShape {
             f *= 1.0 + d.amplitude * libm::sin(std::f64::consts::TAU * phase);
         }
         f.max(0.0)
+    }
+
+    /// An upper bound of [`RateShape::factor`] from `t` to the next phase boundary, and that
+    /// boundary (`Nanos::MAX`: the bound holds from `t` on).
+    #[inline]
+    pub fn stretch(&self, t: Nanos) -> (f64, Nanos) {
+        let crest = self.diurnal.as_ref().map_or(1.0, |d| 1.0 + d.amplitude.abs());
+        if self.phases.is_empty() {
+            return (crest, Nanos::MAX);
+        }
+        let in_force: f64 = self.phases.iter().filter(|p| p.start <= t && t < p.end).map(|p| p.multiplier).product();
+        (in_force.max(0.0) * crest, self.next_change(t).unwrap_or(Nanos::MAX))
     }
 
     /// An upper bound of [`RateShape::factor`] over all time.

@@ -1181,3 +1181,92 @@ fn a_limit_never_reached_changes_nothing_when_raised() {
         assert!(raised.contains_key(field), "{field} never raised: {raised:?}");
     }
 }
+
+/// The first `windows` values of every per-window series in a report (the top-level one and
+/// each component's), by path.
+fn series_prefix(v: &serde_json::Value, windows: usize, path: &str, into: &mut Vec<(String, serde_json::Value)>) {
+    use serde_json::Value::{Array, Object};
+    match v {
+        Object(o) => {
+            for (k, x) in o {
+                if k == "timeseries"
+                    && let Object(series) = x
+                {
+                    for (name, values) in series {
+                        let head = |a: &[serde_json::Value]| Array(a.iter().take(windows).cloned().collect());
+                        let cut = match values {
+                            // One series per shard (or partition): cut each.
+                            Array(a) if a.iter().all(|x| x.is_array()) && !a.is_empty() => {
+                                Array(a.iter().map(|x| head(x.as_array().unwrap())).collect())
+                            }
+                            Array(a) => head(a),
+                            _ => continue,
+                        };
+                        into.push((format!("{path}.{k}.{name}"), cut));
+                    }
+                } else {
+                    series_prefix(x, windows, &format!("{path}.{k}"), into);
+                }
+            }
+        }
+        Array(a) => a.iter().enumerate().for_each(|(i, x)| series_prefix(x, windows, &format!("{path}[{i}]"), into)),
+        _ => {}
+    }
+}
+
+#[test]
+fn what_starts_later_leaves_the_run_before_it_as_it_was() {
+    // Causality: a fault, or a spike in a workload's rate, that starts at T cannot change what
+    // happened before T. Every per-window series must match over the windows that end before T,
+    // under every catalog scenario's own faults and generated ones. (A simulator that drew ahead
+    // from the future — a majorant over the whole run, a timer set from a later phase — would
+    // see the change early; so would paired comparisons of designs that differ only later.)
+    let mut compared = (0, 0);
+    for Case { name, sc, faults, with, seed } in catalog_cases(timelines_per_scenario(1)) {
+        let t = testing::Targets::of(&sc);
+        let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
+        let window_s = number(lookup(&doc, "scenario.window_ms")).unwrap_or(1000.0) / 1000.0;
+        let windows = (t.duration_s / window_s) as usize;
+        if windows < 4 {
+            continue;
+        }
+        // Halfway into window k (from the middle on, another one for each seed): windows 0..k
+        // end before T.
+        let k = 1 + (windows / 2 + 5 * seed as usize) % (windows - 1);
+        let at = (k as f64 + 0.5) * window_s;
+        let mut later = timelines(&sc, 1..2, (seed as usize) + 1).pop().unwrap();
+        later.iter_mut().for_each(|f| f.start_s = at);
+        let spike = |doc: &mut toml::Table| {
+            for w in doc.get_mut("workload").and_then(|w| w.as_array_mut()).into_iter().flatten() {
+                if w.get("arrival").is_some() {
+                    let phase: toml::Table =
+                        toml::from_str(&format!("start_s = {at}\nend_s = {}\nmultiplier = 2.5", at + window_s))
+                            .unwrap();
+                    let phases =
+                        w.as_table_mut().unwrap().entry("phases").or_insert_with(|| toml::Value::Array(vec![]));
+                    phases.as_array_mut().unwrap().push(phase.into());
+                }
+            }
+        };
+        let with_fault = testing::with_faults(&sc, &[faults.clone(), later.clone()].concat()).unwrap();
+        let with_spike = testing::edit(&with, spike).unwrap();
+        for v in &sc.variants {
+            let mut base = Vec::new();
+            series_prefix(&outcome_of(&with, &v.name, seed), k, "", &mut base);
+            for (what, changed) in [("a fault", &with_fault), ("a spike", &with_spike)] {
+                let mut got = Vec::new();
+                series_prefix(&outcome_of(changed, &v.name, seed), k, "", &mut got);
+                assert_eq!(base.len(), got.len());
+                for ((path, a), (_, b)) in base.iter().zip(&got) {
+                    assert!(
+                        a == b,
+                        "{name} [{}] seed {seed}: {what} from {at} s changed {path} before it:\n{a}\n{b}\n{later:?}",
+                        v.name
+                    );
+                }
+                if what == "a fault" { compared.0 += 1 } else { compared.1 += 1 }
+            }
+        }
+    }
+    assert!(compared.0 >= 40 && compared.1 >= 40, "{compared:?}");
+}

@@ -329,6 +329,60 @@ service_time = {{ dist = "constant", value_ms = 0.1 }}
 }
 
 #[test]
+fn phases_and_a_pause_on_a_diurnal_rate_give_each_window_its_integrated_rate() {
+    // Thinning with a peak that holds only between phase boundaries (models/src/client.rs):
+    // every window must get the integral of its rate, across boundaries, in a pause (×0) and
+    // with the diurnal wave on top.
+    let text = format!(
+        r#"
+[scenario]
+name = "shape"
+duration_s = 30
+window_ms = 1000
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "s"
+arrival = {{ process = "poisson", rate_per_s = 400 }}
+phases = [{{ start_s = 5.5, end_s = 10.25, multiplier = 0 }}, {{ start_s = 12.5, end_s = 18, multiplier = 3 }}, {{ start_s = 16, end_s = 22, multiplier = 0.5 }}]
+diurnal = {{ period_s = 20, amplitude = 0.5 }}
+timeout_ms = 1000
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 1000
+service_time = {{ dist = "constant", value_ms = 0.1 }}
+"#
+    );
+    let rate = |t: f64| {
+        let phases = [(5.5, 10.25, 0.0), (12.5, 18.0, 3.0), (16.0, 22.0, 0.5)];
+        let f: f64 = phases.iter().filter(|p| p.0 <= t && t < p.1).map(|p| p.2).product();
+        400.0 * f * (1.0 + 0.5 * (std::f64::consts::TAU * t / 20.0).sin())
+    };
+    let (r, _) = run(&text, 9);
+    let ts = &r.timeseries;
+    let (mut chi2, mut paused) = (0.0, 0);
+    for i in 0..30 {
+        let n = (ts.ok[i] + ts.failed[i] + ts.timed_out[i]) as f64;
+        // Midpoint rule on 10 000 steps: exact to far below a count.
+        let expect: f64 = (0..10_000).map(|k| rate(i as f64 + (k as f64 + 0.5) / 1e4) / 1e4).sum();
+        if expect == 0.0 {
+            assert_eq!(n, 0.0, "window {i} is paused");
+            paused += 1;
+            continue;
+        }
+        // Poisson counts: sd = sqrt(mean); 5 sd per window.
+        assert!((n - expect).abs() < 5.0 * expect.sqrt(), "window {i}: {n} vs {expect:.1}");
+        chi2 += (n - expect).powi(2) / expect;
+    }
+    assert_eq!(paused, 4, "windows 6-9 lie wholly in the pause");
+    // 26 windows with counts: chi-square with 26 degrees of freedom, 99.9% quantile 54.1.
+    assert!(chi2 < 54.1, "chi-square {chi2:.1}");
+}
+
+#[test]
 fn rate_limiter_admits_its_rate_and_rejects_the_rest() {
     let text = format!(
         r#"
