@@ -1216,12 +1216,12 @@ fn series_prefix(v: &serde_json::Value, windows: usize, path: &str, into: &mut V
 
 #[test]
 fn what_starts_later_leaves_the_run_before_it_as_it_was() {
-    // Causality: a fault, or a spike in a workload's rate, that starts at T cannot change what
-    // happened before T. Every per-window series must match over the windows that end before T,
+    // Causality: a fault, a spike in a workload's rate or a new workload that starts at T cannot
+    // change what happened before T. Every per-window series must match over the windows that end before T,
     // under every catalog scenario's own faults and generated ones. (A simulator that drew ahead
     // from the future — a majorant over the whole run, a timer set from a later phase — would
     // see the change early; so would paired comparisons of designs that differ only later.)
-    let mut compared = (0, 0);
+    let mut compared = (0, 0, 0);
     for Case { name, sc, faults, with, seed } in catalog_cases(timelines_per_scenario(1)) {
         let t = testing::Targets::of(&sc);
         let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
@@ -1248,12 +1248,23 @@ fn what_starts_later_leaves_the_run_before_it_as_it_was() {
                 }
             }
         };
+        // A copy of the first workload that starts sending at T (its own arrival stream).
+        let newcomer = |doc: &mut toml::Table| {
+            let ws = doc.get_mut("workload").and_then(|w| w.as_array_mut()).unwrap();
+            let mut w = ws[0].as_table().unwrap().clone();
+            w.insert("name".into(), "latecomers".into());
+            w.insert("start_s".into(), at.into());
+            w.remove("stop_s");
+            ws.push(w.into());
+        };
         let with_fault = testing::with_faults(&sc, &[faults.clone(), later.clone()].concat()).unwrap();
         let with_spike = testing::edit(&with, spike).unwrap();
+        let with_newcomer = testing::edit(&with, newcomer).unwrap();
         for v in &sc.variants {
             let mut base = Vec::new();
             series_prefix(&outcome_of(&with, &v.name, seed), k, "", &mut base);
-            for (what, changed) in [("a fault", &with_fault), ("a spike", &with_spike)] {
+            let changes = [("a fault", &with_fault), ("a spike", &with_spike), ("a new workload", &with_newcomer)];
+            for (what, changed) in changes {
                 let mut got = Vec::new();
                 series_prefix(&outcome_of(changed, &v.name, seed), k, "", &mut got);
                 assert_eq!(base.len(), got.len());
@@ -1264,9 +1275,13 @@ fn what_starts_later_leaves_the_run_before_it_as_it_was() {
                         v.name
                     );
                 }
-                if what == "a fault" { compared.0 += 1 } else { compared.1 += 1 }
+                match what {
+                    "a fault" => compared.0 += 1,
+                    "a spike" => compared.1 += 1,
+                    _ => compared.2 += 1,
+                }
             }
         }
     }
-    assert!(compared.0 >= 40 && compared.1 >= 40, "{compared:?}");
+    assert!(compared.0 >= 40 && compared.1 >= 40 && compared.2 >= 40, "{compared:?}");
 }
