@@ -1285,3 +1285,119 @@ fn what_starts_later_leaves_the_run_before_it_as_it_was() {
     }
     assert!(compared.0 >= 40 && compared.1 >= 40 && compared.2 >= 40, "{compared:?}");
 }
+
+/// The report without its per-window series (everything a window's size must not change).
+fn without_series(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value::{Array, Object};
+    match v {
+        Object(o) => {
+            Object(o.iter().filter(|(k, _)| *k != "timeseries").map(|(k, x)| (k.clone(), without_series(x))).collect())
+        }
+        Array(a) => Array(a.iter().map(without_series).collect()),
+        x => x.clone(),
+    }
+}
+
+/// Every per-window series of a report, by path: `(path, field, values)`.
+fn all_series(v: &serde_json::Value, path: &str, into: &mut Vec<(String, String, serde_json::Value)>) {
+    use serde_json::Value::{Array, Object};
+    match v {
+        Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x) {
+                    ("timeseries", Object(series)) => {
+                        for (name, values) in series {
+                            into.push((format!("{path}.{k}"), name.clone(), values.clone()));
+                        }
+                    }
+                    _ => all_series(x, &format!("{path}.{k}"), into),
+                }
+            }
+        }
+        Array(a) => a.iter().enumerate().for_each(|(i, x)| all_series(x, &format!("{path}[{i}]"), into)),
+        _ => {}
+    }
+}
+
+/// A series at 1/`m` of the window size merged back, `m` windows at a time, as the full-size
+/// window reports it: counts add up, a state at the window's end is the last part's, a time
+/// average is the mean of the parts (the last, possibly partial, window is left out), the
+/// start time is the first part's. `None` for what cannot be merged (quantiles, ratios).
+fn merge_parts(field: &str, fine: &serde_json::Value, m: usize) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    let a = fine.as_array()?;
+    if a.iter().all(Value::is_array) && !a.is_empty() {
+        // Per shard: each its own count series.
+        return Some(Value::Array(a.iter().map(|s| merge_parts(field, s, m)).collect::<Option<_>>()?));
+    }
+    let pairs = a.chunks(m);
+    Some(Value::Array(match field {
+        "t_s" => pairs.map(|p| p[0].clone()).collect(),
+        "backlog" | "tier" | "leaderless_shards" => pairs.map(|p| p[p.len() - 1].clone()).collect(),
+        "utilisation" | "mean_queue_len" => {
+            let whole = (a.len() / m).saturating_sub(1);
+            let mean = |p: &[Value]| Some(Value::from(p.iter().map(Value::as_f64).sum::<Option<f64>>()? / m as f64));
+            pairs.take(whole).map(mean).collect::<Option<_>>()?
+        }
+        "p50_ms" | "p99_ms" | "hit_ratio" => return None,
+        _ => {
+            pairs.map(|p| p.iter().map(|x| x.as_u64()).sum::<Option<u64>>().map(Value::from)).collect::<Option<_>>()?
+        }
+    }))
+}
+
+#[test]
+fn the_window_size_changes_nothing_but_the_series_resolution() {
+    // Windows observe a run; they must not steer it. At a half or a fifth of the window size,
+    // every figure outside the series — the trace hash and the event count included — must be
+    // the same, and each series merged back must give the full-size one.
+    let mut compared = 0;
+    for Case { name, sc, with, seed, .. } in catalog_cases(timelines_per_scenario(1)) {
+        let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
+        let window_ms = number(lookup(&doc, "scenario.window_ms")).unwrap_or(1000.0);
+        let m = if seed % 2 == 0 { 5 } else { 2 };
+        let fine =
+            testing::edit(&with, |d| testing::set(d, "scenario.window_ms", (window_ms / m as f64).into()).unwrap())
+                .unwrap();
+        for v in &sc.variants {
+            let full = serde_json::to_value(testing::run(&with, Some(&v.name), seed).unwrap().report).unwrap();
+            let half = serde_json::to_value(testing::run(&fine, Some(&v.name), seed).unwrap().report).unwrap();
+            let ctx = format!("{name} [{}] seed {seed}", v.name);
+            if let Some(d) = first_difference(&without_series(&full), &without_series(&half), "") {
+                panic!("{ctx}: windows 1/{m} as long changed {d}");
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            all_series(&full, "", &mut a);
+            all_series(&half, "", &mut b);
+            assert_eq!(a.len(), b.len(), "{ctx}");
+            for ((path, field, coarse), (_, _, fine)) in a.iter().zip(&b) {
+                if field == "window_ms" {
+                    continue;
+                }
+                let Some(merged) = merge_parts(field, fine, m) else { continue };
+                let close = |x: &serde_json::Value, y: &serde_json::Value| match (x.as_f64(), y.as_f64()) {
+                    (Some(x), Some(y)) if x.fract() != 0.0 || y.fract() != 0.0 => {
+                        (x - y).abs() <= 1e-9 * x.abs().max(1.0)
+                    }
+                    _ => x == y,
+                };
+                let coarse = coarse.as_array().unwrap();
+                let merged = merged.as_array().unwrap();
+                let same = if matches!(field.as_str(), "utilisation" | "mean_queue_len") {
+                    // Reported to 0.001 each: the mean of rounded parts is within 0.001.
+                    merged
+                        .iter()
+                        .zip(coarse)
+                        .all(|(x, y)| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 0.001 + 1e-9)
+                } else if field == "shard_served" {
+                    merged == coarse
+                } else {
+                    merged.len() == coarse.len() && merged.iter().zip(coarse).all(|(x, y)| close(x, y))
+                };
+                assert!(same, "{ctx}: {path}.{field}: {m} windows merged {merged:?}\nagainst {coarse:?}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 40, "{compared}");
+}
