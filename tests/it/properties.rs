@@ -670,26 +670,29 @@ fn a_fault_that_changes_nothing_leaves_the_run_as_it_was() {
                 noops.push(link("loss", "probability", 0.0.into()));
             }
         }
-        let expected = outcome_of(&base, &sc.variants[0].name, seed);
-        for noop in &noops {
-            let f = Fault { table: noop.clone(), start_s: 0.5, duration_s: Some(t.duration_s * 0.9) };
-            let with = testing::with_faults(&sc, &[faults.clone(), vec![f]].concat()).unwrap();
-            let mut got = outcome_of(&with, &sc.variants[0].name, seed);
-            // Convergence and time to consistency are timed from the moment no fault is
-            // active, the no-op's end included.
-            let heal_timed = [("databases", "/consistency/convergence_ms"), ("workflows", "/time_to_consistency_ms")];
-            for (list, field) in heal_timed {
-                for (k, b) in expected[list].as_array().unwrap().iter().enumerate() {
-                    if let (Some(x), Some(y)) = (got[list][k].pointer_mut(field), b.pointer(field)) {
-                        *x = y.clone();
+        for v in &sc.variants {
+            let expected = outcome_of(&base, &v.name, seed);
+            for noop in &noops {
+                let f = Fault { table: noop.clone(), start_s: 0.5, duration_s: Some(t.duration_s * 0.9) };
+                let with = testing::with_faults(&sc, &[faults.clone(), vec![f]].concat()).unwrap();
+                let mut got = outcome_of(&with, &v.name, seed);
+                // Convergence and time to consistency are timed from the moment no fault is
+                // active, the no-op's end included.
+                let heal_timed =
+                    [("databases", "/consistency/convergence_ms"), ("workflows", "/time_to_consistency_ms")];
+                for (list, field) in heal_timed {
+                    for (k, b) in expected[list].as_array().unwrap().iter().enumerate() {
+                        if let (Some(x), Some(y)) = (got[list][k].pointer_mut(field), b.pointer(field)) {
+                            *x = y.clone();
+                        }
                     }
                 }
+                if let Some(d) = first_difference(&expected, &got, "") {
+                    panic!("{name} [{}] seed {seed}: {noop:?}: {d}", v.name);
+                }
+                tried += 1;
+                losses += usize::from(noop["kind"].as_str() == Some("loss"));
             }
-            if let Some(d) = first_difference(&expected, &got, "") {
-                panic!("{name} seed {seed}: {noop:?}: {d}");
-            }
-            tried += 1;
-            losses += usize::from(noop["kind"].as_str() == Some("loss"));
         }
     }
     assert!(tried >= 50 && losses >= 10, "{tried} no-ops, {losses} of them losses");
