@@ -1026,6 +1026,13 @@ fn slack_limits(doc: &toml::Table, r: &RunReport) -> Vec<(String, toml::Value)> 
         let t = number(lookup(doc, &format!("{at}.timeout_ms")));
         number(lookup(doc, &format!("{at}.hedge_after_ms"))).is_some_and(|h| t.is_none_or(|t| h >= t))
     };
+    // A hedge not before the attempt's timeout never acts (docs/scenario-format.md): one is
+    // added, at the timeout, where there is none.
+    let dormant_hedge = |at: &str, timeout_ms: f64, raise: &mut Vec<(String, toml::Value)>| {
+        if lookup(doc, &format!("{at}.hedge_after_ms")).is_none() {
+            raise.push((format!("{at}.hedge_after_ms"), timeout_ms.into()));
+        }
+    };
     for s in r.services.iter().filter(|s| declared("service", &s.name)) {
         let at = format!("service.{}", s.name);
         if s.rejected == 0 {
@@ -1054,10 +1061,12 @@ fn slack_limits(doc: &toml::Table, r: &RunReport) -> Vec<(String, toml::Value)> 
         let calls = lookup(doc, &format!("{at}.calls")).and_then(|c| c.as_array()).map_or(0, |c| c.len());
         for i in 0..calls {
             let call = format!("{at}.calls.{i}");
+            let mut t = number(lookup(doc, &format!("{call}.timeout_ms"))).expect("a call has a timeout");
             if s.downstream_timeouts == 0 && !propagating && !hedge_dormant(&call) {
-                let t = number(lookup(doc, &format!("{call}.timeout_ms"))).expect("a call has a timeout");
-                raise.push((format!("{call}.timeout_ms"), (t * 2.0).into()));
+                t *= 2.0;
+                raise.push((format!("{call}.timeout_ms"), t.into()));
             }
+            dormant_hedge(&call, t, &mut raise);
             if s.downstream_breaker_opened == 0 {
                 match lookup(doc, &format!("{call}.breaker.failures")) {
                     Some(f) => raise.push((format!("{call}.breaker.failures"), twice_plus_one(Some(f), 0))),
@@ -1074,10 +1083,12 @@ fn slack_limits(doc: &toml::Table, r: &RunReport) -> Vec<(String, toml::Value)> 
         // An attempt that timed out was retried, refused a retry (budget, breaker) or ended
         // the request timed out.
         let quiet = w.requests.timed_out == 0 && w.retries == 0 && w.retry_budget_exhausted == 0;
+        let mut t = number(lookup(doc, &format!("{at}.timeout_ms"))).expect("a workload has a timeout");
         if quiet && w.breaker_rejected == 0 && !propagating && !hedge_dormant(&at) {
-            let t = number(lookup(doc, &format!("{at}.timeout_ms"))).expect("a workload has a timeout");
-            raise.push((format!("{at}.timeout_ms"), (t * 2.0).into()));
+            t *= 2.0;
+            raise.push((format!("{at}.timeout_ms"), t.into()));
         }
+        dormant_hedge(&at, t, &mut raise);
         if w.retry_budget_exhausted == 0
             && let Some(b) = number(lookup(doc, &format!("{at}.retry.budget_ratio")))
         {
@@ -1175,6 +1186,7 @@ fn a_limit_never_reached_changes_nothing_when_raised() {
         "queue_timeout_ms",
         "rate_limit_per_s",
         "timeout_ms",
+        "hedge_after_ms",
         "breaker",
         "failures",
         "capacity",
