@@ -1,5 +1,6 @@
 //! All integration and property tests, in one test binary (faster to build than many).
 
+mod architectures;
 mod bin;
 mod cli;
 mod consistency;

@@ -1,0 +1,326 @@
+//! Generated architectures: random but valid scenarios — regions and zones, a chain of services
+//! with load balancers, a cache, a sharded database and a queue in random places and settings,
+//! open- and closed-loop workloads — under generated fault timelines. The catalog covers the
+//! combinations someone thought of; these cover the others. Every run must build a report whose
+//! bookkeeping adds up (the same checks as the catalog's, `properties::check_accounts`), and run
+//! the same twice.
+
+use faultline_scenarios::{Scenario, Source, testing};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+/// Choices taken in order from a list of numbers: shrinking the numbers towards 0 shrinks the
+/// architecture towards the simplest one (every `below` and `chance` then answers 0 / false).
+struct Pick<'a> {
+    v: &'a [u32],
+    i: usize,
+}
+
+impl Pick<'_> {
+    fn below(&mut self, n: u32) -> u32 {
+        let x = self.v.get(self.i).copied().unwrap_or(0);
+        self.i += 1;
+        x % n
+    }
+
+    fn chance(&mut self, percent: u32) -> bool {
+        self.below(100) >= 100 - percent
+    }
+
+    fn range(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    fn one<'s>(&mut self, of: &[&'s str]) -> &'s str {
+        of[self.below(of.len() as u32) as usize]
+    }
+}
+
+fn dist(p: &mut Pick, lo_ms: u32, hi_ms: u32) -> String {
+    let mean_ms = p.range(lo_ms, hi_ms);
+    match p.below(3) {
+        0 => format!("{{ dist = \"exponential\", mean_ms = {mean_ms} }}"),
+        1 => format!("{{ dist = \"lognormal\", p50_ms = {mean_ms}, p99_ms = {} }}", mean_ms * 4),
+        _ => format!("{{ dist = \"constant\", value_ms = {mean_ms} }}"),
+    }
+}
+
+fn retry(p: &mut Pick) -> String {
+    if !p.chance(35) {
+        return String::new();
+    }
+    let budget = if p.chance(30) { format!(", budget_ratio = 0.{}", p.range(1, 5)) } else { String::new() };
+    let jitter = p.one(&["full", "equal", "none"]);
+    format!(
+        "retry = {{ max_attempts = {}, backoff_base_ms = {}, backoff_max_ms = 100, jitter = \"{jitter}\"{budget} }}\n",
+        p.range(2, 3),
+        p.range(1, 20)
+    )
+}
+
+/// A call table's optional fields for a service call (`kind`-free: targets have no kinds).
+fn call_extras(p: &mut Pick, timeout_ms: u32, service_target: bool) -> String {
+    let mut s = String::new();
+    if p.chance(20) {
+        s += &format!(", breaker = {{ failures = {}, open_ms = {} }}", p.range(1, 5), p.range(50, 1000));
+    }
+    if service_target && p.chance(15) {
+        s += &format!(", hedge_after_ms = {}", p.range(1, timeout_ms));
+    }
+    if p.chance(10) {
+        s += &format!(", fanout = {}", p.range(2, 3));
+    }
+    if p.chance(20) {
+        s += ", optional = true";
+    }
+    s
+}
+
+/// A scenario text from the choices in `v`.
+pub(crate) fn architecture(v: &[u32]) -> String {
+    let p = &mut Pick { v, i: 0 };
+    let mut t = String::new();
+    let duration = p.range(4, 30);
+    t += &format!("[scenario]\nname = \"generated\"\nduration_s = {duration}\nwindow_ms = 1000\n\n");
+    let mut zones = Vec::new();
+    for r in 0..p.range(1, 2) {
+        let zs: Vec<String> = (0..p.range(1, 2)).map(|z| format!("r{r}-{}", ["a", "b"][z as usize])).collect();
+        t += &format!("[[region]]\nname = \"r{r}\"\nzones = [{}]\n\n", quoted(&zs));
+        zones.extend(zs);
+    }
+    let zone = |p: &mut Pick| zones[p.below(zones.len() as u32) as usize].clone();
+    let has_db = p.chance(40);
+    let has_cache = p.chance(30);
+    let has_queue = p.chance(25);
+    let n = p.range(1, 3);
+    // Load balancers in front of some services; what a caller of service i targets.
+    let fronted: Vec<bool> = (0..n).map(|_| p.chance(50)).collect();
+    let name_of = |i: u32| if fronted[i as usize] { format!("lb{i}") } else { format!("s{i}") };
+    if has_db {
+        let consistency = match p.below(3) {
+            0 => "consistency = \"strong\"".to_owned(),
+            1 => "consistency = \"eventual\"".to_owned(),
+            _ => format!(
+                "replication = \"{}\"\nread_from = \"{}\"",
+                p.one(&["sync", "async"]),
+                p.one(&["leader", "nearest"])
+            ),
+        };
+        let range = if p.chance(30) { "sharding = \"range\"\nkey_space = 100\n" } else { "" };
+        t += &format!(
+            "[[database]]\nname = \"db\"\nzones = [{}]\nshards = {}\nreplicas = {}\n{consistency}\n{range}workers = {}\nqueue_capacity = {}\nservice_time = {}\nelection_timeout_ms = {}\nrecord_history = {}\n\n",
+            quoted(&zones),
+            p.range(1, 3),
+            p.range(1, 3),
+            p.range(1, 8),
+            p.below(60),
+            dist(p, 1, 3),
+            p.range(200, 1000),
+            p.chance(30),
+        );
+    }
+    for i in 0..n {
+        let mut calls = Vec::new();
+        for j in i + 1..n {
+            if p.chance(60) {
+                let timeout = p.range(20, 400);
+                let extras = call_extras(p, timeout, true);
+                let balance =
+                    if fronted[j as usize] { String::new() } else { format!(", balance = \"{}\"", strategy(p)) };
+                calls.push(format!("{{ target = \"{}\", timeout_ms = {timeout}{balance}{extras} }}", name_of(j)));
+            }
+        }
+        // The cache's backend and the queue's consumers may be the last service: only the
+        // others call them (no cycle).
+        let upstream = i + 1 < n;
+        for (present, target) in [(has_db, "db"), (has_cache && upstream, "cache"), (has_queue && upstream, "q")] {
+            if present && p.chance(40) {
+                let timeout = p.range(20, 400);
+                let extras = call_extras(p, timeout, false);
+                calls.push(format!("{{ target = \"{target}\", timeout_ms = {timeout}{extras} }}"));
+            }
+        }
+        let placement = if p.chance(50) {
+            format!("region = \"r{}\"", p.below(2).min(region_count(&zones) - 1))
+        } else {
+            format!("zones = [\"{}\"]", zone(p))
+        };
+        let mut extra = String::new();
+        if p.chance(20) {
+            extra += &format!("queue_timeout_ms = {}\n", p.range(5, 200));
+        }
+        if p.chance(15) {
+            extra += &format!("rate_limit_per_s = {}\n", p.range(20, 400));
+        }
+        if p.chance(20) {
+            extra += "propagate_deadlines = true\n";
+        }
+        t += &format!(
+            "[[service]]\nname = \"s{i}\"\n{placement}\ninstances = {}\nworkers = {}\nqueue_capacity = {}\nservice_time = {}\n{extra}calls = [{}]\n\n",
+            p.range(1, 3),
+            p.range(1, 8),
+            p.below(60),
+            dist(p, 1, 10),
+            calls.join(", ")
+        );
+        if fronted[i as usize] {
+            let check = if p.chance(40) {
+                "health_check = { interval_ms = 500, timeout_ms = 200, unhealthy = 2, healthy = 2 }\n"
+            } else {
+                ""
+            };
+            t += &format!(
+                "[[load_balancer]]\nname = \"lb{i}\"\nzone = \"{}\"\nservice = \"s{i}\"\nstrategy = \"{}\"\ntimeout_ms = {}\n{check}\n",
+                zone(p),
+                strategy(p),
+                p.range(500, 30_000)
+            );
+        }
+    }
+    if has_cache {
+        let backend = if has_db && p.chance(60) { "db".to_owned() } else { name_of(n - 1) };
+        let ttl = if p.chance(30) { format!("ttl_ms = {}\n", p.range(10, 2000)) } else { String::new() };
+        t += &format!(
+            "[[cache]]\nname = \"cache\"\nzone = \"{}\"\ncapacity = {}\n{ttl}write_policy = \"{}\"\ncoalesce = {}\nbackend = {{ target = \"{backend}\", timeout_ms = {} }}\n\n",
+            zone(p),
+            p.range(1, 500),
+            p.one(&["invalidate", "write-through"]),
+            p.chance(50),
+            p.range(20, 400)
+        );
+    }
+    if has_queue {
+        t += &format!(
+            "[[queue]]\nname = \"q\"\nzone = \"{}\"\npartitions = {}\nvisibility_timeout_ms = {}\nmax_attempts = {}\nconsumer_groups = [\"s{}\"]\n\n",
+            zone(p),
+            p.range(1, 4),
+            p.range(100, 1000),
+            p.range(1, 5),
+            n - 1
+        );
+    }
+    let mut targets = vec![name_of(0)];
+    for (present, target) in [(has_db, "db"), (has_cache, "cache"), (has_queue, "q")] {
+        if present {
+            targets.push(target.to_owned());
+        }
+    }
+    for w in 0..p.range(1, 2) {
+        let target = targets[p.below(targets.len() as u32) as usize].clone();
+        let load = if p.chance(70) {
+            let phases = if p.chance(25) {
+                format!(
+                    "phases = [{{ start_s = {}, end_s = {}, multiplier = {} }}]\n",
+                    p.below(duration),
+                    duration,
+                    p.one(&["0", "0.5", "3"])
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "arrival = {{ process = \"{}\", rate_per_s = {} }}\n{phases}",
+                p.one(&["poisson", "constant"]),
+                p.range(10, 1500)
+            )
+        } else {
+            format!("users = {}\nthink_time = {}\n", p.range(1, 100), dist(p, 5, 100))
+        };
+        let timeout = p.range(50, 1000);
+        let hedge = if !targets[0].is_empty() && target.starts_with('s') && p.chance(15) {
+            format!("hedge_after_ms = {}\n", p.range(1, timeout))
+        } else {
+            String::new()
+        };
+        let keys = if p.chance(50) {
+            format!("keys = {{ count = {}, distribution = \"zipf\", s = 1.1 }}\n", p.range(1, 500))
+        } else {
+            format!("keys = {{ count = {} }}\n", p.range(1, 500))
+        };
+        let mix = if p.chance(60) {
+            format!(
+                "mix = [{{ kind = \"read\", op = \"read\", weight = {} }}, {{ kind = \"write\", op = \"write\", weight = 1 }}]\n",
+                p.range(1, 9)
+            )
+        } else {
+            String::new()
+        };
+        t += &format!(
+            "[[workload]]\nname = \"w{w}\"\nzone = \"{}\"\ntarget = \"{target}\"\n{load}timeout_ms = {timeout}\n{}{hedge}{keys}{mix}\n",
+            zone(p),
+            retry(p)
+        );
+    }
+    t
+}
+
+fn quoted(v: &[String]) -> String {
+    v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+}
+
+fn region_count(zones: &[String]) -> u32 {
+    if zones.iter().any(|z| z.starts_with("r1")) { 2 } else { 1 }
+}
+
+fn strategy(p: &mut Pick) -> &'static str {
+    p.one(&["round-robin", "random", "least-outstanding", "power-of-two"])
+}
+
+/// How many architectures the test generates: `ci`, unless `FAULTLINE_ARCHITECTURES` asks for
+/// another number (a deeper search offline).
+fn architectures(ci: usize) -> usize {
+    std::env::var("FAULTLINE_ARCHITECTURES").ok().and_then(|v| v.parse().ok()).unwrap_or(ci)
+}
+
+#[test]
+fn every_generated_architecture_runs_reproducibly_and_its_report_adds_up() {
+    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let choices = proptest::collection::vec(any::<u32>(), 160);
+    let (mut ran, mut faulted) = (0, 0);
+    for case in 0..architectures(30) {
+        let v = choices.new_tree(&mut runner).unwrap().current();
+        let text = architecture(&v);
+        let sc = Scenario::parse(&Source { file: format!("generated-{case}.toml"), text: text.clone() })
+            .unwrap_or_else(|e| panic!("generated architecture {case} does not validate: {e:?}\n{text}"));
+        let faults = testing::fault_timeline(&sc, 0..5).new_tree(&mut runner).unwrap().current();
+        let with = testing::with_faults(&sc, &faults).unwrap();
+        let seed = case as u64 + 1;
+        let a = testing::run(&with, None, seed).unwrap_or_else(|e| panic!("architecture {case}: {e}\n{text}"));
+        let b = testing::run(&with, None, seed).unwrap().report;
+        let ctx = format!("architecture {case}, faults {faults:?}\n{text}");
+        assert_eq!((&a.report.trace_hash, a.report.events), (&b.trace_hash, b.events), "{ctx}");
+        let spec = &with.variant(None).unwrap().spec;
+        let mut groups: Vec<u64> = spec.queues.iter().map(|q| q.consumer_groups.len() as u64).collect();
+        groups.resize(a.report.queues.len(), 1);
+        crate::properties::check_accounts(&a.report, &groups, &ctx);
+        if let Some((how, d)) = crate::properties::driven_differently(&with, &with.variants[0].name, seed) {
+            panic!("{how}: {d}\n{ctx}");
+        }
+        same_run_with_limits_raised(&with, &a.report, seed, &ctx);
+        ran += 1;
+        faulted += usize::from(!faults.is_empty());
+    }
+    assert!(ran >= 30.min(architectures(30)) && faulted * 2 >= ran, "{ran} runs, {faulted} with faults");
+}
+
+/// Every limit the run never reached, raised (`properties::slack_limits`): the same report.
+fn same_run_with_limits_raised(sc: &Scenario, r: &faultline_models::RunReport, seed: u64, ctx: &str) {
+    use crate::properties::{first_difference, outcome_of, slack_limits};
+    let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
+    let raise = slack_limits(&doc, r);
+    let relaxed = testing::edit(sc, |doc| {
+        for (path, value) in &raise {
+            testing::set(doc, path, value.clone()).unwrap();
+        }
+    })
+    .unwrap_or_else(|e| panic!("{raise:?}: {e:?}\n{ctx}"));
+    let variant = &sc.variants[0].name;
+    if let Some(d) = first_difference(&outcome_of(sc, variant, seed), &outcome_of(&relaxed, variant, seed), "") {
+        let culprit = raise.iter().find(|e| {
+            let one = testing::edit(sc, |doc| testing::set(doc, &e.0, e.1.clone()).unwrap()).unwrap();
+            first_difference(&outcome_of(sc, variant, seed), &outcome_of(&one, variant, seed), "").is_some()
+        });
+        panic!("raising {culprit:?} changed the run: {d}\n{ctx}");
+    }
+}
