@@ -199,9 +199,15 @@ pub fn render(r: &RunReport) -> String {
     }
     for w in &r.workflows {
         let a = &w.answers;
+        // Rare outcomes only when they happened (a retry taking over, no answer by the end).
+        let rare: String = [(a.superseded, "superseded by a retry"), (a.unanswered, "never answered")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!(" · {n} {what}"))
+            .collect();
         let _ = writeln!(
             s,
-            "\nworkflow  {} ({}): users told {} ok · {} failed · {} still processing · {} lost in a crash",
+            "\nworkflow  {} ({}): users told {} ok · {} failed · {} still processing · {} lost in a crash{rare}",
             w.name, w.design, a.ok, a.failed, a.pending, a.lost_in_crash
         );
         let ttc = w.time_to_consistency_ms.map_or("never".to_owned(), |t| format!("{t:.0} ms after the last heal"));

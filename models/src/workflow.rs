@@ -111,6 +111,10 @@ pub struct CoordinatorStats {
     pub answered_pending: u64,
     /// User requests that were waiting for an answer when the coordinator's node went down.
     pub lost_in_crash: u64,
+    /// Saga designs: user requests still waiting for their answer when the same saga was
+    /// requested again (a user's retry after giving up): the newest request gets the answer,
+    /// these get none.
+    pub superseded: u64,
     /// Sync: chains started; orchestrated: sagas written to the log; choreographed: first
     /// events published (a user's retry publishes again).
     pub started: u64,
@@ -234,6 +238,12 @@ impl Coordinator {
     }
 
     /// Whether nothing is in progress here: no chain, no saga that has not ended, no publish.
+    /// User requests still waiting for their answer (at the end of a run: never answered).
+    pub fn waiting(&self) -> u64 {
+        let orchestrated = self.sagas.iter().filter(|s| s.waiter.is_some()).count();
+        (self.chains.len() + self.waiters.len() + orchestrated) as u64
+    }
+
     pub fn idle(&self) -> bool {
         self.chains.is_empty() && self.running == 0 && self.calls.in_flight() == 0
     }
@@ -420,7 +430,9 @@ impl Coordinator {
                 Phase::Compensated | Phase::Compensate(_) => self.reply(out, w, saga, Status::Error),
                 _ => {
                     // The earlier attempt's caller gave up on it: answer the newest one.
-                    s.waiter = Some(w);
+                    if s.waiter.replace(w).is_some() {
+                        self.stats.superseded += 1;
+                    }
                     self.arm_deadline(now, out, i as u64);
                 }
             }
@@ -552,7 +564,10 @@ impl Coordinator {
     // ---- choreographed ----
 
     fn choreo_request(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, saga: u64) {
-        self.waiters.insert(saga, w);
+        // A retry of a saga still running: as in the orchestrated design, the newest asks.
+        if self.waiters.insert(saga, w).is_some() {
+            self.stats.superseded += 1;
+        }
         self.arm_deadline(now, out, saga);
         let token = self.publishes.insert((saga, w.call));
         let req = Req::new(0, Op::Write, event_key(saga, false));
@@ -950,6 +965,23 @@ mod tests {
             r.run(500); // the publish's timeout is 100 ns, the reply deadline 1000 ns
             assert_eq!(r.replies, vec![want]);
             assert_eq!(r.c.told().get(4), (want == Status::Error).then_some(&false));
+        }
+    }
+
+    /// A user's retry of a saga still running takes over its answer: the earlier request,
+    /// whose caller gave up, is counted `superseded` (so the answers add up to the requests).
+    #[test]
+    fn a_retry_of_a_running_saga_supersedes_the_earlier_request() {
+        for design in [Design::Orchestrated, Design::Choreographed] {
+            // Participants (and the broker) never answer: the saga stays running.
+            let mut r = Run::answering(coordinator(design, None), |_, _| None);
+            r.request(7);
+            r.run(50);
+            r.request(7);
+            r.request(8);
+            let st = &r.c.stats;
+            assert_eq!((st.requests, st.superseded, r.c.waiting()), (3, 1, 2), "{design:?}");
+            assert!(r.replies.is_empty(), "{design:?}");
         }
     }
 

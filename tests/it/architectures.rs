@@ -200,8 +200,47 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             n - 1
         );
     }
+    let has_workflow = p.chance(30);
+    if has_workflow {
+        let design = p.one(&["sync", "orchestrated", "choreographed"]);
+        let reply = if p.chance(50) { format!("reply_within_ms = {}\n", p.range(50, 2000)) } else { String::new() };
+        t += &format!(
+            "[[workflow]]\nname = \"wf\"\nzone = \"{}\"\ndesign = \"{design}\"\ncall_timeout_ms = {}\n{}{reply}settle_s = {}\nqueue = {{ zone = \"{}\", partitions = {}, visibility_timeout_ms = {}, max_attempts = {}, session_timeout_ms = {} }}\n\n",
+            zone(p),
+            p.range(20, 500),
+            retry(p),
+            p.range(1, 20),
+            zone(p),
+            p.range(1, 8),
+            p.range(100, 2000),
+            p.range(1, 20),
+            p.range(500, 5000)
+        );
+        for k in 0..p.range(1, 4) {
+            let role = p.one(&["order", "inventory", "payment", "shipping", "other"]);
+            let stock = if role == "inventory" {
+                format!("stock_per_item = {}\nitems = {}\n", p.below(20), p.range(1, 200))
+            } else {
+                String::new()
+            };
+            let mut extra = String::new();
+            if p.chance(20) {
+                extra += &format!("queue_timeout_ms = {}\n", p.range(5, 300));
+            }
+            if p.chance(30) {
+                extra += &format!("refuse_probability = 0.{}\n", p.range(1, 3));
+            }
+            t += &format!(
+                "[[workflow.step]]\nname = \"st{k}\"\nrole = \"{role}\"\nzone = \"{}\"\nworkers = {}\nqueue_capacity = {}\nservice_time = {}\n{stock}{extra}\n",
+                zone(p),
+                p.range(1, 16),
+                p.below(200),
+                dist(p, 1, 20)
+            );
+        }
+    }
     let mut targets = vec![name_of(0)];
-    for (present, target) in [(has_db, "db"), (has_cache, "cache"), (has_queue, "q")] {
+    for (present, target) in [(has_db, "db"), (has_cache, "cache"), (has_queue, "q"), (has_workflow, "wf")] {
         if present {
             targets.push(target.to_owned());
         }
@@ -233,7 +272,10 @@ pub(crate) fn architecture(v: &[u32]) -> String {
         } else {
             String::new()
         };
-        let keys = if p.chance(50) {
+        let keys = if target == "wf" {
+            // The key is the saga id: a retry of a checkout carries the same one.
+            "keys = { distribution = \"sequential\" }\n".to_owned()
+        } else if p.chance(50) {
             format!("keys = {{ count = {}, distribution = \"zipf\", s = 1.1 }}\n", p.range(1, 500))
         } else {
             format!("keys = {{ count = {} }}\n", p.range(1, 500))

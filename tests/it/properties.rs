@@ -441,7 +441,11 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
     }
     for w in &r.workflows {
         let (a, c) = (&w.answers, format!("{ctx}: workflow {}", w.name));
-        assert_eq!(a.requests, a.ok + a.failed + a.pending + a.lost_in_crash, "{c}: answers");
+        assert_eq!(
+            a.requests,
+            a.ok + a.failed + a.pending + a.lost_in_crash + a.superseded + a.unanswered,
+            "{c}: answers"
+        );
         assert_eq!(w.sagas, w.completed + w.compensated + w.inconsistent, "{c}: sagas");
         for s in &w.steps {
             assert_eq!(s.dos, s.applied + s.refused + s.late_refused + s.repeats_ignored, "{c}: step {}", s.name);

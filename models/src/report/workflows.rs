@@ -48,6 +48,12 @@ pub struct WorkflowAnswers {
     pub pending: u64,
     /// Waiting for their answer when the coordinator's node went down.
     pub lost_in_crash: u64,
+    /// Saga designs: waiting for their answer when the same saga was requested again (a
+    /// user's retry): the newest request gets it.
+    pub superseded: u64,
+    /// Still waiting for their answer when the run ended (no `reply_within_ms`, or a `sync`
+    /// chain still going).
+    pub unanswered: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -142,6 +148,8 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
             failed: st.answered_failed,
             pending: st.answered_pending,
             lost_in_crash: st.lost_in_crash,
+            superseded: st.superseded,
+            unanswered: c.waiting(),
         },
         sagas: r.sagas,
         completed: r.completed,
