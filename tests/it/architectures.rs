@@ -349,8 +349,7 @@ fn every_generated_architecture_runs_reproducibly_and_its_report_adds_up() {
 /// Every limit the run never reached, raised (`properties::slack_limits`): the same report.
 fn same_run_with_limits_raised(sc: &Scenario, r: &faultline_models::RunReport, seed: u64, ctx: &str) {
     use crate::properties::{first_difference, outcome_of, slack_limits};
-    let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
-    let raise = slack_limits(&doc, r);
+    let raise = slack_limits(sc, r, seed);
     let relaxed = testing::edit(sc, |doc| {
         for (path, value) in &raise {
             testing::set(doc, path, value.clone()).unwrap();
