@@ -2,8 +2,9 @@
 //! with load balancers, a cache, a sharded database and a queue in random places and settings,
 //! open- and closed-loop workloads — under generated fault timelines. The catalog covers the
 //! combinations someone thought of; these cover the others. Every run must build a report whose
-//! bookkeeping adds up (the same checks as the catalog's, `properties::check_accounts`), and run
-//! the same twice.
+//! bookkeeping adds up (the same checks as the catalog's, `properties::check_accounts`), run
+//! the same twice, and pass the catalog's equalities: stepped or sliced, with unreached limits
+//! raised, with other window sizes, and with changes that start later.
 
 use faultline_scenarios::{Scenario, Source, testing};
 use proptest::prelude::*;
@@ -340,6 +341,18 @@ fn every_generated_architecture_runs_reproducibly_and_its_report_adds_up() {
             panic!("{how}: {d}\n{ctx}");
         }
         same_run_with_limits_raised(&with, &a.report, seed, &ctx);
+        let variant = &with.variants[0].name;
+        if let Some(d) = crate::properties::window_size_difference(&with, variant, seed) {
+            panic!("{d}\n{ctx}");
+        }
+        let later = testing::fault_timeline(&sc, 1..2).new_tree(&mut runner).unwrap().current();
+        if let Some(changes) = crate::properties::changes_from_later(&sc, &faults, &with, seed, later) {
+            for (_, d) in changes.differences_before(&with, variant, seed) {
+                if let Some(d) = d {
+                    panic!("{d}\n{ctx}");
+                }
+            }
+        }
         ran += 1;
         faulted += usize::from(!faults.is_empty());
     }

@@ -1248,73 +1248,107 @@ fn series_prefix(v: &serde_json::Value, windows: usize, path: &str, into: &mut V
 #[test]
 fn what_starts_later_leaves_the_run_before_it_as_it_was() {
     // Causality: a fault, a spike in a workload's rate or a new workload that starts at T cannot
-    // change what happened before T. Every per-window series must match over the windows that end before T,
-    // under every catalog scenario's own faults and generated ones. (A simulator that drew ahead
-    // from the future — a majorant over the whole run, a timer set from a later phase — would
-    // see the change early; so would paired comparisons of designs that differ only later.)
-    let mut compared = (0, 0, 0);
+    // change what happened before T. Every per-window series must match over the windows that
+    // end before T, under every catalog scenario's own faults and generated ones. (A simulator
+    // that drew ahead from the future — a majorant over the whole run, a timer set from a later
+    // phase — would see the change early; so would paired comparisons of designs that differ
+    // only later.)
+    let mut compared = std::collections::BTreeMap::<&str, usize>::new();
     for Case { name, sc, faults, with, seed } in catalog_cases(timelines_per_scenario(1)) {
-        let t = testing::Targets::of(&sc);
-        let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
-        let window_s = number(lookup(&doc, "scenario.window_ms")).unwrap_or(1000.0) / 1000.0;
-        let windows = (t.duration_s / window_s) as usize;
-        if windows < 4 {
-            continue;
-        }
-        // Halfway into window k (from the middle on, another one for each seed): windows 0..k
-        // end before T.
-        let k = 1 + (windows / 2 + 5 * seed as usize) % (windows - 1);
-        let at = (k as f64 + 0.5) * window_s;
-        let mut later = timelines(&sc, 1..2, (seed as usize) + 1).pop().unwrap();
-        later.iter_mut().for_each(|f| f.start_s = at);
-        let spike = |doc: &mut toml::Table| {
-            for w in doc.get_mut("workload").and_then(|w| w.as_array_mut()).into_iter().flatten() {
-                if w.get("arrival").is_some() {
-                    let phase: toml::Table =
-                        toml::from_str(&format!("start_s = {at}\nend_s = {}\nmultiplier = 2.5", at + window_s))
-                            .unwrap();
-                    let phases =
-                        w.as_table_mut().unwrap().entry("phases").or_insert_with(|| toml::Value::Array(vec![]));
-                    phases.as_array_mut().unwrap().push(phase.into());
-                }
-            }
-        };
-        // A copy of the first workload that starts sending at T (its own arrival stream).
-        let newcomer = |doc: &mut toml::Table| {
-            let ws = doc.get_mut("workload").and_then(|w| w.as_array_mut()).unwrap();
-            let mut w = ws[0].as_table().unwrap().clone();
-            w.insert("name".into(), "latecomers".into());
-            w.insert("start_s".into(), at.into());
-            w.remove("stop_s");
-            ws.push(w.into());
-        };
-        let with_fault = testing::with_faults(&sc, &[faults.clone(), later.clone()].concat()).unwrap();
-        let with_spike = testing::edit(&with, spike).unwrap();
-        let with_newcomer = testing::edit(&with, newcomer).unwrap();
+        let later = timelines(&sc, 1..2, (seed as usize) + 1).pop().unwrap();
+        let Some(changes) = changes_from_later(&sc, &faults, &with, seed, later) else { continue };
         for v in &sc.variants {
-            let mut base = Vec::new();
-            series_prefix(&outcome_of(&with, &v.name, seed), k, "", &mut base);
-            let changes = [("a fault", &with_fault), ("a spike", &with_spike), ("a new workload", &with_newcomer)];
-            for (what, changed) in changes {
-                let mut got = Vec::new();
-                series_prefix(&outcome_of(changed, &v.name, seed), k, "", &mut got);
-                assert_eq!(base.len(), got.len());
-                for ((path, a), (_, b)) in base.iter().zip(&got) {
-                    assert!(
-                        a == b,
-                        "{name} [{}] seed {seed}: {what} from {at} s changed {path} before it:\n{a}\n{b}\n{later:?}",
-                        v.name
-                    );
+            for (what, d) in changes.differences_before(&with, &v.name, seed) {
+                if let Some(d) = d {
+                    panic!("{name} [{}] seed {seed}: {d}", v.name);
                 }
-                match what {
-                    "a fault" => compared.0 += 1,
-                    "a spike" => compared.1 += 1,
-                    _ => compared.2 += 1,
-                }
+                *compared.entry(what).or_default() += 1;
             }
         }
     }
-    assert!(compared.0 >= 40 && compared.1 >= 40 && compared.2 >= 40, "{compared:?}");
+    assert!(compared.len() == 3 && compared.values().all(|&n| n >= 40), "{compared:?}");
+}
+
+/// What a causality check changes in a run from time T on, and T's window `k` (windows 0..k
+/// end before T).
+pub(crate) struct FromLater {
+    k: usize,
+    at: f64,
+    later: Vec<Fault>,
+    changes: Vec<(&'static str, Scenario)>,
+}
+
+/// `sc` (as written) run with `faults` (`with`), changed from halfway into a window past its
+/// middle (another for each seed): `later` (faults) made to start then, a ×2.5 spike on every
+/// open-loop workload, and a copy of the first workload that starts sending then. `None` when
+/// the run has fewer than four windows.
+pub(crate) fn changes_from_later(
+    sc: &Scenario,
+    faults: &[Fault],
+    with: &Scenario,
+    seed: u64,
+    mut later: Vec<Fault>,
+) -> Option<FromLater> {
+    let t = testing::Targets::of(sc);
+    let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
+    let window_s = number(lookup(&doc, "scenario.window_ms")).unwrap_or(1000.0) / 1000.0;
+    let windows = (t.duration_s / window_s) as usize;
+    if windows < 4 {
+        return None;
+    }
+    let k = 1 + (windows / 2 + 5 * seed as usize) % (windows - 1);
+    let at = (k as f64 + 0.5) * window_s;
+    later.iter_mut().for_each(|f| f.start_s = at);
+    let spike = |doc: &mut toml::Table| {
+        for w in doc.get_mut("workload").and_then(|w| w.as_array_mut()).into_iter().flatten() {
+            if w.get("arrival").is_some() {
+                let phase: toml::Table =
+                    toml::from_str(&format!("start_s = {at}\nend_s = {}\nmultiplier = 2.5", at + window_s)).unwrap();
+                let phases = w.as_table_mut().unwrap().entry("phases").or_insert_with(|| toml::Value::Array(vec![]));
+                phases.as_array_mut().unwrap().push(phase.into());
+            }
+        }
+    };
+    // A copy of the first workload that starts sending at T (its own arrival stream).
+    let newcomer = |doc: &mut toml::Table| {
+        let ws = doc.get_mut("workload").and_then(|w| w.as_array_mut()).unwrap();
+        let mut w = ws[0].as_table().unwrap().clone();
+        w.insert("name".into(), "latecomers".into());
+        w.insert("start_s".into(), at.into());
+        w.remove("stop_s");
+        ws.push(w.into());
+    };
+    let changes = vec![
+        ("a fault", testing::with_faults(sc, &[faults, &later[..]].concat()).unwrap()),
+        ("a spike", testing::edit(with, spike).unwrap()),
+        ("a new workload", testing::edit(with, newcomer).unwrap()),
+    ];
+    Some(FromLater { k, at, later, changes })
+}
+
+impl FromLater {
+    /// For each change, the first series that differs from `with`'s before T, if one does.
+    pub(crate) fn differences_before(
+        &self,
+        with: &Scenario,
+        variant: &str,
+        seed: u64,
+    ) -> Vec<(&'static str, Option<String>)> {
+        let mut base = Vec::new();
+        series_prefix(&outcome_of(with, variant, seed), self.k, "", &mut base);
+        self.changes
+            .iter()
+            .map(|(what, changed)| {
+                let mut got = Vec::new();
+                series_prefix(&outcome_of(changed, variant, seed), self.k, "", &mut got);
+                assert_eq!(base.len(), got.len());
+                let d = base.iter().zip(&got).find(|((_, a), (_, b))| a != b).map(|((path, a), (_, b))| {
+                    format!("{what} from {} s changed {path} before it:\n{a}\n{b}\n{:?}", self.at, self.later)
+                });
+                (*what, d)
+            })
+            .collect()
+    }
 }
 
 /// The report without its per-window series (everything a window's size must not change).
@@ -1384,51 +1418,55 @@ fn the_window_size_changes_nothing_but_the_series_resolution() {
     // the same, and each series merged back must give the full-size one.
     let mut compared = 0;
     for Case { name, sc, with, seed, .. } in catalog_cases(timelines_per_scenario(1)) {
-        let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
-        let window_ms = number(lookup(&doc, "scenario.window_ms")).unwrap_or(1000.0);
-        let m = if seed % 2 == 0 { 5 } else { 2 };
-        let fine =
-            testing::edit(&with, |d| testing::set(d, "scenario.window_ms", (window_ms / m as f64).into()).unwrap())
-                .unwrap();
         for v in &sc.variants {
-            let full = serde_json::to_value(testing::run(&with, Some(&v.name), seed).unwrap().report).unwrap();
-            let half = serde_json::to_value(testing::run(&fine, Some(&v.name), seed).unwrap().report).unwrap();
-            let ctx = format!("{name} [{}] seed {seed}", v.name);
-            if let Some(d) = first_difference(&without_series(&full), &without_series(&half), "") {
-                panic!("{ctx}: windows 1/{m} as long changed {d}");
-            }
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            all_series(&full, "", &mut a);
-            all_series(&half, "", &mut b);
-            assert_eq!(a.len(), b.len(), "{ctx}");
-            for ((path, field, coarse), (_, _, fine)) in a.iter().zip(&b) {
-                if field == "window_ms" {
-                    continue;
-                }
-                let Some(merged) = merge_parts(field, fine, m) else { continue };
-                let close = |x: &serde_json::Value, y: &serde_json::Value| match (x.as_f64(), y.as_f64()) {
-                    (Some(x), Some(y)) if x.fract() != 0.0 || y.fract() != 0.0 => {
-                        (x - y).abs() <= 1e-9 * x.abs().max(1.0)
-                    }
-                    _ => x == y,
-                };
-                let coarse = coarse.as_array().unwrap();
-                let merged = merged.as_array().unwrap();
-                let same = if matches!(field.as_str(), "utilisation" | "mean_queue_len") {
-                    // Reported to 0.001 each: the mean of rounded parts is within 0.001.
-                    merged
-                        .iter()
-                        .zip(coarse)
-                        .all(|(x, y)| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 0.001 + 1e-9)
-                } else if field == "shard_served" {
-                    merged == coarse
-                } else {
-                    merged.len() == coarse.len() && merged.iter().zip(coarse).all(|(x, y)| close(x, y))
-                };
-                assert!(same, "{ctx}: {path}.{field}: {m} windows merged {merged:?}\nagainst {coarse:?}");
+            if let Some(d) = window_size_difference(&with, &v.name, seed) {
+                panic!("{name} [{}] seed {seed}: {d}", v.name);
             }
             compared += 1;
         }
     }
     assert!(compared >= 40, "{compared}");
+}
+
+/// How a run of `sc` with windows a half (odd seeds) or a fifth (even seeds) as long differs
+/// from it beyond the series' resolution, if it does.
+pub(crate) fn window_size_difference(sc: &Scenario, variant: &str, seed: u64) -> Option<String> {
+    let doc: toml::Table = toml::from_str(&sc.source.text).unwrap();
+    let window_ms = number(lookup(&doc, "scenario.window_ms")).unwrap_or(1000.0);
+    let m = if seed.is_multiple_of(2) { 5 } else { 2 };
+    let fine =
+        testing::edit(sc, |d| testing::set(d, "scenario.window_ms", (window_ms / m as f64).into()).unwrap()).unwrap();
+    let full = serde_json::to_value(testing::run(sc, Some(variant), seed).unwrap().report).unwrap();
+    let part = serde_json::to_value(testing::run(&fine, Some(variant), seed).unwrap().report).unwrap();
+    if let Some(d) = first_difference(&without_series(&full), &without_series(&part), "") {
+        return Some(format!("windows 1/{m} as long changed {d}"));
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    all_series(&full, "", &mut a);
+    all_series(&part, "", &mut b);
+    assert_eq!(a.len(), b.len());
+    for ((path, field, coarse), (_, _, fine)) in a.iter().zip(&b) {
+        if field == "window_ms" {
+            continue;
+        }
+        let Some(merged) = merge_parts(field, fine, m) else { continue };
+        let close = |x: &serde_json::Value, y: &serde_json::Value| match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) if x.fract() != 0.0 || y.fract() != 0.0 => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            _ => x == y,
+        };
+        let coarse = coarse.as_array().unwrap();
+        let merged = merged.as_array().unwrap();
+        let same = if matches!(field.as_str(), "utilisation" | "mean_queue_len") {
+            // Reported to 0.001 each: the mean of rounded parts is within 0.001.
+            merged.iter().zip(coarse).all(|(x, y)| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 0.001 + 1e-9)
+        } else if field == "shard_served" {
+            merged == coarse
+        } else {
+            merged.len() == coarse.len() && merged.iter().zip(coarse).all(|(x, y)| close(x, y))
+        };
+        if !same {
+            return Some(format!("{path}.{field}: {m} windows merged {merged:?}\nagainst {coarse:?}"));
+        }
+    }
+    None
 }
