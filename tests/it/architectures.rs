@@ -98,6 +98,8 @@ pub(crate) fn architecture(v: &[u32]) -> String {
     // Load balancers in front of some services; what a caller of service i targets.
     let fronted: Vec<bool> = (0..n).map(|_| p.chance(50)).collect();
     let name_of = |i: u32| if fronted[i as usize] { format!("lb{i}") } else { format!("s{i}") };
+    // Services with request kinds of their own (named as the workloads' mix names them).
+    let kinded: Vec<bool> = (0..n).map(|_| p.chance(20)).collect();
     if has_db {
         let consistency = match p.below(3) {
             0 => "consistency = \"strong\"".to_owned(),
@@ -108,7 +110,10 @@ pub(crate) fn architecture(v: &[u32]) -> String {
                 p.one(&["leader", "nearest"])
             ),
         };
-        let range = if p.chance(30) { "sharding = \"range\"\nkey_space = 100\n" } else { "" };
+        let mut range = if p.chance(30) { "sharding = \"range\"\nkey_space = 100\n".to_owned() } else { String::new() };
+        if p.chance(20) {
+            range += &format!("queue_timeout_ms = {}\n", p.range(5, 200));
+        }
         t += &format!(
             "[[database]]\nname = \"db\"\nzones = [{}]\nshards = {}\nreplicas = {}\n{consistency}\n{range}workers = {}\nqueue_capacity = {}\nservice_time = {}\nelection_timeout_ms = {}\nrecord_history = {}\n\n",
             quoted(&zones),
@@ -129,7 +134,8 @@ pub(crate) fn architecture(v: &[u32]) -> String {
                 let extras = call_extras(p, timeout, true);
                 let balance =
                     if fronted[j as usize] { String::new() } else { format!(", balance = \"{}\"", strategy(p)) };
-                calls.push(format!("{{ target = \"{}\", timeout_ms = {timeout}{balance}{extras} }}", name_of(j)));
+                let kind = if kinded[j as usize] && p.chance(50) { ", kind = \"write\"" } else { "" };
+                calls.push(format!("{{ target = \"{}\", timeout_ms = {timeout}{balance}{kind}{extras} }}", name_of(j)));
             }
         }
         // The cache's backend and the queue's consumers may be the last service: only the
@@ -142,10 +148,20 @@ pub(crate) fn architecture(v: &[u32]) -> String {
                 calls.push(format!("{{ target = \"{target}\", timeout_ms = {timeout}{extras} }}"));
             }
         }
-        let placement = if p.chance(50) {
-            format!("region = \"r{}\"", p.below(2).min(region_count(&zones) - 1))
+        let region = p.chance(50).then(|| p.below(2).min(region_count(&zones) - 1));
+        let placement = match region {
+            Some(r) => format!("region = \"r{r}\""),
+            None => format!("zones = [\"{}\"]", zone(p)),
+        };
+        let instances = p.range(1, 3);
+        let work = if kinded[i as usize] {
+            format!(
+                "kinds = [{{ name = \"read\", service_time = {} }}, {{ name = \"write\", service_time = {} }}]",
+                dist(p, 1, 5),
+                dist(p, 5, 20)
+            )
         } else {
-            format!("zones = [\"{}\"]", zone(p))
+            format!("service_time = {}", dist(p, 1, 10))
         };
         let mut extra = String::new();
         if p.chance(20) {
@@ -158,19 +174,25 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             extra += "propagate_deadlines = true\n";
         }
         t += &format!(
-            "[[service]]\nname = \"s{i}\"\n{placement}\ninstances = {}\nworkers = {}\nqueue_capacity = {}\nservice_time = {}\n{extra}calls = [{}]\n\n",
-            p.range(1, 3),
+            "[[service]]\nname = \"s{i}\"\n{placement}\ninstances = {instances}\nworkers = {}\nqueue_capacity = {}\n{work}\n{extra}calls = [{}]\n\n",
             p.range(1, 8),
             p.below(60),
-            dist(p, 1, 10),
             calls.join(", ")
         );
         if fronted[i as usize] {
-            let check = if p.chance(40) {
-                "health_check = { interval_ms = 500, timeout_ms = 200, unhealthy = 2, healthy = 2 }\n"
-            } else {
-                ""
-            };
+            let mut check = String::new();
+            if p.chance(40) {
+                check += "health_check = { interval_ms = 500, timeout_ms = 200, unhealthy = 2, healthy = 2 }\n";
+                // Active-passive over the region's two zones, when both hold an instance.
+                if let Some(r) = region
+                    && instances >= 2
+                    && zones.iter().filter(|z| z.starts_with(&format!("r{r}-"))).count() == 2
+                    && p.chance(50)
+                {
+                    let order = if p.chance(50) { ["a", "b"] } else { ["b", "a"] };
+                    check += &format!("failover = [\"r{r}-{}\", \"r{r}-{}\"]\n", order[0], order[1]);
+                }
+            }
             t += &format!(
                 "[[load_balancer]]\nname = \"lb{i}\"\nzone = \"{}\"\nservice = \"s{i}\"\nstrategy = \"{}\"\ntimeout_ms = {}\n{check}\n",
                 zone(p),
@@ -259,8 +281,13 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             } else {
                 String::new()
             };
+            let diurnal = if p.chance(15) {
+                format!("diurnal = {{ period_s = {}, amplitude = 0.{} }}\n", p.range(2, 20), p.range(1, 9))
+            } else {
+                String::new()
+            };
             format!(
-                "arrival = {{ process = \"{}\", rate_per_s = {} }}\n{phases}",
+                "arrival = {{ process = \"{}\", rate_per_s = {} }}\n{phases}{diurnal}",
                 p.one(&["poisson", "constant"]),
                 p.range(10, 1500)
             )
@@ -268,6 +295,11 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             format!("users = {}\nthink_time = {}\n", p.range(1, 100), dist(p, 5, 100))
         };
         let timeout = p.range(50, 1000);
+        let window = if p.chance(15) {
+            format!("start_s = {}\nstop_s = {}\n", p.below(duration / 2 + 1), duration / 2 + 1 + p.below(duration / 2))
+        } else {
+            String::new()
+        };
         let hedge = if !targets[0].is_empty() && target.starts_with('s') && p.chance(15) {
             format!("hedge_after_ms = {}\n", p.range(1, timeout))
         } else {
@@ -290,7 +322,7 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             String::new()
         };
         t += &format!(
-            "[[workload]]\nname = \"w{w}\"\nzone = \"{}\"\ntarget = \"{target}\"\n{load}timeout_ms = {timeout}\n{}{hedge}{keys}{mix}\n",
+            "[[workload]]\nname = \"w{w}\"\nzone = \"{}\"\ntarget = \"{target}\"\n{load}{window}timeout_ms = {timeout}\n{}{hedge}{keys}{mix}\n",
             zone(p),
             retry(p)
         );
