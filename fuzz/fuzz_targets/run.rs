@@ -1,6 +1,6 @@
-//! Any bytes as a scenario file, and what parses is *run*: every variant, a few thousand events
-//! at most, then its report built. A scenario that validates must run to a report or stop at
-//! its budget, never panic, whatever its settings (the `scenario` target only compiles them).
+//! Any bytes as a scenario file, and what parses is *run*: every variant, for up to 20 000
+//! events, to its report. A scenario that validates must run to a report or stop at its
+//! budget, never panic, whatever its settings (the `scenario` target only compiles them).
 #![no_main]
 
 use faultline_scenarios::{Compiled, Scenario, Source, runner};

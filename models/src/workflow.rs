@@ -237,13 +237,13 @@ impl Coordinator {
         self.cfg.design
     }
 
-    /// Whether nothing is in progress here: no chain, no saga that has not ended, no publish.
     /// User requests still waiting for their answer (at the end of a run: never answered).
     pub fn waiting(&self) -> u64 {
         let orchestrated = self.sagas.iter().filter(|s| s.waiter.is_some()).count();
         (self.chains.len() + self.waiters.len() + orchestrated) as u64
     }
 
+    /// Whether nothing is in progress here: no chain, no saga that has not ended, no publish.
     pub fn idle(&self) -> bool {
         self.chains.is_empty() && self.running == 0 && self.calls.in_flight() == 0
     }
