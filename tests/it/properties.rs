@@ -1013,10 +1013,11 @@ pub(crate) fn number(v: Option<&toml::Value>) -> Option<f64> {
     v.and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
 }
 
-/// Every limit of a flattened scenario that its run `r` shows was never reached, raised: as
-/// `(path, new value)` edits of the document. Each is a limit that only acts when reached — a
-/// full queue, an empty token bucket, a deadline passing, a breaker's count of failures, a
-/// full cache, a message's last delivery — so raising it must leave the run exactly as it was.
+/// Every limit of a one-variant scenario (a flattened one) that its run `r` shows was never
+/// reached, raised: as `(path, new value)` edits of the document. Each is a limit that only
+/// acts when reached — a full queue, an empty token bucket, a deadline passing, a breaker's
+/// count of failures, a full cache, a message's last delivery — so raising it must leave the
+/// run exactly as it was.
 ///
 /// `sc` is the scenario the document is of: a run that did not drain ends at a time set by
 /// its workloads' timeouts (docs/scenario-format.md, "Units and limits"), so those are raised
@@ -1039,13 +1040,13 @@ pub(crate) fn slack_limits(sc: &Scenario, r: &RunReport, seed: u64) -> Vec<(Stri
     });
     // A hedge only acts when it comes before the attempt's timeout: raising the timeout past a
     // hedge that never acted would start it.
-    let hedge_dormant = |at: &str| {
+    let hedge_past_timeout = |at: &str| {
         let t = number(lookup(doc, &format!("{at}.timeout_ms")));
         number(lookup(doc, &format!("{at}.hedge_after_ms"))).is_some_and(|h| t.is_none_or(|t| h >= t))
     };
     // A hedge not before the attempt's timeout never acts (docs/scenario-format.md): one is
     // added, at the timeout, where there is none.
-    let dormant_hedge = |at: &str, timeout_ms: f64, raise: &mut Vec<(String, toml::Value)>| {
+    let add_dormant_hedge = |at: &str, timeout_ms: f64, raise: &mut Vec<(String, toml::Value)>| {
         if lookup(doc, &format!("{at}.hedge_after_ms")).is_none() {
             raise.push((format!("{at}.hedge_after_ms"), timeout_ms.into()));
         }
@@ -1079,11 +1080,11 @@ pub(crate) fn slack_limits(sc: &Scenario, r: &RunReport, seed: u64) -> Vec<(Stri
         for i in 0..calls {
             let call = format!("{at}.calls.{i}");
             let mut t = number(lookup(doc, &format!("{call}.timeout_ms"))).expect("a call has a timeout");
-            if s.downstream_timeouts == 0 && !propagating && !hedge_dormant(&call) {
+            if s.downstream_timeouts == 0 && !propagating && !hedge_past_timeout(&call) {
                 t *= 2.0;
                 raise.push((format!("{call}.timeout_ms"), t.into()));
             }
-            dormant_hedge(&call, t, &mut raise);
+            add_dormant_hedge(&call, t, &mut raise);
             if s.downstream_breaker_opened == 0 {
                 match lookup(doc, &format!("{call}.breaker.failures")) {
                     Some(f) => raise.push((format!("{call}.breaker.failures"), twice_plus_one(Some(f), 0))),
@@ -1101,11 +1102,11 @@ pub(crate) fn slack_limits(sc: &Scenario, r: &RunReport, seed: u64) -> Vec<(Stri
         // the request timed out.
         let quiet = w.requests.timed_out == 0 && w.retries == 0 && w.retry_budget_exhausted == 0;
         let mut t = number(lookup(doc, &format!("{at}.timeout_ms"))).expect("a workload has a timeout");
-        if quiet && w.breaker_rejected == 0 && !propagating && !hedge_dormant(&at) && drained {
+        if quiet && w.breaker_rejected == 0 && !propagating && !hedge_past_timeout(&at) && drained {
             t *= 2.0;
             raise.push((format!("{at}.timeout_ms"), t.into()));
         }
-        dormant_hedge(&at, t, &mut raise);
+        add_dormant_hedge(&at, t, &mut raise);
         if w.retry_budget_exhausted == 0
             && let Some(b) = number(lookup(doc, &format!("{at}.retry.budget_ratio")))
         {
