@@ -655,6 +655,25 @@ impl World {
 
     /// Applies every event due at or before `t` (capped at the end of the run).
     pub fn run_until(&mut self, t: Nanos) -> Result<(), BudgetExceeded> {
+        let r = self.run_until_inner(t);
+        self.sample_passed_boundaries();
+        r
+    }
+
+    /// The clock can pass window boundaries with no event (a run idling to its end, a slice
+    /// ending between events): sample those before now, as the next event would have, so that
+    /// each window's integrals stop at its boundary (else the window of the last event took in
+    /// all the time after it, and the windows after it got none). A boundary at now itself is
+    /// left to an event there, if any: the window it starts is empty so far.
+    fn sample_passed_boundaries(&mut self) {
+        let before = self.engine.now().saturating_sub(1);
+        if self.sampler.due(before) {
+            let World { sampler, layout, actors, net, actor_node, shard_base, .. } = self;
+            sampler.take(before, *layout, actors, shard_base, |i| net.is_up(actor_node[i]));
+        }
+    }
+
+    fn run_until_inner(&mut self, t: Nanos) -> Result<(), BudgetExceeded> {
         if self.drained_out() {
             self.end = self.engine.now();
             return Ok(());
@@ -762,6 +781,7 @@ impl World {
             }
             None => {
                 debug_assert!(self.engine.now() >= at);
+                self.sample_passed_boundaries();
                 Ok(false)
             }
         }

@@ -191,3 +191,53 @@ timeout_ms = 20000
     assert!(windows.iter().all(|&i| (2500..3000).contains(&i)), "{windows:?}");
     assert!(t.iter().all(|&n| n <= 1), "no window lumps several: {windows:?}");
 }
+
+#[test]
+fn a_window_passed_with_no_event_ends_its_averages_at_its_boundary() {
+    // One request keeps the only worker busy from 0.5 s for 100 s; nothing else happens until
+    // the client's timeout at 10.5 s. Stopped at 2.5 s (as the terminal UI pauses a run), the
+    // clock has passed the 2 s boundary with no event: window 1 is busy for exactly its second
+    // and the partial window 2 for its half second (averaged over a whole window). Before,
+    // window 1 took in the half second after its end (150% busy) and window 2 got nothing; a
+    // run idling to its end had its last full window overstated the same way.
+    let text = r#"
+[scenario]
+name = "idle"
+duration_s = 1
+window_ms = 1000
+
+[topology.latency]
+same_zone = { dist = "constant", value_ms = 0 }
+
+[[region]]
+name = "r"
+zones = ["z"]
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 1
+service_time = { dist = "constant", value_ms = 100000 }
+
+[[workload]]
+name = "w"
+zone = "z"
+target = "s"
+arrival = { process = "constant", rate_per_s = 2 }
+timeout_ms = 10000
+"#;
+    let sc = Scenario::parse(&Source { file: "idle.toml".into(), text: text.into() }).unwrap();
+    let c = sc.variant(None).unwrap();
+    let mut w = faultline_models::World::new(c.spec, 1, c.budget);
+    w.run_until(2_500_000_000).unwrap();
+    let r = RunReport::build(&w, &sc.name, c.variant);
+    let s = &r.services[0];
+    assert_eq!(s.arrivals, 1);
+    assert_eq!(s.timeseries.utilisation, vec![0.5, 1.0, 0.5], "stopped at 2.5 s");
+    // The whole run: busy from 0.5 s until the run drains at the client's timeout, 10.5 s.
+    w.run().unwrap();
+    let r = RunReport::build(&w, &sc.name, c.variant);
+    let u = &r.services[0].timeseries.utilisation;
+    assert_eq!((r.sim_time_ns, u.len()), (10_500_000_000, 11));
+    assert!(u[1..10].iter().all(|&x| x == 1.0) && u[0] == 0.5 && u[10] == 0.5, "{u:?}");
+}
