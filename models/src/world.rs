@@ -52,14 +52,26 @@ pub struct Actor {
     pub node: NodeId,
     /// Bumped at every crash: timers set before it are stale.
     pub epoch: u32,
-    /// Draws for the network fate of messages this actor sends: link latencies...
-    net_rng: Stream,
-    /// ...and what active link faults do to them (loss, added latency), on a stream of their
-    /// own: a fault, or a change to one, does not move the link latencies drawn after it.
-    fault_rng: Stream,
+    /// Draws for the network fate of messages this actor sends.
+    net: NetRngs,
     pub comp: Component,
     /// Index of its service / balancer / workload in the spec.
     pub group: usize,
+}
+
+/// An actor's streams for the network fate of the messages it sends: link latencies
+/// (`PREFIX/net`), and what active link faults do to them (`PREFIX/net-faults`: loss, added
+/// latency), so that a fault, or a change to one, does not move the latencies drawn after it.
+#[derive(Debug)]
+struct NetRngs {
+    latency: Stream,
+    faults: Stream,
+}
+
+impl NetRngs {
+    fn new(stream: &impl Fn(&str) -> Stream, prefix: &str) -> NetRngs {
+        NetRngs { latency: stream(&format!("{prefix}/net")), faults: stream(&format!("{prefix}/net-faults")) }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -260,8 +272,7 @@ impl World {
                     inst.propagate_deadlines();
                 }
                 actors.push(Actor {
-                    net_rng: stream(&format!("service/{name}/net")),
-                    fault_rng: stream(&format!("service/{name}/net-faults")),
+                    net: NetRngs::new(&stream, &format!("service/{name}")),
                     name,
                     node,
                     epoch: 0,
@@ -276,8 +287,7 @@ impl World {
                 name: b.name.clone(),
                 node: b.node,
                 epoch: 0,
-                net_rng: stream(&format!("balancer/{}/net", b.name)),
-                fault_rng: stream(&format!("balancer/{}/net-faults", b.name)),
+                net: NetRngs::new(&stream, &format!("balancer/{}", b.name)),
                 comp: Component::Balancer(Balancer::new(
                     picker,
                     b.timeout,
@@ -299,8 +309,7 @@ impl World {
                 name: c.name.clone(),
                 node: c.node,
                 epoch: 0,
-                net_rng: stream(&format!("cache/{}/net", c.name)),
-                fault_rng: stream(&format!("cache/{}/net-faults", c.name)),
+                net: NetRngs::new(&stream, &format!("cache/{}", c.name)),
                 comp: Component::Cache(Cache::new(cfg, calls)),
                 group: g,
             });
@@ -318,8 +327,7 @@ impl World {
                 name: q.name.clone(),
                 node: q.node,
                 epoch: 0,
-                net_rng: stream(&format!("queue/{}/net", q.name)),
-                fault_rng: stream(&format!("queue/{}/net-faults", q.name)),
+                net: NetRngs::new(&stream, &format!("queue/{}", q.name)),
                 comp: Component::Broker(Broker::new(cfg, groups, spec.duration)),
                 group: g,
             });
@@ -352,8 +360,7 @@ impl World {
                         lag: stream(&format!("database/{name}/lag")),
                     };
                     actors.push(Actor {
-                        net_rng: stream(&format!("database/{name}/net")),
-                        fault_rng: stream(&format!("database/{name}/net-faults")),
+                        net: NetRngs::new(&stream, &format!("database/{name}")),
                         name,
                         node,
                         epoch: 0,
@@ -390,8 +397,7 @@ impl World {
                 name: w.name.clone(),
                 node: w.node,
                 epoch: 0,
-                net_rng: stream(&format!("workload/{}/net", w.name)),
-                fault_rng: stream(&format!("workload/{}/net-faults", w.name)),
+                net: NetRngs::new(&stream, &format!("workload/{}", w.name)),
                 comp: Component::Client(client),
                 group: g,
             });
@@ -666,10 +672,15 @@ impl World {
     /// all the time after it, and the windows after it got none). A boundary at now itself is
     /// left to an event there, if any: the window it starts is empty so far.
     fn sample_passed_boundaries(&mut self) {
-        let before = self.engine.now().saturating_sub(1);
-        if self.sampler.due(before) {
+        self.sample_through(self.engine.now().saturating_sub(1));
+    }
+
+    /// Samples every window boundary due by `t` (the check inline, the sampling out of line).
+    #[inline(always)]
+    fn sample_through(&mut self, t: Nanos) {
+        if self.sampler.due(t) {
             let World { sampler, layout, actors, net, actor_node, shard_base, .. } = self;
-            sampler.take(before, *layout, actors, shard_base, |i| net.is_up(actor_node[i]));
+            sampler.take(t, *layout, actors, shard_base, |i| net.is_up(actor_node[i]));
         }
     }
 
@@ -820,10 +831,7 @@ impl World {
     #[inline(always)]
     fn apply(&mut self, ev: Ev) {
         let now = self.engine.now();
-        if self.sampler.due(now) {
-            let World { sampler, layout, actors, net, actor_node, shard_base, .. } = self;
-            sampler.take(now, *layout, actors, shard_base, |i| net.is_up(actor_node[i]));
-        }
+        self.sample_through(now);
         match ev {
             Ev::Deliver { to, from, msg } => {
                 let h = self.engine.hash_mut();
@@ -971,7 +979,7 @@ impl World {
         let from_node = a.node;
         // Indexed, then cleared: fewer instructions than `drain` (its set-up and tear-down).
         for &(to, msg) in &out.sends {
-            match net.route(from_node, actor_node[to.0 as usize], &mut a.net_rng, &mut a.fault_rng) {
+            match net.route(from_node, actor_node[to.0 as usize], &mut a.net.latency, &mut a.net.faults) {
                 Verdict::Deliver { delay } => engine.schedule_in(delay, Ev::Deliver { to: to.0, from: src, msg }),
                 Verdict::Drop(r) => match r {
                     DropReason::NodeDown => net_stats.dropped_node_down += 1,
@@ -1091,8 +1099,7 @@ fn workflow(
         };
         let calls = Calls::new(targets, stream(&format!("participant/{name}/calls")));
         actors.push(Actor {
-            net_rng: stream(&format!("participant/{name}/net")),
-            fault_rng: stream(&format!("participant/{name}/net-faults")),
+            net: NetRngs::new(&stream, &format!("participant/{name}")),
             name,
             node: step.node,
             epoch: 0,
@@ -1115,8 +1122,7 @@ fn workflow(
         for (&consumer, topic) in consumers.zip(names) {
             let name = format!("{}/queue/{topic}", w.name);
             actors.push(Actor {
-                net_rng: stream(&format!("queue/{name}/net")),
-                fault_rng: stream(&format!("queue/{name}/net-faults")),
+                net: NetRngs::new(&stream, &format!("queue/{name}")),
                 name,
                 node: q.node,
                 epoch: 0,
@@ -1155,8 +1161,7 @@ fn workflow(
     };
     let calls = Calls::new(targets, stream(&format!("workflow/{}/calls", w.name)));
     actors.push(Actor {
-        net_rng: stream(&format!("workflow/{}/net", w.name)),
-        fault_rng: stream(&format!("workflow/{}/net-faults", w.name)),
+        net: NetRngs::new(&stream, &format!("workflow/{}", w.name)),
         name: w.name.clone(),
         node: w.node,
         epoch: 0,

@@ -393,20 +393,9 @@ fn every_generated_architecture_runs_reproducibly_and_its_report_adds_up() {
 
 /// Every limit the run never reached, raised (`properties::slack_limits`): the same report.
 fn same_run_with_limits_raised(sc: &Scenario, r: &faultline_models::RunReport, seed: u64, ctx: &str) {
-    use crate::properties::{first_difference, outcome_of, slack_limits};
-    let raise = slack_limits(sc, r, seed);
-    let relaxed = testing::edit(sc, |doc| {
-        for (path, value) in &raise {
-            testing::set(doc, path, value.clone()).unwrap();
-        }
-    })
-    .unwrap_or_else(|e| panic!("{raise:?}: {e:?}\n{ctx}"));
-    let variant = &sc.variants[0].name;
-    if let Some(d) = first_difference(&outcome_of(sc, variant, seed), &outcome_of(&relaxed, variant, seed), "") {
-        let culprit = raise.iter().find(|e| {
-            let one = testing::edit(sc, |doc| testing::set(doc, &e.0, e.1.clone()).unwrap()).unwrap();
-            first_difference(&outcome_of(sc, variant, seed), &outcome_of(&one, variant, seed), "").is_some()
-        });
-        panic!("raising {culprit:?} changed the run: {d}\n{ctx}");
+    use crate::properties::{outcome_of, raising_changes, slack_limits};
+    let expected = outcome_of(sc, &sc.variants[0].name, seed);
+    if let Some(d) = raising_changes(sc, &expected, seed, &slack_limits(sc, r, seed)) {
+        panic!("{d}\n{ctx}");
     }
 }
