@@ -15,6 +15,8 @@ pub struct BalancerStats {
     pub responses: u64,
     pub no_backend: u64,
     pub timeouts: u64,
+    /// Forwarded requests forgotten in a crash (their callers get no answer from us).
+    pub lost: u64,
     pub probes: u64,
     /// Backends taken out / put back by health checks.
     pub marked_down: u64,
@@ -210,6 +212,7 @@ impl Balancer {
     /// The balancer's node went down: proxied requests and health state are forgotten (on
     /// restart every backend is presumed healthy until probes say otherwise).
     pub fn crash(&mut self) {
+        self.stats.lost += self.fwd.len() as u64;
         self.fwd.clear();
         self.deadlines.clear();
         self.probes.clear();

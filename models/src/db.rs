@@ -442,6 +442,12 @@ impl Replica {
         self.cfg.workers
     }
 
+    /// Requests it holds: queued, in work, or written and waiting for a majority (what a crash
+    /// would lose now).
+    pub fn in_system(&self) -> usize {
+        self.jobs.len() + self.pending.len()
+    }
+
     pub fn busy(&self) -> u32 {
         self.busy
     }
@@ -471,7 +477,7 @@ impl Replica {
 
     /// The node went down: volatile state is lost, durable state kept.
     pub fn crash(&mut self, now: Nanos) {
-        self.stats.lost += (self.jobs.len() + self.pending.len()) as u64;
+        self.stats.lost += self.in_system() as u64;
         self.jobs.clear();
         self.queue.clear();
         self.busy = 0;

@@ -309,6 +309,12 @@ impl Instance {
         self.busy
     }
 
+    /// Requests it holds: queued, in work, or waiting on downstream calls (what a crash would
+    /// lose now).
+    pub fn in_system(&self) -> usize {
+        self.jobs.len()
+    }
+
     fn gauges(&mut self, now: Nanos) {
         self.stats.busy.set(now, u64::from(self.busy));
         self.stats.queue_len.set(now, self.queue.len() as u64);
@@ -478,7 +484,7 @@ impl Instance {
 
     /// The node went down: queued and running work is lost, workers are free on restart.
     pub fn crash(&mut self, now: Nanos) {
-        self.stats.lost += self.jobs.len() as u64;
+        self.stats.lost += self.in_system() as u64;
         self.jobs.clear();
         self.queue.clear();
         self.busy = 0;

@@ -376,17 +376,24 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert_eq!(sum(&t.rejected), turned_away, "{c}: rejected");
         assert_eq!(sum(&t.retries), s.downstream_retries, "{c}: retries");
         assert_eq!(sum(&t.timeouts), s.downstream_timeouts, "{c}: timeouts");
-        // What is still queued or in work when the run ends is the difference.
+        // Each arrival was answered, turned away, lost in a crash, or is still held.
         let answered = s.ok + s.errors + s.injected_errors + turned_away + s.lost_in_crash;
-        assert!(s.arrivals >= answered, "{c}: {} arrivals, {answered} answered or lost", s.arrivals);
+        assert_eq!(s.arrivals, answered + s.in_system_at_end, "{c}: arrivals");
         assert!(t.arrivals.len() >= windows && t.utilisation.len() == t.arrivals.len(), "{c}: windows");
         assert!(fraction(s.utilisation) && t.utilisation.iter().all(|&u| fraction(u)), "{c}: utilisation");
         // The instances add up to the service.
         let each = |f: fn(&faultline_models::report::InstanceReport) -> u64| s.per_instance.iter().map(f).sum::<u64>();
         assert_eq!(s.per_instance.len(), s.instances, "{c}: instances");
         assert_eq!(
-            (each(|i| i.arrivals), each(|i| i.ok), each(|i| i.errors), each(|i| i.rejected), each(|i| i.lost_in_crash)),
-            (s.arrivals, s.ok, s.errors + s.injected_errors, turned_away, s.lost_in_crash),
+            (
+                each(|i| i.arrivals),
+                each(|i| i.ok),
+                each(|i| i.errors),
+                each(|i| i.rejected),
+                each(|i| i.lost_in_crash),
+                each(|i| i.in_system_at_end)
+            ),
+            (s.arrivals, s.ok, s.errors + s.injected_errors, turned_away, s.lost_in_crash, s.in_system_at_end),
             "{c}: per instance"
         );
         assert_eq!(s.per_instance.iter().map(|i| i.max_queue_len).max(), Some(s.max_queue_len), "{c}: max queue");
@@ -398,6 +405,7 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
             (b.forwarded, b.no_backend, b.timeouts),
             "{c}"
         );
+        assert_eq!(b.forwarded, b.responses + b.timeouts + b.lost_in_crash + b.in_flight_at_end, "{c}: forwarded");
         assert!(t.forwarded.len() >= windows, "{c}: windows");
     }
     for k in &r.caches {
@@ -434,8 +442,9 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
             (d.served, d.unavailable + d.rejected + d.shed + d.errors, d.redirects),
             "{c}"
         );
+        // Each request was answered, lost in a crash, or is still held.
         let answered = d.served + d.redirects + d.rejected + d.shed + d.unavailable + d.errors + d.lost_in_crash;
-        assert!(d.reads + d.writes >= answered, "{c}: {} requests, {answered} answered or lost", d.reads + d.writes);
+        assert_eq!(d.reads + d.writes, answered + d.in_system_at_end, "{c}: requests");
         assert!(t.served.len() >= windows, "{c}: windows");
         assert!(fraction(d.max_utilisation), "{c}: utilisation");
     }

@@ -238,6 +238,9 @@ fn anomaly_figures(r: &RunReport) -> Vec<(String, u64)> {
     for s in &r.services {
         out.push((format!("{} lost requests in crashes", s.name), s.lost_in_crash));
     }
+    for b in &r.balancers {
+        out.push((format!("{} lost requests in crashes", b.name), b.lost_in_crash));
+    }
     out
 }
 
