@@ -85,6 +85,10 @@ pub struct WorkloadReport {
     pub retry_budget_exhausted: u64,
     pub hedges: u64,
     pub breaker_rejected: u64,
+    /// Requests sent and not resolved yet (not in `requests`): 0 at the end of a whole run,
+    /// whose end leaves every request time for its last attempt's timeout; a report taken
+    /// during a run (the terminal UI's) counts those still in flight.
+    pub in_flight: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -536,6 +540,7 @@ impl RunReport {
                         retry_budget_exhausted: c.calls.stats.budget_exhausted,
                         hedges: c.calls.stats.hedges,
                         breaker_rejected: c.calls.stats.breaker_rejected,
+                        in_flight: c.calls.in_flight() as u64,
                     });
                 }
                 Component::Balancer(b) => balancers.push(BalancerReport {

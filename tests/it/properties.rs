@@ -349,6 +349,8 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         // Every request makes a first attempt unless its breaker is open; retries are the
         // others (a hedge is a copy of an attempt, not one: docs/cli.md).
         assert_eq!(w.attempts + w.breaker_rejected, q.total + w.retries, "{ctx}: attempts of {}", w.name);
+        // A whole run ends after the last request's last attempt could have timed out.
+        assert_eq!(w.in_flight, 0, "{ctx}: {} still in flight at the end", w.name);
     }
     let ts = &r.timeseries;
     assert_eq!(
