@@ -110,9 +110,10 @@ pub struct ServiceReport {
     /// Requests answered without an optional downstream call that failed.
     pub degraded: u64,
     pub lost_in_crash: u64,
-    /// Requests still held when the run ended (queued, in work or waiting on downstream
-    /// calls): with the answered, turned away and lost ones they make up `arrivals`.
-    pub in_system_at_end: u64,
+    /// Requests held when the report was taken (queued, in work or waiting on downstream
+    /// calls; at the end of the run, for a whole run's report): with the answered, turned away
+    /// and lost ones they make up `arrivals`.
+    pub in_system: u64,
     /// Average busy workers / workers, over the scenario's duration.
     pub utilisation: f64,
     pub mean_queue_len: f64,
@@ -154,7 +155,7 @@ pub struct InstanceReport {
     /// Turned away: queue full, rate limited or shed.
     pub rejected: u64,
     pub lost_in_crash: u64,
-    pub in_system_at_end: u64,
+    pub in_system: u64,
     /// Average busy workers / workers, over the scenario's duration.
     pub utilisation: f64,
     pub max_queue_len: u64,
@@ -192,9 +193,9 @@ pub struct BalancerReport {
     pub timeouts: u64,
     /// Forwarded requests forgotten when the balancer's node crashed.
     pub lost_in_crash: u64,
-    /// Forwarded requests still awaiting their backend's answer when the run ended:
-    /// `forwarded` = `responses` + `timeouts` + `lost_in_crash` + `in_flight_at_end`.
-    pub in_flight_at_end: u64,
+    /// Forwarded requests awaiting their backend's answer when the report was taken:
+    /// `forwarded` = `responses` + `timeouts` + `lost_in_crash` + `in_flight`.
+    pub in_flight: u64,
     pub probes: u64,
     pub marked_down: u64,
     pub marked_up: u64,
@@ -294,9 +295,9 @@ pub struct DatabaseReport {
     /// Answered with an error: injected error faults.
     pub errors: u64,
     pub lost_in_crash: u64,
-    /// Requests still held when the run ended (queued, in work, or written and waiting for a
+    /// Requests held when the report was taken (queued, in work, or written and waiting for a
     /// majority): with the answered and lost ones they make up `reads` + `writes`.
-    pub in_system_at_end: u64,
+    pub in_system: u64,
     pub elections_started: u64,
     /// Times a replica became leader beyond the initial leaders (failovers).
     pub leader_changes: u64,
@@ -465,7 +466,7 @@ impl RunReport {
                 deadline_exceeded: 0,
                 degraded: 0,
                 lost_in_crash: 0,
-                in_system_at_end: 0,
+                in_system: 0,
                 utilisation: 0.0,
                 mean_queue_len: 0.0,
                 max_queue_len: 0,
@@ -503,7 +504,7 @@ impl RunReport {
                 unavailable: 0,
                 errors: 0,
                 lost_in_crash: 0,
-                in_system_at_end: 0,
+                in_system: 0,
                 elections_started: 0,
                 leader_changes: 0,
                 rolled_back: 0,
@@ -551,7 +552,7 @@ impl RunReport {
                     no_backend: b.stats.no_backend,
                     timeouts: b.stats.timeouts,
                     lost_in_crash: b.stats.lost,
-                    in_flight_at_end: b.in_flight() as u64,
+                    in_flight: b.in_flight() as u64,
                     probes: b.stats.probes,
                     marked_down: b.stats.marked_down,
                     marked_up: b.stats.marked_up,
@@ -614,7 +615,7 @@ impl RunReport {
                     d.unavailable += st.unavailable;
                     d.errors += st.errors;
                     d.lost_in_crash += st.lost;
-                    d.in_system_at_end += rep.in_system() as u64;
+                    d.in_system += rep.in_system() as u64;
                     d.elections_started += st.elections_started;
                     d.leader_changes += st.became_leader;
                     d.rolled_back += st.rolled_back;
@@ -637,7 +638,7 @@ impl RunReport {
                     r.deadline_exceeded += st.deadline_exceeded;
                     r.degraded += st.degraded;
                     r.lost_in_crash += st.lost;
-                    r.in_system_at_end += s.in_system() as u64;
+                    r.in_system += s.in_system() as u64;
                     r.max_queue_len = r.max_queue_len.max(st.queue_max);
                     r.downstream_calls += s.calls.stats.calls;
                     r.downstream_attempts += s.calls.stats.attempts;
@@ -654,7 +655,7 @@ impl RunReport {
                         errors: st.all_errors(),
                         rejected: st.turned_away(),
                         lost_in_crash: st.lost,
-                        in_system_at_end: s.in_system() as u64,
+                        in_system: s.in_system() as u64,
                         utilisation: round3(utilisation),
                         max_queue_len: st.queue_max,
                     });

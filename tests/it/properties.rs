@@ -380,7 +380,7 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert_eq!(sum(&t.timeouts), s.downstream_timeouts, "{c}: timeouts");
         // Each arrival was answered, turned away, lost in a crash, or is still held.
         let answered = s.ok + s.errors + s.injected_errors + turned_away + s.lost_in_crash;
-        assert_eq!(s.arrivals, answered + s.in_system_at_end, "{c}: arrivals");
+        assert_eq!(s.arrivals, answered + s.in_system, "{c}: arrivals");
         assert!(t.arrivals.len() >= windows && t.utilisation.len() == t.arrivals.len(), "{c}: windows");
         assert!(fraction(s.utilisation) && t.utilisation.iter().all(|&u| fraction(u)), "{c}: utilisation");
         // The instances add up to the service.
@@ -393,9 +393,9 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
                 each(|i| i.errors),
                 each(|i| i.rejected),
                 each(|i| i.lost_in_crash),
-                each(|i| i.in_system_at_end)
+                each(|i| i.in_system)
             ),
-            (s.arrivals, s.ok, s.errors + s.injected_errors, turned_away, s.lost_in_crash, s.in_system_at_end),
+            (s.arrivals, s.ok, s.errors + s.injected_errors, turned_away, s.lost_in_crash, s.in_system),
             "{c}: per instance"
         );
         assert_eq!(s.per_instance.iter().map(|i| i.max_queue_len).max(), Some(s.max_queue_len), "{c}: max queue");
@@ -407,7 +407,7 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
             (b.forwarded, b.no_backend, b.timeouts),
             "{c}"
         );
-        assert_eq!(b.forwarded, b.responses + b.timeouts + b.lost_in_crash + b.in_flight_at_end, "{c}: forwarded");
+        assert_eq!(b.forwarded, b.responses + b.timeouts + b.lost_in_crash + b.in_flight, "{c}: forwarded");
         assert!(t.forwarded.len() >= windows, "{c}: windows");
     }
     for k in &r.caches {
@@ -446,7 +446,7 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         );
         // Each request was answered, lost in a crash, or is still held.
         let answered = d.served + d.redirects + d.rejected + d.shed + d.unavailable + d.errors + d.lost_in_crash;
-        assert_eq!(d.reads + d.writes, answered + d.in_system_at_end, "{c}: requests");
+        assert_eq!(d.reads + d.writes, answered + d.in_system, "{c}: requests");
         assert!(t.served.len() >= windows, "{c}: windows");
         assert!(fraction(d.max_utilisation), "{c}: utilisation");
     }
