@@ -126,6 +126,8 @@ pub struct ServiceReport {
     pub downstream_calls: u64,
     pub downstream_attempts: u64,
     pub downstream_retries: u64,
+    /// Retries of downstream calls refused by an exhausted retry budget (`retry.budget_ratio`).
+    pub downstream_retry_budget_exhausted: u64,
     pub downstream_timeouts: u64,
     pub downstream_hedges: u64,
     pub downstream_breaker_rejected: u64,
@@ -476,6 +478,7 @@ impl RunReport {
                 downstream_calls: 0,
                 downstream_attempts: 0,
                 downstream_retries: 0,
+                downstream_retry_budget_exhausted: 0,
                 downstream_timeouts: 0,
                 downstream_hedges: 0,
                 downstream_breaker_rejected: 0,
@@ -643,6 +646,7 @@ impl RunReport {
                     r.downstream_calls += s.calls.stats.calls;
                     r.downstream_attempts += s.calls.stats.attempts;
                     r.downstream_retries += s.calls.stats.retries;
+                    r.downstream_retry_budget_exhausted += s.calls.stats.budget_exhausted;
                     r.downstream_timeouts += s.calls.stats.attempt_timeouts;
                     r.downstream_hedges += s.calls.stats.hedges;
                     r.downstream_breaker_rejected += s.calls.stats.breaker_rejected;

@@ -1096,6 +1096,11 @@ pub(crate) fn slack_limits(sc: &Scenario, r: &RunReport, seed: u64) -> Vec<(Stri
                 raise.push((format!("{call}.timeout_ms"), t.into()));
             }
             add_dormant_hedge(&call, t, &mut raise);
+            if s.downstream_retry_budget_exhausted == 0
+                && let Some(b) = number(lookup(doc, &format!("{call}.retry.budget_ratio")))
+            {
+                raise.push((format!("{call}.retry.budget_ratio"), (b * 2.0 + 0.05).into()));
+            }
             if s.downstream_breaker_opened == 0 {
                 match lookup(doc, &format!("{call}.breaker.failures")) {
                     Some(f) => raise.push((format!("{call}.breaker.failures"), twice_plus_one(Some(f), 0))),
