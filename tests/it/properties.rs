@@ -1156,6 +1156,13 @@ pub(crate) fn slack_limits(sc: &Scenario, r: &RunReport, seed: u64) -> Vec<(Stri
         }
     }
     for w in r.workflows.iter().filter(|w| declared("workflow", &w.name)) {
+        // A choreography's topics (`WORKFLOW/queue/…`) share its delivery limit.
+        let topics = r.queues.iter().filter(|q| q.name.starts_with(&format!("{}/queue/", w.name)));
+        if w.design == "choreographed" && topics.map(|q| q.dead_lettered).sum::<u64>() == 0 {
+            let at = format!("workflow.{}.queue.max_attempts", w.name);
+            let n = lookup(doc, &at).and_then(|v| v.as_integer()).unwrap_or(20);
+            raise.push((at, toml::Value::Integer(n + 3)));
+        }
         for s in &w.steps {
             if s.rejected == 0 && declared(&format!("workflow.{}.step", w.name), &s.name) {
                 let at = format!("workflow.{}.step.{}.queue_capacity", w.name, s.name);
