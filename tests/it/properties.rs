@@ -1156,6 +1156,11 @@ pub(crate) fn slack_limits(sc: &Scenario, r: &RunReport, seed: u64) -> Vec<(Stri
         }
     }
     for w in r.workflows.iter().filter(|w| declared("workflow", &w.name)) {
+        if w.call_timeouts == 0 {
+            let at = format!("workflow.{}.call_timeout_ms", w.name);
+            let t = number(lookup(doc, &at)).expect("a workflow has a call timeout");
+            raise.push((at, (t * 2.0).into()));
+        }
         // A choreography's topics (`WORKFLOW/queue/…`) share its delivery limit.
         let topics = r.queues.iter().filter(|q| q.name.starts_with(&format!("{}/queue/", w.name)));
         if w.design == "choreographed" && topics.map(|q| q.dead_lettered).sum::<u64>() == 0 {

@@ -30,6 +30,9 @@ pub struct WorkflowReport {
     pub compensation_calls: u64,
     /// Orchestrated: sagas taken up again from the log after the orchestrator restarted.
     pub resumed_after_crash: u64,
+    /// Calls to participants and publishes (the coordinator's and the steps') whose attempt
+    /// passed `call_timeout_ms` unanswered.
+    pub call_timeouts: u64,
     /// Every kind the saga checker knows, zeros included.
     pub anomalies: BTreeMap<String, u64>,
     /// From the last fault's heal until every saga it caught settled; `null` when the business
@@ -101,6 +104,7 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
     let Component::Coordinator(c) = comp(ids.coordinator) else { unreachable!("a coordinator") };
     let mut views = Vec::new();
     let mut steps = Vec::new();
+    let mut call_timeouts = c.calls.stats.attempt_timeouts;
     for &pid in &ids.participants {
         let Component::Participant(p) = comp(pid) else { unreachable!("a participant") };
         let cfg = p.config();
@@ -110,6 +114,7 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
             stock: cfg.stock.map(|s| (s.per_item, p.peak_reserved())),
         });
         let st = &p.stats;
+        call_timeouts += p.calls.stats.attempt_timeouts;
         let name = &world.actors[pid as usize].name;
         steps.push(StepReport {
             name: name.rsplit('/').next().unwrap_or(name).to_owned(),
@@ -158,6 +163,7 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
         compensations: r.compensations,
         compensation_calls: st.compensation_calls,
         resumed_after_crash: st.resumed,
+        call_timeouts,
         anomalies: r.anomalies.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
         time_to_consistency_ms: r.time_to_consistency.map(to_ms),
         steps,
