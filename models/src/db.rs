@@ -76,7 +76,7 @@ use std::collections::{BTreeMap, VecDeque};
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::metrics::TimeAverage;
-use crate::msg::{ActorId, CallId, DbMsg, Flag, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, DbMsg, Flag, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
 use crate::service::NodeHealth;
 use crate::slab::{Key, Slab};
 
@@ -102,6 +102,10 @@ pub struct ReplicaConfig {
     /// A queued request that waited longer than this when a worker reaches it is answered
     /// `Rejected` without work (nothing applied, nothing logged).
     pub queue_timeout: Option<Nanos>,
+    /// Act on the deadlines requests carry (deadline propagation): a request whose caller has
+    /// stopped waiting is answered `Rejected` without work, on arrival or when a worker
+    /// reaches it in the queue.
+    pub propagate_deadlines: bool,
     pub service_time: Dist,
     pub replication: Replication,
     /// Followers answer reads from their own (possibly stale) state instead of redirecting.
@@ -147,7 +151,8 @@ pub struct ReplicaStats {
     pub redirects: u64,
     /// Requests turned away because the queue was full.
     pub rejected: u64,
-    /// Queued requests dropped unserved after waiting longer than the queue timeout.
+    /// Requests dropped unserved: queued longer than the queue timeout, or past their deadline
+    /// (deadline propagation).
     pub shed: u64,
     /// Leader reads without a lease, and writes pending when their leader stepped down.
     pub unavailable: u64,
@@ -308,7 +313,8 @@ pub struct Replica {
 
     // Volatile: request processing.
     busy: u32,
-    /// Waiting requests and when they arrived (for the queue timeout).
+    /// Waiting requests and the instant each expires: its queue timeout, or its deadline when
+    /// propagating deadlines, whichever comes first (`NO_DEADLINE`: never).
     queue: VecDeque<(Key, Nanos)>,
     jobs: Slab<Job>,
 
@@ -580,12 +586,23 @@ impl Replica {
             self.respond(out, from, call, Status::Error, 0);
             return;
         }
+        if self.cfg.propagate_deadlines && now > req.deadline {
+            // Its caller has given up already: shed, as in the queue (not `respond`, which
+            // would count it rejected too).
+            self.stats.shed += 1;
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+            return;
+        }
         if self.busy < self.cfg.workers {
             let key = self.jobs.insert(Job { from, call, key: req.key, op: req.op });
             self.begin(out, health, key);
         } else if self.queue.len() < self.cfg.queue_capacity as usize {
             let key = self.jobs.insert(Job { from, call, key: req.key, op: req.op });
-            self.queue.push_back((key, now));
+            let mut expires = self.cfg.queue_timeout.map_or(NO_DEADLINE, |l| now.saturating_add(l));
+            if self.cfg.propagate_deadlines {
+                expires = expires.min(req.deadline);
+            }
+            self.queue.push_back((key, expires));
         } else {
             self.respond(out, from, call, Status::Rejected, 0);
         }
@@ -642,8 +659,8 @@ impl Replica {
             Op::Probe => unreachable!("probes are answered on arrival"),
         }
         self.busy -= 1;
-        if let Some(limit) = self.cfg.queue_timeout {
-            self.shed_expired(now, out, limit);
+        if self.cfg.queue_timeout.is_some() || self.cfg.propagate_deadlines {
+            self.shed_expired(now, out);
         }
         if let Some((next, _)) = self.queue.pop_front() {
             self.begin(out, health, next);
@@ -651,16 +668,17 @@ impl Replica {
         self.gauges(now);
     }
 
-    /// Turns away the queued requests at the head that waited longer than `limit`: their
-    /// clients have most likely given up; no work, nothing applied or logged. Out of line, so
-    /// that the path without a queue timeout stays as it was. (Services and workflow steps share
-    /// `service::shed_expired`; a replica keeps arrival times in its queue entries, since its
-    /// jobs have none, so it walks its own.)
+    /// Turns away the queued requests at the head that waited longer than the queue timeout
+    /// or whose deadline passed: their clients have most likely given up, or have; no work,
+    /// nothing applied or logged. Out of line, so that the path without a queue timeout stays
+    /// as it was. (Services and workflow steps share `service::shed_expired`; a replica keeps
+    /// the instant each queued request expires in its queue entry, since its jobs have no
+    /// room for it, so it walks its own.)
     #[cold]
     #[inline(never)]
-    fn shed_expired(&mut self, now: Nanos, out: &mut Outbox, limit: Nanos) {
-        while let Some(&(next, arrived)) = self.queue.front() {
-            if now - arrived <= limit {
+    fn shed_expired(&mut self, now: Nanos, out: &mut Outbox) {
+        while let Some(&(next, expires)) = self.queue.front() {
+            if now <= expires {
                 return;
             }
             self.queue.pop_front();
@@ -1156,6 +1174,7 @@ mod tests {
             workers: 4,
             queue_capacity: 100,
             queue_timeout: None,
+            propagate_deadlines: false,
             service_time: Dist::constant_ns(MS),
             replication,
             follower_reads,
@@ -1837,6 +1856,44 @@ mod tests {
         assert!(out.timers.is_empty(), "no work for the shed read");
         assert_eq!((r.stats.shed, r.stats.rejected, r.busy(), r.queue_len()), (1, 0, 0, 0));
         assert_eq!(r.last_index(), 2, "only the two served writes are logged");
+    }
+
+    #[test]
+    fn a_request_whose_deadline_passed_is_turned_away_unserved_when_propagating() {
+        let until = |call: u64, op: Op, deadline: Nanos| Msg {
+            call,
+            kind: MsgKind::Request(Req { deadline, ..Req::new(0, op, 3) }),
+        };
+        for propagate in [false, true] {
+            let mut r = lone(|c| c.propagate_deadlines = propagate);
+            let mut out = Outbox::default();
+            // One worker, 1 ms of work each: write 1 starts at 0; write 2 (its caller waits
+            // until 2 ms) and read 3 (until 0.5 ms) queue; read 4 arrives at 0.6 ms, past its
+            // deadline of 0.5 ms.
+            r.on_msg(0, &mut out, HEALTHY, CLIENT, until(1, Op::Write, 10 * MS));
+            r.on_msg(0, &mut out, HEALTHY, CLIENT, until(2, Op::Write, 2 * MS));
+            r.on_msg(0, &mut out, HEALTHY, CLIENT, until(3, Op::Read, MS / 2));
+            r.on_msg(MS * 3 / 5, &mut out, HEALTHY, CLIENT, until(4, Op::Read, MS / 2));
+            let on_arrival: Vec<_> = out.sends.clone();
+            let (_, done) = out.timers[0];
+            out = Outbox::default();
+            r.on_timer(MS, &mut out, HEALTHY, done); // write 1 done; write 2 starts, read 3 waits
+            let (_, done) = out.timers[0];
+            out = Outbox::default();
+            r.on_timer(2 * MS, &mut out, HEALTHY, done); // write 2 done; read 3 is next
+            if propagate {
+                assert_eq!(on_arrival, vec![answer(4, Status::Rejected, 0)], "past its deadline on arrival");
+                assert_eq!(out.sends, vec![answer(2, Status::Ok, version(1, 2)), answer(3, Status::Rejected, 0)]);
+                assert!(out.timers.is_empty(), "no work for the shed read");
+                assert_eq!((r.stats.shed, r.stats.rejected, r.queue_len()), (2, 0, 0));
+            } else {
+                // Deadlines are not read: everything is served, however late.
+                assert!(on_arrival.is_empty());
+                assert_eq!(out.sends, vec![answer(2, Status::Ok, version(1, 2))]);
+                assert_eq!((r.stats.shed, r.queue_len()), (0, 1));
+            }
+            assert_eq!(r.last_index(), 2, "the two writes are logged either way");
+        }
     }
 
     #[test]

@@ -290,7 +290,8 @@ pub struct DatabaseReport {
     pub served: u64,
     pub redirects: u64,
     pub rejected: u64,
-    /// Queued requests dropped unserved after `queue_timeout_ms`.
+    /// Requests dropped unserved after `queue_timeout_ms`, or past their deadline
+    /// (`propagate_deadlines`).
     pub shed: u64,
     /// No lease / leader stepped down with the write pending.
     pub unavailable: u64,

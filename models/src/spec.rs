@@ -160,6 +160,8 @@ pub struct DatabaseSpec {
     pub queue_capacity: u32,
     /// Queued requests that waited longer are answered `Rejected` without work.
     pub queue_timeout: Option<Nanos>,
+    /// Requests whose deadline passed are answered `Rejected` without work.
+    pub propagate_deadlines: bool,
     pub service_time: Dist,
     pub election_timeout: Nanos,
     pub heartbeat_interval: Nanos,

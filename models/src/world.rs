@@ -343,6 +343,7 @@ impl World {
                         workers: d.workers,
                         queue_capacity: d.queue_capacity,
                         queue_timeout: d.queue_timeout,
+                        propagate_deadlines: d.propagate_deadlines,
                         service_time: d.service_time.clone(),
                         replication: match &d.replication {
                             ReplicationSpec::Sync => Replication::Sync,

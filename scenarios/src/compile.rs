@@ -457,6 +457,7 @@ impl<'a> Checker<'a> {
             workers: workers.clamp(1, MAX_WORKERS),
             queue_capacity: d.queue_capacity.unwrap_or(1000),
             queue_timeout: d.queue_timeout_ms.map(|t| from_ms(t.0).max(1)),
+            propagate_deadlines: d.propagate_deadlines,
             service_time: self.dist(&d.service_time),
             election_timeout,
             heartbeat_interval,

@@ -446,6 +446,9 @@ pub struct DatabaseCfg {
     pub workers: Option<Spanned<u32>>,
     pub queue_capacity: Option<u32>,
     pub queue_timeout_ms: Option<Positive>,
+    /// Act on the deadlines requests carry: turn away those whose caller stopped waiting.
+    #[serde(default)]
+    pub propagate_deadlines: bool,
     pub service_time: Spanned<DistCfg>,
     pub election_timeout_ms: Option<Positive>,
     pub heartbeat_interval_ms: Option<Positive>,

@@ -114,6 +114,9 @@ pub(crate) fn architecture(v: &[u32]) -> String {
         if p.chance(20) {
             range += &format!("queue_timeout_ms = {}\n", p.range(5, 200));
         }
+        if p.chance(20) {
+            range += "propagate_deadlines = true\n";
+        }
         t += &format!(
             "[[database]]\nname = \"db\"\nzones = [{}]\nshards = {}\nreplicas = {}\n{consistency}\n{range}workers = {}\nqueue_capacity = {}\nservice_time = {}\nelection_timeout_ms = {}\nrecord_history = {}\n\n",
             quoted(&zones),

@@ -1046,9 +1046,10 @@ pub(crate) fn slack_limits(sc: &Scenario, r: &RunReport, seed: u64) -> Vec<(Stri
     // A deadline a propagating service acts on is set from its callers' timeouts, and
     // reaching it is not always counted as a timeout (a retry it prevents): no timeout is
     // raised in such scenarios.
-    let propagating = r.services.iter().any(|s| {
-        lookup(doc, &format!("service.{}.propagate_deadlines", s.name)).and_then(|v| v.as_bool()) == Some(true)
-    });
+    let propagates =
+        |at: String| lookup(doc, &format!("{at}.propagate_deadlines")).and_then(|v| v.as_bool()) == Some(true);
+    let propagating = r.services.iter().any(|s| propagates(format!("service.{}", s.name)))
+        || r.databases.iter().any(|d| propagates(format!("database.{}", d.name)));
     // A hedge only acts when it comes before the attempt's timeout: raising the timeout past a
     // hedge that never acted would start it.
     let hedge_past_timeout = |at: &str| {

@@ -256,6 +256,47 @@ service_time = {{ dist = "exponential", mean_ms = 10 }}
     }
 }
 
+/// The same for a database: a store that propagates deadlines, called by a client that waits T
+/// per attempt over links of zero latency, turns away exactly what a queue timeout of T does
+/// (the requests' deadlines are the same in both runs; only the store reads them or not).
+#[test]
+fn a_database_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
+    let text = |knob: &str| {
+        format!(
+            r#"
+[scenario]
+name = "store"
+duration_s = 60
+{FLAT}
+[[workload]]
+name = "w"
+zone = "z"
+target = "db"
+arrival = {{ process = "poisson", rate_per_s = 95 }}
+timeout_ms = 50
+retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
+mix = [{{ kind = "read", op = "read", weight = 3 }}, {{ kind = "write", op = "write", weight = 1 }}]
+
+[[database]]
+name = "db"
+zones = ["z"]
+replicas = 1
+workers = 1
+{knob}
+service_time = {{ dist = "exponential", mean_ms = 10 }}
+"#
+        )
+    };
+    for seed in [1, 2, 3] {
+        let (deadlines, _) = run(&text("propagate_deadlines = true"), seed);
+        let (timeout, _) = run(&text("queue_timeout_ms = 50"), seed);
+        let (neither, _) = run(&text(""), seed);
+        assert!(deadlines.databases[0].shed > 100, "the test must shed: {}", deadlines.databases[0].shed);
+        assert_eq!(neither.databases[0].shed, 0);
+        assert_eq!(serde_json::to_value(&deadlines).unwrap(), serde_json::to_value(&timeout).unwrap(), "seed {seed}");
+    }
+}
+
 /// Closed loop: the interactive response time law N = X·(R + Z) (Little's law over the users).
 #[test]
 fn closed_loop_obeys_the_interactive_response_time_law() {
