@@ -587,10 +587,7 @@ impl Replica {
             return;
         }
         if self.cfg.propagate_deadlines && now > req.deadline {
-            // Its caller has given up already: shed, as in the queue (not `respond`, which
-            // would count it rejected too).
-            self.stats.shed += 1;
-            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+            self.shed_on_arrival(out, from, call);
             return;
         }
         if self.busy < self.cfg.workers {
@@ -659,13 +656,23 @@ impl Replica {
             Op::Probe => unreachable!("probes are answered on arrival"),
         }
         self.busy -= 1;
-        if self.cfg.queue_timeout.is_some() || self.cfg.propagate_deadlines {
+        // Entries expire only with a queue timeout or propagated deadlines (else never).
+        if self.queue.front().is_some_and(|&(_, expires)| now > expires) {
             self.shed_expired(now, out);
         }
         if let Some((next, _)) = self.queue.pop_front() {
             self.begin(out, health, next);
         }
         self.gauges(now);
+    }
+
+    /// A request whose caller has given up already: shed, as in the queue (not `respond`, which
+    /// would count it rejected too). Out of line, off the path of requests in time.
+    #[cold]
+    #[inline(never)]
+    fn shed_on_arrival(&mut self, out: &mut Outbox, from: ActorId, call: CallId) {
+        self.stats.shed += 1;
+        out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
     }
 
     /// Turns away the queued requests at the head that waited longer than the queue timeout
