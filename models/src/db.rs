@@ -676,9 +676,8 @@ impl Replica {
     }
 
     /// Turns away the queued requests at the head that waited longer than the queue timeout
-    /// or whose deadline passed: their clients have most likely given up, or have; no work,
-    /// nothing applied or logged. Out of line, so that the path without a queue timeout stays
-    /// as it was. (Services and workflow steps share `service::shed_expired`; a replica keeps
+    /// (their callers have most likely given up) or whose deadline passed (they have): no
+    /// work, nothing applied or logged. Out of line, off the path of requests in time. (Services and workflow steps share `service::shed_expired`; a replica keeps
     /// the instant each queued request expires in its queue entry, since its jobs have no
     /// room for it, so it walks its own.)
     #[cold]
