@@ -4,7 +4,10 @@
 //! combinations someone thought of; these cover the others. Every run must build a report whose
 //! bookkeeping adds up (the same checks as the catalog's, `properties::check_accounts`), run
 //! the same twice, and pass the catalog's equalities: stepped or sliced, with unreached limits
-//! raised, with other window sizes, and with changes that start later.
+//! raised, with other window sizes, and with changes that start later. Two oracles more: a
+//! database acknowledging by majority loses no write (and, reading from its leader, stays
+//! linearizable), and an idle saga workflow has settled every saga once its faults healed;
+//! each also has a cheaper test of its own that searches more architectures.
 
 use faultline_scenarios::{Scenario, Source, testing};
 use proptest::prelude::*;
