@@ -219,11 +219,17 @@ service_time = {{ dist = "constant", value_ms = 10000 }}
     }
 }
 
-/// A leaf service that propagates deadlines, called over links of zero latency by a client
-/// that waits T per attempt, sheds exactly the queued requests that waited longer than T: the
-/// same run, event for event, as a queue timeout of T.
-#[test]
-fn a_leaf_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
+/// A client that waits 50 ms per attempt (two attempts) calling `leaf` over links of zero
+/// latency, with `knob` in the leaf's table: with `propagate_deadlines = true` the leaf must run
+/// as with `queue_timeout_ms = 50`, report for report (the requests' deadlines are the same in
+/// both runs; only the leaf reads them or not), and shed (`shed` reads its count) more than 100
+/// requests, and nothing with neither.
+fn deadlines_run_as_the_callers_timeout(
+    target: &str,
+    mix: &str,
+    leaf: &dyn Fn(&str) -> String,
+    shed: fn(&RunReport) -> u64,
+) {
     let text = |knob: &str| {
         format!(
             r#"
@@ -234,67 +240,61 @@ duration_s = 60
 [[workload]]
 name = "w"
 zone = "z"
-target = "s"
+target = "{target}"
 arrival = {{ process = "poisson", rate_per_s = 95 }}
 timeout_ms = 50
 retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
-
-[[service]]
-name = "s"
-zones = ["z"]
-workers = 1
-{knob}
-service_time = {{ dist = "exponential", mean_ms = 10 }}
-"#
-        )
-    };
-    for seed in [1, 2, 3] {
-        let (deadlines, _) = run(&text("propagate_deadlines = true"), seed);
-        let (timeout, _) = run(&text("queue_timeout_ms = 50"), seed);
-        assert!(svc(&deadlines, "s").shed > 100, "the test must shed: {}", svc(&deadlines, "s").shed);
-        assert_eq!(serde_json::to_value(&deadlines).unwrap(), serde_json::to_value(&timeout).unwrap(), "seed {seed}");
-    }
-}
-
-/// The same for a database: a store that propagates deadlines, called by a client that waits T
-/// per attempt over links of zero latency, turns away exactly what a queue timeout of T does
-/// (the requests' deadlines are the same in both runs; only the store reads them or not).
-#[test]
-fn a_database_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
-    let text = |knob: &str| {
-        format!(
-            r#"
-[scenario]
-name = "store"
-duration_s = 60
-{FLAT}
-[[workload]]
-name = "w"
-zone = "z"
-target = "db"
-arrival = {{ process = "poisson", rate_per_s = 95 }}
-timeout_ms = 50
-retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
-mix = [{{ kind = "read", op = "read", weight = 3 }}, {{ kind = "write", op = "write", weight = 1 }}]
-
-[[database]]
-name = "db"
-zones = ["z"]
-replicas = 1
-workers = 1
-{knob}
-service_time = {{ dist = "exponential", mean_ms = 10 }}
-"#
+{mix}
+{}
+"#,
+            leaf(knob)
         )
     };
     for seed in [1, 2, 3] {
         let (deadlines, _) = run(&text("propagate_deadlines = true"), seed);
         let (timeout, _) = run(&text("queue_timeout_ms = 50"), seed);
         let (neither, _) = run(&text(""), seed);
-        assert!(deadlines.databases[0].shed > 100, "the test must shed: {}", deadlines.databases[0].shed);
-        assert_eq!(neither.databases[0].shed, 0);
+        assert!(shed(&deadlines) > 100, "the test must shed: {}", shed(&deadlines));
+        assert_eq!(shed(&neither), 0);
         assert_eq!(serde_json::to_value(&deadlines).unwrap(), serde_json::to_value(&timeout).unwrap(), "seed {seed}");
     }
+}
+
+/// A leaf service that propagates deadlines, called over links of zero latency by a client
+/// that waits T per attempt, sheds exactly the queued requests that waited longer than T: the
+/// same run, event for event, as a queue timeout of T.
+#[test]
+fn a_leaf_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
+    let leaf = |knob: &str| {
+        format!(
+            r#"[[service]]
+name = "s"
+zones = ["z"]
+workers = 1
+{knob}
+service_time = {{ dist = "exponential", mean_ms = 10 }}"#
+        )
+    };
+    deadlines_run_as_the_callers_timeout("s", "", &leaf, |r| svc(r, "s").shed);
+}
+
+/// The same for a database: a store that propagates deadlines turns away exactly what a queue
+/// timeout of its callers' timeout does.
+#[test]
+fn a_database_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
+    let store = |knob: &str| {
+        format!(
+            r#"[[database]]
+name = "db"
+zones = ["z"]
+replicas = 1
+workers = 1
+{knob}
+service_time = {{ dist = "exponential", mean_ms = 10 }}"#
+        )
+    };
+    let mix = r#"mix = [{ kind = "read", op = "read", weight = 3 }, { kind = "write", op = "write", weight = 1 }]"#;
+    deadlines_run_as_the_callers_timeout("db", mix, &store, |r| r.databases[0].shed);
 }
 
 /// Closed loop: the interactive response time law N = X·(R + Z) (Little's law over the users).
