@@ -481,7 +481,10 @@ impl Broker {
             rec.flags = DELIVERED;
             part.in_flight += 1;
             member.outstanding += 1;
-            let req = Req::new(0, Op::Write, rec.key);
+            // It carries its visibility deadline: past it, the message goes to another
+            // delivery anyway, so a consumer that propagates deadlines drops it unserved.
+            let deadline = now.saturating_add(cfg.visibility_timeout);
+            let req = Req { deadline, ..Req::new(0, Op::Write, rec.key) };
             out.send(member.actor, Msg { call: key, kind: MsgKind::Request(req) });
             self.visibility.set(now, cfg.visibility_timeout, key, out, VISIBILITY_TIMER);
             if member.waiting_since.is_none() {
@@ -756,7 +759,8 @@ mod tests {
         assert_eq!(id, 1, "message ids count from 1");
         let (to, call) = only_delivery(&out);
         assert_eq!(to, A);
-        assert_eq!(out.sends[0].1.kind, MsgKind::Request(Req::new(0, Op::Write, key)));
+        // The delivery carries its visibility deadline (sent at 0, a 100 ns visibility timeout).
+        assert_eq!(out.sends[0].1.kind, MsgKind::Request(Req { deadline: 100, ..Req::new(0, Op::Write, key) }));
         assert!(out.timers.contains(&(100, VISIBILITY_TIMER)));
         let info = b.delivery(call).unwrap();
         assert_eq!((info.message, info.attempt, info.partition, info.consumer), (1, 1, 1, A));

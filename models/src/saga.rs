@@ -43,7 +43,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::idmap::IdMap;
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
 use crate::service::{NodeHealth, Waiting, shed_expired};
 use crate::slab::{Key, Slab};
 
@@ -149,6 +149,8 @@ impl SagaEntry {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ParticipantStats {
+    /// Requests received (health probes aside).
+    pub arrivals: u64,
     pub dos: u64,
     pub undos: u64,
     /// Effects applied.
@@ -168,7 +170,8 @@ pub struct ParticipantStats {
     pub injected_errors: u64,
     /// Requests turned away by a full queue.
     pub rejected: u64,
-    /// Queued requests dropped unserved after waiting longer than the queue timeout.
+    /// Requests dropped unserved: after waiting longer than the queue timeout, or past their
+    /// deadline (deadline propagation).
     pub shed: u64,
     /// Requests lost in a crash (queued, in work, or waiting on a publish).
     pub lost: u64,
@@ -194,6 +197,10 @@ pub struct ParticipantConfig {
     /// `Rejected` without work (as by a full queue: it did nothing, which the orchestrator's
     /// outcome rule relies on).
     pub queue_timeout: Option<Nanos>,
+    /// Act on the deadline each request carries: one that arrives, or is reached in the queue,
+    /// after its caller stopped waiting is answered `Rejected` without work (deadline
+    /// propagation; see [`crate::service::Instance::propagate_deadlines`]).
+    pub propagate_deadlines: bool,
     pub service_time: Dist,
     pub refuse_probability: f64,
     pub stock: Option<Stock>,
@@ -218,12 +225,15 @@ struct Job {
     call: CallId,
     saga: u64,
     undo: bool,
-    arrived: Nanos,
+    /// When a worker reaching it drops it unserved: the earlier of its arrival plus the queue
+    /// timeout and, if the participant propagates deadlines, its deadline ([`NO_DEADLINE`]
+    /// for neither). One instant for both keeps a job slot 40 bytes.
+    expires: Nanos,
 }
 
 impl Waiting for Job {
-    fn arrived(&self) -> Nanos {
-        self.arrived
+    fn expired(&self, now: Nanos, _limit: Option<Nanos>) -> bool {
+        now > self.expires
     }
     fn caller(&self) -> (ActorId, CallId) {
         (self.from, self.call)
@@ -246,6 +256,8 @@ pub struct Participant {
     /// Highest number of units of each item reserved at once.
     peak_reserved: Vec<u32>,
     busy: u32,
+    /// A queue timeout or deadline propagation: requests may be dropped unserved.
+    sheds: bool,
     queue: VecDeque<Key>,
     jobs: Slab<Job>,
     pub calls: Calls,
@@ -258,6 +270,7 @@ const WORK: u8 = 1;
 
 impl Participant {
     pub fn new(cfg: ParticipantConfig, calls: Calls, rng: ParticipantStreams) -> Participant {
+        let sheds = cfg.queue_timeout.is_some() || cfg.propagate_deadlines;
         let items = cfg.stock.map_or(0, |s| s.items as usize);
         let per_item = cfg.stock.map_or(0, |s| s.per_item);
         Participant {
@@ -266,6 +279,7 @@ impl Participant {
             cfg,
             entries: IdMap::new(),
             busy: 0,
+            sheds,
             queue: VecDeque::new(),
             jobs: Slab::default(),
             calls,
@@ -317,21 +331,46 @@ impl Participant {
         }
         let (saga, undo) =
             if self.cfg.choreographed { (req.key >> 1, req.key & 1 == 1) } else { (req.key, req.class == UNDO) };
+        self.stats.arrivals += 1;
         if health.error_rate > 0.0 && self.rng.errors.chance(health.error_rate) {
             self.stats.injected_errors += 1;
             out.send(from, Msg { call, kind: MsgKind::response(Status::Error) });
             return;
         }
+        let expires = if self.sheds {
+            match self.expiry(now, req.deadline) {
+                Some(t) => t,
+                None => {
+                    self.stats.shed += 1;
+                    out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+                    return;
+                }
+            }
+        } else {
+            NO_DEADLINE
+        };
+        let job = Job { from, call, saga, undo, expires };
         if self.busy < self.cfg.workers {
-            let key = self.jobs.insert(Job { from, call, saga, undo, arrived: now });
+            let key = self.jobs.insert(job);
             self.begin(out, health, key);
         } else if self.queue.len() < self.cfg.queue_capacity as usize {
-            let key = self.jobs.insert(Job { from, call, saga, undo, arrived: now });
+            let key = self.jobs.insert(job);
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
             out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
         }
+    }
+
+    /// When a request arriving at `now` with `deadline` expires ([`Job::expires`]); `None` if
+    /// it arrived after its caller gave up (the network took the time left), so it is dropped
+    /// unserved, as if it had waited in the queue past its deadline. Out of line: only steps
+    /// with a queue timeout or deadline propagation ask.
+    #[cold]
+    #[inline(never)]
+    fn expiry(&self, now: Nanos, deadline: Nanos) -> Option<Nanos> {
+        let deadline = if self.cfg.propagate_deadlines { deadline } else { NO_DEADLINE };
+        (now <= deadline).then(|| self.cfg.queue_timeout.map_or(deadline, |l| deadline.min(now.saturating_add(l))))
     }
 
     fn begin(&mut self, out: &mut Outbox, health: NodeHealth, key: Key) {
@@ -393,8 +432,8 @@ impl Participant {
 
     fn next_job(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth) {
         self.busy -= 1;
-        if let Some(limit) = self.cfg.queue_timeout {
-            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, Some(limit), out);
+        if self.sheds {
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, None, out);
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(out, health, next);
@@ -505,7 +544,16 @@ mod tests {
     const CALLER: ActorId = ActorId(7);
 
     fn participant(idempotent: bool, stock: Option<Stock>, refuse: f64) -> Participant {
-        let cfg = ParticipantConfig {
+        participant_with(idempotent, stock, refuse, |_| {})
+    }
+
+    fn participant_with(
+        idempotent: bool,
+        stock: Option<Stock>,
+        refuse: f64,
+        set: impl FnOnce(&mut ParticipantConfig),
+    ) -> Participant {
+        let mut cfg = ParticipantConfig {
             role: Role::Inventory,
             step: 1,
             steps: 3,
@@ -514,10 +562,12 @@ mod tests {
             workers: 4,
             queue_capacity: 10,
             queue_timeout: None,
+            propagate_deadlines: false,
             service_time: Dist::Constant { value: 1000.0 },
             refuse_probability: refuse,
             stock,
         };
+        set(&mut cfg);
         let rng =
             ParticipantStreams { work: Stream::new(1, "w"), errors: Stream::new(1, "e"), refuse: Stream::new(1, "r") };
         Participant::new(cfg, Calls::new(vec![], Stream::new(1, "c")), rng)
@@ -541,8 +591,8 @@ mod tests {
 
     #[test]
     fn a_do_that_waited_beyond_the_queue_timeout_is_turned_away_without_an_effect() {
-        let mut p = participant(true, Some(Stock { per_item: 9, items: 1 }), 0.0);
-        p.cfg.queue_timeout = Some(1500);
+        let mut p =
+            participant_with(true, Some(Stock { per_item: 9, items: 1 }), 0.0, |c| c.queue_timeout = Some(1500));
         let mut out = Outbox::default();
         // Sagas 1–4 take the four workers at 0 (1000 of work each); 5 queues at 0, 6 at 600.
         for (saga, at) in [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 600)] {
@@ -563,6 +613,49 @@ mod tests {
         assert_eq!((p.stats.shed, p.stats.applied), (1, 2));
         assert!(!p.entries().contains_key(6), "no record of saga 6: it never ran");
         assert_eq!(p.in_progress(), 3, "sagas 3, 4 and 5 still in work");
+    }
+
+    #[test]
+    fn a_job_slot_is_40_bytes() {
+        // Its queue timeout and deadline are kept as one instant.
+        assert_eq!(Slab::<Job>::SLOT_BYTES, 40);
+    }
+
+    #[test]
+    fn a_step_that_propagates_deadlines_turns_away_what_its_caller_gave_up_on() {
+        let run = |propagate: bool| {
+            let stock = Some(Stock { per_item: 9, items: 1 });
+            let mut p = participant_with(true, stock, 0.0, |c| c.propagate_deadlines = propagate);
+            let mut out = Outbox::default();
+            // Sagas 1–4 take the four workers at 0 (1000 of work each); 5 queues with a
+            // deadline at 2000, 6 with one at 1000; 7 arrives at 600, its deadline past (500).
+            for (saga, at, deadline) in [(1, 0, 100), (2, 0, 100), (3, 0, 100), (4, 0, 100), (5, 0, 2000), (6, 0, 1000)]
+            {
+                let req = Req { deadline, ..Req::new(DO, Op::Write, saga) };
+                p.on_msg(at, &mut out, HEALTHY, CALLER, Msg { call: saga, kind: MsgKind::Request(req) });
+            }
+            let req = Req { deadline: 500, ..Req::new(DO, Op::Write, 7) };
+            p.on_msg(600, &mut out, HEALTHY, CALLER, Msg { call: 7, kind: MsgKind::Request(req) });
+            let work: Vec<_> = out.timers.drain(..).map(|(_, t)| t).collect();
+            let turned_away: Vec<_> = out.sends.drain(..).map(|(_, m)| m.call).collect();
+            assert_eq!(work.len(), 4, "work once started ends, deadline or not");
+            // Two workers free at 1500 (the timers fire late): 5 is within its deadline and
+            // starts; 6 is past its own.
+            let mut out = Outbox::default();
+            p.on_timer(1500, &mut out, HEALTHY, work[0]);
+            p.on_timer(1500, &mut out, HEALTHY, work[1]);
+            let rejected: Vec<_> = out
+                .sends
+                .iter()
+                .filter(|(_, m)| m.kind == MsgKind::response(Status::Rejected))
+                .map(|(_, m)| m.call)
+                .collect();
+            (turned_away, rejected, out.timers.len(), p.stats.shed, p.stats.arrivals, p.in_progress())
+        };
+        // 7 on arrival, 6 when a worker reaches it; 5 and, after it, nothing else to start.
+        assert_eq!(run(true), (vec![7], vec![6], 1, 2, 7, 3));
+        // Without the option the deadlines are not read: 5 and 6 start, 7 queues.
+        assert_eq!(run(false), (vec![], vec![], 2, 0, 7, 5));
     }
 
     #[test]

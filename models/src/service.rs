@@ -87,21 +87,17 @@ struct Job {
 
 /// A request waiting in a worker pool's queue (a service instance's, a workflow step's).
 pub(crate) trait Waiting: Copy {
-    fn arrived(&self) -> Nanos;
-    /// When its caller stops waiting, if the holder propagates deadlines.
-    fn deadline(&self) -> Nanos {
-        NO_DEADLINE
-    }
+    /// Whether a worker reaching it at `now` drops it unserved: it waited longer than the
+    /// holder's queue timeout `limit`, or (if the holder propagates deadlines) its caller has
+    /// stopped waiting.
+    fn expired(&self, now: Nanos, limit: Option<Nanos>) -> bool;
     /// Who to answer, and the call to answer.
     fn caller(&self) -> (ActorId, CallId);
 }
 
 impl Waiting for Job {
-    fn arrived(&self) -> Nanos {
-        self.arrived
-    }
-    fn deadline(&self) -> Nanos {
-        if self.deadline_us == u32::MAX { NO_DEADLINE } else { self.arrived + Nanos::from(self.deadline_us) * 1000 }
+    fn expired(&self, now: Nanos, limit: Option<Nanos>) -> bool {
+        limit.is_some_and(|l| now - self.arrived > l) || now > self.deadline()
     }
     fn caller(&self) -> (ActorId, CallId) {
         (self.from, self.call)
@@ -125,8 +121,7 @@ pub(crate) fn shed_expired<J: Waiting>(
 ) -> u64 {
     let mut shed = 0;
     while let Some(&next) = queue.front() {
-        let job = jobs.get(next).expect("queued job");
-        if limit.is_none_or(|l| now - job.arrived() <= l) && now <= job.deadline() {
+        if !jobs.get(next).expect("queued job").expired(now, limit) {
             break;
         }
         queue.pop_front();
@@ -138,6 +133,13 @@ pub(crate) fn shed_expired<J: Waiting>(
 }
 
 impl Job {
+    /// When its caller stops waiting, as [`deadline_us`] kept it ([`NO_DEADLINE`] if none, or
+    /// if the service does not propagate deadlines).
+    #[inline]
+    fn deadline(&self) -> Nanos {
+        if self.deadline_us == u32::MAX { NO_DEADLINE } else { self.arrived + Nanos::from(self.deadline_us) * 1000 }
+    }
+
     /// `propagate`: keep the request's deadline (to the microsecond, rounded up; one beyond
     /// 71 minutes is none).
     #[inline]

@@ -319,6 +319,8 @@ pub struct StepSpec {
     pub queue_capacity: u32,
     /// Queued requests that waited longer are answered `Rejected` without work.
     pub queue_timeout: Option<Nanos>,
+    /// Requests whose deadline passed are answered `Rejected` without work.
+    pub propagate_deadlines: bool,
     pub service_time: Dist,
     /// Chance that a new `do` is refused for business reasons (a declined card).
     pub refuse_probability: f64,

@@ -1082,6 +1082,7 @@ fn workflow(
             workers: step.workers,
             queue_capacity: step.queue_capacity,
             queue_timeout: step.queue_timeout,
+            propagate_deadlines: step.propagate_deadlines,
             service_time: step.service_time.clone(),
             refuse_probability: step.refuse_probability,
             stock: step.stock,

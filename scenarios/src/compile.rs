@@ -564,6 +564,7 @@ impl<'a> Checker<'a> {
                 workers: workers.clamp(1, MAX_WORKERS),
                 queue_capacity: st.queue_capacity.unwrap_or(1000),
                 queue_timeout: st.queue_timeout_ms.map(|t| from_ms(t.0).max(1)),
+                propagate_deadlines: st.propagate_deadlines,
                 service_time,
                 refuse_probability: st.refuse_probability.map_or(0.0, |p| p.0),
                 stock,

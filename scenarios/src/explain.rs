@@ -396,6 +396,9 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             if let Some(k) = &st.stock {
                 let _ = write!(rules, "; {} item(s) with {} in stock each", k.items, k.per_item);
             }
+            if st.propagate_deadlines {
+                rules += "; it drops what its callers gave up on";
+            }
             let _ = writeln!(
                 s,
                 "    step {} {} ({}): {}; a call takes {}{rules}.",

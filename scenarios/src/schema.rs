@@ -494,6 +494,9 @@ pub struct StepCfg {
     pub workers: Option<Spanned<u32>>,
     pub queue_capacity: Option<u32>,
     pub queue_timeout_ms: Option<Positive>,
+    /// Act on the deadlines requests carry: turn away those whose caller stopped waiting.
+    #[serde(default)]
+    pub propagate_deadlines: bool,
     pub service_time: Spanned<DistCfg>,
     /// Chance that a new `do` is refused for business reasons.
     pub refuse_probability: Option<Probability>,

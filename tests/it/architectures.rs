@@ -259,6 +259,9 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             if p.chance(30) {
                 extra += &format!("refuse_probability = 0.{}\n", p.range(1, 3));
             }
+            if p.chance(20) {
+                extra += "propagate_deadlines = true\n";
+            }
             t += &format!(
                 "[[workflow.step]]\nname = \"st{k}\"\nrole = \"{role}\"\nzone = \"{}\"\nworkers = {}\nqueue_capacity = {}\nservice_time = {}\n{stock}{extra}\n",
                 zone(p),

@@ -398,3 +398,88 @@ fn checkout_outage_sync_leaves_side_effects_behind_and_sagas_leave_none_at_a_lat
     // "still processing".
     assert!(runs["choreographed"].iter().map(|r| r.workflows[0].answers.pending).sum::<u64>() > 0);
 }
+
+/// A workflow step that propagates deadlines, reached over links of zero latency, sheds
+/// exactly the queued requests that waited longer than its caller waits for them: the call
+/// timeout of a `sync` front or an orchestrator, the visibility timeout of a choreography's
+/// deliveries (a delivery carries it as its deadline). The same run, event for event, as a
+/// queue timeout of that length, in each design.
+#[test]
+fn a_step_that_propagates_deadlines_runs_as_a_queue_timeout_of_its_callers_timeout() {
+    let text = |design: &str, knob: &str| {
+        format!(
+            r#"
+[scenario]
+name = "step-deadlines"
+duration_s = 30
+
+[topology.latency]
+same_node = {{ dist = "constant", value_ms = 0 }}
+same_zone = {{ dist = "constant", value_ms = 0 }}
+cross_zone = {{ dist = "constant", value_ms = 0 }}
+cross_region = {{ dist = "constant", value_ms = 0 }}
+
+[[region]]
+name = "r"
+zones = ["z"]
+
+[[workload]]
+name = "users"
+zone = "z"
+target = "flow"
+arrival = {{ process = "poisson", rate_per_s = 95 }}
+timeout_ms = 2000
+keys = {{ distribution = "sequential" }}
+
+[[workflow]]
+name = "flow"
+zone = "z"
+design = "{design}"
+call_timeout_ms = 50
+retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
+queue = {{ zone = "z", partitions = 8, max_in_flight_per_partition = 8, visibility_timeout_ms = 50, max_attempts = 5 }}
+
+[[workflow.step]]
+name = "order"
+role = "order"
+zone = "z"
+service_time = {{ dist = "exponential", mean_ms = 1 }}
+
+[[workflow.step]]
+name = "pay"
+role = "payment"
+zone = "z"
+workers = 1
+{knob}
+service_time = {{ dist = "exponential", mean_ms = 10 }}
+"#
+        )
+    };
+    let pay = |r: &RunReport| r.workflows[0].steps[1].shed;
+    for design in ["sync", "orchestrated", "choreographed"] {
+        for seed in [1, 2] {
+            let once = |knob: &str| {
+                let sc = scenario(&text(design, knob));
+                runner::run(&sc.variant(None).unwrap(), seed, None).unwrap().0
+            };
+            let deadlines = once("propagate_deadlines = true");
+            let timeout = once("queue_timeout_ms = 50");
+            let neither = once("");
+            assert!(pay(&deadlines) > 100, "{design} seed {seed}: the test must shed: {}", pay(&deadlines));
+            assert_eq!(pay(&neither), 0);
+            // Working through calls their callers gave up on, while retries (redeliveries)
+            // pile on, the step lets few checkouts through; dropping them keeps it useful. (Not
+            // the orchestrator's: its compensation rounds add load that a step at 95% cannot
+            // carry, with or without deadlines.)
+            if design != "orchestrated" {
+                let (with, without) = (deadlines.requests.ok, neither.requests.ok);
+                assert!(with > 10 * without, "{design} seed {seed}: {with} against {without} ok");
+            }
+            assert_eq!(
+                serde_json::to_value(&deadlines).unwrap(),
+                serde_json::to_value(&timeout).unwrap(),
+                "{design} seed {seed}"
+            );
+        }
+    }
+}

@@ -63,6 +63,8 @@ pub struct WorkflowAnswers {
 pub struct StepReport {
     pub name: String,
     pub role: &'static str,
+    /// Requests received (health probes aside).
+    pub arrivals: u64,
     pub dos: u64,
     pub undos: u64,
     /// Effects applied.
@@ -77,9 +79,19 @@ pub struct StepReport {
     /// `do`s refused because their saga was already abandoned here.
     pub late_refused: u64,
     pub rejected: u64,
-    /// Queued requests dropped unserved after `queue_timeout_ms`.
+    /// Requests dropped unserved: after waiting `queue_timeout_ms`, or past their deadline
+    /// (`propagate_deadlines`).
     pub shed: u64,
+    /// Answered `Error` by an error-rate fault, without work.
+    pub injected_errors: u64,
+    /// Choreographed: deliveries acknowledged once the event they led to was published, and
+    /// those answered with an error because it could not be (they are redelivered).
+    pub acked: u64,
+    pub nacked: u64,
     pub lost_in_crash: u64,
+    /// Requests queued, in work, or (choreographed) waiting on their publish when the report
+    /// was taken.
+    pub in_system: u64,
     /// Inventory: units left over all items at the end.
     pub stock_left: Option<u64>,
 }
@@ -127,9 +139,14 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
             tombstones: st.tombstones,
             repeats_ignored: st.repeats_ignored,
             late_refused: st.late_refused,
+            arrivals: st.arrivals,
             rejected: st.rejected,
             shed: st.shed,
+            injected_errors: st.injected_errors,
+            acked: st.acked,
+            nacked: st.nacked,
             lost_in_crash: st.lost,
+            in_system: p.in_progress() as u64,
             stock_left: cfg.stock.map(|_| p.stock_left().iter().map(|&u| u64::from(u)).sum()),
         });
     }
