@@ -106,6 +106,9 @@ pub struct ReplicaConfig {
     /// stopped waiting is answered `Rejected` without work, on arrival or when a worker
     /// reaches it in the queue.
     pub propagate_deadlines: bool,
+    /// With `propagate_deadlines`: a request with less than this left before its deadline is
+    /// turned away too (0: only those past it).
+    pub min_time_left: Nanos,
     pub service_time: Dist,
     pub replication: Replication,
     /// Followers answer reads from their own (possibly stale) state instead of redirecting.
@@ -586,7 +589,7 @@ impl Replica {
             self.respond(out, from, call, Status::Error, 0);
             return;
         }
-        if self.cfg.propagate_deadlines && now > req.deadline {
+        if self.cfg.propagate_deadlines && now > req.take_up_until(self.cfg.min_time_left) {
             self.shed_on_arrival(out, from, call);
             return;
         }
@@ -597,7 +600,7 @@ impl Replica {
             let key = self.jobs.insert(Job { from, call, key: req.key, op: req.op });
             let mut expires = self.cfg.queue_timeout.map_or(NO_DEADLINE, |l| now.saturating_add(l));
             if self.cfg.propagate_deadlines {
-                expires = expires.min(req.deadline);
+                expires = expires.min(req.take_up_until(self.cfg.min_time_left));
             }
             self.queue.push_back((key, expires));
         } else {
@@ -1181,6 +1184,7 @@ mod tests {
             queue_capacity: 100,
             queue_timeout: None,
             propagate_deadlines: false,
+            min_time_left: 0,
             service_time: Dist::constant_ns(MS),
             replication,
             follower_reads,

@@ -49,9 +49,10 @@ pub struct Req {
     /// The key the request is about (cache and database keys, queue partition keys).
     pub key: u64,
     /// When its sender stops waiting for it ([`NO_DEADLINE`] if never): a call's attempt
-    /// deadline, or the earlier deadline its caller inherited (deadline propagation). Services
-    /// that propagate deadlines act on it; nothing else reads it, and the trace hash leaves it
-    /// out (it follows from the sender's time and timeout).
+    /// deadline, the earlier deadline its caller inherited (deadline propagation), or a
+    /// broker delivery's visibility deadline. Services, databases and workflow steps that
+    /// propagate deadlines act on it; nothing else reads it, and the trace hash leaves it out
+    /// (it follows from the sender's time and timeout).
     pub deadline: Nanos,
 }
 
@@ -64,6 +65,13 @@ impl Req {
     /// A request without a deadline.
     pub const fn new(class: u8, op: Op, key: u64) -> Req {
         Req { class, op, key, deadline: NO_DEADLINE }
+    }
+
+    /// The last instant a holder that propagates deadlines, and wants `min_time_left` of them,
+    /// still takes it up: `min_time_left` before its deadline ([`NO_DEADLINE`] if none).
+    #[inline]
+    pub fn take_up_until(&self, min_time_left: Nanos) -> Nanos {
+        if self.deadline == NO_DEADLINE { NO_DEADLINE } else { self.deadline.saturating_sub(min_time_left) }
     }
 }
 

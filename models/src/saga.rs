@@ -201,6 +201,9 @@ pub struct ParticipantConfig {
     /// after its caller stopped waiting is answered `Rejected` without work (deadline
     /// propagation; see [`crate::service::Instance::propagate_deadlines`]).
     pub propagate_deadlines: bool,
+    /// With `propagate_deadlines`: a request with less than this left before its deadline is
+    /// turned away too (0: only those past it).
+    pub min_time_left: Nanos,
     pub service_time: Dist,
     pub refuse_probability: f64,
     pub stock: Option<Stock>,
@@ -232,9 +235,6 @@ struct Job {
 }
 
 impl Waiting for Job {
-    fn expired(&self, now: Nanos, _limit: Option<Nanos>) -> bool {
-        now > self.expires
-    }
     fn caller(&self) -> (ActorId, CallId) {
         (self.from, self.call)
     }
@@ -338,7 +338,7 @@ impl Participant {
             return;
         }
         let expires = if self.sheds {
-            match self.expiry(now, req.deadline) {
+            match self.expiry(now, &req) {
                 Some(t) => t,
                 None => {
                     self.stats.shed += 1;
@@ -362,14 +362,16 @@ impl Participant {
         }
     }
 
-    /// When a request arriving at `now` with `deadline` expires ([`Job::expires`]); `None` if
-    /// it arrived after its caller gave up (the network took the time left), so it is dropped
+    /// When a request arriving at `now` expires ([`Job::expires`]); `None` if
+    /// it arrived after its caller gave up (the network took the time left), or with less than
+    /// `min_time_left` left, so it is dropped
     /// unserved, as if it had waited in the queue past its deadline. Out of line: only steps
     /// with a queue timeout or deadline propagation ask.
     #[cold]
     #[inline(never)]
-    fn expiry(&self, now: Nanos, deadline: Nanos) -> Option<Nanos> {
-        let deadline = if self.cfg.propagate_deadlines { deadline } else { NO_DEADLINE };
+    fn expiry(&self, now: Nanos, req: &Req) -> Option<Nanos> {
+        let deadline =
+            if self.cfg.propagate_deadlines { req.take_up_until(self.cfg.min_time_left) } else { NO_DEADLINE };
         (now <= deadline).then(|| self.cfg.queue_timeout.map_or(deadline, |l| deadline.min(now.saturating_add(l))))
     }
 
@@ -433,7 +435,7 @@ impl Participant {
     fn next_job(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth) {
         self.busy -= 1;
         if self.sheds {
-            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, None, out);
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, out, |job| now > job.expires);
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(out, health, next);
@@ -563,6 +565,7 @@ mod tests {
             queue_capacity: 10,
             queue_timeout: None,
             propagate_deadlines: false,
+            min_time_left: 0,
             service_time: Dist::Constant { value: 1000.0 },
             refuse_probability: refuse,
             stock,

@@ -87,25 +87,18 @@ struct Job {
 
 /// A request waiting in a worker pool's queue (a service instance's, a workflow step's).
 pub(crate) trait Waiting: Copy {
-    /// Whether a worker reaching it at `now` drops it unserved: it waited longer than the
-    /// holder's queue timeout `limit`, or (if the holder propagates deadlines) its caller has
-    /// stopped waiting.
-    fn expired(&self, now: Nanos, limit: Option<Nanos>) -> bool;
     /// Who to answer, and the call to answer.
     fn caller(&self) -> (ActorId, CallId);
 }
 
 impl Waiting for Job {
-    fn expired(&self, now: Nanos, limit: Option<Nanos>) -> bool {
-        limit.is_some_and(|l| now - self.arrived > l) || now > self.deadline()
-    }
     fn caller(&self) -> (ActorId, CallId) {
         (self.from, self.call)
     }
 }
 
-/// Drops the queued jobs at the head that waited longer than `limit` (if any) or whose
-/// deadline has passed, and returns how many. They did no work, so each is answered `Rejected`
+/// Drops the queued jobs at the head that have `expired` — waited longer than a queue timeout,
+/// or past (or too near) their deadline — and returns how many. They did no work, so each is answered `Rejected`
 /// like a full queue's refusal (a saga's caller relies on that). Lazily, as a worker reaches
 /// them (no timer per request); until then they hold their place in the queue, as in a server
 /// that checks deadlines when it dequeues. Out of line, so that the path without a queue
@@ -115,13 +108,12 @@ impl Waiting for Job {
 pub(crate) fn shed_expired<J: Waiting>(
     queue: &mut VecDeque<Key>,
     jobs: &mut Slab<J>,
-    now: Nanos,
-    limit: Option<Nanos>,
     out: &mut Outbox,
+    expired: impl Fn(&J) -> bool,
 ) -> u64 {
     let mut shed = 0;
     while let Some(&next) = queue.front() {
-        if !jobs.get(next).expect("queued job").expired(now, limit) {
+        if !expired(jobs.get(next).expect("queued job")) {
             break;
         }
         queue.pop_front();
@@ -209,6 +201,8 @@ pub struct Instance {
     queue_timeout: Option<Nanos>,
     /// Act on the deadlines requests carry (deadline propagation).
     propagate: bool,
+    /// With `propagate`: requests with less than this left before their deadline are shed too.
+    min_time_left: Nanos,
     /// A queue timeout or deadline propagation: queued requests may be shed.
     sheds: bool,
     busy: u32,
@@ -245,6 +239,7 @@ impl Instance {
             queue_timeout: None,
             propagate: false,
             sheds: false,
+            min_time_left: 0,
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
@@ -278,11 +273,13 @@ impl Instance {
         self.sheds = true;
     }
 
-    /// Act on the deadlines requests carry: shed queued requests whose deadline passed, start
-    /// no downstream stage after it, and pass it on to downstream calls, which stop waiting
-    /// and retrying at it.
-    pub fn propagate_deadlines(&mut self) {
+    /// Act on the deadlines requests carry: shed requests whose deadline passed (or that have
+    /// less than `min_time_left` left) on arrival or when a worker reaches them, start no
+    /// downstream stage after it, and pass it on to downstream calls, which stop waiting and
+    /// retrying at it.
+    pub fn propagate_deadlines(&mut self, min_time_left: Nanos) {
         self.propagate = true;
+        self.min_time_left = min_time_left;
         self.sheds = true;
         self.calls.propagate_deadlines();
     }
@@ -368,13 +365,14 @@ impl Instance {
         self.gauges(now);
     }
 
-    /// A request that arrived after its caller gave up (the network took the time left) is
-    /// dropped unserved, as if it had waited in the queue past its deadline. Out of line: only
+    /// A request that arrived after its caller gave up (the network took the time left), or
+    /// with less than `min_time_left` left, is dropped unserved, as if it had waited in the
+    /// queue past its deadline. Out of line: only
     /// services that propagate deadlines ask.
     #[cold]
     #[inline(never)]
     fn arrived_too_late(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req) -> bool {
-        let late = now > req.deadline;
+        let late = now > req.take_up_until(self.min_time_left);
         if late {
             self.stats.shed += 1;
             out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
@@ -476,7 +474,10 @@ impl Instance {
         }
         self.busy -= 1;
         if self.sheds {
-            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, now, self.queue_timeout, out);
+            let (limit, min_left) = (self.queue_timeout, self.min_time_left);
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, out, |job| {
+                limit.is_some_and(|l| now - job.arrived > l) || now.saturating_add(min_left) > job.deadline()
+            });
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(now, out, health, next);
@@ -557,7 +558,7 @@ mod tests {
             Stream::new(1, "e"),
             Nanos::MAX,
         );
-        s.propagate_deadlines();
+        s.propagate_deadlines(0);
         let mut out = Outbox::default();
         // 1 must be answered by 10 µs, 2 by 3 µs, 3 by 1 µs (it will wait longer), 4 never.
         s.on_msg(0, &mut out, HEALTHY, ActorId(5), with_deadline(1, 10_000));

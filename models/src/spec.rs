@@ -64,6 +64,9 @@ pub struct ServiceSpec {
     /// Act on the deadlines requests carry (deadline propagation): shed queued requests whose
     /// deadline passed, start no downstream stage after it, and pass it on to downstream calls.
     pub propagate_deadlines: bool,
+    /// With deadline propagation: requests with less than this left before their deadline are
+    /// answered `Rejected` without work too (0: only those past it).
+    pub min_time_left: Nanos,
     /// Service time per request kind (index = kind); at least one.
     pub service_time: Vec<Dist>,
     /// Admission limit: a token bucket refilled at this rate (requests/s) per instance, with
@@ -162,6 +165,9 @@ pub struct DatabaseSpec {
     pub queue_timeout: Option<Nanos>,
     /// Requests whose deadline passed are answered `Rejected` without work.
     pub propagate_deadlines: bool,
+    /// With deadline propagation: requests with less than this left before their deadline are
+    /// answered `Rejected` without work too (0: only those past it).
+    pub min_time_left: Nanos,
     pub service_time: Dist,
     pub election_timeout: Nanos,
     pub heartbeat_interval: Nanos,
@@ -321,6 +327,9 @@ pub struct StepSpec {
     pub queue_timeout: Option<Nanos>,
     /// Requests whose deadline passed are answered `Rejected` without work.
     pub propagate_deadlines: bool,
+    /// With deadline propagation: requests with less than this left before their deadline are
+    /// answered `Rejected` without work too (0: only those past it).
+    pub min_time_left: Nanos,
     pub service_time: Dist,
     /// Chance that a new `do` is refused for business reasons (a declined card).
     pub refuse_probability: f64,

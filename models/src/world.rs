@@ -269,7 +269,7 @@ impl World {
                     inst.set_queue_timeout(limit);
                 }
                 if s.propagate_deadlines {
-                    inst.propagate_deadlines();
+                    inst.propagate_deadlines(s.min_time_left);
                 }
                 actors.push(Actor {
                     net: NetRngs::new(&stream, &format!("service/{name}")),
@@ -344,6 +344,7 @@ impl World {
                         queue_capacity: d.queue_capacity,
                         queue_timeout: d.queue_timeout,
                         propagate_deadlines: d.propagate_deadlines,
+                        min_time_left: d.min_time_left,
                         service_time: d.service_time.clone(),
                         replication: match &d.replication {
                             ReplicationSpec::Sync => Replication::Sync,
@@ -1083,6 +1084,7 @@ fn workflow(
             queue_capacity: step.queue_capacity,
             queue_timeout: step.queue_timeout,
             propagate_deadlines: step.propagate_deadlines,
+            min_time_left: step.min_time_left,
             service_time: step.service_time.clone(),
             refuse_probability: step.refuse_probability,
             stock: step.stock,

@@ -87,6 +87,15 @@ impl<'a> Checker<'a> {
         Checker { file, text, errors: Vec::new(), names: BTreeMap::new(), kind_names: Vec::new() }
     }
 
+    /// `min_time_left_ms` (0 if absent), which acts on propagated deadlines only.
+    fn min_time_left(&mut self, propagate: bool, v: Option<&Spanned<Positive>>) -> Nanos {
+        let Some(v) = v else { return 0 };
+        if !propagate {
+            self.err(v.span(), "`min_time_left_ms` acts on propagated deadlines: set `propagate_deadlines = true` too");
+        }
+        from_ms(v.get_ref().0)
+    }
+
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut ScenarioError {
         self.errors.push(ScenarioError::new(self.file, self.text, Some(span), msg));
         self.errors.last_mut().expect("just pushed")
@@ -458,6 +467,7 @@ impl<'a> Checker<'a> {
             queue_capacity: d.queue_capacity.unwrap_or(1000),
             queue_timeout: d.queue_timeout_ms.map(|t| from_ms(t.0).max(1)),
             propagate_deadlines: d.propagate_deadlines,
+            min_time_left: self.min_time_left(d.propagate_deadlines, d.min_time_left_ms.as_ref()),
             service_time: self.dist(&d.service_time),
             election_timeout,
             heartbeat_interval,
@@ -565,6 +575,7 @@ impl<'a> Checker<'a> {
                 queue_capacity: st.queue_capacity.unwrap_or(1000),
                 queue_timeout: st.queue_timeout_ms.map(|t| from_ms(t.0).max(1)),
                 propagate_deadlines: st.propagate_deadlines,
+                min_time_left: self.min_time_left(st.propagate_deadlines, st.min_time_left_ms.as_ref()),
                 service_time,
                 refuse_probability: st.refuse_probability.map_or(0.0, |p| p.0),
                 stock,
@@ -1037,6 +1048,7 @@ impl<'a> Checker<'a> {
                 queue_capacity: s.queue_capacity.unwrap_or(1000),
                 queue_timeout: s.queue_timeout_ms.map(|t| from_ms(t.0).max(1)),
                 propagate_deadlines: s.propagate_deadlines,
+                min_time_left: self.min_time_left(s.propagate_deadlines, s.min_time_left_ms.as_ref()),
                 service_time,
                 rate_limit,
                 calls: vec![],

@@ -90,6 +90,11 @@ fn call(spec: &WorldSpec, c: &CallSpec) -> String {
 }
 
 /// A worker pool and its queue in words.
+/// `min_time_left_ms` in words, after "drops what its callers gave up on".
+fn time_left(min_time_left: Nanos) -> String {
+    if min_time_left == 0 { String::new() } else { format!(" or that has under {} left", ms(min_time_left as f64)) }
+}
+
 fn workers(workers: u32, queue_capacity: u32, queue_timeout: Option<Nanos>) -> String {
     format!(
         "{workers} worker(s) and room for {queue_capacity} waiting requests{}",
@@ -280,9 +285,12 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
             dist(&v.service_time[0]),
             if v.propagate_deadlines {
-                "; it honours its callers' deadlines (drops what they gave up on, passes them on to its calls)"
+                format!(
+                    "; it honours its callers' deadlines (drops what they gave up on{}, passes them on to its calls)",
+                    time_left(v.min_time_left)
+                )
             } else {
-                ""
+                String::new()
             }
         );
         for c in &v.calls {
@@ -350,9 +358,14 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         );
         let _ = writeln!(
             s,
-            "    each replica: {}; a request takes {}.",
+            "    each replica: {}; a request takes {}{}.",
             workers(d.workers, d.queue_capacity, d.queue_timeout),
-            dist(&d.service_time)
+            dist(&d.service_time),
+            if d.propagate_deadlines {
+                format!("; it drops what its callers gave up on{}", time_left(d.min_time_left))
+            } else {
+                String::new()
+            }
         );
     }
     for w in &spec.workflows {
@@ -397,7 +410,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 let _ = write!(rules, "; {} item(s) with {} in stock each", k.items, k.per_item);
             }
             if st.propagate_deadlines {
-                rules += "; it drops what its callers gave up on";
+                let _ = write!(rules, "; it drops what its callers gave up on{}", time_left(st.min_time_left));
             }
             let _ = writeln!(
                 s,

@@ -179,6 +179,9 @@ pub struct ServiceCfg {
     /// Act on the deadlines requests carry, and pass them on (deadline propagation).
     #[serde(default)]
     pub propagate_deadlines: bool,
+    /// With `propagate_deadlines`: also turn away a request with less than this left before
+    /// its deadline.
+    pub min_time_left_ms: Option<Spanned<Positive>>,
     /// Service time of every request kind...
     pub service_time: Option<Spanned<DistCfg>>,
     /// ...or per named kind (the first is the default kind).
@@ -449,6 +452,9 @@ pub struct DatabaseCfg {
     /// Act on the deadlines requests carry: turn away those whose caller stopped waiting.
     #[serde(default)]
     pub propagate_deadlines: bool,
+    /// With `propagate_deadlines`: also turn away a request with less than this left before
+    /// its deadline.
+    pub min_time_left_ms: Option<Spanned<Positive>>,
     pub service_time: Spanned<DistCfg>,
     pub election_timeout_ms: Option<Positive>,
     pub heartbeat_interval_ms: Option<Positive>,
@@ -497,6 +503,9 @@ pub struct StepCfg {
     /// Act on the deadlines requests carry: turn away those whose caller stopped waiting.
     #[serde(default)]
     pub propagate_deadlines: bool,
+    /// With `propagate_deadlines`: also turn away a request with less than this left before
+    /// its deadline.
+    pub min_time_left_ms: Option<Spanned<Positive>>,
     pub service_time: Spanned<DistCfg>,
     /// Chance that a new `do` is refused for business reasons.
     pub refuse_probability: Option<Probability>,

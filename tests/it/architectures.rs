@@ -118,7 +118,7 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             range += &format!("queue_timeout_ms = {}\n", p.range(5, 200));
         }
         if p.chance(20) {
-            range += "propagate_deadlines = true\n";
+            range += &propagate(p);
         }
         t += &format!(
             "[[database]]\nname = \"db\"\nzones = [{}]\nshards = {}\nreplicas = {}\n{consistency}\n{range}workers = {}\nqueue_capacity = {}\nservice_time = {}\nelection_timeout_ms = {}\nrecord_history = {}\n\n",
@@ -177,7 +177,7 @@ pub(crate) fn architecture(v: &[u32]) -> String {
             extra += &format!("rate_limit_per_s = {}\n", p.range(20, 400));
         }
         if p.chance(20) {
-            extra += "propagate_deadlines = true\n";
+            extra += &propagate(p);
         }
         t += &format!(
             "[[service]]\nname = \"s{i}\"\n{placement}\ninstances = {instances}\nworkers = {}\nqueue_capacity = {}\n{work}\n{extra}calls = [{}]\n\n",
@@ -260,7 +260,7 @@ pub(crate) fn architecture(v: &[u32]) -> String {
                 extra += &format!("refuse_probability = 0.{}\n", p.range(1, 3));
             }
             if p.chance(20) {
-                extra += "propagate_deadlines = true\n";
+                extra += &propagate(p);
             }
             t += &format!(
                 "[[workflow.step]]\nname = \"st{k}\"\nrole = \"{role}\"\nzone = \"{}\"\nworkers = {}\nqueue_capacity = {}\nservice_time = {}\n{stock}{extra}\n",
@@ -337,6 +337,12 @@ pub(crate) fn architecture(v: &[u32]) -> String {
         );
     }
     t
+}
+
+/// Deadline propagation, sometimes with room for the work.
+fn propagate(p: &mut Pick) -> String {
+    let margin = if p.chance(40) { format!("min_time_left_ms = {}\n", p.range(1, 50)) } else { String::new() };
+    format!("propagate_deadlines = true\n{margin}")
 }
 
 fn quoted(v: &[String]) -> String {

@@ -111,6 +111,7 @@ const PINNED: &[(&str, &str, &str)] = &[
     ("retry-storm", "no-retries", "1719d9923c77d022"),
     ("retry-storm", "queue-timeout", "43e1093c3d99710a"),
     ("retry-storm", "deadlines", "8f3414eab50dbb68"),
+    ("retry-storm", "deadlines-margin", "b2af48e44ee23810"),
     ("retry-storm", "rate-limit", "be6437848c7ddb5d"),
     ("slow-instance", "round-robin", "4b9a25febcfea5fb"),
     ("slow-instance", "random", "8db8b5f40adbe79a"),

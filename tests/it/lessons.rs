@@ -68,6 +68,12 @@ fn retry_storm_outlives_its_trigger_with_aggressive_retries_and_recovers_with_a_
         assert!(goodput(&deadlines, 0.0, 20.0) > 0.99 && goodput(&deadlines, 20.0, 30.0) < 0.2);
         assert!(stuck > 0.3 && stuck < 0.7, "deadlines: {stuck}");
         assert!(deadlines.services[0].shed > 10_000, "{}", deadlines.services[0].shed);
+        // With room for the work (requests with under 30 ms left dropped too) it behaves as the
+        // queue timeout: a good share during the slowdown, back at once after it.
+        let margin = run("retry-storm", "deadlines-margin", seed);
+        let (during, after) = (goodput(&margin, 20.0, 30.0), goodput(&margin, 30.0, 40.0));
+        assert!(during > 0.3 && after > 0.97, "deadlines with a margin: {during} during, {after} after");
+        assert!(goodput(&margin, 40.0, 90.0) > 0.99 && margin.services[0].shed > 10_000);
         // A rate limit at 80% of the API's capacity caps what it admits, retries included. It
         // still gets stuck (its queue fills with requests given up on during the slowdown), but
         // the spare 20% drains that queue and it recovers for good about 25 s after the

@@ -204,7 +204,7 @@ fn designs_without_a_retry_storm_recover_once_generated_faults_heal() {
         ("tail-at-scale", &["no-hedging", "hedged"]),
         ("partition-consistency", &["strong", "eventual"]),
         ("queue-dead-letters", &["three-attempts", "patient"]),
-        ("retry-storm", &["retry-budget", "no-retries", "queue-timeout", "rate-limit"]),
+        ("retry-storm", &["retry-budget", "no-retries", "queue-timeout", "deadlines-margin", "rate-limit"]),
     ];
     for (name, variants) in designs {
         // Without its expectations, which name the catalog's own faults.

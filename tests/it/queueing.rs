@@ -130,6 +130,7 @@ fn spec(c: u32, rho: f64, service_time: Dist, duration: Nanos) -> WorldSpec {
             queue_capacity: u32::MAX,
             queue_timeout: None,
             propagate_deadlines: false,
+            min_time_left: 0,
             service_time: vec![service_time],
             rate_limit: None,
             calls: vec![],

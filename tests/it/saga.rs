@@ -462,11 +462,16 @@ service_time = {{ dist = "exponential", mean_ms = 10 }}
                 let sc = scenario(&text(design, knob));
                 runner::run(&sc.variant(None).unwrap(), seed, None).unwrap().0
             };
+            let neither = once("");
+            assert_eq!(pay(&neither), 0);
+            // 20 ms before the deadline as a queue timeout of 30 ms.
+            let (margin, early) = crate::theory::DEADLINES_AS_TIMEOUTS[1];
+            let (deadlines, timeout) = (once(margin), once(early));
+            assert!(pay(&deadlines) > 100, "{design} seed {seed}: the test must shed: {}", pay(&deadlines));
+            assert_eq!(serde_json::to_value(&deadlines).unwrap(), serde_json::to_value(&timeout).unwrap());
             let deadlines = once("propagate_deadlines = true");
             let timeout = once("queue_timeout_ms = 50");
-            let neither = once("");
             assert!(pay(&deadlines) > 100, "{design} seed {seed}: the test must shed: {}", pay(&deadlines));
-            assert_eq!(pay(&neither), 0);
             // Working through calls their callers gave up on, while retries (redeliveries)
             // pile on, the step lets few checkouts through; dropping them keeps it useful. (Not
             // the orchestrator's: its compensation rounds add load that a step at 95% cannot

@@ -219,11 +219,19 @@ service_time = {{ dist = "constant", value_ms = 10000 }}
     }
 }
 
+/// Knobs of a holder whose callers wait 50 ms, and the queue timeout each runs as over links of
+/// zero latency: the deadline itself, and 20 ms before it.
+pub(crate) const DEADLINES_AS_TIMEOUTS: [(&str, &str); 2] = [
+    ("propagate_deadlines = true", "queue_timeout_ms = 50"),
+    ("propagate_deadlines = true\nmin_time_left_ms = 20", "queue_timeout_ms = 30"),
+];
+
 /// A client that waits 50 ms per attempt (two attempts) calling `leaf` over links of zero
 /// latency, with `knob` in the leaf's table: with `propagate_deadlines = true` the leaf must run
 /// as with `queue_timeout_ms = 50`, report for report (the requests' deadlines are the same in
-/// both runs; only the leaf reads them or not), and shed (`shed` reads its count) more than 100
-/// requests, and nothing with neither.
+/// both runs; only the leaf reads them or not), and with `min_time_left_ms = 20` too as with
+/// `queue_timeout_ms = 30`; shed (`shed` reads its count) more than 100 requests each, and
+/// nothing with neither.
 fn deadlines_run_as_the_callers_timeout(
     target: &str,
     mix: &str,
@@ -251,12 +259,18 @@ retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
         )
     };
     for seed in [1, 2, 3] {
-        let (deadlines, _) = run(&text("propagate_deadlines = true"), seed);
-        let (timeout, _) = run(&text("queue_timeout_ms = 50"), seed);
         let (neither, _) = run(&text(""), seed);
-        assert!(shed(&deadlines) > 100, "the test must shed: {}", shed(&deadlines));
         assert_eq!(shed(&neither), 0);
-        assert_eq!(serde_json::to_value(&deadlines).unwrap(), serde_json::to_value(&timeout).unwrap(), "seed {seed}");
+        for (deadlines, timeout) in DEADLINES_AS_TIMEOUTS {
+            let (deadlines, _) = run(&text(deadlines), seed);
+            let (timeout, _) = run(&text(timeout), seed);
+            assert!(shed(&deadlines) > 100, "the test must shed: {}", shed(&deadlines));
+            assert_eq!(
+                serde_json::to_value(&deadlines).unwrap(),
+                serde_json::to_value(&timeout).unwrap(),
+                "seed {seed}"
+            );
+        }
     }
 }
 

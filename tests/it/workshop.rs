@@ -79,10 +79,22 @@ type Edits = &'static [(&'static str, &'static str)];
 fn a_queue_timeout_on_the_overloaded_server_also_passes_the_two_metastable_labs() {
     // The instructor page's discussion answer (outside lab 2's rule, which asks for a client
     // change): the server drops what waited longer than its caller waits, so it only works on
-    // calls that can still succeed, and the overload cannot feed on itself.
+    // calls that can still succeed, and the overload cannot feed on itself. Propagated
+    // deadlines with room for the work do the same.
     let shed: &[(&str, Edits)] = &[
         ("lab-2-retries", &[("queue_capacity = 1000", "queue_capacity = 1000\nqueue_timeout_ms = 50")]),
         ("lab-8-saga-storm", &[("refuse_probability = 0.02", "refuse_probability = 0.02\nqueue_timeout_ms = 300")]),
+        (
+            "lab-2-retries",
+            &[("queue_capacity = 1000", "queue_capacity = 1000\npropagate_deadlines = true\nmin_time_left_ms = 30")],
+        ),
+        (
+            "lab-8-saga-storm",
+            &[(
+                "refuse_probability = 0.02",
+                "refuse_probability = 0.02\npropagate_deadlines = true\nmin_time_left_ms = 100",
+            )],
+        ),
     ];
     for (name, edits) in shed {
         let sc = lab(name, edits);
