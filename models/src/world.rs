@@ -2,6 +2,7 @@
 //! one loop that turns component effects into events.
 
 use faultline_sim::net::{DropReason, FaultKind, Net, Verdict};
+use faultline_sim::rng::fnv1a64;
 use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, TraceHash};
 
 use crate::balancer::Balancer;
@@ -60,17 +61,48 @@ pub struct Actor {
 }
 
 /// An actor's streams for the network fate of the messages it sends: link latencies
-/// (`PREFIX/net`), and what active link faults do to them (`PREFIX/net-faults`: loss, added
-/// latency), so that a fault, or a change to one, does not move the latencies drawn after it.
+/// (`PREFIX/net`), and what each active link fault does to them (`PREFIX/net-faults` keyed by
+/// the fault's name: loss, added latency), so that a fault, or a change to one, moves neither
+/// the latencies drawn after it nor what other faults do.
 #[derive(Debug)]
 struct NetRngs {
     latency: Stream,
-    faults: Stream,
+    faults: FaultStreams,
 }
 
 impl NetRngs {
     fn new(stream: &impl Fn(&str) -> Stream, prefix: &str) -> NetRngs {
-        NetRngs { latency: stream(&format!("{prefix}/net")), faults: stream(&format!("{prefix}/net-faults")) }
+        let base = stream(&format!("{prefix}/net-faults")).next_u64();
+        NetRngs { latency: stream(&format!("{prefix}/net")), faults: FaultStreams { base, rngs: Vec::new() } }
+    }
+}
+
+/// A sender's streams for what link faults do to its messages, one per fault: keyed by the
+/// hash of the fault's name (so removing another fault, as a shrink does, leaves its draws
+/// as they were) under the first number of the sender's `…/net-faults` stream. Made the
+/// first time the fault acts on one of the sender's messages.
+#[derive(Debug)]
+struct FaultStreams {
+    base: u64,
+    rngs: Vec<(u64, Stream)>,
+}
+
+impl faultline_sim::net::FaultRngs for FaultStreams {
+    #[inline]
+    fn rng(&mut self, key: u64) -> &mut Stream {
+        match self.rngs.iter().position(|(k, _)| *k == key) {
+            Some(i) => &mut self.rngs[i].1,
+            None => self.first(key),
+        }
+    }
+}
+
+impl FaultStreams {
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, key: u64) -> &mut Stream {
+        self.rngs.push((key, Stream::keyed(self.base, key)));
+        &mut self.rngs.last_mut().expect("just pushed").1
     }
 }
 
@@ -921,8 +953,11 @@ impl World {
                 }
             }
         }
-        let transitions =
-            if start { self.net.activate(i as u32, f.kind.clone()) } else { self.net.deactivate(i as u32) };
+        let transitions = if start {
+            self.net.activate_keyed(i as u32, fnv1a64(f.name.as_bytes()), f.kind.clone())
+        } else {
+            self.net.deactivate(i as u32)
+        };
         if let Some(r) = &mut self.recording {
             let healed = self.net.active().next().is_none();
             for c in &mut r.converge {

@@ -86,8 +86,14 @@ impl Failing {
 }
 
 /// Shrinks `failing` (which must fail) with at most `max_runs` runs.
-pub fn shrink(failing: Failing, max_runs: usize) -> Result<Shrunk, String> {
-    let before = testing::faults_of(&failing.scenario).len();
+pub fn shrink(mut failing: Failing, max_runs: usize) -> Result<Shrunk, String> {
+    let faults = testing::faults_of(&failing.scenario);
+    let before = faults.len();
+    // Name the faults as the format names unnamed ones (the same run): removing one then leaves
+    // the others their names, hence their draws.
+    if faults.iter().any(|f| !f.table.contains_key("name")) {
+        failing.scenario = testing::with_faults(&failing.scenario, &faults).map_err(|e| e.to_string())?;
+    }
     let Some((true, value)) = failing.evaluate(&failing.scenario) else {
         return Err(format!("`{}` does not fail on seed {}: nothing to shrink", failing.check.check, failing.seed));
     };

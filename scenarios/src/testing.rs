@@ -256,20 +256,28 @@ pub fn faults_of(sc: &Scenario) -> Vec<Fault> {
     }
 }
 
-/// The scenario with its faults replaced by `faults` (names made unique: `KIND#i`).
+/// The scenario with its faults replaced by `faults` (unnamed ones named by [`named`]).
 pub fn with_faults(sc: &Scenario, faults: &[Fault]) -> Result<Scenario, ScenarioErrors> {
     edit(sc, |doc| {
-        let tables = faults
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let mut t = f.to_table();
-                t.entry("name").or_insert_with(|| format!("{}#{i}", f.kind()).into());
-                toml::Value::Table(t)
-            })
-            .collect();
+        let tables = named(faults).iter().map(|f| toml::Value::Table(f.to_table())).collect();
         doc.insert("fault".into(), toml::Value::Array(tables));
     })
+}
+
+/// `faults` with each unnamed one named as the scenario format names it, `KIND#i` by its
+/// position. A link fault's draws are keyed by its name (docs/determinism.md), so a list that
+/// will lose or gain faults (a shrink, a rewrite) is named first: the others then keep their
+/// names, and their draws.
+pub fn named(faults: &[Fault]) -> Vec<Fault> {
+    faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut named = f.clone();
+            named.table.entry("name").or_insert_with(|| format!("{}#{i}", f.kind()).into());
+            named
+        })
+        .collect()
 }
 
 /// The scenario with its TOML document changed by `f` (re-validated).

@@ -154,6 +154,19 @@ impl Links {
     }
 }
 
+/// A sender's random streams for what link faults do to its messages: one per fault, by the
+/// key the fault was activated with ([`Net::activate_keyed`]).
+pub trait FaultRngs {
+    fn rng(&mut self, key: u64) -> &mut Stream;
+}
+
+/// One stream for every fault (tests).
+impl FaultRngs for Stream {
+    fn rng(&mut self, _key: u64) -> &mut Stream {
+        self
+    }
+}
+
 /// Network and fault state of one run.
 #[derive(Clone, Debug)]
 pub struct Net {
@@ -165,6 +178,8 @@ pub struct Net {
     down: Vec<bool>,
     slow: Vec<f64>,
     errors: Vec<f64>,
+    /// Each active fault's key for its draws ([`Net::activate_keyed`]), by index into `active`.
+    keys: Vec<u64>,
     /// Indices into `active` of link rules, so healthy messages skip node-scoped faults.
     link_rules: Vec<usize>,
 }
@@ -179,6 +194,7 @@ impl Net {
             down: vec![false; n],
             slow: vec![1.0; n],
             errors: vec![0.0; n],
+            keys: Vec::new(),
             link_rules: Vec::new(),
         }
     }
@@ -208,15 +224,25 @@ impl Net {
         self.active.iter()
     }
 
-    /// Starts fault `id`. Returns the nodes that went down.
+    /// Starts fault `id`, keyed by its id. Returns the nodes that went down.
     pub fn activate(&mut self, id: u32, kind: FaultKind) -> Transitions {
+        self.activate_keyed(id, u64::from(id), kind)
+    }
+
+    /// Starts fault `id`; a link fault draws, for each sender, from the sender's stream for
+    /// `key` ([`FaultRngs`]). Returns the nodes that went down.
+    pub fn activate_keyed(&mut self, id: u32, key: u64, kind: FaultKind) -> Transitions {
         self.active.push((id, kind));
+        self.keys.push(key);
         self.recompute()
     }
 
     /// Ends fault `id` (no-op if it is not active). Returns the nodes that came back up.
     pub fn deactivate(&mut self, id: u32) -> Transitions {
-        self.active.retain(|(i, _)| *i != id);
+        if let Some(i) = self.active.iter().position(|(i, _)| *i == id) {
+            self.active.remove(i);
+            self.keys.remove(i);
+        }
         self.recompute()
     }
 
@@ -255,27 +281,37 @@ impl Net {
     }
 
     /// Decides the fate of one message sent now from `from` to `to`. Its link latency is drawn
-    /// from the sender's stream `s`, what active link faults do to it (loss, added latency)
-    /// from the sender's fault stream `f`: so a fault, or a change to one, leaves the latencies
-    /// of the sender's later messages as they were.
+    /// from the sender's stream `s`, what each active link fault does to it (loss, added
+    /// latency) from the sender's stream for that fault (`f`): so a fault, or a change to one,
+    /// leaves the latencies of the sender's later messages as they were, and what other faults
+    /// do to them.
     #[inline]
-    pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream, f: &mut Stream) -> Verdict {
+    pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream, f: &mut impl FaultRngs) -> Verdict {
         if self.down[from.0 as usize] || self.down[to.0 as usize] {
             return Verdict::Drop(DropReason::NodeDown);
         }
-        let mut delay = self.links.dist(from, to).sample(s);
+        let delay = self.links.dist(from, to).sample(s);
+        if self.link_rules.is_empty() { Verdict::Deliver { delay } } else { self.link_faults(from, to, delay, f) }
+    }
+
+    /// What the active link faults do to a message that would take `delay`. Out of line: the
+    /// path of a healthy network stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn link_faults(&self, from: NodeId, to: NodeId, mut delay: Nanos, f: &mut impl FaultRngs) -> Verdict {
         for &i in &self.link_rules {
+            let key = self.keys[i];
             match &self.active[i].1 {
                 FaultKind::Partition { link } if link.matches(&self.topo, from, to) => {
                     return Verdict::Drop(DropReason::Partitioned);
                 }
                 FaultKind::Loss { link, probability }
-                    if link.matches(&self.topo, from, to) && f.chance(*probability) =>
+                    if link.matches(&self.topo, from, to) && f.rng(key).chance(*probability) =>
                 {
                     return Verdict::Drop(DropReason::Lost);
                 }
                 FaultKind::Latency { link, added } if link.matches(&self.topo, from, to) => {
-                    delay = delay.saturating_add(added.sample(f));
+                    delay = delay.saturating_add(added.sample(f.rng(key)));
                 }
                 _ => {}
             }
@@ -393,6 +429,45 @@ mod tests {
         let lost = (0..n).filter(|_| matches!(net.route(a, b, &mut s, &mut f), Verdict::Drop(_))).count();
         // Binomial(50000, 0.2): sd ≈ 89; allow 5 sd.
         assert!((lost as i64 - 10_000).abs() < 450, "{lost}");
+    }
+
+    /// Per-fault streams, as the world keeps them for each sender.
+    struct PerFault(Vec<(u64, Stream)>);
+
+    impl FaultRngs for PerFault {
+        fn rng(&mut self, fault: u64) -> &mut Stream {
+            let i = match self.0.iter().position(|(id, _)| *id == fault) {
+                Some(i) => i,
+                None => {
+                    self.0.push((fault, Stream::new(5, &format!("fault-{fault}"))));
+                    self.0.len() - 1
+                }
+            };
+            &mut self.0[i].1
+        }
+    }
+
+    #[test]
+    fn a_link_fault_leaves_what_another_does_as_it_was() {
+        // a sends to b and to e in turn; fault 2 loses a third of what goes to b. Whether fault
+        // 1 also loses half of what goes to e changes nothing of what fault 2 does.
+        let (mut net, a, b, e) = two_regions();
+        let link = |to: NodeId| Link { a: vec![Scope::Node(a)], b: vec![Scope::Node(to)], one_way: true };
+        net.activate(2, FaultKind::Loss { link: link(b), probability: 1.0 / 3.0 });
+        let to_b = |net: &Net| {
+            let (mut s, mut f) = (Stream::new(5, "net"), PerFault(Vec::new()));
+            (0..600)
+                .filter_map(|i| {
+                    let to = if i % 2 == 0 { b } else { e };
+                    let v = net.route(a, to, &mut s, &mut f);
+                    (to == b).then_some(v)
+                })
+                .collect::<Vec<_>>()
+        };
+        let alone = to_b(&net);
+        net.activate(1, FaultKind::Loss { link: link(e), probability: 0.5 });
+        assert_eq!(to_b(&net), alone);
+        assert!(alone.iter().filter(|v| **v == Verdict::Drop(DropReason::Lost)).count() > 50);
     }
 
     #[test]

@@ -82,7 +82,14 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 impl Stream {
     /// The stream called `name` under `master_seed`.
     pub fn new(master_seed: u64, name: &str) -> Stream {
-        let mut state = master_seed ^ fnv1a64(name.as_bytes()).rotate_left(17);
+        Stream::keyed(master_seed, fnv1a64(name.as_bytes()))
+    }
+
+    /// The stream of `key` under `base` (a stream's name is its FNV-1a hash: [`Stream::new`]).
+    /// For streams made at run time, whose names would cost an allocation: a sender's stream
+    /// for one fault is keyed by the fault's name under a number of the sender's own.
+    pub fn keyed(base: u64, key: u64) -> Stream {
+        let mut state = base ^ key.rotate_left(17);
         // A warm-up round decorrelates seeds that differ in few bits.
         splitmix64(&mut state);
         let mut seed = [0u8; 32];
