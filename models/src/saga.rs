@@ -362,11 +362,10 @@ impl Participant {
         }
     }
 
-    /// When a request arriving at `now` expires ([`Job::expires`]); `None` if
-    /// it arrived after its caller gave up (the network took the time left), or with less than
-    /// `min_time_left` left, so it is dropped
-    /// unserved, as if it had waited in the queue past its deadline. Out of line: only steps
-    /// with a queue timeout or deadline propagation ask.
+    /// When a request arriving at `now` expires ([`Job::expires`]); `None` if it arrived after
+    /// its caller gave up (the network took the time left), or with less than `min_time_left`
+    /// left, so it is dropped unserved, as if it had waited in the queue past its deadline. Out
+    /// of line: only steps with a queue timeout or deadline propagation ask.
     #[cold]
     #[inline(never)]
     fn expiry(&self, now: Nanos, req: &Req) -> Option<Nanos> {

@@ -98,8 +98,8 @@ impl Waiting for Job {
 }
 
 /// Drops the queued jobs at the head that have `expired` — waited longer than a queue timeout,
-/// or past (or too near) their deadline — and returns how many. They did no work, so each is answered `Rejected`
-/// like a full queue's refusal (a saga's caller relies on that). Lazily, as a worker reaches
+/// or past (or too near) their deadline — and returns how many. They did no work, so each is
+/// answered `Rejected` like a full queue's refusal (a saga's caller relies on that). Lazily, as a worker reaches
 /// them (no timer per request); until then they hold their place in the queue, as in a server
 /// that checks deadlines when it dequeues. Out of line, so that the path without a queue
 /// timeout or deadlines stays as it was.
@@ -367,8 +367,7 @@ impl Instance {
 
     /// A request that arrived after its caller gave up (the network took the time left), or
     /// with less than `min_time_left` left, is dropped unserved, as if it had waited in the
-    /// queue past its deadline. Out of line: only
-    /// services that propagate deadlines ask.
+    /// queue past its deadline. Out of line: only services that propagate deadlines ask.
     #[cold]
     #[inline(never)]
     fn arrived_too_late(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req) -> bool {
