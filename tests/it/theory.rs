@@ -311,6 +311,33 @@ service_time = {{ dist = "exponential", mean_ms = 10 }}"#
     deadlines_run_as_the_callers_timeout("db", mix, &store, |r| r.databases[0].shed);
 }
 
+/// The same for a queue's consumer: a delivery carries its visibility deadline, so a consumer
+/// that propagates deadlines drops, unserved, what it reaches after the broker has handed the
+/// message out again, exactly as a queue timeout of the visibility timeout does.
+#[test]
+fn a_consumer_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_visibility_timeout() {
+    let consumer = |knob: &str| {
+        format!(
+            r#"[[queue]]
+name = "q"
+zone = "z"
+partitions = 8
+max_in_flight_per_partition = 8
+visibility_timeout_ms = 50
+max_attempts = 3
+consumer_groups = ["s"]
+
+[[service]]
+name = "s"
+zones = ["z"]
+workers = 1
+{knob}
+service_time = {{ dist = "exponential", mean_ms = 10 }}"#
+        )
+    };
+    deadlines_run_as_the_callers_timeout("q", "", &consumer, |r| svc(r, "s").shed);
+}
+
 /// Closed loop: the interactive response time law N = X·(R + Z) (Little's law over the users).
 #[test]
 fn closed_loop_obeys_the_interactive_response_time_law() {
