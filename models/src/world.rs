@@ -1,7 +1,7 @@
 //! The world: every component instance, the network, the fault timeline and the engine, and the
 //! one loop that turns component effects into events.
 
-use faultline_sim::net::{DropReason, FaultKind, Net, Verdict};
+use faultline_sim::net::{DropReason, FaultKind, FaultStreams, Net, Verdict};
 use faultline_sim::rng::fnv1a64;
 use faultline_sim::{Budget, BudgetExceeded, Engine, Nanos, NodeId, Stream, TraceHash};
 
@@ -73,36 +73,7 @@ struct NetRngs {
 impl NetRngs {
     fn new(stream: &impl Fn(&str) -> Stream, prefix: &str) -> NetRngs {
         let base = stream(&format!("{prefix}/net-faults")).next_u64();
-        NetRngs { latency: stream(&format!("{prefix}/net")), faults: FaultStreams { base, rngs: Vec::new() } }
-    }
-}
-
-/// A sender's streams for what link faults do to its messages, one per fault: keyed by the
-/// hash of the fault's name (so removing another fault, as a shrink does, leaves its draws
-/// as they were) under the first number of the sender's `…/net-faults` stream. Made the
-/// first time the fault acts on one of the sender's messages.
-#[derive(Debug)]
-struct FaultStreams {
-    base: u64,
-    rngs: Vec<(u64, Stream)>,
-}
-
-impl faultline_sim::net::FaultRngs for FaultStreams {
-    #[inline]
-    fn rng(&mut self, key: u64) -> &mut Stream {
-        match self.rngs.iter().position(|(k, _)| *k == key) {
-            Some(i) => &mut self.rngs[i].1,
-            None => self.first(key),
-        }
-    }
-}
-
-impl FaultStreams {
-    #[cold]
-    #[inline(never)]
-    fn first(&mut self, key: u64) -> &mut Stream {
-        self.rngs.push((key, Stream::keyed(self.base, key)));
-        &mut self.rngs.last_mut().expect("just pushed").1
+        NetRngs { latency: stream(&format!("{prefix}/net")), faults: FaultStreams::new(base) }
     }
 }
 

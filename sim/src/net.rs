@@ -154,16 +154,35 @@ impl Links {
     }
 }
 
-/// A sender's random streams for what link faults do to its messages: one per fault, by the
-/// key the fault was activated with ([`Net::activate_keyed`]).
-pub trait FaultRngs {
-    fn rng(&mut self, key: u64) -> &mut Stream;
+/// A sender's streams for what link faults do to its messages, one per fault: the stream of
+/// the key the fault was activated with ([`Net::activate_keyed`]) under a number of the
+/// sender's own (`base`), so that removing another fault, as a shrink does, leaves its draws
+/// as they were. Made the first time the fault acts on one of the sender's messages.
+#[derive(Clone, Debug)]
+pub struct FaultStreams {
+    base: u64,
+    rngs: Vec<(u64, Stream)>,
 }
 
-/// One stream for every fault (tests).
-impl FaultRngs for Stream {
-    fn rng(&mut self, _key: u64) -> &mut Stream {
-        self
+impl FaultStreams {
+    pub fn new(base: u64) -> FaultStreams {
+        FaultStreams { base, rngs: Vec::new() }
+    }
+
+    /// The stream of fault `key`.
+    #[inline]
+    pub fn rng(&mut self, key: u64) -> &mut Stream {
+        match self.rngs.iter().position(|(k, _)| *k == key) {
+            Some(i) => &mut self.rngs[i].1,
+            None => self.first(key),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, key: u64) -> &mut Stream {
+        self.rngs.push((key, Stream::keyed(self.base, key)));
+        &mut self.rngs.last_mut().expect("just pushed").1
     }
 }
 
@@ -230,7 +249,7 @@ impl Net {
     }
 
     /// Starts fault `id`; a link fault draws, for each sender, from the sender's stream for
-    /// `key` ([`FaultRngs`]). Returns the nodes that went down.
+    /// `key` ([`FaultStreams`]). Returns the nodes that went down.
     pub fn activate_keyed(&mut self, id: u32, key: u64, kind: FaultKind) -> Transitions {
         self.active.push((id, kind));
         self.keys.push(key);
@@ -286,7 +305,7 @@ impl Net {
     /// leaves the latencies of the sender's later messages as they were, and what other faults
     /// do to them.
     #[inline]
-    pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream, f: &mut impl FaultRngs) -> Verdict {
+    pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream, f: &mut FaultStreams) -> Verdict {
         if self.down[from.0 as usize] || self.down[to.0 as usize] {
             return Verdict::Drop(DropReason::NodeDown);
         }
@@ -298,7 +317,7 @@ impl Net {
     /// path of a healthy network stays as it was.
     #[cold]
     #[inline(never)]
-    fn link_faults(&self, from: NodeId, to: NodeId, mut delay: Nanos, f: &mut impl FaultRngs) -> Verdict {
+    fn link_faults(&self, from: NodeId, to: NodeId, mut delay: Nanos, f: &mut FaultStreams) -> Verdict {
         for &i in &self.link_rules {
             let key = self.keys[i];
             match &self.active[i].1 {
@@ -378,7 +397,7 @@ mod tests {
     fn outage_takes_nodes_down_and_heals() {
         let (mut net, a, _b, e) = two_regions();
         let mut s = Stream::new(1, "t");
-        let mut f = Stream::new(1, "faults");
+        let mut f = FaultStreams::new(1);
         let t = net.activate(1, FaultKind::Outage { scope: Scope::Region(RegionId(1)) });
         assert_eq!(t.went_down, vec![e]);
         assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Drop(DropReason::NodeDown));
@@ -393,7 +412,7 @@ mod tests {
     fn one_way_partition_drops_one_direction() {
         let (mut net, a, b, e) = two_regions();
         let mut s = Stream::new(1, "t");
-        let mut f = Stream::new(1, "faults");
+        let mut f = FaultStreams::new(1);
         let link = Link { a: vec![Scope::Region(RegionId(0))], b: vec![Scope::Region(RegionId(1))], one_way: true };
         net.activate(7, FaultKind::Partition { link });
         assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Drop(DropReason::Partitioned));
@@ -405,7 +424,7 @@ mod tests {
     fn latency_adds_and_slow_and_errors_compose() {
         let (mut net, a, b, _e) = two_regions();
         let mut s = Stream::new(1, "t");
-        let mut f = Stream::new(1, "faults");
+        let mut f = FaultStreams::new(1);
         let link = Link { a: vec![Scope::Node(a)], b: vec![Scope::All], one_way: false };
         net.activate(1, FaultKind::Latency { link, added: Dist::Constant { value: 50.0 } });
         assert_eq!(net.route(b, a, &mut s, &mut f), Verdict::Deliver { delay: 52 });
@@ -422,29 +441,13 @@ mod tests {
     fn loss_drops_about_the_right_fraction() {
         let (mut net, a, b, _e) = two_regions();
         let mut s = Stream::new(9, "loss");
-        let mut f = Stream::new(9, "faults");
+        let mut f = FaultStreams::new(9);
         let link = Link { a: vec![Scope::All], b: vec![Scope::All], one_way: false };
         net.activate(1, FaultKind::Loss { link, probability: 0.2 });
         let n = 50_000;
         let lost = (0..n).filter(|_| matches!(net.route(a, b, &mut s, &mut f), Verdict::Drop(_))).count();
         // Binomial(50000, 0.2): sd ≈ 89; allow 5 sd.
         assert!((lost as i64 - 10_000).abs() < 450, "{lost}");
-    }
-
-    /// Per-fault streams, as the world keeps them for each sender.
-    struct PerFault(Vec<(u64, Stream)>);
-
-    impl FaultRngs for PerFault {
-        fn rng(&mut self, fault: u64) -> &mut Stream {
-            let i = match self.0.iter().position(|(id, _)| *id == fault) {
-                Some(i) => i,
-                None => {
-                    self.0.push((fault, Stream::new(5, &format!("fault-{fault}"))));
-                    self.0.len() - 1
-                }
-            };
-            &mut self.0[i].1
-        }
     }
 
     #[test]
@@ -455,7 +458,7 @@ mod tests {
         let link = |to: NodeId| Link { a: vec![Scope::Node(a)], b: vec![Scope::Node(to)], one_way: true };
         net.activate(2, FaultKind::Loss { link: link(b), probability: 1.0 / 3.0 });
         let to_b = |net: &Net| {
-            let (mut s, mut f) = (Stream::new(5, "net"), PerFault(Vec::new()));
+            let (mut s, mut f) = (Stream::new(5, "net"), FaultStreams::new(5));
             (0..600)
                 .filter_map(|i| {
                     let to = if i % 2 == 0 { b } else { e };
@@ -481,7 +484,7 @@ mod tests {
         let (a, b) = (t.add_node(za, "a"), t.add_node(zb, "b"));
         let mut net = Net::new(t);
         let delays = |net: &Net| {
-            let (mut s, mut f) = (Stream::new(3, "net"), Stream::new(3, "net-faults"));
+            let (mut s, mut f) = (Stream::new(3, "net"), FaultStreams::new(3));
             (0..1000).map(|_| net.route(a, b, &mut s, &mut f)).collect::<Vec<_>>()
         };
         let plain = delays(&net);
