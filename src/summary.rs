@@ -219,7 +219,7 @@ pub fn render(r: &RunReport) -> String {
         let found: Vec<String> = w.anomalies.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(s, "  anomalies: {}", if found.is_empty() { "none".to_owned() } else { found.join(", ") });
         // What each step did: a step that turns calls away (full queue, queue timeout, passed
-        // deadlines) or loses them shows here, before the anomalies it leads to.
+        // deadlines) or loses them shows here, under the anomalies it leads to.
         let _ = writeln!(
             s,
             "  {:<14} {:<9} {:>9} {:>8} {:>7} {:>8} {:>8} {:>12} {:>12} {:>6}",

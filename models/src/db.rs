@@ -77,7 +77,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::metrics::TimeAverage;
 use crate::msg::{ActorId, CallId, DbMsg, Flag, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
-use crate::service::NodeHealth;
+use crate::service::{NodeHealth, expiry};
 use crate::slab::{Key, Slab};
 
 /// How writes reach the followers.
@@ -589,7 +589,9 @@ impl Replica {
             self.respond(out, from, call, Status::Error, 0);
             return;
         }
-        if self.cfg.propagate_deadlines && now > req.take_up_until(self.cfg.min_time_left) {
+        let take_up =
+            if self.cfg.propagate_deadlines { req.take_up_until(self.cfg.min_time_left) } else { NO_DEADLINE };
+        if now > take_up {
             self.shed_on_arrival(out, from, call);
             return;
         }
@@ -598,11 +600,7 @@ impl Replica {
             self.begin(out, health, key);
         } else if self.queue.len() < self.cfg.queue_capacity as usize {
             let key = self.jobs.insert(Job { from, call, key: req.key, op: req.op });
-            let mut expires = self.cfg.queue_timeout.map_or(NO_DEADLINE, |l| now.saturating_add(l));
-            if self.cfg.propagate_deadlines {
-                expires = expires.min(req.take_up_until(self.cfg.min_time_left));
-            }
-            self.queue.push_back((key, expires));
+            self.queue.push_back((key, expiry(now, self.cfg.queue_timeout, take_up)));
         } else {
             self.respond(out, from, call, Status::Rejected, 0);
         }
@@ -680,9 +678,10 @@ impl Replica {
 
     /// Turns away the queued requests at the head that waited longer than the queue timeout
     /// (their callers have most likely given up) or whose deadline passed (they have): no
-    /// work, nothing applied or logged. Out of line, off the path of requests in time. (Services and workflow steps share `service::shed_expired`; a replica keeps
-    /// the instant each queued request expires in its queue entry, since its jobs have no
-    /// room for it, so it walks its own.)
+    /// work, nothing applied or logged. Out of line, off the path of requests in time.
+    /// (Services and workflow steps share `service::shed_expired`; a replica keeps the instant
+    /// each queued request expires, `service::expiry`, in its queue entry, since its jobs have
+    /// no room for it, so it walks its own.)
     #[cold]
     #[inline(never)]
     fn shed_expired(&mut self, now: Nanos, out: &mut Outbox) {

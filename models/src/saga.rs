@@ -44,7 +44,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::idmap::IdMap;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
-use crate::service::{NodeHealth, Waiting, shed_expired};
+use crate::service::{NodeHealth, Waiting, expiry, shed_expired};
 use crate::slab::{Key, Slab};
 
 /// Request kind of a direct request: do the step.
@@ -369,9 +369,9 @@ impl Participant {
     #[cold]
     #[inline(never)]
     fn expiry(&self, now: Nanos, req: &Req) -> Option<Nanos> {
-        let deadline =
+        let take_up =
             if self.cfg.propagate_deadlines { req.take_up_until(self.cfg.min_time_left) } else { NO_DEADLINE };
-        (now <= deadline).then(|| self.cfg.queue_timeout.map_or(deadline, |l| deadline.min(now.saturating_add(l))))
+        (now <= take_up).then(|| expiry(now, self.cfg.queue_timeout, take_up))
     }
 
     fn begin(&mut self, out: &mut Outbox, health: NodeHealth, key: Key) {

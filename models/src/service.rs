@@ -124,6 +124,15 @@ pub(crate) fn shed_expired<J: Waiting>(
     shed
 }
 
+/// When a request queued at `now` is dropped unserved by a holder that keeps one instant per
+/// queued request (database replicas, workflow steps): after its queue timeout, or after
+/// `take_up_until` ([`crate::msg::Req::take_up_until`]; `NO_DEADLINE` for a holder that does
+/// not propagate deadlines), whichever comes first.
+#[inline]
+pub(crate) fn expiry(now: Nanos, queue_timeout: Option<Nanos>, take_up_until: Nanos) -> Nanos {
+    queue_timeout.map_or(take_up_until, |l| take_up_until.min(now.saturating_add(l)))
+}
+
 impl Job {
     /// When its caller stops waiting, as [`deadline_us`] kept it ([`NO_DEADLINE`] if none, or
     /// if the service does not propagate deadlines).
