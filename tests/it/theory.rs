@@ -274,21 +274,23 @@ retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
     }
 }
 
-/// A leaf service that propagates deadlines, called over links of zero latency by a client
-/// that waits T per attempt, sheds exactly the queued requests that waited longer than T: the
-/// same run, event for event, as a queue timeout of T.
-#[test]
-fn a_leaf_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
-    let leaf = |knob: &str| {
-        format!(
-            r#"[[service]]
+/// Service `s`: one worker, 10 ms of work on average, `knob` in its table.
+fn leaf(knob: &str) -> String {
+    format!(
+        r#"[[service]]
 name = "s"
 zones = ["z"]
 workers = 1
 {knob}
 service_time = {{ dist = "exponential", mean_ms = 10 }}"#
-        )
-    };
+    )
+}
+
+/// A leaf service that propagates deadlines, called over links of zero latency by a client
+/// that waits T per attempt, sheds exactly the queued requests that waited longer than T: the
+/// same run, event for event, as a queue timeout of T.
+#[test]
+fn a_leaf_that_propagates_deadlines_runs_as_a_queue_timeout_of_the_callers_timeout() {
     deadlines_run_as_the_callers_timeout("s", "", &leaf, |r| svc(r, "s").shed);
 }
 
@@ -327,12 +329,8 @@ visibility_timeout_ms = 50
 max_attempts = 3
 consumer_groups = ["s"]
 
-[[service]]
-name = "s"
-zones = ["z"]
-workers = 1
-{knob}
-service_time = {{ dist = "exponential", mean_ms = 10 }}"#
+{}"#,
+            leaf(knob)
         )
     };
     deadlines_run_as_the_callers_timeout("q", "", &consumer, |r| svc(r, "s").shed);
