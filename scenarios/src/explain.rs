@@ -89,12 +89,12 @@ fn call(spec: &WorldSpec, c: &CallSpec) -> String {
     s
 }
 
-/// A worker pool and its queue in words.
 /// `min_time_left_ms` in words, after "drops what its callers gave up on".
 fn time_left(min_time_left: Nanos) -> String {
     if min_time_left == 0 { String::new() } else { format!(" or that has under {} left", ms(min_time_left as f64)) }
 }
 
+/// A worker pool and its queue in words.
 fn workers(workers: u32, queue_capacity: u32, queue_timeout: Option<Nanos>) -> String {
     format!(
         "{workers} worker(s) and room for {queue_capacity} waiting requests{}",
