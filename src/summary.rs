@@ -199,12 +199,18 @@ pub fn render(r: &RunReport) -> String {
     }
     for w in &r.workflows {
         let a = &w.answers;
-        // Rare outcomes only when they happened (a retry taking over, no answer by the end).
-        let rare: String = [(a.superseded, "superseded by a retry"), (a.unanswered, "never answered")]
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!(" · {n} {what}"))
-            .collect();
+        // Rare outcomes only when they happened (a retry taking over, no answer by the end, a
+        // sync front acting on its users' deadlines).
+        let rare: String = [
+            (a.superseded, "superseded by a retry"),
+            (a.unanswered, "never answered"),
+            (w.shed, "turned away past their deadline"),
+            (w.deadline_exceeded, "stopped at their deadline"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(" · {n} {what}"))
+        .collect();
         let _ = writeln!(
             s,
             "\nworkflow  {} ({}): users told {} ok · {} failed · {} still processing · {} lost in a crash{rare}",

@@ -306,6 +306,9 @@ pub struct WorkflowSpec {
     pub retry: RetryPolicy,
     /// Saga designs: answer the user "still processing" after this long.
     pub reply_within: Option<Nanos>,
+    /// Sync: act on the deadline a user's request carries (turn it away once passed, start no
+    /// step after it, pass it on to the steps' `do` calls).
+    pub propagate_deadlines: bool,
     /// Orchestrated: time to append one record to the saga log.
     pub log_write: Dist,
     /// How long after `duration` the run may go on for sagas to finish (it stops as soon as

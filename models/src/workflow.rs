@@ -40,7 +40,7 @@ use faultline_sim::{Dist, Nanos, Stream};
 use crate::calls::{CallResult, Calls, Outcome};
 use crate::deadlines::Deadlines;
 use crate::idmap::IdMap;
-use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
 use crate::saga::{DO, DONE, UNDO, event_key};
 use crate::slab::Slab;
 
@@ -80,6 +80,12 @@ pub struct CoordinatorConfig {
     pub compensation_pause: Nanos,
     /// Choreographed: the outcomes topic (its deliveries are outcome events, not user requests).
     pub outcomes: Option<ActorId>,
+    /// Sync: act on the deadline a user's request carries. A request that arrives at or after
+    /// it is turned away, no step starts at or after it, and the steps' `do` calls inherit it
+    /// ([`Calls::start_until`]). Cleanups do not: they are the front's own duty. Sagas answer
+    /// their user by `reply_within` and run on whatever the user's deadline, so the saga
+    /// designs ignore it.
+    pub propagate_deadlines: bool,
 }
 
 /// Where an orchestrated saga stands, as written in the log.
@@ -129,6 +135,13 @@ pub struct CoordinatorStats {
     /// Orchestrated: sagas taken up again after a restart.
     pub resumed: u64,
     pub log_writes: u64,
+    /// Sync, propagating deadlines: requests that arrived at or after their deadline, turned
+    /// away (answered `Rejected`, so also in `answered_failed`).
+    pub shed: u64,
+    /// Sync, propagating deadlines: chains stopped by their user's deadline: a step's call
+    /// timed out at it (or a step ended at it), so no further step starts; the chain is
+    /// cleaned up, then answered `Error`.
+    pub deadline_exceeded: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -147,6 +160,8 @@ struct Chain {
     step: u16,
     /// Cleaning up: steps still to undo (then answer `Error`).
     cleanup: Option<u16>,
+    /// When the user stops waiting, if the front propagates deadlines ([`NO_DEADLINE`] if not).
+    deadline: Nanos,
 }
 
 /// The user waiting for a saga's answer, by the id its `reply_within` deadline was set with: an
@@ -285,7 +300,7 @@ impl Coordinator {
                 self.stats.requests += 1;
                 let w = Waiter { from, call: msg.call, deadline: self.deadline(now) };
                 match self.cfg.design {
-                    Design::Sync => self.sync_start(now, out, w, req.key),
+                    Design::Sync => self.sync_start(now, out, w, req),
                     Design::Orchestrated => self.orch_request(now, out, w, req.key),
                     Design::Choreographed => self.choreo_request(now, out, w, req.key),
                 }
@@ -346,6 +361,8 @@ impl Coordinator {
     }
 
     /// Starts a call to step `step` (`undo`: its compensation); `token` comes back in the outcome.
+    /// `cap`: a deadline the call inherits ([`NO_DEADLINE`]: none; [`Calls::start_until`]).
+    #[allow(clippy::too_many_arguments)]
     fn call_step(
         &mut self,
         now: Nanos,
@@ -354,6 +371,7 @@ impl Coordinator {
         undo: bool,
         token: u64,
         saga: u64,
+        cap: Nanos,
     ) -> Option<Outcome> {
         if undo {
             self.stats.compensation_calls += 1;
@@ -361,17 +379,32 @@ impl Coordinator {
         // Target `2k + 1` sends `UNDO` (its request kind), `2k` sends `DO`.
         let target = 2 * usize::from(step) + usize::from(undo);
         let req = Req::new(if undo { UNDO } else { DO }, Op::Write, saga);
-        self.calls.start(now, out, target, token, req)
+        self.calls.start_until(now, out, target, token, req, cap)
     }
 
     // ---- sync ----
 
-    fn sync_start(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, saga: u64) {
+    fn sync_start(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, req: Req) {
+        let deadline = if self.cfg.propagate_deadlines { req.deadline } else { NO_DEADLINE };
+        if now >= deadline {
+            // Its user has stopped waiting: no step is started for it.
+            self.stats.shed += 1;
+            self.reply(out, w, req.key, Status::Rejected);
+            return;
+        }
         self.stats.started += 1;
-        let key = self.chains.insert(Chain { from: w.from, call: w.call, saga, step: 0, cleanup: None });
-        if let Some(o) = self.call_step(now, out, 0, false, key, saga) {
+        let chain = Chain { from: w.from, call: w.call, saga: req.key, step: 0, cleanup: None, deadline };
+        let key = self.chains.insert(chain);
+        if let Some(o) = self.sync_do(now, out, key) {
             self.sync_outcome(now, out, o);
         }
+    }
+
+    /// Calls chain `key`'s current step; the `do` inherits the user's deadline.
+    fn sync_do(&mut self, now: Nanos, out: &mut Outbox, key: u64) -> Option<Outcome> {
+        let c = self.chains.get(key).expect("live chain");
+        let (step, saga, deadline) = (c.step, c.saga, c.deadline);
+        self.call_step(now, out, step, false, key, saga, deadline)
     }
 
     fn sync_outcome(&mut self, now: Nanos, out: &mut Outbox, o: Outcome) {
@@ -384,16 +417,21 @@ impl Coordinator {
                         let c = self.chains.remove(o.token).expect("live chain");
                         self.stats.completed += 1;
                         self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, c.saga, Status::Ok);
-                    } else {
-                        let (step, saga) = (c.step, c.saga);
-                        if let Some(o) = self.call_step(now, out, step, false, o.token, saga) {
+                        return;
+                    }
+                    if now < c.deadline {
+                        if let Some(o) = self.sync_do(now, out, o.token) {
                             self.sync_outcome(now, out, o);
                         }
+                        return;
                     }
-                    return;
                 }
-                // Refused or failed: undo what is known to be done (not this step: its outcome
-                // is unknown to a front without idempotency keys).
+                // Refused, failed, or its user stopped waiting (the step's call timed out at the
+                // inherited deadline, or it ended then): undo what is known to be done (not a
+                // step that failed: its outcome is unknown to a front without idempotency keys).
+                if now >= c.deadline {
+                    self.stats.deadline_exceeded += 1;
+                }
                 c.cleanup = Some(c.step);
             }
             Some(left) => c.cleanup = Some(left - 1), // one attempt, whatever its outcome
@@ -411,7 +449,7 @@ impl Coordinator {
             }
             Some(left) => {
                 let saga = c.saga;
-                if let Some(o) = self.call_step(now, out, left - 1, true, key, saga) {
+                if let Some(o) = self.call_step(now, out, left - 1, true, key, saga, NO_DEADLINE) {
                     self.sync_outcome(now, out, o);
                 }
             }
@@ -513,7 +551,7 @@ impl Coordinator {
             _ => return,
         };
         let saga = s.id;
-        if let Some(o) = self.call_step(now, out, step, undo, i as u64, saga) {
+        if let Some(o) = self.call_step(now, out, step, undo, i as u64, saga, NO_DEADLINE) {
             self.orch_outcome(out, o);
         }
     }
@@ -672,6 +710,7 @@ mod tests {
             log_write: Dist::Constant { value: 5.0 },
             compensation_pause: 1000,
             outcomes: (design == Design::Choreographed).then_some(ActorId(60)),
+            propagate_deadlines: false,
         };
         Coordinator::new(cfg, Calls::new(targets, Stream::new(1, "c")), Stream::new(1, "log"), Stream::new(1, "p"))
     }
@@ -684,6 +723,8 @@ mod tests {
         /// Requests sent to participants, in order: (step, undo), and when.
         calls: Vec<(u32, bool)>,
         call_times: Vec<Nanos>,
+        /// The deadline each of those requests carried.
+        call_deadlines: Vec<Nanos>,
         replies: Vec<Status>,
         answer: Box<dyn FnMut(u32, bool) -> Option<Resp> + 'a>,
     }
@@ -702,6 +743,7 @@ mod tests {
                 timers: vec![],
                 calls: vec![],
                 call_times: vec![],
+                call_deadlines: vec![],
                 replies: vec![],
                 answer: Box::new(answer),
             }
@@ -715,6 +757,7 @@ mod tests {
                     MsgKind::Request(r) => {
                         self.calls.push((to.0, r.class == UNDO));
                         self.call_times.push(self.now);
+                        self.call_deadlines.push(r.deadline);
                         // `None`: the participant never answers (down).
                         if let Some(resp) = (self.answer)(to.0, r.class == UNDO) {
                             responses.push((to, Msg { call: m.call, kind: MsgKind::Response(resp) }));
@@ -734,13 +777,14 @@ mod tests {
         }
 
         fn request(&mut self, saga: u64) {
+            self.request_until(saga, NO_DEADLINE);
+        }
+
+        /// A user request whose caller stops waiting at `deadline`.
+        fn request_until(&mut self, saga: u64, deadline: Nanos) {
             let mut out = Outbox::default();
-            self.c.on_msg(
-                self.now,
-                &mut out,
-                USER,
-                Msg { call: saga, kind: MsgKind::Request(Req::new(0, Op::Write, saga)) },
-            );
+            let req = Req { deadline, ..Req::new(0, Op::Write, saga) };
+            self.c.on_msg(self.now, &mut out, USER, Msg { call: saga, kind: MsgKind::Request(req) });
             self.absorb(out);
         }
 
@@ -933,6 +977,50 @@ mod tests {
         r.request(1);
         assert_eq!(r.replies, vec![Status::Ok]);
         assert_eq!(r.calls.len(), 3);
+    }
+
+    /// A sync front that propagates deadlines passes its user's deadline on to the steps'
+    /// `do`s: a step's call stops waiting at it (not at its own timeout), so no step starts
+    /// after it, and the steps done are cleaned up (their `undo`s do not inherit it: the
+    /// cleanup is the front's own duty). A request that arrives at its deadline starts nothing.
+    #[test]
+    fn a_sync_front_that_propagates_deadlines_stops_its_chain_at_its_users_deadline() {
+        let propagating = || {
+            let mut c = coordinator(Design::Sync, None);
+            c.cfg.propagate_deadlines = true;
+            c.calls.propagate_deadlines();
+            c
+        };
+        // Step 2 never answers; calls time out after 100 ns, the user waits 60.
+        let answer = |step, undo| if (step, undo) == (2, false) { None } else { Some(DONE) };
+        let chain = vec![(0, false), (1, false), (2, false), (1, true), (0, true)];
+        let mut r = Run::new(propagating(), answer);
+        r.request_until(9, 60);
+        r.run(59);
+        assert!(r.replies.is_empty());
+        r.run(60);
+        assert_eq!(r.replies, vec![Status::Error], "at the user's deadline");
+        assert_eq!(r.calls, chain);
+        assert_eq!(r.call_deadlines, vec![60, 60, 60, 160, 160], "the undos keep their own timeout");
+        assert_eq!((r.c.stats.deadline_exceeded, r.c.stats.shed), (1, 0));
+        assert!(r.c.idle());
+        // Without propagation the same chain waits for its call timeout.
+        let mut r = Run::new(coordinator(Design::Sync, None), answer);
+        r.request_until(9, 60);
+        r.run(99);
+        assert!(r.replies.is_empty());
+        r.run(100);
+        assert_eq!((r.replies.clone(), r.calls.clone()), (vec![Status::Error], chain));
+        assert_eq!(r.call_deadlines, vec![100, 100, 100, 200, 200]);
+        assert_eq!(r.c.stats.deadline_exceeded, 0);
+        // Arriving at its deadline: turned away, no step called.
+        let mut r = Run::new(propagating(), |_, _| Some(DONE));
+        r.run(60);
+        r.request_until(10, 60);
+        assert_eq!(r.replies, vec![Status::Rejected]);
+        assert!(r.calls.is_empty());
+        assert_eq!((r.c.stats.shed, r.c.stats.started, r.c.stats.answered_failed), (1, 0, 1));
+        assert!(r.c.idle());
     }
 
     #[test]

@@ -606,6 +606,7 @@ impl<'a> Checker<'a> {
             call_timeout: from_ms(w.call_timeout_ms.get_ref().0),
             retry: self.retry(w.retry.as_ref()),
             reply_within: w.reply_within_ms.map(|r| from_ms(r.0).max(1)),
+            propagate_deadlines: w.propagate_deadlines,
             log_write: w.log_write.as_ref().map_or(Dist::Constant { value: 1e6 }, |d| self.dist(d)),
             settle: w.settle_s.map_or(60_000_000_000, |s| from_s(s.0.min(MAX_DURATION_S))),
             queue,

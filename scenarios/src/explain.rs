@@ -371,8 +371,16 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for w in &spec.workflows {
         let how = match w.design {
             Design::Sync => {
-                "a front calls each step in turn and cleans up best effort on failure (no saga log, no idempotency keys)"
-                    .to_owned()
+                let mut how = "a front calls each step in turn and cleans up best effort on failure (no saga log, no \
+                               idempotency keys)"
+                    .to_owned();
+                if w.propagate_deadlines {
+                    how.push_str(
+                        "; it stops a checkout when its user gives up (the steps' calls inherit the user's \
+                         deadline) and cleans up, though the step it was calling is left as it is",
+                    );
+                }
+                how
             }
             Design::Orchestrated => format!(
                 "a durable orchestrator logs each decision before acting on it, a record taking {}; it calls the \

@@ -479,6 +479,9 @@ pub struct WorkflowCfg {
     pub retry: Option<RetryCfg>,
     /// Saga designs: answer "still processing" after this long.
     pub reply_within_ms: Option<Positive>,
+    /// Sync: act on the deadline a user's request carries and pass it on to the steps.
+    #[serde(default)]
+    pub propagate_deadlines: bool,
     /// Orchestrated: time to append one record to the saga log.
     pub log_write: Option<Spanned<DistCfg>>,
     /// How long after `duration_s` sagas may go on finishing.

@@ -407,33 +407,11 @@ fn checkout_outage_sync_leaves_side_effects_behind_and_sagas_leave_none_at_a_lat
 #[test]
 fn a_step_that_propagates_deadlines_runs_as_a_queue_timeout_of_its_callers_timeout() {
     let text = |design: &str, knob: &str| {
-        format!(
-            r#"
-[scenario]
-name = "step-deadlines"
-duration_s = 30
-
-[topology.latency]
-same_node = {{ dist = "constant", value_ms = 0 }}
-same_zone = {{ dist = "constant", value_ms = 0 }}
-cross_zone = {{ dist = "constant", value_ms = 0 }}
-cross_region = {{ dist = "constant", value_ms = 0 }}
-
-[[region]]
-name = "r"
-zones = ["z"]
-
-[[workload]]
-name = "users"
-zone = "z"
-target = "flow"
-arrival = {{ process = "poisson", rate_per_s = 95 }}
-timeout_ms = 2000
-keys = {{ distribution = "sequential" }}
-
-[[workflow]]
-name = "flow"
-zone = "z"
+        instant_flow(
+            30,
+            2000,
+            &format!(
+                r#"
 design = "{design}"
 call_timeout_ms = 50
 retry = {{ max_attempts = 2, backoff_base_ms = 5 }}
@@ -453,6 +431,7 @@ workers = 1
 {knob}
 service_time = {{ dist = "exponential", mean_ms = 10 }}
 "#
+            ),
         )
     };
     let pay = |r: &RunReport| r.workflows[0].steps[1].shed;
@@ -484,4 +463,110 @@ service_time = {{ dist = "exponential", mean_ms = 10 }}
             }
         }
     }
+}
+
+/// A sync front that propagates deadlines passes its user's deadline on to its steps' `do`
+/// calls. Over links of zero latency, a one-step chain whose user waits 50 ms, with calls
+/// that time out after 2 s, is the same run in every figure as calls that time out after
+/// 50 ms (the user's deadline is the call's arrival at the front plus 50 ms, and the call
+/// starts on arrival). Only the event count and the trace hash differ: an inherited deadline
+/// has a timer of its own, and the call's own 2 s timers still fire, finding nothing.
+#[test]
+fn a_sync_front_that_propagates_deadlines_runs_as_a_call_timeout_of_its_users_timeout() {
+    let text = |knobs: &str| {
+        instant_flow(
+            20,
+            50,
+            &format!(
+                r#"
+design = "sync"
+{knobs}
+
+[[workflow.step]]
+name = "pay"
+role = "payment"
+zone = "z"
+workers = 1
+service_time = {{ dist = "exponential", mean_ms = 10 }}
+"#
+            ),
+        )
+    };
+    for seed in [1, 2] {
+        let once = |knobs: &str| runner::run(&scenario(&text(knobs)).variant(None).unwrap(), seed, None).unwrap().0;
+        let propagating = once("call_timeout_ms = 2000\npropagate_deadlines = true");
+        let (plain, timeout) = (once("call_timeout_ms = 2000"), once("call_timeout_ms = 50"));
+        let wf = |r: &RunReport| r.workflows[0].clone();
+        assert!(wf(&propagating).deadline_exceeded > 100, "seed {seed}: the test must cut chains");
+        assert_eq!(wf(&propagating).deadline_exceeded, wf(&timeout).call_timeouts, "seed {seed}");
+        assert_eq!(wf(&plain).deadline_exceeded, 0);
+        assert_ne!(plain.trace_hash, timeout.trace_hash, "seed {seed}: the call timeout must matter");
+        assert!(propagating.events > timeout.events);
+        let figures = |r: &RunReport| {
+            let mut v = serde_json::to_value(r).unwrap();
+            v["workflows"][0]["deadline_exceeded"] = 0.into();
+            (v["events"], v["trace_hash"]) = (0.into(), "".into());
+            v
+        };
+        assert_eq!(figures(&propagating), figures(&timeout), "seed {seed}");
+    }
+}
+
+/// The lesson of a sync front that keeps calling after its user gave up: in `checkout-outage`
+/// with shoppers who wait 1 s (then retry the same saga id), the front goes on with the
+/// abandoned checkout while the retry runs it again, so effects apply twice and users told
+/// "failed" are charged and shipped anyway. Propagating the shoppers' deadline stops the chain
+/// at it and cleans up: far fewer duplicates. It does not make the chain safe: the step whose
+/// call the deadline cut is left as it is (its outcome is unknown to the front), so charges
+/// without an order remain. Only idempotent, compensating sagas leave nothing behind.
+#[test]
+fn a_sync_front_that_propagates_deadlines_stops_abandoned_checkouts_but_still_leaves_side_effects() {
+    let text = catalog::get("checkout-outage").unwrap().text.replace("\ntimeout_ms = 3000\n", "\ntimeout_ms = 1000\n");
+    let with = scenario(&text.replace("design = \"sync\"", "design = \"sync\"\npropagate_deadlines = true"));
+    let without = scenario(&text);
+    let total =
+        |sc: &Scenario, f: &dyn Fn(&RunReport) -> u64| (1..=6).map(|seed| f(&run(sc, "sync", seed).0)).sum::<u64>();
+    let kind = |k: &'static str| move |r: &RunReport| r.anomalies[k];
+    let cut = total(&with, &|r| r.workflows[0].deadline_exceeded);
+    assert!(cut > 0, "chains cut at the shoppers' deadline");
+    assert_eq!(total(&without, &|r| r.workflows[0].deadline_exceeded), 0);
+    for k in ["duplicate_effect", "told_failed_but_completed"] {
+        let (w, wo) = (total(&with, &kind(k)), total(&without, &kind(k)));
+        assert!(wo > 20 && 3 * w < wo, "{k}: {w} with, {wo} without");
+    }
+    assert!(total(&with, &kind("charge_without_order")) > 0);
+}
+
+/// A workflow `flow` in one zone, over links of zero latency, that users call 95 times a second
+/// and wait `user_timeout_ms` for; `rest` is the rest of its `[[workflow]]` table and its steps.
+fn instant_flow(duration_s: u32, user_timeout_ms: u32, rest: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "instant-flow"
+duration_s = {duration_s}
+
+[topology.latency]
+same_node = {{ dist = "constant", value_ms = 0 }}
+same_zone = {{ dist = "constant", value_ms = 0 }}
+cross_zone = {{ dist = "constant", value_ms = 0 }}
+cross_region = {{ dist = "constant", value_ms = 0 }}
+
+[[region]]
+name = "r"
+zones = ["z"]
+
+[[workload]]
+name = "users"
+zone = "z"
+target = "flow"
+arrival = {{ process = "poisson", rate_per_s = 95 }}
+timeout_ms = {user_timeout_ms}
+keys = {{ distribution = "sequential" }}
+
+[[workflow]]
+name = "flow"
+zone = "z"
+{rest}"#
+    )
 }

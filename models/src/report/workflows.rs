@@ -30,6 +30,12 @@ pub struct WorkflowReport {
     pub compensation_calls: u64,
     /// Orchestrated: sagas taken up again from the log after the orchestrator restarted.
     pub resumed_after_crash: u64,
+    /// Sync with `propagate_deadlines`: requests that arrived after their user's deadline,
+    /// turned away without a step (also in `answers.failed`).
+    pub shed: u64,
+    /// Sync with `propagate_deadlines`: chains stopped by their user's deadline (a step's call
+    /// timed out at it, or a step ended at it; cleaned up, then answered `Error`).
+    pub deadline_exceeded: u64,
     /// Calls to participants and publishes (the coordinator's and the steps') whose attempt
     /// passed `call_timeout_ms` unanswered.
     pub call_timeouts: u64,
@@ -180,6 +186,8 @@ fn one(world: &World, ids: &WorkflowActors, name: &str, last_heal: Option<u64>) 
         compensations: r.compensations,
         compensation_calls: st.compensation_calls,
         resumed_after_crash: st.resumed,
+        shed: st.shed,
+        deadline_exceeded: st.deadline_exceeded,
         call_timeouts,
         anomalies: r.anomalies.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
         time_to_consistency_ms: r.time_to_consistency.map(to_ms),
