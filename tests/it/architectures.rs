@@ -233,8 +233,10 @@ pub(crate) fn architecture(v: &[u32]) -> String {
     if has_workflow {
         let design = p.one(&["sync", "orchestrated", "choreographed"]);
         let reply = if p.chance(50) { format!("reply_within_ms = {}\n", p.range(50, 2000)) } else { String::new() };
+        // A sync front acts on it; the saga designs ignore it.
+        let front = if p.chance(30) { "propagate_deadlines = true\n" } else { "" };
         t += &format!(
-            "[[workflow]]\nname = \"wf\"\nzone = \"{}\"\ndesign = \"{design}\"\ncall_timeout_ms = {}\n{}{reply}settle_s = {}\nqueue = {{ zone = \"{}\", partitions = {}, visibility_timeout_ms = {}, max_attempts = {}, session_timeout_ms = {} }}\n\n",
+            "[[workflow]]\nname = \"wf\"\nzone = \"{}\"\ndesign = \"{design}\"\ncall_timeout_ms = {}\n{}{reply}{front}settle_s = {}\nqueue = {{ zone = \"{}\", partitions = {}, visibility_timeout_ms = {}, max_attempts = {}, session_timeout_ms = {} }}\n\n",
             zone(p),
             p.range(20, 500),
             retry(p),
