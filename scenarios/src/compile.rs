@@ -23,6 +23,7 @@ use faultline_sim::{Dist, NodeId, RegionId, Topology, ZoneId};
 use toml::Spanned;
 
 use crate::error::ScenarioError;
+use crate::fault_names;
 use crate::schema::*;
 
 /// Limits that keep a scenario within memory (validation errors, not aborts).
@@ -1237,7 +1238,23 @@ impl<'a> Checker<'a> {
             duration,
             window,
         };
-        spec.faults = f.faults.iter().enumerate().filter_map(|(i, fc)| self.fault(i, fc, &spec, duration_s)).collect();
+        fn strs(v: &Option<Vec<Spanned<String>>>) -> Vec<&str> {
+            v.iter().flatten().map(|s| s.get_ref().as_str()).collect()
+        }
+        let names = fault_names::names(f.faults.iter().map(|fc| {
+            let c = fc.get_ref();
+            let on = [&c.region, &c.zone, &c.node].into_iter().flatten().map(|s| s.get_ref().as_str()).collect();
+            let subject = fault_names::Subject {
+                kind: c.kind.get_ref(),
+                on: [on, strs(&c.targets)].concat(),
+                from: strs(&c.from),
+                to: strs(&c.to),
+                one_way: c.one_way.unwrap_or(false),
+            };
+            (c.name.as_deref(), subject)
+        }));
+        spec.faults =
+            f.faults.iter().zip(names).filter_map(|(fc, name)| self.fault(name, fc, &spec, duration_s)).collect();
         spec
     }
 
@@ -1300,7 +1317,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn fault(&mut self, i: usize, fc: &Spanned<FaultCfg>, spec: &WorldSpec, duration_s: f64) -> Option<FaultSpec> {
+    fn fault(&mut self, name: String, fc: &Spanned<FaultCfg>, spec: &WorldSpec, duration_s: f64) -> Option<FaultSpec> {
         let at = fc.span();
         let c = fc.get_ref();
         let start_s = c.start_s.0;
@@ -1440,12 +1457,7 @@ impl<'a> Checker<'a> {
                 return None;
             }
         };
-        Some(FaultSpec {
-            name: c.name.clone().unwrap_or_else(|| format!("{kind_s}#{i}")),
-            kind,
-            start: from_s(start_s),
-            end,
-        })
+        Some(FaultSpec { name, kind, start: from_s(start_s), end })
     }
 }
 

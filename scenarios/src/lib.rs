@@ -7,6 +7,7 @@ mod compile;
 pub mod error;
 pub mod expect;
 pub mod explain;
+pub mod fault_names;
 pub mod replay;
 pub mod runner;
 pub mod schema;

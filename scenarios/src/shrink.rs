@@ -90,7 +90,7 @@ pub fn shrink(mut failing: Failing, max_runs: usize) -> Result<Shrunk, String> {
     let faults = testing::faults_of(&failing.scenario);
     let before = faults.len();
     // Name the faults as the format names unnamed ones (the same run): removing one then leaves
-    // the others their names, hence their draws.
+    // the others their names, hence their draws, even a later twin's (` #2`).
     if faults.iter().any(|f| !f.table.contains_key("name")) {
         failing.scenario = testing::with_faults(&failing.scenario, &faults).map_err(|e| e.to_string())?;
     }

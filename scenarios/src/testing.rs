@@ -25,6 +25,7 @@ use faultline_sim::NodeId;
 use proptest::prelude::*;
 
 use crate::expect::Verdict;
+use crate::fault_names;
 use crate::schema::ScenarioFile;
 use crate::{Scenario, ScenarioErrors, Source, catalog, runner};
 
@@ -264,17 +265,41 @@ pub fn with_faults(sc: &Scenario, faults: &[Fault]) -> Result<Scenario, Scenario
     })
 }
 
-/// `faults` with each unnamed one named as the scenario format names it, `KIND#i` by its
-/// position. A link fault's draws are keyed by its name (docs/determinism.md), so a list that
-/// will lose or gain faults (a shrink, a rewrite) is named first: the others then keep their
-/// names, and their draws.
+/// `faults` with each unnamed one named as the scenario format names it (by its kind and what
+/// it acts on: [`fault_names`]). A link fault's draws are keyed by its name
+/// (docs/determinism.md), so a list whose faults will change (a shrink shortens and weakens
+/// them) is named first: each fault then keeps its name, and its draws, whatever is done to it.
 pub fn named(faults: &[Fault]) -> Vec<Fault> {
+    let strs = |t: &toml::Table, key: &str| -> Vec<String> {
+        match t.get(key) {
+            Some(toml::Value::String(s)) => vec![s.clone()],
+            Some(toml::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let fields: Vec<[Vec<String>; 3]> = faults
+        .iter()
+        .map(|f| {
+            let on = ["region", "zone", "node", "targets"].iter().flat_map(|k| strs(&f.table, k)).collect();
+            [on, strs(&f.table, "from"), strs(&f.table, "to")]
+        })
+        .collect();
+    let names = fault_names::names(faults.iter().zip(&fields).map(|(f, [on, from, to])| {
+        let subject = fault_names::Subject {
+            kind: f.kind(),
+            on: on.iter().map(String::as_str).collect(),
+            from: from.iter().map(String::as_str).collect(),
+            to: to.iter().map(String::as_str).collect(),
+            one_way: f.table.get("one_way").and_then(toml::Value::as_bool).unwrap_or(false),
+        };
+        (f.table.get("name").and_then(toml::Value::as_str), subject)
+    }));
     faults
         .iter()
-        .enumerate()
-        .map(|(i, f)| {
+        .zip(names)
+        .map(|(f, name)| {
             let mut named = f.clone();
-            named.table.entry("name").or_insert_with(|| format!("{}#{i}", f.kind()).into());
+            named.table.insert("name".into(), name.into());
             named
         })
         .collect()
@@ -351,13 +376,17 @@ mod tests {
     use super::*;
     use proptest::test_runner::{Config, TestRunner};
 
+    fn deterministic_runner() -> TestRunner {
+        TestRunner::new_with_rng(
+            Config::default(),
+            proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        )
+    }
+
     #[test]
     fn generated_timelines_are_valid_faults_of_the_scenario() {
         let sc = catalog_scenario("cross-region-outage");
-        let mut runner = TestRunner::new_with_rng(
-            Config::default(),
-            proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
-        );
+        let mut runner = deterministic_runner();
         let strategy = fault_timeline(&sc, 1..12);
         let mut kinds = std::collections::BTreeSet::new();
         for _ in 0..64 {
@@ -367,6 +396,31 @@ mod tests {
             assert_eq!(faults_of(&with).len(), faults.len());
         }
         assert!(kinds.len() >= 7, "every kind shows up: {kinds:?}");
+    }
+
+    /// [`named`] names a timeline's unnamed faults as the scenario format does, so a timeline
+    /// named first runs as it would have unnamed.
+    #[test]
+    fn named_gives_unnamed_faults_the_names_the_scenario_format_gives_them() {
+        let sc = catalog_scenario("cross-region-outage");
+        let mut runner = deterministic_runner();
+        let strategy = fault_timeline(&sc, 1..12);
+        let mut repeated = 0;
+        for _ in 0..64 {
+            let faults = strategy.new_tree(&mut runner).unwrap().current();
+            let unnamed = edit(&sc, |doc| {
+                let tables = faults.iter().map(|f| toml::Value::Table(f.to_table())).collect();
+                doc.insert("fault".into(), toml::Value::Array(tables));
+            })
+            .unwrap();
+            let compiled: Vec<String> =
+                unnamed.variant(None).unwrap().spec.faults.iter().map(|f| f.name.clone()).collect();
+            let ours: Vec<String> =
+                named(&faults).iter().map(|f| f.table["name"].as_str().unwrap().to_owned()).collect();
+            assert_eq!(ours, compiled);
+            repeated += compiled.iter().filter(|n| n.ends_with(" #2")).count();
+        }
+        assert!(repeated > 0, "some timeline has two faults alike");
     }
 
     #[test]

@@ -592,8 +592,8 @@ fn a_fault_cut_in_two_or_covered_twice_is_the_same_fault() {
     for name in catalog::CATALOG.iter().map(|e| e.name) {
         let sc = testing::catalog_scenario(name);
         for (i, faults) in timelines(&sc, 1..8, n_timelines).into_iter().enumerate() {
-            // Named first: a piece put before the others must not rename them (a link fault's
-            // draws are keyed by its name).
+            // Named first: the pieces of one fault must keep its one name (unnamed, they would be
+            // twins named apart, ` #2`), and a link fault's draws are keyed by its name.
             let faults = testing::named(&faults);
             let ends: Vec<Option<f64>> = faults.iter().map(|f| f.duration_s.map(|d| f.start_s + d)).collect();
             let whole: Vec<Fault> = faults.iter().zip(&ends).map(|(f, e)| with_end(f, *e)).collect();
@@ -746,6 +746,9 @@ fn a_fault_named_by_its_region_its_zones_or_its_nodes_is_the_same_fault() {
             names(out)
         };
         for (i, faults) in timelines(&sc, 1..8, timelines_per_scenario(3)).into_iter().enumerate() {
+            // Named first: unnamed, a fault is named by its targets as written, and a link
+            // fault's draws are keyed by its name.
+            let faults = testing::named(&faults);
             let Ok(base) = testing::with_faults(&sc, &faults) else { continue };
             let mut changed = false;
             let other: Vec<Fault> = faults
