@@ -61,6 +61,33 @@ fn adding_an_unrelated_component_does_not_change_the_others_draws() {
     }
 }
 
+/// An unnamed loss fault, after a fault that changes nothing (a latency of +0 ms) or without it:
+/// the same drops, since an unnamed fault is named by what it is, not by its position, and a
+/// link fault's draws are keyed by its name (before simulation revision 9 the loss was
+/// `loss#0` alone and `loss#1` after the other, and dropped other messages).
+#[test]
+fn a_fault_added_before_an_unnamed_one_does_not_move_its_draws() {
+    const NOTHING: &str = "[[fault]]\nkind = \"latency\"\nfrom = [\"us-east\"]\nto = [\"eu-west\"]\nadded_ms = 0\nstart_s = 1\nend_s = 2\n\n";
+    const LOSS: &str = "[[fault]]\nkind = \"loss\"\nfrom = [\"us-east\"]\nto = [\"eu-west\"]\nprobability = 0.2\nstart_s = 5\nend_s = 25\n\n";
+    let text = catalog::get("cross-region-outage").unwrap().text;
+    let (start, end) = (text.find("[[fault]]").unwrap(), text.find("[[variant]]").unwrap());
+    let with = |faults: &str| scenario(&format!("{}{faults}{}", &text[..start], &text[end..]));
+    let (alone, after) = (with(LOSS), with(&format!("{NOTHING}{LOSS}")));
+    for v in &alone.variants {
+        let figures = |sc: &Scenario| {
+            let (r, _) = runner::run(&sc.variant(Some(&v.name)).unwrap(), 3, None).unwrap();
+            let mut j = serde_json::to_value(&r).unwrap();
+            for k in ["faults", "events", "trace_hash"] {
+                j[k] = serde_json::Value::Null;
+            }
+            j
+        };
+        let a = figures(&alone);
+        assert!(a["network"]["dropped_loss"].as_u64().unwrap() > 100, "the loss must act");
+        assert_eq!(a, figures(&after), "variant {}", v.name);
+    }
+}
+
 #[test]
 fn same_seed_same_trace_hash_for_every_catalog_variant() {
     for e in catalog::CATALOG {
