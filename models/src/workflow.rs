@@ -395,16 +395,10 @@ impl Coordinator {
         self.stats.started += 1;
         let chain = Chain { from: w.from, call: w.call, saga: req.key, step: 0, cleanup: None, deadline };
         let key = self.chains.insert(chain);
-        if let Some(o) = self.sync_do(now, out, key) {
+        // The steps' `do`s inherit the user's deadline.
+        if let Some(o) = self.call_step(now, out, 0, false, key, req.key, deadline) {
             self.sync_outcome(now, out, o);
         }
-    }
-
-    /// Calls chain `key`'s current step; the `do` inherits the user's deadline.
-    fn sync_do(&mut self, now: Nanos, out: &mut Outbox, key: u64) -> Option<Outcome> {
-        let c = self.chains.get(key).expect("live chain");
-        let (step, saga, deadline) = (c.step, c.saga, c.deadline);
-        self.call_step(now, out, step, false, key, saga, deadline)
     }
 
     fn sync_outcome(&mut self, now: Nanos, out: &mut Outbox, o: Outcome) {
@@ -419,8 +413,9 @@ impl Coordinator {
                         self.reply(out, Waiter { from: c.from, call: c.call, deadline: 0 }, c.saga, Status::Ok);
                         return;
                     }
-                    if now < c.deadline {
-                        if let Some(o) = self.sync_do(now, out, o.token) {
+                    let (step, saga, deadline) = (c.step, c.saga, c.deadline);
+                    if now < deadline {
+                        if let Some(o) = self.call_step(now, out, step, false, o.token, saga, deadline) {
                             self.sync_outcome(now, out, o);
                         }
                         return;
