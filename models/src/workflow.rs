@@ -230,7 +230,10 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    pub fn new(cfg: CoordinatorConfig, calls: Calls, rng_log: Stream, rng_pause: Stream) -> Coordinator {
+    pub fn new(cfg: CoordinatorConfig, mut calls: Calls, rng_log: Stream, rng_pause: Stream) -> Coordinator {
+        if cfg.propagate_deadlines && cfg.design == Design::Sync {
+            calls.propagate_deadlines();
+        }
         Coordinator {
             cfg,
             calls,
@@ -981,10 +984,9 @@ mod tests {
     #[test]
     fn a_sync_front_that_propagates_deadlines_stops_its_chain_at_its_users_deadline() {
         let propagating = || {
-            let mut c = coordinator(Design::Sync, None);
-            c.cfg.propagate_deadlines = true;
-            c.calls.propagate_deadlines();
-            c
+            let c = coordinator(Design::Sync, None);
+            let cfg = CoordinatorConfig { propagate_deadlines: true, ..c.cfg };
+            Coordinator::new(cfg, c.calls, c.rng_log, c.rng_pause)
         };
         // Step 2 never answers; calls time out after 100 ns, the user waits 60.
         let answer = |step, undo| if (step, undo) == (2, false) { None } else { Some(DONE) };

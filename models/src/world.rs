@@ -1168,12 +1168,9 @@ fn workflow(
         log_write: w.log_write.clone(),
         compensation_pause: w.retry.backoff_max.max(1),
         outcomes: ids.topics.last().map(|&t| ActorId(t)),
-        propagate_deadlines: w.propagate_deadlines && w.design == Design::Sync,
+        propagate_deadlines: w.propagate_deadlines,
     };
-    let mut calls = Calls::new(targets, stream(&format!("workflow/{}/calls", w.name)));
-    if cfg.propagate_deadlines {
-        calls.propagate_deadlines();
-    }
+    let calls = Calls::new(targets, stream(&format!("workflow/{}/calls", w.name)));
     actors.push(Actor {
         net: NetRngs::new(&stream, &format!("workflow/{}", w.name)),
         name: w.name.clone(),
