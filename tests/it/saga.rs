@@ -535,6 +535,13 @@ fn a_sync_front_that_propagates_deadlines_stops_abandoned_checkouts_but_still_le
         assert!(wo > 20 && 3 * w < wo, "{k}: {w} with, {wo} without");
     }
     assert!(total(&with, &kind("charge_without_order")) > 0);
+    // `explain` says so, for the sync design only.
+    let says = |sc: &Scenario, v: &str| {
+        faultline_scenarios::explain::explain(sc, Some(v))
+            .unwrap()
+            .contains("it stops a checkout when its user gives up")
+    };
+    assert!(says(&with, "sync") && !says(&without, "sync") && !says(&with, "orchestrated"));
 }
 
 /// A workflow `flow` in one zone, over links of zero latency, that users call 95 times a second
