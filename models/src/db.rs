@@ -76,7 +76,7 @@ use std::collections::{BTreeMap, VecDeque};
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::metrics::TimeAverage;
-use crate::msg::{ActorId, CallId, DbMsg, Flag, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
+use crate::msg::{ActorId, CallId, DbMsg, Flag, Msg, MsgKind, Op, Outbox, Req, Resp, Status, Timer};
 use crate::service::{NodeHealth, expiry};
 use crate::slab::{Key, Slab};
 
@@ -589,8 +589,7 @@ impl Replica {
             self.respond(out, from, call, Status::Error, 0);
             return;
         }
-        let take_up =
-            if self.cfg.propagate_deadlines { req.take_up_until(self.cfg.min_time_left) } else { NO_DEADLINE };
+        let take_up = req.take_up_until(self.cfg.propagate_deadlines, self.cfg.min_time_left);
         if now > take_up {
             self.shed_on_arrival(out, from, call);
             return;

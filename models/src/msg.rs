@@ -67,11 +67,16 @@ impl Req {
         Req { class, op, key, deadline: NO_DEADLINE }
     }
 
-    /// The last instant a holder that propagates deadlines, and wants `min_time_left` of them,
-    /// still takes it up: `min_time_left` before its deadline ([`NO_DEADLINE`] if none).
+    /// The last instant a holder still takes it up: for one that propagates deadlines and wants
+    /// `min_time_left` of them, `min_time_left` before its deadline; [`NO_DEADLINE`] if it has
+    /// none, or for a holder that does not propagate.
     #[inline]
-    pub fn take_up_until(&self, min_time_left: Nanos) -> Nanos {
-        if self.deadline == NO_DEADLINE { NO_DEADLINE } else { self.deadline.saturating_sub(min_time_left) }
+    pub fn take_up_until(&self, propagate: bool, min_time_left: Nanos) -> Nanos {
+        if !propagate || self.deadline == NO_DEADLINE {
+            NO_DEADLINE
+        } else {
+            self.deadline.saturating_sub(min_time_left)
+        }
     }
 }
 

@@ -369,8 +369,7 @@ impl Participant {
     #[cold]
     #[inline(never)]
     fn expiry(&self, now: Nanos, req: &Req) -> Option<Nanos> {
-        let take_up =
-            if self.cfg.propagate_deadlines { req.take_up_until(self.cfg.min_time_left) } else { NO_DEADLINE };
+        let take_up = req.take_up_until(self.cfg.propagate_deadlines, self.cfg.min_time_left);
         (now <= take_up).then(|| expiry(now, self.cfg.queue_timeout, take_up))
     }
 

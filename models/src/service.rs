@@ -380,7 +380,7 @@ impl Instance {
     #[cold]
     #[inline(never)]
     fn arrived_too_late(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req) -> bool {
-        let late = now > req.take_up_until(self.min_time_left);
+        let late = now > req.take_up_until(self.propagate, self.min_time_left);
         if late {
             self.stats.shed += 1;
             out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });

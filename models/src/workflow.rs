@@ -388,7 +388,7 @@ impl Coordinator {
     // ---- sync ----
 
     fn sync_start(&mut self, now: Nanos, out: &mut Outbox, w: Waiter, req: Req) {
-        let deadline = if self.cfg.propagate_deadlines { req.deadline } else { NO_DEADLINE };
+        let deadline = req.take_up_until(self.cfg.propagate_deadlines, 0);
         if now >= deadline {
             // Its user has stopped waiting: no step is started for it.
             self.stats.shed += 1;

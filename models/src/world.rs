@@ -925,7 +925,7 @@ impl World {
             }
         }
         let transitions = if start {
-            self.net.activate_keyed(i as u32, fnv1a64(f.name.as_bytes()), f.kind.clone())
+            self.net.activate(i as u32, fnv1a64(f.name.as_bytes()), f.kind.clone())
         } else {
             self.net.deactivate(i as u32)
         };

@@ -155,7 +155,7 @@ impl Links {
 }
 
 /// A sender's streams for what link faults do to its messages, one per fault: the stream of
-/// the key the fault was activated with ([`Net::activate_keyed`]) under a number of the
+/// the key the fault was activated with ([`Net::activate`]) under a number of the
 /// sender's own (`base`), so that removing another fault, as a shrink does, leaves its draws
 /// as they were. Made the first time the fault acts on one of the sender's messages.
 #[derive(Clone, Debug)]
@@ -197,7 +197,7 @@ pub struct Net {
     down: Vec<bool>,
     slow: Vec<f64>,
     errors: Vec<f64>,
-    /// Each active fault's key for its draws ([`Net::activate_keyed`]), by index into `active`.
+    /// Each active fault's key for its draws ([`Net::activate`]), by index into `active`.
     keys: Vec<u64>,
     /// Indices into `active` of link rules, so healthy messages skip node-scoped faults.
     link_rules: Vec<usize>,
@@ -243,14 +243,9 @@ impl Net {
         self.active.iter()
     }
 
-    /// Starts fault `id`, keyed by its id. Returns the nodes that went down.
-    pub fn activate(&mut self, id: u32, kind: FaultKind) -> Transitions {
-        self.activate_keyed(id, u64::from(id), kind)
-    }
-
     /// Starts fault `id`; a link fault draws, for each sender, from the sender's stream for
     /// `key` ([`FaultStreams`]). Returns the nodes that went down.
-    pub fn activate_keyed(&mut self, id: u32, key: u64, kind: FaultKind) -> Transitions {
+    pub fn activate(&mut self, id: u32, key: u64, kind: FaultKind) -> Transitions {
         self.active.push((id, kind));
         self.keys.push(key);
         self.recompute()
@@ -398,11 +393,11 @@ mod tests {
         let (mut net, a, _b, e) = two_regions();
         let mut s = Stream::new(1, "t");
         let mut f = FaultStreams::new(1);
-        let t = net.activate(1, FaultKind::Outage { scope: Scope::Region(RegionId(1)) });
+        let t = net.activate(1, 1, FaultKind::Outage { scope: Scope::Region(RegionId(1)) });
         assert_eq!(t.went_down, vec![e]);
         assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Drop(DropReason::NodeDown));
         // Overlapping outages: the node stays down until both end.
-        net.activate(2, FaultKind::Outage { scope: Scope::Node(e) });
+        net.activate(2, 2, FaultKind::Outage { scope: Scope::Node(e) });
         assert!(net.deactivate(1).came_up.is_empty());
         assert_eq!(net.deactivate(2).came_up, vec![e]);
         assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Deliver { delay: 100 });
@@ -414,7 +409,7 @@ mod tests {
         let mut s = Stream::new(1, "t");
         let mut f = FaultStreams::new(1);
         let link = Link { a: vec![Scope::Region(RegionId(0))], b: vec![Scope::Region(RegionId(1))], one_way: true };
-        net.activate(7, FaultKind::Partition { link });
+        net.activate(7, 7, FaultKind::Partition { link });
         assert_eq!(net.route(a, e, &mut s, &mut f), Verdict::Drop(DropReason::Partitioned));
         assert_eq!(net.route(e, a, &mut s, &mut f), Verdict::Deliver { delay: 100 });
         assert_eq!(net.route(a, b, &mut s, &mut f), Verdict::Deliver { delay: 2 });
@@ -426,14 +421,14 @@ mod tests {
         let mut s = Stream::new(1, "t");
         let mut f = FaultStreams::new(1);
         let link = Link { a: vec![Scope::Node(a)], b: vec![Scope::All], one_way: false };
-        net.activate(1, FaultKind::Latency { link, added: Dist::Constant { value: 50.0 } });
+        net.activate(1, 1, FaultKind::Latency { link, added: Dist::Constant { value: 50.0 } });
         assert_eq!(net.route(b, a, &mut s, &mut f), Verdict::Deliver { delay: 52 });
-        net.activate(2, FaultKind::Slow { scope: Scope::Zone(ZoneId(0)), factor: 3.0 });
-        net.activate(3, FaultKind::Slow { scope: Scope::All, factor: 2.0 });
+        net.activate(2, 2, FaultKind::Slow { scope: Scope::Zone(ZoneId(0)), factor: 3.0 });
+        net.activate(3, 3, FaultKind::Slow { scope: Scope::All, factor: 2.0 });
         assert_eq!(net.slow_factor(a), 6.0);
         assert_eq!(net.slow_factor(b), 2.0);
-        net.activate(4, FaultKind::Errors { scope: Scope::All, probability: 0.5 });
-        net.activate(5, FaultKind::Errors { scope: Scope::All, probability: 0.5 });
+        net.activate(4, 4, FaultKind::Errors { scope: Scope::All, probability: 0.5 });
+        net.activate(5, 5, FaultKind::Errors { scope: Scope::All, probability: 0.5 });
         assert_eq!(net.error_rate(b), 0.75);
     }
 
@@ -443,7 +438,7 @@ mod tests {
         let mut s = Stream::new(9, "loss");
         let mut f = FaultStreams::new(9);
         let link = Link { a: vec![Scope::All], b: vec![Scope::All], one_way: false };
-        net.activate(1, FaultKind::Loss { link, probability: 0.2 });
+        net.activate(1, 1, FaultKind::Loss { link, probability: 0.2 });
         let n = 50_000;
         let lost = (0..n).filter(|_| matches!(net.route(a, b, &mut s, &mut f), Verdict::Drop(_))).count();
         // Binomial(50000, 0.2): sd ≈ 89; allow 5 sd.
@@ -456,7 +451,7 @@ mod tests {
         // 1 also loses half of what goes to e changes nothing of what fault 2 does.
         let (mut net, a, b, e) = two_regions();
         let link = |to: NodeId| Link { a: vec![Scope::Node(a)], b: vec![Scope::Node(to)], one_way: true };
-        net.activate(2, FaultKind::Loss { link: link(b), probability: 1.0 / 3.0 });
+        net.activate(2, 2, FaultKind::Loss { link: link(b), probability: 1.0 / 3.0 });
         let to_b = |net: &Net| {
             let (mut s, mut f) = (Stream::new(5, "net"), FaultStreams::new(5));
             (0..600)
@@ -468,7 +463,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let alone = to_b(&net);
-        net.activate(1, FaultKind::Loss { link: link(e), probability: 0.5 });
+        net.activate(1, 1, FaultKind::Loss { link: link(e), probability: 0.5 });
         assert_eq!(to_b(&net), alone);
         assert!(alone.iter().filter(|v| **v == Verdict::Drop(DropReason::Lost)).count() > 50);
     }
@@ -489,8 +484,8 @@ mod tests {
         };
         let plain = delays(&net);
         let all = || Link { a: vec![Scope::All], b: vec![Scope::All], one_way: false };
-        net.activate(1, FaultKind::Loss { link: all(), probability: 0.0 });
-        net.activate(2, FaultKind::Latency { link: all(), added: Dist::Uniform { low: 0.0, high: 0.0 } });
+        net.activate(1, 1, FaultKind::Loss { link: all(), probability: 0.0 });
+        net.activate(2, 2, FaultKind::Latency { link: all(), added: Dist::Uniform { low: 0.0, high: 0.0 } });
         assert!(delays(&net) == plain, "the faults moved the latency draws");
     }
 }
