@@ -670,12 +670,14 @@ impl Calls {
         p.hedged = false;
         let k = p.target as usize;
         let t = &self.targets[k];
-        self.deadlines[k].set(now, t.timeout, id, out, Timer::Deadline(k as u16));
         let cap = self.cap(id);
         if cap < now.saturating_add(t.timeout) {
             // The inherited deadline comes first: a timer of its own (the FIFO holds only
-            // deadlines of the target's fixed timeout).
+            // deadlines of the target's fixed timeout), and no FIFO entry, whose timer would
+            // only fire later to find the attempt over.
             out.timer(cap.saturating_sub(now), Timer::Cap(id));
+        } else {
+            self.deadlines[k].set(now, t.timeout, id, out, Timer::Deadline(k as u16));
         }
         if let Some(h) = t.hedge_after
             && h < t.timeout
@@ -960,7 +962,7 @@ mod tests {
         c.start_until(1000, &mut out, 0, 1, Req::DEFAULT, 1050);
         assert_eq!(request_deadline(&out), 1050);
         let &(after, cap) = out.timers.iter().find(|(_, t)| matches!(t, Timer::Cap(_))).expect("a Cap timer");
-        assert_eq!(after, 50);
+        assert_eq!((after, out.timers.len()), (50, 1), "no entry in the target's FIFO, whose timer would find nothing");
         // At 1050 the attempt times out, and no retry starts at or after the deadline: the
         // call fails at once, its retry-budget token given back.
         let tokens = c.tokens;
@@ -972,7 +974,8 @@ mod tests {
         // is retried after its backoff (10 ms) when that ends before the deadline, not after.
         let mut out = Outbox::default();
         c.start_until(2000, &mut out, 0, 2, Req::DEFAULT, 20_002_000);
-        assert_eq!((request_deadline(&out), out.timers.len()), (2100, 0), "the FIFO's timer is armed already");
+        assert!(matches!(out.timers[..], [(100, Timer::Deadline(0))]), "the FIFO's timer: {:?}", out.timers);
+        assert_eq!(request_deadline(&out), 2100);
         let id = last_call(&out);
         let mut out = Outbox::default();
         assert_eq!(c.on_response(2010, &mut out, id, Resp::status(Status::Error)), None, "retried");

@@ -470,7 +470,8 @@ service_time = {{ dist = "exponential", mean_ms = 10 }}
 /// that time out after 2 s, is the same run in every figure as calls that time out after
 /// 50 ms (the user's deadline is the call's arrival at the front plus 50 ms, and the call
 /// starts on arrival). Only the event count and the trace hash differ: an inherited deadline
-/// has a timer of its own, and the call's own 2 s timers still fire, finding nothing.
+/// has a timer of its own, which fires even for a call answered before it, where a call
+/// timeout's FIFO has a timer only for the first call still waiting.
 #[test]
 fn a_sync_front_that_propagates_deadlines_runs_as_a_call_timeout_of_its_users_timeout() {
     let text = |knobs: &str| {
