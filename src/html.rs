@@ -349,7 +349,7 @@ pub fn render(report: &SweepReport, records: &[SeedRecord]) -> Result<Vec<(Strin
             "p99-over-time",
             "p99 latency over simulated time (mean over seeds; faults shaded)",
             "p99 latency (ms)",
-            |r, w| r.p99_ms_per_window.get(w).copied().filter(|_| r.ok_per_window.get(w).is_some_and(|&n| n > 0)),
+            |r, w| r.p99_ms_per_window.get(w).copied().flatten(),
         )?,
         over_time(
             &groups,

@@ -509,12 +509,11 @@ fn sweep_exit(report: &sweep::SweepReport) -> u8 {
             failed = true;
             let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
             eprintln!(
-                "expectation failed: [{}] `{}`{during} over seeds ({}): mean {:.4} ± {:.4}, {} of {} seeds fail{}",
+                "expectation failed: [{}] `{}`{during} over seeds ({}): {}, {} of {} seeds fail{}",
                 v.variant,
                 e.check,
                 e.over_seeds.name(),
-                e.estimate.mean,
-                e.estimate.ci95,
+                e.estimate,
                 e.failing,
                 v.seeds,
                 if e.failing_seeds.is_empty() { String::new() } else { format!(" (e.g. seed {})", e.failing_seeds[0]) }

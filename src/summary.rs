@@ -9,6 +9,11 @@ fn pct(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
 }
 
+/// A figure to `decimals`, or `-` when it has no value (a latency where nothing succeeded).
+fn opt(x: Option<f64>, decimals: usize) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.decimals$}"))
+}
+
 pub fn render(r: &RunReport) -> String {
     let mut s = String::new();
     let q = &r.requests;
@@ -25,11 +30,20 @@ pub fn render(r: &RunReport) -> String {
         q.failed,
         q.timed_out
     );
-    let _ = writeln!(
-        s,
-        "latency   (successful requests, ms) mean {:.1} · p50 {:.1} · p90 {:.1} · p99 {:.1} · p99.9 {:.1} · max {:.1}",
-        l.mean, l.p50, l.p90, l.p99, l.p999, l.max
-    );
+    if q.ok == 0 {
+        let _ = writeln!(s, "latency   none: no request succeeded");
+    } else {
+        let _ = writeln!(
+            s,
+            "latency   (successful requests, ms) mean {} · p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
+            opt(l.mean, 1),
+            opt(l.p50, 1),
+            opt(l.p90, 1),
+            opt(l.p99, 1),
+            opt(l.p999, 1),
+            opt(l.max, 1)
+        );
+    }
     if !r.faults.is_empty() {
         let _ = writeln!(s, "\nfaults");
         for f in &r.faults {
@@ -56,8 +70,6 @@ pub fn render(r: &RunReport) -> String {
             let (t0, t1) = (ts.t_s[i], ts.t_s[i] + ts.window_ms / 1000.0);
             let active = fault_active(r, t0 * 1000.0, t1 * 1000.0);
             let n = ts.ok[i] + ts.failed[i] + ts.timed_out[i];
-            // Latency is of successful requests: a window without one has none (not 0 ms).
-            let ms = |v: f64| if ts.ok[i] > 0 { format!("{v:.1}") } else { "-".to_owned() };
             let _ = writeln!(
                 s,
                 "{} {:>6.0}–{:<6.0} {:>8} {:>7} {:>8} {:>6.1} {:>8} {:>8}",
@@ -68,8 +80,9 @@ pub fn render(r: &RunReport) -> String {
                 ts.failed[i],
                 ts.timed_out[i],
                 pct(ts.failed[i] + ts.timed_out[i], n),
-                ms(ts.p50_ms[i]),
-                ms(ts.p99_ms[i])
+                // Latency is of successful requests: a window without one has none (not 0 ms).
+                opt(ts.p50_ms[i], 1),
+                opt(ts.p99_ms[i], 1)
             );
         }
     }
@@ -83,14 +96,14 @@ pub fn render(r: &RunReport) -> String {
         for v in &r.services {
             let _ = writeln!(
                 s,
-                "  {:<16} {:>4} {:>5.0}% {:>8.1} {:>6} {:>9.2} {:>10.1} {:>9} {:>7} {:>8} {:>8}",
+                "  {:<16} {:>4} {:>5.0}% {:>8.1} {:>6} {:>9} {:>10} {:>9} {:>7} {:>8} {:>8}",
                 v.name,
                 v.instances,
                 v.utilisation * 100.0,
                 v.mean_queue_len,
                 v.max_queue_len,
-                v.mean_wait_ms,
-                v.p99_sojourn_ms,
+                opt(v.mean_wait_ms, 2),
+                opt(v.p99_sojourn_ms, 1),
                 v.turned_away(),
                 v.errors + v.injected_errors,
                 v.downstream_retries,
@@ -143,13 +156,13 @@ pub fn render(r: &RunReport) -> String {
         for q in &r.queues {
             let _ = writeln!(
                 s,
-                "  {:<16} published {} · delivered {} ({} redelivered) · acked {} (p99 {:.1} ms after publish) · dead-lettered {} · backlog {} (max {}, oldest {:.0} ms)",
+                "  {:<16} published {} · delivered {} ({} redelivered) · acked {} (p99 {} ms after publish) · dead-lettered {} · backlog {} (max {}, oldest {:.0} ms)",
                 q.name,
                 q.published,
                 q.delivered,
                 q.redelivered,
                 q.acked,
-                q.ack_latency_ms.p99,
+                opt(q.ack_latency_ms.p99, 1),
                 q.dead_lettered,
                 q.backlog,
                 q.max_backlog,
@@ -335,6 +348,8 @@ fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
 pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
     let mut s = String::new();
     let est = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64| match e {
+        // No seed has a value (e.g. a latency where nothing succeeded).
+        Some(e) if e.n == 0 => "-".to_owned(),
         Some(e) if e.ci95.is_finite() => format!("{:.2} ± {:.2}", e.mean * k, e.ci95 * k),
         Some(e) => format!("{:.2}", e.mean * k),
         None => "-".to_owned(),
@@ -366,13 +381,12 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
             let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
             let _ = writeln!(
                 s,
-                "  {} [{}] {}{during} ({} over seeds): {:.4} ± {:.4}, {} seed(s) fail",
+                "  {} [{}] {}{during} ({} over seeds): {}, {} seed(s) fail",
                 if e.passed { "pass" } else { "FAIL" },
                 v.variant,
                 e.check,
                 e.over_seeds.name(),
-                e.estimate.mean,
-                e.estimate.ci95,
+                e.estimate,
                 e.failing
             );
         }
@@ -405,11 +419,11 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         for w in v.worst_seeds.iter().take(3) {
             let _ = writeln!(
                 s,
-                "  {:<20} seed {:<6} success {:>6.2}% p99 {:>8.1} ms   {}",
+                "  {:<20} seed {:<6} success {:>6.2}% p99 {:>8} ms   {}",
                 v.variant,
                 w.seed,
                 w.success_rate * 100.0,
-                w.latency_p99_ms,
+                opt(w.latency_p99_ms, 1),
                 w.replay
             );
         }
@@ -468,14 +482,24 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
                 Verdict::NoSignificantChange => "no significant change",
             };
             let d = &ch.difference;
+            // Means over the seeds where both sides have a value (a latency has none where
+            // nothing succeeded): `-` when there is none.
+            let num = |x: f64, text: String| if x.is_nan() { "-".to_owned() } else { text };
             let _ = writeln!(
                 s,
-                "  {f:<18} {:>12.4} {:>12.4} {:>26} {:>8}  {verdict}",
-                ch.baseline,
-                ch.candidate,
-                format!("{:+.4} ± {:.4}", d.mean, ch.ci_simultaneous),
+                "  {f:<18} {:>12} {:>12} {:>26} {:>8}  {verdict}",
+                num(ch.baseline, format!("{:.4}", ch.baseline)),
+                num(ch.candidate, format!("{:.4}", ch.candidate)),
+                num(d.mean, format!("{:+.4} ± {:.4}", d.mean, ch.ci_simultaneous)),
                 ch.relative.map_or_else(|| "-".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
             );
+            if ch.lost_values > 0 {
+                let _ = writeln!(
+                    s,
+                    "  {:<18} nothing succeeded on {} seed(s) of the candidate where the baseline had successes",
+                    "", ch.lost_values
+                );
+            }
         }
         if v.inconclusive > 0 {
             let _ =

@@ -94,6 +94,10 @@ impl LatencyHist {
         each!(&self.h, h => h.len())
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
     pub fn mean_ns(&self) -> f64 {
         each!(&self.h, h => if h.is_empty() { 0.0 } else { h.mean() })
     }
@@ -245,6 +249,11 @@ impl Window {
             .latency
             .get_or_insert_with(|| Box::new(Histogram::new_with_bounds(LOW_NS, HIGH_NS, 2).expect("valid")));
         h.saturating_record(ns.clamp(LOW_NS, HIGH_NS));
+    }
+
+    /// Whether the window had a successful request, hence latencies.
+    pub fn has_latency(&self) -> bool {
+        self.latency.as_ref().is_some_and(|h| !h.is_empty())
     }
 
     /// Latency quantile in ns (0 when the window had no successful request).

@@ -15,7 +15,17 @@ mod workflows;
 pub use workflows::{StepReport, WorkflowAnswers, WorkflowReport};
 
 /// Bumped whenever a field changes meaning or disappears (adding fields does not bump it).
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: latencies are `null` where no request succeeded (they were 0).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The anomaly kinds of databases that record their history, in report order.
+pub const CONSISTENCY_ANOMALIES: [&str; 5] =
+    ["stale_read", "read_your_writes_violation", "monotonic_read_violation", "lost_update", "nonlinearizable_key"];
+
+/// Every anomaly kind a report can count (`anomalies`): consistency, then sagas.
+pub fn anomaly_kinds() -> impl Iterator<Item = &'static str> {
+    CONSISTENCY_ANOMALIES.into_iter().chain(crate::saga_check::KINDS)
+}
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct RunReport {
@@ -52,25 +62,31 @@ pub struct Requests {
     pub timed_out: u64,
 }
 
+/// Latencies of the requests that succeeded. Each figure is `None` (`null` in JSON) when
+/// none did: a latency of 0 ms would read as the best possible, and let a gate such as
+/// `p99_ms < 100` pass on a total outage.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+    pub max: Option<f64>,
 }
 
 impl LatencySummary {
     pub fn of(h: &LatencyHist) -> LatencySummary {
+        if h.is_empty() {
+            return LatencySummary::default();
+        }
         LatencySummary {
-            mean: round3(h.mean_ns() / 1e6),
-            p50: to_ms(h.quantile_ns(0.5)),
-            p90: to_ms(h.quantile_ns(0.9)),
-            p99: to_ms(h.quantile_ns(0.99)),
-            p999: to_ms(h.quantile_ns(0.999)),
-            max: to_ms(h.max_ns()),
+            mean: Some(round3(h.mean_ns() / 1e6)),
+            p50: Some(to_ms(h.quantile_ns(0.5))),
+            p90: Some(to_ms(h.quantile_ns(0.9))),
+            p99: Some(to_ms(h.quantile_ns(0.99))),
+            p999: Some(to_ms(h.quantile_ns(0.999))),
+            max: Some(to_ms(h.max_ns())),
         }
     }
 }
@@ -118,11 +134,12 @@ pub struct ServiceReport {
     pub utilisation: f64,
     pub mean_queue_len: f64,
     pub max_queue_len: u64,
-    /// Mean wait for a worker, over requests that got one.
-    pub mean_wait_ms: f64,
-    /// Mean time from arrival to response, over answered requests that got a worker.
-    pub mean_sojourn_ms: f64,
-    pub p99_sojourn_ms: f64,
+    /// Mean wait for a worker, over requests that got one (`None` when none did).
+    pub mean_wait_ms: Option<f64>,
+    /// Mean time from arrival to response, over answered requests that got a worker (`None`
+    /// when none was answered).
+    pub mean_sojourn_ms: Option<f64>,
+    pub p99_sojourn_ms: Option<f64>,
     pub downstream_calls: u64,
     pub downstream_attempts: u64,
     pub downstream_retries: u64,
@@ -405,8 +422,9 @@ pub struct SeriesReport {
     pub ok: Vec<u64>,
     pub failed: Vec<u64>,
     pub timed_out: Vec<u64>,
-    pub p50_ms: Vec<f64>,
-    pub p99_ms: Vec<f64>,
+    /// Latencies of the window's successes (`None` in a window without one).
+    pub p50_ms: Vec<Option<f64>>,
+    pub p99_ms: Vec<Option<f64>>,
 }
 
 /// Per-service sums over its instances while building a report.
@@ -473,9 +491,9 @@ impl RunReport {
                 utilisation: 0.0,
                 mean_queue_len: 0.0,
                 max_queue_len: 0,
-                mean_wait_ms: 0.0,
-                mean_sojourn_ms: 0.0,
-                p99_sojourn_ms: 0.0,
+                mean_wait_ms: None,
+                mean_sojourn_ms: None,
+                p99_sojourn_ms: None,
                 downstream_calls: 0,
                 downstream_attempts: 0,
                 downstream_retries: 0,
@@ -690,9 +708,9 @@ impl RunReport {
             let n = x.instances.max(1) as f64;
             r.utilisation = round3(x.utilisation / n);
             r.mean_queue_len = round3(x.queue_len / n);
-            r.mean_wait_ms = round3(ratio(x.wait_sum, x.started as f64) / 1e6);
-            r.mean_sojourn_ms = round3(ratio(x.sojourn_sum, x.answered as f64) / 1e6);
-            r.p99_sojourn_ms = to_ms(x.sojourn.quantile_ns(0.99));
+            r.mean_wait_ms = (x.started > 0).then(|| round3(x.wait_sum / x.started as f64 / 1e6));
+            r.mean_sojourn_ms = (x.answered > 0).then(|| round3(x.sojourn_sum / x.answered as f64 / 1e6));
+            r.p99_sojourn_ms = (!x.sojourn.is_empty()).then(|| to_ms(x.sojourn.quantile_ns(0.99)));
             let (slot, counts) = (layout.service(g), layout.service_counts(g));
             let workers = f64::from(spec.services[g].workers) * spec.services[g].nodes.len() as f64;
             let window = spec.window as f64;
@@ -754,13 +772,14 @@ impl RunReport {
         for (i, d) in databases.iter_mut().enumerate() {
             if spec.databases[i].record_history {
                 let c = consistency(world, i);
-                for (kind, n) in [
-                    ("stale_read", c.stale_reads),
-                    ("read_your_writes_violation", c.read_your_writes_violations),
-                    ("monotonic_read_violation", c.monotonic_read_violations),
-                    ("lost_update", c.lost_updates),
-                    ("nonlinearizable_key", c.nonlinearizable_keys),
-                ] {
+                let counts = [
+                    c.stale_reads,
+                    c.read_your_writes_violations,
+                    c.monotonic_read_violations,
+                    c.lost_updates,
+                    c.nonlinearizable_keys,
+                ];
+                for (kind, n) in CONSISTENCY_ANOMALIES.into_iter().zip(counts) {
                     *anomalies.entry(kind.to_owned()).or_insert(0) += n;
                 }
                 d.consistency = Some(c);
@@ -822,8 +841,8 @@ impl RunReport {
                 ok: series.windows.iter().map(|w| w.ok).collect(),
                 failed: series.windows.iter().map(|w| w.failed).collect(),
                 timed_out: series.windows.iter().map(|w| w.timed_out).collect(),
-                p50_ms: series.windows.iter().map(|w| to_ms(w.quantile_ns(0.5))).collect(),
-                p99_ms: series.windows.iter().map(|w| to_ms(w.quantile_ns(0.99))).collect(),
+                p50_ms: series.windows.iter().map(|w| w.has_latency().then(|| to_ms(w.quantile_ns(0.5)))).collect(),
+                p99_ms: series.windows.iter().map(|w| w.has_latency().then(|| to_ms(w.quantile_ns(0.99)))).collect(),
             },
         }
     }

@@ -66,6 +66,9 @@ pub struct FigureChange {
     pub ci_simultaneous: f64,
     /// The mean difference over the baseline's mean (`null` when that is 0).
     pub relative: Option<f64>,
+    /// Paired seeds where the baseline has a value and the candidate none: a latency where
+    /// nothing succeeded any more. Any is a regression, whatever the interval says.
+    pub lost_values: usize,
     pub verdict: Verdict,
 }
 
@@ -155,27 +158,41 @@ pub fn compare(
         let figures = FIGURES
             .iter()
             .map(|&f| {
+                // Latencies have no value in a run where nothing succeeded: the statistics go
+                // over the seeds where both sides have one.
+                let both: Vec<(f64, f64)> =
+                    pairs.iter().filter_map(|(b, c)| Some((figure(b, f)?, figure(c, f)?))).collect();
+                let lost_values =
+                    pairs.iter().filter(|(b, c)| figure(b, f).is_some() && figure(c, f).is_none()).count();
                 let mean = |xs: Vec<f64>| Estimate::of(&xs).mean;
-                let b = mean(pairs.iter().map(|(b, _)| figure(b, f)).collect());
-                let c = mean(pairs.iter().map(|(_, c)| figure(c, f)).collect());
-                let diffs: Vec<f64> = pairs.iter().map(|(b, c)| figure(c, f) - figure(b, f)).collect();
+                let b = mean(both.iter().map(|p| p.0).collect());
+                let c = mean(both.iter().map(|p| p.1).collect());
+                let diffs: Vec<f64> = both.iter().map(|(b, c)| c - b).collect();
                 let difference = Estimate::of(&diffs);
                 // Positive = worse, whichever way the figure goes.
                 let worse = if higher_is_better(f) { -1.0 } else { 1.0 };
-                let ci = half_width(&diffs, confidence);
+                let ci = if diffs.len() >= 2 { half_width(&diffs, confidence) } else { f64::INFINITY };
                 let (lo, hi) = (worse * difference.mean - ci, worse * difference.mean + ci);
                 let allowed = tolerance * b.abs();
-                let verdict = if lo > allowed {
+                let verdict = if lost_values > 0 || lo > allowed {
                     Verdict::Regressed
                 } else if hi < -allowed {
                     Verdict::Improved
                 } else {
                     Verdict::NoSignificantChange
                 };
-                let relative = (b != 0.0).then(|| difference.mean / b.abs());
+                let relative = (b != 0.0 && b.is_finite()).then(|| difference.mean / b.abs());
                 (
                     f.to_owned(),
-                    FigureChange { baseline: b, candidate: c, difference, ci_simultaneous: ci, relative, verdict },
+                    FigureChange {
+                        baseline: b,
+                        candidate: c,
+                        difference,
+                        ci_simultaneous: ci,
+                        relative,
+                        lost_values,
+                        verdict,
+                    },
                 )
             })
             .collect();
@@ -202,7 +219,8 @@ pub fn compare(
         sim_revision: rs.first().and_then(|r| r.sim_revision),
     };
     Ok(Comparison {
-        schema_version: 1,
+        // 2: a latency where nothing succeeded has no value (`lost_values`), where it was 0.
+        schema_version: 2,
         baseline: side(baseline),
         candidate: side(candidate),
         tolerance,
@@ -229,7 +247,7 @@ mod tests {
             trace_hash: String::new(),
             events: 0,
             requests: Requests { total: 100, ok, failed: 100 - ok, timed_out: 0 },
-            latency_ms: LatencySummary { p99, ..LatencySummary::default() },
+            latency_ms: LatencySummary { p99: Some(p99), ..LatencySummary::default() },
             anomalies: BTreeMap::new(),
             latency_buckets: vec![],
             expect: vec![],
@@ -273,12 +291,35 @@ mod tests {
     }
 
     #[test]
+    fn a_candidate_where_nothing_succeeds_regresses_its_latency_too() {
+        // Down on every seed: no latency at all. Read as 0 ms, it was a 100% improvement.
+        let base = side(20, 0, 0.0);
+        let mut down = side(20, -90, 0.0);
+        for r in &mut down {
+            r.latency_ms = LatencySummary::default();
+        }
+        let gated = compare(&base, &down, &["latency_p99_ms".into()], 0.0).unwrap();
+        let p99 = &gated.variants[0].figures["latency_p99_ms"];
+        assert_eq!((p99.verdict, p99.lost_values, p99.difference.n), (Verdict::Regressed, 20, 0));
+        assert!(gated.regressed);
+        // Down on one seed only: still a regression, whatever the other seeds' interval says.
+        let mut one = base.clone();
+        one[3].latency_ms = LatencySummary::default();
+        let c = compare(&base, &one, &[], 0.0).unwrap();
+        let p99 = &c.variants[0].figures["latency_p99_ms"];
+        assert_eq!((p99.verdict, p99.lost_values, p99.difference.n), (Verdict::Regressed, 1, 19));
+        // The baseline down and the candidate up is no loss: compared where both have a value.
+        let c = compare(&one, &base, &[], 0.0).unwrap();
+        assert_eq!(c.variants[0].figures["latency_p99_ms"].verdict, Verdict::NoSignificantChange);
+    }
+
+    #[test]
     fn noise_within_its_interval_or_the_tolerance_is_no_regression() {
         let base = side(20, 0, 0.0);
         // +1 ms on half the seeds, −1 ms on the others: mean 0, an interval around it.
         let mut noisy = base.clone();
         for r in &mut noisy {
-            r.latency_ms.p99 += if r.seed % 2 == 0 { 1.0 } else { -1.0 };
+            r.latency_ms.p99 = r.latency_ms.p99.map(|p| p + if r.seed % 2 == 0 { 1.0 } else { -1.0 });
         }
         assert_eq!(verdict(&compare(&base, &noisy, &[], 0.0).unwrap(), "latency_p99_ms"), Verdict::NoSignificantChange);
         // +5 ms on a mean of ~102 ms is about 4.9%: a regression at 0% or 4%, not at 5%.
@@ -308,10 +349,10 @@ mod tests {
                 let timed_out = (20.0 - 5.0 * g + 3.0 * normal()).round().max(0.0) as u64;
                 r.requests = Requests { total: 1100, ok, failed: 1100 - ok - timed_out, timed_out };
                 r.latency_ms = LatencySummary {
-                    mean: 50.0 + 5.0 * g + 2.0 * normal(),
-                    p50: 40.0 + 3.0 * g + 2.0 * normal(),
-                    p99: 200.0 + 30.0 * g + 20.0 * normal() + if variant == "b" { p99_shift } else { 0.0 },
-                    p999: 400.0 + 50.0 * g + 60.0 * normal(),
+                    mean: Some(50.0 + 5.0 * g + 2.0 * normal()),
+                    p50: Some(40.0 + 3.0 * g + 2.0 * normal()),
+                    p99: Some(200.0 + 30.0 * g + 20.0 * normal() + if variant == "b" { p99_shift } else { 0.0 }),
+                    p999: Some(400.0 + 50.0 * g + 60.0 * normal()),
                     ..LatencySummary::default()
                 };
                 out.push(r);

@@ -17,6 +17,7 @@
 use std::ops::Range;
 
 use faultline_models::RunReport;
+use faultline_models::report::anomaly_kinds;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -179,7 +180,17 @@ impl Expectation {
                     );
                     return None;
                 }
-                None if figure.starts_with("anomalies.") && figure.len() > "anomalies.".len() => {}
+                // An anomaly never seen is absent from the report, and counts 0; a kind that
+                // does not exist (a typo such as `stale_reads`) would then pass every check.
+                None if figure.strip_prefix("anomalies.").is_some_and(|k| anomaly_kinds().any(|a| a == k)) => {}
+                None if figure.starts_with("anomalies.") => {
+                    err(
+                        span,
+                        format!("no anomaly kind `{}`", &figure["anomalies.".len()..]),
+                        Some(format!("expected one of: {}", anomaly_kinds().collect::<Vec<_>>().join(", "))),
+                    );
+                    return None;
+                }
                 None => {
                     err(
                         span,
@@ -256,12 +267,13 @@ impl Expectation {
             "success_rate" => rate(q.ok),
             "error_rate" => rate(q.failed + q.timed_out),
             "throughput_per_s" => Some(q.ok as f64 / (report.sim_time_ns as f64 / 1e9).max(1e-9)),
-            "p50_ms" => Some(l.p50),
-            "p90_ms" => Some(l.p90),
-            "p99_ms" => Some(l.p99),
-            "p999_ms" => Some(l.p999),
-            "mean_ms" => Some(l.mean),
-            "max_ms" => Some(l.max),
+            // No value when no request succeeded (a total outage has no latency).
+            "p50_ms" => l.p50,
+            "p90_ms" => l.p90,
+            "p99_ms" => l.p99,
+            "p999_ms" => l.p999,
+            "mean_ms" => l.mean,
+            "max_ms" => l.max,
             path => match lookup(json, path) {
                 Some(Value::Number(n)) => n.as_f64(),
                 None if path.starts_with("anomalies.") => Some(0.0),
@@ -284,8 +296,12 @@ impl Expectation {
                 if values.iter().any(Option::is_none) {
                     return false;
                 }
-                let ci = if e.ci95.is_finite() { e.ci95 } else { 0.0 };
-                let (lo, hi) = (e.mean - ci, e.mean + ci);
+                // One seed has no interval (an infinite one): it cannot show that the mean is
+                // on the passing side, so the gate fails rather than trusting a lucky seed.
+                if !e.ci95.is_finite() {
+                    return false;
+                }
+                let (lo, hi) = (e.mean - e.ci95, e.mean + e.ci95);
                 match self.cmp {
                     Cmp::Lt | Cmp::Le => self.cmp.holds(hi, self.threshold),
                     Cmp::Gt | Cmp::Ge => self.cmp.holds(lo, self.threshold),
@@ -329,13 +345,14 @@ fn windowed(report: &RunReport, start: f64, end: f64, figure: &str) -> Option<f6
     let ok: u64 = windows.iter().map(|&i| ts.ok[i]).sum();
     let bad: u64 = windows.iter().map(|&i| ts.failed[i] + ts.timed_out[i]).sum();
     let span_s = windows.len() as f64 * w / 1000.0;
-    let worst = |v: &Vec<f64>| windows.iter().map(|&i| v[i]).fold(0.0, f64::max);
+    // The worst window with a success; no value when none had one.
+    let worst = |v: &Vec<Option<f64>>| windows.iter().filter_map(|&i| v[i]).reduce(f64::max);
     match figure {
         "success_rate" if ok + bad > 0 => Some(ok as f64 / (ok + bad) as f64),
         "error_rate" if ok + bad > 0 => Some(bad as f64 / (ok + bad) as f64),
         "throughput_per_s" => Some(ok as f64 / span_s),
-        "p50_ms" => Some(worst(&ts.p50_ms)),
-        "p99_ms" => Some(worst(&ts.p99_ms)),
+        "p50_ms" => worst(&ts.p50_ms),
+        "p99_ms" => worst(&ts.p99_ms),
         _ => None,
     }
 }
@@ -386,6 +403,30 @@ mod tests {
         let each = expectation("success_rate >= 0.9", OverSeeds::Each);
         assert!(!each.holds_over_seeds(&[Some(0.99), Some(0.89)], Some(&est(0.94, 0.0))), "one seed fails");
         assert!(each.holds_over_seeds(&[Some(0.99), Some(0.9)], None));
+        // One seed has no interval: however good its figure, the mean gate cannot pass on it.
+        let one = Estimate { mean: 50.0, ci95: f64::INFINITY, n: 1 };
+        assert!(!e.holds_over_seeds(&[Some(50.0)], Some(&one)));
+    }
+
+    #[test]
+    fn latency_without_a_success_has_no_value_so_its_checks_fail() {
+        // A run where no request succeeded: its latencies are none, not 0 ms, which would pass
+        // `p99_ms < 100` on a total outage.
+        let mut report = empty_report();
+        report.requests = faultline_models::report::Requests { total: 10, ok: 0, failed: 10, timed_out: 0 };
+        let v = serde_json::to_value(&report).unwrap();
+        for check in ["p99_ms < 100", "p50_ms < 100", "max_ms == 0", "mean_ms < 1"] {
+            let e = expectation(check, OverSeeds::Each);
+            assert_eq!((e.value(&report, &v), e.holds(e.value(&report, &v))), (None, false), "{check}");
+        }
+        // Over windows: the worst window that had a success; none had one, no value.
+        let ts = &mut report.timeseries;
+        (ts.window_ms, ts.t_s, ts.ok, ts.failed, ts.timed_out) =
+            (1000.0, vec![0.0, 1.0], vec![0, 3], vec![5, 0], vec![0, 0]);
+        (ts.p50_ms, ts.p99_ms) = (vec![None, Some(4.0)], vec![None, Some(9.0)]);
+        assert_eq!(windowed(&report, 0.0, 2000.0, "p99_ms"), Some(9.0));
+        assert_eq!(windowed(&report, 0.0, 1000.0, "p99_ms"), None, "the first window had no success");
+        assert_eq!(windowed(&report, 0.0, 1000.0, "success_rate"), Some(0.0));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct SeedRecord {
     #[serde(default)]
     pub failed_per_window: Vec<u64>,
     #[serde(default)]
-    pub p99_ms_per_window: Vec<f64>,
+    pub p99_ms_per_window: Vec<Option<f64>>,
     /// When each fault was active, as applied.
     #[serde(default)]
     pub faults: Vec<FaultSpan>,
@@ -196,7 +196,9 @@ impl Estimate {
     pub fn of(xs: &[f64]) -> Estimate {
         let n = xs.len();
         if n == 0 {
-            return Estimate { mean: 0.0, ci95: 0.0, n };
+            // No value (`null` in JSON), not a mean of 0: e.g. the latency of seeds where
+            // nothing succeeded.
+            return Estimate { mean: f64::NAN, ci95: f64::NAN, n };
         }
         let mean = xs.iter().sum::<f64>() / n as f64;
         if n < 2 {
@@ -204,6 +206,19 @@ impl Estimate {
         }
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         Estimate { mean, ci95: t975(n - 1) * (var / n as f64).sqrt(), n }
+    }
+}
+
+/// `mean ± ci95` to the format's precision (4 places by default); `no value` without a value
+/// (e.g. a latency where nothing succeeded), and no interval from a single value.
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = f.precision().unwrap_or(4);
+        match self.n {
+            0 => write!(f, "no value"),
+            1 => write!(f, "{:.p$} (one seed: no interval)", self.mean),
+            _ => write!(f, "{:.p$} ± {:.p$}", self.mean, self.ci95),
+        }
     }
 }
 
@@ -234,11 +249,12 @@ pub struct OverSeeds {
 }
 
 impl OverSeeds {
-    fn of(xs: &[f64]) -> OverSeeds {
+    /// `None` without values.
+    fn of(xs: &[f64]) -> Option<OverSeeds> {
         let mut v = xs.to_vec();
         v.sort_by(f64::total_cmp);
-        let q = |p: f64| if v.is_empty() { 0.0 } else { v[((v.len() - 1) as f64 * p).round() as usize] };
-        OverSeeds { min: q(0.0), p50: q(0.5), p90: q(0.9), max: q(1.0) }
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        (!v.is_empty()).then(|| OverSeeds { min: q(0.0), p50: q(0.5), p90: q(0.9), max: q(1.0) })
     }
 }
 
@@ -246,15 +262,16 @@ impl OverSeeds {
 pub const FIGURES: [&str; 6] =
     ["success_rate", "latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "timed_out"];
 
-/// Figure `name` (one of [`FIGURES`]) of one run.
-pub fn figure(r: &SeedRecord, name: &str) -> f64 {
+/// Figure `name` (one of [`FIGURES`]) of one run; latencies have no value in a run where
+/// nothing succeeded.
+pub fn figure(r: &SeedRecord, name: &str) -> Option<f64> {
     match name {
-        "success_rate" => r.success_rate(),
+        "success_rate" => Some(r.success_rate()),
         "latency_mean_ms" => r.latency_ms.mean,
         "latency_p50_ms" => r.latency_ms.p50,
         "latency_p99_ms" => r.latency_ms.p99,
         "latency_p999_ms" => r.latency_ms.p999,
-        "timed_out" => r.requests.timed_out as f64,
+        "timed_out" => Some(r.requests.timed_out as f64),
         _ => unreachable!("known figure"),
     }
 }
@@ -263,7 +280,8 @@ pub fn figure(r: &SeedRecord, name: &str) -> f64 {
 pub struct WorstSeed {
     pub seed: u64,
     pub success_rate: f64,
-    pub latency_p99_ms: f64,
+    /// `None` when nothing succeeded.
+    pub latency_p99_ms: Option<f64>,
     /// The command that replays this run.
     pub replay: String,
 }
@@ -275,10 +293,10 @@ pub struct VariantSummary {
     /// Seeds stopped by the event budget (their figures are partial).
     pub inconclusive: usize,
     pub requests: Requests,
-    /// Per-seed figures: mean and 95% CI over seeds.
+    /// Per-seed figures: mean and 95% CI over the seeds where the figure has a value.
     pub figures: BTreeMap<String, Estimate>,
-    /// Per-seed p99 latency: its spread over seeds.
-    pub p99_over_seeds: OverSeeds,
+    /// Per-seed p99 latency: its spread over the seeds with a success (`None`: none had one).
+    pub p99_over_seeds: Option<OverSeeds>,
     /// All successful requests of all seeds together (histograms merged exactly).
     pub pooled_latency_ms: LatencySummary,
     pub anomalies: BTreeMap<String, u64>,
@@ -355,15 +373,14 @@ pub fn aggregate_with(
         }
         let figures = FIGURES
             .iter()
-            .map(|f| (f.to_string(), Estimate::of(&rs.iter().map(|r| figure(r, f)).collect::<Vec<_>>())))
+            .map(|f| (f.to_string(), Estimate::of(&rs.iter().filter_map(|r| figure(r, f)).collect::<Vec<_>>())))
             .collect();
         let mut worst: Vec<&SeedRecord> = rs.clone();
-        // Worst first: lowest success rate, then highest p99, then seed for a total order.
+        // Worst first: lowest success rate, then highest p99 (none, nothing succeeded: worst),
+        // then seed for a total order.
+        let p99 = |r: &SeedRecord| r.latency_ms.p99.unwrap_or(f64::INFINITY);
         worst.sort_by(|a, b| {
-            a.success_rate()
-                .total_cmp(&b.success_rate())
-                .then(b.latency_ms.p99.total_cmp(&a.latency_ms.p99))
-                .then(a.seed.cmp(&b.seed))
+            a.success_rate().total_cmp(&b.success_rate()).then(p99(b).total_cmp(&p99(a))).then(a.seed.cmp(&b.seed))
         });
         let mut checks = Vec::new();
         for (i, e) in expectations.iter().enumerate() {
@@ -392,7 +409,7 @@ pub fn aggregate_with(
             inconclusive: rs.iter().filter(|r| r.status != "ok").count(),
             requests,
             figures,
-            p99_over_seeds: OverSeeds::of(&rs.iter().map(|r| r.latency_ms.p99).collect::<Vec<_>>()),
+            p99_over_seeds: OverSeeds::of(&rs.iter().filter_map(|r| r.latency_ms.p99).collect::<Vec<_>>()),
             pooled_latency_ms: LatencySummary::of(&pooled),
             anomalies,
             worst_seeds: worst
@@ -417,7 +434,8 @@ pub fn aggregate_with(
             let differences = FIGURES
                 .iter()
                 .map(|f| {
-                    let d: Vec<f64> = common.iter().map(|(b, r)| figure(r, f) - figure(b, f)).collect();
+                    // Over the seeds where both have a value.
+                    let d: Vec<f64> = common.iter().filter_map(|(b, r)| Some(figure(r, f)? - figure(b, f)?)).collect();
                     (f.to_string(), Estimate::of(&d))
                 })
                 .collect();
@@ -425,7 +443,7 @@ pub fn aggregate_with(
         }
     }
     let sim_revision = records.first().and_then(|r| r.sim_revision);
-    SweepReport { schema_version: 1, sim_revision, scenario: scenario.to_owned(), variants, paired }
+    SweepReport { schema_version: 2, sim_revision, scenario: scenario.to_owned(), variants, paired }
 }
 
 /// Records by variant, then by seed (duplicates of a (variant, seed) keep the first), and the
@@ -529,6 +547,45 @@ mod tests {
         sorted.sort();
         assert_eq!(union, sorted);
         assert_eq!(all.len(), 20);
+    }
+
+    #[test]
+    fn a_seed_where_nothing_succeeded_has_no_latency_and_is_the_worst() {
+        // Variant `a`: seeds 1 and 2 answer in 10 and 20 ms; seed 3 answers nothing. Its
+        // latency is none (`null` in JSON), not 0 ms: averaged as 0 it would make the variant
+        // look fastest when it was down.
+        let line = |variant: &str, seed: u64, ok: u64, p99: Option<f64>| {
+            let l = LatencySummary { mean: p99, p50: p99, p90: p99, p99, p999: p99, max: p99 };
+            let v = serde_json::json!({"scenario": "s", "variant": variant, "seed": seed, "status": "ok",
+                "trace_hash": "00", "events": 1, "requests": {"total": 4, "ok": ok, "failed": 4 - ok, "timed_out": 0},
+                "latency_ms": l, "anomalies": {}, "latency_buckets": []});
+            serde_json::from_value::<SeedRecord>(v).unwrap()
+        };
+        let records = vec![
+            line("a", 1, 4, Some(10.0)),
+            line("a", 2, 4, Some(20.0)),
+            line("a", 3, 0, None),
+            line("b", 1, 4, Some(11.0)),
+            line("b", 2, 4, Some(23.0)),
+            line("b", 3, 4, Some(30.0)),
+        ];
+        let order = ["a".to_owned(), "b".to_owned()];
+        let r = aggregate("s", &order, &records);
+        let p99 = r.variants[0].figures["latency_p99_ms"];
+        assert_eq!((p99.mean, p99.n), (15.0, 2), "over the seeds with a value");
+        assert_eq!(r.variants[0].p99_over_seeds.map(|o| (o.min, o.max)), Some((10.0, 20.0)));
+        assert_eq!((r.variants[0].worst_seeds[0].seed, r.variants[0].worst_seeds[0].latency_p99_ms), (3, None));
+        // Paired: over the seeds where both have one (1 and 2: +1 and +3 ms).
+        let d = r.paired[0].differences["latency_p99_ms"];
+        assert_eq!((d.mean, d.n), (2.0, 2));
+        assert_eq!(r.paired[0].differences["success_rate"].n, 3);
+        // No seed with a value: no mean (JSON `null`), not 0.
+        let none = aggregate("s", &order[..1], &records[2..3]);
+        let e = none.variants[0].figures["latency_p99_ms"];
+        assert!(e.n == 0 && e.mean.is_nan(), "{e:?}");
+        assert!(none.variants[0].p99_over_seeds.is_none());
+        let json = serde_json::to_value(&none).unwrap();
+        assert_eq!(json["variants"][0]["figures"]["latency_p99_ms"]["mean"], serde_json::Value::Null);
     }
 
     #[test]

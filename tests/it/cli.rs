@@ -54,7 +54,7 @@ const OUTAGE: &str = "cross-region-outage";
 fn run_json_has_the_contract_fields() {
     let (r, _) = run_json(&["run", OUTAGE, "--seed", "7", "--json"]);
     assert!(r.is_object(), "{r}");
-    assert_eq!(u(&r, "schema_version"), 1);
+    assert_eq!(u(&r, "schema_version"), 2);
     assert_eq!(u(&r, "sim_revision"), u64::from(faultline_models::SIM_REVISION));
     assert_eq!(r["scenario"], OUTAGE);
     assert_eq!(r["variant"], "retry-once", "the first variant is the default");

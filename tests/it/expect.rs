@@ -42,3 +42,39 @@ fn sweep_gates_on_expectations_over_seeds() {
     let o = faultline(&["sweep", SCENARIO, "--seeds", "1..5", "--variant", "robust"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
+
+/// A service down for the whole run: nothing succeeds, so there is no latency. Latency checks
+/// must fail for want of a value; read as 0 ms, `p99_ms < 100` passed on a total outage.
+#[test]
+fn latency_checks_fail_when_nothing_succeeds() {
+    let source = std::fs::read_to_string(SCENARIO).unwrap();
+    let (head, _) = source.split_once("[[fault]]").unwrap();
+    let down = format!(
+        "{head}[[fault]]\nname = \"all down\"\nkind = \"zone-outage\"\nzone = \"us-a\"\nstart_s = 0\n\n\
+         [[fault]]\nname = \"b down\"\nkind = \"zone-outage\"\nzone = \"us-b\"\nstart_s = 0\n\n\
+         [[expect]]\ncheck = \"p99_ms < 100\"\n\n[[expect]]\ncheck = \"p99_ms < 100\"\nduring = \"all down\"\n"
+    );
+    let dir = crate::bin::temp_path("no-latency");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("down.toml");
+    std::fs::write(&file, down).unwrap();
+    let file = file.to_str().unwrap();
+    let o = faultline(&["run", file, "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["requests"]["ok"], 0, "{}", v["requests"]);
+    assert!(v["latency_ms"].as_object().unwrap().values().all(serde_json::Value::is_null), "{}", v["latency_ms"]);
+    assert!(v["timeseries"]["p99_ms"].as_array().unwrap().iter().all(serde_json::Value::is_null));
+    for e in v["expectations"].as_array().unwrap() {
+        assert_eq!((&e["passed"], &e["value"]), (&serde_json::json!(false), &serde_json::Value::Null), "{e}");
+    }
+    let err = text(&o.stderr);
+    assert!(err.contains("expectation failed: `p99_ms < 100`: the figure has no value"), "{err}");
+    // Over seeds: no seed has a value, so no mean either; the gate fails.
+    let o = faultline(&["sweep", file, "--seeds", "1..4", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let fig = &v["variants"][0]["figures"]["latency_p99_ms"];
+    assert_eq!((&fig["mean"], &fig["n"]), (&serde_json::Value::Null, &serde_json::json!(0)), "{fig}");
+    assert!(text(&o.stderr).contains("`p99_ms < 100` over seeds (mean): no value"), "{}", text(&o.stderr));
+}

@@ -319,11 +319,18 @@ fn fraction(x: f64) -> bool {
     (0.0..=1.0005).contains(&x)
 }
 
-/// Quantiles in order, none above the maximum, the mean within the range.
-fn summary_in_order(s: &LatencySummary, ctx: &str) {
-    let q = [0.0, s.p50, s.p90, s.p99, s.p999, s.max];
+/// With `succeeded` requests: quantiles in order, none above the maximum, the mean within the
+/// range; without: no value at all (not 0 ms, which would pass any latency gate).
+fn summary_in_order(s: &LatencySummary, succeeded: u64, ctx: &str) {
+    let all = [s.mean, s.p50, s.p90, s.p99, s.p999, s.max];
+    if succeeded == 0 {
+        assert!(all.iter().all(Option::is_none), "{ctx}: latency without a success: {s:?}");
+        return;
+    }
+    let [mean, p50, p90, p99, p999, max] = all.map(|x| x.unwrap_or_else(|| panic!("{ctx}: no value: {s:?}")));
+    let q = [0.0, p50, p90, p99, p999, max];
     assert!(q.windows(2).all(|w| w[0] <= w[1]), "{ctx}: {s:?}");
-    assert!((0.0..=s.max + 0.0005).contains(&s.mean), "{ctx}: {s:?}");
+    assert!((0.0..=max + 0.0005).contains(&mean), "{ctx}: {s:?}");
 }
 
 /// Bookkeeping that must add up in every report, whatever the scenario, design and faults: each
@@ -361,15 +368,21 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         "{ctx}: per-window requests"
     );
     let windows = ts.t_s.len();
-    summary_in_order(&r.latency_ms, &format!("{ctx}: latency"));
+    summary_in_order(&r.latency_ms, req.ok, &format!("{ctx}: latency"));
     // A window's histogram keeps two significant digits: its quantiles are its buckets' tops,
-    // within 1% of the run's three-digit maximum.
+    // within 1% of the run's three-digit maximum. A window without a success has none.
     for (w, (p50, p99)) in ts.p50_ms.iter().zip(&ts.p99_ms).enumerate() {
-        let max = r.latency_ms.max;
-        assert!(0.0 <= *p50 && p50 <= p99 && *p99 <= max * 1.01, "{ctx}: window {w}: p50 {p50}, p99 {p99}, max {max}");
+        match (p50, p99, r.latency_ms.max) {
+            (Some(p50), Some(p99), Some(max)) => assert!(
+                0.0 <= *p50 && p50 <= p99 && *p99 <= max * 1.01,
+                "{ctx}: window {w}: p50 {p50}, p99 {p99}, max {max}"
+            ),
+            (None, None, _) => assert_eq!(ts.ok[w], 0, "{ctx}: window {w} has successes and no latency"),
+            other => panic!("{ctx}: window {w}: {other:?} with {} ok", ts.ok[w]),
+        }
     }
     for w in ws {
-        summary_in_order(&w.latency_ms, &format!("{ctx}: latency of {}", w.name));
+        summary_in_order(&w.latency_ms, w.requests.ok, &format!("{ctx}: latency of {}", w.name));
     }
     for s in &r.services {
         let (t, c) = (&s.timeseries, format!("{ctx}: service {}", s.name));
@@ -436,7 +449,7 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
         assert!(q.delivered >= q.acked + q.failed_attempts, "{c}: deliveries end once");
         assert_eq!(q.backlog, sum(&q.partition_backlogs), "{c}: partitions");
         assert!(t.published.len() >= windows, "{c}: windows");
-        summary_in_order(&q.ack_latency_ms, &format!("{c}: ack latency"));
+        summary_in_order(&q.ack_latency_ms, q.acked, &format!("{c}: ack latency"));
     }
     for d in &r.databases {
         let (t, c) = (&d.timeseries, format!("{ctx}: database {}", d.name));

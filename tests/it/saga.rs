@@ -388,7 +388,7 @@ fn checkout_outage_sync_leaves_side_effects_behind_and_sagas_leave_none_at_a_lat
     // The cost: log appends and queue hops make checkouts slower (paired over seeds).
     for v in ["orchestrated", "choreographed"] {
         for q in ["p50", "p99"] {
-            let pick = |r: &RunReport| if q == "p50" { r.latency_ms.p50 } else { r.latency_ms.p99 };
+            let pick = |r: &RunReport| if q == "p50" { r.latency_ms.p50.unwrap() } else { r.latency_ms.p99.unwrap() };
             let d: Vec<f64> = runs[v].iter().zip(&runs["sync"]).map(|(a, b)| pick(a) - pick(b)).collect();
             let e = Estimate::of(&d);
             assert!(e.mean - e.ci95 > 0.0, "{v} {q} − sync {q}: {e:?}");

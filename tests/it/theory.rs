@@ -362,7 +362,7 @@ service_time = {{ dist = "exponential", mean_ms = 10 }}
     );
     let (r, _) = run(&text, 5);
     let x = r.requests.ok as f64 / 400.0; // throughput, per second
-    let rt = r.latency_ms.mean / 1000.0; // response time, s
+    let rt = r.latency_ms.mean.unwrap() / 1000.0; // response time, s
     let z = 0.2;
     let n_est = x * (rt + z);
     println!("closed loop: X = {x:.2}/s, R = {:.2} ms, X(R+Z) = {n_est:.3} (N = 20)", rt * 1000.0);
@@ -612,7 +612,7 @@ service_time = {{ dist = "empirical", points = [[0, 1], [{q}, 1], [{q2}, 100], [
     let hedges = hedged.workloads[0].hedges as f64 / hedged.requests.total as f64;
     within("hedges per request", hedges, p, hedged.requests.total as f64);
     // What it looks like in the report: p99 moves off the slow mode to just past the hedge.
-    assert!(plain.latency_ms.p99 > 90.0 && hedged.latency_ms.p99 < 10.0);
+    assert!(plain.latency_ms.p99.unwrap() > 90.0 && hedged.latency_ms.p99.unwrap() < 10.0);
     assert_eq!((plain.requests.ok, hedged.requests.ok), (plain.requests.total, hedged.requests.total));
 }
 
@@ -1122,8 +1122,8 @@ kinds = [
         let (r, _) = run(&text, 300 + seed);
         let s = svc(&r, "s");
         assert_eq!((r.requests.ok, s.rejected), (r.requests.total, 0));
-        services.push(s.mean_sojourn_ms - s.mean_wait_ms);
-        waits.push(s.mean_wait_ms);
+        services.push(s.mean_sojourn_ms.unwrap() - s.mean_wait_ms.unwrap());
+        waits.push(s.mean_wait_ms.unwrap());
     }
     let ((ms, se_s), (mw, se_w)) = (mean_se(&services), mean_se(&waits));
     println!("E[S] {ms:.4} ± {se_s:.4} ms (theory {es:.4}); Wq {mw:.3} ± {se_w:.3} ms (theory {wq:.3})");

@@ -221,7 +221,8 @@ fn sweep_view_sorts_and_opens_the_worst_seed() {
     let worst = records
         .iter()
         .min_by(|a, b| {
-            a.success_rate().total_cmp(&b.success_rate()).then(b.latency_ms.p99.total_cmp(&a.latency_ms.p99))
+            let p99 = |r: &faultline_scenarios::sweep::SeedRecord| r.latency_ms.p99.unwrap_or(f64::INFINITY);
+            a.success_rate().total_cmp(&b.success_rate()).then(p99(b).total_cmp(&p99(a)))
         })
         .unwrap();
     assert_eq!(fx.app.screen, Screen::Run);

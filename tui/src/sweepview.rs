@@ -34,20 +34,23 @@ fn key(r: &SeedRecord, sort: &str) -> f64 {
     match sort {
         "seed" => r.seed as f64,
         "success_rate" => r.success_rate(),
-        "latency_p50_ms" => r.latency_ms.p50,
-        "latency_p99_ms" => r.latency_ms.p99,
-        "latency_p999_ms" => r.latency_ms.p999,
+        // No value (nothing succeeded) sorts as the worst latency.
+        "latency_p50_ms" => r.latency_ms.p50.unwrap_or(f64::INFINITY),
+        "latency_p99_ms" => r.latency_ms.p99.unwrap_or(f64::INFINITY),
+        "latency_p999_ms" => r.latency_ms.p999.unwrap_or(f64::INFINITY),
         "timed_out" => r.requests.timed_out as f64,
         "anomalies" => anomalies(r) as f64,
         _ => 0.0,
     }
 }
 
-/// The sweep's own notion of worst: lowest success rate, then highest p99, then seed.
+/// The sweep's own notion of worst: lowest success rate, then highest p99 (none: worst), then
+/// seed.
 fn worst_first(a: &SeedRecord, b: &SeedRecord) -> Ordering {
+    let p99 = |r: &SeedRecord| r.latency_ms.p99.unwrap_or(f64::INFINITY);
     a.success_rate()
         .total_cmp(&b.success_rate())
-        .then(b.latency_ms.p99.total_cmp(&a.latency_ms.p99))
+        .then(p99(b).total_cmp(&p99(a)))
         .then(a.seed.cmp(&b.seed))
         .then(a.variant.cmp(&b.variant))
 }
@@ -146,7 +149,7 @@ mod tests {
         let v = serde_json::json!({
             "scenario": "s", "variant": variant, "seed": seed, "status": "ok", "trace_hash": "00", "events": 1,
             "requests": Requests { total: 100, ok, failed: 100 - ok, timed_out: 0 },
-            "latency_ms": LatencySummary { p99, ..LatencySummary::default() },
+            "latency_ms": LatencySummary { p99: Some(p99), ..LatencySummary::default() },
             "anomalies": {}, "latency_buckets": [[1_000_000, ok]],
         });
         serde_json::from_value(v).unwrap()

@@ -58,6 +58,7 @@ fn figures(f: &mut Frame, area: Rect, a: &Run, b: &Run, all: bool) {
     let (wa, wb) = (parts::windows(ra, a.world.now()), parts::windows(rb, b.world.now()));
     let ok = |r: &faultline_models::RunReport| 100.0 * r.requests.ok as f64 / r.requests.total.max(1) as f64;
     let anomalies = |r: &Run| r.anomalies.iter().map(|x| x.added).sum::<u64>() as f64;
+    let nan = |x: Option<f64>| x.unwrap_or(f64::NAN);
     // (name, a, b, format, lower is better)
     type Fmt = fn(f64) -> String;
     let pctf: Fmt = |x| format!("{x:.2}%");
@@ -66,9 +67,10 @@ fn figures(f: &mut Frame, area: Rect, a: &Run, b: &Run, all: bool) {
     let rows: [(&str, f64, f64, Fmt, bool); 7] = [
         ("requests ok", ok(ra), ok(rb), pctf, false),
         ("errors now", 100.0 * wa.err_ratio_now, 100.0 * wb.err_ratio_now, pctf, true),
-        ("p50", ra.latency_ms.p50, rb.latency_ms.p50, msf, true),
-        ("p99", ra.latency_ms.p99, rb.latency_ms.p99, msf, true),
-        ("p99.9", ra.latency_ms.p999, rb.latency_ms.p999, msf, true),
+        // NaN: no request has succeeded yet (shown as `-`).
+        ("p50", nan(ra.latency_ms.p50), nan(rb.latency_ms.p50), msf, true),
+        ("p99", nan(ra.latency_ms.p99), nan(rb.latency_ms.p99), msf, true),
+        ("p99.9", nan(ra.latency_ms.p999), nan(rb.latency_ms.p999), msf, true),
         ("timed out", ra.requests.timed_out as f64, rb.requests.timed_out as f64, count, true),
         ("anomaly+loss", anomalies(a), anomalies(b), count, true),
     ];

@@ -28,9 +28,11 @@ pub fn pct(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
-/// Milliseconds with a precision that fits.
+/// Milliseconds with a precision that fits; `-` for no value (NaN: no request succeeded).
 pub fn ms(x: f64) -> String {
-    if x >= 100.0 {
+    if x.is_nan() {
+        "-".to_owned()
+    } else if x >= 100.0 {
         format!("{x:.0}ms")
     } else if x >= 10.0 {
         format!("{x:.1}ms")
@@ -119,11 +121,11 @@ pub fn windows(r: &RunReport, now: Nanos) -> Windows {
         let mid = t + span / 2.0;
         w.ok.push((mid, ok / span));
         w.err.push((mid, failed / span));
-        if ts.ok[i] > 0 {
-            w.p50.push((mid, ts.p50_ms[i]));
-            w.p99.push((mid, ts.p99_ms[i]));
-            w.p50_now = ts.p50_ms[i];
-            w.p99_now = ts.p99_ms[i];
+        if let (Some(p50), Some(p99)) = (ts.p50_ms[i], ts.p99_ms[i]) {
+            w.p50.push((mid, p50));
+            w.p99.push((mid, p99));
+            w.p50_now = p50;
+            w.p99_now = p99;
         }
         if ok + failed > 0.0 {
             w.err_ratio_now = failed / (ok + failed);

@@ -74,9 +74,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             Cell::from(r.seed.to_string()),
             Cell::from(r.status.clone()),
             Cell::from(format!("{:.2}", 100.0 * r.success_rate())),
-            Cell::from(ms(r.latency_ms.p50)),
-            Cell::from(ms(r.latency_ms.p99)),
-            Cell::from(ms(r.latency_ms.p999)),
+            Cell::from(ms(r.latency_ms.p50.unwrap_or(f64::NAN))),
+            Cell::from(ms(r.latency_ms.p99.unwrap_or(f64::NAN))),
+            Cell::from(ms(r.latency_ms.p999.unwrap_or(f64::NAN))),
             Cell::from(r.requests.timed_out.to_string()),
             Cell::from(anomalies(r).to_string()),
         ]);
