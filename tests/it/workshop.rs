@@ -134,3 +134,21 @@ fn tempting_wrong_answers_fail_their_self_checks() {
         }
     }
 }
+
+/// What a lab's header tells the participant to change, in backticks, is spelled as in the
+/// scenario reference: a name it does not have sends them looking for nothing.
+#[test]
+fn the_names_in_the_labs_comments_are_in_the_scenario_reference() {
+    let reference = std::fs::read_to_string(format!("{ROOT}/docs/scenario-format.md")).unwrap();
+    for (name, _) in LABS {
+        let text = std::fs::read_to_string(format!("{ROOT}/docs/workshop/{name}.toml")).unwrap();
+        for line in text.lines().filter(|l| l.starts_with('#')) {
+            for quoted in line.split('`').skip(1).step_by(2) {
+                assert!(
+                    reference.contains(&format!("`{quoted}`")),
+                    "{name}.toml names `{quoted}`, which docs/scenario-format.md does not: {line}"
+                );
+            }
+        }
+    }
+}
