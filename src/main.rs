@@ -291,8 +291,15 @@ fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // No wall-clock stamps: events carry their simulated time (`t_ns`).
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+    // No wall-clock stamps: events carry their simulated time (`t_ns`). Colours only on a
+    // terminal: in a log file or a pipe the escape codes are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .without_time()
+        .try_init();
 }
 
 fn report_scenario_errors(errs: &ScenarioErrors) {

@@ -705,6 +705,15 @@ fn a_trace_into_a_missing_directory_is_bad_input() {
 // 8. Usage errors exit 2 (and help/version are not errors).
 
 #[test]
+fn diagnostics_into_a_pipe_have_no_colour_codes() {
+    // stderr is a pipe here, as in a CI log or `2> file`.
+    let o = expect_code(&["-v", "run", OUTAGE, "--seed", "1"], 0);
+    let err = stderr(&o);
+    assert!(err.contains("fault") && err.contains("INFO"), "-v logs the fault timeline:\n{err}");
+    assert!(!err.contains('\x1b'), "no ANSI escape codes outside a terminal:\n{err:?}");
+}
+
+#[test]
 fn usage_errors_exit_two() {
     let missing = temp_path("missing.toml").to_string_lossy().into_owned();
     let cases: Vec<(Vec<&str>, &str)> = vec![
