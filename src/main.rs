@@ -1,6 +1,29 @@
 //! `faultline`: the command line. Only this crate knows about argv, stdout, files and exit
 //! codes (0 ok, 1 a check failed, 2 bad input or usage, 3 a budget ran out).
 
+/// `print!` through [`output::stdout`]: a closed pipe ends the output quietly, not in a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        output::stdout(&format!($($arg)*)).map_err(Failure::BadInput)
+    };
+}
+
+/// `println!` through [`output::stdout`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        output::stdout(&format!("{}\n", format_args!($($arg)*))).map_err(Failure::BadInput)
+    };
+}
+
+/// `eprintln!` that never panics: stderr may be a closed pipe too (`2>&1 | head`), and a
+/// message nobody can read is no reason to crash.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod html;
 mod output;
 mod summary;
@@ -251,7 +274,7 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(Failure::BadInput(msg)) => {
-            eprintln!("error: {msg}");
+            note!("error: {msg}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(Failure::Scenario(errs)) => {
@@ -259,7 +282,7 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(Failure::Budget(e)) => {
-            eprintln!("inconclusive: {e}");
+            note!("inconclusive: {e}");
             ExitCode::from(EXIT_BUDGET)
         }
     }
@@ -304,13 +327,13 @@ fn init_tracing(verbose: u8) {
 
 fn report_scenario_errors(errs: &ScenarioErrors) {
     for e in &errs.errors {
-        eprintln!("error: {}", e.one_line());
+        note!("error: {}", e.one_line());
     }
     let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
     for e in &errs.errors {
         let mut s = String::new();
         if handler.render_report(&mut s, e).is_ok() {
-            eprintln!("{s}");
+            note!("{s}");
         }
     }
 }
@@ -343,7 +366,7 @@ fn with_expectations(sc: &Scenario, variant: &str, report: &faultline_models::Ru
     for v in verdicts.iter().filter(|v| !v.passed) {
         let during = v.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
         let value = v.value.map_or("has no value".to_owned(), |x| format!("was {x}"));
-        eprintln!("expectation failed: `{}`{during}: the figure {value}", v.check);
+        note!("expectation failed: `{}`{during}: the figure {value}", v.check);
     }
     (if failed > 0 { EXIT_CHECK_FAILED } else { 0 }, text)
 }
@@ -459,12 +482,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
                 output::write_atomic(&path.to_string_lossy(), &r.to_json()).map_err(Failure::BadInput)?;
             }
         }
-        eprintln!("wrote replay files of the worst seeds to {dir}/");
+        note!("wrote replay files of the worst seeds to {dir}/");
     }
     if let Some(dir) = &html_dir {
         write_html(dir, &report, &records)?;
     }
-    print_sweep(&report, json);
+    print_sweep(&report, json)?;
     Ok(sweep_exit(&report))
 }
 
@@ -474,7 +497,7 @@ fn write_html(dir: &str, report: &sweep::SweepReport, records: &[sweep::SeedReco
     for (name, text) in &files {
         output::write_atomic(&Path::new(dir).join(name).to_string_lossy(), text).map_err(Failure::BadInput)?;
     }
-    eprintln!("wrote {dir}/index.html and the data of its {} charts", files.len() - 1);
+    note!("wrote {dir}/index.html and the data of its {} charts", files.len() - 1);
     Ok(())
 }
 
@@ -515,7 +538,7 @@ fn sweep_exit(report: &sweep::SweepReport) -> u8 {
         for e in v.expectations.iter().filter(|e| !e.passed) {
             failed = true;
             let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
-            eprintln!(
+            note!(
                 "expectation failed: [{}] `{}`{during} over seeds ({}): {}, {} of {} seeds fail{}",
                 v.variant,
                 e.check,
@@ -572,11 +595,11 @@ impl faultline_tui::Host for TuiHost {
     }
 }
 
-fn print_sweep(report: &sweep::SweepReport, json: bool) {
+fn print_sweep(report: &sweep::SweepReport, json: bool) -> Result<(), Failure> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report).expect("report serialises"));
+        outln!("{}", serde_json::to_string_pretty(report).expect("report serialises"))
     } else {
-        print!("{}", summary::render_sweep(report));
+        out!("{}", summary::render_sweep(report))
     }
 }
 
@@ -609,31 +632,31 @@ fn check_history_cmd(
         obj.insert("schema_version".into(), 1.into());
         obj.insert("file".into(), file.into());
         obj.insert("model".into(), if model == check::Model::Kv { "kv" } else { "register" }.into());
-        println!("{}", serde_json::to_string_pretty(&v).expect("report serialises"));
+        outln!("{}", serde_json::to_string_pretty(&v).expect("report serialises"))?;
     } else {
         match report.verdict {
             check::Verdict::Linearizable => {
-                println!("{file}: linearizable ({} operations, {})", report.operations, keys(report.keys));
+                outln!("{file}: linearizable ({} operations, {})", report.operations, keys(report.keys))?;
             }
             check::Verdict::NotLinearizable => {
-                println!(
+                outln!(
                     "{file}: NOT linearizable ({} of {} bad; {} operations)",
                     report.violations.len(),
                     keys(report.keys),
                     report.operations
-                );
+                )?;
                 for v in &report.violations {
-                    println!("  {}", v.message);
+                    outln!("  {}", v.message)?;
                     if let Some(n) = v.linearized {
-                        println!("    longest linearizable prefix: {n} of its {} operations", v.operations);
+                        outln!("    longest linearizable prefix: {n} of its {} operations", v.operations)?;
                     }
                     if !v.also_stuck.is_empty() {
                         let others: Vec<String> = v.also_stuck.iter().map(|o| o.placed()).collect();
-                        println!("    also stuck there: {}", others.join("; "));
+                        outln!("    also stuck there: {}", others.join("; "))?;
                     }
                 }
                 if !report.unknown.is_empty() {
-                    println!("  {} undecided: the budget ran out", keys(report.unknown.len()));
+                    outln!("  {} undecided: the budget ran out", keys(report.unknown.len()))?;
                 }
             }
             check::Verdict::Unknown => {
@@ -642,16 +665,16 @@ fn check_history_cmd(
                     check::Exhausted::Steps => format!("the step budget ({max_steps} steps)"),
                     check::Exhausted::Deadline => format!("the time budget ({timeout_s} s)"),
                 };
-                println!(
+                outln!(
                     "{file}: inconclusive — {what} ran out on {} ({} of {} undecided, no violation found)",
                     first.label,
                     report.unknown.len(),
                     keys(report.keys)
-                );
+                )?;
             }
         }
     }
-    eprintln!("checked in {:.2} s ({} search steps)", started.elapsed().as_secs_f64(), report.steps);
+    note!("checked in {:.2} s ({} search steps)", started.elapsed().as_secs_f64(), report.steps);
     Ok(match report.verdict {
         check::Verdict::Linearizable => 0,
         check::Verdict::NotLinearizable => EXIT_CHECK_FAILED,
@@ -703,7 +726,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 output::write_atomic(path, &r.to_json()).map_err(Failure::BadInput)?;
             }
             let (code, text) = with_expectations(&sc, c.variant, &report, json);
-            print!("{text}");
+            out!("{text}")?;
             Ok(code)
         }
         Command::Shrink { scenario, seed, variant, check, during, out, max_runs } => {
@@ -745,16 +768,20 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let failing = shrink::Failing { scenario: sc, variant, seed, check };
             let s = shrink::shrink(failing, max_runs).map_err(Failure::BadInput)?;
             for step in &s.steps {
-                eprintln!("  {step}");
+                note!("  {step}");
             }
-            eprintln!(
+            note!(
                 "shrunk `{}` from {} fault(s) to {} in {} runs; the figure is {:?}",
-                s.failing.check.check, s.faults_before, s.faults_after, s.runs, s.value
+                s.failing.check.check,
+                s.faults_before,
+                s.faults_after,
+                s.runs,
+                s.value
             );
             let path = out.unwrap_or(name);
             output::write_atomic(&path, &s.failing.replay().to_json()).map_err(Failure::BadInput)?;
-            eprintln!("wrote {path} (faultline replay {path})");
-            print!("{}", shrink::rust_test(&s));
+            note!("wrote {path} (faultline replay {path})");
+            out!("{}", shrink::rust_test(&s))?;
             Ok(0)
         }
         Command::Replay { file, json } => {
@@ -765,9 +792,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 replay::ReplayError::Budget(e) => Failure::Budget(e),
             })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+                outln!("{}", serde_json::to_string_pretty(&report).expect("report serialises"))?;
             } else {
-                print!("{}", summary::render(&report));
+                out!("{}", summary::render(&report))?;
             }
             let what = format!(
                 "{} [{}] seed {} with {} command(s): trace {} ({} events)",
@@ -780,16 +807,16 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             );
             match &r.trace_hash {
                 Some(h) if *h == report.trace_hash => {
-                    eprintln!("reproduced: {what}, as recorded");
+                    note!("reproduced: {what}, as recorded");
                     Ok(0)
                 }
                 Some(h) => {
-                    eprintln!("NOT reproduced: {what}; the file recorded trace {h}");
-                    eprintln!("  ({})", r.mismatch_note());
+                    note!("NOT reproduced: {what}; the file recorded trace {h}");
+                    note!("  ({})", r.mismatch_note());
                     Ok(EXIT_CHECK_FAILED)
                 }
                 None => {
-                    eprintln!("replayed: {what} (the file records no trace hash to compare)");
+                    note!("replayed: {what} (the file records no trace hash to compare)");
                     Ok(0)
                 }
             }
@@ -811,13 +838,13 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Explain { scenario, variant } => {
             let sc = load(&scenario)?;
-            print!("{}", faultline_scenarios::explain::explain(&sc, variant.as_deref()).map_err(Failure::BadInput)?);
+            out!("{}", faultline_scenarios::explain::explain(&sc, variant.as_deref()).map_err(Failure::BadInput)?)?;
             Ok(0)
         }
         Command::Validate { scenario } => {
             let sc = load(&scenario)?;
             let c = sc.variant(None).map_err(Failure::BadInput)?;
-            println!(
+            outln!(
                 "{}: ok — scenario `{}`, {} variant(s), {} service(s), {} workload(s), {} fault(s)",
                 sc.source.file,
                 sc.name,
@@ -825,13 +852,13 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 c.spec.services.len(),
                 c.spec.workloads.len(),
                 c.spec.faults.len()
-            );
+            )?;
             Ok(0)
         }
         Command::List => {
             for e in catalog::CATALOG {
                 let sc = Scenario::parse(&Source { file: e.name.to_owned(), text: e.text.to_owned() })?;
-                println!("{:<28} {}", e.name, sc.description);
+                outln!("{:<28} {}", e.name, sc.description)?;
             }
             Ok(0)
         }
@@ -848,9 +875,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let c = faultline_scenarios::compare::compare(&base, &cand, &figure, tolerance_pct / 100.0)
                 .map_err(Failure::BadInput)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&c).expect("comparison serialises"));
+                outln!("{}", serde_json::to_string_pretty(&c).expect("comparison serialises"))?;
             } else {
-                print!("{}", summary::render_comparison(&c, [&baseline, &candidate]));
+                out!("{}", summary::render_comparison(&c, [&baseline, &candidate]))?;
             }
             Ok(if c.inconclusive() {
                 EXIT_BUDGET
@@ -863,7 +890,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         Command::Merge { files, json } => {
             let records = read_sweep_files(&files)?;
             let report = aggregate_records(&records);
-            print_sweep(&report, json);
+            print_sweep(&report, json)?;
             Ok(sweep_exit(&report))
         }
         Command::CheckHistory { file, model, timeout_s, max_steps, json } => {
@@ -881,18 +908,22 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 let c = sc.variant(Some(v)).map_err(Failure::BadInput)?;
                 let r = runner::check_determinism(&c, seed)?;
                 if r.deterministic() {
-                    println!(
+                    outln!(
                         "{} [{v}] seed {seed}: deterministic ({} events, trace {})",
-                        sc.name, r.events[0], r.hashes[0]
-                    );
+                        sc.name,
+                        r.events[0],
+                        r.hashes[0]
+                    )?;
                 } else {
                     all_ok = false;
-                    println!("{} [{v}] seed {seed}: NOT deterministic: {} vs {}", sc.name, r.hashes[0], r.hashes[1]);
+                    outln!("{} [{v}] seed {seed}: NOT deterministic: {} vs {}", sc.name, r.hashes[0], r.hashes[1])?;
                     if let Some(d) = &r.divergence {
-                        println!(
+                        outln!(
                             "  first difference at event {}:\n    run 1: {}\n    run 2: {}",
-                            d.event, d.first, d.second
-                        );
+                            d.event,
+                            d.first,
+                            d.second
+                        )?;
                     }
                 }
             }

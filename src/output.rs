@@ -1,9 +1,9 @@
-//! Files the CLI writes: complete or absent (written to a temporary file beside the target,
-//! then renamed).
+//! What the CLI writes: files, complete or absent (written to a temporary file beside the
+//! target, then renamed), and stdout.
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -112,5 +112,17 @@ pub fn write_atomic(path: &str, contents: &str) -> Result<(), String> {
             let _ = std::fs::remove_file(&tmp);
             Err(format!("{path}: cannot write: {e}"))
         }
+    }
+}
+
+/// Writes `text` to stdout: every stdout write of the CLI goes through here. A reader that
+/// closed the pipe (`faultline … | head`) has had what it wanted, so the text is dropped
+/// without a word and the command goes on to its own exit code; `print!` would panic. Any
+/// other failure (a full disk) is an error.
+pub fn stdout(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
     }
 }

@@ -704,6 +704,82 @@ fn a_trace_into_a_missing_directory_is_bad_input() {
 // ---------------------------------------------------------------------------------------------
 // 8. Usage errors exit 2 (and help/version are not errors).
 
+/// Runs `args` with stdout (and with `stderr_too`, stderr: `2>&1`) a pipe whose reader has
+/// gone, as `faultline … | head` leaves it once `head` has its lines: every write fails.
+fn into_closed_pipe(args: &[&str], stderr_too: bool) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(ROOT).env_remove("RUST_LOG").env("RUST_BACKTRACE", "0");
+    if stderr_too {
+        cmd.stderr(writer.try_clone().unwrap());
+    }
+    cmd.stdout(writer).output().unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly_with_the_usual_exit_code() {
+    let bad_key = "tests/histories/kv-one-bad-key.jsonl";
+    let cases: &[&[&str]] = &[
+        &["run", OUTAGE, "--seed", "1"],
+        &["run", OUTAGE, "--seed", "1", "--json"],
+        &["check-history", bad_key, "--model", "kv"],
+        &["check-history", bad_key, "--model", "kv", "--json"],
+        &["sweep", OUTAGE, "--seeds", "1..3"],
+        &["check-determinism", OUTAGE, "--seed", "1"],
+        &["explain", OUTAGE],
+        &["validate", OUTAGE],
+        &["list"],
+    ];
+    // The time check-history took is the one line of stderr that may differ between runs.
+    let messages = |o: &std::process::Output| -> String {
+        stderr(o).lines().filter(|l| !l.starts_with("checked in ")).map(|l| format!("{l}\n")).collect()
+    };
+    for args in cases {
+        let usual = faultline(args);
+        assert!(!usual.stdout.is_empty(), "{}", describe(args, &usual));
+        let closed = into_closed_pipe(args, false);
+        assert_eq!(code(&closed), code(&usual), "{}", describe(args, &closed));
+        assert_eq!(messages(&closed), messages(&usual), "no message of its own:\n{}", describe(args, &closed));
+        let both = into_closed_pipe(args, true);
+        assert_eq!(code(&both), code(&usual), "stdout and stderr closed:\n{}", describe(args, &both));
+    }
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_a_long_output_quietly() {
+    // 10 ms windows over 30 s: a report of several hundred kilobytes, more than a pipe holds,
+    // so the writer is still writing when the reader goes.
+    let dir = temp_dir("early-reader");
+    let file = dir.join("windows.toml");
+    std::fs::write(
+        &file,
+        "[scenario]\nname = \"windows\"\nduration_s = 30\nwindow_ms = 10\n\n\
+         [[region]]\nname = \"r\"\nzones = [\"r-a\"]\n\n\
+         [[service]]\nname = \"api\"\nregion = \"r\"\nservice_time = { dist = \"exponential\", mean_ms = 5 }\n\n\
+         [[workload]]\nname = \"users\"\nzone = \"r-a\"\ntarget = \"api\"\n\
+         arrival = { process = \"poisson\", rate_per_s = 200 }\ntimeout_ms = 500\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    for args in [&["run", path, "--json"][..], &["run", path]] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("RUST_BACKTRACE", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 100];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(code(&o), 0, "{}", describe(args, &o));
+        assert_eq!(stderr(&o), "", "{}", describe(args, &o));
+    }
+}
+
 #[test]
 fn diagnostics_into_a_pipe_have_no_colour_codes() {
     // stderr is a pipe here, as in a CI log or `2> file`.
