@@ -344,43 +344,74 @@ fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
     spans.iter().any(|&(a, b)| a < t1_ms && b > t0_ms)
 }
 
-/// The human-readable summary of a sweep.
+/// The human-readable summary of a sweep: every figure of `sweep --json` a person reads per
+/// variant (docs/cli.md, `sweep`), in tables that fit a terminal.
 pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
     let mut s = String::new();
-    let est = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64| match e {
+    // Percentages and counts to two decimals, milliseconds to one (as in `run`'s summary).
+    let est = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64, digits: usize| match e {
         // No seed has a value (e.g. a latency where nothing succeeded).
         Some(e) if e.n == 0 => "-".to_owned(),
-        Some(e) if e.ci95.is_finite() => format!("{:.2} ± {:.2}", e.mean * k, e.ci95 * k),
-        Some(e) => format!("{:.2}", e.mean * k),
+        Some(e) if e.ci95.is_finite() => format!("{:.digits$} ± {:.digits$}", e.mean * k, e.ci95 * k),
+        Some(e) => format!("{:.digits$}", e.mean * k),
         None => "-".to_owned(),
     };
+    // (figure, heading, scale, decimals) for each of `sweep::FIGURES`, in its order.
+    let figures: [(&str, &str, f64, usize); 6] = [
+        ("success_rate", "success %", 100.0, 2),
+        ("latency_mean_ms", "mean ms", 1.0, 1),
+        ("latency_p50_ms", "p50 ms", 1.0, 1),
+        ("latency_p99_ms", "p99 ms", 1.0, 1),
+        ("latency_p999_ms", "p99.9 ms", 1.0, 1),
+        ("timed_out", "timed out", 1.0, 1),
+    ];
     let _ = writeln!(s, "{} — sweep, mean ± 95% CI over seeds", r.scenario);
+    let _ = write!(s, "\n  {:<20} {:>6}", "variant", "seeds");
+    for (_, heading, _, _) in figures {
+        let _ = write!(s, " {heading:>16}");
+    }
+    s.push('\n');
+    for v in &r.variants {
+        let _ = write!(s, "  {:<20} {:>6}", v.variant, v.seeds);
+        for (figure, _, k, digits) in figures {
+            let _ = write!(s, " {:>16}", est(v.figures.get(figure), k, digits));
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "\nlatency (ms): each seed's p99, spread over seeds │ all successful requests, seeds pooled");
     let _ = writeln!(
         s,
-        "\n  {:<20} {:>6} {:>18} {:>18} {:>18} {:>18}",
-        "variant", "seeds", "success %", "p50 ms", "p99 ms", "p99.9 ms"
+        "  {:<20} {:>8} {:>8} {:>8} {:>8} │ {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "variant", "min", "p50", "p90", "max", "mean", "p50", "p90", "p99", "p99.9", "max"
     );
     for v in &r.variants {
+        let (o, p) = (v.p99_over_seeds, &v.pooled_latency_ms);
         let _ = writeln!(
             s,
-            "  {:<20} {:>6} {:>18} {:>18} {:>18} {:>18}",
+            "  {:<20} {:>8} {:>8} {:>8} {:>8} │ {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             v.variant,
-            v.seeds,
-            est(v.figures.get("success_rate"), 100.0),
-            est(v.figures.get("latency_p50_ms"), 1.0),
-            est(v.figures.get("latency_p99_ms"), 1.0),
-            est(v.figures.get("latency_p999_ms"), 1.0)
+            opt(o.map(|o| o.min), 1),
+            opt(o.map(|o| o.p50), 1),
+            opt(o.map(|o| o.p90), 1),
+            opt(o.map(|o| o.max), 1),
+            opt(p.mean, 1),
+            opt(p.p50, 1),
+            opt(p.p90, 1),
+            opt(p.p99, 1),
+            opt(p.p999, 1),
+            opt(p.max, 1)
         );
     }
+    let mut notes = String::new();
     for v in &r.variants {
         if !v.anomalies.is_empty() {
             let list: Vec<String> = v.anomalies.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            let _ = writeln!(s, "  anomalies in {}: {}", v.variant, list.join(", "));
+            let _ = writeln!(notes, "  anomalies in {}: {}", v.variant, list.join(", "));
         }
         for e in &v.expectations {
             let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
             let _ = writeln!(
-                s,
+                notes,
                 "  {} [{}] {}{during} ({} over seeds): {}, {} seed(s) fail",
                 if e.passed { "pass" } else { "FAIL" },
                 v.variant,
@@ -392,31 +423,37 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         }
         if v.inconclusive > 0 {
             let _ = writeln!(
-                s,
+                notes,
                 "  {}: {} seed(s) stopped at the event budget (partial figures)",
                 v.variant, v.inconclusive
             );
         }
     }
+    if !notes.is_empty() {
+        let _ = write!(s, "\n{notes}");
+    }
     if !r.paired.is_empty() {
         let _ = writeln!(s, "\npaired differences (variant − baseline, same seeds and faults)");
         for p in &r.paired {
+            let d = |figure: &str, k: f64, digits: usize| est(p.differences.get(figure), k, digits);
             let _ = writeln!(
                 s,
-                "  {} − {} ({} seeds): success {} pp · p50 {} ms · p99 {} ms · p99.9 {} ms",
+                "  {} − {} ({} seeds): success {} pp · mean {} ms · p50 {} ms · p99 {} ms · p99.9 {} ms · timed out {}",
                 p.variant,
                 p.baseline,
                 p.seeds,
-                est(p.differences.get("success_rate"), 100.0),
-                est(p.differences.get("latency_p50_ms"), 1.0),
-                est(p.differences.get("latency_p99_ms"), 1.0),
-                est(p.differences.get("latency_p999_ms"), 1.0)
+                d("success_rate", 100.0, 2),
+                d("latency_mean_ms", 1.0, 1),
+                d("latency_p50_ms", 1.0, 1),
+                d("latency_p99_ms", 1.0, 1),
+                d("latency_p999_ms", 1.0, 1),
+                d("timed_out", 1.0, 1)
             );
         }
     }
-    let _ = writeln!(s, "\nworst seeds");
+    let _ = writeln!(s, "\nworst seeds (lowest success rate, then highest p99)");
     for v in &r.variants {
-        for w in v.worst_seeds.iter().take(3) {
+        for w in &v.worst_seeds {
             let _ = writeln!(
                 s,
                 "  {:<20} seed {:<6} success {:>6.2}% p99 {:>8} ms   {}",

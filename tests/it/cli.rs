@@ -1037,6 +1037,49 @@ fn shrink_writes_a_replay_and_prints_a_test() {
 }
 
 #[test]
+fn sweep_text_shows_what_its_json_does_per_variant() {
+    let args = ["sweep", OUTAGE, "--seeds", "1..8"];
+    let text = stdout(&expect_code(&args, 0));
+    let (json, _) = run_json(&[&args[..], &["--json"]].concat());
+    for heading in ["success %", "mean ms", "p50 ms", "p99 ms", "p99.9 ms", "timed out", "pooled"] {
+        assert!(text.contains(heading), "no `{heading}`:\n{text}");
+    }
+    for v in json["variants"].as_array().unwrap() {
+        let name = v["variant"].as_str().unwrap();
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("  {name} "))).collect();
+        // The figures' row, then the latency row.
+        let [figures, latency] = rows[..2] else { panic!("two rows for {name}:\n{text}") };
+        for (figure, k, digits) in [
+            ("success_rate", 100.0, 2),
+            ("latency_mean_ms", 1.0, 1),
+            ("latency_p50_ms", 1.0, 1),
+            ("latency_p99_ms", 1.0, 1),
+            ("latency_p999_ms", 1.0, 1),
+            ("timed_out", 1.0, 1),
+        ] {
+            let e = &v["figures"][figure];
+            let shown = format!("{:.digits$} ± {:.digits$}", f(e, "mean") * k, f(e, "ci95") * k);
+            assert!(figures.contains(&shown), "{figure} {shown} not in `{figures}`");
+        }
+        for (part, keys) in [
+            ("p99_over_seeds", &["min", "p50", "p90", "max"][..]),
+            ("pooled_latency_ms", &["mean", "p50", "p90", "p99", "p999", "max"]),
+        ] {
+            for key in keys {
+                let shown = format!("{:.1}", f(&v[part], key));
+                assert!(latency.contains(&shown), "{part}.{key} {shown} not in `{latency}`");
+            }
+        }
+        let worst = v["worst_seeds"].as_array().unwrap();
+        assert_eq!(worst.len(), 5, "{v}");
+        for w in worst {
+            let replay = w["replay"].as_str().unwrap();
+            assert_eq!(text.matches(replay).count(), 1, "`{replay}` once:\n{text}");
+        }
+    }
+}
+
+#[test]
 fn sweep_writes_replay_files_of_its_worst_seeds() {
     let dir = temp_path("worst");
     let d = dir.to_str().unwrap();
