@@ -412,8 +412,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
     let variants: Vec<String> = if only.is_empty() {
         sc.variants.iter().map(|v| v.name.clone()).collect()
     } else {
-        for v in &only {
+        for (i, v) in only.iter().enumerate() {
             sc.variant(Some(v)).map_err(Failure::BadInput)?;
+            // Run twice, a variant would be paired with itself and written twice to `--out`.
+            if only[..i].contains(v) {
+                return Err(Failure::BadInput(format!("--variant `{v}` is given twice")));
+            }
         }
         only
     };

@@ -131,9 +131,13 @@ pub fn compare(
         let pct = if pct.abs() < 1e9 { format!("{pct}") } else { format!("{pct:e}") };
         return Err(format!("the tolerance must be at least 0% and below 100%, not {pct}%"));
     }
-    for g in gate {
+    for (i, g) in gate.iter().enumerate() {
         if !FIGURES.contains(&g.as_str()) {
             return Err(format!("unknown figure `{g}`; expected one of: {}", FIGURES.join(", ")));
+        }
+        // Counted twice, it would widen every interval (a larger `comparisons`) for nothing.
+        if gate[..i].contains(g) {
+            return Err(format!("figure `{g}` is named twice"));
         }
     }
     let gated: Vec<String> =
@@ -433,6 +437,8 @@ mod tests {
     fn bad_requests_are_errors() {
         let base = side(10, 0, 0.0);
         assert!(compare(&base, &base, &["p99".into()], 0.0).unwrap_err().contains("unknown figure `p99`"));
+        let twice = ["timed_out".to_owned(), "success_rate".into(), "timed_out".into()];
+        assert_eq!(compare(&base, &base, &twice, 0.0).unwrap_err(), "figure `timed_out` is named twice");
         assert!(compare(&base, &base, &[], 1.5).unwrap_err().contains("tolerance"));
         let other: Vec<SeedRecord> = base.iter().map(|r| SeedRecord { variant: "w".into(), ..r.clone() }).collect();
         assert!(compare(&base, &other, &[], 0.0).unwrap_err().contains("no variant in common"));

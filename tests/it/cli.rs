@@ -809,6 +809,10 @@ fn usage_errors_exit_two() {
         (vec!["validate", "no-such-catalog-entry"], "no-such-catalog-entry"),
         (vec!["validate", "tests"], "tests"),
         (vec!["list", "extra"], "extra"),
+        (
+            vec!["sweep", OUTAGE, "--seeds", "1..3", "--variant", "fail-fast", "--variant", "fail-fast"],
+            "--variant `fail-fast` is given twice",
+        ),
     ];
     for (args, mention) in cases {
         let o = expect_code(&args, 2);
