@@ -429,9 +429,9 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         use std::io::{Seek, SeekFrom};
         // Only a missing file starts empty: anything else unreadable (not UTF-8, a directory)
         // is an error, not a file to truncate.
-        let existing = match std::fs::read_to_string(path) {
+        let existing = match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            r => r.map_err(|e| Failure::BadInput(format!("{path}: {e}")))?,
+            r => text_of(path, r.map_err(|e| Failure::BadInput(format!("{path}: {e}")))?)?,
         };
         let (rs, keep) = sweep::read_records(&existing).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
         sweep::resumable(&rs).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
@@ -505,11 +505,16 @@ fn write_html(dir: &str, report: &sweep::SweepReport, records: &[sweep::SeedReco
     Ok(())
 }
 
+/// A sweep records file's text: a byte that is not UTF-8 is an error at its line and column.
+fn text_of(file: &str, bytes: Vec<u8>) -> Result<String, Failure> {
+    Ok(faultline_scenarios::utf8_text(file, bytes, "sweep records are JSON Lines, which must be UTF-8")?)
+}
+
 /// The records of sweep `--out` files, in file order.
 fn read_sweep_files(files: &[String]) -> Result<Vec<sweep::SeedRecord>, Failure> {
     let mut records = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
+        let text = text_of(f, std::fs::read(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?)?;
         let (rs, _) = sweep::read_records(&text).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
         records.extend(rs);
     }
@@ -735,9 +740,8 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Shrink { scenario, seed, variant, check, during, out, max_runs } => {
             let (sc, seed, variant) = if scenario.ends_with(".json") && Path::new(&scenario).exists() {
-                let text =
-                    std::fs::read_to_string(&scenario).map_err(|e| Failure::BadInput(format!("{scenario}: {e}")))?;
-                let r = replay::Replay::from_json(&scenario, &text)?;
+                let bytes = std::fs::read(&scenario).map_err(|e| Failure::BadInput(format!("{scenario}: {e}")))?;
+                let r = replay::Replay::from_bytes(&scenario, bytes)?;
                 if !r.commands.is_empty() {
                     return Err(Failure::BadInput(format!(
                         "{scenario}: has interactively injected faults; shrinking works on scheduled ones (add them as [[fault]]s)"
@@ -789,8 +793,8 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Replay { file, json } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
-            let r = replay::Replay::from_json(&file, &text)?;
+            let bytes = std::fs::read(&file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
+            let r = replay::Replay::from_bytes(&file, bytes)?;
             let (report, _) = replay::run(&r, None).map_err(|e| match e {
                 replay::ReplayError::Scenario(e) => Failure::Scenario(e),
                 replay::ReplayError::Budget(e) => Failure::Budget(e),

@@ -39,17 +39,21 @@ impl Source {
                 ScenarioError::new(file, "", None, format!("file is larger than {MAX_FILE_BYTES} bytes")).into()
             );
         }
-        match String::from_utf8(bytes) {
-            Ok(text) => Ok(Source { file: file.to_owned(), text }),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                let good = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
-                Err(ScenarioError::new(file, &good, Some(at..at), "expected UTF-8 text, found a byte that is not")
-                    .with_help("scenario files are TOML, which must be UTF-8")
-                    .into())
-            }
-        }
+        let text = utf8_text(file, bytes, "scenario files are TOML, which must be UTF-8")?;
+        Ok(Source { file: file.to_owned(), text })
     }
+}
+
+/// The bytes of a file as text, or an error at the line and column of the first byte that is
+/// not UTF-8, with `help` (scenario, replay and sweep record files alike).
+pub fn utf8_text(file: &str, bytes: Vec<u8>, help: &str) -> Result<String, ScenarioErrors> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let good = std::str::from_utf8(&e.as_bytes()[..at]).expect("valid up to here");
+        ScenarioError::new(file, good, Some(at..at), "expected UTF-8 text, found a byte that is not")
+            .with_help(help)
+            .into()
+    })
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -88,6 +88,13 @@ impl Replay {
         serde_json::to_string_pretty(self).expect("a replay serialises")
     }
 
+    /// Reads a replay file's bytes; errors (a byte that is not UTF-8 included) name the line
+    /// and column.
+    pub fn from_bytes(file: &str, bytes: Vec<u8>) -> Result<Replay, ScenarioErrors> {
+        let text = crate::utf8_text(file, bytes, "replay files are JSON, which must be UTF-8")?;
+        Replay::from_json(file, &text)
+    }
+
     /// Parses a replay file; errors name the line and column.
     pub fn from_json(file: &str, text: &str) -> Result<Replay, ScenarioErrors> {
         let r: Replay = serde_json::from_str(text).map_err(|e| {
@@ -323,5 +330,12 @@ mod tests {
         assert!(sc.fault_kind(None, "not a table").is_err());
         let e = Replay::from_json("r.json", "{\n  \"format\": 1,\n  \"bogus\": 2\n}").unwrap_err();
         assert_eq!((e.errors[0].line, e.errors[0].file.as_str()), (3, "r.json"));
+        let mut bytes = Replay::new(&sc, "retry-once", 1).to_json().into_bytes();
+        let at = bytes.iter().position(|&b| b == b'\n').unwrap() + 4;
+        bytes[at] = 0xff;
+        let e = Replay::from_bytes("r.json", bytes).unwrap_err();
+        let e = &e.errors[0];
+        assert_eq!((e.file.as_str(), e.line, e.column), ("r.json", 2, 4), "{}", e.one_line());
+        assert!(e.message.contains("UTF-8"), "{}", e.message);
     }
 }

@@ -1000,6 +1000,27 @@ fn run_saves_a_replay_that_replay_reproduces() {
 }
 
 #[test]
+fn a_replay_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
+    let dir = temp_dir("replay-not-utf8");
+    let file = dir.join("r.json");
+    let path = file.to_str().unwrap();
+    expect_code(&["run", OUTAGE, "--seed", "2", "--save-replay", path], 0);
+    let mut bytes = std::fs::read(&file).unwrap();
+    // Line 3, column 5: in `  "faultline_version"`.
+    let line3 = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0 + 1;
+    bytes[line3 + 4] = 0xfe;
+    std::fs::write(&file, &bytes).unwrap();
+    for cmd in ["replay", "shrink"] {
+        let o = expect_code(&[cmd, path], 2);
+        assert!(
+            stderr(&o).contains(&format!("error: {path}:3:5: expected UTF-8 text, found a byte that is not")),
+            "{}",
+            describe(&[cmd, path], &o)
+        );
+    }
+}
+
+#[test]
 fn run_writes_a_history_that_lists_every_operation() {
     let path = temp_path("history.jsonl");
     let p = path.to_str().unwrap();
