@@ -813,6 +813,24 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 report.trace_hash,
                 report.events
             );
+            let unapplied = r.unapplied(report.events);
+            if !unapplied.is_empty() {
+                // Whatever the hash says, a run without all its commands is not the recorded one.
+                let list: Vec<String> = unapplied
+                    .iter()
+                    .map(|(i, c)| match c {
+                        replay::Command::Inject { at_event, fault, .. } => {
+                            format!("command {} (inject `{fault}` at event {at_event})", i + 1)
+                        }
+                        replay::Command::Heal { at_event, index, .. } => {
+                            format!("command {} (heal of fault {index} at event {at_event})", i + 1)
+                        }
+                    })
+                    .collect();
+                note!("NOT reproduced: {what}; never applied, the run having ended first: {}", list.join(", "));
+                note!("  ({})", r.mismatch_note());
+                return Ok(EXIT_CHECK_FAILED);
+            }
             match &r.trace_hash {
                 Some(h) if *h == report.trace_hash => {
                     note!("reproduced: {what}, as recorded");

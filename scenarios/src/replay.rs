@@ -138,6 +138,14 @@ impl Replay {
         }
     }
 
+    /// The commands (index in file order, command) that a replay which applied `events` events
+    /// never applied: [`run`] applies each when exactly its `at_event` events have been, so
+    /// those past the run's last event never were. A run recorded at this revision has none;
+    /// an edited file, or one from another model, may.
+    pub fn unapplied(&self, events: u64) -> Vec<(usize, &Command)> {
+        self.commands.iter().enumerate().filter(|(_, c)| c.at_event() > events).collect()
+    }
+
     /// The scenario it embeds.
     pub fn scenario(&self) -> Result<crate::Scenario, ScenarioErrors> {
         crate::Scenario::parse(&Source { file: format!("replay:{}", self.scenario), text: self.text.clone() })
@@ -230,6 +238,11 @@ pub fn run(replay: &Replay, sink: Option<Box<dyn TraceSink>>) -> Result<(RunRepo
     commands.sort_by_key(|c| c.at_event());
     for cmd in commands {
         while world.events() < cmd.at_event() && world.step()? {}
+        if world.events() < cmd.at_event() {
+            // The run ended first: the command is not applied anywhere else
+            // ([`Replay::unapplied`] names it).
+            continue;
+        }
         match cmd {
             Command::Inject { fault, duration_ns, .. } => {
                 let (name, kind) = scenario.fault_kind(Some(&replay.variant), fault)?;
@@ -318,6 +331,25 @@ mod tests {
         // Without the commands it is another run.
         let (plain, _) = run(&Replay { commands: vec![], ..replay }, None).unwrap();
         assert_ne!(plain.trace_hash, live);
+    }
+
+    #[test]
+    fn a_command_past_the_runs_end_is_not_applied_and_is_named() {
+        let sc = scenario("cross-region-outage");
+        let c = sc.variant(None).unwrap();
+        let (plain, _) = crate::runner::run(&c, 5, None).unwrap();
+        let mut r = Replay::new(&sc, c.variant, 5);
+        let fault = r#"{ kind = "region-outage", region = "us-east" }"#;
+        r.commands.push(Command::Inject { at_event: 1_000, t_ns: 0, fault: fault.into(), duration_ns: None });
+        r.commands.push(Command::Inject { at_event: u64::MAX / 2, t_ns: 0, fault: fault.into(), duration_ns: None });
+        r.commands.push(Command::Heal { at_event: u64::MAX, t_ns: 0, index: 0 });
+        let (replayed, _) = run(&r, None).unwrap();
+        assert_ne!(replayed.trace_hash, plain.trace_hash, "the first command applied");
+        let unapplied: Vec<usize> = r.unapplied(replayed.events).iter().map(|(i, _)| *i).collect();
+        assert_eq!(unapplied, [1, 2], "the run ended after {} events", replayed.events);
+        // Only the applied one changed the run.
+        let (first_only, _) = run(&Replay { commands: r.commands[..1].to_vec(), ..r.clone() }, None).unwrap();
+        assert_eq!(first_only.trace_hash, replayed.trace_hash);
     }
 
     #[test]

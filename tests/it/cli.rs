@@ -1000,6 +1000,30 @@ fn run_saves_a_replay_that_replay_reproduces() {
 }
 
 #[test]
+fn a_replay_whose_command_never_applied_is_not_reproduced() {
+    let dir = temp_dir("replay-late-command");
+    let file = dir.join("r.json");
+    let path = file.to_str().unwrap();
+    expect_code(&["run", OUTAGE, "--seed", "2", "--save-replay", path], 0);
+    // The recorded hash is the plain run's, which is what the replay gives without the command.
+    let mut r: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    r["commands"] = serde_json::json!([{
+        "command": "inject", "at_event": 1_000_000_000_000u64, "t_ns": 0, "duration_ns": null,
+        "fault": "{ kind = \"region-outage\", region = \"us-east\" }"
+    }]);
+    std::fs::write(&file, serde_json::to_string_pretty(&r).unwrap()).unwrap();
+    let o = expect_code(&["replay", path], 1);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("NOT reproduced: ")
+            && err.contains("never applied, the run having ended first: command 1 (inject `{ kind = \"region-outage\"")
+            && err.contains("at event 1000000000000)"),
+        "{}",
+        describe(&["replay", path], &o)
+    );
+}
+
+#[test]
 fn a_replay_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
     let dir = temp_dir("replay-not-utf8");
     let file = dir.join("r.json");
