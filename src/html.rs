@@ -367,9 +367,9 @@ pub fn render(report: &SweepReport, records: &[SeedRecord]) -> Result<Vec<(Strin
     let mut html = String::new();
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline — {0}</title>\n<style>body{{font-family:sans-serif;max-width:940px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}figure{{margin:1.5em 0}}figcaption{{font-size:90%;color:#555}}</style></head><body>\n<h1>{0}</h1>\n<p>Sweep over {1} seed(s) per variant; every variant ran on the same seeds and the same fault timeline.</p>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline — {0}</title>\n<style>body{{font-family:sans-serif;max-width:940px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}figure{{margin:1.5em 0}}figcaption{{font-size:90%;color:#555}}</style></head><body>\n<h1>{0}</h1>\n<p>Sweep over {1} per variant; every variant ran on the same seeds and the same fault timeline.</p>\n",
         escape(&report.scenario),
-        report.variants.first().map_or(0, |v| v.seeds)
+        faultline_scenarios::count(report.variants.first().map_or(0, |v| v.seeds), "seed")
     );
     html.push_str("<table><tr><th>variant</th><th>seeds</th><th>success %</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>anomalies</th></tr>\n");
     for v in &report.variants {

@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use faultline_models::check;
-use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, expect, replay, runner, shrink, sweep};
+use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, count, expect, replay, runner, shrink, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -548,13 +548,13 @@ fn sweep_exit(report: &sweep::SweepReport) -> u8 {
             failed = true;
             let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
             note!(
-                "expectation failed: [{}] `{}`{during} over seeds ({}): {}, {} of {} seeds fail{}",
+                "expectation failed: [{}] `{}`{during} over seeds ({}): {}, {} of {} fail{}",
                 v.variant,
                 e.check,
                 e.over_seeds.name(),
                 e.estimate,
                 e.failing,
-                v.seeds,
+                count(v.seeds, "seed"),
                 if e.failing_seeds.is_empty() { String::new() } else { format!(" (e.g. seed {})", e.failing_seeds[0]) }
             );
         }
@@ -634,7 +634,6 @@ fn check_history_cmd(
     // An infinite or huge timeout means no deadline.
     let deadline = std::time::Duration::try_from_secs_f64(timeout_s).ok().and_then(|d| started.checked_add(d));
     let report = check::check(&history, &check::Budget { max_steps, deadline });
-    let keys = |n: usize| if n == 1 { "1 key".to_owned() } else { format!("{n} keys") };
     if json {
         let mut v = serde_json::to_value(&report).expect("report serialises");
         let obj = v.as_object_mut().expect("an object");
@@ -645,19 +644,23 @@ fn check_history_cmd(
     } else {
         match report.verdict {
             check::Verdict::Linearizable => {
-                outln!("{file}: linearizable ({} operations, {})", report.operations, keys(report.keys))?;
+                outln!(
+                    "{file}: linearizable ({}, {})",
+                    count(report.operations, "operation"),
+                    count(report.keys, "key")
+                )?;
             }
             check::Verdict::NotLinearizable => {
                 outln!(
-                    "{file}: NOT linearizable ({} of {} bad; {} operations)",
+                    "{file}: NOT linearizable ({} of {} bad; {})",
                     report.violations.len(),
-                    keys(report.keys),
-                    report.operations
+                    count(report.keys, "key"),
+                    count(report.operations, "operation")
                 )?;
                 for v in &report.violations {
                     outln!("  {}", v.message)?;
                     if let Some(n) = v.linearized {
-                        outln!("    longest linearizable prefix: {n} of its {} operations", v.operations)?;
+                        outln!("    longest linearizable prefix: {n} of its {}", count(v.operations, "operation"))?;
                     }
                     if !v.also_stuck.is_empty() {
                         let others: Vec<String> = v.also_stuck.iter().map(|o| o.placed()).collect();
@@ -665,7 +668,7 @@ fn check_history_cmd(
                     }
                 }
                 if !report.unknown.is_empty() {
-                    outln!("  {} undecided: the budget ran out", keys(report.unknown.len()))?;
+                    outln!("  {} undecided: the budget ran out", count(report.unknown.len(), "key"))?;
                 }
             }
             check::Verdict::Unknown => {
@@ -678,12 +681,12 @@ fn check_history_cmd(
                     "{file}: inconclusive — {what} ran out on {} ({} of {} undecided, no violation found)",
                     first.label,
                     report.unknown.len(),
-                    keys(report.keys)
+                    count(report.keys, "key")
                 )?;
             }
         }
     }
-    note!("checked in {:.2} s ({} search steps)", started.elapsed().as_secs_f64(), report.steps);
+    note!("checked in {:.2} s ({})", started.elapsed().as_secs_f64(), count(report.steps, "search step"));
     Ok(match report.verdict {
         check::Verdict::Linearizable => 0,
         check::Verdict::NotLinearizable => EXIT_CHECK_FAILED,
@@ -779,11 +782,11 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 note!("  {step}");
             }
             note!(
-                "shrunk `{}` from {} fault(s) to {} in {} runs; the figure is {:?}",
+                "shrunk `{}` from {} to {} in {}; the figure is {:?}",
                 s.failing.check.check,
-                s.faults_before,
+                count(s.faults_before, "fault"),
                 s.faults_after,
-                s.runs,
+                count(s.runs, "run"),
                 s.value
             );
             let path = out.unwrap_or(name);
@@ -805,11 +808,11 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 out!("{}", summary::render(&report))?;
             }
             let what = format!(
-                "{} [{}] seed {} with {} command(s): trace {} ({} events)",
+                "{} [{}] seed {} with {}: trace {} ({} events)",
                 r.scenario,
                 r.variant,
                 r.seed,
-                r.commands.len(),
+                count(r.commands.len(), "command"),
                 report.trace_hash,
                 report.events
             );
@@ -871,13 +874,13 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let sc = load(&scenario)?;
             let c = sc.variant(None).map_err(Failure::BadInput)?;
             outln!(
-                "{}: ok — scenario `{}`, {} variant(s), {} service(s), {} workload(s), {} fault(s)",
+                "{}: ok — scenario `{}`, {}, {}, {}, {}",
                 sc.source.file,
                 sc.name,
-                sc.variants.len(),
-                c.spec.services.len(),
-                c.spec.workloads.len(),
-                c.spec.faults.len()
+                count(sc.variants.len(), "variant"),
+                count(c.spec.services.len(), "service"),
+                count(c.spec.workloads.len(), "workload"),
+                count(c.spec.faults.len(), "fault")
             )?;
             Ok(0)
         }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use faultline_models::RunReport;
 use faultline_models::report::{InstanceReport, ServiceReport};
+use faultline_scenarios::count;
 
 fn pct(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
@@ -119,10 +120,10 @@ pub fn render(r: &RunReport) -> String {
                 String::new()
             } else {
                 format!(
-                    " · failover {} · {} failover(s), {} failback(s)",
+                    " · failover {} · {}, {}",
                     b.failover.join(" → "),
-                    b.failovers,
-                    b.failbacks
+                    count(b.failovers, "failover"),
+                    count(b.failbacks, "failback")
                 )
             };
             let _ = writeln!(
@@ -175,9 +176,9 @@ pub fn render(r: &RunReport) -> String {
         for d in &r.databases {
             let _ = writeln!(
                 s,
-                "  {:<16} {} shard(s) × {} · served {} · unavailable {} · leader changes {} · rolled back {} · hot-shard ratio {:.2}",
+                "  {:<16} {} × {} · served {} · unavailable {} · leader changes {} · rolled back {} · hot-shard ratio {:.2}",
                 d.name,
-                d.shards,
+                count(d.shards, "shard"),
                 d.replicas_per_shard,
                 d.served,
                 d.unavailable,
@@ -189,13 +190,13 @@ pub fn render(r: &RunReport) -> String {
                 let conv = c.convergence_ms.map_or("-".to_owned(), |ms| format!("{ms:.0} ms"));
                 let _ = writeln!(
                     s,
-                    "  {:<16} history {} ops · {} · stale reads {} ({:.1}%, mean {:.1} versions / {:.0} ms behind) · \
+                    "  {:<16} history {} · {} · stale reads {} ({:.1}%, mean {:.1} versions / {:.0} ms behind) · \
                      read-your-writes {} · monotonic reads {} · lost updates {} · converged after heal {}",
                     "",
-                    c.operations,
+                    count(c.operations, "op"),
                     match c.linearizable {
                         Some(true) => "linearizable".to_owned(),
-                        Some(false) => format!("NOT linearizable ({} keys)", c.nonlinearizable_keys),
+                        Some(false) => format!("NOT linearizable ({})", count(c.nonlinearizable_keys, "key")),
                         None => "linearizability unknown (budget)".to_owned(),
                     },
                     c.stale_reads,
@@ -232,8 +233,12 @@ pub fn render(r: &RunReport) -> String {
         let ttc = w.time_to_consistency_ms.map_or("never".to_owned(), |t| format!("{t:.0} ms after the last heal"));
         let _ = writeln!(
             s,
-            "  sagas {} · completed {} · compensated {} · inconsistent {} · {} compensations · consistent: {ttc}",
-            w.sagas, w.completed, w.compensated, w.inconsistent, w.compensations
+            "  sagas {} · completed {} · compensated {} · inconsistent {} · {} · consistent: {ttc}",
+            w.sagas,
+            w.completed,
+            w.compensated,
+            w.inconsistent,
+            count(w.compensations, "compensation")
         );
         let found: Vec<String> = w.anomalies.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(s, "  anomalies: {}", if found.is_empty() { "none".to_owned() } else { found.join(", ") });
@@ -412,20 +417,21 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
             let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
             let _ = writeln!(
                 notes,
-                "  {} [{}] {}{during} ({} over seeds): {}, {} seed(s) fail",
+                "  {} [{}] {}{during} ({} over seeds): {}, failing on {}",
                 if e.passed { "pass" } else { "FAIL" },
                 v.variant,
                 e.check,
                 e.over_seeds.name(),
                 e.estimate,
-                e.failing
+                count(e.failing, "seed")
             );
         }
         if v.inconclusive > 0 {
             let _ = writeln!(
                 notes,
-                "  {}: {} seed(s) stopped at the event budget (partial figures)",
-                v.variant, v.inconclusive
+                "  {}: {} stopped at the event budget (partial figures)",
+                v.variant,
+                count(v.inconclusive, "seed")
             );
         }
     }
@@ -438,10 +444,10 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
             let d = |figure: &str, k: f64, digits: usize| est(p.differences.get(figure), k, digits);
             let _ = writeln!(
                 s,
-                "  {} − {} ({} seeds): success {} pp · mean {} ms · p50 {} ms · p99 {} ms · p99.9 {} ms · timed out {}",
+                "  {} − {} ({}): success {} pp · mean {} ms · p50 {} ms · p99 {} ms · p99.9 {} ms · timed out {}",
                 p.variant,
                 p.baseline,
-                p.seeds,
+                count(p.seeds, "seed"),
                 d("success_rate", 100.0, 2),
                 d("latency_mean_ms", 1.0, 1),
                 d("latency_p50_ms", 1.0, 1),
@@ -477,9 +483,9 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
     for (what, side, file) in [("baseline ", &c.baseline, files[0]), ("candidate", &c.candidate, files[1])] {
         let _ = writeln!(
             s,
-            "{what} {file}: {}, {} record(s), {}",
+            "{what} {file}: {}, {}, {}",
             side.scenario,
-            side.records,
+            count(side.records, "record"),
             revision(side.sim_revision)
         );
     }
@@ -494,13 +500,13 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
     let _ = writeln!(
         s,
         "paired by seed: a figure regressed when the {level} interval of (candidate − baseline) lies on its worse \
-         side, beyond {}% of the baseline ({} gated comparison(s) at {level} each hold together at 95%: a candidate \
+         side, beyond {}% of the baseline ({} at {level} each hold together at 95%: a candidate \
          that changed nothing fails at most 5% of the time)",
         (c.tolerance * 100.0 * 1e6).round() / 1e6,
-        c.comparisons
+        count(c.comparisons, "gated comparison")
     );
     for v in &c.variants {
-        let _ = writeln!(s, "\n[{}] {} paired seed(s)", v.variant, v.seeds);
+        let _ = writeln!(s, "\n[{}] {}", v.variant, count(v.seeds, "paired seed"));
         let _ = writeln!(
             s,
             "  {:<18} {:>12} {:>12} {:>26} {:>8}  verdict",
@@ -533,14 +539,18 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
             if ch.lost_values > 0 {
                 let _ = writeln!(
                     s,
-                    "  {:<18} nothing succeeded on {} seed(s) of the candidate where the baseline had successes",
-                    "", ch.lost_values
+                    "  {:<18} nothing succeeded on {} of the candidate where the baseline had successes",
+                    "",
+                    count(ch.lost_values, "seed")
                 );
             }
         }
         if v.inconclusive > 0 {
-            let _ =
-                writeln!(s, "  {} paired seed(s) stopped at the event budget on a side (partial figures)", v.variant);
+            let _ = writeln!(
+                s,
+                "  {} stopped at the event budget on a side (partial figures)",
+                count(v.inconclusive, "paired seed")
+            );
         }
     }
     if !c.unmatched.is_empty() {

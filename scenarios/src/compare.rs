@@ -155,8 +155,8 @@ pub fn compare(
             base[v.as_str()].iter().filter_map(|(s, &b)| cand[v.as_str()].get(s).map(|&c| (b, c))).collect();
         if pairs.len() < 2 {
             return Err(format!(
-                "variant `{v}`: {} seed(s) in common; a comparison needs at least 2 seeds run by both sides",
-                pairs.len()
+                "variant `{v}`: {} in common; a comparison needs at least 2 seeds run by both sides",
+                crate::count(pairs.len(), "seed")
             ));
         }
         let figures = FIGURES

@@ -11,7 +11,7 @@ use faultline_sim::keys::KeyDist;
 use faultline_sim::net::{FaultKind, Link, Scope};
 use faultline_sim::{Dist, Nanos, Topology};
 
-use crate::Scenario;
+use crate::{Scenario, count};
 
 fn ms(ns: f64) -> String {
     let ms = ns / 1e6;
@@ -80,8 +80,12 @@ fn call(spec: &WorldSpec, c: &CallSpec) -> String {
         let _ = write!(s, "; a hedged copy after {}", ms(h as f64));
     }
     if let Some(b) = c.breaker {
-        let _ =
-            write!(s, "; a circuit breaker opens after {} failures in a row for {}", b.failures, ms(b.open_for as f64));
+        let _ = write!(
+            s,
+            "; a circuit breaker opens after {} in a row for {}",
+            count(b.failures, "failure"),
+            ms(b.open_for as f64)
+        );
     }
     if c.optional {
         s.push_str("; optional (the request succeeds without it)");
@@ -97,7 +101,9 @@ fn time_left(min_time_left: Nanos) -> String {
 /// A worker pool and its queue in words.
 fn workers(workers: u32, queue_capacity: u32, queue_timeout: Option<Nanos>) -> String {
     format!(
-        "{workers} worker(s) and room for {queue_capacity} waiting requests{}",
+        "{} and room for {}{}",
+        count(workers, "worker"),
+        count(queue_capacity, "waiting request"),
         queue_timeout.map_or(String::new(), |t| format!(" (dropped unserved after waiting {})", ms(t as f64)))
     )
 }
@@ -267,9 +273,9 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         };
         let _ = writeln!(
             s,
-            "  load balancer {}: spreads requests over the {} instances of {} ({}){health}{failover}.",
+            "  load balancer {}: spreads requests over the {} of {} ({}){health}{failover}.",
             b.name,
-            spec.services[b.service].nodes.len(),
+            count(spec.services[b.service].nodes.len(), "instance"),
             spec.services[b.service].name,
             b.strategy.name()
         );
@@ -277,9 +283,9 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for v in &spec.services {
         let _ = writeln!(
             s,
-            "  service {}: {} instance(s), each with {}{}; local work takes {}{}.",
+            "  service {}: {}, each with {}{}; local work takes {}{}.",
             v.name,
-            v.nodes.len(),
+            count(v.nodes.len(), "instance"),
             workers(v.workers, v.queue_capacity, v.queue_timeout),
             v.rate_limit
                 .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
@@ -317,12 +323,12 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         let groups: Vec<&str> = q.consumer_groups.iter().map(|&g| spec.services[g].name.as_str()).collect();
         let _ = writeln!(
             s,
-            "  queue {}: {} partition(s), consumed by {}; an unacknowledged message comes back after {}, and goes to the dead-letter queue after {} attempts.",
+            "  queue {}: {}, consumed by {}; an unacknowledged message comes back after {}, and goes to the dead-letter queue after {}.",
             q.name,
-            q.partitions,
+            count(q.partitions, "partition"),
             groups.join(", "),
             ms(q.visibility_timeout as f64),
-            q.max_attempts
+            count(q.max_attempts, "attempt")
         );
     }
     for d in &spec.databases {
@@ -349,10 +355,10 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         };
         let _ = writeln!(
             s,
-            "  database {}: {} shard(s) {sharding}, {} replicas each; {mode}; a new leader is elected about {} after the old one is lost.{}",
+            "  database {}: {} {sharding}, {} each; {mode}; a new leader is elected about {} after the old one is lost.{}",
             d.name,
-            d.nodes.len(),
-            d.nodes.first().map_or(0, Vec::len),
+            count(d.nodes.len(), "shard"),
+            count(d.nodes.first().map_or(0, Vec::len), "replica"),
             ms(d.election_timeout as f64 * 1.5),
             if d.record_history { " Clients' operations are recorded and checked." } else { "" }
         );
@@ -390,12 +396,12 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             ),
             Design::Choreographed => match &w.queue {
                 Some(q) => format!(
-                    "the steps pass the saga along through topics on {} ({} partition(s); an unacknowledged event \
-                     comes back after {}, and is dead-lettered after {} attempts); compensations travel back up the chain",
+                    "the steps pass the saga along through topics on {} ({}; an unacknowledged event \
+                     comes back after {}, and is dead-lettered after {}); compensations travel back up the chain",
                     topo.nodes[q.node.0 as usize].name,
-                    q.partitions,
+                    count(q.partitions, "partition"),
                     ms(q.visibility_timeout as f64),
-                    q.max_attempts
+                    count(q.max_attempts, "attempt")
                 ),
                 None => "the steps pass the saga along through topics".to_owned(),
             },
@@ -415,7 +421,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 let _ = write!(rules, "; refuses {:.1}% of sagas", st.refuse_probability * 100.0);
             }
             if let Some(k) = &st.stock {
-                let _ = write!(rules, "; {} item(s) with {} in stock each", k.items, k.per_item);
+                let _ = write!(rules, "; {} with {} in stock each", count(k.items, "item"), k.per_item);
             }
             if st.propagate_deadlines {
                 let _ = write!(rules, "; it drops what its callers gave up on{}", time_left(st.min_time_left));

@@ -44,6 +44,12 @@ impl Source {
     }
 }
 
+/// A count and a noun whose plural takes an `s`, as text output says them: "1 seed", "2 seeds",
+/// "0 seeds".
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    if n == N::from(1) { format!("{n} {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// The bytes of a file as text, or an error at the line and column of the first byte that is
 /// not UTF-8, with `help` (scenario, replay and sweep record files alike).
 pub fn utf8_text(file: &str, bytes: Vec<u8>, help: &str) -> Result<String, ScenarioErrors> {

@@ -252,7 +252,10 @@ pub fn run(replay: &Replay, sink: Option<Box<dyn TraceSink>>) -> Result<(RunRepo
                 let n = world.faults().len();
                 if *index >= n {
                     // Only an edited file can name a fault that does not exist yet.
-                    let msg = format!("`heal` of fault {index} at event {at_event}: the run has {n} fault(s) then");
+                    let msg = format!(
+                        "`heal` of fault {index} at event {at_event}: the run has {} then",
+                        crate::count(n, "fault")
+                    );
                     let file = format!("replay:{}", replay.scenario);
                     return Err(ScenarioErrors::from(ScenarioError::new(&file, "", None, msg)).into());
                 }
@@ -295,7 +298,7 @@ mod tests {
         match run(&r, None) {
             Err(ReplayError::Scenario(e)) => {
                 let msg = e.errors[0].one_line();
-                assert!(msg.contains("`heal` of fault 1 at event 100: the run has 1 fault(s) then"), "{msg}");
+                assert!(msg.contains("`heal` of fault 1 at event 100: the run has 1 fault then"), "{msg}");
             }
             other => panic!("expected an error, got {:?}", other.map(|(r, _)| r.trace_hash)),
         }

@@ -157,7 +157,7 @@ impl Search {
                 let end = (i + chunk).min(faults.len());
                 let mut rest = faults.clone();
                 let gone: Vec<Fault> = rest.drain(i..end).collect();
-                let what = format!("removed {} fault(s): {}", gone.len(), names(&gone));
+                let what = format!("removed {}: {}", crate::count(gone.len(), "fault"), names(&gone));
                 if self.try_keep(self.with_faults(&rest), what) {
                     faults = rest;
                     any = true;
@@ -332,8 +332,11 @@ pub fn rust_test(s: &Shrunk) -> String {
         (0..).map(|n| "#".repeat(n)).find(|h| !json.contains(&format!("\"{h}"))).expect("a raw string delimiter");
     let during = f.check.during.as_ref().map_or("None".to_owned(), |d| format!("Some({d:?})"));
     format!(
-        "/// Shrunk by `faultline shrink` from {} fault(s) to {} ({} runs).\n#[test]\nfn shrunk_{ident}() {{\n    let replay = r{hashes}\"{json}\"{hashes};\n    faultline_scenarios::shrink::assert_holds(replay, {:?}, {during});\n}}\n",
-        s.faults_before, s.faults_after, s.runs, f.check.check
+        "/// Shrunk by `faultline shrink` from {} to {} ({}).\n#[test]\nfn shrunk_{ident}() {{\n    let replay = r{hashes}\"{json}\"{hashes};\n    faultline_scenarios::shrink::assert_holds(replay, {:?}, {during});\n}}\n",
+        crate::count(s.faults_before, "fault"),
+        s.faults_after,
+        crate::count(s.runs, "run"),
+        f.check.check
     )
 }
 

@@ -145,11 +145,11 @@ fn run_summary_shows_balancers_caches_and_queues() {
     let failover = text(&["run", "region-failover", "--variant", "active-passive"]);
     assert!(
         failover.contains("\nload balancers\n  global-lb        round-robin · forwarded ")
-            && failover.contains("failover us-east → eu-west · 1 failover(s), 1 failback(s)"),
+            && failover.contains("failover us-east → eu-west · 1 failover, 1 failback"),
         "{failover}"
     );
     let active = text(&["run", "region-failover", "--variant", "active-active"]);
-    assert!(active.contains("\nload balancers\n") && !active.contains("failover(s)"), "{active}");
+    assert!(active.contains("\nload balancers\n") && !active.contains("failback"), "{active}");
     let cache = text(&["run", "cache-stampede"]);
     assert!(cache.contains("\ncaches\n") && cache.contains(" hit ratio ") && cache.contains(" coalesced)"), "{cache}");
     let queue = text(&["run", "queue-dead-letters"]);
@@ -1129,6 +1129,20 @@ fn sweep_text_shows_what_its_json_does_per_variant() {
 }
 
 #[test]
+fn counts_of_one_are_said_in_the_singular() {
+    // cross-region-outage: two variants, one workload, one fault.
+    let valid = stdout(&expect_code(&["validate", OUTAGE], 0));
+    assert!(valid.contains(", 2 variants, ") && valid.contains(", 1 workload, 1 fault\n"), "{valid}");
+    let sweep = stdout(&expect_code(&["sweep", OUTAGE, "--seeds", "1..2"], 0));
+    assert!(sweep.contains("fail-fast − retry-once (1 seed): "), "{sweep}");
+    let o = expect_code(&["check-history", "tests/histories/kv-one-bad-key.jsonl", "--model", "kv"], 1);
+    assert!(stdout(&o).contains("(1 of 3 keys bad; 8 operations)"), "{}", stdout(&o));
+    for text in [valid, sweep, stdout(&o)] {
+        assert!(!text.contains("(s)"), "{text}");
+    }
+}
+
+#[test]
 fn sweep_writes_replay_files_of_its_worst_seeds() {
     let dir = temp_path("worst");
     let d = dir.to_str().unwrap();
@@ -1162,12 +1176,22 @@ fn explain_describes_every_catalog_scenario_in_words() {
         spec.queues.iter().for_each(|q| described(format!("queue {}:", q.name)));
         for d in &spec.databases {
             described(format!("database {}:", d.name));
-            described(format!("each replica: {} worker(s) and room for {}", d.workers, d.queue_capacity));
+            described(format!(
+                "each replica: {} and room for {}",
+                faultline_scenarios::count(d.workers, "worker"),
+                d.queue_capacity
+            ));
         }
         for w in &spec.workflows {
             described(format!("workflow {} ({}):", w.name, w.design.name()));
             for (i, st) in w.steps.iter().enumerate() {
-                described(format!("step {} {} ({}): {} worker(s)", i + 1, st.name, st.role.name(), st.workers));
+                described(format!(
+                    "step {} {} ({}): {}",
+                    i + 1,
+                    st.name,
+                    st.role.name(),
+                    faultline_scenarios::count(st.workers, "worker")
+                ));
             }
         }
         for f in &spec.faults {

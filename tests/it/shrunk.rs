@@ -3,7 +3,7 @@
 //! fails — the bug is planted — hence `should_panic`.
 
 #[should_panic(expected = "does not hold")]
-/// Shrunk by `faultline shrink` from 21 fault(s) to 2 (35 runs).
+/// Shrunk by `faultline shrink` from 21 faults to 2 (35 runs).
 #[test]
 fn shrunk_planted_bug_buggy_seed_12() {
     let replay = r#"{

@@ -207,5 +207,8 @@ fn compare_gates_a_candidate_sweep_against_a_baseline() {
     let partial = tmp("partial.jsonl");
     let text = std::fs::read_to_string(&cand).unwrap();
     std::fs::write(&partial, text.replacen("\"status\":\"ok\"", "\"status\":\"budget\"", 1)).unwrap();
-    assert_eq!(faultline(&["compare", &base, &partial]).0, 3);
+    let (code, out, _) = faultline(&["compare", &base, &partial]);
+    assert_eq!(code, 3);
+    // How many (the line gave the variant's name where the count belonged).
+    assert!(out.contains("\n  1 paired seed stopped at the event budget on a side"), "{out}");
 }
