@@ -782,12 +782,12 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 note!("  {step}");
             }
             note!(
-                "shrunk `{}` from {} to {} in {}; the figure is {:?}",
+                "shrunk `{}` from {} to {} in {}; the figure {}",
                 s.failing.check.check,
                 count(s.faults_before, "fault"),
                 s.faults_after,
                 count(s.runs, "run"),
-                s.value
+                s.value.map_or("has no value".to_owned(), |x| format!("is {x}"))
             );
             let path = out.unwrap_or(name);
             output::write_atomic(&path, &s.failing.replay().to_json()).map_err(Failure::BadInput)?;

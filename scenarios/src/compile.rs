@@ -902,6 +902,10 @@ impl<'a> Checker<'a> {
 
     pub fn compile(&mut self, f: &ScenarioFile) -> WorldSpec {
         let h = &f.scenario;
+        if h.name.get_ref().trim().is_empty() {
+            // Reports, sweep records and replay commands name the scenario by it.
+            self.err(h.name.span(), "expected a non-empty scenario name");
+        }
         let duration_s = h.duration_s.get_ref().0;
         if duration_s > MAX_DURATION_S {
             self.err(h.duration_s.span(), format!("a run can simulate at most {MAX_DURATION_S} s (30 days)"));
@@ -1159,6 +1163,15 @@ impl<'a> Checker<'a> {
                 Some(s) => from_s(s.get_ref().0),
                 None => duration,
             };
+            if let Some(s) = &w.stop_s
+                && stop <= start
+                && start < duration
+            {
+                self.err(
+                    s.span(),
+                    format!("`stop_s` ({}) is not after `start_s`: the workload would send nothing", s.get_ref().0),
+                );
+            }
             if let Load::Open { arrival: Arrival::Poisson { rate_per_s } | Arrival::Constant { rate_per_s }, shape } =
                 &load
                 && rate_per_s * shape.peak_factor() * (stop.saturating_sub(start) as f64 / 1e9) > 1e9

@@ -101,6 +101,31 @@ pub fn line_col(text: &str, at: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// A TOML/serde message in the scenario format's words: serde names the Rust types it wanted
+/// (`expected f64`, `expected u32`, `expected struct DistCfg`, `integer … as i128`), which mean
+/// nothing to whoever writes the file.
+pub fn plain(msg: &str) -> String {
+    let mut out = msg.replace(" as i128", "").replace(" as u64", "");
+    for (rust, words) in [
+        ("expected f64", "expected a number"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u64", "expected a whole number from 0 to 18446744073709551615"),
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected i64", "expected a whole number"),
+        ("expected struct DistCfg", "expected a distribution table, e.g. `{ dist = \"exponential\", mean_ms = 5 }`"),
+    ] {
+        out = out.replace(rust, words);
+    }
+    // Any other table type: `expected struct ServiceCfg` → `expected a table`.
+    while let Some(i) = out.find("expected struct ") {
+        let end = out[i + 16..].find(|c: char| !c.is_alphanumeric()).map_or(out.len(), |e| i + 16 + e);
+        out.replace_range(i..end, "expected a table");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +138,27 @@ mod tests {
         assert_eq!(line_col(t, x), (2, 6));
         let e = ScenarioError::new("f.toml", t, Some(x..x + 1), "bad");
         assert_eq!(e.one_line(), "f.toml:2:6: bad");
+    }
+
+    #[test]
+    fn serdes_rust_type_names_are_said_in_the_formats_words() {
+        for (serde, plain_text) in [
+            ("invalid type: string \"30\", expected f64", "invalid type: string \"30\", expected a number"),
+            (
+                "invalid value: integer `-1`, expected u32",
+                "invalid value: integer `-1`, expected a whole number from 0 to 4294967295",
+            ),
+            (
+                "invalid type: integer `99999999999999999999` as i128, expected f64",
+                "invalid type: integer `99999999999999999999`, expected a number",
+            ),
+            (
+                "invalid type: integer `5`, expected struct DistCfg",
+                "invalid type: integer `5`, expected a distribution table, e.g. `{ dist = \"exponential\", mean_ms = 5 }`",
+            ),
+            ("invalid type: string \"x\", expected struct RetryCfg", "invalid type: string \"x\", expected a table"),
+        ] {
+            assert_eq!(plain(serde), plain_text);
+        }
     }
 }

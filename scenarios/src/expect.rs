@@ -107,7 +107,17 @@ impl Expectation {
     ) -> Option<Expectation> {
         let text = cfg.check.get_ref();
         let span = cfg.check.span();
-        let parts: Vec<&str> = text.split_whitespace().collect();
+        let mut parts: Vec<&str> = text.split_whitespace().collect();
+        if parts.len() != 3 {
+            // Written without spaces around the comparison (`p99_ms<70`): split at it.
+            let ops = ["<=", ">=", "==", "!=", "<", ">"];
+            if let Some((i, op)) = ops.iter().find_map(|op| text.find(op).map(|i| (i, *op))) {
+                let (figure, number) = (text[..i].trim(), text[i + op.len()..].trim());
+                if ![figure, number].iter().any(|p| p.is_empty() || p.contains(' ')) {
+                    parts = vec![figure, op, number];
+                }
+            }
+        }
         let grammar = "expected `FIGURE OP NUMBER`, e.g. `success_rate >= 0.99` or `anomalies.stale_read == 0`";
         let [figure, op, number] = parts[..] else {
             err(span, grammar.to_owned(), Some("OP is one of < <= > >= == !=".to_owned()));
@@ -125,8 +135,8 @@ impl Expectation {
                 return None;
             }
         };
-        let Ok(threshold) = number.parse::<f64>() else {
-            err(span, format!("expected a number after `{op}`, found `{number}`"), None);
+        let Some(threshold) = number.parse::<f64>().ok().filter(|x| x.is_finite()) else {
+            err(span, format!("expected a finite number after `{op}`, found `{number}`"), None);
             return None;
         };
         let mut during = cfg.during.as_ref().map(|d| d.get_ref().clone());
@@ -406,6 +416,25 @@ mod tests {
         // One seed has no interval: however good its figure, the mean gate cannot pass on it.
         let one = Estimate { mean: 50.0, ci95: f64::INFINITY, n: 1 };
         assert!(!e.holds_over_seeds(&[Some(50.0)], Some(&one)));
+    }
+
+    #[test]
+    fn a_check_reads_the_same_with_or_without_spaces_around_its_comparison() {
+        let skeleton = serde_json::to_value(empty_report()).unwrap();
+        let parse = |check: &str| {
+            let cfg: crate::schema::ExpectCfg = toml::from_str(&format!("check = {check:?}")).unwrap();
+            let mut errors = Vec::new();
+            let e = Expectation::parse(&cfg, &skeleton, &[], &[], &mut |_, m, _| errors.push(m));
+            (e.map(|e| (e.figure, e.cmp, e.threshold)), errors)
+        };
+        for check in ["p99_ms<70", "p99_ms < 70", " p99_ms   <70"] {
+            assert_eq!(parse(check), (Some(("p99_ms".to_owned(), Cmp::Lt, 70.0)), vec![]), "{check}");
+        }
+        assert_eq!(parse("success_rate>=0.9").0, Some(("success_rate".to_owned(), Cmp::Ge, 0.9)));
+        for bad in ["p99_ms < NaN", "p99_ms < -inf", "p99_ms =< 3", "p99_ms"] {
+            let (e, errors) = parse(bad);
+            assert!(e.is_none() && errors.len() == 1, "{bad}: {errors:?}");
+        }
     }
 
     #[test]

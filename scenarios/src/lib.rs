@@ -101,7 +101,7 @@ fn parse_file(src: &Source) -> Result<(schema::ScenarioFile, WorldSpec), Scenari
             .into());
     }
     let file: schema::ScenarioFile = toml::from_str(&src.text).map_err(|e| {
-        let msg = e.message().trim_end().to_owned();
+        let msg = error::plain(e.message().trim_end());
         ScenarioError::new(&src.file, &src.text, e.span().or(Some(0..0)), msg)
     })?;
     let mut ck = compile::Checker::new(&src.file, &src.text);
@@ -150,13 +150,26 @@ impl Scenario {
         if !file.expects.is_empty() && errors.is_empty() {
             // What a report of this scenario holds (names, fields), to check figures exist.
             let world = faultline_models::World::new(&base, 0, Budget::default());
-            let report = faultline_models::RunReport::build(&world, &file.scenario.name, &variants[0].name);
+            let report = faultline_models::RunReport::build(&world, file.scenario.name.get_ref(), &variants[0].name);
             let skeleton = serde_json::to_value(&report).expect("a report serialises");
             let faults: Vec<String> = base.faults.iter().map(|f| f.name.clone()).collect();
             let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
             for cfg in &file.expects {
                 let mut err = |span, msg, help| errors.push(expect::error(&src.file, &src.text, span, msg, help));
                 if let Some(e) = expect::Expectation::parse(cfg, &skeleton, &faults, &names, &mut err) {
+                    // A span that starts after the end of sending holds only the drain's
+                    // windows, if any: never what the check means.
+                    if let (Some((from_ms, _)), Some(b)) = (e.between, &cfg.between_s)
+                        && from_ms * 1e6 >= base.duration as f64
+                    {
+                        let end = base.duration as f64 / 1e9;
+                        err(
+                            b.span(),
+                            format!("`between_s` starts at or after the end of the scenario ({end} s)"),
+                            None,
+                        );
+                        continue;
+                    }
                     expectations.push(e);
                 }
             }
@@ -165,7 +178,7 @@ impl Scenario {
             return Err(ScenarioErrors { file: src.file.clone(), errors });
         }
         Ok(Scenario {
-            name: file.scenario.name.clone(),
+            name: file.scenario.name.get_ref().clone(),
             description: file.scenario.description.clone(),
             source: src.clone(),
             variants,

@@ -99,7 +99,7 @@ pub struct ExpectCfg {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
-    pub name: String,
+    pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
     /// How long workloads send requests (seconds of simulated time).

@@ -352,7 +352,8 @@ pub fn assert_holds(replay_json: &str, check: &str, during: Option<&str>) {
     let v = e.value(&report, &json);
     assert!(
         e.holds(v),
-        "`{check}` does not hold: the figure is {v:?} ({} [{}] seed {})",
+        "`{check}` does not hold: the figure {} ({} [{}] seed {})",
+        v.map_or("has no value".to_owned(), |x| format!("is {x}")),
         r.scenario,
         r.variant,
         r.seed
