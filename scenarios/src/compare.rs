@@ -142,6 +142,17 @@ pub fn compare(
     }
     let gated: Vec<String> =
         if gate.is_empty() { FIGURES.iter().map(|f| f.to_string()).collect() } else { gate.to_vec() };
+    // Two versions of one scenario are what the gate compares (an edit, another build); two
+    // scenarios have nothing to pair. Records written before they named their scenario pass.
+    let name = |rs: &[SeedRecord]| rs.iter().find_map(|r| r.scenario_name.clone());
+    if let (Some(b), Some(c)) = (name(baseline), name(candidate))
+        && b != c
+    {
+        return Err(format!(
+            "the baseline is a sweep of scenario `{b}`, the candidate of `{c}`: compare pairs the runs of \
+             one scenario (before and after a change)"
+        ));
+    }
     let (base, base_order) = by_variant(baseline);
     let (cand, cand_order) = by_variant(candidate);
     let mut unmatched: Vec<String> = base_order.iter().filter(|v| !cand.contains_key(v.as_str())).cloned().collect();
@@ -261,12 +272,32 @@ mod tests {
             p99_ms_per_window: vec![],
             faults: vec![],
             sim_revision: Some(1),
+            scenario_name: Some("s".into()),
+            fingerprint: Some("0000000000000001".into()),
         }
     }
 
     /// Seeds 1..=n with a small seed-dependent wobble, p99 shifted by `dp99`, ok by `dok`.
     fn side(n: u64, dok: i64, dp99: f64) -> Vec<SeedRecord> {
         (1..=n).map(|s| record("v", s, (90 + (s % 3) as i64 + dok) as u64, 100.0 + (s % 5) as f64 + dp99)).collect()
+    }
+
+    /// Compare pairs runs of one scenario: two versions of it (an edit moves the fingerprint)
+    /// are compared, two scenarios are refused, whatever their files are called.
+    #[test]
+    fn sides_of_two_scenarios_are_refused_and_two_versions_of_one_compared() {
+        let base = side(10, 0, 0.0);
+        let edited: Vec<SeedRecord> =
+            side(10, 0, 5.0).into_iter().map(|r| SeedRecord { fingerprint: Some("2".into()), ..r }).collect();
+        assert!(compare(&base, &edited, &[], 0.0).unwrap().regressed);
+        let other: Vec<SeedRecord> =
+            base.iter().cloned().map(|r| SeedRecord { scenario_name: Some("t".into()), ..r }).collect();
+        let err = compare(&base, &other, &[], 0.0).unwrap_err();
+        assert!(err.contains("scenario `s`, the candidate of `t`"), "{err}");
+        // Records of builds before records named their scenario cannot be told apart: compared.
+        let old: Vec<SeedRecord> =
+            other.into_iter().map(|r| SeedRecord { scenario_name: None, fingerprint: None, ..r }).collect();
+        assert!(compare(&base, &old, &[], 0.0).is_ok());
     }
 
     fn verdict(c: &Comparison, f: &str) -> Verdict {

@@ -80,6 +80,9 @@ pub struct Scenario {
     pub max_events: Option<u64>,
     /// `[[expect]]` checks, in file order.
     pub expectations: Vec<expect::Expectation>,
+    /// What the file says, as 16 hex digits ([`fingerprint`]): sweep records carry it, so runs
+    /// of another scenario, or of this one before an edit, are never pooled with these.
+    pub fingerprint: String,
     base: WorldSpec,
     /// Compiled variants, in file order (empty when there are none beyond the base).
     compiled: Vec<WorldSpec>,
@@ -185,6 +188,7 @@ impl Scenario {
             default_seed: file.scenario.seed.unwrap_or(1),
             max_events: file.scenario.max_events,
             expectations,
+            fingerprint: fingerprint(&src.text),
             base,
             compiled,
         })
@@ -206,6 +210,65 @@ impl Scenario {
         }
         Ok(Compiled { scenario: self, variant: &self.variants[i].name, spec, budget })
     }
+}
+
+/// A stable hash (FNV-1a, 64 bits) of a scenario's parsed TOML document, variants and
+/// expectations included: comments, whitespace, key order and the way a value is spelled
+/// (`5` or `0x5`, quoted or literal strings) leave it as it was; any changed value moves it.
+/// The document is walked by hand rather than hashed as `toml`'s output, so a new version of
+/// that crate cannot change it. Text that is not TOML is hashed as it is.
+pub fn fingerprint(text: &str) -> String {
+    fn walk(v: &toml::Value, out: &mut Vec<u8>) {
+        // Each value: a tag, then its content; strings and containers length-first, so no two
+        // documents encode alike.
+        let bytes = |out: &mut Vec<u8>, b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        match v {
+            toml::Value::String(s) => {
+                out.push(b's');
+                bytes(out, s.as_bytes());
+            }
+            toml::Value::Integer(i) => {
+                out.push(b'i');
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            toml::Value::Float(x) => {
+                out.push(b'f');
+                out.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+            toml::Value::Boolean(b) => out.extend_from_slice(&[b'b', u8::from(*b)]),
+            toml::Value::Datetime(d) => {
+                out.push(b'd');
+                bytes(out, d.to_string().as_bytes());
+            }
+            toml::Value::Array(items) => {
+                out.push(b'a');
+                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                items.iter().for_each(|it| walk(it, out));
+            }
+            toml::Value::Table(t) => {
+                out.push(b't');
+                out.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                let mut keys: Vec<&String> = t.keys().collect();
+                keys.sort();
+                for k in keys {
+                    bytes(out, k.as_bytes());
+                    walk(&t[k], out);
+                }
+            }
+        }
+    }
+    let h = match toml::from_str::<toml::Table>(text) {
+        Ok(doc) => {
+            let mut out = Vec::with_capacity(text.len());
+            walk(&toml::Value::Table(doc), &mut out);
+            faultline_sim::rng::fnv1a64(&out)
+        }
+        Err(_) => faultline_sim::rng::fnv1a64(text.as_bytes()),
+    };
+    format!("{h:016x}")
 }
 
 /// Applies a variant's `set` entries to the scenario document and compiles the result.
@@ -265,4 +328,32 @@ fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(),
     }
     cur.insert(parts[parts.len() - 1].to_owned(), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "[scenario] # a comment\nname = \"s\"\nduration_s = 10\n\n[[service]]\nname = \"api\"\nworkers = 4\n\n[[service]]\nname = \"db\"\n";
+
+    #[test]
+    fn a_fingerprint_ignores_comments_layout_and_key_order_but_not_values() {
+        let same = "[[service]]\nworkers = 4\nname = 'api'\n[[service]]\nname = \"db\"\n[scenario]\nduration_s = 10\nname = \"s\"";
+        assert_eq!(fingerprint(TEXT), fingerprint(same));
+        assert_eq!(fingerprint(TEXT).len(), 16);
+        for changed in [
+            TEXT.replace("workers = 4", "workers = 5"),
+            TEXT.replace("workers = 4", "workers = 4.0"),
+            TEXT.replace("name = \"s\"", "name = \"t\""),
+            // Order of array entries is meaningful (instances and actors are numbered by it).
+            "[scenario]\nname = \"s\"\nduration_s = 10\n[[service]]\nname = \"db\"\n[[service]]\nname = \"api\"\nworkers = 4\n"
+                .to_owned(),
+            TEXT.replace("name = \"db\"", "name = \"db\"\nworkers = 1"),
+        ] {
+            assert_ne!(fingerprint(TEXT), fingerprint(&changed), "{changed}");
+        }
+        // Pinned (computed independently of this code): a fingerprint must not move between
+        // builds, or a sweep would refuse to resume its own file (docs/cli.md).
+        assert_eq!(fingerprint(TEXT), "001de2c9ff9fec66");
+    }
 }

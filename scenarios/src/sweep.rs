@@ -53,6 +53,13 @@ pub struct SeedRecord {
     /// it): records of different revisions come from different models and are never pooled.
     #[serde(default)]
     pub sim_revision: Option<u32>,
+    /// The scenario's `[scenario] name`, and its [`fingerprint`](crate::fingerprint) (both
+    /// absent in records written before records carried them): records of two fingerprints
+    /// ran two scenarios, or one scenario file before and after an edit, and are never pooled.
+    #[serde(default)]
+    pub scenario_name: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// A fault's active span in a run (`end_ms` absent: still active at the end).
@@ -122,6 +129,8 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
         p99_ms_per_window: report.timeseries.p99_ms.clone(),
         faults,
         sim_revision: Some(faultline_models::SIM_REVISION),
+        scenario_name: Some(sc.name.clone()),
+        fingerprint: Some(sc.fingerprint.clone()),
     })
 }
 
@@ -462,32 +471,70 @@ pub fn by_variant(records: &[SeedRecord]) -> (ByVariant<'_>, Vec<String>) {
     (by, order)
 }
 
-/// Records to be pooled must come from one model: an error naming the revisions otherwise.
-pub fn same_revision(records: &[SeedRecord]) -> Result<(), String> {
-    let mut revisions: Vec<Option<u32>> = records.iter().map(|r| r.sim_revision).collect();
-    revisions.sort_unstable();
-    revisions.dedup();
-    if revisions.len() <= 1 {
+/// Records to be pooled must come from one model — one simulation revision, one scenario and
+/// one version of it (its fingerprint): an error saying how `a` and `b` differ otherwise.
+pub fn same_model(a: &SeedRecord, b: &SeedRecord) -> Result<(), String> {
+    if a.sim_revision != b.sim_revision {
+        let (lo, hi) = (a.sim_revision.min(b.sim_revision), a.sim_revision.max(b.sim_revision));
+        return Err(format!(
+            "the records come from {} and {}: runs of different models cannot be pooled (docs/determinism.md)",
+            revision_name(lo),
+            revision_name(hi)
+        ));
+    }
+    if a.fingerprint == b.fingerprint {
         return Ok(());
     }
-    let names: Vec<String> = revisions.iter().map(|r| revision_name(*r)).collect();
-    Err(format!(
-        "the records come from {}: runs of different models cannot be pooled (docs/determinism.md)",
-        names.join(" and ")
-    ))
+    Err(match (&a.scenario_name, &b.scenario_name, &a.fingerprint, &b.fingerprint) {
+        (Some(x), Some(y), ..) if x != y => {
+            let (x, y) = (x.min(y), x.max(y));
+            format!("the records come from scenarios `{x}` and `{y}`: runs of different scenarios cannot be pooled")
+        }
+        (Some(name), _, Some(f), Some(g)) => format!(
+            "the records come from two versions of scenario `{name}` (fingerprints {} and {}: its file was \
+             edited between their runs): runs of different models cannot be pooled",
+            f.min(g),
+            f.max(g)
+        ),
+        _ => "some records name their scenario's fingerprint and some, written by an older build, do not: \
+              they cannot be checked to come from one scenario, and are not pooled"
+            .to_owned(),
+    })
 }
 
-/// Whether records written earlier can be resumed by this build: only from its own revision.
-pub fn resumable(records: &[SeedRecord]) -> Result<(), String> {
+/// Whether a record written earlier can be resumed by this build with scenario `sc`: only one
+/// of its own revision and of this very scenario (its fingerprint). The error says why not and
+/// what to do instead.
+pub fn resumable(r: &SeedRecord, sc: &Scenario) -> Result<(), String> {
     let here = faultline_models::SIM_REVISION;
-    match records.iter().find(|r| r.sim_revision != Some(here)) {
-        None => Ok(()),
-        Some(r) => Err(format!(
+    let fresh = "write to another --out file, or delete this one to start over";
+    if r.sim_revision != Some(here) {
+        return Err(format!(
             "it holds runs of {}, and this build simulates revision {here}: resuming would pool runs \
-             of two models; write to a new file (or finish with the build that started it)",
+             of two models; {fresh} (or finish with the build that started it)",
             revision_name(r.sim_revision)
-        )),
+        ));
     }
+    if r.fingerprint.as_deref() == Some(sc.fingerprint.as_str()) {
+        return Ok(());
+    }
+    Err(match (&r.scenario_name, &r.fingerprint) {
+        (Some(name), _) if *name != sc.name => format!(
+            "it holds runs of scenario `{name}` ({}), not of `{}`: resuming would pool runs of two \
+             scenarios; {fresh}",
+            r.scenario, sc.name
+        ),
+        (_, Some(f)) => format!(
+            "it holds runs of scenario `{}` as it was before an edit (fingerprint {f}; {} now gives {}): \
+             resuming would pool runs of two models; {fresh}",
+            sc.name, sc.source.file, sc.fingerprint
+        ),
+        (_, None) => format!(
+            "its runs were written by a build that did not record the scenario's fingerprint, so they \
+             cannot be checked to be of `{}` as it is now; {fresh}",
+            sc.name
+        ),
+    })
 }
 
 fn revision_name(r: Option<u32>) -> String {
@@ -600,5 +647,52 @@ mod tests {
         let err = read_records(&format!("{good}\n{{\"x\":1}}\n")).unwrap_err();
         assert!(err.starts_with("line 2: not a sweep record"), "{err}");
         assert_eq!(read_records(&format!("{good}\n\n")).unwrap().1, good.len() + 2);
+    }
+
+    /// A record of scenario `name` at fingerprint `fp` (`None`: an older build's, naming neither).
+    fn rec(name: Option<&str>, fp: Option<&str>) -> SeedRecord {
+        let v = serde_json::json!({
+            "scenario": "s.toml", "variant": "a", "seed": 1, "status": "ok", "trace_hash": "00", "events": 1,
+            "requests": {"total": 1, "ok": 1, "failed": 0, "timed_out": 0},
+            "latency_ms": {"mean": 1.0, "p50": 1.0, "p90": 1.0, "p99": 1.0, "p999": 1.0, "max": 1.0},
+            "anomalies": {}, "latency_buckets": [[1000, 1]], "sim_revision": faultline_models::SIM_REVISION,
+            "scenario_name": name, "fingerprint": fp,
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Records of two scenarios, or of one before and after an edit, were pooled without a word
+    /// (`merge`, `report`): they are refused, saying which is which.
+    #[test]
+    fn records_of_two_scenarios_or_two_versions_of_one_are_not_pooled() {
+        let (a, a2, b) = (rec(Some("a"), Some("01")), rec(Some("a"), Some("02")), rec(Some("b"), Some("03")));
+        assert!(same_model(&a, &a.clone()).is_ok());
+        let e = same_model(&b, &a).unwrap_err();
+        assert!(e.contains("scenarios `a` and `b`"), "{e}");
+        let e = same_model(&a2, &a).unwrap_err();
+        assert!(e.contains("two versions of scenario `a` (fingerprints 01 and 02"), "{e}");
+        let e = same_model(&a, &rec(None, None)).unwrap_err();
+        assert!(e.contains("written by an older build"), "{e}");
+        assert!(same_model(&rec(None, None), &rec(None, None)).is_ok());
+    }
+
+    /// Resuming a file of another scenario, or of this one before an edit, once pooled the two.
+    #[test]
+    fn only_runs_of_this_very_scenario_are_resumed() {
+        let text = "[scenario]\nname = \"a\"\nduration_s = 1\n[[region]]\nname = \"r\"\nzones = [\"z\"]\n";
+        let sc = Scenario::parse(&crate::Source { file: "a.toml".into(), text: text.into() }).unwrap();
+        let here = sc.fingerprint.clone();
+        assert!(resumable(&rec(Some("a"), Some(&here)), &sc).is_ok());
+        let edited = format!("{text}# a comment, and the order of keys, change nothing\n");
+        assert_eq!(Scenario::parse(&crate::Source { file: "a.toml".into(), text: edited }).unwrap().fingerprint, here);
+        let e = resumable(&rec(Some("a"), Some("0123")), &sc).unwrap_err();
+        assert!(
+            e.contains("before an edit (fingerprint 0123; a.toml now gives") && e.contains("another --out file"),
+            "{e}"
+        );
+        let e = resumable(&rec(Some("b"), Some("0123")), &sc).unwrap_err();
+        assert!(e.contains("runs of scenario `b` (s.toml), not of `a`"), "{e}");
+        let e = resumable(&rec(None, None), &sc).unwrap_err();
+        assert!(e.contains("did not record the scenario's fingerprint"), "{e}");
     }
 }

@@ -212,3 +212,82 @@ fn compare_gates_a_candidate_sweep_against_a_baseline() {
     // How many (the line gave the variant's name where the count belonged).
     assert!(out.contains("\n  1 paired seed stopped at the event budget on a side"), "{out}");
 }
+
+/// A sweep resumed after its scenario file was edited pooled the old model's seeds with the
+/// new one's, and `--out` took the records of another scenario without a word; `merge`,
+/// `report` and `compare` pooled or paired runs of different scenarios. Records name their
+/// scenario and its fingerprint now, and all of these refuse to mix them.
+#[test]
+fn records_of_another_scenario_or_an_edited_one_are_neither_resumed_nor_pooled() {
+    let text = faultline_scenarios::catalog::get(SC).unwrap().text;
+    let file = tmp("edited.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp("edited.jsonl");
+    assert_eq!(faultline(&["sweep", &file, "--seeds", "1..3", "--out", &out]).0, 0);
+    let before = std::fs::read_to_string(&out).unwrap();
+    // Comments and layout are not the model: resuming after such an edit goes on.
+    std::fs::write(&file, format!("# the same scenario\n{}\n\n", text.replace(" = ", "  =  "))).unwrap();
+    let (code, _, err) = faultline(&["sweep", &file, "--seeds", "1..4", "--out", &out]);
+    assert_eq!(code, 0, "{err}");
+    let kept = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(kept.lines().count(), 6);
+    // A changed value is another model: refused, the file left as it was.
+    std::fs::write(&file, text.replace("mean_ms = 5", "mean_ms = 50")).unwrap();
+    let (code, _, err) = faultline(&["sweep", &file, "--seeds", "1..5", "--out", &out]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&out) && err.contains("as it was before an edit") && err.contains("another --out file"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), kept);
+    // Another scenario into the same file: refused.
+    let (code, _, err) = faultline(&["sweep", "circuit-breaker", "--seeds", "1..3", "--out", &out]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("runs of scenario `cross-region-outage`") && err.contains("not of `circuit-breaker`"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), kept);
+    assert!(kept.starts_with(&before));
+
+    // The edited scenario's runs, and another scenario's, are not pooled with these.
+    let (edited, other) = (tmp("edited-after.jsonl"), tmp("other.jsonl"));
+    assert_eq!(faultline(&["sweep", &file, "--seeds", "1..3", "--out", &edited]).0, 0);
+    assert_eq!(faultline(&["sweep", "circuit-breaker", "--seeds", "1..3", "--out", &other]).0, 0);
+    let (code, _, err) = faultline(&["merge", &out, &edited]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{out} and {edited}")) && err.contains("two versions of scenario"), "{err}");
+    let mixed = tmp("mixed.jsonl");
+    std::fs::write(&mixed, format!("{kept}{}", std::fs::read_to_string(&other).unwrap())).unwrap();
+    for args in [vec!["merge", &mixed], vec!["report", &mixed, "--out", &tmp("mixed-report")]] {
+        let (code, _, err) = faultline(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(&mixed) && err.contains("scenarios `circuit-breaker` and `cross-region-outage`"), "{err}");
+    }
+    // compare: two versions of one scenario are what it is for; two scenarios are refused.
+    assert_ne!(faultline(&["compare", &out, &edited]).0, 2);
+    let (code, _, err) = faultline(&["compare", &out, &other]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the candidate of `circuit-breaker`"), "{err}");
+
+    // Records written before records carried a fingerprint: not resumed (they cannot be
+    // checked), still merged among themselves.
+    let old = tmp("no-fingerprint.jsonl");
+    let strip = |t: &str| {
+        t.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let mut m = v.as_object().unwrap().clone();
+                m.remove("scenario_name");
+                m.remove("fingerprint");
+                serde_json::to_string(&m).unwrap() + "\n"
+            })
+            .collect::<String>()
+    };
+    std::fs::write(&old, strip(&before)).unwrap();
+    let (code, _, err) = faultline(&["sweep", SC, "--seeds", "1..3", "--out", &old]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did not record the scenario's fingerprint"), "{err}");
+    let (code, _, err) = faultline(&["merge", &old]);
+    assert_ne!(code, 2, "{err}");
+}
