@@ -421,38 +421,41 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         }
         only
     };
-    let plan = sweep::plan(&variants, from, to, shard);
-    // Resume: keep what a previous run of this sweep wrote.
-    let mut records = Vec::new();
+    // Resume: keep what a previous run of this sweep wrote. The HTML report draws every run's
+    // series; otherwise only each run's figures are kept (docs/performance.md#sweeps).
+    let mut runs = sweep::Runs::new(html_dir.is_some());
     let mut file = None;
     if let Some(path) = &out {
         use std::io::{Seek, SeekFrom};
-        // Only a missing file starts empty: anything else unreadable (not UTF-8, a directory)
-        // is an error, not a file to truncate.
-        let existing = match std::fs::read(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            r => text_of(path, r.map_err(|e| Failure::BadInput(format!("{path}: {e}")))?)?,
-        };
-        let (rs, keep) = sweep::read_records(&existing).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
-        for r in &rs {
-            sweep::resumable(r, &sc).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
-        }
+        let bad = |e: String| Failure::BadInput(format!("{path}: {e}"));
+        // Read a line at a time, so a big file is not held in memory; only a missing file
+        // starts empty, anything unreadable (not UTF-8, a directory) is an error, not a file to
+        // truncate.
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(path)
-            .map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
-        f.set_len(keep as u64).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
-        f.seek(SeekFrom::End(0)).map_err(|e| Failure::BadInput(format!("{path}: {e}")))?;
-        records = rs.into_iter().filter(|r| plan.iter().any(|(v, s)| *v == r.variant && *s == r.seed)).collect();
+            .map_err(|e| bad(e.to_string()))?;
+        let keep = sweep::read_records_from(std::io::BufReader::new(&f), |r| {
+            sweep::resumable(&r, &sc)?;
+            if variants.contains(&r.variant) && sweep::in_plan(r.seed, from, to, shard) {
+                runs.push(r)?;
+            }
+            Ok(())
+        })
+        .map_err(bad)?;
+        f.set_len(keep).map_err(|e| bad(e.to_string()))?;
+        f.seek(SeekFrom::End(0)).map_err(|e| bad(e.to_string()))?;
         file = Some(f);
     }
-    let todo: Vec<(String, u64)> =
-        plan.iter().filter(|(v, s)| !records.iter().any(|r| r.variant == *v && r.seed == *s)).cloned().collect();
+    let resumed = runs.seeds().clone();
+    let todo = sweep::plan(&variants, from, to, shard)
+        .filter(move |(v, seed)| !resumed.get(v).is_some_and(|s| s.contains(seed)));
+    let todo_len = sweep::plan_len(variants.len(), from, to, shard).saturating_sub(runs.records().len() as u64);
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::new(todo.len() as u64)
+        indicatif::ProgressBar::new(todo_len)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -462,20 +465,21 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
     );
     let threads =
         threads.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    sweep::run_streaming(&sc, &todo, threads, |r| {
+    sweep::run_streaming(&sc, todo, threads, |r| {
         if let Some(f) = file.as_mut() {
             use std::io::Write;
             let line = serde_json::to_string(&r).expect("record serialises");
             writeln!(f, "{line}").and_then(|_| f.flush()).map_err(|e| format!("writing --out: {e}"))?;
         }
-        records.push(r);
+        runs.push(r)?;
         bar.inc(1);
         Ok(())
     })
     .map_err(Failure::BadInput)?;
     bar.finish_and_clear();
+    let records = runs.records();
     let scenario = records.first().map_or(arg.to_owned(), |r| r.scenario.clone());
-    let report = sweep::aggregate_with(&scenario, &variants, &records, &sc.expectations);
+    let report = runs.aggregate(&scenario, &variants, &sc.expectations);
     if let Some(dir) = save_replays {
         std::fs::create_dir_all(dir).map_err(|e| Failure::BadInput(format!("{dir}: {e}")))?;
         for v in &report.variants {
@@ -491,7 +495,7 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         note!("wrote replay files of the worst seeds to {dir}/");
     }
     if let Some(dir) = &html_dir {
-        write_html(dir, &report, &records)?;
+        write_html(dir, &report, records)?;
     }
     print_sweep(&report, json)?;
     Ok(sweep_exit(&report))
@@ -507,43 +511,37 @@ fn write_html(dir: &str, report: &sweep::SweepReport, records: &[sweep::SeedReco
     Ok(())
 }
 
-/// A sweep records file's text: a byte that is not UTF-8 is an error at its line and column.
-fn text_of(file: &str, bytes: Vec<u8>) -> Result<String, Failure> {
-    Ok(faultline_scenarios::utf8_text(file, bytes, "sweep records are JSON Lines, which must be UTF-8")?)
-}
-
-/// The records of sweep `--out` files, in file order: runs of one model only (one simulation
-/// revision, one scenario, one version of it), or an error naming the files that mix them.
-fn read_sweep_files(files: &[String]) -> Result<Vec<sweep::SeedRecord>, Failure> {
-    let mut records: Vec<sweep::SeedRecord> = Vec::new();
+/// The records of sweep `--out` files, read a line at a time: runs of one model only (one
+/// simulation revision, one scenario, one version of it), or an error naming the files that
+/// mix them; the first record of a (variant, seed), whole or its figures only (`whole`).
+fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failure> {
+    let mut runs = sweep::Runs::new(whole);
     let mut first_file = None;
     for f in files {
-        let text = text_of(f, std::fs::read(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?)?;
-        let (rs, _) = sweep::read_records(&text).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
-        for r in rs {
-            match records.first() {
-                Some(first) => sweep::same_model(first, &r).map_err(|e| match first_file {
-                    Some(ff) if ff != f => Failure::BadInput(format!("{ff} and {f}: {e}")),
-                    _ => Failure::BadInput(format!("{f}: {e}")),
-                })?,
-                None => first_file = Some(f),
-            }
-            records.push(r);
-        }
+        let input = std::fs::File::open(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
+        // A record of another model names the file of the first record too.
+        let mut mixed = None;
+        sweep::read_records_from(std::io::BufReader::new(input), |r| {
+            let ff = *first_file.get_or_insert(f);
+            runs.push(r)
+                .inspect_err(|e| mixed = Some(if ff == f { format!("{f}: {e}") } else { format!("{ff} and {f}: {e}") }))
+        })
+        .map_err(|e| Failure::BadInput(mixed.take().unwrap_or_else(|| format!("{f}: {e}"))))?;
     }
-    if records.is_empty() {
+    if runs.records().is_empty() {
         return Err(Failure::BadInput(match files {
             [f] => format!("{f}: no complete sweep record (`sweep --out` writes one JSON object per line)"),
             _ => format!("none of {} holds a complete sweep record", files.join(", ")),
         }));
     }
-    Ok(records)
+    Ok(runs)
 }
 
 /// Aggregates records (variants in order of first appearance) with their scenario's
 /// expectations (the records name it: a catalog name or a path) — unless that file has been
 /// edited since (another fingerprint): its expectations may no longer be the records' ones.
-fn aggregate_records(records: &[sweep::SeedRecord]) -> sweep::SweepReport {
+fn aggregate_records(runs: &sweep::Runs) -> sweep::SweepReport {
+    let records = runs.records();
     let scenario = records[0].scenario.clone();
     let (_, order) = sweep::by_variant(records);
     let expectations = match load(&scenario) {
@@ -556,7 +554,7 @@ fn aggregate_records(records: &[sweep::SeedRecord]) -> sweep::SweepReport {
         }
         Err(_) => Vec::new(),
     };
-    sweep::aggregate_with(&scenario, &order, records, &expectations)
+    runs.aggregate(&scenario, &order, &expectations)
 }
 
 /// 3 if a seed stopped at its budget, else 1 if an expectation failed (named on stderr), else 0.
@@ -876,7 +874,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 seed,
                 compare,
                 sweep: sweep
-                    .map(|f| read_sweep_files(std::slice::from_ref(&f)).map(|records| (f, records)))
+                    .map(|f| read_sweep_files(std::slice::from_ref(&f), true).map(|runs| (f, runs.into_records())))
                     .transpose()?,
                 paused,
                 speed,
@@ -912,16 +910,17 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Sweep(args) => sweep_cmd(args),
         Command::Report { files, out } => {
-            let records = read_sweep_files(&files)?;
-            let report = aggregate_records(&records);
-            write_html(&out, &report, &records)?;
+            let runs = read_sweep_files(&files, true)?;
+            let report = aggregate_records(&runs);
+            write_html(&out, &report, runs.records())?;
             Ok(0)
         }
         Command::Compare { baseline, candidate, figure, tolerance_pct, json } => {
-            let base = read_sweep_files(std::slice::from_ref(&baseline))?;
-            let cand = read_sweep_files(std::slice::from_ref(&candidate))?;
-            let c = faultline_scenarios::compare::compare(&base, &cand, &figure, tolerance_pct / 100.0)
-                .map_err(Failure::BadInput)?;
+            let base = read_sweep_files(std::slice::from_ref(&baseline), false)?;
+            let cand = read_sweep_files(std::slice::from_ref(&candidate), false)?;
+            let c =
+                faultline_scenarios::compare::compare(base.records(), cand.records(), &figure, tolerance_pct / 100.0)
+                    .map_err(Failure::BadInput)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&c).expect("comparison serialises"))?;
             } else {
@@ -936,8 +935,8 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             })
         }
         Command::Merge { files, json } => {
-            let records = read_sweep_files(&files)?;
-            let report = aggregate_records(&records);
+            let runs = read_sweep_files(&files, false)?;
+            let report = aggregate_records(&runs);
             print_sweep(&report, json)?;
             Ok(sweep_exit(&report))
         }

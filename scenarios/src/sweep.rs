@@ -5,13 +5,16 @@
 //!
 //! Results are collected and aggregated in (variant, seed) order, so the output is the same
 //! whatever the number of threads. Per-seed records carry their latency histogram as buckets,
-//! so shards merge into exactly the result of one unsharded sweep.
+//! so shards merge into exactly the result of one unsharded sweep. Memory does not grow with
+//! the seed range beyond a compact record per run: the plan is an iterator, runs start at most
+//! a few dozen per thread ahead of the oldest unfinished one, and [`Runs`] keeps of each run
+//! only what aggregation uses, pooling histograms as runs arrive.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Condvar, Mutex};
 
 use faultline_models::metrics::LatencyHist;
 use faultline_models::report::{LatencySummary, Requests};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Scenario, runner};
@@ -73,6 +76,19 @@ pub struct FaultSpan {
 impl SeedRecord {
     pub fn success_rate(&self) -> f64 {
         self.requests.ok as f64 / self.requests.total.max(1) as f64
+    }
+
+    /// The record without what only reports draw — its per-window series, fault spans and
+    /// latency histogram (pooled by [`Runs`] instead): what a sweep keeps of each run.
+    pub fn figures_only(self) -> SeedRecord {
+        SeedRecord {
+            latency_buckets: Vec::new(),
+            ok_per_window: Vec::new(),
+            failed_per_window: Vec::new(),
+            p99_ms_per_window: Vec::new(),
+            faults: Vec::new(),
+            ..self
+        }
     }
 }
 
@@ -146,50 +162,111 @@ fn fault_spans(report: &faultline_models::RunReport) -> Vec<FaultSpan> {
     spans
 }
 
-/// Which (variant, seed) pairs a sweep covers: seeds `from..to` (end exclusive), every
-/// variant, keeping only shard `k` of `n` (1-based; seeds are dealt round-robin).
-pub fn plan(variants: &[String], from: u64, to: u64, shard: (u64, u64)) -> Vec<(String, u64)> {
-    let (k, n) = shard;
-    let mut out = Vec::new();
-    for v in variants {
-        for seed in from..to {
-            if (seed - from) % n == k - 1 {
-                out.push((v.clone(), seed));
-            }
-        }
-    }
-    out
+/// The seeds of shard `k` of `n` (1-based; dealt round-robin) of `from..to` (end exclusive),
+/// rising, computed as they are asked for (no overflow at `u64::MAX`).
+fn shard_seeds(from: u64, to: u64, (k, n): (u64, u64)) -> impl Iterator<Item = u64> + Clone + Send {
+    let first = from.checked_add(k - 1).filter(|&s| s < to);
+    std::iter::successors(first, move |&s| s.checked_add(n).filter(|&s| s < to))
+}
+
+/// Which (variant, seed) pairs a sweep covers, in plan order (a variant's seeds, rising, then
+/// the next variant's): seeds `from..to` (end exclusive), every variant, keeping only shard `k`
+/// of `n` (1-based; seeds are dealt round-robin). Lazy: a range of 2^64 seeds costs nothing
+/// until it is run.
+pub fn plan(
+    variants: &[String],
+    from: u64,
+    to: u64,
+    shard: (u64, u64),
+) -> impl Iterator<Item = (String, u64)> + Clone + Send + '_ {
+    variants.iter().flat_map(move |v| shard_seeds(from, to, shard).map(move |seed| (v.clone(), seed)))
+}
+
+/// How many (variant, seed) pairs [`plan`] yields (saturating).
+pub fn plan_len(variants: usize, from: u64, to: u64, (k, n): (u64, u64)) -> u64 {
+    let span = to.saturating_sub(from);
+    let per_variant = span.saturating_sub(k - 1).div_ceil(n);
+    per_variant.saturating_mul(variants as u64)
+}
+
+/// Whether `seed` is one of [`plan`]'s seeds.
+pub fn in_plan(seed: u64, from: u64, to: u64, (k, n): (u64, u64)) -> bool {
+    (from..to).contains(&seed) && (seed - from) % n == k - 1
+}
+
+/// Runs started beyond the oldest unfinished one, per thread. Why a bound: finished records
+/// wait for that one to be handed on in plan order, and a slow seed would otherwise let the
+/// other threads run ahead, and their records pile up, without limit.
+const AHEAD_PER_THREAD: usize = 32;
+
+/// The jobs not yet started, and how far the handing-on has got.
+struct Feed<I> {
+    jobs: I,
+    started: usize,
+    handed_on: usize,
+    stop: bool,
 }
 
 /// Runs `jobs` on `threads` threads. `done` is called on the calling thread with each record
 /// in plan order as soon as it and all before it are finished (so an interrupted sweep has
-/// written a prefix of the plan, whatever the thread count).
+/// written a prefix of the plan, whatever the thread count). Jobs are taken from the iterator
+/// as threads get free, never more than [`AHEAD_PER_THREAD`] per thread past the oldest
+/// unfinished one; after an error no new job starts.
 pub fn run_streaming(
     sc: &Scenario,
-    jobs: &[(String, u64)],
+    jobs: impl Iterator<Item = (String, u64)> + Send,
     threads: usize,
     mut done: impl FnMut(SeedRecord) -> Result<(), String>,
 ) -> Result<(), String> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().map_err(|e| e.to_string())?;
+    let threads = threads.max(1);
+    let ahead = AHEAD_PER_THREAD * threads;
+    let feed = Mutex::new(Feed { jobs, started: 0, handed_on: 0, stop: false });
+    let moved = Condvar::new();
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<SeedRecord, String>)>();
     std::thread::scope(|s| {
-        s.spawn(move || {
-            pool.install(|| {
-                jobs.par_iter().enumerate().for_each_with(tx, |tx, (i, (v, seed))| {
-                    let _ = tx.send((i, run_one(sc, v, *seed)));
-                })
-            })
-        });
-        let mut waiting = BTreeMap::new();
-        let mut next = 0;
-        for (i, r) in rx {
-            waiting.insert(i, r);
-            while let Some(r) = waiting.remove(&next) {
-                done(r?)?;
-                next += 1;
-            }
+        for _ in 0..threads {
+            let (tx, feed, moved) = (tx.clone(), &feed, &moved);
+            s.spawn(move || {
+                loop {
+                    let (i, (v, seed)) = {
+                        let mut f = feed.lock().expect("no thread panics holding the feed");
+                        while !f.stop && f.started >= f.handed_on + ahead {
+                            f = moved.wait(f).expect("no thread panics holding the feed");
+                        }
+                        if f.stop {
+                            return;
+                        }
+                        let Some(job) = f.jobs.next() else { return };
+                        f.started += 1;
+                        (f.started - 1, job)
+                    };
+                    if tx.send((i, run_one(sc, &v, seed))).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        Ok(())
+        drop(tx);
+        let mut hand_on = || {
+            let mut waiting = BTreeMap::new();
+            let mut next = 0;
+            for (i, r) in &rx {
+                waiting.insert(i, r);
+                while let Some(r) = waiting.remove(&next) {
+                    done(r?)?;
+                    next += 1;
+                    feed.lock().expect("no thread panics holding the feed").handed_on = next;
+                    moved.notify_all();
+                }
+            }
+            Ok(())
+        };
+        let result = hand_on();
+        if result.is_err() {
+            feed.lock().expect("no thread panics holding the feed").stop = true;
+            moved.notify_all();
+        }
+        result
     })
 }
 
@@ -361,15 +438,34 @@ pub fn aggregate_with(
     records: &[SeedRecord],
     expectations: &[crate::expect::Expectation],
 ) -> SweepReport {
+    let mut pooled: BTreeMap<String, LatencyHist> = BTreeMap::new();
+    for (v, runs) in by_variant(records).0 {
+        let h = pooled.entry(v.to_owned()).or_default();
+        for r in runs.values() {
+            h.merge(&LatencyHist::from_buckets(&r.latency_buckets));
+        }
+    }
+    aggregate_pooled(scenario, order, records, &pooled, expectations)
+}
+
+/// [`aggregate_with`], each variant's latency histogram already pooled (`records` need not
+/// carry theirs).
+fn aggregate_pooled(
+    scenario: &str,
+    order: &[String],
+    records: &[SeedRecord],
+    pooled: &BTreeMap<String, LatencyHist>,
+    expectations: &[crate::expect::Expectation],
+) -> SweepReport {
     let (by_variant, _) = by_variant(records);
     let empty = BTreeMap::new();
+    let no_latency = LatencyHist::default();
     let mut variants = Vec::new();
     for v in order {
         let runs = by_variant.get(v.as_str()).unwrap_or(&empty);
         let rs: Vec<&SeedRecord> = runs.values().copied().collect();
         let mut requests = Requests::default();
         let mut anomalies = BTreeMap::new();
-        let mut pooled = LatencyHist::default();
         for r in &rs {
             requests.total += r.requests.total;
             requests.ok += r.requests.ok;
@@ -378,7 +474,6 @@ pub fn aggregate_with(
             for (k, n) in &r.anomalies {
                 *anomalies.entry(k.clone()).or_insert(0) += n;
             }
-            pooled.merge(&LatencyHist::from_buckets(&r.latency_buckets));
         }
         let figures = FIGURES
             .iter()
@@ -419,7 +514,7 @@ pub fn aggregate_with(
             requests,
             figures,
             p99_over_seeds: OverSeeds::of(&rs.iter().filter_map(|r| r.latency_ms.p99).collect::<Vec<_>>()),
-            pooled_latency_ms: LatencySummary::of(&pooled),
+            pooled_latency_ms: LatencySummary::of(pooled.get(v).unwrap_or(&no_latency)),
             anomalies,
             worst_seeds: worst
                 .iter()
@@ -544,26 +639,104 @@ fn revision_name(r: Option<u32>) -> String {
     }
 }
 
+/// A sweep's runs as its aggregation needs them, gathered one at a time: each variant's
+/// latency histogram pooled as its runs arrive, and of each run its figures only
+/// ([`SeedRecord::figures_only`]: a few hundred bytes where a whole record, with its
+/// per-window series, can take tens of kilobytes) unless whole records are asked for (an HTML
+/// report draws their series). A record of a (variant, seed) already there is dropped (the
+/// first is kept, as [`aggregate`] does); one of another model is refused ([`same_model`]).
+#[derive(Debug, Default)]
+pub struct Runs {
+    whole: bool,
+    records: Vec<SeedRecord>,
+    pooled: BTreeMap<String, LatencyHist>,
+    seen: BTreeMap<String, BTreeSet<u64>>,
+}
+
+impl Runs {
+    /// `whole`: keep every record as it is; otherwise its figures only.
+    pub fn new(whole: bool) -> Runs {
+        Runs { whole, ..Runs::default() }
+    }
+
+    pub fn push(&mut self, r: SeedRecord) -> Result<(), String> {
+        if let Some(first) = self.records.first() {
+            same_model(first, &r)?;
+        }
+        if !self.seen.entry(r.variant.clone()).or_default().insert(r.seed) {
+            return Ok(());
+        }
+        self.pooled.entry(r.variant.clone()).or_default().merge(&LatencyHist::from_buckets(&r.latency_buckets));
+        self.records.push(if self.whole { r } else { r.figures_only() });
+        Ok(())
+    }
+
+    /// The records kept, in the order they came (whole, or their figures only).
+    pub fn records(&self) -> &[SeedRecord] {
+        &self.records
+    }
+
+    pub fn into_records(self) -> Vec<SeedRecord> {
+        self.records
+    }
+
+    /// The seeds each variant has a record of.
+    pub fn seeds(&self) -> &BTreeMap<String, BTreeSet<u64>> {
+        &self.seen
+    }
+
+    /// [`aggregate_with`] of the records pushed: the same report.
+    pub fn aggregate(
+        &self,
+        scenario: &str,
+        order: &[String],
+        expectations: &[crate::expect::Expectation],
+    ) -> SweepReport {
+        aggregate_pooled(scenario, order, &self.records, &self.pooled, expectations)
+    }
+}
+
 /// Reads `--out` records: one JSON object per line. A last line without its newline is a record
 /// an interrupted sweep was writing: it is dropped, and the byte length of what comes before it
 /// is returned so the caller can truncate it away. Any complete line that is not a record is an
 /// error (a sweep writes the newline last, so it cannot have been cut short).
 pub fn read_records(text: &str) -> Result<(Vec<SeedRecord>, usize), String> {
     let mut out = Vec::new();
+    let good = read_records_from(text.as_bytes(), |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok((out, good as usize))
+}
+
+/// [`read_records`] a line at a time: each record goes to `each` as it is read (an error from
+/// it stops the reading), so a file of any size takes the memory of one line.
+pub fn read_records_from(
+    mut input: impl std::io::BufRead,
+    mut each: impl FnMut(SeedRecord) -> Result<(), String>,
+) -> Result<u64, String> {
     let mut good = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        if !line.ends_with('\n') {
-            break; // only the last line can lack its newline
+    let mut line = Vec::new();
+    for i in 1.. {
+        line.clear();
+        input.read_until(b'\n', &mut line).map_err(|e| format!("line {i}: {e}"))?;
+        if line.last() != Some(&b'\n') {
+            break; // the end, or a last line cut short: only the last line can lack its newline
         }
-        good += line.len();
-        if line.trim().is_empty() {
+        good += line.len() as u64;
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            let good = std::str::from_utf8(&line[..e.valid_up_to()]).expect("valid up to here");
+            let column = good.chars().count() + 1;
+            format!("line {i}, column {column}: expected UTF-8 text, found a byte that is not (sweep records are JSON Lines)")
+        })?;
+        if text.trim().is_empty() {
             continue;
         }
-        let r = serde_json::from_str::<SeedRecord>(line.trim_end())
-            .map_err(|e| format!("line {}: not a sweep record: {e}", i + 1))?;
-        out.push(r);
+        let r = serde_json::from_str::<SeedRecord>(text.trim_end())
+            .map_err(|e| format!("line {i}: not a sweep record: {e}"))?;
+        each(r)?;
     }
-    Ok((out, good))
+    Ok(good)
 }
 
 #[cfg(test)]
@@ -587,13 +760,37 @@ mod tests {
     #[test]
     fn plan_shards_are_disjoint_and_cover_everything() {
         let v = vec!["a".to_owned(), "b".to_owned()];
-        let all = plan(&v, 10, 20, (1, 1));
+        let all: Vec<(String, u64)> = plan(&v, 10, 20, (1, 1)).collect();
         let mut union: Vec<(String, u64)> = (1..=3).flat_map(|k| plan(&v, 10, 20, (k, 3))).collect();
         union.sort();
         let mut sorted = all.clone();
         sorted.sort();
         assert_eq!(union, sorted);
         assert_eq!(all.len(), 20);
+        for k in 1..=3 {
+            let seeds: Vec<u64> = plan(&v, 10, 20, (k, 3)).map(|(_, s)| s).collect();
+            assert_eq!(plan_len(2, 10, 20, (k, 3)), seeds.len() as u64);
+            assert!(seeds.iter().all(|&s| in_plan(s, 10, 20, (k, 3))));
+            assert_eq!((10..20).filter(|&s| in_plan(s, 10, 20, (k, 3))).count() * 2, seeds.len());
+        }
+    }
+
+    /// `sweep --seeds 0..18446744073709551615` once built its whole plan before running a seed
+    /// (gigabytes in seconds): the plan is produced as it is used, and its end does not overflow.
+    #[test]
+    fn the_plan_of_a_huge_range_is_produced_lazily() {
+        let v = vec!["a".to_owned(), "b".to_owned()];
+        let mut p = plan(&v, 0, u64::MAX, (1, 1));
+        assert_eq!(p.next(), Some(("a".to_owned(), 0)));
+        assert_eq!(p.next(), Some(("a".to_owned(), 1)));
+        assert_eq!(plan_len(2, 0, u64::MAX, (1, 1)), u64::MAX);
+        let end: Vec<(String, u64)> = plan(&v, u64::MAX - 5, u64::MAX, (2, 3)).collect();
+        let want = [u64::MAX - 4, u64::MAX - 1];
+        assert_eq!(
+            end,
+            [("a", want[0]), ("a", want[1]), ("b", want[0]), ("b", want[1])].map(|(v, s)| (v.to_owned(), s))
+        );
+        assert_eq!(plan_len(2, u64::MAX - 5, u64::MAX, (2, 3)), 4);
     }
 
     #[test]
@@ -694,5 +891,65 @@ mod tests {
         assert!(e.contains("runs of scenario `b` (s.toml), not of `a`"), "{e}");
         let e = resumable(&rec(None, None), &sc).unwrap_err();
         assert!(e.contains("did not record the scenario's fingerprint"), "{e}");
+    }
+
+    /// A small scenario: one service, two seconds of Poisson arrivals, 10 ms windows.
+    fn small() -> Scenario {
+        let text = "[scenario]\nname = \"small\"\nduration_s = 2\nwindow_ms = 10\n\
+            [[region]]\nname = \"r\"\nzones = [\"z\"]\n\
+            [[service]]\nname = \"api\"\nregion = \"r\"\nservice_time = { dist = \"exponential\", mean_ms = 5 }\n\
+            [[workload]]\nname = \"users\"\nzone = \"z\"\ntarget = \"api\"\n\
+            arrival = { process = \"poisson\", rate_per_s = 200 }\ntimeout_ms = 500\n";
+        Scenario::parse(&crate::Source { file: "small.toml".into(), text: text.into() }).unwrap()
+    }
+
+    /// A sweep kept every run's whole record (its per-window series and histogram: 66 KB a run
+    /// in a 10 ms-window scenario) until the end. It keeps their figures, pools histograms as
+    /// runs arrive, and aggregates exactly as from the whole records.
+    #[test]
+    fn runs_keep_only_the_figures_and_aggregate_as_whole_records_do() {
+        let sc = small();
+        let whole: Vec<SeedRecord> = (1..5).map(|seed| run_one(&sc, "base", seed).unwrap()).collect();
+        assert!(whole.iter().all(|r| r.ok_per_window.len() > 100 && !r.latency_buckets.is_empty()));
+        let mut runs = Runs::new(false);
+        // A (variant, seed) seen again is dropped, as `aggregate` drops it.
+        for r in whole.iter().chain(&whole[..2]) {
+            runs.push(r.clone()).unwrap();
+        }
+        assert_eq!(runs.records().len(), 4);
+        for r in runs.records() {
+            assert!(r.latency_buckets.is_empty() && r.ok_per_window.is_empty() && r.failed_per_window.is_empty());
+            assert!(r.p99_ms_per_window.is_empty() && r.faults.is_empty());
+        }
+        let order = ["base".to_owned()];
+        let report = runs.aggregate("small", &order, &sc.expectations);
+        assert_eq!(report, aggregate_with("small", &order, &whole, &sc.expectations));
+        assert!(report.variants[0].pooled_latency_ms.max > Some(0.0));
+        let mut kept = Runs::new(true);
+        whole.iter().for_each(|r| kept.push(r.clone()).unwrap());
+        assert_eq!(kept.records(), &whole[..]);
+    }
+
+    /// `sweep --seeds 1..100000000` built its whole plan, and every run's record, before
+    /// writing one (6.5 GB in 8 s): jobs are taken from the plan as threads get free, never
+    /// more than a bounded number past the oldest unfinished one, records are handed on in plan
+    /// order, and an error stops the sweep.
+    #[test]
+    fn a_sweep_of_endless_seeds_runs_only_a_bounded_way_ahead_and_stops_at_an_error() {
+        let sc = small();
+        let v = ["base".to_owned()];
+        let pulled = std::sync::atomic::AtomicUsize::new(0);
+        let jobs = plan(&v, 0, u64::MAX, (1, 1)).inspect(|_| {
+            pulled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut seeds = Vec::new();
+        let result = run_streaming(&sc, jobs, 2, |r| {
+            seeds.push(r.seed);
+            if seeds.len() == 5 { Err("enough".to_owned()) } else { Ok(()) }
+        });
+        assert_eq!(result, Err("enough".to_owned()));
+        assert_eq!(seeds, [0, 1, 2, 3, 4]);
+        let pulled = pulled.into_inner();
+        assert!((5..=4 + 2 * AHEAD_PER_THREAD).contains(&pulled), "{pulled} jobs started");
     }
 }

@@ -143,7 +143,7 @@ fn files_that_are_not_sweep_records_are_refused_and_left_alone() {
     assert_eq!(faultline(&["sweep", SC, "--seeds", "1..2", "--out", &good]).0, 0);
     let record = std::fs::read_to_string(&good).unwrap();
     let cases: [(&str, Vec<u8>, &str); 3] = [
-        ("binary.jsonl", vec![0xff, 0xfe, 0, 1, 2, b'\n'], ":1:1: expected UTF-8 text"),
+        ("binary.jsonl", vec![0xff, 0xfe, 0, 1, 2, b'\n'], "line 1, column 1: expected UTF-8 text"),
         ("trailing.jsonl", format!("{record}{{\"x\":1}}\n").into_bytes(), "line 3: not a sweep record"),
         ("notes.jsonl", b"my notes\n".to_vec(), "line 1: not a sweep record"),
     ];
