@@ -223,10 +223,12 @@ pub fn run_streaming(
     let feed = Mutex::new(Feed { jobs, started: 0, handed_on: 0, stop: false });
     let moved = Condvar::new();
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<SeedRecord, String>)>();
-    std::thread::scope(|s| {
+    // rayon's pool runs the workers; this thread hands records on in plan order meanwhile.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+    pool.in_place_scope(|s| {
         for _ in 0..threads {
             let (tx, feed, moved) = (tx.clone(), &feed, &moved);
-            s.spawn(move || {
+            s.spawn(move |_| {
                 loop {
                     let (i, (v, seed)) = {
                         let mut f = feed.lock().expect("no thread panics holding the feed");
