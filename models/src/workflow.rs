@@ -261,6 +261,12 @@ impl Coordinator {
         (self.chains.len() + self.waiters.len() + orchestrated) as u64
     }
 
+    /// Chains, waiting users and sagas in progress: what it holds beyond its durable log (in
+    /// O(1), for the memory budget; [`Coordinator::waiting`] walks the log).
+    pub fn held(&self) -> usize {
+        self.chains.len() + self.waiters.len() + self.running as usize
+    }
+
     /// Whether nothing is in progress here: no chain, no saga that has not ended, no publish.
     pub fn idle(&self) -> bool {
         self.chains.is_empty() && self.running == 0 && self.calls.in_flight() == 0

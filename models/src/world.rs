@@ -154,6 +154,10 @@ struct Convergence {
     took: Option<Nanos>,
 }
 
+/// Events between checks of the memory budgets: a history or the held requests overshoot
+/// their limits by at most what this many events add.
+const BUDGET_CHECK_EVERY: u64 = 16_384;
+
 pub struct World {
     pub seed: u64,
     engine: Engine<Ev>,
@@ -171,6 +175,8 @@ pub struct World {
     pub spec: WorldSpec,
     sink: Option<Box<dyn TraceSink>>,
     recording: Option<Box<Recording>>,
+    /// The event count at which the memory budgets are checked next.
+    next_budget_check: u64,
     budget: Budget,
     /// Balancer, cache, queue and database figures at window boundaries.
     pub sampler: Sampler,
@@ -434,6 +440,7 @@ impl World {
             spec: spec.clone(),
             sink: None,
             recording: None,
+            next_budget_check: BUDGET_CHECK_EVERY,
             budget,
             sampler: Sampler::new(
                 spec.window,
@@ -569,14 +576,51 @@ impl World {
         series::sample(self.engine.now(), slots, self.layout, &self.actors, &self.shard_base, shards, up)
     }
 
-    #[inline]
-    fn check_history_budget(&self) -> Result<(), BudgetExceeded> {
-        match &self.recording {
-            Some(r) if r.rec.ops() as u64 > self.budget.max_history_steps => {
-                Err(BudgetExceeded::History { limit: self.budget.max_history_steps, at: self.engine.now() })
-            }
-            _ => Ok(()),
+    /// The budgets on what a run holds in memory: a recorded history's steps and what the
+    /// components hold ([`World::held`]), every [`BUDGET_CHECK_EVERY`] events. One compare per
+    /// event; the sums stay off the per-event path.
+    #[inline(always)]
+    fn check_budgets(&mut self) -> Result<(), BudgetExceeded> {
+        if self.engine.events() >= self.next_budget_check {
+            self.next_budget_check = self.engine.events() + BUDGET_CHECK_EVERY;
+            self.check_memory()?;
         }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn check_memory(&self) -> Result<(), BudgetExceeded> {
+        let at = self.engine.now();
+        if let Some(r) = &self.recording
+            && r.rec.ops() as u64 > self.budget.max_history_steps
+        {
+            return Err(BudgetExceeded::History { limit: self.budget.max_history_steps, at });
+        }
+        if self.held() > self.budget.max_held {
+            return Err(BudgetExceeded::Held { limit: self.budget.max_held, at });
+        }
+        Ok(())
+    }
+
+    /// Requests, messages and events held now, counted at each component that holds one (a
+    /// request in flight through five components counts five times, as it takes memory at
+    /// each): what a run's memory grows with.
+    pub fn held(&self) -> u64 {
+        let at_actors: usize = self
+            .actors
+            .iter()
+            .map(|a| match &a.comp {
+                Component::Client(c) => c.calls.in_flight(),
+                Component::Balancer(b) => b.in_flight(),
+                Component::Service(s) => s.in_system(),
+                Component::Cache(c) => c.in_flight(),
+                Component::Broker(b) => b.backlog() as usize + b.in_flight(),
+                Component::Replica(r) => r.in_system(),
+                Component::Participant(p) => p.in_progress(),
+                Component::Coordinator(c) => c.held(),
+            })
+            .sum();
+        (at_actors + self.engine.pending()) as u64
     }
 
     /// Whether any database records its history.
@@ -713,7 +757,7 @@ impl World {
     fn apply_until(&mut self, until: Nanos) -> Result<bool, BudgetExceeded> {
         while let Some(ev) = self.engine.next_until(until)? {
             self.apply(ev);
-            self.check_history_budget()?;
+            self.check_budgets()?;
             if self.drained_out() {
                 self.end = self.engine.now();
                 return Ok(true);
@@ -789,7 +833,7 @@ impl World {
         match self.next_event(self.end)? {
             Some(ev) => {
                 self.apply(ev);
-                self.check_history_budget()?;
+                self.check_budgets()?;
                 if self.drained_out() {
                     self.end = self.engine.now();
                 }

@@ -78,6 +78,7 @@ pub struct Scenario {
     pub variants: Vec<VariantInfo>,
     pub default_seed: u64,
     pub max_events: Option<u64>,
+    pub max_held: Option<u64>,
     /// `[[expect]]` checks, in file order.
     pub expectations: Vec<expect::Expectation>,
     /// What the file says, as 16 hex digits ([`fingerprint`]): sweep records carry it, so runs
@@ -187,6 +188,7 @@ impl Scenario {
             variants,
             default_seed: file.scenario.seed.unwrap_or(1),
             max_events: file.scenario.max_events,
+            max_held: file.scenario.max_held,
             expectations,
             fingerprint: fingerprint(&src.text),
             base,
@@ -207,6 +209,9 @@ impl Scenario {
         let mut budget = Budget::default();
         if let Some(m) = self.max_events {
             budget.max_events = m;
+        }
+        if let Some(m) = self.max_held {
+            budget.max_held = m;
         }
         Ok(Compiled { scenario: self, variant: &self.variants[i].name, spec, budget })
     }

@@ -110,6 +110,9 @@ pub struct Header {
     pub seed: Option<u64>,
     /// Event budget: the run stops (exit code 3) after this many events.
     pub max_events: Option<u64>,
+    /// Memory budget: the run stops (exit code 3) when its components hold more requests,
+    /// messages and events at once.
+    pub max_held: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

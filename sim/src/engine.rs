@@ -15,12 +15,18 @@ pub struct Budget {
     /// Operation steps a recorded history may hold (the world enforces it; see
     /// [`BudgetExceeded::History`]).
     pub max_history_steps: u64,
+    /// Requests, messages and events held at once, counted at each component holding one (the
+    /// world enforces it; see [`BudgetExceeded::Held`]).
+    pub max_held: u64,
 }
 
 impl Default for Budget {
     fn default() -> Self {
         // 20 M history steps is about 1.3 GB, and more than the checkers judge in minutes.
-        Budget { max_events: 500_000_000, max_time: Nanos::MAX, max_history_steps: 20_000_000 }
+        // 10^7 held is 1–2 GB: 10^6 requests in flight through five components hold 6 × 10^6
+        // (docs/performance.md), and an unbounded queue that grows without end stops here
+        // rather than at the machine's memory.
+        Budget { max_events: 500_000_000, max_time: Nanos::MAX, max_history_steps: 20_000_000, max_held: 10_000_000 }
     }
 }
 
@@ -40,6 +46,12 @@ pub enum BudgetExceeded {
         limit: u64,
         at: Nanos,
     },
+    /// The components held more than `limit` requests, messages and events at once: memory
+    /// grows with them (a queue filling without end, say).
+    Held {
+        limit: u64,
+        at: Nanos,
+    },
 }
 
 impl std::fmt::Display for BudgetExceeded {
@@ -54,6 +66,12 @@ impl std::fmt::Display for BudgetExceeded {
             BudgetExceeded::History { limit, at } => write!(
                 f,
                 "history budget of {limit} recorded operation steps ran out at simulated t={:.3}s",
+                crate::time::to_s(*at)
+            ),
+            BudgetExceeded::Held { limit, at } => write!(
+                f,
+                "the components held more than {limit} requests, messages and events at simulated t={:.3}s \
+                 (raise `max_held` in [scenario] if the run is meant to)",
                 crate::time::to_s(*at)
             ),
         }

@@ -598,6 +598,34 @@ fn an_exhausted_event_budget_is_inconclusive() {
     }
 }
 
+/// A queue that fills without end (one worker, a capacity of 2^32, ten times its load) stops at
+/// the memory budget instead of at the machine's memory; the same run with room left ends.
+#[test]
+fn a_run_that_holds_ever_more_requests_stops_at_its_memory_budget() {
+    let dir = temp_dir("held-budget");
+    let scenario = |max_held: u64| {
+        format!(
+            "[scenario]\nname = \"flood\"\nduration_s = 10\nmax_held = {max_held}\n\n\
+             [[region]]\nname = \"r\"\nzones = [\"z\"]\n\n\
+             [[service]]\nname = \"api\"\nzones = [\"z\"]\ninstances = 1\nworkers = 1\nqueue_capacity = 4294967295\n\
+             service_time = {{ dist = \"constant\", value_ms = 10 }}\n\n\
+             [[workload]]\nname = \"users\"\nzone = \"z\"\ntarget = \"api\"\n\
+             arrival = {{ process = \"constant\", rate_per_s = 10000 }}\ntimeout_ms = 100\n"
+        )
+    };
+    let small = dir.join("small.toml");
+    std::fs::write(&small, scenario(20_000)).unwrap();
+    let small = small.to_str().unwrap();
+    let o = expect_code(&["run", small], 3);
+    let err = stderr(&o);
+    assert!(err.contains("held more than 20000 requests, messages and events"), "{}", describe(&["run", small], &o));
+    assert!(o.stdout.is_empty());
+    // About 99 000 requests queue up by the end of sending: with room for 200 000 the run ends.
+    let room = dir.join("room.toml");
+    std::fs::write(&room, scenario(200_000)).unwrap();
+    expect_code(&["run", room.to_str().unwrap()], 0);
+}
+
 #[test]
 fn a_trace_is_absent_when_the_budget_runs_out() {
     let dir = temp_dir("trace-budget");
