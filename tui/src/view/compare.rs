@@ -47,7 +47,7 @@ fn column(f: &mut Frame, area: Rect, run: &Run, label: &str) {
         spans.push(Span::styled(format!("{}  ", r.health.word()), health_style(r.health)));
     }
     f.render_widget(Line::from(spans), regions);
-    let w = parts::windows(&run.report, run.world.now());
+    let w = parts::windows(&run.report);
     parts::throughput_chart(f, c1, run, &w);
     parts::latency_chart(f, c2, run, &w);
 }
@@ -55,7 +55,7 @@ fn column(f: &mut Frame, area: Rect, run: &Run, label: &str) {
 /// `(figure, A, B, B − A formatted)`; `lower_is_better` colours the difference.
 fn figures(f: &mut Frame, area: Rect, a: &Run, b: &Run, all: bool) {
     let (ra, rb) = (&a.report, &b.report);
-    let (wa, wb) = (parts::windows(ra, a.world.now()), parts::windows(rb, b.world.now()));
+    let (wa, wb) = (parts::windows(ra), parts::windows(rb));
     let ok = |r: &faultline_models::RunReport| 100.0 * r.requests.ok as f64 / r.requests.total.max(1) as f64;
     let anomalies = |r: &Run| r.anomalies.iter().map(|x| x.added).sum::<u64>() as f64;
     let nan = |x: Option<f64>| x.unwrap_or(f64::NAN);

@@ -30,7 +30,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let topo_w = (top.width * 3 / 8).clamp(30, 56);
     let [topo, charts] = Layout::horizontal([Constraint::Length(topo_w), Constraint::Fill(1)]).areas(top);
     topology(f, topo, run);
-    let w = parts::windows(&run.report, run.world.now());
+    let w = parts::windows(&run.report);
     let [c1, c2] = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).areas(charts);
     parts::throughput_chart(f, c1, run, &w);
     parts::latency_chart(f, c2, run, &w);

@@ -93,7 +93,11 @@ pub struct Windows {
     pub p99_now: f64,
 }
 
-pub fn windows(r: &RunReport, now: Nanos) -> Windows {
+/// The report's windows as of when it was taken (`sim_time_ns`). Not the world's clock: a live
+/// run rebuilds its report once per window, and rates taken over the time since then, with the
+/// counts of then, read 10–100 times too low.
+pub fn windows(r: &RunReport) -> Windows {
+    let now: Nanos = r.sim_time_ns;
     let ts = &r.timeseries;
     let window_s = ts.window_ms / 1000.0;
     let now_s = now as f64 / 1e9;
@@ -243,4 +247,29 @@ pub fn header(app: &App, f: &mut Frame, area: Rect) {
         spans.push(Span::raw(ev).dim());
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A live report taken just after a window boundary, at 8.001 s: the window that has just
+    /// begun holds one answer. Rates come from the report's own time, so that sliver is left
+    /// out and the latest rate is the full window before it (400/s). Taken over the world's
+    /// clock 0.6 s later with the counts of 8.001 s, it read 1/0.6 ≈ 2/s.
+    #[test]
+    fn rates_are_taken_at_the_reports_time_not_the_worlds() {
+        let spec = faultline_models::WorldSpec::empty(faultline_sim::Topology::default(), 1, 1);
+        let w = faultline_models::World::new(&spec, 1, faultline_sim::Budget::default());
+        let mut r = RunReport::build(&w, "x", "y");
+        let ts = &mut r.timeseries;
+        ts.window_ms = 1000.0;
+        ts.t_s = (0..9).map(f64::from).collect();
+        ts.ok = vec![400, 400, 400, 400, 400, 400, 400, 400, 1];
+        (ts.failed, ts.timed_out) = (vec![0; 9], vec![0; 9]);
+        (ts.p50_ms, ts.p99_ms) = (vec![Some(5.0); 9], vec![Some(9.0); 9]);
+        r.sim_time_ns = 8_001_000_000;
+        let w = windows(&r);
+        assert_eq!((w.ok.len(), w.ok_rate_now), (8, 400.0));
+    }
 }
