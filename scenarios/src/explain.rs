@@ -442,7 +442,10 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     if spec.faults.is_empty() {
         let _ = writeln!(s, "  Nothing: no faults are scheduled.");
     }
-    for f in &spec.faults {
+    // By start time, as they happen (the file may list them in any order); ties as written.
+    let mut faults: Vec<_> = spec.faults.iter().collect();
+    faults.sort_by_key(|f| f.start);
+    for f in faults {
         let until =
             f.end.map_or("and never heals".to_owned(), |e| format!("until {} ({})", secs(e), secs(e - f.start)));
         let _ = writeln!(s, "  at {}: {} — {} {until}.", secs(f.start), f.name, fault(topo, &f.kind));

@@ -1222,19 +1222,36 @@ fn explain_describes_every_catalog_scenario_in_words() {
                 ));
             }
         }
+        // Every fault, in the order they start (whatever the file's order).
+        let mut last = 0;
         for f in &spec.faults {
-            assert!(
-                text.contains(&format!("{}: {}", secs(f.start), f.name)),
-                "{}: fault `{}`:\n{text}",
-                e.name,
-                f.name
-            );
+            let line = format!("{}: {}", secs(f.start), f.name);
+            assert!(text.contains(&line), "{}: fault `{}`:\n{text}", e.name, f.name);
+        }
+        let mut starts: Vec<&_> = spec.faults.iter().collect();
+        starts.sort_by_key(|f| f.start);
+        for f in starts {
+            let at = text.find(&format!("{}: {}", secs(f.start), f.name)).unwrap();
+            assert!(at >= last, "{}: fault `{}` out of time order:\n{text}", e.name, f.name);
+            last = at;
         }
         for v in &sc.variants {
             assert!(sc.variants.len() == 1 || text.contains(&v.name), "{}: variant {}", e.name, v.name);
         }
     }
     expect_code(&["explain", "retry-storm", "--variant", "nope"], 2);
+    // A file that lists its faults out of time order is told in time order.
+    let text = faultline_scenarios::catalog::get("checkout-outage").unwrap().text;
+    let (head, faults) = text.split_once("[[fault]]").unwrap();
+    let (first, rest) = faults.split_once("[[fault]]").unwrap();
+    let (second, tail) = rest.split_once("\n[[").map_or((rest, String::new()), |(a, b)| (a, format!("\n[[{b}")));
+    let swapped = format!("{head}[[fault]]{second}\n[[fault]]{first}{tail}");
+    let dir = temp_dir("explain-order");
+    let file = dir.join("swapped.toml");
+    std::fs::write(&file, swapped).unwrap();
+    let out = stdout(&expect_code(&["explain", file.to_str().unwrap()], 0));
+    let (at15, at30) = (out.find("at 15 s: ").unwrap(), out.find("at 30 s: ").unwrap());
+    assert!(at15 < at30, "{out}");
 }
 
 fn secs(t: u64) -> String {
