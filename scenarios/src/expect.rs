@@ -139,6 +139,15 @@ impl Expectation {
             err(span, format!("expected a finite number after `{op}`, found `{number}`"), None);
             return None;
         };
+        if matches!(figure, "success_rate" | "error_rate") && !(0.0..=1.0).contains(&threshold) {
+            // The summary shows these as percentages; a check of `>= 99` could never pass.
+            err(
+                span,
+                format!("`{figure}` is a fraction from 0 to 1, not a percentage: {threshold} is out of range"),
+                Some(format!("e.g. `{figure} {op} {}`", threshold / 100.0)),
+            );
+            return None;
+        }
         let mut during = cfg.during.as_ref().map(|d| d.get_ref().clone());
         let mut between = None;
         if let Some(b) = &cfg.between_s {
@@ -431,7 +440,8 @@ mod tests {
             assert_eq!(parse(check), (Some(("p99_ms".to_owned(), Cmp::Lt, 70.0)), vec![]), "{check}");
         }
         assert_eq!(parse("success_rate>=0.9").0, Some(("success_rate".to_owned(), Cmp::Ge, 0.9)));
-        for bad in ["p99_ms < NaN", "p99_ms < -inf", "p99_ms =< 3", "p99_ms"] {
+        for bad in ["p99_ms < NaN", "p99_ms < -inf", "p99_ms =< 3", "p99_ms", "success_rate >= 99", "error_rate < -0.1"]
+        {
             let (e, errors) = parse(bad);
             assert!(e.is_none() && errors.len() == 1, "{bad}: {errors:?}");
         }
