@@ -10,6 +10,23 @@ fn pct(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
 }
 
+/// A window bound in seconds, with the decimals its window length needs (`0.01` for 10 ms
+/// windows), and a tenth more where it is not on that grid (the run's end).
+fn secs(t: f64, window_ms: f64) -> String {
+    let grid = if window_ms >= 1000.0 {
+        0
+    } else if window_ms >= 100.0 {
+        1
+    } else if window_ms >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let scale = 10f64.powi(grid as i32);
+    let decimals = if ((t * scale) - (t * scale).round()).abs() < 1e-6 { grid } else { grid + 1 };
+    format!("{t:.decimals$}")
+}
+
 /// A figure to `decimals`, or `-` when it has no value (a latency where nothing succeeded).
 fn opt(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| "-".to_owned(), |x| format!("{x:.decimals$}"))
@@ -68,15 +85,16 @@ pub fn render(r: &RunReport) -> String {
             "t (s)", "ok", "failed", "timeout", "err%", "p50 ms", "p99 ms"
         );
         for i in 0..ts.t_s.len() {
-            let (t0, t1) = (ts.t_s[i], ts.t_s[i] + ts.window_ms / 1000.0);
+            // The last window ends with the run, not a whole window later.
+            let (t0, t1) = (ts.t_s[i], (ts.t_s[i] + ts.window_ms / 1000.0).min(r.sim_time_ns as f64 / 1e9));
             let active = fault_active(r, t0 * 1000.0, t1 * 1000.0);
             let n = ts.ok[i] + ts.failed[i] + ts.timed_out[i];
             let _ = writeln!(
                 s,
-                "{} {:>6.0}–{:<6.0} {:>8} {:>7} {:>8} {:>6.1} {:>8} {:>8}",
+                "{} {:>6}–{:<6} {:>8} {:>7} {:>8} {:>6.1} {:>8} {:>8}",
                 if active { "*" } else { " " },
-                t0,
-                t1,
+                secs(t0, ts.window_ms),
+                secs(t1, ts.window_ms),
                 ts.ok[i],
                 ts.failed[i],
                 ts.timed_out[i],

@@ -1309,3 +1309,26 @@ fn long_version_names_the_simulation_revision() {
     let want = format!("(simulation revision {})", faultline_models::SIM_REVISION);
     assert!(stdout(&o).contains(&want), "{}", stdout(&o));
 }
+
+/// The summary's last window ends where the run did, not a whole window later; windows shorter
+/// than a second keep the decimals they need.
+#[test]
+fn the_summarys_windows_are_labelled_as_they_ran() {
+    let (r, _) = run_json(&["run", "retry-storm", "--json"]);
+    let end = u(&r, "sim_time_ns") as f64 / 1e9;
+    let last = r["timeseries"]["t_s"].as_array().unwrap().last().unwrap().as_f64().unwrap();
+    let text = stdout(&expect_code(&["run", "retry-storm"], 0));
+    let label = format!("{last:.0}–{end:.1} ");
+    assert!(end.fract() > 0.0 && text.contains(&label), "no `{label}` in:\n{text}");
+    let dir = temp_dir("window-labels");
+    let file = dir.join("fine.toml");
+    let sc = faultline_scenarios::catalog::get("retry-storm").unwrap().text.replacen(
+        "window_ms = 5000",
+        "window_ms = 10",
+        1,
+    );
+    assert_ne!(sc, faultline_scenarios::catalog::get("retry-storm").unwrap().text, "retry-storm sets window_ms = 5000");
+    std::fs::write(&file, sc).unwrap();
+    let text = stdout(&expect_code(&["run", file.to_str().unwrap()], 0));
+    assert!(text.contains("   0.01–0.02 "), "{}", &text[..text.len().min(3000)]);
+}
