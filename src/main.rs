@@ -557,6 +557,22 @@ fn aggregate_records(runs: &sweep::Runs) -> sweep::SweepReport {
     runs.aggregate(&scenario, &order, &expectations)
 }
 
+/// What a compiled scenario holds, for `validate`: each kind of component it has, and its faults.
+fn spec_shape(spec: &faultline_models::WorldSpec) -> String {
+    let kinds = [
+        (spec.workloads.len(), "workload"),
+        (spec.balancers.len(), "load balancer"),
+        (spec.services.len(), "service"),
+        (spec.caches.len(), "cache"),
+        (spec.queues.len(), "queue"),
+        (spec.databases.len(), "database"),
+        (spec.workflows.len(), "workflow"),
+    ];
+    let mut parts: Vec<String> = kinds.iter().filter(|(n, _)| *n > 0).map(|&(n, k)| count(n, k)).collect();
+    parts.push(count(spec.faults.len(), "fault"));
+    parts.join(", ")
+}
+
 /// 3 if a seed stopped at its budget, else 1 if an expectation failed (named on stderr), else 0.
 fn sweep_exit(report: &sweep::SweepReport) -> u8 {
     let mut failed = false;
@@ -889,15 +905,24 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Validate { scenario } => {
             let sc = load(&scenario)?;
-            let c = sc.variant(None).map_err(Failure::BadInput)?;
+            // What each variant builds; a variant that builds something else is named with it.
+            let mut shapes: Vec<(String, Vec<&str>)> = Vec::new();
+            for v in &sc.variants {
+                let c = sc.variant(Some(&v.name)).map_err(Failure::BadInput)?;
+                let shape = spec_shape(c.spec);
+                match shapes.iter_mut().find(|(s, _)| *s == shape) {
+                    Some((_, names)) => names.push(&v.name),
+                    None => shapes.push((shape, vec![&v.name])),
+                }
+            }
+            let first = shapes.remove(0).0;
+            let others: String =
+                shapes.iter().map(|(shape, names)| format!("; variant {}: {shape}", names.join(", "))).collect();
             outln!(
-                "{}: ok — scenario `{}`, {}, {}, {}, {}",
+                "{}: ok — scenario `{}`, {}, {first}{others}",
                 sc.source.file,
                 sc.name,
-                count(sc.variants.len(), "variant"),
-                count(c.spec.services.len(), "service"),
-                count(c.spec.workloads.len(), "workload"),
-                count(c.spec.faults.len(), "fault")
+                count(sc.variants.len(), "variant")
             )?;
             Ok(0)
         }

@@ -1332,3 +1332,25 @@ fn the_summarys_windows_are_labelled_as_they_ran() {
     let text = stdout(&expect_code(&["run", file.to_str().unwrap()], 0));
     assert!(text.contains("   0.01–0.02 "), "{}", &text[..text.len().min(3000)]);
 }
+
+/// `validate` says what each variant builds when it differs from the first.
+#[test]
+fn validate_names_the_variants_that_build_something_else() {
+    let dir = temp_dir("validate-variants");
+    let file = dir.join("v.toml");
+    std::fs::write(
+        &file,
+        "[scenario]\nname = \"v\"\nduration_s = 10\n\n[[region]]\nname = \"r\"\nzones = [\"z\"]\n\n\
+         [[service]]\nname = \"api\"\nzones = [\"z\"]\ninstances = 1\nworkers = 1\n\
+         service_time = { dist = \"constant\", value_ms = 1 }\n\n\
+         [[fault]]\nname = \"x\"\nkind = \"zone-outage\"\nzone = \"z\"\nstart_s = 2\n\n\
+         [[variant]]\nname = \"with\"\n\n[[variant]]\nname = \"same\"\n\n\
+         [[variant]]\nname = \"calm\"\nset = { \"fault\" = [] }\n",
+    )
+    .unwrap();
+    let out = stdout(&expect_code(&["validate", file.to_str().unwrap()], 0));
+    assert!(
+        out.ends_with("ok — scenario `v`, 3 variants, 1 service, 1 fault; variant calm: 1 service, 0 faults\n"),
+        "{out}"
+    );
+}
