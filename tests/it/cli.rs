@@ -1158,9 +1158,9 @@ fn sweep_text_shows_what_its_json_does_per_variant() {
 
 #[test]
 fn counts_of_one_are_said_in_the_singular() {
-    // cross-region-outage: two variants, one workload, one fault.
+    // cross-region-outage: two variants, one workload, two balancers, two services, one fault.
     let valid = stdout(&expect_code(&["validate", OUTAGE], 0));
-    assert!(valid.contains(", 2 variants, ") && valid.contains(", 1 workload, 1 fault\n"), "{valid}");
+    assert!(valid.contains(", 2 variants, 1 workload, 2 load balancers, 2 services, 1 fault\n"), "{valid}");
     let sweep = stdout(&expect_code(&["sweep", OUTAGE, "--seeds", "1..2"], 0));
     assert!(sweep.contains("fail-fast − retry-once (1 seed): "), "{sweep}");
     let o = expect_code(&["check-history", "tests/histories/kv-one-bad-key.jsonl", "--model", "kv"], 1);
