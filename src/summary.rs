@@ -51,15 +51,10 @@ pub fn render(r: &RunReport) -> String {
     if q.ok == 0 {
         let _ = writeln!(s, "latency   none: no request succeeded");
     } else {
+        let [mean, p50, p90, p99, p999, max] = l.fields().map(|x| opt(x, 1));
         let _ = writeln!(
             s,
-            "latency   (successful requests, ms) mean {} · p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
-            opt(l.mean, 1),
-            opt(l.p50, 1),
-            opt(l.p90, 1),
-            opt(l.p99, 1),
-            opt(l.p999, 1),
-            opt(l.max, 1)
+            "latency   (successful requests, ms) mean {mean} · p50 {p50} · p90 {p90} · p99 {p99} · p99.9 {p999} · max {max}"
         );
     }
     if !r.faults.is_empty() {
@@ -408,22 +403,10 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         "variant", "min", "p50", "p90", "max", "mean", "p50", "p90", "p99", "p99.9", "max"
     );
     for v in &r.variants {
-        let (o, p) = (v.p99_over_seeds, &v.pooled_latency_ms);
-        let _ = writeln!(
-            s,
-            "  {:<20} {:>8} {:>8} {:>8} {:>8} │ {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            v.variant,
-            opt(o.map(|o| o.min), 1),
-            opt(o.map(|o| o.p50), 1),
-            opt(o.map(|o| o.p90), 1),
-            opt(o.map(|o| o.max), 1),
-            opt(p.mean, 1),
-            opt(p.p50, 1),
-            opt(p.p90, 1),
-            opt(p.p99, 1),
-            opt(p.p999, 1),
-            opt(p.max, 1)
-        );
+        let o = v.p99_over_seeds;
+        let spread = [o.map(|o| o.min), o.map(|o| o.p50), o.map(|o| o.p90), o.map(|o| o.max)];
+        let cells = |xs: &[Option<f64>]| xs.iter().map(|&x| format!(" {:>8}", opt(x, 1))).collect::<String>();
+        let _ = writeln!(s, "  {:<20}{} │{}", v.variant, cells(&spread), cells(&v.pooled_latency_ms.fields()));
     }
     let mut notes = String::new();
     for v in &r.variants {

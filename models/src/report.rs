@@ -76,6 +76,11 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
+    /// `[mean, p50, p90, p99, p999, max]`, the order reports print them in.
+    pub fn fields(&self) -> [Option<f64>; 6] {
+        [self.mean, self.p50, self.p90, self.p99, self.p999, self.max]
+    }
+
     pub fn of(h: &LatencyHist) -> LatencySummary {
         if h.is_empty() {
             return LatencySummary::default();

@@ -17,6 +17,13 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// `text` written to `name` in a fresh directory; its path.
+fn temp_file(tag: &str, name: &str, text: impl AsRef<[u8]>) -> String {
+    let file = temp_dir(tag).join(name);
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
 fn run_json(args: &[&str]) -> (Value, Vec<u8>) {
     let o = expect_code(args, 0);
     // Exactly one JSON value on stdout.
@@ -602,7 +609,6 @@ fn an_exhausted_event_budget_is_inconclusive() {
 /// the memory budget instead of at the machine's memory; the same run with room left ends.
 #[test]
 fn a_run_that_holds_ever_more_requests_stops_at_its_memory_budget() {
-    let dir = temp_dir("held-budget");
     let scenario = |max_held: u64| {
         format!(
             "[scenario]\nname = \"flood\"\nduration_s = 10\nmax_held = {max_held}\n\n\
@@ -613,17 +619,13 @@ fn a_run_that_holds_ever_more_requests_stops_at_its_memory_budget() {
              arrival = {{ process = \"constant\", rate_per_s = 10000 }}\ntimeout_ms = 100\n"
         )
     };
-    let small = dir.join("small.toml");
-    std::fs::write(&small, scenario(20_000)).unwrap();
-    let small = small.to_str().unwrap();
+    let small = &temp_file("held-budget", "small.toml", scenario(20_000));
     let o = expect_code(&["run", small], 3);
     let err = stderr(&o);
     assert!(err.contains("held more than 20000 requests, messages and events"), "{}", describe(&["run", small], &o));
     assert!(o.stdout.is_empty());
     // About 99 000 requests queue up by the end of sending: with room for 200 000 the run ends.
-    let room = dir.join("room.toml");
-    std::fs::write(&room, scenario(200_000)).unwrap();
-    expect_code(&["run", room.to_str().unwrap()], 0);
+    expect_code(&["run", &temp_file("held-budget", "room.toml", scenario(200_000))], 0);
 }
 
 #[test]
@@ -1246,10 +1248,7 @@ fn explain_describes_every_catalog_scenario_in_words() {
     let (first, rest) = faults.split_once("[[fault]]").unwrap();
     let (second, tail) = rest.split_once("\n[[").map_or((rest, String::new()), |(a, b)| (a, format!("\n[[{b}")));
     let swapped = format!("{head}[[fault]]{second}\n[[fault]]{first}{tail}");
-    let dir = temp_dir("explain-order");
-    let file = dir.join("swapped.toml");
-    std::fs::write(&file, swapped).unwrap();
-    let out = stdout(&expect_code(&["explain", file.to_str().unwrap()], 0));
+    let out = stdout(&expect_code(&["explain", &temp_file("explain-order", "swapped.toml", swapped)], 0));
     let (at15, at30) = (out.find("at 15 s: ").unwrap(), out.find("at 30 s: ").unwrap());
     assert!(at15 < at30, "{out}");
 }
@@ -1320,35 +1319,30 @@ fn the_summarys_windows_are_labelled_as_they_ran() {
     let text = stdout(&expect_code(&["run", "retry-storm"], 0));
     let label = format!("{last:.0}–{end:.1} ");
     assert!(end.fract() > 0.0 && text.contains(&label), "no `{label}` in:\n{text}");
-    let dir = temp_dir("window-labels");
-    let file = dir.join("fine.toml");
     let sc = faultline_scenarios::catalog::get("retry-storm").unwrap().text.replacen(
         "window_ms = 5000",
         "window_ms = 10",
         1,
     );
     assert_ne!(sc, faultline_scenarios::catalog::get("retry-storm").unwrap().text, "retry-storm sets window_ms = 5000");
-    std::fs::write(&file, sc).unwrap();
-    let text = stdout(&expect_code(&["run", file.to_str().unwrap()], 0));
+    let text = stdout(&expect_code(&["run", &temp_file("window-labels", "fine.toml", sc)], 0));
     assert!(text.contains("   0.01–0.02 "), "{}", &text[..text.len().min(3000)]);
 }
 
 /// `validate` says what each variant builds when it differs from the first.
 #[test]
 fn validate_names_the_variants_that_build_something_else() {
-    let dir = temp_dir("validate-variants");
-    let file = dir.join("v.toml");
-    std::fs::write(
-        &file,
+    let file = temp_file(
+        "validate-variants",
+        "v.toml",
         "[scenario]\nname = \"v\"\nduration_s = 10\n\n[[region]]\nname = \"r\"\nzones = [\"z\"]\n\n\
          [[service]]\nname = \"api\"\nzones = [\"z\"]\ninstances = 1\nworkers = 1\n\
          service_time = { dist = \"constant\", value_ms = 1 }\n\n\
          [[fault]]\nname = \"x\"\nkind = \"zone-outage\"\nzone = \"z\"\nstart_s = 2\n\n\
          [[variant]]\nname = \"with\"\n\n[[variant]]\nname = \"same\"\n\n\
          [[variant]]\nname = \"calm\"\nset = { \"fault\" = [] }\n",
-    )
-    .unwrap();
-    let out = stdout(&expect_code(&["validate", file.to_str().unwrap()], 0));
+    );
+    let out = stdout(&expect_code(&["validate", &file], 0));
     assert!(
         out.ends_with("ok — scenario `v`, 3 variants, 1 service, 1 fault; variant calm: 1 service, 0 faults\n"),
         "{out}"
