@@ -69,6 +69,8 @@ pub struct ServiceSpec {
     pub min_time_left: Nanos,
     /// Service time per request kind (index = kind); at least one.
     pub service_time: Vec<Dist>,
+    /// The kinds' names, by index (empty: one unnamed kind); for explanations and reports.
+    pub kinds: Vec<String>,
     /// Admission limit: a token bucket refilled at this rate (requests/s) per instance, with
     /// `burst` tokens; requests finding it empty are rejected.
     pub rate_limit: Option<(f64, f64)>,

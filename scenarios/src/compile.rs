@@ -1038,7 +1038,7 @@ impl<'a> Checker<'a> {
                 }
             }
             let (service_time, kinds) = self.kinds(s);
-            self.kind_names.push(kinds);
+            self.kind_names.push(kinds.clone());
             let rate_limit = match (s.rate_limit_per_s, s.rate_limit_burst) {
                 (Some(r), b) => Some((r.0, b.map_or(r.0.max(1.0), |b| b.0))),
                 (None, Some(_)) => {
@@ -1056,6 +1056,7 @@ impl<'a> Checker<'a> {
                 propagate_deadlines: s.propagate_deadlines,
                 min_time_left: self.min_time_left(s.propagate_deadlines, s.min_time_left_ms.as_ref()),
                 service_time,
+                kinds,
                 rate_limit,
                 calls: vec![],
             });

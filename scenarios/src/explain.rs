@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 
-use faultline_models::spec::{Arrival, CallSpec, Load, ReplicationSpec, TargetRef, WorldSpec};
+use faultline_models::msg::Op;
+use faultline_models::spec::{
+    Arrival, CallSpec, Load, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec, WorldSpec,
+};
 use faultline_models::workflow::Design;
 use faultline_models::{calls::ReadFrom, calls::Sharding};
 use faultline_sim::keys::KeyDist;
@@ -62,8 +65,57 @@ fn target(spec: &WorldSpec, t: &TargetRef) -> String {
     }
 }
 
-fn call(spec: &WorldSpec, c: &CallSpec) -> String {
-    let mut s = format!("{}, waiting at most {} per attempt", target(spec, &c.target), ms(c.timeout as f64));
+/// The service a call to `t` reaches (through its balancer), whose request kinds it names.
+fn service_of<'a>(spec: &'a WorldSpec, t: &TargetRef) -> Option<&'a ServiceSpec> {
+    match t {
+        TargetRef::Balancer(b) => spec.services.get(spec.balancers[*b].service),
+        TargetRef::Service { index, .. } => spec.services.get(*index),
+        _ => None,
+    }
+}
+
+/// A service's local work: one distribution, or one per named request kind.
+fn work(v: &ServiceSpec) -> String {
+    if v.kinds.len() < 2 {
+        return dist(&v.service_time[0]);
+    }
+    let each: Vec<String> =
+        v.kinds.iter().zip(&v.service_time).map(|(k, d)| format!("{} for `{k}`", dist(d))).collect();
+    each.join(", ")
+}
+
+/// A workload's request mix in words, after its keys ("" for a single kind of read).
+fn mix(spec: &WorldSpec, w: &WorkloadSpec) -> String {
+    if w.mix.len() < 2 {
+        return String::new();
+    }
+    let total: f64 = w.mix.iter().map(|m| m.weight).sum();
+    let percent = |weight: f64| 100.0 * weight / total;
+    let kinds = service_of(spec, &w.call.target).map_or(&[][..], |v| &v.kinds[..]);
+    if kinds.len() < 2 {
+        let writes: f64 = w.mix.iter().filter(|m| m.op == Op::Write).map(|m| m.weight).sum();
+        return format!("; {:.0}% writes", percent(writes));
+    }
+    let each: Vec<String> = w
+        .mix
+        .iter()
+        .map(|m| {
+            let op = if m.op == Op::Write { "writes" } else { "reads" };
+            let name = kinds.get(usize::from(m.class)).map_or("?", String::as_str);
+            format!("{:.0}% `{name}` ({op})", percent(m.weight))
+        })
+        .collect();
+    format!("; {}", each.join(", "))
+}
+
+/// A call in words; `sends_kind`: it names the request kind it sends (a workload with a mix
+/// picks one per request instead).
+fn call(spec: &WorldSpec, c: &CallSpec, sends_kind: bool) -> String {
+    let callee = service_of(spec, &c.target).filter(|v| sends_kind && v.kinds.len() > 1);
+    let kind = callee
+        .and_then(|v| v.kinds.get(usize::from(c.class)))
+        .map_or(String::new(), |k| format!(" with `{k}` requests"));
+    let mut s = format!("{}{kind}, waiting at most {} per attempt", target(spec, &c.target), ms(c.timeout as f64));
     let r = &c.retry;
     if r.max_attempts > 1 {
         let _ = write!(s, ", up to {} attempts (backoff from {})", r.max_attempts, ms(r.backoff_base as f64));
@@ -156,7 +208,11 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     let spec = c.spec;
     let topo = &spec.topology;
     let mut s = String::new();
-    let _ = writeln!(s, "{} — {}", sc.name, sc.description);
+    let _ = if sc.description.is_empty() {
+        writeln!(s, "{}", sc.name)
+    } else {
+        writeln!(s, "{} — {}", sc.name, sc.description)
+    };
     let v = sc.variants.iter().find(|v| v.name == c.variant).expect("the variant exists");
     let _ = writeln!(
         s,
@@ -228,13 +284,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             KeyDist::Uniform { n } => format!("{n} keys, all equally popular"),
             KeyDist::Zipf(z) => format!("{} keys with skewed popularity (Zipf, s = {})", z.n(), z.s()),
         };
-        let mix = if w.mix.len() > 1 {
-            let total: f64 = w.mix.iter().map(|m| m.weight).sum();
-            let writes: f64 = w.mix.iter().filter(|m| m.op == faultline_models::msg::Op::Write).map(|m| m.weight).sum();
-            format!("; {:.0}% writes", 100.0 * writes / total)
-        } else {
-            String::new()
-        };
+        let mix = mix(spec, w);
         let _ = writeln!(
             s,
             "  {} (in zone {}): {load}, from {} to {}; {keys}{mix}. Calls {}.",
@@ -242,7 +292,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             topo.zones[topo.nodes[w.node.0 as usize].zone.0 as usize].name,
             secs(w.start),
             secs(w.stop.min(spec.duration)),
-            call(spec, &w.call)
+            call(spec, &w.call, w.mix.len() < 2)
         );
     }
 
@@ -289,7 +339,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             workers(v.workers, v.queue_capacity, v.queue_timeout),
             v.rate_limit
                 .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
-            dist(&v.service_time[0]),
+            work(v),
             if v.propagate_deadlines {
                 format!(
                     "; it honours its callers' deadlines (drops what they gave up on{}, passes them on to its calls)",
@@ -300,7 +350,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             }
         );
         for c in &v.calls {
-            let _ = writeln!(s, "    then calls {}.", call(spec, c));
+            let _ = writeln!(s, "    then calls {}.", call(spec, c, true));
         }
     }
     for k in &spec.caches {

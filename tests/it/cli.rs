@@ -1253,6 +1253,51 @@ fn explain_describes_every_catalog_scenario_in_words() {
     assert!(at15 < at30, "{out}");
 }
 
+#[test]
+fn explain_names_each_request_kind_its_work_and_its_share_of_the_mix() {
+    let kinds = r#"
+[scenario]
+name = "kinds"
+duration_s = 5
+
+[[region]]
+name = "r"
+zones = ["a"]
+
+[[workload]]
+name = "users"
+zone = "a"
+target = "api"
+timeout_ms = 500
+arrival = { process = "poisson", rate_per_s = 100 }
+mix = [{ kind = "browse", weight = 7 }, { kind = "buy", weight = 3, op = "write" }]
+
+[[service]]
+name = "api"
+zones = ["a"]
+kinds = [{ name = "browse", service_time = { dist = "constant", value_ms = 2 } }, { name = "buy", service_time = { dist = "exponential", mean_ms = 20 } }]
+calls = [{ target = "db", kind = "slow", timeout_ms = 100 }]
+
+[[service]]
+name = "db"
+zones = ["a"]
+kinds = [{ name = "fast", service_time = { dist = "constant", value_ms = 1 } }, { name = "slow", service_time = { dist = "constant", value_ms = 9 } }]
+"#;
+    let out = stdout(&expect_code(&["explain", &temp_file("explain-kinds", "kinds.toml", kinds)], 0));
+    for said in [
+        "70% `browse` (reads), 30% `buy` (writes)",
+        "local work takes exactly 2 ms for `browse`, 20 ms on average (exponential) for `buy`",
+        "calls service `db` directly (round-robin over its instances) with `slow` requests",
+        "local work takes exactly 1 ms for `fast`, exactly 9 ms for `slow`",
+    ] {
+        assert!(out.contains(said), "no `{said}`:\n{out}");
+    }
+    // No description: the title is the name alone, not "kinds — ".
+    assert!(out.starts_with("kinds\n"), "{out}");
+    // The workload picks a kind per request: its call names none.
+    assert!(!out.contains("`api` directly (round-robin over its instances) with"), "{out}");
+}
+
 fn secs(t: u64) -> String {
     let s = t as f64 / 1e9;
     if s.fract() == 0.0 { format!("at {s:.0} s") } else { format!("at {s:.1} s") }

@@ -132,6 +132,7 @@ fn spec(c: u32, rho: f64, service_time: Dist, duration: Nanos) -> WorldSpec {
             propagate_deadlines: false,
             min_time_left: 0,
             service_time: vec![service_time],
+            kinds: vec![],
             rate_limit: None,
             calls: vec![],
         }],
