@@ -294,9 +294,15 @@ pub enum BreakerState {
     Open {
         until: Nanos,
     },
-    /// A trial call is in flight; other calls fail fast until it resolves.
-    HalfOpen,
+    /// A trial call is in flight (in this slot of the calls in flight); other calls fail fast
+    /// until it resolves, and only its outcome moves the breaker.
+    HalfOpen {
+        trial: u32,
+    },
 }
+
+/// [`BreakerState::HalfOpen`]'s trial before its call has a slot.
+const NO_TRIAL: u32 = u32::MAX;
 
 #[derive(Clone, Debug)]
 pub struct CallTarget {
@@ -336,22 +342,26 @@ impl CallTarget {
         match self.breaker_state {
             BreakerState::Closed { .. } => true,
             BreakerState::Open { until } if now >= until => {
-                self.breaker_state = BreakerState::HalfOpen;
+                self.breaker_state = BreakerState::HalfOpen { trial: NO_TRIAL };
                 stats.breaker_trials += 1;
                 true
             }
-            BreakerState::Open { .. } | BreakerState::HalfOpen => false,
+            BreakerState::Open { .. } | BreakerState::HalfOpen { .. } => false,
         }
     }
 
-    fn record(&mut self, now: Nanos, ok: bool, stats: &mut CallStats) {
+    /// The outcome of an attempt of the call in slot `slot`.
+    fn record(&mut self, now: Nanos, slot: u32, ok: bool, stats: &mut CallStats) {
         let Some(b) = self.breaker else { return };
         self.breaker_state = match (self.breaker_state, ok) {
+            // Calls admitted before it opened may still end while it is open, or while its trial
+            // runs: it stays open for its whole time, and only the trial decides what follows.
+            (BreakerState::Open { until }, _) => BreakerState::Open { until },
+            (BreakerState::HalfOpen { trial }, _) if trial != slot => BreakerState::HalfOpen { trial },
             (_, true) => BreakerState::Closed { consecutive_failures: 0 },
             (BreakerState::Closed { consecutive_failures }, false) if consecutive_failures + 1 < b.failures => {
                 BreakerState::Closed { consecutive_failures: consecutive_failures + 1 }
             }
-            (BreakerState::Open { until }, false) => BreakerState::Open { until },
             (_, false) => {
                 stats.breaker_opened += 1;
                 BreakerState::Open { until: now.saturating_add(b.open_for) }
@@ -612,6 +622,11 @@ impl Calls {
             replica: 0,
             maybe_applied: false,
         });
+        if let BreakerState::HalfOpen { trial } = &mut self.targets[target].breaker_state
+            && *trial == NO_TRIAL
+        {
+            *trial = (id >> 32) as u32;
+        }
         if let Some(caps) = &mut self.caps {
             let slot = (id >> 32) as usize;
             if caps.len() <= slot {
@@ -728,7 +743,7 @@ impl Calls {
                 r.leader_hint = (r.leader_hint + 1) % r.replicas.len() as u16;
             }
         }
-        self.targets[target].record(now, false, &mut self.stats);
+        self.targets[target].record(now, (id >> 32) as u32, false, &mut self.stats);
         let p = self.inflight.get(id).expect("live call");
         let retry = &self.targets[target].retry;
         if p.attempt < retry.max_attempts {
@@ -808,7 +823,7 @@ impl Calls {
             }
             self.release(primary, 1 - copy);
             let p = self.inflight.remove(primary).expect("live call");
-            self.targets[p.target as usize].record(now, true, &mut self.stats);
+            self.targets[p.target as usize].record(now, (primary >> 32) as u32, true, &mut self.stats);
             return Some(Outcome {
                 token: p.token,
                 result: CallResult::Ok,
@@ -1160,12 +1175,41 @@ mod tests {
         let o = c.start(500, &mut out, 0, 9, Req::DEFAULT).unwrap();
         assert_eq!((o.result, o.attempts), (CallResult::Failed(Status::Unavailable), 0), "fails fast while open");
         assert_eq!(c.start(1001, &mut out, 0, 10, Req::DEFAULT), None, "trial call goes through");
-        assert_eq!(c.targets[0].breaker_state, BreakerState::HalfOpen);
+        assert!(matches!(c.targets[0].breaker_state, BreakerState::HalfOpen { .. }));
         let trial = last_call(&out);
         assert!(c.start(1002, &mut out, 0, 11, Req::DEFAULT).is_some(), "only one trial at a time");
         c.on_response(1003, &mut out, trial, Resp::status(Status::Ok)).unwrap();
         assert_eq!(c.targets[0].breaker_state, BreakerState::Closed { consecutive_failures: 0 });
         assert_eq!((c.stats.breaker_opened, c.stats.breaker_rejected), (1, 2));
+    }
+
+    #[test]
+    fn breaker_stays_open_for_its_time_and_only_its_trial_closes_it() {
+        let mut c = calls(1, None);
+        c.targets[0].breaker = Some(BreakerPolicy { failures: 1, open_for: 1000 });
+        let mut out = Outbox::default();
+        // Three calls out while it is closed; the first fails and opens it.
+        let ids: Vec<CallId> = (0..3)
+            .map(|k| {
+                assert_eq!(c.start(0, &mut out, 0, k, Req::DEFAULT), None);
+                last_call(&out)
+            })
+            .collect();
+        c.on_response(10, &mut out, ids[0], Resp::status(Status::Error)).unwrap();
+        assert_eq!(c.targets[0].breaker_state, BreakerState::Open { until: 1010 });
+        // A call admitted before it opened succeeds late: it stays open all the same.
+        c.on_response(20, &mut out, ids[1], Resp::status(Status::Ok)).unwrap();
+        assert_eq!(c.targets[0].breaker_state, BreakerState::Open { until: 1010 }, "a late success");
+        assert!(c.start(30, &mut out, 0, 9, Req::DEFAULT).is_some(), "still fails fast");
+        // The trial: the other late call's outcome does not decide, the trial's does.
+        assert_eq!(c.start(1010, &mut out, 0, 10, Req::DEFAULT), None);
+        let trial = last_call(&out);
+        c.on_response(1011, &mut out, ids[2], Resp::status(Status::Ok)).unwrap();
+        assert!(matches!(c.targets[0].breaker_state, BreakerState::HalfOpen { .. }), "a late success mid-trial");
+        assert!(c.start(1012, &mut out, 0, 11, Req::DEFAULT).is_some(), "one trial at a time");
+        c.on_response(1013, &mut out, trial, Resp::status(Status::Error)).unwrap();
+        assert_eq!(c.targets[0].breaker_state, BreakerState::Open { until: 2013 }, "the failed trial reopens it");
+        assert_eq!((c.stats.breaker_opened, c.stats.breaker_trials, c.stats.breaker_rejected), (2, 1, 2));
     }
 
     #[test]

@@ -884,6 +884,16 @@ impl<'a> Checker<'a> {
                     Some(t) => self.dist(t),
                     None => Dist::Constant { value: 0.0 },
                 };
+                if let Some(b) = &w.breaker
+                    && think == (Dist::Constant { value: 0.0 })
+                {
+                    // An open breaker fails a call at once, and a user with no pause sends the
+                    // next at the same instant: simulated time would never move on.
+                    self.err(
+                        b.failures.span(),
+                        "a closed-loop workload with a `breaker` needs a `think_time` that is not always 0",
+                    );
+                }
                 Load::Closed { users, think }
             }
             (Some(_), Some(u)) => {
