@@ -49,6 +49,15 @@ struct Health {
 const PROBE_ROUND: u8 = 1;
 const PROBE_TIMEOUT: u8 = 2;
 
+/// The name of a timer tag in a trace, and whether its argument is a key.
+pub fn timer_name(tag: u8) -> (&'static str, bool) {
+    match tag {
+        PROBE_ROUND => ("probe-round", false),
+        PROBE_TIMEOUT => ("probe-timeout", true),
+        _ => ("timer", false),
+    }
+}
+
 #[derive(Debug)]
 pub struct Balancer {
     pub picker: Picker,

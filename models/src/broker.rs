@@ -135,6 +135,16 @@ const SESSION: u8 = 2;
 /// Probe round for one removed member (`arg`: `group << 32 | member`).
 const PROBE: u8 = 3;
 
+/// The name of a timer tag in a trace, and whether its argument is a key.
+pub fn timer_name(tag: u8) -> (&'static str, bool) {
+    match tag {
+        VISIBILITY => ("visibility", false),
+        SESSION => ("session-check", true),
+        PROBE => ("member-probe", true),
+        _ => ("timer", false),
+    }
+}
+
 /// `Record::delivery` of a message that is not in flight. Slab generations are even, so an odd
 /// key is never live.
 const IDLE: Key = u64::MAX;

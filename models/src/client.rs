@@ -35,6 +35,11 @@ pub struct ClientStreams {
 /// Timer tag of a closed-loop user's next request (`arg` = user index).
 const USER: u8 = 1;
 
+/// The name of a timer tag in a trace, and whether its argument is a key.
+pub fn timer_name(tag: u8) -> (&'static str, bool) {
+    (if tag == USER { "user-next" } else { "timer" }, false)
+}
+
 #[derive(Debug)]
 pub struct Client {
     load: Load,

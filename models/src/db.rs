@@ -213,6 +213,16 @@ const APPEND_TAG: u64 = 1 << 63;
 const TAG_ELECTION: u8 = 0;
 const TAG_HEARTBEAT: u8 = 1;
 const TAG_SHIP: u8 = 2;
+
+/// The name of a timer tag in a trace, and whether its argument is a key.
+pub fn timer_name(tag: u8) -> (&'static str, bool) {
+    match tag {
+        TAG_ELECTION => ("election", false),
+        TAG_HEARTBEAT => ("heartbeat", false),
+        TAG_SHIP => ("ship", false),
+        _ => ("timer", false),
+    }
+}
 const NO_HINT: u64 = u64::MAX;
 
 #[derive(Clone, Copy, Debug)]

@@ -221,6 +221,84 @@ impl Timer {
     }
 }
 
+/// A call id in a trace: `slot.generation`.
+struct Call(CallId);
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0 >> 32, self.0 & 0xffff_ffff)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Error => "error",
+            Status::Rejected => "rejected",
+            Status::Timeout => "timeout",
+            Status::Unavailable => "unavailable",
+            Status::Redirect => "redirect",
+        })
+    }
+}
+
+/// A message as a trace's `detail` says it (docs/cli.md): what it is, then its fields.
+impl std::fmt::Display for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let yes = |b: Flag, word: &'static str| if b.0 { word } else { "not" };
+        match self.kind {
+            MsgKind::Request(r) => {
+                let op = match r.op {
+                    Op::Read => "read",
+                    Op::Write => "write",
+                    Op::Probe => "probe",
+                };
+                write!(f, "request {op} call {} kind {} key {}", Call(self.call), r.class, r.key)?;
+                if r.deadline != NO_DEADLINE {
+                    write!(f, " deadline {} ns", r.deadline)?;
+                }
+                Ok(())
+            }
+            MsgKind::Response(r) => write!(f, "response {} call {} value {}", r.status, Call(self.call), r.value),
+            MsgKind::Db(d) => match d {
+                DbMsg::Append { term, prev_term, index, key } => {
+                    write!(f, "append term {term} index {index} key {key} prev_term {prev_term}")
+                }
+                DbMsg::AppendAck { term, matched, ok } => {
+                    write!(f, "append-ack term {term} matched {matched} {}", yes(ok, "ok"))
+                }
+                DbMsg::Heartbeat { term, last, commit } => {
+                    write!(f, "heartbeat term {term} last {last} commit {commit}")
+                }
+                DbMsg::Vote { term, last_term, last } => {
+                    write!(f, "vote term {term} last {last} last_term {last_term}")
+                }
+                DbMsg::VoteAck { term, granted } => write!(f, "vote-ack term {term} {}", yes(granted, "granted")),
+            },
+        }
+    }
+}
+
+impl Timer {
+    /// The timer as a trace's `detail` says it; `model` names a [`Timer::Model`] tag of the
+    /// component that set it, and says whether its argument is a key (shown `slot.generation`).
+    pub fn describe(self, model: impl FnOnce(u8) -> (&'static str, bool)) -> String {
+        match self {
+            Timer::Arrival => "arrival".to_owned(),
+            Timer::Retry(c) => format!("retry call {}", Call(c)),
+            Timer::Hedge(c) => format!("hedge call {}", Call(c)),
+            Timer::Deadline(t) => format!("attempt-deadline target {t}"),
+            Timer::WorkDone(j) => format!("work-done job {}", Call(j)),
+            Timer::Cap(c) => format!("inherited-deadline call {}", Call(c)),
+            Timer::Model { tag, arg } => match model(tag) {
+                (name, true) => format!("{name} {}", Call(arg)),
+                (name, false) => format!("{name} {arg}"),
+            },
+        }
+    }
+}
+
 /// Effects a component asks for while handling one event. Reused between events so the hot
 /// path does not allocate.
 #[derive(Debug, Default)]
@@ -242,5 +320,38 @@ impl Outbox {
 
     pub fn is_empty(&self) -> bool {
         self.sends.is_empty() && self.timers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_details_are_words_and_fields() {
+        let call = 3 << 32 | 7;
+        let req = Req { class: 1, op: Op::Write, key: 42, deadline: 5_000 };
+        let said = |kind: MsgKind| Msg { call, kind }.to_string();
+        assert_eq!(said(MsgKind::Request(req)), "request write call 3.7 kind 1 key 42 deadline 5000 ns");
+        assert_eq!(said(MsgKind::Request(Req::DEFAULT)), "request read call 3.7 kind 0 key 0");
+        assert_eq!(
+            said(MsgKind::Response(Resp { status: Status::Rejected, value: 9 })),
+            "response rejected call 3.7 value 9"
+        );
+        let db = |d: DbMsg| said(MsgKind::Db(d));
+        assert_eq!(
+            db(DbMsg::Append { term: 2, prev_term: 1, index: 8, key: 5 }),
+            "append term 2 index 8 key 5 prev_term 1"
+        );
+        assert_eq!(db(DbMsg::AppendAck { term: 2, matched: 7, ok: Flag(false) }), "append-ack term 2 matched 7 not");
+        assert_eq!(db(DbMsg::Heartbeat { term: 2, last: 8, commit: 6 }), "heartbeat term 2 last 8 commit 6");
+        assert_eq!(db(DbMsg::Vote { term: 3, last_term: 2, last: 8 }), "vote term 3 last 8 last_term 2");
+        assert_eq!(db(DbMsg::VoteAck { term: 3, granted: Flag(true) }), "vote-ack term 3 granted");
+        let none = |_| unreachable!("not a model timer");
+        assert_eq!(Timer::Retry(call).describe(none), "retry call 3.7");
+        assert_eq!(Timer::Deadline(2).describe(none), "attempt-deadline target 2");
+        assert_eq!(Timer::WorkDone(call).describe(none), "work-done job 3.7");
+        assert_eq!(Timer::Model { tag: 1, arg: call }.describe(|_| ("work-done job", true)), "work-done job 3.7");
+        assert_eq!(Timer::Model { tag: 1, arg: 4 }.describe(|_| ("heartbeat", false)), "heartbeat 4");
     }
 }

@@ -268,6 +268,11 @@ pub struct Participant {
 /// Timer tag: a job's work is done (`arg` = job key).
 const WORK: u8 = 1;
 
+/// The name of a timer tag in a trace, and whether its argument is a key.
+pub fn timer_name(tag: u8) -> (&'static str, bool) {
+    if tag == WORK { ("work-done job", true) } else { ("timer", false) }
+}
+
 impl Participant {
     pub fn new(cfg: ParticipantConfig, calls: Calls, rng: ParticipantStreams) -> Participant {
         let sheds = cfg.queue_timeout.is_some() || cfg.propagate_deadlines;

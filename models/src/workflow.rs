@@ -198,6 +198,16 @@ pub const MAX_COMPENSATION_PAUSE: Nanos = 30_000_000_000;
 const LOG: u8 = 1;
 const DEADLINE: u8 = 2;
 const RETRY: u8 = 3;
+
+/// The name of a timer tag in a trace, and whether its argument is a key.
+pub fn timer_name(tag: u8) -> (&'static str, bool) {
+    match tag {
+        LOG => ("log-written", false),
+        DEADLINE => ("reply-deadline", false),
+        RETRY => ("step-retry", false),
+        _ => ("timer", false),
+    }
+}
 /// The one timer behind the `reply_within` deadlines.
 const DEADLINE_TIMER: Timer = Timer::Model { tag: DEADLINE, arg: 0 };
 

@@ -37,6 +37,21 @@ pub enum Component {
     Coordinator(Coordinator),
 }
 
+impl Component {
+    /// Names of this kind of component's [`Timer::Model`] tags, for the trace.
+    fn timer_names(&self) -> fn(u8) -> (&'static str, bool) {
+        match self {
+            Component::Client(_) => crate::client::timer_name,
+            Component::Balancer(_) => crate::balancer::timer_name,
+            Component::Broker(_) => crate::broker::timer_name,
+            Component::Replica(_) => crate::db::timer_name,
+            Component::Participant(_) => crate::saga::timer_name,
+            Component::Coordinator(_) => crate::workflow::timer_name,
+            Component::Service(_) | Component::Cache(_) => |_| ("timer", false),
+        }
+    }
+}
+
 /// The actors of one business workflow.
 #[derive(Clone, Debug, Default)]
 pub struct WorkflowActors {
@@ -891,7 +906,7 @@ impl World {
                 let a = &mut self.actors[to as usize];
                 if !self.net.is_up(a.node) {
                     self.net_stats.dropped_on_arrival += 1;
-                    self.trace_event("drop-on-arrival", to, from, || format!("{msg:?}"));
+                    self.trace_event("drop-on-arrival", to, from, |_| msg.to_string());
                     return;
                 }
                 self.net_stats.delivered += 1;
@@ -907,15 +922,19 @@ impl World {
                     Component::Participant(p) => p.on_msg(now, &mut self.out, health, ActorId(from), msg),
                     Component::Coordinator(c) => c.on_msg(now, &mut self.out, ActorId(from), msg),
                 }
-                self.trace_event("deliver", to, from, || format!("{msg:?}"));
+                self.trace_event("deliver", to, from, |_| msg.to_string());
                 self.flush(to);
             }
             Ev::Timer { actor, epoch, t } => {
                 let (code, arg) = t.code();
                 self.engine.hash_mut().pair(2 | u64::from(actor) << 4 | code << 34, arg);
                 let a = &mut self.actors[actor as usize];
+                // The component's names for its own timers, read only when tracing.
+                let describe = move |w: &World| t.describe(w.actors[actor as usize].comp.timer_names());
                 if a.epoch != epoch {
-                    self.trace_event("stale-timer", actor, u32::MAX, || format!("{t:?} (set before a crash)"));
+                    self.trace_event("stale-timer", actor, u32::MAX, |w| {
+                        format!("{} (set before a crash)", describe(w))
+                    });
                     return; // set before a crash
                 }
                 let health =
@@ -930,7 +949,7 @@ impl World {
                     Component::Participant(p) => p.on_timer(now, &mut self.out, health, t),
                     Component::Coordinator(c) => c.on_timer(now, &mut self.out, t),
                 }
-                self.trace_event("timer", actor, u32::MAX, || format!("{t:?}"));
+                self.trace_event("timer", actor, u32::MAX, describe);
                 self.flush(actor);
             }
             Ev::FaultStart(i) => self.fault(i as usize, true),
@@ -946,7 +965,7 @@ impl World {
         if start == active {
             // Already started (or already healed by an earlier command): nothing changes.
             let name = f.name.clone();
-            self.trace_event("fault-noop", u32::MAX, u32::MAX, || name);
+            self.trace_event("fault-noop", u32::MAX, u32::MAX, |_| name);
             return;
         }
         self.engine.hash_mut().word(3 | ((i as u64) << 8) | (u64::from(start) << 40));
@@ -980,7 +999,7 @@ impl World {
             }
         }
         let name = f.name.clone();
-        self.trace_event(if start { "fault-start" } else { "fault-end" }, u32::MAX, u32::MAX, || name);
+        self.trace_event(if start { "fault-start" } else { "fault-end" }, u32::MAX, u32::MAX, |_| name);
         for node in transitions.went_down {
             for k in 0..self.on_node[node.0 as usize].len() {
                 let id = self.on_node[node.0 as usize][k];
@@ -1049,14 +1068,14 @@ impl World {
 
     /// The check for a sink inline at every event; the recording itself out of line.
     #[inline(always)]
-    fn trace_event(&mut self, kind: &'static str, actor: u32, peer: u32, detail: impl FnOnce() -> String) {
+    fn trace_event(&mut self, kind: &'static str, actor: u32, peer: u32, detail: impl FnOnce(&World) -> String) {
         if self.sink.is_some() {
             self.trace_event_slow(kind, actor, peer, detail);
         }
     }
 
     #[inline(never)]
-    fn trace_event_slow(&mut self, kind: &'static str, actor: u32, peer: u32, detail: impl FnOnce() -> String) {
+    fn trace_event_slow(&mut self, kind: &'static str, actor: u32, peer: u32, detail: impl FnOnce(&World) -> String) {
         if let Some(mut sink) = self.sink.take() {
             let name = |i: u32| if i == u32::MAX { "-" } else { self.actors[i as usize].name.as_str() };
             let r = TraceRecord {
@@ -1065,7 +1084,7 @@ impl World {
                 kind,
                 actor: name(actor),
                 peer: name(peer),
-                detail: detail(),
+                detail: detail(self),
             };
             sink.record(&r);
             self.sink = Some(sink);

@@ -689,6 +689,16 @@ fn a_trace_of_a_complete_run_is_json_lines() {
         );
         if kind.starts_with("fault-") {
             faults.push((kind, t_ns));
+        } else {
+            // A message's or timer's `detail` is words the docs list, not Rust's debug text.
+            let detail = v["detail"].as_str().unwrap();
+            let word = detail.split(' ').next().unwrap();
+            assert!(trace_doc.contains(&format!("`{word}`")), "line {}: `{word}` is not in docs/cli.md: {v}", n + 1);
+            assert!(
+                !detail.contains(['{', '(', ':']) || detail.ends_with("(set before a crash)"),
+                "line {}: {v}",
+                n + 1
+            );
         }
     }
     assert!(last.0 <= u(&r, "events") && last.1 <= u(&r, "sim_time_ns"), "the trace ends within the run");
