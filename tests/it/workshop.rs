@@ -17,7 +17,7 @@ const LABS: &[(&str, &[(&str, &str)])] = &[
         &[
             (
                 "zone = \"eu-west-a\"\nservice = \"inventory\"\nstrategy = \"round-robin\"",
-                "zone = \"us-east-b\"\nservice = \"inventory\"\nstrategy = \"round-robin\"\nhealth_check = { interval_ms = 100, timeout_ms = 50 }",
+                "zone = \"us-east-b\"\nservice = \"inventory\"\nstrategy = \"round-robin\"\nhealth_check = { interval_ms = 100, timeout_ms = 200 }\nfailover = [\"us-east\", \"eu-west\"]",
             ),
             (
                 "region = \"eu-west\"\ninstances = 4",
@@ -150,5 +150,61 @@ fn the_names_in_the_labs_comments_are_in_the_scenario_reference() {
                 );
             }
         }
+    }
+}
+
+/// Lab 5's designs, as the instructor page compares them: the inventory balancer moved to
+/// us-east, inventory in both regions, and the balancer's settings below.
+fn lab_5_with(balancer: &str) -> Scenario {
+    lab(
+        "lab-5-failover",
+        &[
+            (
+                "zone = \"eu-west-a\"\nservice = \"inventory\"\nstrategy = \"round-robin\"",
+                &format!("zone = \"us-east-b\"\nservice = \"inventory\"\n{balancer}"),
+            ),
+            (
+                "region = \"eu-west\"\ninstances = 4",
+                "zones = [\"us-east-a\", \"us-east-b\", \"eu-west-a\", \"eu-west-b\"]\ninstances = 4",
+            ),
+        ],
+    )
+}
+
+#[test]
+fn lab_5s_health_checks_reach_eu_west_and_only_a_balancer_that_routes_around_the_dead_passes() {
+    let probes = "health_check = { interval_ms = 100, timeout_ms = 200 }";
+    let answer = lab_5_with(&format!("strategy = \"round-robin\"\n{probes}\nfailover = [\"us-east\", \"eu-west\"]"));
+    let round_robin = lab_5_with(&format!("strategy = \"round-robin\"\n{probes}"));
+    let least_outstanding = lab_5_with(&format!("strategy = \"least-outstanding\"\n{probes}"));
+    let short_probes = lab_5_with("strategy = \"round-robin\"\nhealth_check = { interval_ms = 100, timeout_ms = 50 }");
+    let no_probes = lab_5_with("strategy = \"round-robin\"");
+    let inventory_lb =
+        |r: &testing::Outcome| r.report.balancers.iter().find(|b| b.name == "inventory-lb").unwrap().clone();
+    for seed in 1..=3 {
+        // The answer's probes outlast the ~80 ms round trip: the eu-west instances are taken
+        // out at the outage and put back after it, not at start-up.
+        let r = testing::run(&answer, None, seed).unwrap();
+        let lb = inventory_lb(&r);
+        assert_eq!((lb.marked_down, lb.marked_up), (2, 2), "seed {seed}: the answer's probes");
+        // Probes shorter than the round trip take eu-west out for good at start-up.
+        let lb = inventory_lb(&testing::run(&short_probes, None, seed).unwrap());
+        assert_eq!((lb.marked_down, lb.marked_up), (2, 0), "seed {seed}: 50 ms probes");
+        // Active-active round-robin keeps sending half the calls to the dead region until two
+        // probes have failed: each waits out the 300 ms call timeout, and p99 misses the goal.
+        let r = testing::run(&round_robin, None, seed).unwrap();
+        assert!(
+            r.violations.iter().any(|v| v.check.starts_with("p99_ms")) && r.violations.len() == 1,
+            "seed {seed}: round-robin active-active {:?}",
+            r.violations
+        );
+        // Least-outstanding stops picking the dead instances at once, and passes.
+        let r = testing::run(&least_outstanding, None, seed).unwrap();
+        assert!(r.violations.is_empty(), "seed {seed}: least-outstanding {:?}", r.violations);
+        // Without health checks the calls to dead instances hold the web tier's workers for
+        // the whole call timeout: the web tier collapses and almost nothing succeeds.
+        let r = testing::run(&no_probes, None, seed).unwrap();
+        let success = r.violations.iter().find(|v| v.check.starts_with("success_rate")).and_then(|v| v.value);
+        assert!(success.is_some_and(|s| s < 0.2), "seed {seed}: no health checks, success {success:?}");
     }
 }
