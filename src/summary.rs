@@ -537,12 +537,14 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
                 num(d.mean, format!("{:+.4} ± {:.4}", d.mean, ch.ci_simultaneous)),
                 ch.relative.map_or_else(|| "-".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
             );
-            if ch.lost_values > 0 {
+            if ch.lost_values + ch.gained_values > 0 {
                 let _ = writeln!(
                     s,
-                    "  {:<18} nothing succeeded on {} of the candidate where the baseline had successes",
+                    "  {:<18} nothing succeeded on {} of the candidate where the baseline had successes, \
+                     and the reverse on {}",
                     "",
-                    count(ch.lost_values, "seed")
+                    count(ch.lost_values, "seed"),
+                    ch.gained_values
                 );
             }
         }

@@ -40,6 +40,22 @@ fn half_width(xs: &[f64], confidence: f64) -> f64 {
     t.inverse_cdf(0.5 + confidence / 2.0) * se
 }
 
+/// Whether values were lost on significantly more seeds than they were gained (an exact sign
+/// test on the seeds where exactly one side has a value). With no change, a seed is as likely to
+/// lose its value as to gain it. The intervals are two-sided but read on one side only, so each
+/// spends half of its `1 − confidence` on the side that decides; this test, one-sided, gets the
+/// other half, and the gate's false alarms stay within [`FALSE_ALARM`].
+fn more_often(lost: usize, gained: usize, confidence: f64) -> bool {
+    let n = lost + gained;
+    if lost == 0 {
+        return false;
+    }
+    // P(at least `lost` of `n` fair coin flips), summed in logs to stay finite for large n.
+    let ln_c = |k: usize| statrs::function::factorial::ln_binomial(n as u64, k as u64);
+    let p: f64 = (lost..=n).map(|k| (ln_c(k) - n as f64 * std::f64::consts::LN_2).exp()).sum();
+    p <= (1.0 - confidence) / 2.0
+}
+
 /// Whether a higher value of a figure is better (only the success rate); lower is better for
 /// latencies and timeouts.
 fn higher_is_better(figure: &str) -> bool {
@@ -67,8 +83,10 @@ pub struct FigureChange {
     /// The mean difference over the baseline's mean (`null` when that is 0).
     pub relative: Option<f64>,
     /// Paired seeds where the baseline has a value and the candidate none: a latency where
-    /// nothing succeeded any more. Any is a regression, whatever the interval says.
+    /// nothing succeeded any more.
     pub lost_values: usize,
+    /// The mirror: seeds where the candidate has a value and the baseline none.
+    pub gained_values: usize,
     pub verdict: Verdict,
 }
 
@@ -179,6 +197,8 @@ pub fn compare(
                     pairs.iter().filter_map(|(b, c)| Some((figure(b, f)?, figure(c, f)?))).collect();
                 let lost_values =
                     pairs.iter().filter(|(b, c)| figure(b, f).is_some() && figure(c, f).is_none()).count();
+                let gained_values =
+                    pairs.iter().filter(|(b, c)| figure(b, f).is_none() && figure(c, f).is_some()).count();
                 let mean = |xs: Vec<f64>| Estimate::of(&xs).mean;
                 let b = mean(both.iter().map(|p| p.0).collect());
                 let c = mean(both.iter().map(|p| p.1).collect());
@@ -189,9 +209,9 @@ pub fn compare(
                 let ci = if diffs.len() >= 2 { half_width(&diffs, confidence) } else { f64::INFINITY };
                 let (lo, hi) = (worse * difference.mean - ci, worse * difference.mean + ci);
                 let allowed = tolerance * b.abs();
-                let verdict = if lost_values > 0 || lo > allowed {
+                let verdict = if lo > allowed || more_often(lost_values, gained_values, confidence) {
                     Verdict::Regressed
-                } else if hi < -allowed {
+                } else if hi < -allowed || more_often(gained_values, lost_values, confidence) {
                     Verdict::Improved
                 } else {
                     Verdict::NoSignificantChange
@@ -206,6 +226,7 @@ pub fn compare(
                         ci_simultaneous: ci,
                         relative,
                         lost_values,
+                        gained_values,
                         verdict,
                     },
                 )
@@ -337,15 +358,43 @@ mod tests {
         let p99 = &gated.variants[0].figures["latency_p99_ms"];
         assert_eq!((p99.verdict, p99.lost_values, p99.difference.n), (Verdict::Regressed, 20, 0));
         assert!(gated.regressed);
-        // Down on one seed only: still a regression, whatever the other seeds' interval says.
+        // Down on one seed only: no evidence on its own (a fair coin lands that way half the
+        // time), and the seeds where both have a value are compared as usual.
         let mut one = base.clone();
         one[3].latency_ms = LatencySummary::default();
         let c = compare(&base, &one, &[], 0.0).unwrap();
         let p99 = &c.variants[0].figures["latency_p99_ms"];
-        assert_eq!((p99.verdict, p99.lost_values, p99.difference.n), (Verdict::Regressed, 1, 19));
-        // The baseline down and the candidate up is no loss: compared where both have a value.
-        let c = compare(&one, &base, &[], 0.0).unwrap();
-        assert_eq!(c.variants[0].figures["latency_p99_ms"].verdict, Verdict::NoSignificantChange);
+        assert_eq!((p99.verdict, p99.lost_values, p99.difference.n), (Verdict::NoSignificantChange, 1, 19));
+        // Down on 12 of 20 seeds, up on none: p = 2^-12, under (1 − 99.17%) / 2 for k = 6.
+        let mut many = base.clone();
+        many[..12].iter_mut().for_each(|r| r.latency_ms = LatencySummary::default());
+        let c = compare(&base, &many, &[], 0.0).unwrap();
+        let p99 = &c.variants[0].figures["latency_p99_ms"];
+        assert_eq!((p99.verdict, p99.lost_values, p99.gained_values), (Verdict::Regressed, 12, 0));
+        // ... and the mirror is an improvement.
+        let c = compare(&many, &base, &[], 0.0).unwrap();
+        let p99 = &c.variants[0].figures["latency_p99_ms"];
+        assert_eq!((p99.verdict, p99.lost_values, p99.gained_values), (Verdict::Improved, 0, 12));
+        // As many lost as gained (two sweeps that do not share random numbers, where seeds
+        // without a success are common): no change.
+        let mut swapped = many.clone();
+        swapped[12..].iter_mut().for_each(|r| r.latency_ms = LatencySummary::default());
+        swapped[..8].clone_from_slice(&base[..8]);
+        let c = compare(&many, &swapped, &[], 0.0).unwrap();
+        let p99 = &c.variants[0].figures["latency_p99_ms"];
+        assert_eq!((p99.verdict, p99.lost_values, p99.gained_values), (Verdict::NoSignificantChange, 8, 8));
+    }
+
+    #[test]
+    fn the_sign_test_is_exact() {
+        // One-sided P(X ≥ k) for X ~ Binomial(n, 1/2) against (1 − confidence) / 2.
+        assert!(more_often(5, 0, 1.0 - 2.0 * 0.0313)); // 2^-5 = 0.03125
+        assert!(!more_often(5, 0, 1.0 - 2.0 * 0.0312));
+        assert!(!more_often(0, 0, 0.0));
+        // P(X ≥ 9 | n = 10) = 11/1024 = 0.01074.
+        assert!(more_often(9, 1, 1.0 - 2.0 * 0.01075) && !more_often(9, 1, 1.0 - 2.0 * 0.01074));
+        // Large n stays finite: 600 of 1000 is far beyond chance.
+        assert!(more_often(600, 400, 1.0 - 2.0 * 1e-9) && !more_often(500, 500, 0.5));
     }
 
     #[test]
