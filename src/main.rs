@@ -152,6 +152,10 @@ enum Command {
         files: Vec<String>,
         #[arg(long, value_name = "DIR")]
         out: String,
+        /// The scenario whose expectations to check (default: the file or catalog name the
+        /// records give, as the sweep was run).
+        #[arg(long, value_name = "SCENARIO")]
+        scenario: Option<String>,
     },
     /// Gate a candidate sweep against a baseline sweep (their `--out` files), paired by seed:
     /// exit 1 when a figure regressed beyond its confidence interval (simultaneous intervals:
@@ -176,6 +180,10 @@ enum Command {
         files: Vec<String>,
         #[arg(long)]
         json: bool,
+        /// The scenario whose expectations to check (default: the file or catalog name the
+        /// records give, as the sweep was run).
+        #[arg(long, value_name = "SCENARIO")]
+        scenario: Option<String>,
     },
     /// Check a Jepsen-style history (JSON Lines) for linearizability (exit 1 if it is not).
     CheckHistory {
@@ -292,6 +300,17 @@ enum Failure {
     BadInput(String),
     Scenario(ScenarioErrors),
     Budget(faultline_sim::BudgetExceeded),
+}
+
+impl Failure {
+    /// One line for a note.
+    fn message(&self) -> String {
+        match self {
+            Failure::BadInput(m) => m.clone(),
+            Failure::Scenario(errs) => errs.errors.first().map_or_else(String::new, |e| e.one_line()),
+            Failure::Budget(e) => e.to_string(),
+        }
+    }
 }
 
 impl From<ScenarioErrors> for Failure {
@@ -538,23 +557,36 @@ fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failur
 }
 
 /// Aggregates records (variants in order of first appearance) with their scenario's
-/// expectations (the records name it: a catalog name or a path) — unless that file has been
-/// edited since (another fingerprint): its expectations may no longer be the records' ones.
-fn aggregate_records(runs: &sweep::Runs) -> sweep::SweepReport {
+/// expectations: `scenario` if given (it must load), else the one the records name (a catalog
+/// name, or a path as the sweep was given it) — unless that file has been edited since (another
+/// fingerprint): its expectations may no longer be the records' ones. A scenario that is not
+/// there is said on stderr, never skipped in silence: a gate must not pass for want of a file.
+fn aggregate_records(runs: &sweep::Runs, scenario: Option<&str>) -> Result<sweep::SweepReport, Failure> {
     let records = runs.records();
-    let scenario = records[0].scenario.clone();
+    let named = records[0].scenario.clone();
     let (_, order) = sweep::by_variant(records);
-    let expectations = match load(&scenario) {
-        Ok(sc) if records[0].fingerprint.as_ref().is_none_or(|f| *f == sc.fingerprint) => sc.expectations,
-        Ok(_) => {
-            eprintln!(
-                "note: {scenario} has changed since these runs (another fingerprint): its expectations are not checked"
-            );
-            Vec::new()
-        }
-        Err(_) => Vec::new(),
+    let loaded = match scenario {
+        Some(path) => load(path).map(|sc| (path, sc))?,
+        None => match load(&named) {
+            Ok(sc) => (named.as_str(), sc),
+            Err(e) => {
+                note!(
+                    "note: the records' scenario cannot be read here, so its expectations are not checked \
+                     (name it with --scenario): {}",
+                    e.message()
+                );
+                return Ok(runs.aggregate(&named, &order, &[]));
+            }
+        },
     };
-    runs.aggregate(&scenario, &order, &expectations)
+    let (path, sc) = loaded;
+    let expectations = if records[0].fingerprint.as_ref().is_none_or(|f| *f == sc.fingerprint) {
+        sc.expectations
+    } else {
+        note!("note: {path} has changed since these runs (another fingerprint): its expectations are not checked");
+        Vec::new()
+    };
+    Ok(runs.aggregate(&named, &order, &expectations))
 }
 
 /// What a compiled scenario holds, for `validate`: each kind of component it has, and its faults.
@@ -934,9 +966,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Sweep(args) => sweep_cmd(args),
-        Command::Report { files, out } => {
+        Command::Report { files, out, scenario } => {
             let runs = read_sweep_files(&files, true)?;
-            let report = aggregate_records(&runs);
+            let report = aggregate_records(&runs, scenario.as_deref())?;
             write_html(&out, &report, runs.records())?;
             Ok(0)
         }
@@ -959,9 +991,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 0
             })
         }
-        Command::Merge { files, json } => {
+        Command::Merge { files, json, scenario } => {
             let runs = read_sweep_files(&files, false)?;
-            let report = aggregate_records(&runs);
+            let report = aggregate_records(&runs, scenario.as_deref())?;
             print_sweep(&report, json)?;
             Ok(sweep_exit(&report))
         }

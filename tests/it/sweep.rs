@@ -291,3 +291,26 @@ fn records_of_another_scenario_or_an_edited_one_are_neither_resumed_nor_pooled()
     let (code, _, err) = faultline(&["merge", &old]);
     assert_ne!(code, 2, "{err}");
 }
+
+/// `merge` and `report` check the expectations of the scenario the records name; when it cannot
+/// be read where they run (a relative path, a moved file), they say so rather than pass the
+/// gate in silence, and `--scenario` names it.
+#[test]
+fn merge_says_when_it_cannot_check_expectations_and_takes_the_scenario_named() {
+    let lab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/workshop/lab-1-queueing.toml");
+    let (file, moved, out) = (tmp("gate.toml"), tmp("gate-moved.toml"), tmp("gate.jsonl"));
+    std::fs::copy(&lab, &file).unwrap();
+    assert_eq!(faultline(&["sweep", &file, "--seeds", "1..3", "--out", &out]).0, 1, "lab 1 fails its goals as shipped");
+    let (code, _, err) = faultline(&["merge", &out]);
+    assert_eq!(code, 1, "{err}");
+    std::fs::rename(&file, &moved).unwrap();
+    let (code, _, err) = faultline(&["merge", &out]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("its expectations are not checked (name it with --scenario)"), "{err}");
+    let (code, _, err) = faultline(&["merge", &out, "--scenario", &moved]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("expectation failed"), "{err}");
+    let dir = tmp("gate-report");
+    let (code, _, err) = faultline(&["report", &out, "--out", &dir, "--scenario", "no-such-scenario"]);
+    assert_eq!(code, 2, "{err}");
+}
