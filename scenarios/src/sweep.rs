@@ -337,11 +337,12 @@ pub struct OverSeeds {
 }
 
 impl OverSeeds {
-    /// `None` without values.
+    /// Nearest-rank quantiles: the `⌈p·n⌉`-th smallest of `n` values (the median of two is the
+    /// lower; every quantile is a value some seed gave). `None` without values.
     fn of(xs: &[f64]) -> Option<OverSeeds> {
         let mut v = xs.to_vec();
         v.sort_by(f64::total_cmp);
-        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        let q = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
         (!v.is_empty()).then(|| OverSeeds { min: q(0.0), p50: q(0.5), p90: q(0.9), max: q(1.0) })
     }
 }
@@ -744,6 +745,19 @@ pub fn read_records_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_over_seeds_are_nearest_rank() {
+        let q = |xs: &[f64]| OverSeeds::of(xs).unwrap();
+        assert_eq!(q(&[7.0]), OverSeeds { min: 7.0, p50: 7.0, p90: 7.0, max: 7.0 });
+        // Of two, the median is the lower (it was the higher, the max, before).
+        assert_eq!(q(&[9.0, 3.0]), OverSeeds { min: 3.0, p50: 3.0, p90: 9.0, max: 9.0 });
+        let ten: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        assert_eq!(q(&ten), OverSeeds { min: 1.0, p50: 5.0, p90: 9.0, max: 10.0 });
+        let eleven: Vec<f64> = (1..=11).map(f64::from).collect();
+        assert_eq!(q(&eleven), OverSeeds { min: 1.0, p50: 6.0, p90: 10.0, max: 11.0 });
+        assert_eq!(OverSeeds::of(&[]), None);
+    }
 
     #[test]
     fn t_quantiles_match_tables() {
