@@ -270,7 +270,9 @@ fn paired(report: &SweepReport) -> Result<Chart, String> {
     for p in &report.paired {
         for (f, _, k) in figures {
             if let Some(e) = p.differences.get(f) {
-                let _ = writeln!(csv, "{},{},{f},{},{}", p.variant, p.baseline, e.mean * k, e.ci95 * k);
+                // Empty where there is no value (n = 0) or no interval (one seed), not NaN or inf.
+                let num = |x: f64| if x.is_finite() { (x * k).to_string() } else { String::new() };
+                let _ = writeln!(csv, "{},{},{f},{},{}", p.variant, p.baseline, num(e.mean), num(e.ci95));
             }
         }
     }
@@ -278,7 +280,9 @@ fn paired(report: &SweepReport) -> Result<Chart, String> {
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
+        let single = report.paired.first().is_some_and(|p| p.seeds < 2);
         let title = match report.paired.first() {
+            Some(p) if single => format!("Paired differences: variant − {} on one seed (no interval)", p.baseline),
             Some(p) => format!("Paired differences: variant − {} on the same seeds (mean, 95% CI)", p.baseline),
             None => "Paired differences (one variant only: nothing to compare)".to_owned(),
         };
@@ -292,7 +296,9 @@ fn paired(report: &SweepReport) -> Result<Chart, String> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, p)| {
-                    p.differences.get(f).map(|e| (i, e.mean * k, if e.ci95.is_finite() { e.ci95 * k } else { 0.0 }))
+                    // No point without a value; no whiskers without an interval (one seed).
+                    let e = p.differences.get(f).filter(|e| e.n > 0)?;
+                    Some((i, e.mean * k, if e.ci95.is_finite() { e.ci95 * k } else { 0.0 }))
                 })
                 .collect();
             let span = pts.iter().map(|&(_, m, c)| m.abs() + c).fold(0.0, f64::max).max(1e-6) * 1.2;
@@ -373,11 +379,7 @@ pub fn render(report: &SweepReport, records: &[SeedRecord]) -> Result<Vec<(Strin
     );
     html.push_str("<table><tr><th>variant</th><th>seeds</th><th>success %</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>anomalies</th></tr>\n");
     for v in &report.variants {
-        let est = |f: &str, k: f64| {
-            v.figures.get(f).map_or("-".to_owned(), |e| {
-                format!("{:.2} ± {:.2}", e.mean * k, if e.ci95.is_finite() { e.ci95 * k } else { 0.0 })
-            })
-        };
+        let est = |f: &str, k: f64| v.figures.get(f).map_or("-".to_owned(), |e| e.cell(k, 2));
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -297,6 +297,18 @@ impl Estimate {
     }
 }
 
+impl Estimate {
+    /// `mean ± ci95` scaled by `k`, to `digits` places, for a table: `-` without a value, the
+    /// mean alone from a single seed (its interval is infinite).
+    pub fn cell(&self, k: f64, digits: usize) -> String {
+        match self.n {
+            0 => "-".to_owned(),
+            1 => format!("{:.digits$}", self.mean * k),
+            _ => format!("{:.digits$} ± {:.digits$}", self.mean * k, self.ci95 * k),
+        }
+    }
+}
+
 /// `mean ± ci95` to the format's precision (4 places by default); `no value` without a value
 /// (e.g. a latency where nothing succeeded), and no interval from a single value.
 impl std::fmt::Display for Estimate {

@@ -1362,6 +1362,14 @@ fn long_version_names_the_simulation_revision() {
     let o = expect_code(&["--version"], 0);
     let want = format!("(simulation revision {})", faultline_models::SIM_REVISION);
     assert!(stdout(&o).contains(&want), "{}", stdout(&o));
+    // One seed: a mean without an interval (not `± 0.00`), and no `inf` or `NaN` in the data.
+    let one = temp_path("report-one-seed");
+    expect_code(&["sweep", "circuit-breaker", "--seeds", "5..6", "--report", one.to_str().unwrap()], 0);
+    let html = std::fs::read_to_string(one.join("index.html")).unwrap();
+    assert!(!html.contains(" ± "), "one seed has no interval");
+    assert!(html.contains("on one seed (no interval)"), "the paired chart says so");
+    let csv = std::fs::read_to_string(one.join("paired-differences.csv")).unwrap();
+    assert!(!csv.contains("inf") && !csv.contains("NaN") && csv.lines().skip(1).all(|l| l.ends_with(',')), "{csv}");
 }
 
 /// The summary's last window ends where the run did, not a whole window later; windows shorter
