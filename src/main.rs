@@ -359,7 +359,8 @@ fn report_scenario_errors(errs: &ScenarioErrors) {
 
 /// A scenario argument: a path to a TOML file, or the name of a catalog entry.
 /// The run's output (JSON or summary) with the scenario's expectations checked: exit 1 if one
-/// fails.
+/// fails. Each failed one is named once where a person reads the result: in the summary's
+/// `FAIL` lines, or with `--json` (which only a program reads) on stderr.
 fn with_expectations(sc: &Scenario, variant: &str, report: &faultline_models::RunReport, json: bool) -> (u8, String) {
     let mut value = serde_json::to_value(report).expect("report serialises");
     let verdicts: Vec<expect::Verdict> =
@@ -376,15 +377,15 @@ fn with_expectations(sc: &Scenario, variant: &str, report: &faultline_models::Ru
             t.push_str(&format!("\nexpectations ({} of {} passed)\n", verdicts.len() - failed, verdicts.len()));
             for v in &verdicts {
                 let during = v.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
-                let value = v.value.map_or("no value".to_owned(), |x| format!("{x}"));
+                let value = v.value.map_or("no value".to_owned(), |x| expect::show_value(&v.check, x));
                 t.push_str(&format!("  {} {}{during}: {value}\n", if v.passed { "pass" } else { "FAIL" }, v.check));
             }
         }
         t
     };
-    for v in verdicts.iter().filter(|v| !v.passed) {
+    for v in verdicts.iter().filter(|v| !v.passed && json) {
         let during = v.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
-        let value = v.value.map_or("has no value".to_owned(), |x| format!("was {x}"));
+        let value = v.value.map_or("has no value".to_owned(), |x| format!("was {}", expect::show_value(&v.check, x)));
         note!("expectation failed: `{}`{during}: the figure {value}", v.check);
     }
     (if failed > 0 { EXIT_CHECK_FAILED } else { 0 }, text)
@@ -517,7 +518,7 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         write_html(dir, &report, records)?;
     }
     print_sweep(&report, json)?;
-    Ok(sweep_exit(&report))
+    Ok(sweep_exit(&report, json))
 }
 
 fn write_html(dir: &str, report: &sweep::SweepReport, records: &[sweep::SeedRecord]) -> Result<(), Failure> {
@@ -605,23 +606,16 @@ fn spec_shape(spec: &faultline_models::WorldSpec) -> String {
     parts.join(", ")
 }
 
-/// 3 if a seed stopped at its budget, else 1 if an expectation failed (named on stderr), else 0.
-fn sweep_exit(report: &sweep::SweepReport) -> u8 {
+/// 3 if a seed stopped at its budget, else 1 if an expectation failed, else 0. With `json` the
+/// failed expectations are named on stderr (the text output has them in its `FAIL` lines).
+fn sweep_exit(report: &sweep::SweepReport, json: bool) -> u8 {
     let mut failed = false;
     for v in &report.variants {
         for e in v.expectations.iter().filter(|e| !e.passed) {
             failed = true;
-            let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
-            note!(
-                "expectation failed: [{}] `{}`{during} over seeds ({}): {}, {} of {} fail{}",
-                v.variant,
-                e.check,
-                e.over_seeds.name(),
-                e.estimate,
-                e.failing,
-                count(v.seeds, "seed"),
-                if e.failing_seeds.is_empty() { String::new() } else { format!(" (e.g. seed {})", e.failing_seeds[0]) }
-            );
+            if json {
+                note!("expectation failed: {}", summary::sweep_verdict(v, e));
+            }
         }
     }
     if report.variants.iter().any(|v| v.inconclusive > 0) {
@@ -852,7 +846,10 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 count(s.faults_before, "fault"),
                 s.faults_after,
                 count(s.runs, "run"),
-                s.value.map_or("has no value".to_owned(), |x| format!("is {x}"))
+                s.value.map_or("has no value".to_owned(), |x| format!(
+                    "is {}",
+                    expect::show_value(&s.failing.check.check, x)
+                ))
             );
             let path = out.unwrap_or(name);
             output::write_atomic(&path, &s.failing.replay().to_json()).map_err(Failure::BadInput)?;
@@ -995,7 +992,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let runs = read_sweep_files(&files, false)?;
             let report = aggregate_records(&runs, scenario.as_deref())?;
             print_sweep(&report, json)?;
-            Ok(sweep_exit(&report))
+            Ok(sweep_exit(&report, json))
         }
         Command::CheckHistory { file, model, timeout_s, max_steps, json } => {
             check_history_cmd(&file, model, timeout_s, max_steps, json)

@@ -5,13 +5,17 @@ use std::fmt::Write;
 use faultline_models::RunReport;
 use faultline_models::report::{InstanceReport, ServiceReport};
 use faultline_scenarios::count;
+use faultline_scenarios::expect::OverSeeds;
+use faultline_scenarios::sweep::{ExpectSummary, VariantSummary};
 
 fn pct(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
 }
 
 /// A window bound in seconds, with the decimals its window length needs (`0.01` for 10 ms
-/// windows), and a tenth more where it is not on that grid (the run's end).
+/// windows); where it is not on that grid (the run's end), as many more as it takes to show it
+/// off the grid — a run ending 20 ms after 120 s ends at `120.02`, not `120.0`, which read as
+/// an empty window `120–120.0`.
 fn secs(t: f64, window_ms: f64) -> String {
     let grid = if window_ms >= 1000.0 {
         0
@@ -22,8 +26,16 @@ fn secs(t: f64, window_ms: f64) -> String {
     } else {
         3
     };
-    let scale = 10f64.powi(grid as i32);
-    let decimals = if ((t * scale) - (t * scale).round()).abs() < 1e-6 { grid } else { grid + 1 };
+    let on_grid = |x: f64| {
+        let scaled = x * 10f64.powi(grid as i32);
+        (scaled - scaled.round()).abs() < 1e-6
+    };
+    // Nanoseconds (9 decimals) are the clock's resolution.
+    let decimals = if on_grid(t) {
+        grid
+    } else {
+        (grid + 1..9).find(|&d| !on_grid(format!("{t:.d$}").parse().unwrap_or(t))).unwrap_or(9)
+    };
     format!("{t:.decimals$}")
 }
 
@@ -74,26 +86,38 @@ pub fn render(r: &RunReport) -> String {
     let ts = &r.timeseries;
     if !ts.t_s.is_empty() {
         let _ = writeln!(s, "\nover time ({} s windows; * = a fault is active)", ts.window_ms / 1000.0);
+        // The last window ends with the run, not a whole window later.
+        let spans: Vec<(f64, f64)> =
+            ts.t_s.iter().map(|&t0| (t0, (t0 + ts.window_ms / 1000.0).min(r.sim_time_ns as f64 / 1e9))).collect();
+        let labels: Vec<(String, String)> =
+            spans.iter().map(|&(t0, t1)| (secs(t0, ts.window_ms), secs(t1, ts.window_ms))).collect();
+        let from_w = labels.iter().map(|l| l.0.len()).chain([6]).max().unwrap_or(6);
+        let to_w = labels.iter().map(|l| l.1.len()).chain([6]).max().unwrap_or(6);
         let _ = writeln!(
             s,
-            "  {:>13}  {:>8} {:>7} {:>8} {:>6} {:>8} {:>8}",
-            "t (s)", "ok", "failed", "timeout", "err%", "p50 ms", "p99 ms"
+            "  {:>w$}  {:>8} {:>7} {:>8} {:>6} {:>8} {:>8}",
+            "t (s)",
+            "ok",
+            "failed",
+            "timeout",
+            "err%",
+            "p50 ms",
+            "p99 ms",
+            w = from_w + 1 + to_w
         );
-        for i in 0..ts.t_s.len() {
-            // The last window ends with the run, not a whole window later.
-            let (t0, t1) = (ts.t_s[i], (ts.t_s[i] + ts.window_ms / 1000.0).min(r.sim_time_ns as f64 / 1e9));
+        for (i, ((t0, t1), (from, to))) in spans.into_iter().zip(labels).enumerate() {
             let active = fault_active(r, t0 * 1000.0, t1 * 1000.0);
             let n = ts.ok[i] + ts.failed[i] + ts.timed_out[i];
+            // A window without requests has no error rate (0.0 would read as all went well).
+            let err = if n == 0 { "-".to_owned() } else { format!("{:.1}", pct(ts.failed[i] + ts.timed_out[i], n)) };
             let _ = writeln!(
                 s,
-                "{} {:>6}–{:<6} {:>8} {:>7} {:>8} {:>6.1} {:>8} {:>8}",
+                "{} {from:>from_w$}–{to:<to_w$} {:>8} {:>7} {:>8} {:>6} {:>8} {:>8}",
                 if active { "*" } else { " " },
-                secs(t0, ts.window_ms),
-                secs(t1, ts.window_ms),
                 ts.ok[i],
                 ts.failed[i],
                 ts.timed_out[i],
-                pct(ts.failed[i] + ts.timed_out[i], n),
+                err,
                 // Latency is of successful requests: a window without one has none (not 0 ms).
                 opt(ts.p50_ms[i], 1),
                 opt(ts.p99_ms[i], 1)
@@ -366,15 +390,21 @@ fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
 /// variant (docs/cli.md, `sweep`), in tables that fit a terminal.
 pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
     let mut s = String::new();
-    // Percentages and counts to two decimals, milliseconds to one (as in `run`'s summary).
-    let est = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64, digits: usize| match e {
-        // No seed has a value (e.g. a latency where nothing succeeded).
-        Some(e) if e.n == 0 => "-".to_owned(),
-        Some(e) if e.ci95.is_finite() => format!("{:.digits$} ± {:.digits$}", e.mean * k, e.ci95 * k),
-        Some(e) => format!("{:.digits$}", e.mean * k),
-        None => "-".to_owned(),
+    // (mean, half-width of the interval) to `digits`; the interval absent from one seed, both
+    // absent (`-`) where no seed has a value (e.g. a latency where nothing succeeded).
+    let parts = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64, digits: usize| match e {
+        Some(e) if e.n > 0 && e.ci95.is_finite() => {
+            (format!("{:.digits$}", e.mean * k), Some(format!("{:.digits$}", e.ci95 * k)))
+        }
+        Some(e) if e.n > 0 => (format!("{:.digits$}", e.mean * k), None),
+        _ => ("-".to_owned(), None),
     };
-    // (figure, heading, scale, decimals) for each of `sweep::FIGURES`, in its order.
+    let est = |e, k, digits| match parts(e, k, digits) {
+        (mean, Some(ci)) => format!("{mean} ± {ci}"),
+        (mean, None) => mean,
+    };
+    // (figure, heading, scale, decimals) for each of `sweep::FIGURES`, in its order:
+    // percentages to two decimals, milliseconds and counts (means over seeds) to one.
     let figures: [(&str, &str, f64, usize); 6] = [
         ("success_rate", "success %", 100.0, 2),
         ("latency_mean_ms", "mean ms", 1.0, 1),
@@ -384,29 +414,70 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         ("timed_out", "timed out", 1.0, 1),
     ];
     let _ = writeln!(s, "{} — sweep, mean ± 95% CI over seeds", r.scenario);
-    let _ = write!(s, "\n  {:<20} {:>6}", "variant", "seeds");
-    for (_, heading, _, _) in figures {
-        let _ = write!(s, " {heading:>16}");
+    // Every column as wide as its widest cell, with the `±` of a column's cells one above the
+    // other: means right-aligned, intervals left-aligned after them.
+    let name_w = r.variants.iter().map(|v| v.variant.chars().count()).chain([7]).max().unwrap_or(7);
+    let seeds_w = r.variants.iter().map(|v| v.seeds.to_string().len()).chain([5]).max().unwrap_or(5);
+    let cells: Vec<Vec<(String, Option<String>)>> = r
+        .variants
+        .iter()
+        .map(|v| figures.iter().map(|&(figure, _, k, digits)| parts(v.figures.get(figure), k, digits)).collect())
+        .collect();
+    let widths: Vec<(usize, usize, usize)> = figures
+        .iter()
+        .enumerate()
+        .map(|(i, (_, heading, _, _))| {
+            let mean_w = cells.iter().map(|row| row[i].0.chars().count()).max().unwrap_or(0);
+            let ci_w = cells.iter().filter_map(|row| row[i].1.as_ref().map(String::len)).max().unwrap_or(0);
+            let body = if ci_w > 0 { mean_w + 3 + ci_w } else { mean_w };
+            (mean_w, ci_w, body.max(heading.chars().count()))
+        })
+        .collect();
+    let _ = write!(s, "\n  {:<name_w$} {:>seeds_w$}", "variant", "seeds");
+    for ((_, heading, _, _), &(_, _, w)) in figures.iter().zip(&widths) {
+        let _ = write!(s, "  {heading:>w$}");
     }
     s.push('\n');
-    for v in &r.variants {
-        let _ = write!(s, "  {:<20} {:>6}", v.variant, v.seeds);
-        for (figure, _, k, digits) in figures {
-            let _ = write!(s, " {:>16}", est(v.figures.get(figure), k, digits));
+    for (v, row) in r.variants.iter().zip(&cells) {
+        let _ = write!(s, "  {:<name_w$} {:>seeds_w$}", v.variant, v.seeds);
+        for ((mean, ci), &(mean_w, ci_w, w)) in row.iter().zip(&widths) {
+            let cell = match ci {
+                Some(ci) => format!("{mean:>mean_w$} ± {ci:<ci_w$}"),
+                None if ci_w > 0 => format!("{mean:>mean_w$}   {:ci_w$}", ""),
+                None => format!("{mean:>mean_w$}"),
+            };
+            let _ = write!(s, "  {cell:>w$}");
         }
         s.push('\n');
     }
     let _ = writeln!(s, "\nlatency (ms): each seed's p99, spread over seeds │ all successful requests, seeds pooled");
-    let _ = writeln!(
-        s,
-        "  {:<20} {:>8} {:>8} {:>8} {:>8} │ {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "variant", "min", "p50", "p90", "max", "mean", "p50", "p90", "p99", "p99.9", "max"
-    );
-    for v in &r.variants {
-        let o = v.p99_over_seeds;
-        let spread = [o.map(|o| o.min), o.map(|o| o.p50), o.map(|o| o.p90), o.map(|o| o.max)];
-        let cells = |xs: &[Option<f64>]| xs.iter().map(|&x| format!(" {:>8}", opt(x, 1))).collect::<String>();
-        let _ = writeln!(s, "  {:<20}{} │{}", v.variant, cells(&spread), cells(&v.pooled_latency_ms.fields()));
+    let spread = ["min", "p50", "p90", "max"];
+    let pooled = ["mean", "p50", "p90", "p99", "p99.9", "max"];
+    let rows: Vec<Vec<String>> = r
+        .variants
+        .iter()
+        .map(|v| {
+            let o = v.p99_over_seeds;
+            let spread = [o.map(|o| o.min), o.map(|o| o.p50), o.map(|o| o.p90), o.map(|o| o.max)];
+            spread.iter().chain(&v.pooled_latency_ms.fields()).map(|&x| opt(x, 1)).collect()
+        })
+        .collect();
+    let widths: Vec<usize> = spread
+        .iter()
+        .chain(&pooled)
+        .enumerate()
+        .map(|(i, h)| rows.iter().map(|row| row[i].len()).chain([h.len(), 8]).max().unwrap_or(8))
+        .collect();
+    let line = |name: &str, cells: &[&str]| {
+        let cell = |i: usize| format!(" {:>w$}", cells[i], w = widths[i]);
+        let (left, right): (String, String) = ((0..4).map(cell).collect(), (4..10).map(cell).collect());
+        format!("  {name:<name_w$}{left} │{right}\n")
+    };
+    let headings: Vec<&str> = spread.iter().chain(&pooled).copied().collect();
+    s.push_str(&line("variant", &headings));
+    for (v, row) in r.variants.iter().zip(&rows) {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        s.push_str(&line(&v.variant, &cells));
     }
     let mut notes = String::new();
     for v in &r.variants {
@@ -415,17 +486,7 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
             let _ = writeln!(notes, "  anomalies in {}: {}", v.variant, list.join(", "));
         }
         for e in &v.expectations {
-            let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
-            let _ = writeln!(
-                notes,
-                "  {} [{}] {}{during} ({} over seeds): {}, failing on {}",
-                if e.passed { "pass" } else { "FAIL" },
-                v.variant,
-                e.check,
-                e.over_seeds.name(),
-                e.estimate,
-                count(e.failing, "seed")
-            );
+            let _ = writeln!(notes, "  {} {}", if e.passed { "pass" } else { "FAIL" }, sweep_verdict(v, e));
         }
         if v.inconclusive > 0 {
             let _ = writeln!(
@@ -459,11 +520,20 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         }
     }
     let _ = writeln!(s, "\nworst seeds (lowest success rate, then highest p99)");
+    let seed_w = r.variants.iter().flat_map(|v| &v.worst_seeds).map(|w| w.seed.to_string().len()).max().unwrap_or(0);
+    let p99_w = r
+        .variants
+        .iter()
+        .flat_map(|v| &v.worst_seeds)
+        .map(|w| opt(w.latency_p99_ms, 1).len())
+        .chain([8])
+        .max()
+        .unwrap_or(8);
     for v in &r.variants {
         for w in &v.worst_seeds {
             let _ = writeln!(
                 s,
-                "  {:<20} seed {:<6} success {:>6.2}% p99 {:>8} ms   {}",
+                "  {:<name_w$} seed {:<seed_w$}  success {:>6.2}% p99 {:>p99_w$} ms   {}",
                 v.variant,
                 w.seed,
                 w.success_rate * 100.0,
@@ -473,6 +543,34 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         }
     }
     s
+}
+
+/// An expectation over a variant's seeds, as the sweep's text and (with `--json`) stderr name
+/// it: `[base] p99_ms < 70 (mean over seeds): 53.94 ± 1.2 ms, failing on 2 of 8 seeds (e.g.
+/// seed 3)`. A mean gate on fewer than two seeds says that it needs two (one seed has no
+/// interval: the gate fails whatever its figure).
+pub fn sweep_verdict(v: &VariantSummary, e: &ExpectSummary) -> String {
+    let during = e.during.as_ref().map(|d| format!(" during `{d}`")).unwrap_or_default();
+    let head = format!("[{}] {}{during} ({} over seeds)", v.variant, e.check, e.over_seeds.name());
+    if e.over_seeds == OverSeeds::Mean && v.seeds < 2 {
+        let figure = if e.estimate.n == 0 {
+            "no value".to_owned()
+        } else {
+            faultline_scenarios::expect::show_value(&e.check, e.estimate.mean)
+        };
+        let ran = if v.seeds == 1 { "on one seed" } else { "on no seed" };
+        return format!(
+            "{head}: {figure} {ran}, but a mean gate needs at least two (one seed has no interval); \
+             sweep more seeds, or set over_seeds = \"each\""
+        );
+    }
+    let example = e.failing_seeds.first().map(|s| format!(" (e.g. seed {s})")).unwrap_or_default();
+    format!(
+        "{head}: {}, failing on {} of {}{example}",
+        faultline_scenarios::expect::show_estimate(&e.check, &e.estimate),
+        e.failing,
+        count(v.seeds, "seed")
+    )
 }
 
 /// `faultline compare`: per variant, each figure's means, paired difference and verdict.
@@ -561,4 +659,20 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
     }
     let _ = writeln!(s, "\n{}", if c.regressed { "REGRESSED" } else { "no regression" });
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secs;
+
+    #[test]
+    fn a_window_bound_off_its_grid_shows_as_off_it() {
+        assert_eq!(secs(120.0, 5000.0), "120");
+        assert_eq!(secs(90.418, 5000.0), "90.4");
+        // The run's end 20 ms after a boundary: `120.0` read as an empty window `120–120.0`.
+        assert_eq!(secs(120.0197, 5000.0), "120.02");
+        assert_eq!(secs(70.000_002, 5000.0), "70.000002");
+        assert_eq!(secs(0.02, 10.0), "0.02");
+        assert_eq!(secs(0.0201, 10.0), "0.0201");
+    }
 }

@@ -36,6 +36,18 @@ pub enum Cmp {
 }
 
 impl Cmp {
+    fn of(op: &str) -> Option<Cmp> {
+        Some(match op {
+            "<" => Cmp::Lt,
+            "<=" => Cmp::Le,
+            ">" => Cmp::Gt,
+            ">=" => Cmp::Ge,
+            "==" => Cmp::Eq,
+            "!=" => Cmp::Ne,
+            _ => return None,
+        })
+    }
+
     fn holds(self, v: f64, t: f64) -> bool {
         match self {
             Cmp::Lt => v < t,
@@ -107,33 +119,14 @@ impl Expectation {
     ) -> Option<Expectation> {
         let text = cfg.check.get_ref();
         let span = cfg.check.span();
-        let mut parts: Vec<&str> = text.split_whitespace().collect();
-        if parts.len() != 3 {
-            // Written without spaces around the comparison (`p99_ms<70`): split at it.
-            let ops = ["<=", ">=", "==", "!=", "<", ">"];
-            if let Some((i, op)) = ops.iter().find_map(|op| text.find(op).map(|i| (i, *op))) {
-                let (figure, number) = (text[..i].trim(), text[i + op.len()..].trim());
-                if ![figure, number].iter().any(|p| p.is_empty() || p.contains(' ')) {
-                    parts = vec![figure, op, number];
-                }
-            }
-        }
         let grammar = "expected `FIGURE OP NUMBER`, e.g. `success_rate >= 0.99` or `anomalies.stale_read == 0`";
-        let [figure, op, number] = parts[..] else {
+        let Some([figure, op, number]) = split_check(text) else {
             err(span, grammar.to_owned(), Some("OP is one of < <= > >= == !=".to_owned()));
             return None;
         };
-        let cmp = match op {
-            "<" => Cmp::Lt,
-            "<=" => Cmp::Le,
-            ">" => Cmp::Gt,
-            ">=" => Cmp::Ge,
-            "==" => Cmp::Eq,
-            "!=" => Cmp::Ne,
-            _ => {
-                err(span, format!("unknown comparison `{op}`"), Some("expected one of < <= > >= == !=".to_owned()));
-                return None;
-            }
+        let Some(cmp) = Cmp::of(op) else {
+            err(span, format!("unknown comparison `{op}`"), Some("expected one of < <= > >= == !=".to_owned()));
+            return None;
         };
         let Some(threshold) = number.parse::<f64>().ok().filter(|x| x.is_finite()) else {
             err(span, format!("expected a finite number after `{op}`, found `{number}`"), None);
@@ -332,6 +325,93 @@ impl Expectation {
     }
 }
 
+/// A check's text as `[FIGURE, OP, NUMBER]`, written with or without spaces around the
+/// comparison (`p99_ms < 70`, `p99_ms<70`); `None` when it has another shape.
+fn split_check(text: &str) -> Option<[&str; 3]> {
+    if let [figure, op, number] = text.split_whitespace().collect::<Vec<_>>()[..] {
+        return Some([figure, op, number]);
+    }
+    // Written without spaces around the comparison (`p99_ms<70`): split at it.
+    let ops = ["<=", ">=", "==", "!=", "<", ">"];
+    let (i, op) = ops.iter().find_map(|op| text.find(op).map(|i| (i, *op)))?;
+    let (figure, number) = (text[..i].trim(), text[i + op.len()..].trim());
+    (![figure, number].iter().any(|p| p.is_empty() || p.contains(' '))).then_some([figure, op, number])
+}
+
+/// `x` to `digits` significant digits, without trailing zeros; the digits before the point are
+/// all kept (117337, not 117300: counts stay exact).
+pub fn significant(x: f64, digits: i32) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return if x == 0.0 { "0".to_owned() } else { format!("{x}") };
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (digits - 1 - magnitude).max(0) as usize;
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    if s == "-0" { "0".to_owned() } else { s.to_owned() }
+}
+
+/// What follows a figure's number in text: its unit (` ms` for a `…_ms` figure, `/s` for
+/// throughput), and for a fraction from 0 to 1 (`success_rate`, `error_rate`, a `…_ratio`, a
+/// `…utilisation`) the same as a percentage to `digits` significant digits (` (73.29%)`).
+fn decoration(figure: &str, x: f64, digits: i32) -> String {
+    let last = figure.rsplit('.').next().unwrap_or(figure);
+    if last.ends_with("_ms") {
+        " ms".to_owned()
+    } else if last.ends_with("_per_s") {
+        "/s".to_owned()
+    } else if last.ends_with("_rate") || last.ends_with("_ratio") || last.ends_with("utilisation") {
+        format!(" ({}%)", significant(x * 100.0, digits))
+    } else {
+        String::new()
+    }
+}
+
+/// An expectation's figure as text (`120.4 ms`, `0.7329 (73.29%)`, `117337`): four
+/// significant digits — more where fewer would round it onto its threshold or across it (a
+/// failed `p99_ms < 70` never reads `70 ms`) — with its unit. JSON keeps every digit.
+pub fn show_value(check: &str, x: f64) -> String {
+    let Some([figure, op, number]) = split_check(check) else { return format!("{x}") };
+    let (cmp, threshold) = (Cmp::of(op), number.parse::<f64>().ok());
+    let mut digits = 4;
+    let mut s = significant(x, digits);
+    if let (Some(cmp), Some(t)) = (cmp, threshold) {
+        while digits < 17 {
+            let shown: f64 = s.parse().unwrap_or(x);
+            if cmp.holds(shown, t) == cmp.holds(x, t) && (shown != t || x == t) {
+                break;
+            }
+            digits += 1;
+            s = significant(x, digits);
+        }
+    }
+    format!("{s}{}", decoration(figure, x, digits))
+}
+
+/// An expectation's figure over seeds as text: the mean to four significant digits ± the half
+/// width of its 95% interval to two (`53.94 ± 1.2 ms`, `0.7329 ± 0.012 (73.29% ± 1.2 pp)`);
+/// `no value` without one, and no interval from one seed.
+pub fn show_estimate(check: &str, e: &Estimate) -> String {
+    let figure = split_check(check).map_or(check, |[f, _, _]| f);
+    match e.n {
+        0 => "no value".to_owned(),
+        1 => format!("{} (one seed: no interval)", show_value(check, e.mean)),
+        _ => {
+            let (mean, ci) = (significant(e.mean, 4), significant(e.ci95, 2));
+            match decoration(figure, e.mean, 4) {
+                d if d.starts_with(" (") => {
+                    format!(
+                        "{mean} ± {ci} ({}% ± {} pp)",
+                        significant(e.mean * 100.0, 4),
+                        significant(e.ci95 * 100.0, 2)
+                    )
+                }
+                unit => format!("{mean} ± {ci}{unit}"),
+            }
+        }
+    }
+}
+
 /// `a.b.c` in a JSON value; array elements by their `name` (or index).
 fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     let mut cur = v;
@@ -425,6 +505,32 @@ mod tests {
         // One seed has no interval: however good its figure, the mean gate cannot pass on it.
         let one = Estimate { mean: 50.0, ci95: f64::INFINITY, n: 1 };
         assert!(!e.holds_over_seeds(&[Some(50.0)], Some(&one)));
+    }
+
+    #[test]
+    fn figures_are_shown_to_four_significant_digits_with_their_unit() {
+        assert_eq!(show_value("p99_ms < 70", 120.389631), "120.4 ms");
+        assert_eq!(show_value("success_rate >= 0.99", 0.7329219391552813), "0.7329 (73.29%)");
+        assert_eq!(show_value("success_rate >= 0.99", 0.0), "0 (0%)");
+        assert_eq!(show_value("error_rate < 0.5", 1.0), "1 (100%)");
+        assert_eq!(show_value("throughput_per_s > 10", 512.345), "512.3/s");
+        assert_eq!(show_value("services.api.utilisation < 0.9", 0.93), "0.93 (93%)");
+        // Counts keep every digit; a figure without a unit gets none.
+        assert_eq!(show_value("workloads.clients.retries > 0", 117337.0), "117337");
+        assert_eq!(show_value("databases.kv.consistency.convergence_ms < 10", 0.000123456), "0.0001235 ms");
+        // Rounding never puts a figure on its threshold, nor on its other side.
+        assert_eq!(show_value("p99_ms < 70", 70.00004), "70.00004 ms");
+        assert_eq!(show_value("success_rate >= 0.99", 0.98999), "0.98999 (98.999%)");
+        assert_eq!(show_value("success_rate >= 0.99", 0.99), "0.99 (99%)");
+        assert_eq!(show_value("p99_ms<70", 69.99999), "69.99999 ms");
+        let est = |mean, ci95, n| Estimate { mean, ci95, n };
+        assert_eq!(show_estimate("p99_ms < 70", &est(53.93612, 1.23456, 5)), "53.94 ± 1.2 ms");
+        assert_eq!(
+            show_estimate("success_rate >= 0.99", &est(0.7329219, 0.012345, 5)),
+            "0.7329 ± 0.012 (73.29% ± 1.2 pp)"
+        );
+        assert_eq!(show_estimate("p99_ms < 70", &est(f64::NAN, f64::NAN, 0)), "no value");
+        assert_eq!(show_estimate("p99_ms < 70", &est(53.93612, f64::INFINITY, 1)), "53.94 ms (one seed: no interval)");
     }
 
     #[test]

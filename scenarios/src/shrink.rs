@@ -353,7 +353,7 @@ pub fn assert_holds(replay_json: &str, check: &str, during: Option<&str>) {
     assert!(
         e.holds(v),
         "`{check}` does not hold: the figure {} ({} [{}] seed {})",
-        v.map_or("has no value".to_owned(), |x| format!("is {x}")),
+        v.map_or("has no value".to_owned(), |x| format!("is {}", crate::expect::show_value(check, x))),
         r.scenario,
         r.variant,
         r.seed

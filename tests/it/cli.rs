@@ -1168,6 +1168,39 @@ fn sweep_text_shows_what_its_json_does_per_variant() {
     }
 }
 
+/// The sweep's table lines up whatever its figures' widths: every line as long as the
+/// heading's, each column's `±` one above the other (a 4-digit count of timeouts against a
+/// 1-digit one pushed them apart).
+#[test]
+fn sweep_table_columns_line_up() {
+    let text = stdout(&expect_code(&["sweep", OUTAGE, "--seeds", "1..4"], 0));
+    let table: Vec<&str> = text.lines().skip(2).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(table.len(), 3, "{text}");
+    let width = |l: &str| l.chars().count();
+    assert!(table.iter().all(|l| width(l) == width(table[0])), "{text}");
+    let plus_minus = |l: &str| l.chars().enumerate().filter(|(_, c)| *c == '±').map(|(i, _)| i).collect::<Vec<_>>();
+    assert_eq!(plus_minus(table[1]).len(), 6, "{text}");
+    assert_eq!(plus_minus(table[1]), plus_minus(table[2]), "{text}");
+    // The timed-out column holds 2448.0 and 0.0.
+    assert!(table[1].contains("2448.0 ± 0.0") && table[2].contains("   0.0 ± 0.0"), "{text}");
+}
+
+/// The over-time table: the last window of a run that ends 20 ms after a window boundary is
+/// `120–120.02` (it read `120–120.0`), and a window without requests has no error rate (`-`,
+/// not `0.0`).
+#[test]
+fn run_summary_windows_are_labelled_by_their_span_and_rate() {
+    let text = stdout(&expect_code(&["run", "docs/workshop/lab-1-queueing.toml"], 1));
+    let rows: Vec<&str> = text.lines().filter(|l| l.contains("120–")).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(rows[0].trim_start().starts_with("120–120.02 "), "{}", rows[0]);
+    let text = stdout(&expect_code(&["run", "docs/workshop/lab-8-saga-storm.toml"], 1));
+    let quiet: Vec<&str> = text.lines().filter(|l| l.contains("90–93.6")).collect();
+    assert_eq!(quiet.len(), 1, "{text}");
+    let cells: Vec<&str> = quiet[0].split_whitespace().collect();
+    assert_eq!(cells[1..], ["0", "0", "0", "-", "-", "-"], "{}", quiet[0]);
+}
+
 #[test]
 fn counts_of_one_are_said_in_the_singular() {
     // cross-region-outage: two variants, one workload, two balancers, two services, one fault.

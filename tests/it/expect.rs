@@ -16,7 +16,11 @@ fn run_passes_when_every_expectation_holds_and_fails_with_the_figure_otherwise()
     let o = faultline(&["run", SCENARIO, "--variant", "fragile", "--seed", "3", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("expectation failed: `success_rate >= 0.99` during `a down`: the figure was 0.5"), "{err}");
+    // Four significant digits, and the rate as a percentage (the JSON has every digit).
+    assert!(
+        err.contains("expectation failed: `success_rate >= 0.99` during `a down`: the figure was 0.5105 (51.05%)\n"),
+        "{err}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let verdicts = v["expectations"].as_array().unwrap();
     assert_eq!(verdicts.len(), 2, "the robust-only check does not apply");
@@ -24,6 +28,44 @@ fn run_passes_when_every_expectation_holds_and_fails_with_the_figure_otherwise()
     // Without retries half the requests sent during the outage go to dead instances.
     let during = verdicts[1]["value"].as_f64().unwrap();
     assert!((during - 0.5).abs() < 0.05, "{during}");
+    assert_ne!(during, 0.5105, "full precision in JSON");
+}
+
+/// In the text summary a failed expectation is named once, by its `FAIL` line, not again on
+/// stderr (docs/cli.md): a terminal showed each one twice.
+#[test]
+fn the_summary_names_a_failed_expectation_once() {
+    let o = faultline(&["run", SCENARIO, "--variant", "fragile", "--seed", "3"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(out.contains("  FAIL success_rate >= 0.99 during `a down`: 0.5105 (51.05%)\n"), "{out}");
+    assert!(out.contains("  pass services.api.utilisation < 0.5: "), "{out}");
+    assert_eq!(text(&o.stderr), "", "nothing on stderr");
+    let o = faultline(&["sweep", SCENARIO, "--seeds", "1..4", "--variant", "fragile"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stdout).contains("  FAIL [fragile] success_rate >= 0.99 during `a down` (each over seeds): "));
+    assert_eq!(text(&o.stderr), "", "nothing on stderr");
+}
+
+/// A mean gate over one seed has no interval and fails; it says why, instead of `failing on
+/// 0 seeds`.
+#[test]
+fn a_mean_gate_on_one_seed_says_it_needs_two() {
+    let o = faultline(&["sweep", SCENARIO, "--seeds", "1..2", "--variant", "robust"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.contains("FAIL [robust] services.api.utilisation < 0.5"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("(mean over seeds): 0.06") && line.contains(" on one seed, but a mean gate needs at least two"),
+        "{line}"
+    );
+    assert!(!line.contains("failing on"), "{line}");
+    // An `each` gate decides on one seed.
+    let o = faultline(&["sweep", SCENARIO, "--seeds", "1..2", "--variant", "fragile", "--json"]);
+    assert!(text(&o.stderr).contains("(each over seeds): 0."), "{}", text(&o.stderr));
 }
 
 #[test]
@@ -38,7 +80,12 @@ fn sweep_gates_on_expectations_over_seeds() {
     let mean = robust[1]["estimate"]["mean"].as_f64().unwrap();
     assert!((mean - 0.875).abs() < 0.02, "{mean}");
     assert_eq!((fragile[1]["passed"].as_bool(), fragile[1]["failing"].as_u64()), (Some(false), Some(8)));
-    assert!(text(&o.stderr).contains("[fragile] `success_rate >= 0.99` during `a down` over seeds (each)"));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("expectation failed: [fragile] success_rate >= 0.99 during `a down` (each over seeds): "),
+        "{err}"
+    );
+    assert!(err.contains(", failing on 8 of 8 seeds (e.g. seed 1)\n"), "{err}");
     let o = faultline(&["sweep", SCENARIO, "--seeds", "1..5", "--variant", "robust"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
@@ -76,5 +123,9 @@ fn latency_checks_fail_when_nothing_succeeds() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let fig = &v["variants"][0]["figures"]["latency_p99_ms"];
     assert_eq!((&fig["mean"], &fig["n"]), (&serde_json::Value::Null, &serde_json::json!(0)), "{fig}");
-    assert!(text(&o.stderr).contains("`p99_ms < 100` over seeds (mean): no value"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("p99_ms < 100 (mean over seeds): no value, failing on 3 of 3"),
+        "{}",
+        text(&o.stderr)
+    );
 }
