@@ -85,6 +85,13 @@ impl Run {
         self.world.finished() || self.stopped.is_some()
     }
 
+    /// Whether a check is not decided yet: its figure has no value so far (its span of time
+    /// has not begun, its fault has not started, nothing was answered in it yet) and the run
+    /// goes on. At the end a figure without a value fails, as in `faultline run`.
+    pub fn pending(&self, v: &Verdict) -> bool {
+        v.value.is_none() && !self.finished()
+    }
+
     /// Applies events until simulated time reaches `until` or `max_events` were applied; returns
     /// how many were. Only `World::step` moves the world, so the clock always sits on the last
     /// applied event — the state a replay reaches by counting events.

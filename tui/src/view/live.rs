@@ -2,13 +2,14 @@
 //! timeline, components, anomalies and checks, and the log.
 
 use faultline_models::world::Component;
+use faultline_scenarios::expect::show_value;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::parts::{self, bar, fit, health_style, pct, spark};
+use super::parts::{self, bar, compact, fit, health_style, pct, spark};
 use crate::app::{App, secs};
 use crate::driver::Run;
 use crate::health::{self, RegionView};
@@ -183,7 +184,9 @@ fn faults(f: &mut Frame, area: Rect, run: &Run) {
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// One line per service, balancer, cache, queue and database: what it is doing now.
+/// One line per service, balancer, cache, queue and database: what it is doing now. Names
+/// take at most half the width, and less (down to six columns) where a line's figures would
+/// not fit beside them: a name cut short ends in `…`, and figures are never cut (see [`clip`]).
 pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
     let r = &run.report;
     let names = r
@@ -195,6 +198,19 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
         .chain(r.queues.iter().map(|q| &q.name))
         .chain(r.databases.iter().map(|d| &d.name));
     let name_w = names.map(|n| n.chars().count()).max().unwrap_or(0).min(width / 2).max(4);
+    let lines = component_lines_named(run, width, name_w);
+    let over = lines.iter().map(|l| l.width().saturating_sub(width)).max().unwrap_or(0);
+    // Six columns still tell most names apart (`inven…`); below that, figures give way.
+    let least = name_w.min(6);
+    if over == 0 || name_w == least {
+        return lines;
+    }
+    component_lines_named(run, width, name_w.saturating_sub(over).max(least))
+}
+
+/// [`component_lines`] with names in `name_w` columns.
+fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'static>> {
+    let r = &run.report;
     let name = |n: &str| format!("{:<name_w$} ", fit(n, name_w));
     let kind = |k: &'static str| Span::styled(k, Style::new().add_modifier(Modifier::DIM));
     let spark_w = width.saturating_sub(3 + name_w + 1 + 9).max(3);
@@ -213,8 +229,9 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
         out.push(Line::from(vec![
             kind("sv "),
             Span::raw(name(&s.name)),
-            Span::raw(format!("{:>4} q{queued}", pct(util))),
-            Span::styled(format!(" rej {}", s.turned_away()), Style::new().add_modifier(Modifier::DIM)),
+            Span::raw(format!("{:>4}", pct(util))),
+            Span::raw(format!(" q{}", compact(queued as u64))),
+            Span::styled(format!(" rej {}", compact(s.turned_away())), Style::new().add_modifier(Modifier::DIM)),
         ]));
     }
     for b in &r.balancers {
@@ -235,9 +252,9 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
             let style = if tier == Some(0) { Style::new() } else { Style::new().fg(Color::Yellow) };
             line.push(Span::styled(format!("→ {to} "), style));
         }
-        line.push(Span::raw(format!("fwd {}", b.forwarded)));
+        line.push(Span::raw(format!("fwd {}", compact(b.forwarded))));
         line.push(Span::styled(
-            format!(" nobk {}", b.no_backend),
+            format!(" nobk {}", compact(b.no_backend)),
             if down > 0 { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
         ));
         out.push(Line::from(line));
@@ -255,7 +272,7 @@ pub fn component_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
         out.push(Line::from(vec![
             kind("qu "),
             Span::raw(name(&q.name)),
-            Span::raw(format!("bl {:<5}", q.backlog)),
+            Span::raw(format!("bl {:<5}", compact(q.backlog))),
             Span::styled(spark(&backlog, spark_w), Style::new().fg(Color::Yellow)),
         ]));
     }
@@ -289,10 +306,33 @@ fn recent_hit_ratio(c: &faultline_models::report::CacheReport) -> f64 {
     (0..t.hits.len()).rev().find(|&w| t.hits[w] + t.misses[w] > 0).map_or(c.hit_ratio, |w| t.hit_ratio[w])
 }
 
+/// `line` cut to `width` between its spans, never inside one (a count cut to its first digits
+/// reads as a smaller count): the spans that do not fit whole are left out, and `…` says so
+/// where there is room for it.
+fn clip(line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        if used + span.width() > width {
+            break;
+        }
+        used += span.width();
+        kept.push(span);
+    }
+    if used < width {
+        kept.push(Span::raw("…").dim());
+    }
+    Line::from(kept)
+}
+
 fn components(f: &mut Frame, area: Rect, run: &Run) {
     let block = Block::bordered().title(" components ");
     let inner = block.inner(area);
-    let lines = component_lines(run, inner.width as usize);
+    let width = inner.width as usize;
+    let lines: Vec<Line> = component_lines(run, width).into_iter().map(|l| clip(l, width)).collect();
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -300,13 +340,15 @@ fn components(f: &mut Frame, area: Rect, run: &Run) {
 pub fn anomaly_lines(run: &Run) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     for v in &run.verdicts {
-        let value = v.value.map_or("-".to_owned(), |x| format!("{x:.3}"));
-        out.push(if v.passed {
+        out.push(if run.pending(v) {
+            Line::from(vec![Span::raw("· ").dim(), Span::raw(format!("{} (pending)", v.check)).dim()])
+        } else if v.passed {
             Line::from(vec![Span::styled("✓ ", Style::new().fg(Color::Green)), Span::raw(v.check.clone())])
         } else {
+            let value = v.value.map_or("no value".to_owned(), |x| show_value(&v.check, x));
             Line::from(vec![
                 Span::styled("✗ ", Style::new().fg(Color::Red).bold()),
-                Span::raw(format!("{} ({value})", v.check)),
+                Span::raw(format!("{}: {value}", v.check)),
             ])
         });
     }
@@ -352,4 +394,52 @@ pub fn log_pane(f: &mut Frame, area: Rect, log: &[LogLine]) {
         })
         .collect();
     f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use faultline_scenarios::{Scenario, Source, catalog};
+
+    use super::*;
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    /// A check over 20–40 s has no figure before 20 s: it is pending, not failed (it read
+    /// `✗ success_rate >= 0.99 (-)` at the start of the run); once decided it shows its figure.
+    #[test]
+    fn a_check_whose_span_has_not_begun_is_pending() {
+        let source = format!(
+            "{}\n[[expect]]\ncheck = \"success_rate >= 0.99\"\nbetween_s = [20, 40]\n",
+            catalog::get("cross-region-outage").unwrap().text
+        );
+        let sc = Scenario::parse(&Source { file: "s.toml".into(), text: source }).unwrap();
+        let mut run = Run::new(Rc::new(sc), "retry-once", 1).unwrap();
+        run.advance(7_600_000_000, u64::MAX);
+        run.refresh(true);
+        assert_eq!(text(&anomaly_lines(&run)), ["· success_rate >= 0.99 (pending)"]);
+        while !run.finished() {
+            run.advance(u64::MAX, 1_000_000);
+        }
+        run.refresh(true);
+        let lines = text(&anomaly_lines(&run));
+        let shown = run.verdicts[0].value.map(|x| show_value("success_rate >= 0.99", x)).unwrap();
+        assert_eq!(lines[0], format!("✗ success_rate >= 0.99: {shown}"), "{lines:?}");
+        assert!(shown.ends_with("%)"), "{shown}");
+    }
+
+    /// Lines are cut between spans, with `…` where there is room, never inside a count.
+    #[test]
+    fn clipped_lines_keep_whole_figures() {
+        let line =
+            || Line::from(vec![Span::raw("sv api "), Span::raw("100%"), Span::raw(" q3777"), Span::raw(" rej 102k")]);
+        let shown = |w| text(&[clip(line(), w)]).remove(0);
+        assert_eq!(shown(30), "sv api 100% q3777 rej 102k");
+        assert_eq!(shown(25), "sv api 100% q3777…");
+        assert_eq!(shown(17), "sv api 100% q3777");
+        assert_eq!(shown(16), "sv api 100%…");
+    }
 }

@@ -28,6 +28,23 @@ pub fn pct(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
+/// A count in at most four characters, so that a narrow pane never cuts its digits: exact
+/// below 10 000, then to two or three significant digits (`12k`, `102k`, `1.2M`, `35M`).
+pub fn compact(n: u64) -> String {
+    if n < 10_000 {
+        return n.to_string();
+    }
+    for (unit, scale) in [("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15)] {
+        let x = n as f64 / scale;
+        // One decimal below 10 (`1.2M`), none from there (`102k`); 999.6k rounds up to `1.0M`.
+        let s = if x < 9.95 { format!("{x:.1}") } else { format!("{x:.0}") };
+        if s.len() <= 3 {
+            return format!("{s}{unit}");
+        }
+    }
+    format!("{:.0}E", n as f64 / 1e18)
+}
+
 /// Milliseconds with a precision that fits; `-` for no value (NaN: no request succeeded).
 pub fn ms(x: f64) -> String {
     if x.is_nan() {
@@ -252,6 +269,28 @@ pub fn header(app: &App, f: &mut Frame, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_counts_fit_four_characters_and_keep_their_magnitude() {
+        let cases = [
+            (0, "0"),
+            (9_999, "9999"),
+            (10_000, "10k"),
+            (12_345, "12k"),
+            (101_915, "102k"),
+            (999_499, "999k"),
+            (999_600, "1.0M"),
+            (1_234_567, "1.2M"),
+            (9_960_000, "10M"),
+            (35_400_000, "35M"),
+            (4_100_000_000, "4.1G"),
+            (u64::MAX, "18E"),
+        ];
+        for (n, text) in cases {
+            assert_eq!(compact(n), text, "{n}");
+            assert!(compact(n).len() <= 4, "{n}");
+        }
+    }
 
     /// A live report taken just after a window boundary, at 8.001 s: the window that has just
     /// begun holds one answer. Rates come from the report's own time, so that sliver is left
