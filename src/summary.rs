@@ -533,10 +533,10 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         for w in &v.worst_seeds {
             let _ = writeln!(
                 s,
-                "  {:<name_w$} seed {:<seed_w$}  success {:>6.2}% p99 {:>p99_w$} ms   {}",
+                "  {:<name_w$} seed {:<seed_w$}  success {:>6}% p99 {:>p99_w$} ms   {}",
                 v.variant,
                 w.seed,
-                w.success_rate * 100.0,
+                w.success_rate.map_or("-".to_owned(), |x| format!("{:.2}", x * 100.0)),
                 opt(w.latency_p99_ms, 1),
                 w.replay
             );

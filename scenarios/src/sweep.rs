@@ -74,8 +74,17 @@ pub struct FaultSpan {
 }
 
 impl SeedRecord {
-    pub fn success_rate(&self) -> f64 {
-        self.requests.ok as f64 / self.requests.total.max(1) as f64
+    /// `None` when the run sent no request: no value, not 0% (nor 100%).
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.requests.total > 0).then(|| self.requests.ok as f64 / self.requests.total as f64)
+    }
+
+    /// The order of the sweep's worst seeds, worst first: lowest success rate (none, no request
+    /// sent: first), then highest p99 (none, nothing succeeded: first), then seed.
+    pub fn worst_first(&self, other: &SeedRecord) -> std::cmp::Ordering {
+        let rate = |r: &SeedRecord| r.success_rate().unwrap_or(f64::NEG_INFINITY);
+        let p99 = |r: &SeedRecord| r.latency_ms.p99.unwrap_or(f64::INFINITY);
+        rate(self).total_cmp(&rate(other)).then(p99(other).total_cmp(&p99(self))).then(self.seed.cmp(&other.seed))
     }
 
     /// The record without what only reports draw — its per-window series, fault spans and
@@ -367,7 +376,7 @@ pub const FIGURES: [&str; 6] =
 /// nothing succeeded.
 pub fn figure(r: &SeedRecord, name: &str) -> Option<f64> {
     match name {
-        "success_rate" => Some(r.success_rate()),
+        "success_rate" => r.success_rate(),
         "latency_mean_ms" => r.latency_ms.mean,
         "latency_p50_ms" => r.latency_ms.p50,
         "latency_p99_ms" => r.latency_ms.p99,
@@ -380,7 +389,8 @@ pub fn figure(r: &SeedRecord, name: &str) -> Option<f64> {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct WorstSeed {
     pub seed: u64,
-    pub success_rate: f64,
+    /// `None` when the run sent no request.
+    pub success_rate: Option<f64>,
     /// `None` when nothing succeeded.
     pub latency_p99_ms: Option<f64>,
     /// The command that replays this run.
@@ -495,12 +505,7 @@ fn aggregate_pooled(
             .map(|f| (f.to_string(), Estimate::of(&rs.iter().filter_map(|r| figure(r, f)).collect::<Vec<_>>())))
             .collect();
         let mut worst: Vec<&SeedRecord> = rs.clone();
-        // Worst first: lowest success rate, then highest p99 (none, nothing succeeded: worst),
-        // then seed for a total order.
-        let p99 = |r: &SeedRecord| r.latency_ms.p99.unwrap_or(f64::INFINITY);
-        worst.sort_by(|a, b| {
-            a.success_rate().total_cmp(&b.success_rate()).then(p99(b).total_cmp(&p99(a))).then(a.seed.cmp(&b.seed))
-        });
+        worst.sort_by(|a, b| a.worst_first(b));
         let mut checks = Vec::new();
         for (i, e) in expectations.iter().enumerate() {
             if !e.applies_to(v) {
@@ -884,6 +889,22 @@ mod tests {
             "scenario_name": name, "fingerprint": fp,
         });
         serde_json::from_value(v).unwrap()
+    }
+
+    /// A seed that sent no request has no success rate: not 0% in the mean, and among the worst.
+    #[test]
+    fn a_seed_without_requests_has_no_success_rate() {
+        let mut rs: Vec<SeedRecord> = (1..=3).map(|s| SeedRecord { seed: s, ..rec(Some("a"), Some("01")) }).collect();
+        rs[1].requests = faultline_models::report::Requests { total: 0, ok: 0, failed: 0, timed_out: 0 };
+        rs[1].latency_ms = LatencySummary::default();
+        rs[2].requests.failed = 1;
+        rs[2].requests.total = 2;
+        assert_eq!(rs[1].success_rate(), None);
+        let r = aggregate("s", &["a".to_owned()], &rs);
+        let v = &r.variants[0];
+        assert_eq!((v.figures["success_rate"].mean, v.figures["success_rate"].n), (0.75, 2));
+        let worst: Vec<(u64, Option<f64>)> = v.worst_seeds.iter().map(|w| (w.seed, w.success_rate)).collect();
+        assert_eq!(worst, [(2, None), (3, Some(0.5)), (1, Some(1.0))]);
     }
 
     /// Records of two scenarios, or of one before and after an edit, were pooled without a word

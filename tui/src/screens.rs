@@ -218,13 +218,7 @@ fn sweep_view_sorts_and_opens_the_worst_seed() {
     assert_eq!(fx.app.screen, Screen::Sweep);
     insta::assert_snapshot!(fx.draw(80, 24));
     fx.press("W");
-    let worst = records
-        .iter()
-        .min_by(|a, b| {
-            let p99 = |r: &faultline_scenarios::sweep::SeedRecord| r.latency_ms.p99.unwrap_or(f64::INFINITY);
-            a.success_rate().total_cmp(&b.success_rate()).then(p99(b).total_cmp(&p99(a)))
-        })
-        .unwrap();
+    let worst = records.iter().min_by(|a, b| a.worst_first(b)).unwrap();
     assert_eq!(fx.app.screen, Screen::Run);
     assert_eq!((fx.app.runs[0].variant.as_str(), fx.app.runs[0].seed), (worst.variant.as_str(), worst.seed));
     fx.press("e").settle();

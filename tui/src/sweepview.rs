@@ -33,7 +33,8 @@ pub fn anomalies(r: &SeedRecord) -> u64 {
 fn key(r: &SeedRecord, sort: &str) -> f64 {
     match sort {
         "seed" => r.seed as f64,
-        "success_rate" => r.success_rate(),
+        // No value (no request sent) sorts as the worst rate.
+        "success_rate" => r.success_rate().unwrap_or(f64::NEG_INFINITY),
         // No value (nothing succeeded) sorts as the worst latency.
         "latency_p50_ms" => r.latency_ms.p50.unwrap_or(f64::INFINITY),
         "latency_p99_ms" => r.latency_ms.p99.unwrap_or(f64::INFINITY),
@@ -47,12 +48,7 @@ fn key(r: &SeedRecord, sort: &str) -> f64 {
 /// The sweep's own notion of worst: lowest success rate, then highest p99 (none: worst), then
 /// seed.
 fn worst_first(a: &SeedRecord, b: &SeedRecord) -> Ordering {
-    let p99 = |r: &SeedRecord| r.latency_ms.p99.unwrap_or(f64::INFINITY);
-    a.success_rate()
-        .total_cmp(&b.success_rate())
-        .then(p99(b).total_cmp(&p99(a)))
-        .then(a.seed.cmp(&b.seed))
-        .then(a.variant.cmp(&b.variant))
+    a.worst_first(b).then(a.variant.cmp(&b.variant))
 }
 
 impl SweepView {

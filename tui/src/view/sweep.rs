@@ -73,7 +73,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             Cell::from(r.variant.clone()),
             Cell::from(r.seed.to_string()),
             Cell::from(r.status.clone()),
-            Cell::from(format!("{:.2}", 100.0 * r.success_rate())),
+            Cell::from(r.success_rate().map_or("-".to_owned(), |x| format!("{:.2}", 100.0 * x))),
             Cell::from(ms(r.latency_ms.p50.unwrap_or(f64::NAN))),
             Cell::from(ms(r.latency_ms.p99.unwrap_or(f64::NAN))),
             Cell::from(ms(r.latency_ms.p999.unwrap_or(f64::NAN))),
