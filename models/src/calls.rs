@@ -165,7 +165,7 @@ pub struct RetryPolicy {
     pub backoff_base: Nanos,
     pub backoff_max: Nanos,
     pub jitter: Jitter,
-    /// Retry budget: each first attempt earns `ratio` tokens, each retry spends one; at most
+    /// Retry budget: each first attempt earns `ratio` tokens, each retry and hedge spends one; at most
     /// `RETRY_BUDGET_CAP` tokens are kept. `None` = unlimited retries.
     pub budget_ratio: Option<f64>,
 }
@@ -890,10 +890,23 @@ impl Calls {
                 }
                 let p = self.inflight.get_mut(id).expect("live");
                 p.hedged = true;
+                let t = &self.targets[p.target as usize];
                 // The copy belongs to the attempt sent `hedge_after` ago, and shares its deadline.
-                let sent = now - self.targets[p.target as usize].hedge_after.expect("a hedge timer");
+                let sent = now - t.hedge_after.expect("a hedge timer");
+                // A hedge is extra load on the callee as a retry is: with a retry budget it
+                // needs a token too (as gRPC's retry throttling counts hedges), or is not sent.
+                let budgeted = t.retry.budget_ratio.is_some();
+                if budgeted {
+                    if self.tokens < 1.0 {
+                        self.stats.budget_exhausted += 1;
+                        return None;
+                    }
+                    self.tokens -= 1.0;
+                }
                 if self.send_copy(out, id, 1, sent) {
                     self.stats.hedges += 1;
+                } else if budgeted {
+                    self.tokens += 1.0; // nothing was sent
                 }
                 None
             }
@@ -1235,6 +1248,24 @@ mod tests {
         assert_eq!((o.token, o.result, o.value), (7, CallResult::Ok, 42));
         assert_eq!(c.stats.hedges, 1);
         assert_eq!(c.in_flight(), 0);
+    }
+
+    #[test]
+    fn hedges_spend_the_retry_budget_and_stop_when_it_is_empty() {
+        let picker = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::RoundRobin);
+        let retry = RetryPolicy { budget_ratio: Some(0.1), ..RetryPolicy::default() };
+        let mut t = CallTarget::new(Target::Pool(picker), 100, retry);
+        t.hedge_after = Some(10);
+        let mut c = Calls::new(vec![t], Stream::new(1, "h"));
+        // 20 calls, each hedged: the 10 tokens in reserve and 0.1 per call pay for 11 hedges.
+        for k in 0..20 {
+            let mut out = Outbox::default();
+            c.start(0, &mut out, 0, k, Req::DEFAULT);
+            let hedge = out.timers.iter().find(|(_, t)| matches!(t, Timer::Hedge(_))).unwrap().1;
+            c.on_timer(10, &mut out, hedge);
+        }
+        assert_eq!((c.stats.hedges, c.stats.budget_exhausted), (11, 9));
+        assert!(c.tokens < 1.0, "{} tokens left", c.tokens);
     }
 
     #[test]
