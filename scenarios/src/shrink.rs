@@ -38,10 +38,23 @@ pub struct Shrunk {
 
 /// An expectation given as text (`FIGURE OP NUMBER`), checked against the scenario.
 pub fn parse_check(sc: &Scenario, check: &str, during: Option<&str>) -> Result<Expectation, ScenarioErrors> {
+    parse_check_in(sc, check, during, None)
+}
+
+/// [`parse_check`] over `between_s = [FROM, TO]` seconds instead of a fault's span when given.
+fn parse_check_in(
+    sc: &Scenario,
+    check: &str,
+    during: Option<&str>,
+    between_s: Option<(f64, f64)>,
+) -> Result<Expectation, ScenarioErrors> {
     let mut t = toml::Table::new();
     t.insert("check".into(), check.into());
     if let Some(d) = during {
         t.insert("during".into(), d.into());
+    }
+    if let Some((from, to)) = between_s {
+        t.insert("between_s".into(), toml::Value::Array(vec![from.into(), to.into()]));
     }
     let text = toml::to_string(&t).expect("serialises");
     let cfg: crate::schema::ExpectCfg = toml::from_str(&text)
@@ -330,23 +343,40 @@ pub fn rust_test(s: &Shrunk) -> String {
     let json = f.replay().to_json();
     let hashes =
         (0..).map(|n| "#".repeat(n)).find(|h| !json.contains(&format!("\"{h}"))).expect("a raw string delimiter");
-    let during = f.check.during.as_ref().map_or("None".to_owned(), |d| format!("Some({d:?})"));
+    // A check over `between_s` is labelled `FROM–TO s` in `during`, which names no fault: the
+    // test gives the span itself.
+    let assert = match (f.check.between, &f.check.during) {
+        (Some((from, to)), _) => {
+            format!("assert_holds_between(replay, {:?}, {:?}, {:?})", f.check.check, from / 1000.0, to / 1000.0)
+        }
+        (None, Some(d)) => format!("assert_holds(replay, {:?}, Some({d:?}))", f.check.check),
+        (None, None) => format!("assert_holds(replay, {:?}, None)", f.check.check),
+    };
     format!(
-        "/// Shrunk by `faultline shrink` from {} to {} ({}).\n#[test]\nfn shrunk_{ident}() {{\n    let replay = r{hashes}\"{json}\"{hashes};\n    faultline_scenarios::shrink::assert_holds(replay, {:?}, {during});\n}}\n",
+        "/// Shrunk by `faultline shrink` from {} to {} ({}).\n#[test]\nfn shrunk_{ident}() {{\n    let replay = r{hashes}\"{json}\"{hashes};\n    faultline_scenarios::shrink::{assert};\n}}\n",
         crate::count(s.faults_before, "fault"),
         s.faults_after,
         crate::count(s.runs, "run"),
-        f.check.check
     )
 }
 
 /// Runs a replay file's case and panics, with the figure, if `check` (during fault `during`)
 /// does not hold. What [`rust_test`] calls.
 pub fn assert_holds(replay_json: &str, check: &str, during: Option<&str>) {
+    holds(replay_json, check, during, None)
+}
+
+/// [`assert_holds`] for a check over `between_s = [from_s, to_s]`.
+pub fn assert_holds_between(replay_json: &str, check: &str, from_s: f64, to_s: f64) {
+    holds(replay_json, check, None, Some((from_s, to_s)))
+}
+
+fn holds(replay_json: &str, check: &str, during: Option<&str>, between_s: Option<(f64, f64)>) {
     let r =
         Replay::from_json("replay", replay_json).unwrap_or_else(|e| panic!("bad replay: {}", e.errors[0].one_line()));
     let sc = r.scenario().unwrap_or_else(|e| panic!("bad scenario: {}", e.errors[0].one_line()));
-    let e = parse_check(&sc, check, during).unwrap_or_else(|e| panic!("bad check: {}", e.errors[0].message));
+    let e =
+        parse_check_in(&sc, check, during, between_s).unwrap_or_else(|e| panic!("bad check: {}", e.errors[0].message));
     let (report, _) = crate::replay::run(&r, None).unwrap_or_else(|_| panic!("the replay did not run to its end"));
     let json = serde_json::to_value(&report).expect("serialises");
     let v = e.value(&report, &json);

@@ -1104,6 +1104,27 @@ fn run_writes_a_history_that_lists_every_operation() {
     assert!(stderr(&o).contains("--history"), "{}", stderr(&o));
 }
 
+/// A check over `between_s` (lab 2's `success_rate >= 0.99` over 60–90 s): the printed test
+/// gives the span (it once passed its label, `60–90 s`, as a fault's name, and panicked with
+/// "bad check" whatever the model did), fails on the case and passes on a check that holds.
+#[test]
+fn a_shrunk_check_over_a_time_span_prints_a_test_that_can_pass() {
+    let out = temp_path("lab2-shrunk.json");
+    let p = out.to_str().unwrap();
+    let o = expect_code(&["shrink", "docs/workshop/lab-2-retries.toml", "--out", p], 0);
+    let test = stdout(&o);
+    let call = "faultline_scenarios::shrink::assert_holds_between(replay, \"success_rate >= 0.99\", 60.0, 90.0);";
+    assert!(test.contains(call), "{test}");
+    let json = std::fs::read_to_string(&out).unwrap();
+    let fails = std::panic::catch_unwind(|| {
+        faultline_scenarios::shrink::assert_holds_between(&json, "success_rate >= 0.99", 60.0, 90.0)
+    });
+    let message = fails.expect_err("the shrunk case fails its check");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("does not hold"), "{message}");
+    faultline_scenarios::shrink::assert_holds_between(&json, "success_rate >= 0", 60.0, 90.0);
+}
+
 #[test]
 fn shrink_writes_a_replay_and_prints_a_test() {
     // The planted bug's shrunk case (tests/it/shrunk.rs) is already minimal: shrinking it keeps
