@@ -893,7 +893,13 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                     })
                     .collect();
                 note!("NOT reproduced: {what}; never applied, the run having ended first: {}", list.join(", "));
-                note!("  ({})", r.mismatch_note());
+                // At this build's revision a recorded session never has such a command: say so
+                // rather than suspect the simulator's determinism.
+                if r.sim_revision == Some(faultline_models::SIM_REVISION) {
+                    note!("  (recorded at this build's simulation revision: the file was edited after it was saved)");
+                } else {
+                    note!("  ({})", r.mismatch_note());
+                }
                 return Ok(EXIT_CHECK_FAILED);
             }
             match &r.trace_hash {

@@ -140,10 +140,11 @@ impl Replay {
 
     /// The commands (index in file order, command) that a replay which applied `events` events
     /// never applied: [`run`] applies each when exactly its `at_event` events have been, so
-    /// those past the run's last event never were. A run recorded at this revision has none;
-    /// an edited file, or one from another model, may.
+    /// those past the run's last event never were — nor one at its last event: an applied
+    /// command schedules its fault's start or end, one event more. A run recorded at this
+    /// revision has none; an edited file, or one from another model, may.
     pub fn unapplied(&self, events: u64) -> Vec<(usize, &Command)> {
-        self.commands.iter().enumerate().filter(|(_, c)| c.at_event() > events).collect()
+        self.commands.iter().enumerate().filter(|(_, c)| c.at_event() >= events).collect()
     }
 
     /// The scenario it embeds.
@@ -238,9 +239,9 @@ pub fn run(replay: &Replay, sink: Option<Box<dyn TraceSink>>) -> Result<(RunRepo
     commands.sort_by_key(|c| c.at_event());
     for cmd in commands {
         while world.events() < cmd.at_event() && world.step()? {}
-        if world.events() < cmd.at_event() {
-            // The run ended first: the command is not applied anywhere else
-            // ([`Replay::unapplied`] names it).
+        if world.events() < cmd.at_event() || world.finished() {
+            // The run ended first (or with that event): the command is not applied anywhere
+            // else ([`Replay::unapplied`] names it).
             continue;
         }
         match cmd {
@@ -353,6 +354,14 @@ mod tests {
         // Only the applied one changed the run.
         let (first_only, _) = run(&Replay { commands: r.commands[..1].to_vec(), ..r.clone() }, None).unwrap();
         assert_eq!(first_only.trace_hash, replayed.trace_hash);
+        // A command at the run's very last event: the run is over, so it was never applied
+        // either (it was dropped in silence, as if reproduced).
+        let mut at_end = Replay { commands: Vec::new(), ..r.clone() };
+        let fault = fault.to_owned();
+        at_end.commands.push(Command::Inject { at_event: plain.events, t_ns: 0, fault, duration_ns: None });
+        let (ended, _) = run(&at_end, None).unwrap();
+        assert_eq!((ended.trace_hash, ended.events), (plain.trace_hash, plain.events));
+        assert_eq!(at_end.unapplied(ended.events).len(), 1);
     }
 
     #[test]
