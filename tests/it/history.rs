@@ -179,6 +179,13 @@ fn malformed_histories_are_rejected_with_their_position() {
         ),
         ("cas-value-not-a-pair", "register", "1:55", "a cas invocation needs [from, to] (found 3)"),
         ("float-value", "register", "1:57", "found the number 2.5"),
+        // A whole number with a point is no integer either, nor out of range (it said so).
+        (
+            "whole-float-value",
+            "register",
+            "1:57",
+            "found the number 2.0 (an integer is written without a decimal point",
+        ),
         ("string-value", "register", "2:52", "invalid type: string \"é\""),
         ("time-goes-backwards", "register", "2:66", "time 99 is earlier than the previous event's time 100 (line 1)"),
         ("register-with-two-keys", "register", "3:54", "use --model kv"),

@@ -131,10 +131,16 @@ fn int_in_range<E: de::Error>(v: u64) -> Result<i64, E> {
     i64::try_from(v).map_err(|_| E::custom(format!("{v} is out of range (integers are at most {})", i64::MAX)))
 }
 
-/// serde_json reads integers too large for 64 bits as floats: say which it was.
+/// serde_json reads integers too large for 64 bits as floats, and numbers written with a point
+/// or an exponent (`2.0`, `1e3`) too: say which it was.
 fn not_an_integer<E: de::Error>(v: f64, expected: &str) -> E {
-    if v.fract() == 0.0 && v.is_finite() {
+    // 2^63: the first whole float beyond i64 (below it, a whole float was written as one).
+    if v.fract() == 0.0 && v.is_finite() && v.abs() >= 9_223_372_036_854_775_808.0 {
         E::custom(format!("{v} is out of range (integers are between {} and {})", i64::MIN, i64::MAX))
+    } else if v.fract() == 0.0 && v.is_finite() {
+        E::custom(format!(
+            "expected {expected}, found the number {v:?} (an integer is written without a decimal point or exponent)"
+        ))
     } else {
         E::custom(format!("expected {expected}, found the number {v}"))
     }
