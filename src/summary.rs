@@ -390,19 +390,12 @@ fn fault_active(r: &RunReport, t0_ms: f64, t1_ms: f64) -> bool {
 /// variant (docs/cli.md, `sweep`), in tables that fit a terminal.
 pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
     let mut s = String::new();
-    // (mean, half-width of the interval) to `digits`; the interval absent from one seed, both
-    // absent (`-`) where no seed has a value (e.g. a latency where nothing succeeded).
-    let parts = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64, digits: usize| match e {
-        Some(e) if e.n > 0 && e.ci95.is_finite() => {
-            (format!("{:.digits$}", e.mean * k), Some(format!("{:.digits$}", e.ci95 * k)))
-        }
-        Some(e) if e.n > 0 => (format!("{:.digits$}", e.mean * k), None),
-        _ => ("-".to_owned(), None),
+    // (mean, half-width of the interval) to `digits`: `-` where the figure is missing.
+    let parts = |e: Option<&faultline_scenarios::sweep::Estimate>, k: f64, digits: usize| {
+        e.map_or(("-".to_owned(), None), |e| e.parts(k, digits))
     };
-    let est = |e, k, digits| match parts(e, k, digits) {
-        (mean, Some(ci)) => format!("{mean} ± {ci}"),
-        (mean, None) => mean,
-    };
+    let est =
+        |e: Option<&faultline_scenarios::sweep::Estimate>, k, digits| e.map_or("-".to_owned(), |e| e.cell(k, digits));
     // (figure, heading, scale, decimals) for each of `sweep::FIGURES`, in its order:
     // percentages to two decimals, milliseconds and counts (means over seeds) to one.
     let figures: [(&str, &str, f64, usize); 6] = [

@@ -307,13 +307,21 @@ impl Estimate {
 }
 
 impl Estimate {
-    /// `mean ± ci95` scaled by `k`, to `digits` places, for a table: `-` without a value, the
-    /// mean alone from a single seed (its interval is infinite).
-    pub fn cell(&self, k: f64, digits: usize) -> String {
+    /// The mean and the interval's half-width scaled by `k`, to `digits` places, for a table:
+    /// `-` and no interval without a value, no interval from a single seed (it is infinite).
+    pub fn parts(&self, k: f64, digits: usize) -> (String, Option<String>) {
         match self.n {
-            0 => "-".to_owned(),
-            1 => format!("{:.digits$}", self.mean * k),
-            _ => format!("{:.digits$} ± {:.digits$}", self.mean * k, self.ci95 * k),
+            0 => ("-".to_owned(), None),
+            1 => (format!("{:.digits$}", self.mean * k), None),
+            _ => (format!("{:.digits$}", self.mean * k), Some(format!("{:.digits$}", self.ci95 * k))),
+        }
+    }
+
+    /// [`Estimate::parts`] as one cell: `mean ± ci95`, the mean alone, or `-`.
+    pub fn cell(&self, k: f64, digits: usize) -> String {
+        match self.parts(k, digits) {
+            (mean, Some(ci)) => format!("{mean} ± {ci}"),
+            (mean, None) => mean,
         }
     }
 }

@@ -35,7 +35,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         head,
     );
     let est = |s: &faultline_scenarios::sweep::VariantSummary, k: &str, scale: f64| {
-        s.figures.get(k).map_or("-".to_owned(), |e| format!("{:.2} ± {:.2}", e.mean * scale, e.ci95 * scale))
+        s.figures.get(k).map_or("-".to_owned(), |e| e.cell(scale, 2))
     };
     let rows = v.summary.variants.iter().map(|s| {
         Row::new(vec![
