@@ -566,7 +566,7 @@ fn aggregate_records(runs: &sweep::Runs, scenario: Option<&str>) -> Result<sweep
     let records = runs.records();
     let named = records[0].scenario.clone();
     let (_, order) = sweep::by_variant(records);
-    let loaded = match scenario {
+    let (path, sc) = match scenario {
         Some(path) => load(path).map(|sc| (path, sc))?,
         None => match load(&named) {
             Ok(sc) => (named.as_str(), sc),
@@ -580,7 +580,6 @@ fn aggregate_records(runs: &sweep::Runs, scenario: Option<&str>) -> Result<sweep
             }
         },
     };
-    let (path, sc) = loaded;
     let expectations = if records[0].fingerprint.as_ref().is_none_or(|f| *f == sc.fingerprint) {
         sc.expectations
     } else {
