@@ -453,32 +453,62 @@ pub enum OpStep {
     TimedOut,
 }
 
+/// 44 bytes, aligned to 4: a call slot (with the slab's 4-byte generation) is 48 bytes, not 56
+/// (memory per in-flight request; see docs/performance.md). The four counters and flags share
+/// one byte ([`Pending::flags`]). `attempt` comes first so that, behind the generation, the
+/// 8-byte fields sit at 8-byte offsets of the slot.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, packed(4))]
 struct Pending {
+    attempt: u32,
     token: u64,
     started: Nanos,
-    attempt: u32,
-    target: u16,
     // The request's fields, not a `Req`: its padding made a call slot 64 bytes instead of 56.
     key: u64,
-    class: u8,
-    op: Op,
     /// Backend indices (in a pool) of the attempt and of its hedge copy; `NO_BACKEND` if none.
     backend: [u32; 2],
-    /// Copies of the current attempt still awaiting an answer (0 while in backoff).
-    outstanding: u8,
-    hedged: bool,
-    redirects: u8,
+    target: u16,
     /// Database targets: the replica the current attempt's first copy went to.
     replica: u16,
-    /// Some attempt may have been processed (see [`Outcome::maybe_applied`]).
-    maybe_applied: bool,
+    class: u8,
+    op: Op,
+    /// Bits 0–1: copies of the current attempt still awaiting an answer (0 while in backoff;
+    /// at most 2, so `+ 1` and `- 1` on the byte count them); [`HEDGED`], [`MAYBE_APPLIED`]
+    /// (some attempt may have been processed, see [`Outcome::maybe_applied`]); bits 4–5:
+    /// redirects followed in this attempt (at most [`MAX_REDIRECTS`]).
+    flags: u8,
 }
+
+/// [`Pending::flags`]: the copies outstanding.
+const OUTSTANDING: u8 = 0b11;
+/// [`Pending::flags`]: the current attempt's hedge copy was considered.
+const HEDGED: u8 = 1 << 2;
+/// [`Pending::flags`]: some attempt may have been processed.
+const MAYBE_APPLIED: u8 = 1 << 3;
+/// [`Pending::flags`]: one redirect (the count is bits 4–5).
+const REDIRECT: u8 = 1 << 4;
+
+const _: () = assert!(MAX_REDIRECTS <= 3, "redirects are counted in two bits");
 
 impl Pending {
     #[inline]
     fn req(&self) -> Req {
         Req::new(self.class, self.op, self.key)
+    }
+
+    #[inline]
+    fn outstanding(&self) -> u8 {
+        self.flags & OUTSTANDING
+    }
+
+    #[inline]
+    fn redirects(&self) -> u8 {
+        self.flags / REDIRECT
+    }
+
+    #[inline]
+    fn maybe_applied(&self) -> bool {
+        self.flags & MAYBE_APPLIED != 0
     }
 }
 
@@ -504,7 +534,7 @@ pub struct Calls {
     /// Steps of database operations, when recording (drained by the world after each event).
     ops: Option<Vec<OpEvent>>,
     /// Deadline propagation, when the owner asks for it: the deadline each call inherited from
-    /// the request it is made for, by slab slot (a side table, so that call slots stay 56
+    /// the request it is made for, by slab slot (a side table, so that call slots stay 48
     /// bytes for owners that do not propagate).
     caps: Option<Vec<Nanos>>,
 }
@@ -608,19 +638,16 @@ impl Calls {
             self.tokens = (self.tokens + ratio).min(RETRY_BUDGET_CAP);
         }
         let id = self.inflight.insert(Pending {
+            attempt: 1,
             token,
             started: now,
-            attempt: 1,
-            target: target as u16,
             key: req.key,
+            backend: [NO_BACKEND; 2],
+            target: target as u16,
+            replica: 0,
             class: req.class,
             op: req.op,
-            backend: [NO_BACKEND; 2],
-            outstanding: 0,
-            hedged: false,
-            redirects: 0,
-            replica: 0,
-            maybe_applied: false,
+            flags: 0,
         });
         if let BreakerState::HalfOpen { trial } = &mut self.targets[target].breaker_state
             && *trial == NO_TRIAL
@@ -664,7 +691,8 @@ impl Calls {
                 router.shards[s].replicas[r as usize]
             }
         };
-        p.outstanding += 1;
+        debug_assert!(p.outstanding() < 2, "an attempt and its hedge at most");
+        p.flags += 1; // one more copy outstanding
         // Rebuilt from its fields (`req()`): copied whole, a stored `Req` went through a stack
         // temporary that was read back misaligned to how it was written (a store-forwarding
         // stall).
@@ -682,7 +710,7 @@ impl Calls {
             self.record_op(now, id, OpStep::Invoke { op: req.op, key: req.key });
         }
         let p = self.inflight.get_mut(id).expect("live call");
-        p.hedged = false;
+        p.flags &= !HEDGED;
         let k = p.target as usize;
         let t = &self.targets[k];
         let cap = self.cap(id);
@@ -726,9 +754,9 @@ impl Calls {
             self.record_op(now, id, step);
         }
         let p = self.inflight.get_mut(id).expect("live call");
-        p.outstanding = 0;
-        p.redirects = 0;
-        p.maybe_applied |= why != CallResult::Failed(Status::Rejected);
+        // No copy outstanding, no redirect; whether some attempt may have been processed.
+        let applied = if why != CallResult::Failed(Status::Rejected) { MAYBE_APPLIED } else { 0 };
+        p.flags = (p.flags & (HEDGED | MAYBE_APPLIED)) | applied;
         let target = p.target as usize;
         if let Target::Db(router) = &mut self.targets[target].target
             && matches!(why, CallResult::TimedOut | CallResult::Failed(Status::Unavailable))
@@ -786,7 +814,7 @@ impl Calls {
             attempts: p.attempt,
             started: p.started,
             target: p.target,
-            maybe_applied: p.maybe_applied,
+            maybe_applied: p.maybe_applied(),
         })
     }
 
@@ -794,21 +822,21 @@ impl Calls {
     pub fn on_response(&mut self, now: Nanos, out: &mut Outbox, id: CallId, resp: Resp) -> Option<Outcome> {
         let (primary, copy) = (id & !1, (id & 1) as usize);
         let p = self.inflight.get(primary)?;
-        if p.outstanding == 0 {
+        if p.outstanding() == 0 {
             return None; // in backoff: the attempt this answers already timed out
         }
         self.release(primary, copy);
         if resp.status == Status::Redirect {
             let p = self.inflight.get_mut(primary).expect("live call");
             if let Target::Db(router) = &mut self.targets[p.target as usize].target
-                && p.redirects < MAX_REDIRECTS
+                && p.redirects() < MAX_REDIRECTS
             {
                 let s = router.shard_of(p.key);
                 let route = &mut router.shards[s];
                 if (resp.value as usize) < route.replicas.len() {
                     route.leader_hint = resp.value as u16;
-                    p.redirects += 1;
-                    p.outstanding -= 1;
+                    p.flags += REDIRECT;
+                    p.flags -= 1; // this copy is answered (and sent again below)
                     self.stats.redirects += 1;
                     // Same id: the attempt's deadline still holds (the callee is told a later
                     // one, from now: databases do not read it).
@@ -836,8 +864,8 @@ impl Calls {
         }
         self.stats.attempt_failures += 1;
         let p = self.inflight.get_mut(primary).expect("live call");
-        p.outstanding -= 1;
-        if p.outstanding > 0 {
+        p.flags -= 1; // this copy is answered
+        if p.outstanding() > 0 {
             return None; // the other copy may still succeed
         }
         self.attempt_failed(now, out, primary, CallResult::Failed(resp.status))
@@ -845,7 +873,7 @@ impl Calls {
 
     /// An attempt's deadline passed: unless it already finished, it timed out.
     fn expire(&mut self, now: Nanos, out: &mut Outbox, id: CallId) -> Option<Outcome> {
-        if self.inflight.get(id)?.outstanding == 0 {
+        if self.inflight.get(id)?.outstanding() == 0 {
             return None;
         }
         self.release(id, 0);
@@ -865,7 +893,7 @@ impl Calls {
                 let mut first = None;
                 // An attempt that finished, or whose call waits in backoff, is no longer live.
                 while let Some(id) = self.deadlines[k]
-                    .expired(now, out, t, |id| self.inflight.get(id).is_some_and(|p| p.outstanding > 0))
+                    .expired(now, out, t, |id| self.inflight.get(id).is_some_and(|p| p.outstanding() > 0))
                 {
                     if let Some(o) = self.expire(now, out, id) {
                         if first.is_none() {
@@ -885,11 +913,11 @@ impl Calls {
             }
             Timer::Hedge(id) => {
                 let p = self.inflight.get(id)?;
-                if p.outstanding == 0 || p.hedged {
+                if p.outstanding() == 0 || p.flags & HEDGED != 0 {
                     return None;
                 }
                 let p = self.inflight.get_mut(id).expect("live");
-                p.hedged = true;
+                p.flags |= HEDGED;
                 let t = &self.targets[p.target as usize];
                 // The copy belongs to the attempt sent `hedge_after` ago, and shares its deadline.
                 let sent = now - t.hedge_after.expect("a hedge timer");
@@ -933,9 +961,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_call_slot_is_56_bytes() {
+    fn a_call_slot_is_48_bytes() {
         // Every in-flight request holds one at each caller on its path (docs/performance.md).
-        assert_eq!(Slab::<Pending>::SLOT_BYTES, 56);
+        assert_eq!(Slab::<Pending>::SLOT_BYTES, 48);
     }
 
     fn calls(max_attempts: u32, budget: Option<f64>) -> Calls {

@@ -438,7 +438,7 @@ impl Participant {
     fn next_job(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth) {
         self.busy -= 1;
         if self.sheds {
-            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, out, |job| now > job.expires);
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, out, |_, job| now > job.expires);
         }
         if let Some(next) = self.queue.pop_front() {
             self.begin(out, health, next);

@@ -64,25 +64,26 @@ impl InstanceStats {
     }
 }
 
+/// 44 bytes, aligned to 4: a job slot (with the slab's 4-byte generation) is 48 bytes, not 56
+/// (memory per in-flight request; see docs/performance.md). `from` comes first so that, behind
+/// the generation, the 8-byte fields sit at 8-byte offsets of the slot. The request's deadline
+/// is kept aside ([`Instance::deadline_us`]), only by services that propagate deadlines.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, packed(4))]
 struct Job {
     from: ActorId,
     call: CallId,
     // The request's fields, not a `Req`: its padding made a job slot 64 bytes instead of 56
     // (memory per in-flight request; see docs/performance.md).
     key: u64,
-    class: u8,
-    op: Op,
     arrived: Nanos,
-    step: u16,
-    /// Microseconds from `arrived` to the request's deadline, rounded up; `u32::MAX` for none
-    /// (or a service that does not propagate deadlines). Four bytes, in what was padding: a
-    /// job slot stays 56 bytes.
-    deadline_us: u32,
-    /// Calls of the current stage (a fan-out) still awaiting their outcome.
-    pending: u32,
     /// Value of the last successful downstream answer, passed back to the caller.
     value: u64,
+    /// Calls of the current stage (a fan-out) still awaiting their outcome.
+    pending: u32,
+    step: u16,
+    class: u8,
+    op: Op,
 }
 
 /// A request waiting in a worker pool's queue (a service instance's, a workflow step's).
@@ -109,11 +110,11 @@ pub(crate) fn shed_expired<J: Waiting>(
     queue: &mut VecDeque<Key>,
     jobs: &mut Slab<J>,
     out: &mut Outbox,
-    expired: impl Fn(&J) -> bool,
+    expired: impl Fn(Key, &J) -> bool,
 ) -> u64 {
     let mut shed = 0;
     while let Some(&next) = queue.front() {
-        if !expired(jobs.get(next).expect("queued job")) {
+        if !expired(next, jobs.get(next).expect("queued job")) {
             break;
         }
         queue.pop_front();
@@ -133,35 +134,21 @@ pub(crate) fn expiry(now: Nanos, queue_timeout: Option<Nanos>, take_up_until: Na
     queue_timeout.map_or(take_up_until, |l| take_up_until.min(now.saturating_add(l)))
 }
 
-impl Job {
-    /// When its caller stops waiting, as [`deadline_us`] kept it ([`NO_DEADLINE`] if none, or
-    /// if the service does not propagate deadlines).
-    #[inline]
-    fn deadline(&self) -> Nanos {
-        if self.deadline_us == u32::MAX { NO_DEADLINE } else { self.arrived + Nanos::from(self.deadline_us) * 1000 }
+/// When the caller of a job that arrived at `arrived` stops waiting, as
+/// [`Instance::deadline_us`] keeps it for the job's slot `key` ([`NO_DEADLINE`] if none, or if
+/// the service does not propagate deadlines: then `deadline_us` is empty).
+#[inline]
+fn job_deadline(deadline_us: &[u32], key: Key, arrived: Nanos) -> Nanos {
+    match deadline_us.get((key >> 32) as usize) {
+        Some(&us) if us != u32::MAX => arrived + Nanos::from(us) * 1000,
+        _ => NO_DEADLINE,
     }
+}
 
-    /// `propagate`: keep the request's deadline (to the microsecond, rounded up; one beyond
-    /// 71 minutes is none).
+impl Job {
     #[inline]
-    fn new(from: ActorId, call: CallId, req: Req, arrived: Nanos, propagate: bool) -> Job {
-        let deadline_us = if propagate && req.deadline != NO_DEADLINE {
-            u32::try_from(req.deadline.saturating_sub(arrived).div_ceil(1000)).unwrap_or(u32::MAX)
-        } else {
-            u32::MAX
-        };
-        Job {
-            from,
-            call,
-            key: req.key,
-            class: req.class,
-            op: req.op,
-            arrived,
-            step: 0,
-            deadline_us,
-            pending: 0,
-            value: 0,
-        }
+    fn new(from: ActorId, call: CallId, req: Req, arrived: Nanos) -> Job {
+        Job { from, call, key: req.key, arrived, value: 0, pending: 0, step: 0, class: req.class, op: req.op }
     }
 
     #[inline]
@@ -217,6 +204,10 @@ pub struct Instance {
     busy: u32,
     queue: VecDeque<Key>,
     jobs: Slab<Job>,
+    /// With `propagate`, by job slot: microseconds from the job's arrival to its request's
+    /// deadline, rounded up; `u32::MAX` for none (or one beyond 71 minutes). A side table, so
+    /// that job slots stay 48 bytes for services that do not propagate (empty then).
+    deadline_us: Vec<u32>,
     pub calls: Calls,
     rng_work: Stream,
     rng_errors: Stream,
@@ -252,6 +243,7 @@ impl Instance {
             busy: 0,
             queue: VecDeque::new(),
             jobs: Slab::default(),
+            deadline_us: Vec::new(),
             calls,
             rng_work,
             rng_errors,
@@ -362,16 +354,40 @@ impl Instance {
             return;
         }
         if self.busy < self.workers {
-            let key = self.jobs.insert(Job::new(from, call, req, now, self.propagate));
+            let key = self.jobs.insert(Job::new(from, call, req, now));
+            if self.propagate {
+                self.keep_deadline(key, now, req);
+            }
             self.begin(now, out, health, key);
         } else if self.queue.len() < self.capacity as usize {
-            let key = self.jobs.insert(Job::new(from, call, req, now, self.propagate));
+            let key = self.jobs.insert(Job::new(from, call, req, now));
+            if self.propagate {
+                self.keep_deadline(key, now, req);
+            }
             self.queue.push_back(key);
         } else {
             self.stats.rejected += 1;
             out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
         }
         self.gauges(now);
+    }
+
+    /// Keeps the deadline of job `key`'s request, which arrived at `now` (to the microsecond,
+    /// rounded up; one beyond 71 minutes is none). Out of line: only services that propagate
+    /// deadlines ask.
+    #[cold]
+    #[inline(never)]
+    fn keep_deadline(&mut self, key: Key, now: Nanos, req: Req) {
+        let us = if req.deadline != NO_DEADLINE {
+            u32::try_from(req.deadline.saturating_sub(now).div_ceil(1000)).unwrap_or(u32::MAX)
+        } else {
+            u32::MAX
+        };
+        let slot = (key >> 32) as usize;
+        if self.deadline_us.len() <= slot {
+            self.deadline_us.resize(slot + 1, u32::MAX);
+        }
+        self.deadline_us[slot] = us;
     }
 
     /// A request that arrived after its caller gave up (the network took the time left), or
@@ -423,7 +439,7 @@ impl Instance {
         let job = self.jobs.get_mut(key).expect("live job");
         let (step, req) = (job.step as usize, job.req());
         if step < self.calls.targets.len() {
-            let deadline = if self.propagate { job.deadline() } else { NO_DEADLINE };
+            let deadline = if self.propagate { job_deadline(&self.deadline_us, key, job.arrived) } else { NO_DEADLINE };
             if now >= deadline {
                 // Nobody waits for the answer any more: no more work on it.
                 self.stats.deadline_exceeded += 1;
@@ -461,7 +477,7 @@ impl Instance {
                 self.next_step(now, out, health, o.token);
             }
         } else {
-            if self.propagate && now >= job.deadline() {
+            if self.propagate && now >= job_deadline(&self.deadline_us, o.token, job.arrived) {
                 self.stats.deadline_exceeded += 1;
             }
             self.finish(now, out, health, o.token, Status::Error);
@@ -482,9 +498,10 @@ impl Instance {
         }
         self.busy -= 1;
         if self.sheds {
-            let (limit, min_left) = (self.queue_timeout, self.min_time_left);
-            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, out, |job| {
-                limit.is_some_and(|l| now - job.arrived > l) || now.saturating_add(min_left) > job.deadline()
+            let (limit, min_left, deadline_us) = (self.queue_timeout, self.min_time_left, &self.deadline_us);
+            self.stats.shed += shed_expired(&mut self.queue, &mut self.jobs, out, |key, job| {
+                limit.is_some_and(|l| now - job.arrived > l)
+                    || now.saturating_add(min_left) > job_deadline(deadline_us, key, job.arrived)
             });
         }
         if let Some(next) = self.queue.pop_front() {
@@ -511,9 +528,9 @@ mod tests {
     const HEALTHY: NodeHealth = NodeHealth { slow_factor: 1.0, error_rate: 0.0 };
 
     #[test]
-    fn a_job_slot_is_56_bytes() {
+    fn a_job_slot_is_48_bytes() {
         // Every in-flight request holds one at each service it passes (docs/performance.md).
-        assert_eq!(Slab::<Job>::SLOT_BYTES, 56);
+        assert_eq!(Slab::<Job>::SLOT_BYTES, 48);
     }
 
     fn instance(workers: u32, capacity: u32) -> Instance {
