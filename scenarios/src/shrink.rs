@@ -6,6 +6,9 @@
 //! progress or the run budget is spent), so shrinking the same case twice gives the same result.
 //! Fault removal goes by halves, then quarters, … then one at a time (delta debugging), so a
 //! timeline of dozens of faults reduces in a few dozen runs.
+//!
+//! Cuts edit the scenario file, so the variant is first folded into it ([`fold_variant`]):
+//! a cut of the base scenario would do nothing to a field the variant sets.
 
 use faultline_models::RunReport;
 
@@ -98,8 +101,61 @@ impl Failing {
     }
 }
 
-/// Shrinks `failing` (which must fail) with at most `max_runs` runs.
+/// `failing`'s scenario with its variant folded in: the variant's `set` written into the
+/// document, which keeps that one variant (named as before, with nothing left to set) and, of
+/// the expectations, only the check's own. Every cut then edits the value the run uses — on
+/// the base scenario, a cut of a field the variant sets would be overridden and do nothing —
+/// and no other variant's `set` or expectation can make a cut invalid (a removed fault named
+/// by one, say). A scenario without variants is left as it is.
+pub fn fold_variant(failing: &Failing) -> Result<Scenario, ScenarioErrors> {
+    let check = &failing.check;
+    testing::edit(&failing.scenario, |doc| {
+        if let Some(toml::Value::Array(variants)) = doc.remove("variant") {
+            let mut ours = variants
+                .into_iter()
+                .filter_map(|v| match v {
+                    toml::Value::Table(t) => Some(t),
+                    _ => None,
+                })
+                .find(|v| v.get("name").and_then(toml::Value::as_str) == Some(failing.variant.as_str()))
+                .unwrap_or_default();
+            // In file order, as `Scenario::parse` applies them.
+            if let Some(toml::Value::Table(set)) = ours.remove("set") {
+                for (path, value) in set {
+                    crate::set_path(doc, &path, value).expect("the variant's `set` applied when it was parsed");
+                }
+            }
+            doc.insert("variant".into(), toml::Value::Array(vec![toml::Value::Table(ours)]));
+        }
+        if let Some(toml::Value::Array(expects)) = doc.get_mut("expect") {
+            expects.retain(|e| is_check(e, check));
+            // The one variant left is the one it failed in.
+            expects.iter_mut().filter_map(toml::Value::as_table_mut).for_each(|e| {
+                e.remove("variants");
+            });
+            if expects.is_empty() {
+                doc.remove("expect");
+            }
+        }
+    })
+}
+
+/// Whether an `[[expect]]` table is `check` (same figure and threshold, same span).
+fn is_check(e: &toml::Value, check: &Expectation) -> bool {
+    let num = |v: &toml::Value| v.as_float().or(v.as_integer().map(|x| x as f64));
+    let between = e.get("between_s").and_then(toml::Value::as_array).and_then(|b| match &b[..] {
+        [from, to] => Some((num(from)? * 1000.0, num(to)? * 1000.0)),
+        _ => None,
+    });
+    e.get("check").and_then(toml::Value::as_str) == Some(check.check.as_str())
+        && between == check.between
+        && (check.between.is_some() || e.get("during").and_then(toml::Value::as_str) == check.during.as_deref())
+}
+
+/// Shrinks `failing` (which must fail) with at most `max_runs` runs. Shrinking works on the
+/// case with its variant folded in ([`fold_variant`]), which the result holds.
 pub fn shrink(mut failing: Failing, max_runs: usize) -> Result<Shrunk, String> {
+    failing.scenario = fold_variant(&failing).map_err(|e| e.to_string())?;
     let faults = testing::faults_of(&failing.scenario);
     let before = faults.len();
     // Name the faults as the format names unnamed ones (the same run): removing one then leaves
@@ -143,9 +199,18 @@ impl Search {
             return false;
         }
         let Ok(sc) = candidate else { return false };
+        // A check during a fault needs the fault: without it the figure has no value (which
+        // fails the check vacuously) and the printed test could not even parse the check.
+        if let (None, Some(fault)) = (self.cur.check.between, &self.cur.check.during)
+            && !sc.variant(Some(&self.cur.variant)).is_ok_and(|c| c.spec.faults.iter().any(|f| f.name == *fault))
+        {
+            return false;
+        }
         self.runs += 1;
         match self.cur.evaluate(&sc) {
-            Some((true, v)) => {
+            // A figure that a cut took away (an instance's, every success's) fails `holds` too,
+            // but that is not the failure being shrunk: once the case has a value it keeps one.
+            Some((true, v)) if v.is_some() || self.value.is_none() => {
                 self.cur.scenario = sc;
                 self.value = v;
                 self.steps.push(what);
@@ -248,7 +313,9 @@ impl Search {
         let last_start = faults.iter().map(|f| f.start_s).fold(0.0, f64::max);
         let duration = testing::Targets::of(&self.cur.scenario).duration_s;
         let shorter = (duration / 2.0).ceil();
-        if shorter >= 1.0 && shorter < duration && shorter > last_start {
+        // A check over a span needs the span within the scenario (as `between_s` does).
+        let span_starts = self.cur.check.between.map_or(0.0, |(from_ms, _)| from_ms / 1000.0);
+        if shorter >= 1.0 && shorter < duration && shorter > last_start && shorter > span_starts {
             let cand = testing::edit(&self.cur.scenario, |doc| set(doc, &["scenario", "duration_s"], shorter));
             any |= self.try_keep(cand, format!("cut the scenario to {shorter} s"));
         }

@@ -89,6 +89,71 @@ fn a_planted_bug_shrinks_from_twenty_faults_to_at_most_three() {
     assert!(committed.contains(&printed), "tests/it/shrunk.rs is out of date; the shrinker now prints:\n{printed}");
 }
 
+/// The printed test's replay file and check: it must panic because the check does not hold
+/// (not because the check no longer parses), and the file must replay as recorded.
+fn assert_the_printed_test_fails(s: &shrink::Shrunk) {
+    let printed = shrink::rust_test(s);
+    let json = &printed[printed.find("r#\"").unwrap() + 3..printed.find("\"#;").unwrap()];
+    let (check, during) = (s.failing.check.check.clone(), s.failing.check.during.clone());
+    let json = json.to_owned();
+    let fails = std::panic::catch_unwind(move || shrink::assert_holds(&json, &check, during.as_deref()));
+    let message = fails.expect_err("the shrunk case fails its check");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("does not hold"), "{message}\n{printed}");
+    let r = s.failing.replay();
+    let (report, _) = faultline_scenarios::replay::run(&r, None).unwrap();
+    assert_eq!(Some(report.trace_hash), r.trace_hash);
+}
+
+/// A variant that sets what a cut edits (here the rate, which queueing-near-saturation's
+/// variants set): the cut must act on the value the run uses, and the log say only what
+/// changed. It once halved the base scenario's rate, which the variant's `set` overrode, and
+/// logged "halved workload #0 arrival.rate_per_s to 1" for a case that still ran at 396/s.
+#[test]
+fn a_shrunk_variant_runs_what_the_log_says() {
+    let sc = testing::catalog_scenario("queueing-near-saturation");
+    let check = shrink::parse_check(&sc, "p99_ms < 50", None).unwrap();
+    let failing = shrink::Failing { scenario: sc, variant: "load-99".into(), seed: 1, check };
+    let s = shrink::shrink(failing, 400).unwrap();
+    assert!(!s.steps.is_empty(), "it shrinks");
+    // What the shrunk case runs: its variant applied.
+    let effective = testing::flatten(&s.failing.scenario, "load-99").unwrap();
+    let doc: toml::Table = toml::from_str(&effective.source.text).unwrap();
+    let num = |v: &toml::Value| v.as_float().or(v.as_integer().map(|x| x as f64)).unwrap();
+    let rate = num(&doc["workload"][0]["arrival"]["rate_per_s"]);
+    let duration = num(&doc["scenario"]["duration_s"]);
+    let last = |prefix: &str| -> Option<f64> {
+        s.steps.iter().rev().find_map(|step| step.strip_prefix(prefix)?.trim_end_matches(" s").parse().ok())
+    };
+    assert_eq!(last("halved workload #0 arrival.rate_per_s to ").unwrap_or(396.0), rate, "{:#?}", s.steps);
+    assert_eq!(last("cut the scenario to ").unwrap_or(300.0), duration, "{:#?}", s.steps);
+    // The variant is folded in: one variant, as named, with nothing left to set.
+    assert_eq!(s.failing.scenario.variants.len(), 1);
+    assert_eq!(s.failing.replay().variant, "load-99");
+    assert!(!s.failing.scenario.source.text.contains("[variant.set]"), "{}", s.failing.scenario.source.text);
+    assert_the_printed_test_fails(&s);
+}
+
+/// A figure a cut takes away fails a check vacuously (`holds` wants a value): removing the
+/// fault a `during` check is taken over, or the instance a report path names, once passed for
+/// "still fails". The shrunk case ended with "the figure has no value", and the printed test
+/// of the `during` check panicked with "bad check" (no such fault), whatever the model did.
+#[test]
+fn a_shrunk_check_keeps_its_figure() {
+    let sc = testing::catalog_scenario("cross-region-outage");
+    for (check, during) in
+        [("success_rate > 0.9999", Some("eu-west down")), ("services.0.per_instance.3.rejected == 0", None)]
+    {
+        let e = shrink::parse_check(&sc, check, during).unwrap();
+        let failing =
+            shrink::Failing { scenario: sc.clone(), variant: "retry-once".into(), seed: sc.default_seed, check: e };
+        let s = shrink::shrink(failing, 400).unwrap();
+        assert!(s.value.is_some(), "{check}: the figure is gone: {:#?}", s.steps);
+        assert_eq!(s.faults_after, 1, "{check}: {:#?}", s.steps);
+        assert_the_printed_test_fails(&s);
+    }
+}
+
 #[test]
 fn the_queue_loses_no_message_under_any_generated_timeline() {
     // At-least-once: every message the broker accepted is, for each consumer group, acknowledged,
