@@ -316,7 +316,19 @@ impl Search {
         // A check over a span needs the span within the scenario (as `between_s` does).
         let span_starts = self.cur.check.between.map_or(0.0, |(from_ms, _)| from_ms / 1000.0);
         if shorter >= 1.0 && shorter < duration && shorter > last_start && shorter > span_starts {
-            let cand = testing::edit(&self.cur.scenario, |doc| set(doc, &["scenario", "duration_s"], shorter));
+            let cand = testing::edit(&self.cur.scenario, |doc| {
+                set(doc, &["scenario", "duration_s"], shorter);
+                // A workload that stopped later now stops at the end (a `stop_s` after it is
+                // invalid, which left such a scenario at its length).
+                if let Some(toml::Value::Array(ws)) = doc.get_mut("workload") {
+                    for w in ws.iter_mut().filter_map(toml::Value::as_table_mut) {
+                        let stop = w.get("stop_s").and_then(|v| v.as_float().or(v.as_integer().map(|x| x as f64)));
+                        if stop.is_some_and(|s| s > shorter) {
+                            w.remove("stop_s");
+                        }
+                    }
+                }
+            });
             any |= self.try_keep(cand, format!("cut the scenario to {shorter} s"));
         }
         let workloads = array_len(&self.cur.scenario, "workload");

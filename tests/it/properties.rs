@@ -154,6 +154,44 @@ fn a_shrunk_check_keeps_its_figure() {
     }
 }
 
+/// A workload with `stop_s` once kept the scenario at its length: a shorter scenario made the
+/// `stop_s` invalid (after the end), so the cut was never made. The workload now stops at the
+/// new end.
+#[test]
+fn a_workload_that_stops_early_does_not_keep_the_scenario_long() {
+    let text = r#"
+[scenario]
+name = "stops-early"
+duration_s = 64
+[topology.latency]
+same_zone = { dist = "constant", value_ms = 0.1 }
+[[region]]
+name = "dc"
+zones = ["dc-a"]
+[[workload]]
+name = "load"
+zone = "dc-a"
+target = "server"
+arrival = { process = "constant", rate_per_s = 10 }
+stop_s = 60
+timeout_ms = 1000
+[[service]]
+name = "server"
+zones = ["dc-a"]
+workers = 4
+service_time = { dist = "constant", value_ms = 1 }
+"#;
+    let sc = Scenario::parse(&Source { file: "stops-early.toml".into(), text: text.into() }).unwrap();
+    // Fails while at least 20 requests are made (2 s at 10/s): a much shorter scenario does.
+    let check = shrink::parse_check(&sc, "requests.total < 20", None).unwrap();
+    let failing = shrink::Failing { scenario: sc, variant: "base".into(), seed: 1, check };
+    let s = shrink::shrink(failing, 400).unwrap();
+    let duration = testing::Targets::of(&s.failing.scenario).duration_s;
+    assert!(duration < 64.0, "{duration} s: {:#?}", s.steps);
+    assert!(s.steps.iter().any(|step| step.starts_with("cut the scenario to")), "{:#?}", s.steps);
+    assert_the_printed_test_fails(&s);
+}
+
 #[test]
 fn the_queue_loses_no_message_under_any_generated_timeline() {
     // At-least-once: every message the broker accepted is, for each consumer group, acknowledged,
