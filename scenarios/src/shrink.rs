@@ -110,16 +110,14 @@ impl Failing {
 pub fn fold_variant(failing: &Failing) -> Result<Scenario, ScenarioErrors> {
     let check = &failing.check;
     testing::edit(&failing.scenario, |doc| {
-        if let Some(toml::Value::Array(variants)) = doc.remove("variant") {
-            let mut ours = variants
-                .into_iter()
-                .filter_map(|v| match v {
-                    toml::Value::Table(t) => Some(t),
-                    _ => None,
-                })
-                .find(|v| v.get("name").and_then(toml::Value::as_str) == Some(failing.variant.as_str()))
-                .unwrap_or_default();
-            // In file order, as `Scenario::parse` applies them.
+        let named = |v: &toml::Value| v.get("name").and_then(toml::Value::as_str) == Some(failing.variant.as_str());
+        // No such variant: left for the first run to say so.
+        if let Some(toml::Value::Array(variants)) = doc.get("variant")
+            && let Some(toml::Value::Table(ours)) = variants.iter().find(|v| named(v))
+        {
+            let mut ours = ours.clone();
+            doc.remove("variant");
+            // In the order `apply_variant` applies them (the same map, from the same text).
             if let Some(toml::Value::Table(set)) = ours.remove("set") {
                 for (path, value) in set {
                     crate::set_path(doc, &path, value).expect("the variant's `set` applied when it was parsed");
