@@ -816,7 +816,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 (sc, seed, v)
             };
             let check = match check {
-                Some(c) => shrink::parse_check(&sc, &c, during.as_deref())?,
+                Some(c) => shrink::parse_check(&sc, Some(&variant), &c, during.as_deref())?,
                 None => {
                     let out =
                         faultline_scenarios::testing::run(&sc, Some(&variant), seed).map_err(Failure::BadInput)?;

@@ -39,14 +39,21 @@ pub struct Shrunk {
     pub value: Option<f64>,
 }
 
-/// An expectation given as text (`FIGURE OP NUMBER`), checked against the scenario.
-pub fn parse_check(sc: &Scenario, check: &str, during: Option<&str>) -> Result<Expectation, ScenarioErrors> {
-    parse_check_in(sc, check, during, None)
+/// An expectation given as text (`FIGURE OP NUMBER`), checked against the scenario's `variant`
+/// (the first when `None`): its figures and faults, which another variant may not have.
+pub fn parse_check(
+    sc: &Scenario,
+    variant: Option<&str>,
+    check: &str,
+    during: Option<&str>,
+) -> Result<Expectation, ScenarioErrors> {
+    parse_check_in(sc, variant, check, during, None)
 }
 
 /// [`parse_check`] over `between_s = [FROM, TO]` seconds instead of a fault's span when given.
 fn parse_check_in(
     sc: &Scenario,
+    variant: Option<&str>,
     check: &str,
     during: Option<&str>,
     between_s: Option<(f64, f64)>,
@@ -62,7 +69,7 @@ fn parse_check_in(
     let text = toml::to_string(&t).expect("serialises");
     let cfg: crate::schema::ExpectCfg = toml::from_str(&text)
         .map_err(|e| ScenarioErrors::from(ScenarioError::new("--check", check, None, e.message().to_owned())))?;
-    let c = sc.variant(None).map_err(|m| ScenarioErrors::from(ScenarioError::new("--check", check, None, m)))?;
+    let c = sc.variant(variant).map_err(|m| ScenarioErrors::from(ScenarioError::new("--check", check, None, m)))?;
     let world = faultline_models::World::new(c.spec, 0, faultline_sim::Budget::default());
     let skeleton = serde_json::to_value(RunReport::build(&world, &sc.name, c.variant)).expect("serialises");
     let faults: Vec<String> = c.spec.faults.iter().map(|f| f.name.clone()).collect();
@@ -452,8 +459,8 @@ fn holds(replay_json: &str, check: &str, during: Option<&str>, between_s: Option
     let r =
         Replay::from_json("replay", replay_json).unwrap_or_else(|e| panic!("bad replay: {}", e.errors[0].one_line()));
     let sc = r.scenario().unwrap_or_else(|e| panic!("bad scenario: {}", e.errors[0].one_line()));
-    let e =
-        parse_check_in(&sc, check, during, between_s).unwrap_or_else(|e| panic!("bad check: {}", e.errors[0].message));
+    let e = parse_check_in(&sc, Some(&r.variant), check, during, between_s)
+        .unwrap_or_else(|e| panic!("bad check: {}", e.errors[0].message));
     let (report, _) = crate::replay::run(&r, None).unwrap_or_else(|_| panic!("the replay did not run to its end"));
     let json = serde_json::to_value(&report).expect("serialises");
     let v = e.value(&report, &json);

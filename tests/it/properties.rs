@@ -76,7 +76,7 @@ fn a_planted_bug_shrinks_from_twenty_faults_to_at_most_three() {
         .expect("some timeline of twenty-odd faults loses acknowledged writes");
     assert!(faults.len() >= 20);
     let scenario = testing::with_faults(&sc, &faults).unwrap();
-    let check = shrink::parse_check(&scenario, "anomalies.lost_update == 0", None).unwrap();
+    let check = shrink::parse_check(&scenario, None, "anomalies.lost_update == 0", None).unwrap();
     let failing = shrink::Failing { scenario, variant: "buggy".into(), seed, check };
     let s = shrink::shrink(failing, 400).unwrap();
     assert_eq!(s.faults_before, faults.len());
@@ -112,7 +112,7 @@ fn assert_the_printed_test_fails(s: &shrink::Shrunk) {
 #[test]
 fn a_shrunk_variant_runs_what_the_log_says() {
     let sc = testing::catalog_scenario("queueing-near-saturation");
-    let check = shrink::parse_check(&sc, "p99_ms < 50", None).unwrap();
+    let check = shrink::parse_check(&sc, None, "p99_ms < 50", None).unwrap();
     let failing = shrink::Failing { scenario: sc, variant: "load-99".into(), seed: 1, check };
     let s = shrink::shrink(failing, 400).unwrap();
     assert!(!s.steps.is_empty(), "it shrinks");
@@ -144,7 +144,7 @@ fn a_shrunk_check_keeps_its_figure() {
     for (check, during) in
         [("success_rate > 0.9999", Some("eu-west down")), ("services.0.per_instance.3.rejected == 0", None)]
     {
-        let e = shrink::parse_check(&sc, check, during).unwrap();
+        let e = shrink::parse_check(&sc, None, check, during).unwrap();
         let failing =
             shrink::Failing { scenario: sc.clone(), variant: "retry-once".into(), seed: sc.default_seed, check: e };
         let s = shrink::shrink(failing, 400).unwrap();
@@ -183,7 +183,7 @@ service_time = { dist = "constant", value_ms = 1 }
 "#;
     let sc = Scenario::parse(&Source { file: "stops-early.toml".into(), text: text.into() }).unwrap();
     // Fails while at least 20 requests are made (2 s at 10/s): a much shorter scenario does.
-    let check = shrink::parse_check(&sc, "requests.total < 20", None).unwrap();
+    let check = shrink::parse_check(&sc, None, "requests.total < 20", None).unwrap();
     let failing = shrink::Failing { scenario: sc, variant: "base".into(), seed: 1, check };
     let s = shrink::shrink(failing, 400).unwrap();
     let duration = testing::Targets::of(&s.failing.scenario).duration_s;
@@ -1627,4 +1627,49 @@ pub(crate) fn window_size_difference(sc: &Scenario, variant: &str, seed: u64) ->
         }
     }
     None
+}
+
+/// `--check` is read against the variant being shrunk: a figure that only that variant has
+/// (here a fourth instance, which the base scenario does not run) is a valid check. It was
+/// once read against the first variant and refused.
+#[test]
+fn a_check_is_read_against_the_shrunk_variant() {
+    let text = r#"
+[scenario]
+name = "wide"
+duration_s = 2
+
+[[region]]
+name = "r"
+zones = ["a"]
+
+[[service]]
+name = "web"
+zones = ["a"]
+instances = 2
+service_time = { dist = "constant", value_ms = 1 }
+
+[[workload]]
+name = "w"
+zone = "a"
+target = "web"
+arrival = { process = "poisson", rate_per_s = 100 }
+timeout_ms = 1000
+
+[[variant]]
+name = "narrow"
+
+[[variant]]
+name = "wide"
+set = { "service.web.instances" = 4 }
+"#;
+    let sc = faultline_scenarios::Scenario::parse(&faultline_scenarios::Source {
+        file: "wide.toml".into(),
+        text: text.into(),
+    })
+    .unwrap();
+    let check = "services.0.per_instance.3.rejected == 0";
+    assert!(shrink::parse_check(&sc, Some("wide"), check, None).is_ok());
+    let narrow = shrink::parse_check(&sc, Some("narrow"), check, None).unwrap_err();
+    assert!(narrow.errors[0].message.contains("per_instance"), "{}", narrow.errors[0].message);
 }
