@@ -3,11 +3,13 @@
 //! Closed loop: N users each send a request, wait for its outcome, think, and send the next (a
 //! slow system slows its users down). Each request picks a kind from the mix and a key.
 
+use std::borrow::Cow;
+
 use faultline_sim::keys::KeyDist;
 use faultline_sim::{Dist, Nanos, Stream};
 
 use crate::calls::{CallResult, Calls, Outcome};
-use crate::metrics::{LatencyHist, TimeSeries};
+use crate::metrics::{LatencyHist, TimeSeries, Window};
 use crate::msg::{Msg, MsgKind, Op, Outbox, Req, Timer};
 use crate::spec::{Arrival, Load, MixEntry, RateShape};
 
@@ -19,9 +21,97 @@ pub struct ClientStats {
     pub timed_out: u64,
     /// Requests in flight when the client's own node went down.
     pub lost: u64,
-    /// Latency of successful requests, first send to final response, retries included.
-    pub latency: LatencyHist,
-    pub series: TimeSeries,
+    /// Latency of successful requests, first send to final response, retries included, but
+    /// not the current window's in `busy` ([`ClientStats::latency`] has them all).
+    latency: LatencyHist,
+    /// Per-window figures; the same for latencies ([`ClientStats::merge_series_into`]).
+    series: TimeSeries,
+    busy: Busy,
+}
+
+/// Successes of a window past which its latencies go to one 3-digit histogram, added to the
+/// overall histogram and to the window's at the window's end, instead of being recorded into
+/// both: one record per sample instead of two (about 70 instructions saved), for the price of
+/// folding (about 260 k: `add` scans every 3-digit counter). Below it, or in sparse windows, the
+/// fold would cost more than it saves.
+const BUSY: u64 = 4096;
+
+/// The window of the last outcome, and the latencies of a busy window (see [`BUSY`]).
+#[derive(Clone, Debug, Default)]
+struct Busy {
+    window: usize,
+    /// The end of `window` (0 before the first outcome): one comparison per outcome instead of
+    /// a division.
+    end: Nanos,
+    /// The window before `window` was busy: this one's latencies are held from the first.
+    hot: bool,
+    /// Latencies of `window` in neither the overall histogram nor the window's.
+    held: Option<Box<LatencyHist>>,
+}
+
+impl ClientStats {
+    /// Latency of successful requests, first send to final response, retries included (a copy
+    /// when a busy window's latencies are held).
+    pub fn latency(&self) -> Cow<'_, LatencyHist> {
+        match &self.busy.held {
+            None => Cow::Borrowed(&self.latency),
+            Some(h) => {
+                let mut all = self.latency.clone();
+                all.merge(h);
+                Cow::Owned(all)
+            }
+        }
+    }
+
+    /// Adds the per-window figures to `into` (same window length), window by window.
+    pub fn merge_series_into(&self, into: &mut TimeSeries) {
+        into.merge(&self.series);
+        if let Some(h) = &self.busy.held {
+            into.at(self.busy.window as Nanos * into.window).add_latency(h);
+        }
+    }
+
+    /// The window of `now` (at or after the last outcome's time).
+    #[inline]
+    fn window(&mut self, now: Nanos) -> &mut Window {
+        if now >= self.busy.end {
+            self.next_window(now);
+        }
+        &mut self.series.windows[self.busy.window]
+    }
+
+    /// Moves on to the window of `now`, folding the last one's held latencies in.
+    #[inline(never)]
+    fn next_window(&mut self, now: Nanos) {
+        let step = self.series.window;
+        let i = (now / step) as usize;
+        if i == self.busy.window && !self.series.windows.is_empty() {
+            return; // `end` saturated
+        }
+        let last = self.busy.window;
+        if let Some(h) = self.busy.held.take() {
+            self.latency.merge(&h);
+            self.series.windows[last].add_latency(&h);
+        }
+        self.busy.hot = i == last + 1 && self.series.windows.get(last).is_some_and(|w| w.ok >= BUSY);
+        self.busy.window = i;
+        self.busy.end = (i as Nanos).saturating_add(1).saturating_mul(step);
+        self.series.at(now);
+    }
+
+    #[inline]
+    fn record_ok(&mut self, now: Nanos, latency: Nanos) {
+        self.ok += 1;
+        let hot = self.busy.hot;
+        let w = self.window(now);
+        w.ok += 1;
+        if hot || w.ok > BUSY {
+            self.busy.held.get_or_insert_with(Default::default).record(latency);
+        } else {
+            w.record_latency(latency);
+            self.latency.record(latency);
+        }
+    }
 }
 
 /// The random streams of a workload (named so that each purpose draws on its own).
@@ -73,6 +163,7 @@ impl Client {
             lost: 0,
             latency: LatencyHist::default(),
             series: TimeSeries::new(window),
+            busy: Busy::default(),
         };
         let mix_total = mix.iter().map(|m| m.weight).sum();
         Client { load, start, stop, keys, mix, mix_total, calls, rng, stats }
@@ -215,22 +306,15 @@ impl Client {
     }
 
     fn record(&mut self, now: Nanos, out: &mut Outbox, o: Outcome) {
-        let w = self.stats.series.at(now);
         match o.result {
-            CallResult::Ok => {
-                let l = now - o.started;
-                self.stats.ok += 1;
-                self.stats.latency.record(l);
-                w.ok += 1;
-                w.record_latency(l);
-            }
+            CallResult::Ok => self.stats.record_ok(now, now - o.started),
             CallResult::Failed(_) => {
                 self.stats.failed += 1;
-                w.failed += 1;
+                self.stats.window(now).failed += 1;
             }
             CallResult::TimedOut => {
                 self.stats.timed_out += 1;
-                w.timed_out += 1;
+                self.stats.window(now).timed_out += 1;
             }
         }
         if let Load::Closed { think, .. } = &self.load {
@@ -244,7 +328,7 @@ impl Client {
         let n = self.calls.in_flight() as u64;
         self.stats.lost += n;
         self.stats.failed += n;
-        self.stats.series.at(now).failed += n;
+        self.stats.window(now).failed += n;
         self.calls.crash();
     }
 }
@@ -282,5 +366,66 @@ impl RateShape {
     /// The next phase boundary after `t` (for constant arrivals at a zero rate).
     pub fn next_change(&self, t: Nanos) -> Option<Nanos> {
         self.phases.iter().flat_map(|p| [p.start, p.end]).filter(|&b| b > t).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The held latencies of busy windows give the same figures as recording every latency into
+    /// both histograms, read mid-window or at a window's end.
+    #[test]
+    fn held_latencies_give_the_figures_of_recording_each_one() {
+        let step = 1_000_000_000;
+        let mut stats = ClientStats {
+            started: 0,
+            ok: 0,
+            failed: 0,
+            timed_out: 0,
+            lost: 0,
+            latency: LatencyHist::default(),
+            series: TimeSeries::new(step),
+            busy: Busy::default(),
+        };
+        let (mut all, mut series) = (LatencyHist::default(), TimeSeries::new(step));
+        // Busy past `BUSY`, hot, sparse after a busy one, a gap, busy again, hot and cut short.
+        let counts = [3 * BUSY, 2 * BUSY, 10, 0, 0, BUSY + 5, BUSY / 2];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for (i, &n) in counts.iter().enumerate() {
+            for j in 0..n {
+                let now = i as Nanos * step + j * (step / n);
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let l = x >> (20 + x % 32);
+                stats.record_ok(now, l);
+                all.record(l);
+                let w = series.at(now);
+                w.ok += 1;
+                w.record_latency(l);
+                if j == n / 2 {
+                    assert_same(&stats, &all, &series);
+                }
+            }
+            assert_same(&stats, &all, &series);
+        }
+        assert!(stats.busy.held.is_some());
+    }
+
+    fn assert_same(stats: &ClientStats, all: &LatencyHist, series: &TimeSeries) {
+        let latency = stats.latency();
+        assert_eq!(latency.buckets(), all.buckets());
+        assert_eq!((latency.count(), latency.max_ns()), (all.count(), all.max_ns()));
+        assert_eq!(latency.mean_ns().to_bits(), all.mean_ns().to_bits());
+        let mut got = TimeSeries::new(series.window);
+        stats.merge_series_into(&mut got);
+        assert_eq!(got.windows.len(), series.windows.len());
+        for (a, b) in got.windows.iter().zip(&series.windows) {
+            assert_eq!((a.ok, a.has_latency()), (b.ok, b.has_latency()));
+            for q in 0..=100 {
+                assert_eq!(a.quantile_ns(f64::from(q) / 100.0), b.quantile_ns(f64::from(q) / 100.0));
+            }
+        }
     }
 }

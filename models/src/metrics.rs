@@ -110,6 +110,16 @@ impl LatencyHist {
         each!(&self.h, h => if h.is_empty() { 0 } else { h.max() })
     }
 
+    /// The lowest value of the lowest non-empty bucket (`u64::MAX` when empty).
+    fn min_nz(&self) -> u64 {
+        each!(&self.h, h => h.min_nz())
+    }
+
+    /// Samples in the buckets from `low`'s to `high`'s, both included.
+    fn count_between(&self, low: u64, high: u64) -> u64 {
+        each!(&self.h, h => h.count_between(low, high))
+    }
+
     /// Whether its counters are still `u32` (see the type's docs).
     #[cfg(test)]
     fn is_narrow(&self) -> bool {
@@ -261,6 +271,33 @@ impl Window {
         self.latency.as_ref().filter(|h| !h.is_empty()).map_or(0, |h| h.value_at_quantile(q))
     }
 
+    /// Adds the samples of a 3-digit histogram: the same counts as recording them one by one,
+    /// as each 3-digit bucket lies within one 2-digit bucket (both start from the same lowest
+    /// value and split it in powers of two). Walks the 2-digit buckets from the lowest sample to
+    /// the highest, summing the 3-digit ones in each: cheaper than iterating the 3-digit
+    /// histogram (`iter_recorded` costs tens of instructions per counter).
+    pub fn add_latency(&mut self, h: &LatencyHist) {
+        if h.is_empty() {
+            return;
+        }
+        let w = self
+            .latency
+            .get_or_insert_with(|| Box::new(Histogram::new_with_bounds(LOW_NS, HIGH_NS, 2).expect("valid")));
+        let (mut v, top) = (w.lowest_equivalent(h.min_nz()), h.max_ns());
+        while v <= top {
+            let high = w.highest_equivalent(v);
+            let mut n = h.count_between(v, high);
+            // `u32` counts: in steps, saturating the bucket and adding up the total as recording
+            // one by one would.
+            while n > 0 {
+                let k = n.min(u64::from(u32::MAX));
+                w.saturating_record_n(v, k as u32);
+                n -= k;
+            }
+            v = high + 1;
+        }
+    }
+
     fn merge_latency(&mut self, other: &Window) {
         if let Some(o) = &other.latency {
             match &mut self.latency {
@@ -393,6 +430,36 @@ mod tests {
         assert_eq!(w.count(), u64::from(u32::MAX) + 40);
         assert_eq!(w.max_ns(), n.max_ns());
         assert_eq!(w.to_wide().count_at(b_v), 30);
+    }
+
+    #[test]
+    fn a_window_adds_three_digit_buckets_as_the_samples_themselves() {
+        // Values across the whole range, the clamped ends included.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut values = vec![0, 1, 999, 1_000, 1_001, HIGH_NS - 1, HIGH_NS, HIGH_NS + 1, u64::MAX];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        let (mut one_by_one, mut three) = (Window::default(), LatencyHist::default());
+        for &v in &values {
+            one_by_one.record_latency(v);
+            three.record(v);
+        }
+        let mut added = Window::default();
+        added.add_latency(&three);
+        let (a, b) = (one_by_one.latency.unwrap(), added.latency.unwrap());
+        assert_eq!(a.len(), b.len());
+        assert_eq!(
+            a.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>(),
+            b.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>()
+        );
+        assert_eq!((a.max(), a.min_nz()), (b.max(), b.min_nz()));
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q));
+        }
     }
 
     #[test]

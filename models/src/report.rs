@@ -557,12 +557,13 @@ impl RunReport {
                     requests.ok += r.ok;
                     requests.failed += r.failed;
                     requests.timed_out += r.timed_out;
-                    all.merge(&st.latency);
-                    series.merge(&st.series);
+                    let latency = st.latency();
+                    all.merge(&latency);
+                    st.merge_series_into(&mut series);
                     workloads.push(WorkloadReport {
                         name: a.name.clone(),
                         requests: r,
-                        latency_ms: LatencySummary::of(&st.latency),
+                        latency_ms: LatencySummary::of(&latency),
                         attempts: c.calls.stats.attempts,
                         retries: c.calls.stats.retries,
                         retry_budget_exhausted: c.calls.stats.budget_exhausted,

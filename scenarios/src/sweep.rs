@@ -127,7 +127,7 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
     let mut all = LatencyHist::default();
     for a in &world.actors {
         if let faultline_models::world::Component::Client(cl) = &a.comp {
-            all.merge(&cl.stats.latency);
+            all.merge(&cl.stats.latency());
         }
     }
     Ok(SeedRecord {

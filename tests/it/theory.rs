@@ -74,7 +74,7 @@ service_time = {{ dist = "empirical", points = [[0, 1], [{q}, 1], [{q2}, 50], [1
             .actors
             .iter()
             .find_map(|a| match &a.comp {
-                Component::Client(c) => Some(c.stats.latency.to_wide()),
+                Component::Client(c) => Some(c.stats.latency().to_wide()),
                 _ => None,
             })
             .unwrap();
@@ -590,7 +590,7 @@ service_time = {{ dist = "empirical", points = [[0, 1], [{q}, 1], [{q2}, 100], [
             .actors
             .iter()
             .find_map(|a| match &a.comp {
-                Component::Client(c) => Some(c.stats.latency.to_wide()),
+                Component::Client(c) => Some(c.stats.latency().to_wide()),
                 _ => None,
             })
             .unwrap();
