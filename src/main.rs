@@ -631,6 +631,24 @@ fn tui_cmd(opts: faultline_tui::Options) -> Result<u8, Failure> {
     if let (Some(sc), Some(v)) = (&opts.scenario, &opts.variant) {
         sc.variant(Some(v)).map_err(Failure::BadInput)?;
     }
+    if opts.scenario.is_none() {
+        if opts.sweep.is_some() && (opts.seed.is_some() || opts.variant.is_some()) {
+            return Err(Failure::BadInput(
+                "--seed and --variant need a scenario: with --sweep alone, runs open at their record's seed and variant"
+                    .into(),
+            ));
+        }
+        // From the catalog picker: --variant applies to the scenario picked, so some must have it.
+        if let Some(v) = &opts.variant {
+            let has = |e: &catalog::Entry| {
+                Scenario::parse(&Source { file: e.name.into(), text: e.text.into() })
+                    .is_ok_and(|sc| sc.variants.iter().any(|x| &x.name == v))
+            };
+            if !catalog::CATALOG.iter().any(has) {
+                return Err(Failure::BadInput(format!("no variant `{v}` in any catalog scenario")));
+            }
+        }
+    }
     if let Some(s) = opts.speed
         && !(s.is_finite() && s > 0.0)
     {
@@ -641,8 +659,7 @@ fn tui_cmd(opts: faultline_tui::Options) -> Result<u8, Failure> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         return Err(Failure::BadInput("`faultline tui` needs a terminal: stdout is not one".into()));
     }
-    faultline_tui::run(opts, Box::new(TuiHost)).map_err(|e| Failure::BadInput(format!("terminal: {e}")))?;
-    Ok(0)
+    faultline_tui::run(opts, Box::new(TuiHost)).map_err(|e| Failure::BadInput(format!("terminal: {e}")))
 }
 
 /// What the TUI may do outside the terminal: load scenarios and write replay files.
@@ -659,6 +676,10 @@ impl faultline_tui::Host for TuiHost {
 
     fn save(&self, path: &str, contents: &str) -> Result<(), String> {
         output::write_atomic(path, contents)
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        std::path::Path::new(path).exists()
     }
 }
 

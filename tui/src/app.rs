@@ -24,6 +24,10 @@ pub trait Host {
     fn load(&self, scenario: &str) -> Result<Scenario, String>;
     /// Writes a file completely (or not at all).
     fn save(&self, path: &str, contents: &str) -> Result<(), String>;
+    /// Whether a file is there already (so that replacing it can be said).
+    fn exists(&self, _path: &str) -> bool {
+        false
+    }
 }
 
 /// How the TUI starts.
@@ -51,7 +55,9 @@ pub enum Screen {
 }
 
 pub enum Overlay {
-    Help { scroll: u16 },
+    /// The help, over what was open when it was asked for (the fault menu comes back when it
+    /// closes, and its keys are listed first).
+    Help { scroll: u16, under: Option<Box<Overlay>> },
     Menu { items: Vec<MenuItem>, selected: usize },
 }
 
@@ -114,7 +120,14 @@ pub struct App {
     /// The sweep record the current run was opened from (its trace hash is checked at the end).
     pub sweep_record: Option<SeedRecord>,
     pub quit: bool,
+    /// The terminal's size, from resize events (0×0 until one arrives).
+    pub size: (u16, u16),
     save_replay: Option<String>,
+    /// `s` was pressed: sessions are saved (after a restart too) under their own names.
+    saving: bool,
+    /// `--seed` and `--variant`, for a scenario picked from the catalog.
+    start_seed: Option<u64>,
+    start_variant: Option<String>,
     logs: LogBuffer,
     host: Box<dyn Host>,
 }
@@ -153,7 +166,11 @@ impl App {
                 .collect(),
             sweep_record: None,
             quit: false,
+            size: (0, 0),
             save_replay: opts.save_replay,
+            saving: false,
+            start_seed: opts.seed,
+            start_variant: opts.variant.clone(),
             logs,
             host,
         };
@@ -177,6 +194,25 @@ impl App {
         app
     }
 
+    /// The context the help lists first: what it was opened over.
+    pub fn help_context(&self) -> Context {
+        match (&self.overlay, self.screen) {
+            (Some(Overlay::Help { under: Some(_), .. }), _) => Context::Menu,
+            (_, Screen::Catalog) => Context::Catalog,
+            (_, Screen::Run) => Context::Run,
+            (_, Screen::Sweep) => Context::Sweep,
+        }
+    }
+
+    /// How far the help scrolls: until its last line is at the bottom of the terminal (of its
+    /// last known size; before any is known, until its last line is at the top).
+    fn help_max_scroll(&self) -> u16 {
+        let (w, h) = self.size;
+        let rows = crate::view::help_rows(self.help_context(), w.min(78).saturating_sub(2));
+        // The help fills the screen above the footer, in a border.
+        rows.saturating_sub(if h > 0 { h.saturating_sub(3) } else { 1 })
+    }
+
     /// The key context of the moment: the overlay's, else the screen's.
     pub fn context(&self) -> Context {
         match (&self.overlay, self.screen) {
@@ -195,9 +231,14 @@ impl App {
                     self.act(a);
                 }
             }
-            Event::Resize(..) => {}
+            Event::Resize(w, h) => self.size = (w, h),
             Event::Tick(dt) => self.tick(dt),
         }
+    }
+
+    /// Quits as `q` does (sessions being saved are written): for a signal that ends the UI.
+    pub fn shutdown(&mut self) {
+        self.act(Action::Quit);
     }
 
     pub fn finished(&self) -> bool {
@@ -270,6 +311,12 @@ impl App {
             for (i, r) in runs.iter_mut().enumerate() {
                 r.save_path = Some(if i == 0 { path.clone() } else { with_suffix(path, &r.variant) });
             }
+        } else if self.saving {
+            // Saving goes on after a restart: each new session in its own default file (the
+            // same file again for the same scenario, variant and seed).
+            for r in &mut runs {
+                r.save_path = Some(default_path(&sc.name, &r.variant, r.seed));
+            }
         }
         self.runs = runs;
         self.clock = 0;
@@ -277,6 +324,13 @@ impl App {
         self.overlay = None;
         let what = names.join(" vs ");
         self.say(None, Level::INFO, format!("started {} [{what}] seed {}", sc.name, self.seed));
+        if self.saving {
+            for i in 0..self.runs.len() {
+                let path = self.runs[i].save_path.clone().unwrap_or_default();
+                let was = if self.host.exists(&path) { ", replacing the file there" } else { "" };
+                self.say(Some(i), Level::INFO, format!("saving this session to {path}{was}"));
+            }
+        }
         self.write_sessions();
     }
 
@@ -286,17 +340,26 @@ impl App {
                 self.write_sessions();
                 self.quit = true;
             }
-            (Context::Help, Action::Help) => self.overlay = None,
-            (_, Action::Help) => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            (Context::Help, Action::Help) => {
+                if let Some(Overlay::Help { under, .. }) = self.overlay.take() {
+                    self.overlay = under.map(|o| *o);
+                }
+            }
+            (_, Action::Help) => {
+                let under = self.overlay.take().map(Box::new);
+                self.overlay = Some(Overlay::Help { scroll: 0, under });
+            }
             (Context::Help, _) => {
-                if let Some(Overlay::Help { scroll }) = &mut self.overlay {
+                let max = self.help_max_scroll();
+                if let Some(Overlay::Help { scroll, .. }) = &mut self.overlay {
                     *scroll = match a {
                         Action::Up => scroll.saturating_sub(1),
-                        Action::Down => scroll.saturating_add(1).min(200),
+                        Action::Down => scroll.saturating_add(1),
                         Action::PageUp => scroll.saturating_sub(10),
-                        Action::PageDown => scroll.saturating_add(10).min(200),
+                        Action::PageDown => scroll.saturating_add(10),
                         _ => *scroll,
-                    };
+                    }
+                    .min(max);
                 }
             }
             (Context::Menu, _) => self.menu_action(a),
@@ -373,7 +436,7 @@ impl App {
             Action::JumpEnd => self.goal = Some(Goal::End),
             Action::FaultMenu => match self.runs.first() {
                 Some(r) if !r.finished() => {
-                    self.overlay = Some(Overlay::Menu { items: menu::items(&r.world), selected: 0 })
+                    self.overlay = Some(Overlay::Menu { items: menu::items(&r.world, &r.healable()), selected: 0 })
                 }
                 _ => self.status = "the run has ended: nothing to inject into".into(),
             },
@@ -497,8 +560,24 @@ impl App {
                 let name = catalog::CATALOG[self.catalog_selected].name;
                 match self.host.load(name) {
                     Ok(sc) => {
-                        self.seed = sc.default_seed;
+                        // --seed and --variant apply to the scenario picked.
+                        self.seed = self.start_seed.unwrap_or(sc.default_seed);
                         self.variant = 0;
+                        if let Some(v) = &self.start_variant {
+                            match sc.variants.iter().position(|x| &x.name == v) {
+                                Some(i) => self.variant = i,
+                                None => {
+                                    let names: Vec<&str> = sc.variants.iter().map(|x| x.name.as_str()).collect();
+                                    let msg = format!(
+                                        "`{}` has no variant `{v}` (--variant): running `{}` (its variants: {})",
+                                        sc.name,
+                                        names[0],
+                                        names.join(", ")
+                                    );
+                                    self.say(None, Level::WARN, msg);
+                                }
+                            }
+                        }
                         self.scenario = Some(Rc::new(sc));
                         self.screen = Screen::Run;
                         self.start();
@@ -537,9 +616,32 @@ impl App {
         self.after_work();
     }
 
+    /// Rebuilds the open fault menu's items for the world as it is now (a fault that started
+    /// gets its heal entry, one that ended loses it), keeping the selected entry where it is
+    /// still offered; closes the menu when the run has ended.
+    fn refresh_menu(&mut self) {
+        let Some(Overlay::Menu { items, selected }) = &mut self.overlay else { return };
+        let Some(r) = self.runs.first().filter(|r| !r.finished()) else {
+            self.overlay = None;
+            self.status = "the run has ended: nothing to inject into".into();
+            return;
+        };
+        let fresh = menu::items(&r.world, &r.healable());
+        if fresh == *items {
+            return;
+        }
+        let label = items.get(*selected).map(|i| i.label.clone());
+        *selected = label
+            .and_then(|l| fresh.iter().position(|i| i.label == l))
+            .unwrap_or(*selected)
+            .min(fresh.len().saturating_sub(1));
+        *items = fresh;
+    }
+
     /// Rebuilds reports (at every window while running, at once when stopped or stepped) and
-    /// announces runs that just ended.
+    /// the open fault menu, and announces runs that just ended.
     fn after_work(&mut self) {
+        self.refresh_menu();
         let force = self.paused && self.goal.is_none();
         let mut ended = Vec::new();
         for (i, r) in self.runs.iter_mut().enumerate() {
@@ -585,19 +687,25 @@ impl App {
 
     fn save(&mut self) {
         let Some(sc) = self.scenario.clone() else { return };
+        if self.save_replay.is_none() {
+            self.saving = true;
+        }
         for i in 0..self.runs.len() {
             let r = &mut self.runs[i];
-            let path = r
-                .save_path
-                .get_or_insert_with(|| format!("faultline-{}-{}-seed{}.replay.json", sc.name, r.variant, r.seed))
-                .clone();
+            // A file this session did not write is replaced: say so.
+            let replaced = r.save_path.is_none() && self.host.exists(&default_path(&sc.name, &r.variant, r.seed));
+            let path = r.save_path.get_or_insert_with(|| default_path(&sc.name, &r.variant, r.seed)).clone();
             let json = r.replay_json();
-            let msg = match self.host.save(&path, &json) {
-                Ok(()) if r.finished() => format!("saved {path} (faultline replay {path})"),
-                Ok(()) => format!("saving the session to {path} (rewritten at each command and at the end)"),
-                Err(e) => format!("could not save {path}: {e}"),
+            let was = if replaced { ", replacing the file that was there" } else { "" };
+            let (level, msg) = match self.host.save(&path, &json) {
+                Ok(()) if r.finished() => (Level::INFO, format!("saved {path}{was} (faultline replay {path})")),
+                Ok(()) => (
+                    Level::INFO,
+                    format!("saving the session to {path}{was} (rewritten at each command and at the end)"),
+                ),
+                Err(e) => (Level::WARN, format!("could not save {path}: {e}")),
             };
-            self.say(Some(i), Level::INFO, msg);
+            self.say(Some(i), if replaced { Level::WARN } else { level }, msg);
         }
     }
 
@@ -612,6 +720,11 @@ impl App {
             }
         }
     }
+}
+
+/// Where `s` saves a session.
+fn default_path(scenario: &str, variant: &str, seed: u64) -> String {
+    format!("faultline-{scenario}-{variant}-seed{seed}.replay.json")
 }
 
 /// `x.json` → `x-suffix.json`.

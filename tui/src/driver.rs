@@ -1,22 +1,26 @@
 //! One live run: a world advanced event by event, the commands given to it (recorded exactly as
 //! `faultline replay` applies them), and the latest report built from it. No UI here, and no
 //! simulation logic either: faults go through `World::inject` / `World::heal`, the same engine
-//! command scheduled faults use, and every figure comes from `RunReport::build`.
+//! command scheduled faults use, and every figure comes from `RunReport::build` (or, for the
+//! loss counters checked at window boundaries, from the same counters it reads).
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use faultline_models::world::Component;
 use faultline_models::{RunReport, World};
 use faultline_scenarios::Scenario;
 use faultline_scenarios::expect::Verdict;
 use faultline_scenarios::replay::{Command, Replay};
 use faultline_sim::Nanos;
 
-/// An episode of a figure of the report rising while the run was watched: consecutive
-/// refreshes that saw it rise are one episode.
+/// An episode of a loss counter rising (requests lost in crashes, acknowledged writes rolled
+/// back, dead letters): consecutive window checks that saw it rise are one episode. Counters
+/// are checked at every window boundary — after the first event at or past it — and when the
+/// run ends, whatever the pacing: the same run gives the same episodes with the same times.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Anomaly {
-    /// Simulated time of the first and the last refresh that saw it rise.
+    /// Simulated time of the first and the last check that saw it rise (the first event at or
+    /// past a window boundary, or the end of the run): within a window after the rise.
     pub first: Nanos,
     pub last: Nanos,
     pub what: String,
@@ -24,6 +28,18 @@ pub struct Anomaly {
     pub added: u64,
     /// Total since the start of the run.
     pub total: u64,
+    /// Index of the last check that saw it rise.
+    check: u64,
+}
+
+/// Whether a fault is yet to start, in force or over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultState {
+    /// Its start is later, or due now and not applied yet (a fault injected just now).
+    Pending,
+    Active,
+    /// Ended (its end has passed, or it was healed), or healed before it started.
+    Over,
 }
 
 pub struct Run {
@@ -35,7 +51,7 @@ pub struct Run {
     pub replay: Replay,
     /// Built at the last refresh.
     pub report: RunReport,
-    /// Anomalies and data-loss figures, in the order they rose.
+    /// Episodes of the loss counters rising, in the order they rose.
     pub anomalies: Vec<Anomaly>,
     /// The scenario's expectations against the report so far.
     pub verdicts: Vec<Verdict>,
@@ -45,9 +61,14 @@ pub struct Run {
     pub save_path: Option<String>,
     /// Whether the UI has announced its end.
     pub announced_end: bool,
-    seen: BTreeMap<String, u64>,
-    /// Simulated time of the last rebuild.
-    previous_refresh: Nanos,
+    /// The loss counters at the last check.
+    seen: Vec<u64>,
+    /// Checks of the loss counters so far.
+    checks: u64,
+    /// The window boundary at or after which the counters are checked next.
+    next_check: Nanos,
+    /// Whether the counters were checked at the end of the run.
+    checked_end: bool,
     /// `(events, now)` at the last rebuild.
     refreshed_at: Option<(u64, Nanos)>,
 }
@@ -73,10 +94,13 @@ impl Run {
             stopped: None,
             save_path: None,
             announced_end: false,
-            seen: BTreeMap::new(),
-            previous_refresh: 0,
+            seen: Vec::new(),
+            checks: 0,
+            next_check: 0,
+            checked_end: false,
             refreshed_at: None,
         };
+        run.check_losses();
         run.refresh(true);
         Ok(run)
     }
@@ -98,13 +122,57 @@ impl Run {
     pub fn advance(&mut self, until: Nanos, max_events: u64) -> u64 {
         let mut n = 0;
         while n < max_events && self.world.now() < until && !self.finished() {
-            match self.world.step() {
-                Ok(true) => n += 1,
-                Ok(false) => break,
-                Err(e) => self.stopped = Some(e.to_string()),
+            let stepped = self.step_world();
+            if !stepped {
+                break;
             }
+            n += 1;
         }
         n
+    }
+
+    /// One `World::step`, then the loss counters' check if a window boundary was reached or the
+    /// run ended. Every event goes through here, so the checks fall on the same events however
+    /// the run is paced.
+    fn step_world(&mut self) -> bool {
+        let stepped = match self.world.step() {
+            Ok(stepped) => stepped,
+            Err(e) => {
+                self.stopped = Some(e.to_string());
+                false
+            }
+        };
+        if self.world.now() >= self.next_check || (self.finished() && !self.checked_end) {
+            self.check_losses();
+        }
+        stepped
+    }
+
+    /// Compares the loss counters with the last check: a rise starts an episode, or extends
+    /// the one the previous check saw.
+    fn check_losses(&mut self) {
+        let now = self.world.now();
+        let window = self.world.spec.window.max(1);
+        self.next_check = (now / window).saturating_add(1).saturating_mul(window);
+        self.checked_end = self.finished();
+        self.checks += 1;
+        let counters = loss_counters(&self.world);
+        self.seen.resize(counters.len(), 0);
+        for (i, (what, total)) in counters.into_iter().enumerate() {
+            let before = self.seen[i];
+            if total <= before {
+                continue;
+            }
+            self.seen[i] = total;
+            let added = total - before;
+            let check = self.checks;
+            match self.anomalies.iter_mut().rev().find(|a| a.what == what) {
+                Some(a) if a.check + 1 == check => {
+                    (a.last, a.added, a.total, a.check) = (now, a.added + added, total, check);
+                }
+                _ => self.anomalies.push(Anomaly { first: now, last: now, what, added, total, check }),
+            }
+        }
     }
 
     /// Applies exactly one event (if the run has not ended).
@@ -112,13 +180,7 @@ impl Run {
         if self.finished() {
             return false;
         }
-        match self.world.step() {
-            Ok(stepped) => stepped,
-            Err(e) => {
-                self.stopped = Some(e.to_string());
-                false
-            }
-        }
+        self.step_world()
     }
 
     /// Injects a fault now: `fault` is a `[[fault]]` table of the scenario format (inline
@@ -141,13 +203,57 @@ impl Run {
         Ok((name, index))
     }
 
-    /// Ends fault `index` (scheduled or injected) now.
+    /// Whether fault `index` is yet to start, in force or over, now.
+    pub fn fault_state(&self, index: usize) -> FaultState {
+        let now = self.world.now();
+        if self.world.net.active().any(|(id, _)| *id as usize == index) {
+            return FaultState::Active;
+        }
+        let ended = self.world.faults().get(index).is_none_or(|f| f.end.is_some_and(|e| e <= now));
+        if ended || self.healing(index) {
+            FaultState::Over
+        } else {
+            FaultState::Pending
+        }
+    }
+
+    /// Whether a heal of fault `index` was given.
+    pub fn healing(&self, index: usize) -> bool {
+        self.replay.commands.iter().any(|c| matches!(c, Command::Heal { index: i, .. } if *i == index))
+    }
+
+    /// The faults a heal would end now: those in force, and those starting now (injected, their
+    /// start not applied yet: a heal ends them at the same instant) — not the ones already
+    /// being healed.
+    pub fn healable(&self) -> Vec<usize> {
+        let now = self.world.now();
+        (0..self.world.faults().len())
+            .filter(|&i| !self.healing(i))
+            .filter(|&i| match self.fault_state(i) {
+                FaultState::Active => true,
+                FaultState::Pending => self.world.faults()[i].start <= now,
+                FaultState::Over => false,
+            })
+            .collect()
+    }
+
+    /// Ends fault `index` (scheduled or injected) now. Refused, and not recorded, when the
+    /// fault is not in force or starting now (it is over, has not begun, or is being healed).
     pub fn heal(&mut self, index: usize) -> Result<(), String> {
         if self.finished() {
             return Err("the run has ended".into());
         }
-        if index >= self.world.faults().len() {
-            return Err(format!("no fault {index}"));
+        let Some(f) = self.world.faults().get(index) else { return Err(format!("no fault {index}")) };
+        if !self.healable().contains(&index) {
+            let why = if self.healing(index) {
+                "it is being healed already".to_owned()
+            } else {
+                match self.fault_state(index) {
+                    FaultState::Over => "it is already over".to_owned(),
+                    _ => format!("it has not started (it starts at t={})", crate::app::secs(f.start)),
+                }
+            };
+            return Err(format!("nothing to heal: `{}` {why}", f.name));
         }
         self.replay.commands.push(Command::Heal { at_event: self.world.events(), t_ns: self.world.now(), index });
         self.world.heal(index);
@@ -156,8 +262,7 @@ impl Run {
 
     /// Rebuilds the report if events were applied since the last time — while running only
     /// once per time-series window, unless `force`d (building it checks the whole history of
-    /// recorded databases, tens of milliseconds on long runs) — and notes which anomaly
-    /// figures rose. Returns whether it rebuilt.
+    /// recorded databases, tens of milliseconds on long runs). Returns whether it rebuilt.
     pub fn refresh(&mut self, force: bool) -> bool {
         let at = (self.world.events(), self.world.now());
         if self.refreshed_at == Some(at) {
@@ -173,23 +278,6 @@ impl Run {
         }
         self.refreshed_at = Some(at);
         self.report = RunReport::build(&self.world, &self.scenario.name, &self.variant);
-        let now = self.world.now();
-        let previous = self.previous_refresh;
-        for (what, total) in anomaly_figures(&self.report) {
-            let before = self.seen.get(&what).copied().unwrap_or(0);
-            if total <= before {
-                continue;
-            }
-            let added = total - before;
-            match self.anomalies.iter_mut().rev().find(|a| a.what == what) {
-                Some(a) if a.last == previous => {
-                    (a.last, a.added, a.total) = (now, a.added + added, total);
-                }
-                _ => self.anomalies.push(Anomaly { first: now, last: now, what: what.clone(), added, total }),
-            }
-            self.seen.insert(what, total);
-        }
-        self.previous_refresh = now;
         let applicable: Vec<_> = self.scenario.expectations.iter().filter(|e| e.applies_to(&self.variant)).collect();
         if !applicable.is_empty() {
             let value = serde_json::to_value(&self.report).unwrap_or_default();
@@ -232,9 +320,43 @@ pub fn live_window(scenario: Nanos, duration: Nanos) -> Nanos {
     scenario.min(nice)
 }
 
-/// The report's anomaly counts and the figures that mean data was lost or given up on.
-fn anomaly_figures(r: &RunReport) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = r.anomalies.iter().map(|(k, v)| (k.clone(), *v)).collect();
+/// The counters that mean data or requests were lost or given up on, read from the world as
+/// `RunReport::build` reads them (and named and ordered as [`loss_figures`] names them): they
+/// only ever rise, so an episode of their rising is something that happened. Cheap (no
+/// history is checked), so they can be read at every window boundary.
+pub fn loss_counters(world: &World) -> Vec<(String, u64)> {
+    let spec = &world.spec;
+    let mut db = vec![(0u64, 0u64); spec.databases.len()];
+    let mut services = vec![0u64; spec.services.len()];
+    let (mut queues, mut balancers) = (Vec::new(), Vec::new());
+    for a in &world.actors {
+        match &a.comp {
+            Component::Replica(r) => {
+                db[a.group].0 += r.stats.rolled_back;
+                db[a.group].1 += r.stats.lost;
+            }
+            Component::Broker(b) => queues.push((format!("{} dead-lettered", a.name), b.stats.dead_lettered)),
+            Component::Service(s) => services[a.group] += s.stats.lost,
+            Component::Balancer(b) => balancers.push((format!("{} lost requests in crashes", a.name), b.stats.lost)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (d, (rolled_back, lost)) in spec.databases.iter().zip(db) {
+        out.push((format!("{} rolled back acked writes", d.name), rolled_back));
+        out.push((format!("{} lost requests in crashes", d.name), lost));
+    }
+    out.extend(queues);
+    for (s, lost) in spec.services.iter().zip(services) {
+        out.push((format!("{} lost requests in crashes", s.name), lost));
+    }
+    out.extend(balancers);
+    out
+}
+
+/// The report's figures that mean data or requests were lost or given up on.
+pub fn loss_figures(r: &RunReport) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
     for d in &r.databases {
         out.push((format!("{} rolled back acked writes", d.name), d.rolled_back));
         out.push((format!("{} lost requests in crashes", d.name), d.lost_in_crash));
@@ -322,8 +444,92 @@ mod tests {
         assert_eq!(dead.iter().map(|a| a.added).sum::<u64>(), run.report.queues[0].dead_lettered);
         assert_eq!(dead.last().unwrap().total, run.report.queues[0].dead_lettered);
         assert!(dead.windows(2).all(|w| w[0].last < w[1].first));
-        // The errors fault lasts 10 s: its dead letters are one episode, not one per refresh.
+        // The errors fault lasts 10 s: its dead letters are one episode, not one per check.
         assert!(dead[0].last - dead[0].first >= 5_000_000_000, "{:?}", dead[0]);
+    }
+
+    /// Drives a run to its end in slices of `slice` ns of at most `events` events each,
+    /// refreshing after each as the UI does.
+    fn drive(sc: &Rc<Scenario>, variant: &str, seed: u64, slice: Nanos, events: u64) -> Run {
+        let mut run = Run::new(sc.clone(), variant, seed).unwrap();
+        let mut t = 0;
+        while !run.finished() {
+            if run.advance(t, events) == 0 {
+                t += slice;
+            }
+            run.refresh(false);
+        }
+        run.refresh(true);
+        run
+    }
+
+    /// Episodes were stamped at the refresh that noticed them, so their times followed the
+    /// frames: the crash losses of cross-region-outage [fail-fast] seed 7 (the outage starts at
+    /// 20 s) read 20.4 s at one pace, 23.7 s or 25.4 s at others. Checked at window boundaries
+    /// on the events themselves, they are the same however the run is paced.
+    #[test]
+    fn episodes_do_not_depend_on_pacing() {
+        let sc = scenario("cross-region-outage");
+        let runs = [
+            drive(&sc, "fail-fast", 7, 3_700_000_000, 100_000),
+            drive(&sc, "fail-fast", 7, 170_000_000, 997),
+            drive(&sc, "fail-fast", 7, 60_000_000_000, u64::MAX),
+        ];
+        let mut stepped = Run::new(sc.clone(), "fail-fast", 7).unwrap();
+        while stepped.step_event() {}
+        assert!(stepped.finished());
+        for r in &runs[1..] {
+            assert_eq!(r.anomalies, runs[0].anomalies);
+        }
+        assert_eq!(stepped.anomalies, runs[0].anomalies);
+        let crash: Vec<&Anomaly> =
+            runs[0].anomalies.iter().filter(|a| a.what.ends_with("lost requests in crashes")).collect();
+        assert!(!crash.is_empty(), "{:?}", runs[0].anomalies);
+        for a in crash {
+            assert!((20_000_000_000..20_100_000_000).contains(&a.first), "{a:?}");
+        }
+    }
+
+    /// Mid-run the saga checker counts sagas still in flight (orphaned side effects, leaked
+    /// reservations…) and those counts fall again as they finish; the UI kept the highest
+    /// count it had seen (242 orphaned side effects where `faultline run` says 57), depending
+    /// on how it was driven. At the end, what is shown is the final report's.
+    #[test]
+    fn at_the_end_the_anomalies_are_the_final_reports() {
+        let sc = scenario("checkout-outage");
+        for v in sc.variants.iter().map(|v| v.name.clone()) {
+            let c = sc.variant(Some(&v)).unwrap();
+            let (plain, _) = faultline_scenarios::runner::run(&c, 1, None).unwrap();
+            for run in [drive(&sc, &v, 1, 1_000_000_000, 100_000), drive(&sc, &v, 1, 90_000_000, 3_000)] {
+                assert_eq!(run.report.anomalies, plain.anomalies, "[{v}]");
+                let shown = crate::view::anomaly_text(&run);
+                for (kind, n) in plain.anomalies.iter().filter(|(_, n)| **n > 0) {
+                    assert!(shown.contains(&format!("{kind} ={n}\n")), "[{v}] {kind} = {n}:\n{shown}");
+                }
+                // Loss episodes end at the report's totals.
+                for (what, n) in loss_figures(&plain).into_iter().filter(|x| x.1 > 0) {
+                    let last = run.anomalies.iter().rev().find(|a| a.what == what).map(|a| a.total);
+                    assert_eq!(last, Some(n), "[{v}] {what}");
+                }
+                assert_eq!(loss_counters(&run.world), loss_figures(&run.report), "[{v}]");
+            }
+        }
+    }
+
+    /// The loss counters read from the world are the report's, named and ordered alike.
+    #[test]
+    fn loss_counters_are_the_reports() {
+        for e in catalog::CATALOG {
+            let sc = scenario(e.name);
+            let mut run = Run::new(sc, &sc_first_variant(e.name), 1).unwrap();
+            run.advance(run.world.spec.duration / 2, 300_000);
+            run.refresh(true);
+            assert_eq!(loss_counters(&run.world), loss_figures(&run.report), "{}", e.name);
+        }
+    }
+
+    fn sc_first_variant(name: &str) -> String {
+        scenario(name).variants[0].name.clone()
     }
 
     #[test]

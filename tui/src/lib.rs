@@ -25,11 +25,12 @@ mod screens;
 pub use app::{App, Host, Options};
 
 /// Runs the UI on the terminal until the user quits; the terminal is restored afterwards, also
-/// on error or panic. Tracing events go to the log pane meanwhile (filtered by `RUST_LOG`,
-/// info by default).
-pub fn run(opts: Options, host: Box<dyn Host>) -> std::io::Result<()> {
+/// on error, panic, SIGTERM, SIGHUP or SIGINT. Tracing events go to the log pane meanwhile
+/// (filtered by `RUST_LOG`, info by default). Returns the exit code: 0, or 128 + the number of
+/// the signal that ended it.
+pub fn run(opts: Options, host: Box<dyn Host>) -> std::io::Result<u8> {
     let logs = logpane::LogBuffer::default();
     let _sub = tracing::subscriber::set_default(logpane::subscriber(logs.clone(), logpane::default_filter()));
     let app = App::new(opts, host, logs);
-    term::run(app)
+    Ok(term::run(app)?.map_or(0, |sig| 128u8.saturating_add(sig as u8)))
 }

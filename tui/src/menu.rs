@@ -47,19 +47,19 @@ fn list(v: &str) -> toml::Value {
     toml::Value::Array(vec![s(v)])
 }
 
-/// The menu for `world` now: active faults to heal first, then faults to inject (regions,
-/// zones, partitions and added latency between regions — or between zones when there is one
-/// region —, node crashes).
-pub fn items(world: &World) -> Vec<MenuItem> {
+/// The menu for `world` now: the faults of `healable` to heal first (see
+/// [`crate::driver::Run::healable`]), then faults to inject (regions, zones, partitions and
+/// added latency between regions — or between zones when there is one region —, node crashes).
+pub fn items(world: &World, healable: &[usize]) -> Vec<MenuItem> {
     let mut out = Vec::new();
     let faults = world.faults();
-    for (id, kind) in world.net.active() {
-        let i = *id as usize;
+    for &i in healable {
         let Some(f) = faults.get(i) else { continue };
         let how = if i >= world.spec.faults.len() { "injected" } else { "scheduled" };
+        let starting = !world.net.active().any(|(id, _)| *id as usize == i);
         out.push(MenuItem {
             section: "heal",
-            label: format!("end `{}` ({}, {how})", f.name, kind.name()),
+            label: format!("end `{}` ({}, {how}{})", f.name, f.kind.name(), if starting { ", starting" } else { "" }),
             action: MenuAction::Heal(i),
         });
     }
@@ -139,6 +139,11 @@ pub fn is_region_outage(item: &MenuItem, region: &str) -> bool {
     item.section == "region outage" && item.label == format!("take region {region} down")
 }
 
+/// Indices of the faults in force.
+pub fn active_ids(world: &World) -> Vec<usize> {
+    world.net.active().map(|(id, _)| *id as usize).collect()
+}
+
 /// Kinds of active faults, for tests and labels.
 pub fn active_kinds(world: &World) -> Vec<&'static str> {
     world.net.active().map(|(_, k): &(u32, FaultKind)| k.name()).collect()
@@ -155,7 +160,7 @@ mod tests {
             let sc = Scenario::parse(&Source { file: entry.name.into(), text: entry.text.into() }).unwrap();
             let c = sc.variant(None).unwrap();
             let w = World::new(c.spec, 1, c.budget);
-            let items = items(&w);
+            let items = items(&w, &[]);
             assert!(items.iter().any(|i| i.section == "crash"), "{}", entry.name);
             for it in &items {
                 if let MenuAction::Inject(f) = &it.action {
@@ -172,7 +177,7 @@ mod tests {
         let c = sc.variant(None).unwrap();
         let mut w = World::new(c.spec, 1, c.budget);
         w.run_until(21_000_000_000).unwrap();
-        let it = items(&w);
+        let it = items(&w, &active_ids(&w));
         assert_eq!(it[0].action, MenuAction::Heal(0));
         assert_eq!(it[0].label, "end `eu-west down` (outage, scheduled)");
         assert_eq!(active_kinds(&w), ["outage"]);

@@ -30,17 +30,19 @@ pub fn anomalies(r: &SeedRecord) -> u64 {
     r.anomalies.values().sum()
 }
 
+/// The sort key: ascending is worst first for every figure (lowest success rate; highest
+/// latency, timeouts, anomalies), and seeds in order.
 fn key(r: &SeedRecord, sort: &str) -> f64 {
     match sort {
         "seed" => r.seed as f64,
         // No value (no request sent) sorts as the worst rate.
         "success_rate" => r.success_rate().unwrap_or(f64::NEG_INFINITY),
         // No value (nothing succeeded) sorts as the worst latency.
-        "latency_p50_ms" => r.latency_ms.p50.unwrap_or(f64::INFINITY),
-        "latency_p99_ms" => r.latency_ms.p99.unwrap_or(f64::INFINITY),
-        "latency_p999_ms" => r.latency_ms.p999.unwrap_or(f64::INFINITY),
-        "timed_out" => r.requests.timed_out as f64,
-        "anomalies" => anomalies(r) as f64,
+        "latency_p50_ms" => -r.latency_ms.p50.unwrap_or(f64::INFINITY),
+        "latency_p99_ms" => -r.latency_ms.p99.unwrap_or(f64::INFINITY),
+        "latency_p999_ms" => -r.latency_ms.p999.unwrap_or(f64::INFINITY),
+        "timed_out" => -(r.requests.timed_out as f64),
+        "anomalies" => -(anomalies(r) as f64),
         _ => 0.0,
     }
 }
@@ -74,6 +76,26 @@ impl SweepView {
         };
         v.arrange();
         v
+    }
+
+    /// The order, in words: `p99 (worst first)`, `seed (reversed)`.
+    pub fn order(&self) -> String {
+        let name = match SORTS[self.sort] {
+            "success_rate" => "ok %",
+            "latency_p50_ms" => "p50",
+            "latency_p99_ms" => "p99",
+            "latency_p999_ms" => "p99.9",
+            "timed_out" => "t/o",
+            s => s,
+        };
+        match (SORTS[self.sort], self.reversed) {
+            ("worst", false) => "worst first".to_owned(),
+            ("worst", true) => "best first".to_owned(),
+            ("seed", false) => "seed".to_owned(),
+            ("seed", true) => "seed (reversed)".to_owned(),
+            (_, false) => format!("{name} (worst first)"),
+            (_, true) => format!("{name} (best first)"),
+        }
     }
 
     pub fn scenario(&self) -> &str {
@@ -162,6 +184,17 @@ mod tests {
         assert_eq!(v.worst().map(|r| (r.variant.as_str(), r.seed)), Some(("b", 1)));
         v.sort_next(); // seed
         assert_eq!(order(&v)[0].1, 1);
+        // Every figure sorts worst first: lowest success rate, highest p99.
+        v.sort_next();
+        assert_eq!((v.order(), order(&v)[2].clone()), ("ok % (worst first)".to_owned(), ("a".into(), 1)));
+        for _ in 0..2 {
+            v.sort_next();
+        }
+        assert_eq!((v.order(), order(&v)[0].clone()), ("p99 (worst first)".to_owned(), ("b".into(), 1)));
+        for _ in 0..5 {
+            v.sort_next();
+        }
+        assert_eq!(v.order(), "seed");
         v.reverse();
         assert_eq!(order(&v)[0].1, 2);
         v.filter_next(); // only `a`

@@ -1,9 +1,13 @@
 //! The terminal: raw mode and the alternate screen while the UI runs, restored on every way
-//! out (normal exit, error, panic), and the loop that turns terminal input and the passing of
-//! wall time into [`Event`]s.
+//! out (normal exit, error, panic, SIGTERM/SIGHUP/SIGINT), and the loop that turns terminal
+//! input and the passing of wall time into [`Event`]s.
 
 use std::io::{self, Stdout, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crossterm::event::{self as ct, Event as CtEvent, KeyEventKind};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
@@ -48,11 +52,38 @@ fn setup() -> io::Result<(Guard, Terminal<CrosstermBackend<Stdout>>)> {
     Ok((guard, t))
 }
 
-/// Runs the UI until the user quits. The terminal is restored on return and on panic.
-pub fn run(mut app: App) -> io::Result<()> {
+/// Signals that end the UI like `q` (sessions saved, terminal restored), then the process
+/// with 128 + the signal's number: a terminal closed (SIGHUP), `kill` (SIGTERM), `kill -INT`
+/// (in raw mode ctrl-c is a key, not a signal).
+const SIGNALS: [i32; 3] = [SIGTERM, SIGHUP, SIGINT];
+
+/// Runs the UI until the user quits or a signal of [`SIGNALS`] arrives (returned). The terminal
+/// is restored on return and on panic.
+pub fn run(app: App) -> io::Result<Option<i32>> {
+    // The handlers only set a flag; the loop below notices it within a frame.
+    let caught = Arc::new(AtomicUsize::new(0));
+    let mut ids = Vec::new();
+    for sig in SIGNALS {
+        ids.push(signal_hook::flag::register_usize(sig, caught.clone(), sig as usize)?);
+    }
+    let r = event_loop(app, &caught);
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+    r
+}
+
+fn event_loop(mut app: App, caught: &AtomicUsize) -> io::Result<Option<i32>> {
     let (_guard, mut terminal) = setup()?;
+    let (w, h) = terminal::size()?;
+    app.update(Event::Resize(w, h));
     let mut last = Instant::now();
     while !app.quit {
+        let sig = caught.load(Ordering::Relaxed);
+        if sig != 0 {
+            app.shutdown();
+            return Ok(Some(sig as i32));
+        }
         terminal.draw(|f| view::render(&app, f))?;
         // Input first: wait for it until the next tick is due, then take whatever else queued.
         let mut wait = TICK.saturating_sub(last.elapsed());
@@ -63,7 +94,7 @@ pub fn run(mut app: App) -> io::Result<()> {
                 _ => {}
             }
             if app.quit {
-                return Ok(());
+                return Ok(None);
             }
             wait = Duration::ZERO;
         }
@@ -74,5 +105,5 @@ pub fn run(mut app: App) -> io::Result<()> {
             app.update(Event::Tick(dt.min(TICK * 4)));
         }
     }
-    Ok(())
+    Ok(None)
 }

@@ -7,10 +7,10 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Table};
 
-use super::live::log_pane;
+use super::live::{is_saga_kind, log_pane};
 use super::parts::{self, fit, health_style, ms};
 use crate::app::App;
-use crate::driver::Run;
+use crate::driver::{Run, loss_figures};
 use crate::health;
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
@@ -19,7 +19,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     // Small terminals give the charts the room of the log and of the less telling figures.
     let roomy = rest.height >= 30;
     let log_h = if roomy { 7 } else { 0 };
-    let table_h = if roomy { 10 } else { 8 };
+    let table_h = if roomy { 11 } else { 9 };
     let [cols, table, log] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(table_h), Constraint::Length(log_h)]).areas(rest);
     let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(cols);
@@ -57,14 +57,21 @@ fn figures(f: &mut Frame, area: Rect, a: &Run, b: &Run, all: bool) {
     let (ra, rb) = (&a.report, &b.report);
     let (wa, wb) = (parts::windows(ra), parts::windows(rb));
     let ok = |r: &faultline_models::RunReport| 100.0 * r.requests.ok as f64 / r.requests.total.max(1) as f64;
-    let anomalies = |r: &Run| r.anomalies.iter().map(|x| x.added).sum::<u64>() as f64;
+    // Losses are counters: what they say so far happened. The checkers' anomalies are final at
+    // the end; before it the saga checker counts sagas in flight, so they wait for the end.
+    let losses = |r: &faultline_models::RunReport| loss_figures(r).iter().map(|x| x.1).sum::<u64>() as f64;
+    let anomalies = |r: &Run| {
+        let sagas = r.report.anomalies.keys().any(|k| is_saga_kind(k));
+        if sagas && !r.finished() { f64::NAN } else { r.report.anomalies.values().sum::<u64>() as f64 }
+    };
     let nan = |x: Option<f64>| x.unwrap_or(f64::NAN);
     // (name, a, b, format, lower is better)
     type Fmt = fn(f64) -> String;
     let pctf: Fmt = |x| format!("{x:.2}%");
     let msf: Fmt = ms;
     let count: Fmt = |x| format!("{x:.0}");
-    let rows: [(&str, f64, f64, Fmt, bool); 7] = [
+    let checked: Fmt = |x| if x.is_nan() { "at end".to_owned() } else { format!("{x:.0}") };
+    let rows: [(&str, f64, f64, Fmt, bool); 8] = [
         ("requests ok", ok(ra), ok(rb), pctf, false),
         ("errors now", 100.0 * wa.err_ratio_now, 100.0 * wb.err_ratio_now, pctf, true),
         // NaN: no request has succeeded yet (shown as `-`).
@@ -72,7 +79,8 @@ fn figures(f: &mut Frame, area: Rect, a: &Run, b: &Run, all: bool) {
         ("p99", nan(ra.latency_ms.p99), nan(rb.latency_ms.p99), msf, true),
         ("p99.9", nan(ra.latency_ms.p999), nan(rb.latency_ms.p999), msf, true),
         ("timed out", ra.requests.timed_out as f64, rb.requests.timed_out as f64, count, true),
-        ("anomaly+loss", anomalies(a), anomalies(b), count, true),
+        ("losses", losses(ra), losses(rb), count, true),
+        ("anomalies", anomalies(a), anomalies(b), checked, true),
     ];
     // In small terminals: the figures that tell designs apart most often.
     let shown = |name: &str| all || !matches!(name, "p50" | "p99.9");
@@ -90,7 +98,7 @@ fn figures(f: &mut Frame, area: Rect, a: &Run, b: &Run, all: bool) {
             Cell::from(name),
             Cell::from(fmt(x)),
             Cell::from(fmt(y)),
-            Cell::from(Span::styled(format!("{sign}{}", fmt(d)), style)),
+            Cell::from(Span::styled(if d.is_nan() { "-".to_owned() } else { format!("{sign}{}", fmt(d)) }, style)),
         ])
     });
     let header = Row::new(vec![

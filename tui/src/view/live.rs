@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::parts::{self, bar, compact, fit, health_style, pct, spark};
 use crate::app::{App, secs};
-use crate::driver::Run;
+use crate::driver::{FaultState, Run};
 use crate::health::{self, RegionView};
 use crate::logpane::LogLine;
 
@@ -118,7 +118,6 @@ pub fn fault_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
     let w = &run.world;
     let now = w.now();
     let dur = w.spec.duration.max(now).max(1);
-    let active: Vec<usize> = w.net.active().map(|(id, _)| *id as usize).collect();
     let scheduled = w.spec.faults.len();
     let mut out = Vec::new();
     for (i, f) in w.faults().iter().enumerate() {
@@ -131,12 +130,10 @@ pub fn fault_lines(run: &Run, width: usize) -> Vec<Line<'static>> {
             (Some(e), Some(h)) => Some(e.min(h)),
             (e, h) => e.or(h),
         };
-        let (mark, style) = if active.contains(&i) {
-            ("▶", Style::new().fg(Color::Red).bold())
-        } else if f.start > now {
-            ("·", Style::new().dim())
-        } else {
-            ("✓", Style::new().fg(Color::Green))
+        let (mark, style) = match run.fault_state(i) {
+            FaultState::Active => ("▶", Style::new().fg(Color::Red).bold()),
+            FaultState::Pending => ("·", Style::new().dim()),
+            FaultState::Over => ("✓", Style::new().fg(Color::Green)),
         };
         let star = if i >= scheduled { "*" } else { " " };
         let when = match end {
@@ -336,7 +333,9 @@ fn components(f: &mut Frame, area: Rect, run: &Run) {
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// Anomalies as they rose (latest first), then the scenario's expectations so far.
+/// The scenario's expectations so far, then the checkers' anomalies (stale reads, saga
+/// anomalies…: final once the run has ended, provisional before), then the episodes of the
+/// loss counters rising (latest first).
 pub fn anomaly_lines(run: &Run) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     for v in &run.verdicts {
@@ -352,6 +351,28 @@ pub fn anomaly_lines(run: &Run) -> Vec<Line<'static>> {
             ])
         });
     }
+    let found: Vec<(&String, &u64)> = run.report.anomalies.iter().filter(|(_, n)| **n > 0).collect();
+    if run.finished() {
+        for (kind, n) in found {
+            out.push(Line::from(vec![Span::styled(format!("{kind} ={n}"), Style::new().fg(Color::Red).bold())]));
+        }
+    } else {
+        // The saga checker judges business state at the end of a run: before it, every saga
+        // still in flight counts as incomplete, and those counts fall again as sagas finish.
+        let (sagas, history): (Vec<_>, Vec<_>) = found.into_iter().partition(|(k, _)| is_saga_kind(k));
+        for (kind, n) in history {
+            out.push(Line::from(vec![
+                Span::styled(format!("{kind} ={n}"), Style::new().fg(Color::Yellow)),
+                Span::raw(" so far").dim(),
+            ]));
+        }
+        if !sagas.is_empty() {
+            out.push(Line::from("sagas judged at the end; now, in flight ones count:").dim());
+            for (kind, n) in sagas {
+                out.push(Line::from(format!("  {kind} {n}")).dim());
+            }
+        }
+    }
     for a in run.anomalies.iter().rev() {
         let when = if a.first == a.last {
             format!("{:.1}s ", a.first as f64 / 1e9)
@@ -365,9 +386,14 @@ pub fn anomaly_lines(run: &Run) -> Vec<Line<'static>> {
         ]));
     }
     if out.is_empty() {
-        out.push(Line::from("none so far").dim());
+        out.push(Line::from(if run.finished() { "none" } else { "none so far" }).dim());
     }
     out
+}
+
+/// Whether an anomaly kind is the saga checker's.
+pub fn is_saga_kind(kind: &str) -> bool {
+    faultline_models::saga_check::KINDS.contains(&kind)
 }
 
 fn anomalies(f: &mut Frame, area: Rect, run: &Run) {

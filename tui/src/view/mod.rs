@@ -42,11 +42,13 @@ pub fn render(app: &App, f: &mut Frame) {
     }
     render_footer(app, f, footer);
     match &app.overlay {
-        Some(Overlay::Help { scroll }) => help::render(app, f, body, *scroll),
+        Some(Overlay::Help { scroll, .. }) => help::render(app, f, body, *scroll),
         Some(Overlay::Menu { items, selected }) => menu::render(app, f, body, items, *selected),
         None => {}
     }
 }
+
+pub use help::rows as help_rows;
 
 /// Key hints from the key table, then the last status message if there is room.
 fn render_footer(app: &App, f: &mut Frame, area: Rect) {
@@ -54,6 +56,10 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
     let mut used = 0usize;
     let width = area.width as usize;
     for (key, word) in keys::footer(app.context()) {
+        // `esc back` returns to a live run: none is open yet.
+        if app.context() == keys::Context::Sweep && word == "back" && app.runs.is_empty() {
+            continue;
+        }
         let w = key.chars().count() + word.chars().count() + 2;
         if used + w > width {
             break;
@@ -73,4 +79,13 @@ fn render_footer(app: &App, f: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!("{:>room$}", status)).dim());
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The anomalies pane of a run as text, a line each (for tests).
+#[cfg(test)]
+pub fn anomaly_text(run: &crate::driver::Run) -> String {
+    live::anomaly_lines(run)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect::<String>() + "\n")
+        .collect()
 }

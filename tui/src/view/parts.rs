@@ -101,13 +101,16 @@ pub struct Windows {
     /// `(t_s, per second)` of successful and failed (incl. timed-out) requests.
     pub ok: Vec<(f64, f64)>,
     pub err: Vec<(f64, f64)>,
+    /// Per window; NaN where nothing succeeded (a gap in the chart).
     pub p50: Vec<(f64, f64)>,
     pub p99: Vec<(f64, f64)>,
     /// Errors over completions in the latest window with completions.
     pub err_ratio_now: f64,
     pub ok_rate_now: f64,
-    pub p50_now: f64,
-    pub p99_now: f64,
+    /// Latency in that window: `None` before any window has completions, or when none of its
+    /// requests succeeded.
+    pub p50_now: Option<f64>,
+    pub p99_now: Option<f64>,
 }
 
 /// The report's windows as of when it was taken (`sim_time_ns`). Not the world's clock: a live
@@ -125,8 +128,8 @@ pub fn windows(r: &RunReport) -> Windows {
         p99: Vec::new(),
         err_ratio_now: 0.0,
         ok_rate_now: 0.0,
-        p50_now: 0.0,
-        p99_now: 0.0,
+        p50_now: None,
+        p99_now: None,
     };
     for i in 0..ts.t_s.len() {
         let t = ts.t_s[i];
@@ -142,15 +145,13 @@ pub fn windows(r: &RunReport) -> Windows {
         let mid = t + span / 2.0;
         w.ok.push((mid, ok / span));
         w.err.push((mid, failed / span));
-        if let (Some(p50), Some(p99)) = (ts.p50_ms[i], ts.p99_ms[i]) {
-            w.p50.push((mid, p50));
-            w.p99.push((mid, p99));
-            w.p50_now = p50;
-            w.p99_now = p99;
-        }
+        let (p50, p99) = (ts.p50_ms[i], ts.p99_ms[i]);
+        w.p50.push((mid, p50.unwrap_or(f64::NAN)));
+        w.p99.push((mid, p99.unwrap_or(f64::NAN)));
         if ok + failed > 0.0 {
             w.err_ratio_now = failed / (ok + failed);
             w.ok_rate_now = ok / span;
+            (w.p50_now, w.p99_now) = (p50, p99);
         }
     }
     w
@@ -158,6 +159,12 @@ pub fn windows(r: &RunReport) -> Windows {
 
 fn top(points: &[(f64, f64)]) -> f64 {
     points.iter().map(|p| p.1).fold(0.0, f64::max)
+}
+
+/// The runs of points with a value (not NaN): each is drawn as a line of its own, so that a
+/// window without a value is a gap.
+pub fn segments(points: &[(f64, f64)]) -> Vec<&[(f64, f64)]> {
+    points.split(|p| p.1.is_nan()).filter(|run| !run.is_empty()).collect()
 }
 
 /// A named line of `(t_s, value)` points in a colour.
@@ -173,15 +180,19 @@ fn chart(
     y_fmt: impl Fn(f64) -> String,
 ) {
     let y_max = series.iter().map(|s| top(s.1)).fold(0.0, f64::max).max(1e-9) * 1.1;
+    // A line through each run of windows with a value; a window without one (NaN) is a gap,
+    // and a value alone between gaps a dot.
     let datasets = series
         .iter()
-        .map(|(name, data, color)| {
-            Dataset::default()
-                .name(*name)
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::new().fg(*color))
-                .data(data)
+        .flat_map(|(name, data, color)| {
+            segments(data).into_iter().map(move |run| {
+                Dataset::default()
+                    .name(*name)
+                    .marker(Marker::Braille)
+                    .graph_type(if run.len() == 1 { GraphType::Scatter } else { GraphType::Line })
+                    .style(Style::new().fg(*color))
+                    .data(run)
+            })
         })
         .collect();
     let roomy = area.height >= 10 && area.width >= 40;
@@ -213,8 +224,8 @@ pub fn latency_chart(f: &mut Frame, area: Rect, run: &Run, w: &Windows) {
     let x_max = x_extent(run);
     let title = Line::from(vec![
         Span::raw(" latency "),
-        Span::styled(format!("p50 {} ", ms(w.p50_now)), Style::new().fg(Color::Cyan)),
-        Span::styled(format!("p99 {} ", ms(w.p99_now)), Style::new().fg(Color::Magenta)),
+        Span::styled(format!("p50 {} ", ms(w.p50_now.unwrap_or(f64::NAN))), Style::new().fg(Color::Cyan)),
+        Span::styled(format!("p99 {} ", ms(w.p99_now.unwrap_or(f64::NAN))), Style::new().fg(Color::Magenta)),
     ]);
     chart(f, area, title, [("p50", &w.p50, Color::Cyan), ("p99", &w.p99, Color::Magenta)], x_max, ms);
 }
@@ -244,23 +255,41 @@ pub fn state(app: &App) -> Span<'static> {
     }
 }
 
-/// The top line of a run screen.
+/// The top line of a run screen. In a narrow terminal, parts give way so that the state
+/// stays: first the variants when comparing (each column names its own), then the duration,
+/// then the badge; the event count shows only when there is room.
 pub fn header(app: &App, f: &mut Frame, area: Rect) {
     let Some(first) = app.runs.first() else { return };
     let variants: Vec<&str> = app.runs.iter().map(|r| r.variant.as_str()).collect();
     let end = first.world.spec.duration;
-    let mut spans = vec![
-        Span::styled(" faultline ", Style::new().reversed().bold()),
-        Span::raw(" "),
-        Span::styled(first.scenario.name.clone(), Style::new().bold()),
-        Span::raw(format!(" [{}] seed {}  ", variants.join(" vs "), app.seed)),
-        Span::raw(format!("t={} / {}s  ", secs(app.now()), end / 1_000_000_000)),
-        state(app),
-    ];
+    let width = area.width as usize;
+    let line = |variants_shown: bool, duration: bool, badge: bool| {
+        let mut spans = Vec::new();
+        if badge {
+            spans.push(Span::styled(" faultline ", Style::new().reversed().bold()));
+        }
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(first.scenario.name.clone(), Style::new().bold()));
+        if variants_shown {
+            spans.push(Span::raw(format!(" [{}]", variants.join(" vs "))));
+        }
+        spans.push(Span::raw(format!(" seed {}  ", app.seed)));
+        let total = if duration { format!(" / {}s", end / 1_000_000_000) } else { String::new() };
+        spans.push(Span::raw(format!("t={}{total}  ", secs(app.now()))));
+        spans.push(state(app));
+        spans
+    };
+    let comparing = app.runs.len() > 1;
+    let fits = |spans: &Vec<Span>| spans.iter().map(|s| s.width()).sum::<usize>() <= width;
+    let mut spans = [(true, true, true), (!comparing, true, true), (!comparing, false, true), (!comparing, false, false)]
+        .into_iter()
+        .map(|(v, d, b)| line(v, d, b))
+        .find(fits)
+        .unwrap_or_else(|| line(!comparing, false, false));
     let events: u64 = app.runs.iter().map(|r| r.world.events()).sum();
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    let ev = format!("  {events} events");
-    if used + ev.len() <= area.width as usize {
+    let ev = format!("  {events} event{}", if events == 1 { "" } else { "s" });
+    if used + ev.len() <= width {
         spans.push(Span::raw(ev).dim());
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -310,5 +339,33 @@ mod tests {
         r.sim_time_ns = 8_001_000_000;
         let w = windows(&r);
         assert_eq!((w.ok.len(), w.ok_rate_now), (8, 400.0));
+    }
+
+    /// Latency has a value only in windows where something succeeded. The title kept the last
+    /// window with successes (`p50 415ms` beside `ok 0/s`), read `p50 0.00ms` at t=0, and the
+    /// chart drew a line across windows without a value.
+    #[test]
+    fn windows_without_successes_have_no_latency() {
+        let spec = faultline_models::WorldSpec::empty(faultline_sim::Topology::default(), 1, 1);
+        let w = faultline_models::World::new(&spec, 1, faultline_sim::Budget::default());
+        let mut r = RunReport::build(&w, "x", "y");
+        assert_eq!((windows(&r).p50_now, windows(&r).p99_now), (None, None), "t=0");
+        let ts = &mut r.timeseries;
+        ts.window_ms = 1000.0;
+        ts.t_s = (0..6).map(f64::from).collect();
+        ts.ok = vec![400, 400, 0, 400, 400, 0];
+        ts.failed = vec![0, 0, 300, 0, 0, 300];
+        ts.timed_out = vec![0; 6];
+        let lat = |x: f64| vec![Some(x), Some(x), None, Some(x), Some(x), None];
+        (ts.p50_ms, ts.p99_ms) = (lat(5.0), lat(9.0));
+        r.sim_time_ns = 6_000_000_000;
+        let w = windows(&r);
+        assert_eq!((w.ok_rate_now, w.err_ratio_now), (0.0, 1.0));
+        assert_eq!((w.p50_now, w.p99_now), (None, None), "nothing succeeded in the latest window");
+        assert_eq!(w.p50.len(), 6);
+        let runs: Vec<usize> = segments(&w.p50).iter().map(|s| s.len()).collect();
+        assert_eq!(runs, [2, 2], "a gap where nothing succeeded");
+        r.sim_time_ns = 5_000_000_000;
+        assert_eq!(windows(&r).p50_now, Some(5.0));
     }
 }
