@@ -237,6 +237,45 @@ fn tui_in_tmux_injects_a_region_outage_by_key_and_restores_the_terminal() {
     eprintln!("tmux session took {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// SIGTERM (and SIGHUP, SIGINT) end the UI as `q` does: the terminal comes back from the
+/// alternate screen and raw mode, and the exit code says which signal (143). It was left in
+/// the alternate screen with the cursor hidden and -icanon -echo.
+#[test]
+fn tui_in_tmux_restores_the_terminal_on_sigterm() {
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+        "this test needs tmux (.ci/run installs it)"
+    );
+    let dir = temp_dir("sigterm");
+    let t = Tmux { socket: format!("faultline-it-term-{}", std::process::id()) };
+    let script = format!(
+        "cd '{}' && '{BIN}' tui cross-region-outage --save-replay s.json; echo EXIT=$?; stty -a; sleep 60",
+        dir.display()
+    );
+    let o = t.cmd(&["-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", &script]);
+    assert!(o.status.success(), "tmux: {}", String::from_utf8_lossy(&o.stderr));
+    t.wait("the running UI", |s| s.contains("▶ 2×"));
+    let shell = t.cmd(&["display-message", "-p", "-t", "tui", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_owned();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid = children.split_whitespace().next().expect("faultline runs under the shell").to_owned();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let s = t.wait("the exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=143"), "{s}");
+    let alt = t.cmd(&["display-message", "-p", "-t", "tui", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0", "the alternate screen was left");
+    let cursor = t.cmd(&["display-message", "-p", "-t", "tui", "#{cursor_flag}"]);
+    assert_eq!(String::from_utf8_lossy(&cursor.stdout).trim(), "1", "the cursor is shown");
+    let s = t.wait("stty's report", |s| s.contains("icanon"));
+    let flags: Vec<&str> = s.split_whitespace().collect();
+    for f in ["icanon", "echo", "isig"] {
+        assert!(flags.contains(&f) && !flags.contains(&format!("-{f}").as_str()), "{f}: raw mode was left:\n{s}");
+    }
+    // The session was written on the way out.
+    assert!(dir.join("s.json").exists());
+}
+
 #[test]
 fn tui_refuses_bad_arguments_before_taking_the_terminal() {
     let dir = temp_dir("bad");
@@ -244,10 +283,19 @@ fn tui_refuses_bad_arguments_before_taking_the_terminal() {
     std::fs::write(&garbage, "not json\n{}\n").unwrap();
     let empty = dir.join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
-    let (garbage, empty) = (garbage.to_str().unwrap(), empty.to_str().unwrap());
-    let cases: [(&[&str], &str); 7] = [
+    let records = dir.join("r.jsonl");
+    let o = Command::new(BIN)
+        .args(["sweep", "cross-region-outage", "--seeds", "1..2", "--out", records.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (garbage, empty, records) = (garbage.to_str().unwrap(), empty.to_str().unwrap(), records.to_str().unwrap());
+    let cases: [(&[&str], &str); 9] = [
         (&["tui", "no-such-scenario"], "no such file, and no catalog scenario"),
         (&["tui", "cross-region-outage", "--variant", "nope"], "no variant `nope`"),
+        // For the catalog picker: some scenario must have it.
+        (&["tui", "--variant", "nonexistent"], "no variant `nonexistent` in any catalog scenario"),
+        (&["tui", "--sweep", records, "--seed", "3"], "--seed and --variant need a scenario"),
         (&["tui", "--sweep", "/nonexistent/r.jsonl"], "/nonexistent/r.jsonl"),
         (&["tui", "--sweep", garbage], "line 1"),
         (&["tui", "--sweep", empty], "no complete sweep record"),

@@ -57,8 +57,14 @@ pub enum Screen {
 pub enum Overlay {
     /// The help, over what was open when it was asked for (the fault menu comes back when it
     /// closes, and its keys are listed first).
-    Help { scroll: u16, under: Option<Box<Overlay>> },
-    Menu { items: Vec<MenuItem>, selected: usize },
+    Help {
+        scroll: u16,
+        under: Option<Box<Overlay>>,
+    },
+    Menu {
+        items: Vec<MenuItem>,
+        selected: usize,
+    },
 }
 
 /// Simulated seconds per real second offered by `+`/`-`.

@@ -210,11 +210,7 @@ impl Run {
             return FaultState::Active;
         }
         let ended = self.world.faults().get(index).is_none_or(|f| f.end.is_some_and(|e| e <= now));
-        if ended || self.healing(index) {
-            FaultState::Over
-        } else {
-            FaultState::Pending
-        }
+        if ended || self.healing(index) { FaultState::Over } else { FaultState::Pending }
     }
 
     /// Whether a heal of fault `index` was given.

@@ -355,12 +355,8 @@ fn saving_over_an_existing_file_says_so() {
 #[test]
 fn start_options_apply_to_a_scenario_picked_from_the_catalog() {
     let pick = |variant: &str| {
-        let mut fx = fixture(Options {
-            seed: Some(7),
-            variant: Some(variant.into()),
-            paused: true,
-            ..Options::default()
-        });
+        let mut fx =
+            fixture(Options { seed: Some(7), variant: Some(variant.into()), paused: true, ..Options::default() });
         let at = catalog::CATALOG.iter().position(|e| e.name == "cross-region-outage").unwrap();
         for _ in 0..at {
             fx.press("j");

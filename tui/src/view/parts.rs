@@ -281,11 +281,12 @@ pub fn header(app: &App, f: &mut Frame, area: Rect) {
     };
     let comparing = app.runs.len() > 1;
     let fits = |spans: &Vec<Span>| spans.iter().map(|s| s.width()).sum::<usize>() <= width;
-    let mut spans = [(true, true, true), (!comparing, true, true), (!comparing, false, true), (!comparing, false, false)]
-        .into_iter()
-        .map(|(v, d, b)| line(v, d, b))
-        .find(fits)
-        .unwrap_or_else(|| line(!comparing, false, false));
+    let mut spans =
+        [(true, true, true), (!comparing, true, true), (!comparing, false, true), (!comparing, false, false)]
+            .into_iter()
+            .map(|(v, d, b)| line(v, d, b))
+            .find(fits)
+            .unwrap_or_else(|| line(!comparing, false, false));
     let events: u64 = app.runs.iter().map(|r| r.world.events()).sum();
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let ev = format!("  {events} event{}", if events == 1 { "" } else { "s" });
