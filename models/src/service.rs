@@ -317,7 +317,7 @@ impl Instance {
 
     fn gauges(&mut self, now: Nanos) {
         self.stats.busy.set(now, u64::from(self.busy));
-        self.stats.queue_len.set(now, self.queue.len() as u64);
+        self.stats.queue_len.change(now, self.queue.len() as u64);
         self.stats.queue_max = self.stats.queue_max.max(self.queue.len() as u64);
     }
 
