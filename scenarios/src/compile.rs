@@ -40,6 +40,10 @@ pub const MAX_STEPS: usize = 64;
 pub const MAX_ITEMS: u32 = 10_000_000;
 /// Names in a balancer's `failover` list.
 pub const MAX_FAILOVER_TIERS: usize = 256;
+/// Replicas of one database shard: each replica keeps per-peer state (match and next indices,
+/// votes, acknowledgements) for every replica of its shard, so a shard's memory grows with the
+/// square of this. Real consensus groups have 3, 5 or 7 members.
+pub const MAX_REPLICAS: u32 = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Entity {
@@ -95,6 +99,21 @@ impl<'a> Checker<'a> {
             self.err(v.span(), "`min_time_left_ms` acts on propagated deadlines: set `propagate_deadlines = true` too");
         }
         from_ms(v.get_ref().0)
+    }
+
+    /// A duration in ms as integer nanoseconds, where 0 ns would stop simulated time (a timer
+    /// due at once, set again when it fires; a call that fails at once, sent again): one that
+    /// rounds to 0 ns is an error.
+    fn nonzero_ns(&mut self, v: &Spanned<Positive>, field: &str) -> Nanos {
+        let ns = from_ms(v.get_ref().0);
+        if ns == 0 {
+            self.err(
+                v.span(),
+                format!("`{field}` = {} ms rounds to 0 ns: expected at least 0.000001 ms (1 ns)", short(v.get_ref().0)),
+            )
+            .help("times are whole nanoseconds; at 0 simulated time would stand still");
+        }
+        ns.max(1)
     }
 
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut ScenarioError {
@@ -383,12 +402,22 @@ impl<'a> Checker<'a> {
         }
         let shards = d.shards.as_ref().map_or(1, |s| *s.get_ref());
         let replicas = d.replicas.as_ref().map_or(3, |r| *r.get_ref());
-        if shards == 0 || replicas == 0 || (shards as usize) * (replicas as usize) + topo.nodes.len() > MAX_NODES {
+        let too_many_replicas = replicas > MAX_REPLICAS;
+        if let Some(r) = d.replicas.as_ref().filter(|_| too_many_replicas) {
+            self.err(r.span(), format!("expected between 1 and {MAX_REPLICAS} replicas per shard"))
+                .help("every replica keeps state for each of its shard's replicas; add shards to add nodes");
+        } else if shards == 0
+            || replicas == 0
+            || (shards as usize) * (replicas as usize) + topo.nodes.len() > MAX_NODES
+        {
             let span = d.shards.as_ref().or(d.replicas.as_ref()).map_or(d.name.span(), |s| s.span());
             self.err(span, format!("expected at least 1 shard and 1 replica, at most {MAX_NODES} nodes in all"));
         }
         let mut nodes = Vec::new();
-        if !zones.is_empty() && (shards as usize) * (replicas as usize) + topo.nodes.len() <= MAX_NODES {
+        if !zones.is_empty()
+            && !too_many_replicas
+            && (shards as usize) * (replicas as usize) + topo.nodes.len() <= MAX_NODES
+        {
             for s in 0..shards as usize {
                 nodes.push(
                     (0..replicas as usize)
@@ -453,8 +482,23 @@ impl<'a> Checker<'a> {
             let span = d.workers.as_ref().map_or(d.name.span(), |w| w.span());
             self.err(span, format!("expected between 1 and {MAX_WORKERS} workers"));
         }
-        let election_timeout = d.election_timeout_ms.map_or(1_000_000_000, |t| from_ms(t.0).max(1));
-        let heartbeat_interval = d.heartbeat_interval_ms.map_or(election_timeout / 10, |t| from_ms(t.0).max(1));
+        let election_timeout =
+            d.election_timeout_ms.as_ref().map_or(1_000_000_000, |t| self.nonzero_ns(t, "election_timeout_ms"));
+        let heartbeat_interval = match (&d.heartbeat_interval_ms, &d.election_timeout_ms) {
+            (Some(t), _) => self.nonzero_ns(t, "heartbeat_interval_ms"),
+            (None, Some(e)) if election_timeout < 10 => {
+                self.err(
+                    e.span(),
+                    format!(
+                        "`election_timeout_ms` = {} ms leaves its default heartbeat (a tenth of it) at 0 ns: \
+                         expected at least 0.00001 ms (10 ns), or give `heartbeat_interval_ms`",
+                        short(e.get_ref().0)
+                    ),
+                );
+                0 // reported: not also "not shorter than the election timeout"
+            }
+            (None, _) => election_timeout / 10,
+        };
         if heartbeat_interval >= election_timeout {
             self.err(d.name.span(), "`heartbeat_interval_ms` must be shorter than `election_timeout_ms`");
         }
@@ -586,10 +630,13 @@ impl<'a> Checker<'a> {
             Some(q) => Some(WorkflowQueueSpec {
                 node: self.node(&q.zone, &format!("{wname}/queue"), topo),
                 partitions: self.range_u16(q.partitions.as_ref(), 16, 1, 4096),
-                visibility_timeout: from_ms(q.visibility_timeout_ms.0).max(1),
+                visibility_timeout: self.nonzero_ns(&q.visibility_timeout_ms, "visibility_timeout_ms"),
                 max_attempts: self.at_least_one(q.max_attempts.as_ref(), 20),
                 max_in_flight_per_partition: self.at_least_one(q.max_in_flight_per_partition.as_ref(), 1),
-                session_timeout: q.session_timeout_ms.map_or(10_000_000_000, |t| from_ms(t.0).max(1)),
+                session_timeout: q
+                    .session_timeout_ms
+                    .as_ref()
+                    .map_or(10_000_000_000, |t| self.nonzero_ns(t, "session_timeout_ms")),
             }),
             None => {
                 if design == Design::Choreographed {
@@ -604,9 +651,9 @@ impl<'a> Checker<'a> {
             design,
             node,
             steps,
-            call_timeout: from_ms(w.call_timeout_ms.get_ref().0),
+            call_timeout: self.nonzero_ns(&w.call_timeout_ms, "call_timeout_ms"),
             retry: self.retry(w.retry.as_ref()),
-            reply_within: w.reply_within_ms.map(|r| from_ms(r.0).max(1)),
+            reply_within: w.reply_within_ms.as_ref().map(|r| self.nonzero_ns(r, "reply_within_ms")),
             propagate_deadlines: w.propagate_deadlines,
             log_write: w.log_write.as_ref().map_or(Dist::Constant { value: 1e6 }, |d| self.dist(d)),
             settle: w.settle_s.map_or(60_000_000_000, |s| from_s(s.0.min(MAX_DURATION_S))),
@@ -709,7 +756,7 @@ impl<'a> Checker<'a> {
     fn breaker(&mut self, b: Option<&BreakerCfg>) -> Option<BreakerPolicy> {
         b.map(|b| BreakerPolicy {
             failures: self.at_least_one(Some(&b.failures), 1),
-            open_for: from_ms(b.open_ms.0).max(1),
+            open_for: self.nonzero_ns(&b.open_ms, "open_ms"),
         })
     }
 
@@ -1088,10 +1135,10 @@ impl<'a> Checker<'a> {
                 node,
                 service,
                 strategy: self.strategy(b.strategy.as_ref()),
-                timeout: b.timeout_ms.map_or(30_000_000_000, |t| from_ms(t.0)),
+                timeout: b.timeout_ms.as_ref().map_or(30_000_000_000, |t| self.nonzero_ns(t, "timeout_ms")),
                 health: b.health_check.as_ref().map(|h| HealthCheck {
-                    interval: from_ms(h.interval_ms.0).max(1),
-                    timeout: from_ms(h.timeout_ms.0).max(1),
+                    interval: self.nonzero_ns(&h.interval_ms, "interval_ms"),
+                    timeout: self.nonzero_ns(&h.timeout_ms, "timeout_ms"),
                     unhealthy: self.at_least_one(h.unhealthy.as_ref(), 2),
                     healthy: self.at_least_one(h.healthy.as_ref(), 2),
                 }),
@@ -1115,10 +1162,13 @@ impl<'a> Checker<'a> {
                 name: q.name.get_ref().clone(),
                 node,
                 partitions: self.range_u16(q.partitions.as_ref(), 1, 1, 4096),
-                visibility_timeout: from_ms(q.visibility_timeout_ms.0).max(1),
+                visibility_timeout: self.nonzero_ns(&q.visibility_timeout_ms, "visibility_timeout_ms"),
                 max_attempts: self.at_least_one(q.max_attempts.as_ref(), 5),
                 max_in_flight_per_partition: self.at_least_one(q.max_in_flight_per_partition.as_ref(), 1),
-                session_timeout: q.session_timeout_ms.map_or(10_000_000_000, |t| from_ms(t.0).max(1)),
+                session_timeout: q
+                    .session_timeout_ms
+                    .as_ref()
+                    .map_or(10_000_000_000, |t| self.nonzero_ns(t, "session_timeout_ms")),
                 consumer_groups: groups,
             });
         }
@@ -1140,7 +1190,8 @@ impl<'a> Checker<'a> {
             };
             let b = &c.backend;
             let target = self.target(&b.target, b.balance.as_ref());
-            let mut backend = CallSpec::new(target, from_ms(b.timeout_ms.get_ref().0), self.retry(b.retry.as_ref()));
+            let timeout = self.nonzero_ns(&b.timeout_ms, "timeout_ms");
+            let mut backend = CallSpec::new(target, timeout, self.retry(b.retry.as_ref()));
             backend.breaker = self.breaker(b.breaker.as_ref());
             caches.push(CacheSpec {
                 name: c.name.get_ref().clone(),
@@ -1190,9 +1241,9 @@ impl<'a> Checker<'a> {
                 self.err(w.name.span(), "this workload would send more than 10^9 requests")
                     .help("lower `rate_per_s` or the duration");
             }
-            let mut call =
-                CallSpec::new(target.clone(), from_ms(w.timeout_ms.get_ref().0), self.retry(w.retry.as_ref()));
-            call.hedge_after = w.hedge_after_ms.as_ref().map(|h| from_ms(h.get_ref().0));
+            let timeout = self.nonzero_ns(&w.timeout_ms, "timeout_ms");
+            let mut call = CallSpec::new(target.clone(), timeout, self.retry(w.retry.as_ref()));
+            call.hedge_after = w.hedge_after_ms.as_ref().map(|h| self.nonzero_ns(h, "hedge_after_ms"));
             call.breaker = self.breaker(w.breaker.as_ref());
             self.check_drain(w.timeout_ms.span(), call.worst_case(), window);
             let callee = self.callee(&target, &balancers);
@@ -1228,8 +1279,8 @@ impl<'a> Checker<'a> {
                 .map(|c| {
                     let target = self.target(&c.target, c.balance.as_ref());
                     let callee = self.callee(&target, &balancers);
-                    let mut spec =
-                        CallSpec::new(target, from_ms(c.timeout_ms.get_ref().0), self.retry(c.retry.as_ref()));
+                    let timeout = self.nonzero_ns(&c.timeout_ms, "timeout_ms");
+                    let mut spec = CallSpec::new(target, timeout, self.retry(c.retry.as_ref()));
                     spec.class = c.kind.as_ref().map_or(0, |k| self.class_of(callee, k));
                     spec.fanout = match &c.fanout {
                         Some(f) if *f.get_ref() == 0 || *f.get_ref() > 10_000 => {
@@ -1239,7 +1290,7 @@ impl<'a> Checker<'a> {
                         Some(f) => *f.get_ref(),
                         None => 1,
                     };
-                    spec.hedge_after = c.hedge_after_ms.as_ref().map(|h| from_ms(h.get_ref().0));
+                    spec.hedge_after = c.hedge_after_ms.as_ref().map(|h| self.nonzero_ns(h, "hedge_after_ms"));
                     spec.breaker = self.breaker(c.breaker.as_ref());
                     spec.optional = c.optional.unwrap_or(false);
                     spec
@@ -1495,6 +1546,13 @@ fn merge_scopes(mut s: Vec<Scope>, spec: &WorldSpec) -> Scope {
         .filter(|&n| s.iter().any(|sc| sc.contains(&spec.topology, n)))
         .collect();
     Scope::Nodes(nodes)
+}
+
+/// A number as a person writes it: `0.5`, `1e-300` (not 300 digits), `1e308`.
+pub(crate) fn short(x: f64) -> String {
+    let plain = format!("{x}");
+    let sci = format!("{x:e}");
+    if plain.len() <= sci.len() { plain } else { sci }
 }
 
 fn fields(names: &[&str]) -> String {

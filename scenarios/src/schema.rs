@@ -229,14 +229,14 @@ pub struct BreakerCfg {
     /// Consecutive failed attempts that open the breaker.
     pub failures: Spanned<u32>,
     /// How long it stays open before a trial call.
-    pub open_ms: Positive,
+    pub open_ms: Spanned<Positive>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckCfg {
-    pub interval_ms: Positive,
-    pub timeout_ms: Positive,
+    pub interval_ms: Spanned<Positive>,
+    pub timeout_ms: Spanned<Positive>,
     pub unhealthy: Option<Spanned<u32>>,
     pub healthy: Option<Spanned<u32>>,
 }
@@ -259,7 +259,7 @@ pub struct BalancerCfg {
     pub zone: Spanned<String>,
     pub service: Spanned<String>,
     pub strategy: Option<Spanned<String>>,
-    pub timeout_ms: Option<Positive>,
+    pub timeout_ms: Option<Spanned<Positive>>,
     pub health_check: Option<HealthCheckCfg>,
     /// Active-passive: regions or zones in order of preference; traffic goes only to the
     /// healthy instances of the first that has any (unlisted instances come last).
@@ -418,12 +418,12 @@ pub struct QueueCfg {
     pub name: Spanned<String>,
     pub zone: Spanned<String>,
     pub partitions: Option<Spanned<u16>>,
-    pub visibility_timeout_ms: Positive,
+    pub visibility_timeout_ms: Spanned<Positive>,
     /// Deliveries before a message is dead-lettered.
     pub max_attempts: Option<Spanned<u32>>,
     /// 1 (default) keeps strict per-partition order.
     pub max_in_flight_per_partition: Option<Spanned<u32>>,
-    pub session_timeout_ms: Option<Positive>,
+    pub session_timeout_ms: Option<Spanned<Positive>>,
     /// Services that consume: each is one consumer group of its instances.
     pub consumer_groups: Vec<Spanned<String>>,
 }
@@ -459,8 +459,8 @@ pub struct DatabaseCfg {
     /// its deadline.
     pub min_time_left_ms: Option<Spanned<Positive>>,
     pub service_time: Spanned<DistCfg>,
-    pub election_timeout_ms: Option<Positive>,
-    pub heartbeat_interval_ms: Option<Positive>,
+    pub election_timeout_ms: Option<Spanned<Positive>>,
+    pub heartbeat_interval_ms: Option<Spanned<Positive>>,
     /// Record clients' operations as a history and check it (default false).
     pub record_history: Option<bool>,
     /// A planted bug for testing checkers: acknowledge writes before a majority has them.
@@ -481,7 +481,7 @@ pub struct WorkflowCfg {
     pub call_timeout_ms: Spanned<Positive>,
     pub retry: Option<RetryCfg>,
     /// Saga designs: answer "still processing" after this long.
-    pub reply_within_ms: Option<Positive>,
+    pub reply_within_ms: Option<Spanned<Positive>>,
     /// Sync: act on the deadline a user's request carries and pass it on to the steps.
     #[serde(default)]
     pub propagate_deadlines: bool,
@@ -525,8 +525,8 @@ pub struct StepCfg {
 pub struct WorkflowQueueCfg {
     pub zone: Spanned<String>,
     pub partitions: Option<Spanned<u16>>,
-    pub visibility_timeout_ms: Positive,
+    pub visibility_timeout_ms: Spanned<Positive>,
     pub max_attempts: Option<Spanned<u32>>,
     pub max_in_flight_per_partition: Option<Spanned<u32>>,
-    pub session_timeout_ms: Option<Positive>,
+    pub session_timeout_ms: Option<Spanned<Positive>>,
 }
