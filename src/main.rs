@@ -391,10 +391,21 @@ fn with_expectations(sc: &Scenario, variant: &str, report: &faultline_models::Ru
     (if failed > 0 { EXIT_CHECK_FAILED } else { 0 }, text)
 }
 
+/// The bytes of file `path`, or the first `limit + 1` of them if it has more: whatever is
+/// bigger than the limit is an error anyway, and an endless file (`/dev/zero`, a FIFO) must not
+/// be read into memory whole first.
+fn read_at_most(path: &str, limit: usize) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let bad = |e: std::io::Error| Failure::BadInput(format!("{path}: {e}"));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes)).map_err(bad)?;
+    Ok(bytes)
+}
+
 fn load(arg: &str) -> Result<Scenario, Failure> {
     let src = if Path::new(arg).exists() {
-        let bytes = std::fs::read(arg).map_err(|e| Failure::BadInput(format!("{arg}: {e}")))?;
-        Source::from_bytes(arg, bytes)?
+        // `from_bytes` says that a file holding more than the limit is too big.
+        Source::from_bytes(arg, read_at_most(arg, faultline_scenarios::MAX_FILE_BYTES)?)?
     } else if let Some(entry) = catalog::get(arg) {
         Source { file: format!("catalog/{}.toml", entry.name), text: entry.text.to_owned() }
     } else {
@@ -418,6 +429,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         args;
     let (arg, seeds, save_replays) = (arg.as_str(), seeds.as_str(), save_replays.as_deref());
     let sc = load(arg)?;
+    if let Some(n) = threads.filter(|&n| n > sweep::MAX_THREADS) {
+        return Err(Failure::BadInput(format!(
+            "--threads {n}: expected at most {} threads (0: one per core)",
+            sweep::MAX_THREADS
+        )));
+    }
     let (from, to) = parse_pair(seeds, "..", "a seed range A..B")?;
     if to <= from {
         return Err(Failure::BadInput(format!("empty seed range {seeds}")));
@@ -483,8 +500,12 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs · {elapsed} elapsed · eta {eta}")
             .expect("valid template"),
     );
-    let threads =
-        threads.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // No more threads than runs: the others would only be started and stopped.
+    let threads = threads
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(usize::try_from(todo_len).unwrap_or(usize::MAX))
+        .max(1);
     sweep::run_streaming(&sc, todo, threads, |r| {
         if let Some(f) = file.as_mut() {
             use std::io::Write;
@@ -822,8 +843,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Shrink { scenario, seed, variant, check, during, out, max_runs } => {
             let (sc, seed, variant) = if scenario.ends_with(".json") && Path::new(&scenario).exists() {
-                let bytes = std::fs::read(&scenario).map_err(|e| Failure::BadInput(format!("{scenario}: {e}")))?;
-                let r = replay::Replay::from_bytes(&scenario, bytes)?;
+                let r = replay::Replay::from_bytes(&scenario, read_at_most(&scenario, replay::MAX_FILE_BYTES)?)?;
                 if !r.commands.is_empty() {
                     return Err(Failure::BadInput(format!(
                         "{scenario}: has interactively injected faults; shrinking works on scheduled ones (add them as [[fault]]s)"
@@ -878,8 +898,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Replay { file, json } => {
-            let bytes = std::fs::read(&file).map_err(|e| Failure::BadInput(format!("{file}: {e}")))?;
-            let r = replay::Replay::from_bytes(&file, bytes)?;
+            let r = replay::Replay::from_bytes(&file, read_at_most(&file, replay::MAX_FILE_BYTES)?)?;
             let (report, _) = replay::run(&r, None).map_err(|e| match e {
                 replay::ReplayError::Scenario(e) => Failure::Scenario(e),
                 replay::ReplayError::Budget(e) => Failure::Budget(e),

@@ -19,6 +19,10 @@ use crate::{ScenarioError, ScenarioErrors, Source, parse_file, schema};
 /// Bumped when the format changes incompatibly.
 pub const FORMAT: u32 = 1;
 
+/// Largest replay file read: its scenario (at most [`crate::MAX_FILE_BYTES`], escaped as a JSON
+/// string) and the commands of a session.
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Replay {
@@ -91,6 +95,15 @@ impl Replay {
     /// Reads a replay file's bytes; errors (a byte that is not UTF-8 included) name the line
     /// and column.
     pub fn from_bytes(file: &str, bytes: Vec<u8>) -> Result<Replay, ScenarioErrors> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(ScenarioError::new(
+                file,
+                "",
+                None,
+                format!("file is larger than {MAX_FILE_BYTES} bytes (a replay file is a scenario and its commands)"),
+            )
+            .into());
+        }
         let text = crate::utf8_text(file, bytes, "replay files are JSON, which must be UTF-8")?;
         Replay::from_json(file, &text)
     }

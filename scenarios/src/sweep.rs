@@ -208,6 +208,9 @@ pub fn in_plan(seed: u64, from: u64, to: u64, (k, n): (u64, u64)) -> bool {
 /// other threads run ahead, and their records pile up, without limit.
 const AHEAD_PER_THREAD: usize = 32;
 
+/// Most threads a sweep runs on (`--threads`): far more than any machine's cores.
+pub const MAX_THREADS: usize = 1024;
+
 /// The jobs not yet started, and how far the handing-on has got.
 struct Feed<I> {
     jobs: I,
@@ -227,7 +230,7 @@ pub fn run_streaming(
     threads: usize,
     mut done: impl FnMut(SeedRecord) -> Result<(), String>,
 ) -> Result<(), String> {
-    let threads = threads.max(1);
+    let threads = threads.clamp(1, MAX_THREADS);
     let ahead = AHEAD_PER_THREAD * threads;
     let feed = Mutex::new(Feed { jobs, started: 0, handed_on: 0, stop: false });
     let moved = Condvar::new();

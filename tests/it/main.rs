@@ -7,6 +7,7 @@ mod consistency;
 mod determinism;
 mod expect;
 mod history;
+mod input;
 mod lessons;
 mod properties;
 mod queueing;

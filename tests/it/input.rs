@@ -1,0 +1,95 @@
+//! Input that must cost bounded memory and time (oversized or endless files, absurd options),
+//! and outputs that are all published or none, on every way out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::bin::{BIN, ROOT, describe, expect_code, stderr, temp_path};
+
+/// A fresh, empty directory.
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = temp_path(tag);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs the binary with its address space limited to 1 GiB (`ulimit -v`): reading an endless
+/// file whole would abort on a failed allocation instead of eating the machine's memory.
+fn faultline_in_1gib(args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .args(args)
+        .current_dir(ROOT)
+        .env_remove("RUST_LOG")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("spawn faultline")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_endless_file_is_read_no_further_than_the_size_limit() {
+    let dir = temp_dir("endless");
+    // `shrink` and `replay` read a `.json` argument as a replay file.
+    let zero_json = dir.join("zero.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero_json).unwrap();
+    let zero_json = zero_json.to_str().unwrap();
+    for args in [
+        vec!["validate", "/dev/zero"],
+        vec!["run", "/dev/zero"],
+        vec!["sweep", "/dev/zero", "--seeds", "1..2"],
+        vec!["replay", "/dev/zero"],
+        vec!["shrink", zero_json],
+    ] {
+        let o = faultline_in_1gib(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", describe(&args, &o));
+        let err = stderr(&o);
+        assert!(err.contains("file is larger than"), "{}", describe(&args, &o));
+        assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{}", describe(&args, &o));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small scenario that runs in milliseconds.
+const MINIMAL: &str = r#"[scenario]
+name = "minimal"
+duration_s = 5
+
+[[region]]
+name = "us-east"
+zones = ["us-east-a"]
+
+[[service]]
+name = "api"
+region = "us-east"
+service_time = { dist = "exponential", mean_ms = 5 }
+
+[[workload]]
+name = "users"
+zone = "us-east-a"
+target = "api"
+arrival = { process = "poisson", rate_per_s = 200 }
+timeout_ms = 500
+"#;
+
+/// `text` written to `name` in a fresh directory; its path.
+fn temp_file(tag: &str, name: &str, text: &str) -> String {
+    let file = temp_dir(tag).join(name);
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn sweep_threads_are_bounded_and_never_more_than_the_runs() {
+    let sc = temp_file("threads", "minimal.toml", MINIMAL);
+    let o = expect_code(&["sweep", &sc, "--seeds", "1..3", "--threads", "2000"], 2);
+    assert!(stderr(&o).contains("at most 1024 threads"), "{}", stderr(&o));
+    // The most allowed, for two runs: as fast as two threads, and the same output as one.
+    let started = std::time::Instant::now();
+    let many = expect_code(&["sweep", &sc, "--seeds", "1..3", "--threads", "1024", "--json"], 0);
+    assert!(started.elapsed().as_secs() < 20, "1024 threads for 2 runs took {:?}", started.elapsed());
+    let one = expect_code(&["sweep", &sc, "--seeds", "1..3", "--threads", "1", "--json"], 0);
+    assert_eq!(many.stdout, one.stdout);
+}
