@@ -100,6 +100,12 @@ impl Balancer {
         self.fwd.len()
     }
 
+    /// What the balancer holds for the memory budget: proxied requests, their deadlines (met
+    /// ones not yet skipped included) and probes.
+    pub fn held(&self) -> usize {
+        self.fwd.len() + self.deadlines.len() + self.probes.len()
+    }
+
     /// Starts health checking (at start and after a restart).
     pub fn boot(&mut self, out: &mut Outbox) {
         if let Some(c) = self.check {

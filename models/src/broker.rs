@@ -331,6 +331,12 @@ impl Broker {
         self.deliveries.len()
     }
 
+    /// What the broker holds for the memory budget: messages (dead letters included),
+    /// deliveries and their visibility deadlines (met ones not yet skipped included).
+    pub fn held(&self) -> usize {
+        self.backlog() as usize + self.deliveries.len() + self.visibility.len() + self.dead.len()
+    }
+
     /// What a delivery id stands for, while it is live.
     pub fn delivery(&self, call: CallId) -> Option<DeliveryInfo> {
         let d = self.deliveries.get(call)?;

@@ -599,6 +599,12 @@ impl Calls {
         self.inflight.len()
     }
 
+    /// Attempt deadlines waiting in the per-target FIFOs (met ones not yet skipped included):
+    /// memory the world's budget counts too.
+    pub fn deadlines_held(&self) -> usize {
+        self.deadlines.iter().map(Deadlines::len).sum()
+    }
+
     /// Starts a call of `req.op` on `req.key` to target `target` (the request kind comes from the
     /// target). The outcome comes back later from [`Calls::on_response`] or [`Calls::on_timer`]
     /// with `token`, or at once (returned here) when there is no backend or the breaker is open.

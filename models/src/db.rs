@@ -467,6 +467,11 @@ impl Replica {
         self.jobs.len() + self.pending.len()
     }
 
+    /// Entries of the log (never compacted: a write, or an elected leader's no-op, each).
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+
     pub fn busy(&self) -> u32 {
         self.busy
     }

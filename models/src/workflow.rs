@@ -274,7 +274,7 @@ impl Coordinator {
     /// Chains, waiting users and sagas in progress: what it holds beyond its durable log (in
     /// O(1), for the memory budget; [`Coordinator::waiting`] walks the log).
     pub fn held(&self) -> usize {
-        self.chains.len() + self.waiters.len() + self.running as usize
+        self.chains.len() + self.waiters.len() + self.running as usize + self.replies.len()
     }
 
     /// Whether nothing is in progress here: no chain, no saga that has not ended, no publish.

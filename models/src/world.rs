@@ -619,20 +619,23 @@ impl World {
 
     /// Requests, messages and events held now, counted at each component that holds one (a
     /// request in flight through five components counts five times, as it takes memory at
-    /// each): what a run's memory grows with.
+    /// each): what a run's memory grows with. Also what grows with them unseen: deadlines
+    /// waiting in FIFOs until their time (met ones included), dead letters, and database log
+    /// entries (never compacted; an election storm appends a no-op per term), an eighth each
+    /// (24 bytes, where a held request takes a few hundred).
     pub fn held(&self) -> u64 {
         let at_actors: usize = self
             .actors
             .iter()
             .map(|a| match &a.comp {
-                Component::Client(c) => c.calls.in_flight(),
-                Component::Balancer(b) => b.in_flight(),
-                Component::Service(s) => s.in_system(),
-                Component::Cache(c) => c.in_flight(),
-                Component::Broker(b) => b.backlog() as usize + b.in_flight(),
-                Component::Replica(r) => r.in_system(),
-                Component::Participant(p) => p.in_progress(),
-                Component::Coordinator(c) => c.held(),
+                Component::Client(c) => c.calls.in_flight() + c.calls.deadlines_held(),
+                Component::Balancer(b) => b.held(),
+                Component::Service(s) => s.in_system() + s.calls.deadlines_held(),
+                Component::Cache(c) => c.in_flight() + c.calls.deadlines_held(),
+                Component::Broker(b) => b.held(),
+                Component::Replica(r) => r.in_system() + r.log_len() / 8,
+                Component::Participant(p) => p.in_progress() + p.calls.deadlines_held(),
+                Component::Coordinator(c) => c.held() + c.calls.deadlines_held(),
             })
             .sum();
         (at_actors + self.engine.pending()) as u64

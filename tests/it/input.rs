@@ -93,3 +93,63 @@ fn sweep_threads_are_bounded_and_never_more_than_the_runs() {
     let one = expect_code(&["sweep", &sc, "--seeds", "1..3", "--threads", "1", "--json"], 0);
     assert_eq!(many.stdout, one.stdout);
 }
+
+/// What grows with every request without being a request held: attempt deadlines waiting in
+/// their FIFO until their time (a timeout of 1000 s, met after 1 ms), and a database's log
+/// (each write an entry, never compacted). Both count towards `max_held`: such runs stop there.
+#[test]
+fn deadlines_and_log_entries_count_towards_the_memory_budget() {
+    let deadlines = r#"[scenario]
+name = "deadlines"
+duration_s = 10
+max_held = 20000
+
+[[region]]
+name = "r"
+zones = ["z"]
+
+[[service]]
+name = "api"
+zones = ["z"]
+workers = 64
+service_time = { dist = "constant", value_ms = 1 }
+
+[[workload]]
+name = "users"
+zone = "z"
+target = "api"
+arrival = { process = "constant", rate_per_s = 10000 }
+timeout_ms = 1000000
+"#;
+    let log = r#"[scenario]
+name = "log"
+duration_s = 10
+max_held = 5000
+
+[[region]]
+name = "r"
+zones = ["a", "b", "c"]
+
+[[database]]
+name = "kv"
+zones = ["a", "b", "c"]
+service_time = { dist = "constant", value_ms = 0.01 }
+
+[[workload]]
+name = "writers"
+zone = "a"
+target = "kv"
+arrival = { process = "constant", rate_per_s = 5000 }
+timeout_ms = 500
+keys = { count = 100 }
+mix = [{ kind = "w", weight = 1, op = "write" }]
+"#;
+    for (name, text) in [("deadlines.toml", deadlines), ("log.toml", log)] {
+        let sc = temp_file("held", name, text);
+        let o = expect_code(&["run", &sc], 3);
+        assert!(stderr(&o).contains("held more than"), "{}", describe(&["run", &sc], &o));
+        // With room, the same run ends.
+        let roomy = temp_file("held", name, &text.replace("max_held = ", "max_held = 100"));
+        expect_code(&["run", &roomy], 0);
+    }
+}
