@@ -1247,7 +1247,7 @@ impl<'a> Checker<'a> {
             call.breaker = self.breaker(w.breaker.as_ref());
             self.check_drain(w.timeout_ms.span(), call.worst_case(), window);
             let callee = self.callee(&target, &balancers);
-            let mix = w
+            let mut mix: Vec<MixEntry> = w
                 .mix
                 .iter()
                 .map(|m| MixEntry {
@@ -1256,6 +1256,13 @@ impl<'a> Checker<'a> {
                     op: self.op(m.op.as_ref()),
                 })
                 .collect();
+            // A request draws `u × total weight`: weights whose sum overflows (two of 1e308)
+            // would draw infinity and always pick the last entry. Only then are they scaled
+            // (by the largest, same proportions), so ordinary weights draw exactly as written.
+            if !mix.iter().map(|m| m.weight).sum::<f64>().is_finite() {
+                let max = mix.iter().map(|m| m.weight).fold(0.0, f64::max);
+                mix.iter_mut().for_each(|m| m.weight /= max);
+            }
             workloads.push(WorkloadSpec {
                 name: w.name.get_ref().clone(),
                 node,
@@ -1599,6 +1606,27 @@ health_check = {{ interval_ms = 1000, timeout_ms = 300 }}
         );
         let sc = Scenario::parse(&Source { file: "t.toml".into(), text }).unwrap();
         sc.variant(None).unwrap().spec.balancers[0].clone()
+    }
+
+    fn mix_weights(weights: &str) -> Vec<f64> {
+        let text = format!(
+            "[scenario]\nname = \"t\"\nduration_s = 1\n[[region]]\nname = \"r\"\nzones = [\"z\"]\n\
+             [[service]]\nname = \"api\"\nregion = \"r\"\nservice_time = {{ dist = \"constant\", value_ms = 1 }}\n\
+             [[workload]]\nname = \"w\"\nzone = \"z\"\ntarget = \"api\"\ntimeout_ms = 100\n\
+             arrival = {{ process = \"poisson\", rate_per_s = 10 }}\nmix = {weights}\n"
+        );
+        let sc = Scenario::parse(&Source { file: "t.toml".into(), text }).unwrap();
+        sc.variant(None).unwrap().spec.workloads[0].mix.iter().map(|m| m.weight).collect()
+    }
+
+    #[test]
+    fn mix_weights_whose_sum_overflows_are_scaled_and_ordinary_ones_kept_bit_for_bit() {
+        let huge = mix_weights(r#"[{ kind = "r", weight = 1e308 }, { kind = "w", weight = 1e308, op = "write" }]"#);
+        assert_eq!(huge, vec![1.0, 1.0], "the same proportions, a finite sum");
+        let odd = mix_weights(r#"[{ kind = "r", weight = 1.7e308 }, { kind = "w", weight = 0.85e308, op = "write" }]"#);
+        assert!(odd.iter().sum::<f64>().is_finite() && (odd[0] / odd[1] - 2.0).abs() < 1e-12, "{odd:?}");
+        let plain = mix_weights(r#"[{ kind = "r", weight = 0.1 }, { kind = "w", weight = 0.7, op = "write" }]"#);
+        assert_eq!(plain.iter().map(|w| w.to_bits()).collect::<Vec<_>>(), vec![0.1f64.to_bits(), 0.7f64.to_bits()]);
     }
 
     #[test]
