@@ -406,9 +406,7 @@ impl<'a> Checker<'a> {
         if let Some(r) = d.replicas.as_ref().filter(|_| too_many_replicas) {
             self.err(r.span(), format!("expected between 1 and {MAX_REPLICAS} replicas per shard"))
                 .help("every replica keeps state for each of its shard's replicas; add shards to add nodes");
-        } else if shards == 0
-            || replicas == 0
-            || (shards as usize) * (replicas as usize) + topo.nodes.len() > MAX_NODES
+        } else if shards == 0 || replicas == 0 || (shards as usize) * (replicas as usize) + topo.nodes.len() > MAX_NODES
         {
             let span = d.shards.as_ref().or(d.replicas.as_ref()).map_or(d.name.span(), |s| s.span());
             self.err(span, format!("expected at least 1 shard and 1 replica, at most {MAX_NODES} nodes in all"));

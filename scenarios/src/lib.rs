@@ -125,8 +125,11 @@ impl Scenario {
         let mut compiled = Vec::new();
         let mut errors = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
-        for v in &file.variants {
+        for (i, v) in file.variants.iter().enumerate() {
             let span = v.span();
+            // The variant's text: from its header to the next one's (a TOML table's span is its
+            // header alone), where its `set` keys are written.
+            let text_end = file.variants.get(i + 1).map_or(src.text.len(), |next| next.span().start);
             let v = v.get_ref();
             let name = v.name.get_ref().clone();
             if !seen.insert(name.clone()) {
@@ -136,6 +139,30 @@ impl Scenario {
                     Some(v.name.span()),
                     format!("duplicate variant `{name}`"),
                 ));
+                continue;
+            }
+            // Paths a variant cannot change: they are not part of the world it builds, and
+            // would be accepted and then ignored.
+            let fixed: Vec<ScenarioError> = v
+                .set
+                .keys()
+                .filter_map(|path| {
+                    let why = fixed_path(path)?;
+                    let at = key_span(&src.text, span.start..text_end.max(span.end), path).unwrap_or(span.clone());
+                    Some(
+                        ScenarioError::new(
+                            &src.file,
+                            &src.text,
+                            Some(at),
+                            format!("`{path}` cannot be set per variant"),
+                        )
+                        .with_help(why),
+                    )
+                })
+                .collect();
+            if !fixed.is_empty() {
+                errors.extend(fixed);
+                variants.push(VariantInfo { name, description: v.description.clone() });
                 continue;
             }
             match apply_variant(src, &v.set) {
@@ -274,6 +301,36 @@ pub fn fingerprint(text: &str) -> String {
         Err(_) => faultline_sim::rng::fnv1a64(text.as_bytes()),
     };
     format!("{h:016x}")
+}
+
+/// Why `set` path `path` cannot be set per variant, if it cannot: what is the scenario's own
+/// (its name, seed, budgets, description), expectations and variants themselves.
+fn fixed_path(path: &str) -> Option<&'static str> {
+    let mut parts = path.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("scenario"), Some("duration_s" | "window_ms")) => None,
+        (Some("scenario"), Some("max_events" | "max_held")) => Some(
+            "the budgets are the scenario's, the same for every variant (`--max-events` overrides the event budget)",
+        ),
+        (Some("scenario"), _) => Some(
+            "of `[scenario]` a variant can set `duration_s` and `window_ms`; its name, seed and budgets are the scenario's",
+        ),
+        (Some("expect"), _) => Some("an `[[expect]]` names the variants it applies to with `variants = [...]`"),
+        (Some("variant"), _) => Some("a variant cannot change variants"),
+        _ => None,
+    }
+}
+
+/// Where `set` key `path` is written inside `within` (a variant's text).
+fn key_span(text: &str, within: std::ops::Range<usize>, path: &str) -> Option<std::ops::Range<usize>> {
+    text.get(within.clone()).and_then(|t| t.find(path)).map(|i| {
+        // Include the key's quotes when it has them.
+        let (start, end) = (within.start + i, within.start + i + path.len());
+        let quoted = start > 0
+            && matches!(text.as_bytes()[start - 1], b'"' | b'\'')
+            && matches!(text.as_bytes().get(end), Some(b'"' | b'\''));
+        if quoted { start - 1..end + 1 } else { start..end }
+    })
 }
 
 /// Applies a variant's `set` entries to the scenario document and compiles the result.
