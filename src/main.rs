@@ -269,8 +269,20 @@ fn keep_freed_memory() {
     }
 }
 
+/// A file-size limit (`ulimit -f`) kills a process that writes past it (SIGXFSZ) before it can
+/// remove its temporary file: ignored, the write fails instead (EFBIG), and the command cleans
+/// up and says which output it could not write.
+fn fail_writes_past_the_file_size_limit() {
+    #[cfg(unix)]
+    // SAFETY: sets a signal's disposition to "ignore"; called before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 fn main() -> ExitCode {
     keep_freed_memory();
+    fail_writes_past_the_file_size_limit();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -429,6 +441,10 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         args;
     let (arg, seeds, save_replays) = (arg.as_str(), seeds.as_str(), save_replays.as_deref());
     let sc = load(arg)?;
+    // Where the outputs go, before any run.
+    for dir in [save_replays, html_dir.as_deref()].into_iter().flatten() {
+        output::check_directory(dir).map_err(Failure::BadInput)?;
+    }
     if let Some(n) = threads.filter(|&n| n > sweep::MAX_THREADS) {
         return Err(Failure::BadInput(format!(
             "--threads {n}: expected at most {} threads (0: one per core)",
@@ -798,6 +814,10 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
     match cmd {
         Command::Run { scenario, seed, variant, json, trace, max_events, history, save_replay } => {
             let sc = load(&scenario)?;
+            // Every output can be written, or nothing runs.
+            for path in [&trace, &history, &save_replay].into_iter().flatten() {
+                output::check_destination(path).map_err(Failure::BadInput)?;
+            }
             let mut c = sc.variant(variant.as_deref()).map_err(Failure::BadInput)?;
             if let Some(m) = max_events {
                 c.budget.max_events = m;
@@ -813,30 +833,27 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 c.spec = &recorded;
             }
             let seed = seed.unwrap_or(sc.default_seed);
+            // Outputs are published together once all are written: on any failure, none is (a
+            // pending file is removed when dropped).
+            let mut files = Vec::new();
             let (report, world) = match &trace {
                 None => runner::run(&c, seed, None)?,
                 Some(path) => {
                     let (sink, file) = output::JsonlTrace::create(path).map_err(Failure::BadInput)?;
-                    match runner::run(&c, seed, Some(Box::new(sink))) {
-                        Ok(done) => {
-                            file.commit().map_err(Failure::BadInput)?;
-                            done
-                        }
-                        Err(e) => {
-                            file.abandon();
-                            return Err(e.into());
-                        }
-                    }
+                    let done = runner::run(&c, seed, Some(Box::new(sink)))?;
+                    files.push(file);
+                    done
                 }
             };
             if let Some(path) = &history {
-                output::write_history(path, &world).map_err(Failure::BadInput)?;
+                files.push(output::write_history(path, &world).map_err(Failure::BadInput)?);
             }
             if let Some(path) = &save_replay {
                 let mut r = replay::Replay::new(&sc, c.variant, seed);
                 (r.trace_hash, r.events) = (Some(report.trace_hash.clone()), Some(report.events));
-                output::write_atomic(path, &r.to_json()).map_err(Failure::BadInput)?;
+                files.push(output::Pending::write(path, &r.to_json()).map_err(Failure::BadInput)?);
             }
+            output::commit_all(files).map_err(Failure::BadInput)?;
             let (code, text) = with_expectations(&sc, c.variant, &report, json);
             out!("{text}")?;
             Ok(code)
@@ -856,6 +873,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 let seed = seed.unwrap_or(sc.default_seed);
                 (sc, seed, v)
             };
+            // Where the result goes must be writable before the runs start.
+            let path = out.unwrap_or_else(|| format!("shrunk-{}-{variant}-{seed}.json", sc.name));
+            output::check_destination(&path).map_err(Failure::BadInput)?;
             let check = match check {
                 Some(c) => shrink::parse_check(&sc, Some(&variant), &c, during.as_deref())?,
                 None => {
@@ -874,7 +894,6 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                         .clone()
                 }
             };
-            let name = format!("shrunk-{}-{variant}-{seed}.json", sc.name);
             let failing = shrink::Failing { scenario: sc, variant, seed, check };
             let s = shrink::shrink(failing, max_runs).map_err(Failure::BadInput)?;
             for step in &s.steps {
@@ -891,7 +910,6 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                     expect::show_value(&s.failing.check.check, x)
                 ))
             );
-            let path = out.unwrap_or(name);
             output::write_atomic(&path, &s.failing.replay().to_json()).map_err(Failure::BadInput)?;
             note!("wrote {path} (faultline replay {path})");
             out!("{}", shrink::rust_test(&s))?;
@@ -1009,6 +1027,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Sweep(args) => sweep_cmd(args),
         Command::Report { files, out, scenario } => {
+            output::check_directory(&out).map_err(Failure::BadInput)?;
             let runs = read_sweep_files(&files, true)?;
             let report = aggregate_records(&runs, scenario.as_deref())?;
             write_html(&out, &report, runs.records())?;

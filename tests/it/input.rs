@@ -153,3 +153,99 @@ mix = [{ kind = "w", weight = 1, op = "write" }]
         expect_code(&["run", &roomy], 0);
     }
 }
+
+fn listing(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+const DB: &str = r#"[scenario]
+name = "db"
+duration_s = 5
+
+[[region]]
+name = "r"
+zones = ["a", "b", "c"]
+
+[[database]]
+name = "kv"
+zones = ["a", "b", "c"]
+service_time = { dist = "exponential", mean_ms = 1 }
+
+[[workload]]
+name = "users"
+zone = "a"
+target = "kv"
+arrival = { process = "poisson", rate_per_s = 200 }
+timeout_ms = 500
+keys = { count = 100 }
+mix = [{ kind = "r", weight = 1 }, { kind = "w", weight = 1, op = "write" }]
+
+[[expect]]
+check = "success_rate >= 0.999999"
+"#;
+
+#[test]
+fn an_output_that_cannot_be_written_stops_the_command_before_it_runs_and_publishes_nothing() {
+    let d = temp_dir("outputs");
+    let sc = temp_file("outputs-sc", "db.toml", DB);
+    let p = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    // One output cannot be written: none is, the run never starts.
+    let args = ["run", &sc, "--trace", &p("ok.jsonl"), "--history", &p("missing/h.jsonl")];
+    let o = expect_code(&args, 2);
+    assert!(stderr(&o).contains("missing/h.jsonl: cannot write"), "{}", describe(&args, &o));
+    assert!(o.stdout.is_empty());
+    assert_eq!(listing(&d), ["sub"], "{}", describe(&args, &o));
+    // A directory as a file's destination: refused, with nothing left beside it.
+    for args in [
+        vec!["run", &sc, "--save-replay", &p("sub")],
+        vec!["run", &sc, "--trace", &p("sub")],
+        vec!["shrink", &sc, "--out", &p("sub")],
+    ] {
+        let o = expect_code(&args, 2);
+        assert!(stderr(&o).contains("is a directory"), "{}", describe(&args, &o));
+        assert_eq!(listing(&d), ["sub"], "{}", describe(&args, &o));
+        assert!(listing(&d.join("sub")).is_empty());
+    }
+    // A file where a directory is expected.
+    std::fs::write(d.join("afile"), "").unwrap();
+    for args in [
+        vec!["sweep", &sc, "--seeds", "1..2", "--report", &p("afile")],
+        vec!["sweep", &sc, "--seeds", "1..2", "--save-replays", &p("afile")],
+    ] {
+        let o = expect_code(&args, 2);
+        assert!(stderr(&o).contains("expected a directory"), "{}", describe(&args, &o));
+    }
+    // All of them writable: all are written.
+    let args = ["run", &sc, "--trace", &p("t.jsonl"), "--history", &p("h.jsonl"), "--save-replay", &p("r.json")];
+    crate::bin::faultline(&args);
+    assert_eq!(listing(&d), ["afile", "h.jsonl", "r.json", "sub", "t.jsonl"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `ulimit -f`: the trace cannot be written whole. The message names the trace, not its
+/// temporary file, and nothing is left behind.
+#[cfg(unix)]
+#[test]
+fn a_trace_cut_by_the_file_size_limit_leaves_nothing_behind() {
+    let d = temp_dir("ulimit");
+    let sc = temp_file("ulimit-sc", "db.toml", DB);
+    let trace = d.join("tr.jsonl");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 200 && exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .args(["run", &sc, "--trace", trace.to_str().unwrap()])
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}: cannot write", trace.display())), "{err}");
+    assert!(!err.contains(".tmp"), "{err}");
+    assert!(listing(&d).is_empty(), "left behind: {:?}", listing(&d));
+    let _ = std::fs::remove_dir_all(&d);
+}
