@@ -1339,7 +1339,8 @@ impl<'a> Checker<'a> {
     }
 
     /// Synchronous calls (through balancers and caches) must not loop back; publishing to a
-    /// queue is asynchronous and a database calls nobody.
+    /// queue is asynchronous and a database calls nobody. The graph's nodes are the services,
+    /// then the caches (a cache calls its backend on a miss, so it is on the path).
     fn check_call_graph(
         &mut self,
         f: &ScenarioFile,
@@ -1347,25 +1348,20 @@ impl<'a> Checker<'a> {
         balancers: &[BalancerSpec],
         caches: &[CacheSpec],
     ) {
-        fn callee(t: &TargetRef, balancers: &[BalancerSpec], caches: &[CacheSpec], depth: u8) -> Option<usize> {
-            match t {
-                TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service),
-                TargetRef::Service { index, .. } => Some(*index),
-                TargetRef::Cache(c) if depth < 8 => {
-                    caches.get(*c).and_then(|c| callee(&c.backend.target, balancers, caches, depth + 1))
-                }
-                _ => None,
-            }
-        }
-        let callee = |t: &TargetRef| callee(t, balancers, caches, 0);
+        let n = services.len();
+        // The node a call to `t` goes to next: a service (directly or through its balancer) or
+        // a cache.
+        let node = |t: &TargetRef| match t {
+            TargetRef::Balancer(b) => balancers.get(*b).map(|b| b.service).filter(|&s| s < n),
+            TargetRef::Service { index, .. } => Some(*index).filter(|&s| s < n),
+            TargetRef::Cache(c) => Some(n + *c).filter(|_| *c < caches.len()),
+            _ => None,
+        };
         // Depth-first search for a cycle; states: 0 new, 1 on stack, 2 done.
         fn visit(s: usize, edges: &[Vec<usize>], state: &mut [u8], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
             state[s] = 1;
             stack.push(s);
             for &t in &edges[s] {
-                if t >= state.len() {
-                    continue;
-                }
                 if state[t] == 1 {
                     let from = stack.iter().position(|&x| x == t).expect("on stack");
                     let mut cyc = stack[from..].to_vec();
@@ -1382,16 +1378,21 @@ impl<'a> Checker<'a> {
             state[s] = 2;
             None
         }
-        let edges: Vec<Vec<usize>> =
-            services.iter().map(|s| s.calls.iter().filter_map(|c| callee(&c.target)).collect()).collect();
-        let mut state = vec![0u8; services.len()];
-        for s in 0..services.len() {
+        let edges: Vec<Vec<usize>> = services
+            .iter()
+            .map(|s| s.calls.iter().filter_map(|c| node(&c.target)).collect())
+            .chain(caches.iter().map(|c| node(&c.backend.target).into_iter().collect()))
+            .collect();
+        let mut state = vec![0u8; edges.len()];
+        for s in 0..edges.len() {
             if state[s] == 0
                 && let Some(cyc) = visit(s, &edges, &mut state, &mut Vec::new())
             {
-                let names: Vec<&str> = cyc.iter().map(|&i| services[i].name.as_str()).collect();
-                self.err(f.services[cyc[0]].name.span(), format!("calls form a cycle: {}", names.join(" → ")))
-                    .help("a request would call itself forever");
+                let name = |i: usize| if i < n { services[i].name.as_str() } else { caches[i - n].name.as_str() };
+                let names: Vec<&str> = cyc.iter().map(|&i| name(i)).collect();
+                let at = if cyc[0] < n { f.services[cyc[0]].name.span() } else { f.caches[cyc[0] - n].name.span() };
+                self.err(at, format!("calls form a cycle: {}", names.join(" → ")))
+                    .help("a request would call itself forever (a cache calls its backend on a miss)");
                 return;
             }
         }
@@ -1625,6 +1626,20 @@ health_check = {{ interval_ms = 1000, timeout_ms = 300 }}
         assert!(odd.iter().sum::<f64>().is_finite() && (odd[0] / odd[1] - 2.0).abs() < 1e-12, "{odd:?}");
         let plain = mix_weights(r#"[{ kind = "r", weight = 0.1 }, { kind = "w", weight = 0.7, op = "write" }]"#);
         assert_eq!(plain.iter().map(|w| w.to_bits()).collect::<Vec<_>>(), vec![0.1f64.to_bits(), 0.7f64.to_bits()]);
+    }
+
+    #[test]
+    fn a_call_cycle_through_a_cache_names_the_cache() {
+        for (text, cycle) in [
+            (include_str!("../../tests/malformed/call-cycle-through-cache.toml"), "catalog → product-cache → catalog"),
+            (
+                include_str!("../../tests/malformed/call-cycle-cache-backend-itself.toml"),
+                "product-cache → product-cache",
+            ),
+        ] {
+            let e = Scenario::parse(&Source { file: "t.toml".into(), text: text.into() }).unwrap_err();
+            assert_eq!(e.errors[0].message, format!("calls form a cycle: {cycle}"));
+        }
     }
 
     #[test]
