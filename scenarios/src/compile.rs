@@ -243,8 +243,9 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn empirical(&mut self, span: Range<usize>, p: &[[f64; 2]]) -> Option<Dist> {
-        let ok = p.len() >= 2
+    fn empirical(&mut self, span: Range<usize>, p: &[Vec<f64>]) -> Option<Dist> {
+        let ok = p.iter().all(|x| x.len() == 2)
+            && p.len() >= 2
             && p[0][0] == 0.0
             && p[p.len() - 1][0] == 1.0
             && p.windows(2).all(|w| w[1][0] > w[0][0] && w[1][1] >= w[0][1])
@@ -766,7 +767,9 @@ impl<'a> Checker<'a> {
                 let mut names: Vec<String> = Vec::new();
                 let mut dists = Vec::new();
                 for k in ks.get_ref() {
-                    if names.contains(k.name.get_ref()) {
+                    if k.name.get_ref().is_empty() {
+                        self.err(k.name.span(), "expected a non-empty name");
+                    } else if names.contains(k.name.get_ref()) {
                         self.err(k.name.span(), format!("duplicate kind `{}`", k.name.get_ref()));
                     }
                     names.push(k.name.get_ref().clone());
@@ -1094,8 +1097,18 @@ impl<'a> Checker<'a> {
             }
             let (service_time, kinds) = self.kinds(s);
             self.kind_names.push(kinds.clone());
-            let rate_limit = match (s.rate_limit_per_s, s.rate_limit_burst) {
-                (Some(r), b) => Some((r.0, b.map_or(r.0.max(1.0), |b| b.0))),
+            let rate_limit = match (s.rate_limit_per_s, s.rate_limit_burst.as_ref()) {
+                (Some(r), b) => {
+                    if let Some(b) = b.filter(|b| b.get_ref().0 < 1.0) {
+                        // A bucket that never holds a whole token turns every request away.
+                        self.err(
+                            b.span(),
+                            format!("expected a `rate_limit_burst` of at least 1, found {}", short(b.get_ref().0)),
+                        )
+                        .help("a request takes one token; the bucket starts full");
+                    }
+                    Some((r.0, b.map_or(r.0.max(1.0), |b| b.get_ref().0)))
+                }
                 (None, Some(_)) => {
                     self.err(s.name.span(), "`rate_limit_burst` needs `rate_limit_per_s`");
                     None
@@ -1148,14 +1161,21 @@ impl<'a> Checker<'a> {
         let mut queues = Vec::new();
         for q in &f.queues {
             let node = zone_of(self, &q.zone).map_or(NodeId(0), |z| topo.add_node(z, q.name.get_ref()));
-            let groups = q
-                .consumer_groups
-                .iter()
-                .filter_map(|g| match self.lookup(g, "service", |e| matches!(e, Entity::Service(_))) {
-                    Some(Entity::Service(s)) => Some(s),
-                    _ => None,
-                })
-                .collect();
+            if q.consumer_groups.is_empty() {
+                self.err(q.name.span(), "a queue needs `consumer_groups`: the services that consume it")
+                    .help("with none, what is published is never delivered");
+            }
+            let mut groups: Vec<usize> = Vec::new();
+            for g in &q.consumer_groups {
+                if let Some(Entity::Service(s)) = self.lookup(g, "service", |e| matches!(e, Entity::Service(_))) {
+                    if groups.contains(&s) {
+                        self.err(g.span(), format!("`{}` is listed twice in `consumer_groups`", g.get_ref()))
+                            .help("a service is one consumer group of its instances");
+                    } else {
+                        groups.push(s);
+                    }
+                }
+            }
             queues.push(QueueSpec {
                 name: q.name.get_ref().clone(),
                 node,
@@ -1528,7 +1548,12 @@ impl<'a> Checker<'a> {
             }
             "cache-flush" => {
                 let s = self.scopes(c.targets.as_ref(), "targets", at.clone(), spec);
-                FaultKind::Flush { scope: merge_scopes(s, spec) }
+                let scope = merge_scopes(s, spec);
+                if !spec.caches.iter().any(|cache| scope.contains(&spec.topology, cache.node)) {
+                    self.err(at.clone(), "a `cache-flush` fault needs a cache among its `targets`")
+                        .help("it empties the caches on the nodes it names; these have none");
+                }
+                FaultKind::Flush { scope }
             }
             other => {
                 self.err(c.kind.span(), format!("unknown fault kind `{other}`")).help(

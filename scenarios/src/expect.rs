@@ -218,6 +218,16 @@ impl Expectation {
         }
         let mut only = None;
         if let Some(vs) = &cfg.variants {
+            if vs.get_ref().is_empty() {
+                // It would apply to no variant, and pass in silence.
+                err(
+                    vs.span(),
+                    "`variants = []` applies to no variant".to_owned(),
+                    Some(format!("name some of: {} (or leave `variants` out: all)", variants.join(", "))),
+                );
+                return None;
+            }
+            let vs = vs.get_ref();
             for v in vs {
                 if !variants.contains(v.get_ref()) {
                     err(

@@ -201,6 +201,31 @@ impl Scenario {
                         );
                         continue;
                     }
+                    // Likewise a fault that is never active in a variant the check applies to:
+                    // one that lasts 0 s, or starts at or after the end of sending.
+                    if let (Some(name), Some(d)) = (&e.during, &cfg.during) {
+                        let specs: Vec<(&str, &WorldSpec)> = if compiled.len() == variants.len() {
+                            variants.iter().map(|v| v.name.as_str()).zip(compiled.iter()).collect()
+                        } else {
+                            vec![(variants[0].name.as_str(), &base)]
+                        };
+                        let never = specs.iter().filter(|(v, _)| e.applies_to(v)).find_map(|(v, spec)| {
+                            let f = spec.faults.iter().find(|f| f.name == *name)?;
+                            let end = spec.duration as f64 / 1e9;
+                            if f.end == Some(f.start) {
+                                Some(format!("fault `{name}` lasts 0 s, so `during` it has no value"))
+                            } else if f.start >= spec.duration {
+                                Some(format!("fault `{name}` starts at or after the end of the scenario ({end} s)"))
+                            } else {
+                                None
+                            }
+                            .map(|m| if compiled.is_empty() { m } else { format!("{m} in variant `{v}`") })
+                        });
+                        if let Some(msg) = never {
+                            err(d.span(), msg, None);
+                            continue;
+                        }
+                    }
                     expectations.push(e);
                 }
             }

@@ -91,7 +91,7 @@ pub struct ExpectCfg {
     /// …or over the windows overlapping `[from, to)` seconds.
     pub between_s: Option<Spanned<[f64; 2]>>,
     /// Only for these variants (default: all).
-    pub variants: Option<Vec<Spanned<String>>>,
+    pub variants: Option<Spanned<Vec<Spanned<String>>>>,
     /// Sweeps: `mean` (default; the 95% CI of the mean over seeds must pass) or `each`.
     pub over_seeds: Option<Spanned<String>>,
 }
@@ -156,7 +156,7 @@ pub struct DistCfg {
     pub scale_ms: Option<Positive>,
     pub shape: Option<Positive>,
     /// `[[quantile, value_ms], ...]`, quantiles from 0 to 1 ascending.
-    pub points: Option<Vec<[f64; 2]>>,
+    pub points: Option<Vec<Vec<f64>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,7 +191,7 @@ pub struct ServiceCfg {
     pub kinds: Option<Spanned<Vec<KindCfg>>>,
     /// Admission limit per instance (token bucket).
     pub rate_limit_per_s: Option<Positive>,
-    pub rate_limit_burst: Option<Positive>,
+    pub rate_limit_burst: Option<Spanned<Positive>>,
     #[serde(default)]
     pub calls: Vec<CallCfg>,
 }
