@@ -570,16 +570,38 @@ fn write_html(dir: &str, report: &sweep::SweepReport, records: &[sweep::SeedReco
 
 /// The records of sweep `--out` files, read a line at a time: runs of one model only (one
 /// simulation revision, one scenario, one version of it), or an error naming the files that
-/// mix them; the first record of a (variant, seed), whole or its figures only (`whole`).
+/// mix them; the record of each (variant, seed), whole or its figures only (`whole`). Two
+/// records of one (variant, seed) must be the same (shards merged twice, a file given twice):
+/// two different ones are an error naming both lines, not a silent choice of the first.
 fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failure> {
     let mut runs = sweep::Runs::new(whole);
     let mut first_file = None;
-    for f in files {
+    // Per (variant, seed): where its first record is, and a hash of it.
+    let mut seen: std::collections::BTreeMap<(String, u64), (usize, u64, u64)> = Default::default();
+    for (fi, f) in files.iter().enumerate() {
         let input = std::fs::File::open(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
         // A record of another model names the file of the first record too.
         let mut mixed = None;
-        sweep::read_records_from(std::io::BufReader::new(input), |r| {
+        sweep::read_numbered_records_from(std::io::BufReader::new(input), |line, r| {
             let ff = *first_file.get_or_insert(f);
+            let hash = faultline_sim::rng::fnv1a64(serde_json::to_string(&r).expect("a record serialises").as_bytes());
+            match seen.entry((r.variant.clone(), r.seed)) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    let &(gi, gline, ghash) = e.get();
+                    if ghash != hash {
+                        let err = format!(
+                            "{}:{gline} and {f}:{line}: two different records of variant `{}` seed {}                              (runs of two sweeps? keep one of them)",
+                            files[gi], r.variant, r.seed
+                        );
+                        mixed = Some(err.clone());
+                        return Err(err);
+                    }
+                    return Ok(());
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert((fi, line, hash));
+                }
+            }
             runs.push(r)
                 .inspect_err(|e| mixed = Some(if ff == f { format!("{f}: {e}") } else { format!("{ff} and {f}: {e}") }))
         })
@@ -790,7 +812,7 @@ fn check_history_cmd(
             check::Verdict::Unknown => {
                 let first = &report.unknown[0];
                 let what = match first.exhausted {
-                    check::Exhausted::Steps => format!("the step budget ({max_steps} steps)"),
+                    check::Exhausted::Steps => format!("the step budget ({})", count(max_steps, "step")),
                     check::Exhausted::Deadline => format!("the time budget ({timeout_s} s)"),
                 };
                 outln!(

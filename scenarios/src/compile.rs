@@ -669,7 +669,7 @@ impl<'a> Checker<'a> {
         let what = if worst > from_s(MAX_DURATION_S) {
             "more than 30 days".to_owned()
         } else if worst / window > 100_000 {
-            format!("{} s, more than 100000 time-series windows,", worst as f64 / 1e9)
+            format!("{} s, more than 100000 time-series windows,", short(worst as f64 / 1e9))
         } else {
             return;
         };
@@ -1237,7 +1237,8 @@ impl<'a> Checker<'a> {
             }
             let stop = match &w.stop_s {
                 Some(s) if s.get_ref().0 > duration_s => {
-                    self.err(s.span(), format!("`stop_s` is after the end of the scenario ({duration_s} s)"));
+                    let end = short(duration_s);
+                    self.err(s.span(), format!("`stop_s` is after the end of the scenario ({end} s)"));
                     duration
                 }
                 Some(s) => from_s(s.get_ref().0),
@@ -1249,7 +1250,10 @@ impl<'a> Checker<'a> {
             {
                 self.err(
                     s.span(),
-                    format!("`stop_s` ({}) is not after `start_s`: the workload would send nothing", s.get_ref().0),
+                    format!(
+                        "`stop_s` ({}) is not after `start_s`: the workload would send nothing",
+                        short(s.get_ref().0)
+                    ),
                 );
             }
             if let Load::Open { arrival: Arrival::Poisson { rate_per_s } | Arrival::Constant { rate_per_s }, shape } =
@@ -1425,13 +1429,18 @@ impl<'a> Checker<'a> {
         if start_s > duration_s {
             self.err(
                 at.clone(),
-                format!("fault starts at {start_s} s, after the end of the scenario ({duration_s} s)"),
+                format!(
+                    "fault starts at {} s, after the end of the scenario ({} s)",
+                    short(start_s),
+                    short(duration_s)
+                ),
             );
         }
         let end = match (&c.end_s, c.duration_s) {
             (Some(e), None) => {
                 if e.get_ref().0 < start_s {
-                    self.err(e.span(), format!("`end_s` ({}) is before `start_s` ({start_s})", e.get_ref().0));
+                    let (end, start) = (short(e.get_ref().0), short(start_s));
+                    self.err(e.span(), format!("`end_s` ({end}) is before `start_s` ({start})"));
                 }
                 Some(from_s(e.get_ref().0.max(start_s)))
             }
@@ -1579,11 +1588,11 @@ fn merge_scopes(mut s: Vec<Scope>, spec: &WorldSpec) -> Scope {
     Scope::Nodes(nodes)
 }
 
-/// A number as a person writes it: `0.5`, `1e-300` (not 300 digits), `1e308`.
+/// A number for a message: as written when that is short (`0.5`, `2592000`), else in
+/// scientific notation (`1e-300`, not a 0 followed by 299 more digits).
 pub(crate) fn short(x: f64) -> String {
     let plain = format!("{x}");
-    let sci = format!("{x:e}");
-    if plain.len() <= sci.len() { plain } else { sci }
+    if plain.len() <= 16 { plain } else { format!("{x:e}") }
 }
 
 fn fields(names: &[&str]) -> String {
@@ -1665,6 +1674,20 @@ health_check = {{ interval_ms = 1000, timeout_ms = 300 }}
             let e = Scenario::parse(&Source { file: "t.toml".into(), text: text.into() }).unwrap_err();
             assert_eq!(e.errors[0].message, format!("calls form a cycle: {cycle}"));
         }
+    }
+
+    #[test]
+    fn numbers_in_messages_are_short() {
+        assert_eq!(super::short(1e-300), "1e-300");
+        assert_eq!(super::short(1e300), "1e300");
+        assert_eq!(
+            (super::short(0.5), super::short(2_592_000.0), super::short(-3.25)),
+            ("0.5".into(), "2592000".into(), "-3.25".into())
+        );
+        let text = "[scenario]\nname = \"t\"\nduration_s = 1\n[[region]]\nname = \"r\"\nzones = [\"z\"]\n\
+                    [[fault]]\nkind = \"zone-outage\"\nzone = \"z\"\nstart_s = 1e300\n";
+        let e = Scenario::parse(&Source { file: "t.toml".into(), text: text.into() }).unwrap_err();
+        assert_eq!(e.errors[0].message, "fault starts at 1e300 s, after the end of the scenario (1 s)");
     }
 
     #[test]

@@ -136,8 +136,11 @@ impl Expectation {
             // The summary shows these as percentages; a check of `>= 99` could never pass.
             err(
                 span,
-                format!("`{figure}` is a fraction from 0 to 1, not a percentage: {threshold} is out of range"),
-                Some(format!("e.g. `{figure} {op} {}`", threshold / 100.0)),
+                format!(
+                    "`{figure}` is a fraction from 0 to 1, not a percentage: {} is out of range",
+                    crate::compile::short(threshold)
+                ),
+                Some(format!("e.g. `{figure} {op} {}`", crate::compile::short(threshold / 100.0))),
             );
             return None;
         }

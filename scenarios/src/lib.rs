@@ -193,7 +193,7 @@ impl Scenario {
                     if let (Some((from_ms, _)), Some(b)) = (e.between, &cfg.between_s)
                         && from_ms * 1e6 >= base.duration as f64
                     {
-                        let end = base.duration as f64 / 1e9;
+                        let end = compile::short(base.duration as f64 / 1e9);
                         err(
                             b.span(),
                             format!("`between_s` starts at or after the end of the scenario ({end} s)"),
@@ -211,7 +211,7 @@ impl Scenario {
                         };
                         let never = specs.iter().filter(|(v, _)| e.applies_to(v)).find_map(|(v, spec)| {
                             let f = spec.faults.iter().find(|f| f.name == *name)?;
-                            let end = spec.duration as f64 / 1e9;
+                            let end = compile::short(spec.duration as f64 / 1e9);
                             if f.end == Some(f.start) {
                                 Some(format!("fault `{name}` lasts 0 s, so `during` it has no value"))
                             } else if f.start >= spec.duration {

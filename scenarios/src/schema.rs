@@ -15,7 +15,7 @@ impl<'de> Deserialize<'de> for NonNeg {
         if x.is_finite() && x >= 0.0 {
             Ok(NonNeg(x))
         } else {
-            Err(de::Error::custom(format!("expected a non-negative number, found {x}")))
+            Err(de::Error::custom(format!("expected a non-negative number, found {}", crate::compile::short(x))))
         }
     }
 }
@@ -30,7 +30,7 @@ impl<'de> Deserialize<'de> for Positive {
         if x.is_finite() && x > 0.0 {
             Ok(Positive(x))
         } else {
-            Err(de::Error::custom(format!("expected a positive number, found {x}")))
+            Err(de::Error::custom(format!("expected a positive number, found {}", crate::compile::short(x))))
         }
     }
 }
@@ -45,7 +45,10 @@ impl<'de> Deserialize<'de> for Probability {
         if (0.0..=1.0).contains(&x) {
             Ok(Probability(x))
         } else {
-            Err(de::Error::custom(format!("expected a probability between 0 and 1, found {x}")))
+            Err(de::Error::custom(format!(
+                "expected a probability between 0 and 1, found {}",
+                crate::compile::short(x)
+            )))
         }
     }
 }

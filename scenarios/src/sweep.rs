@@ -743,8 +743,16 @@ pub fn read_records(text: &str) -> Result<(Vec<SeedRecord>, usize), String> {
 /// [`read_records`] a line at a time: each record goes to `each` as it is read (an error from
 /// it stops the reading), so a file of any size takes the memory of one line.
 pub fn read_records_from(
-    mut input: impl std::io::BufRead,
+    input: impl std::io::BufRead,
     mut each: impl FnMut(SeedRecord) -> Result<(), String>,
+) -> Result<u64, String> {
+    read_numbered_records_from(input, |_, r| each(r))
+}
+
+/// [`read_records_from`], each record with the number of its line (from 1).
+pub fn read_numbered_records_from(
+    mut input: impl std::io::BufRead,
+    mut each: impl FnMut(u64, SeedRecord) -> Result<(), String>,
 ) -> Result<u64, String> {
     let mut good = 0;
     let mut line = Vec::new();
@@ -765,7 +773,7 @@ pub fn read_records_from(
         }
         let r = serde_json::from_str::<SeedRecord>(text.trim_end())
             .map_err(|e| format!("line {i}: not a sweep record: {e}"))?;
-        each(r)?;
+        each(i, r)?;
     }
     Ok(good)
 }

@@ -249,3 +249,42 @@ fn a_trace_cut_by_the_file_size_limit_leaves_nothing_behind() {
     assert!(listing(&d).is_empty(), "left behind: {:?}", listing(&d));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn merge_refuses_two_different_records_of_one_run_and_takes_identical_ones_once() {
+    let d = temp_dir("merge-dup");
+    let sc = temp_file("merge-dup-sc", "minimal.toml", MINIMAL);
+    let out = d.join("a.jsonl");
+    let a = out.to_str().unwrap();
+    expect_code(&["sweep", &sc, "--seeds", "1..3", "--out", a], 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    // The same file twice: the same records, merged once.
+    let twice = expect_code(&["merge", a, a, "--json"], 0);
+    assert_eq!(twice.stdout, expect_code(&["merge", a, "--json"], 0).stdout);
+    // Another record of seed 2 (its events changed).
+    let second = text.lines().nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(second).unwrap();
+    let other = second
+        .replace(&format!("\"events\":{}", v["events"]), &format!("\"events\":{}", v["events"].as_u64().unwrap() + 1));
+    assert_ne!(other, second);
+    let b = d.join("b.jsonl");
+    std::fs::write(&b, format!("{other}\n")).unwrap();
+    let b = b.to_str().unwrap();
+    let o = expect_code(&["merge", a, b], 2);
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{a}:2 and {b}:1: two different records of variant `base` seed 2")), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_budget_of_one_step_is_one_step() {
+    let h = temp_file(
+        "one-step",
+        "h.jsonl",
+        "{\"process\":1,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n{\"process\":1,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":2,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":2,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n",
+    );
+    let o = expect_code(&["check-history", &h, "--model", "register", "--max-steps", "1"], 3);
+    let out = crate::bin::stdout(&o);
+    assert!(out.contains("the step budget (1 step) ran out"), "{out}");
+}
