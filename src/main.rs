@@ -585,25 +585,29 @@ fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failur
         sweep::read_numbered_records_from(std::io::BufReader::new(input), |line, r| {
             let ff = *first_file.get_or_insert(f);
             let hash = faultline_sim::rng::fnv1a64(serde_json::to_string(&r).expect("a record serialises").as_bytes());
-            match seen.entry((r.variant.clone(), r.seed)) {
+            let key = (r.variant.clone(), r.seed);
+            // Runs of another model first: that is the message for them.
+            runs.push(r).inspect_err(|e| {
+                mixed = Some(if ff == f { format!("{f}: {e}") } else { format!("{ff} and {f}: {e}") })
+            })?;
+            match seen.entry(key) {
                 std::collections::btree_map::Entry::Occupied(e) => {
-                    let &(gi, gline, ghash) = e.get();
+                    let (&(gi, gline, ghash), (variant, seed)) = (e.get(), e.key());
                     if ghash != hash {
                         let err = format!(
-                            "{}:{gline} and {f}:{line}: two different records of variant `{}` seed {}                              (runs of two sweeps? keep one of them)",
-                            files[gi], r.variant, r.seed
+                            "{}:{gline} and {f}:{line}: two different records of variant `{variant}` seed {seed} \
+                             (runs of two sweeps? keep one of them)",
+                            files[gi]
                         );
                         mixed = Some(err.clone());
                         return Err(err);
                     }
-                    return Ok(());
                 }
                 std::collections::btree_map::Entry::Vacant(e) => {
                     e.insert((fi, line, hash));
                 }
             }
-            runs.push(r)
-                .inspect_err(|e| mixed = Some(if ff == f { format!("{f}: {e}") } else { format!("{ff} and {f}: {e}") }))
+            Ok(())
         })
         .map_err(|e| Failure::BadInput(mixed.take().unwrap_or_else(|| format!("{f}: {e}"))))?;
     }

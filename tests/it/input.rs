@@ -272,7 +272,12 @@ fn merge_refuses_two_different_records_of_one_run_and_takes_identical_ones_once(
     let b = b.to_str().unwrap();
     let o = expect_code(&["merge", a, b], 2);
     let err = stderr(&o);
-    assert!(err.contains(&format!("{a}:2 and {b}:1: two different records of variant `base` seed 2")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{a}:2 and {b}:1: two different records of variant `base` seed 2 (runs of two sweeps? keep one of them)"
+        )),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
