@@ -50,6 +50,20 @@ struct Busy {
 }
 
 impl ClientStats {
+    /// Nothing counted yet, in windows of `window` ns.
+    fn new(window: Nanos) -> ClientStats {
+        ClientStats {
+            started: 0,
+            ok: 0,
+            failed: 0,
+            timed_out: 0,
+            lost: 0,
+            latency: LatencyHist::default(),
+            series: TimeSeries::new(window),
+            busy: Busy::default(),
+        }
+    }
+
     /// Latency of successful requests, first send to final response, retries included (a copy
     /// when a busy window's latencies are held).
     pub fn latency(&self) -> Cow<'_, LatencyHist> {
@@ -155,16 +169,7 @@ impl Client {
         rng: ClientStreams,
         window: Nanos,
     ) -> Client {
-        let stats = ClientStats {
-            started: 0,
-            ok: 0,
-            failed: 0,
-            timed_out: 0,
-            lost: 0,
-            latency: LatencyHist::default(),
-            series: TimeSeries::new(window),
-            busy: Busy::default(),
-        };
+        let stats = ClientStats::new(window);
         let mix_total = mix.iter().map(|m| m.weight).sum();
         Client { load, start, stop, keys, mix, mix_total, calls, rng, stats }
     }
@@ -378,16 +383,7 @@ mod tests {
     #[test]
     fn held_latencies_give_the_figures_of_recording_each_one() {
         let step = 1_000_000_000;
-        let mut stats = ClientStats {
-            started: 0,
-            ok: 0,
-            failed: 0,
-            timed_out: 0,
-            lost: 0,
-            latency: LatencyHist::default(),
-            series: TimeSeries::new(step),
-            busy: Busy::default(),
-        };
+        let mut stats = ClientStats::new(step);
         let (mut all, mut series) = (LatencyHist::default(), TimeSeries::new(step));
         // Busy past `BUSY`, hot, sparse after a busy one, a gap, busy again, hot and cut short.
         let counts = [3 * BUSY, 2 * BUSY, 10, 0, 0, BUSY + 5, BUSY / 2];
