@@ -42,6 +42,7 @@ fn an_endless_file_is_read_no_further_than_the_size_limit() {
         vec!["sweep", "/dev/zero", "--seeds", "1..2"],
         vec!["replay", "/dev/zero"],
         vec!["shrink", zero_json],
+        vec!["check-history", "/dev/zero", "--model", "kv"],
     ] {
         let o = faultline_in_1gib(&args);
         assert_eq!(o.status.code(), Some(2), "{}", describe(&args, &o));
