@@ -645,6 +645,12 @@ fn aggregate_records(runs: &sweep::Runs, scenario: Option<&str>) -> Result<sweep
     };
     let expectations = if records[0].fingerprint.as_ref().is_none_or(|f| *f == sc.fingerprint) {
         sc.expectations
+    } else if let Some(ran) = records[0].scenario_name.as_ref().filter(|&n| *n != sc.name) {
+        note!(
+            "note: {path} is scenario `{}`, but these runs are of `{ran}`: its expectations are not checked",
+            sc.name
+        );
+        Vec::new()
     } else {
         note!("note: {path} has changed since these runs (another fingerprint): its expectations are not checked");
         Vec::new()

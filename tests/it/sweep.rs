@@ -313,4 +313,14 @@ fn merge_says_when_it_cannot_check_expectations_and_takes_the_scenario_named() {
     let dir = tmp("gate-report");
     let (code, _, err) = faultline(&["report", &out, "--out", &dir, "--scenario", "no-such-scenario"]);
     assert_eq!(code, 2, "{err}");
+    // Another scenario altogether is named as such, not as an edit of the records' one.
+    let (code, _, err) = faultline(&["merge", &out, "--scenario", "retry-storm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("retry-storm is scenario `retry-storm`, but these runs are of `lab-1-queueing`"), "{err}");
+    // An edit of the same scenario is still said to be one.
+    let edited = std::fs::read_to_string(&moved).unwrap().replace("duration_s = ", "duration_s = 1");
+    std::fs::write(&moved, edited).unwrap();
+    let (code, _, err) = faultline(&["merge", &out, "--scenario", &moved]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("has changed since these runs"), "{err}");
 }
