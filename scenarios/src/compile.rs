@@ -44,6 +44,8 @@ pub const MAX_FAILOVER_TIERS: usize = 256;
 /// votes, acknowledgements) for every replica of its shard, so a shard's memory grows with the
 /// square of this. Real consensus groups have 3, 5 or 7 members.
 pub const MAX_REPLICAS: u32 = 32;
+/// Names a call cycle's message shows, half from each end.
+const CYCLE_SHOWN: usize = 12;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Entity {
@@ -1413,7 +1415,12 @@ impl<'a> Checker<'a> {
                 && let Some(cyc) = visit(s, &edges, &mut state, &mut Vec::new())
             {
                 let name = |i: usize| if i < n { services[i].name.as_str() } else { caches[i - n].name.as_str() };
-                let names: Vec<&str> = cyc.iter().map(|&i| name(i)).collect();
+                let mut names: Vec<String> = cyc.iter().map(|&i| name(i).to_owned()).collect();
+                // A long cycle is named by its ends: a generated file can have thousands.
+                if names.len() > CYCLE_SHOWN {
+                    let hidden = names.len() - CYCLE_SHOWN;
+                    names.splice(CYCLE_SHOWN / 2..names.len() - CYCLE_SHOWN / 2, [format!("… {hidden} more …")]);
+                }
                 let at = if cyc[0] < n { f.services[cyc[0]].name.span() } else { f.caches[cyc[0] - n].name.span() };
                 self.err(at, format!("calls form a cycle: {}", names.join(" → ")))
                     .help("a request would call itself forever (a cache calls its backend on a miss)");
@@ -1660,6 +1667,24 @@ health_check = {{ interval_ms = 1000, timeout_ms = 300 }}
         assert!(odd.iter().sum::<f64>().is_finite() && (odd[0] / odd[1] - 2.0).abs() < 1e-12, "{odd:?}");
         let plain = mix_weights(r#"[{ kind = "r", weight = 0.1 }, { kind = "w", weight = 0.7, op = "write" }]"#);
         assert_eq!(plain.iter().map(|w| w.to_bits()).collect::<Vec<_>>(), vec![0.1f64.to_bits(), 0.7f64.to_bits()]);
+    }
+
+    #[test]
+    fn a_long_call_cycle_is_named_by_its_ends() {
+        let mut text =
+            String::from("[scenario]\nname = \"ring\"\nduration_s = 1\n\n[[region]]\nname = \"r\"\nzones = [\"a\"]\n");
+        let n = 500;
+        for i in 0..n {
+            text += &format!(
+                "\n[[service]]\nname = \"s{i}\"\nzones = [\"a\"]\nservice_time = {{ dist = \"constant\", value_ms = 1 }}\ncalls = [{{ target = \"s{}\", timeout_ms = 10 }}]\n",
+                (i + 1) % n
+            );
+        }
+        let e = Scenario::parse(&Source { file: "ring.toml".into(), text }).unwrap_err();
+        let m = &e.errors[0].message;
+        assert!(m.starts_with("calls form a cycle: s0 → s1 → "), "{m}");
+        assert!(m.contains(&format!("… {} more …", n + 1 - super::CYCLE_SHOWN)) && m.ends_with(" → s499 → s0"), "{m}");
+        assert!(m.len() < 300, "{m}");
     }
 
     #[test]
