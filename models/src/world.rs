@@ -621,8 +621,8 @@ impl World {
     /// request in flight through five components counts five times, as it takes memory at
     /// each): what a run's memory grows with. Also what grows with them unseen: deadlines
     /// waiting in FIFOs until their time (met ones included), dead letters, and database log
-    /// entries (never compacted; an election storm appends a no-op per term), an eighth each
-    /// (24 bytes, where a held request takes a few hundred).
+    /// entries (never compacted; an election storm appends a no-op per term), these last an
+    /// eighth each (24 bytes, where a held request takes a few hundred).
     pub fn held(&self) -> u64 {
         let at_actors: usize = self
             .actors
