@@ -727,6 +727,11 @@ impl Runs {
     }
 }
 
+/// The longest line a sweep record may take, its newline included. A record holds a run's
+/// figures, its latency buckets, its series (at most 100 000 windows) and its faults (of a
+/// scenario file of at most 4 MiB): a few megabytes at most.
+pub const MAX_RECORD_LINE: u64 = 64 << 20;
+
 /// Reads `--out` records: one JSON object per line. A last line without its newline is a record
 /// an interrupted sweep was writing: it is dropped, and the byte length of what comes before it
 /// is returned so the caller can truncate it away. Any complete line that is not a record is an
@@ -754,11 +759,19 @@ pub fn read_numbered_records_from(
     mut input: impl std::io::BufRead,
     mut each: impl FnMut(u64, SeedRecord) -> Result<(), String>,
 ) -> Result<u64, String> {
+    use std::io::{BufRead, Read};
     let mut good = 0;
     let mut line = Vec::new();
     for i in 1.. {
         line.clear();
-        input.read_until(b'\n', &mut line).map_err(|e| format!("line {i}: {e}"))?;
+        // Bounded: a file that is not records (one endless line) must not take all memory.
+        (&mut input).take(MAX_RECORD_LINE + 1).read_until(b'\n', &mut line).map_err(|e| format!("line {i}: {e}"))?;
+        if line.len() as u64 > MAX_RECORD_LINE {
+            return Err(format!(
+                "line {i}: longer than {} MiB, so not a sweep record (sweep records are JSON Lines)",
+                MAX_RECORD_LINE >> 20
+            ));
+        }
         if line.last() != Some(&b'\n') {
             break; // the end, or a last line cut short: only the last line can lack its newline
         }

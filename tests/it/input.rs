@@ -50,6 +50,20 @@ fn an_endless_file_is_read_no_further_than_the_size_limit() {
         assert!(err.contains("file is larger than"), "{}", describe(&args, &o));
         assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{}", describe(&args, &o));
     }
+    // Sweep records are read a line at a time, each line bounded (a file of records may be big).
+    let report = dir.join("report");
+    for args in [
+        vec!["merge", "/dev/zero"],
+        vec!["report", "/dev/zero", "--out", report.to_str().unwrap()],
+        vec!["compare", "/dev/zero", "/dev/zero"],
+        vec!["sweep", "retry-storm", "--seeds", "1..2", "--out", "/dev/zero"],
+    ] {
+        let o = faultline_in_1gib(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", describe(&args, &o));
+        let err = stderr(&o);
+        assert!(err.contains("line 1: longer than 64 MiB"), "{}", describe(&args, &o));
+        assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{}", describe(&args, &o));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
