@@ -263,7 +263,10 @@ impl Search {
         for i in 0..testing::faults_of(&self.cur.scenario).len() {
             for _ in 0..6 {
                 let mut faults = testing::faults_of(&self.cur.scenario);
-                let d = faults[i].duration_s.unwrap_or((horizon - faults[i].start_s).max(0.2));
+                // What the run sees: a fault lasting past the end acts until the end, so halving
+                // its nominal duration there would change nothing and still be logged as a cut.
+                let left = (horizon - faults[i].start_s).max(0.2);
+                let d = faults[i].duration_s.map_or(left, |d| d.min(left));
                 let shorter = (d / 2.0 * 10.0).round() / 10.0;
                 if shorter < 0.1 || shorter >= d {
                     break;
@@ -323,12 +326,16 @@ impl Search {
         if shorter >= 1.0 && shorter < duration && shorter > last_start && shorter > span_starts {
             let cand = testing::edit(&self.cur.scenario, |doc| {
                 set(doc, &["scenario", "duration_s"], shorter);
-                // A workload that stopped later now stops at the end (a `stop_s` after it is
-                // invalid, which left such a scenario at its length).
+                // A workload that stopped later now stops at the end, and one that started
+                // after it is gone (a `stop_s` or `start_s` past the end is invalid, which left
+                // such a scenario at its length).
                 if let Some(toml::Value::Array(ws)) = doc.get_mut("workload") {
+                    let num = |w: &toml::Table, k: &str| {
+                        w.get(k).and_then(|v| v.as_float().or(v.as_integer().map(|x| x as f64)))
+                    };
+                    ws.retain(|w| w.as_table().is_none_or(|w| num(w, "start_s").is_none_or(|s| s < shorter)));
                     for w in ws.iter_mut().filter_map(toml::Value::as_table_mut) {
-                        let stop = w.get("stop_s").and_then(|v| v.as_float().or(v.as_integer().map(|x| x as f64)));
-                        if stop.is_some_and(|s| s > shorter) {
+                        if num(w, "stop_s").is_some_and(|s| s > shorter) {
                             w.remove("stop_s");
                         }
                     }

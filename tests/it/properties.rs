@@ -154,12 +154,8 @@ fn a_shrunk_check_keeps_its_figure() {
     }
 }
 
-/// A workload with `stop_s` once kept the scenario at its length: a shorter scenario made the
-/// `stop_s` invalid (after the end), so the cut was never made. The workload now stops at the
-/// new end.
-#[test]
-fn a_workload_that_stops_early_does_not_keep_the_scenario_long() {
-    let text = r#"
+/// A 64 s scenario whose workload stops at 60 s and another that starts at 50 s.
+const STOPS_EARLY: &str = r#"
 [scenario]
 name = "stops-early"
 duration_s = 64
@@ -175,13 +171,26 @@ target = "server"
 arrival = { process = "constant", rate_per_s = 10 }
 stop_s = 60
 timeout_ms = 1000
+[[workload]]
+name = "late"
+zone = "dc-a"
+target = "server"
+arrival = { process = "constant", rate_per_s = 1 }
+start_s = 50
+timeout_ms = 1000
 [[service]]
 name = "server"
 zones = ["dc-a"]
 workers = 4
 service_time = { dist = "constant", value_ms = 1 }
 "#;
-    let sc = Scenario::parse(&Source { file: "stops-early.toml".into(), text: text.into() }).unwrap();
+
+/// A workload with `stop_s` or `start_s` once kept the scenario at its length: a shorter
+/// scenario made them invalid (after the end), so the cut was never made. A workload now stops
+/// at the new end, and one that would start after it is dropped.
+#[test]
+fn a_workload_that_stops_early_or_starts_late_does_not_keep_the_scenario_long() {
+    let sc = Scenario::parse(&Source { file: "stops-early.toml".into(), text: STOPS_EARLY.into() }).unwrap();
     // Fails while at least 20 requests are made (2 s at 10/s): a much shorter scenario does.
     let check = shrink::parse_check(&sc, None, "requests.total < 20", None).unwrap();
     let failing = shrink::Failing { scenario: sc, variant: "base".into(), seed: 1, check };
@@ -189,6 +198,31 @@ service_time = { dist = "constant", value_ms = 1 }
     let duration = testing::Targets::of(&s.failing.scenario).duration_s;
     assert!(duration < 64.0, "{duration} s: {:#?}", s.steps);
     assert!(s.steps.iter().any(|step| step.starts_with("cut the scenario to")), "{:#?}", s.steps);
+    assert_the_printed_test_fails(&s);
+}
+
+/// Halving a fault that lasts past the end changed nothing the run saw, yet each halving was
+/// logged as a cut ("shortened … to 500 s" in a 64 s scenario). Shortening starts from what
+/// the run sees, so every logged cut shortens the fault in the run.
+#[test]
+fn a_fault_past_the_end_is_shortened_from_what_the_run_sees() {
+    let text = format!(
+        "{STOPS_EARLY}\n[[fault]]\nname = \"slow server\"\nkind = \"slow\"\ntargets = [\"server\"]\nfactor = 4\nstart_s = 0\nduration_s = 1000\n"
+    );
+    let sc = Scenario::parse(&Source { file: "slow-past-end.toml".into(), text }).unwrap();
+    // Fails while any request is slowed: 4 ms of work, against 1 ms and 0.2 ms of network.
+    let check = shrink::parse_check(&sc, None, "latency_ms.max < 2", None).unwrap();
+    let failing = shrink::Failing { scenario: sc, variant: "base".into(), seed: 1, check };
+    let s = shrink::shrink(failing, 400).unwrap();
+    let shortened: Vec<f64> = s
+        .steps
+        .iter()
+        .filter_map(|step| step.strip_prefix("shortened slow server to ")?.strip_suffix(" s")?.parse().ok())
+        .collect();
+    assert!(!shortened.is_empty(), "{:#?}", s.steps);
+    // The scenario is cut after the faults are shortened, so the first shortening sees 64 s.
+    assert_eq!(shortened[0], 32.0, "{:#?}", s.steps);
+    assert!(shortened.windows(2).all(|w| w[1] < w[0]), "{:#?}", s.steps);
     assert_the_printed_test_fails(&s);
 }
 
