@@ -54,7 +54,9 @@ struct Cli {
 enum Command {
     /// Run one seed of a scenario (a file, or a name from `faultline list`).
     Run {
+        /// A scenario file, or a name from `faultline list`.
         scenario: String,
+        /// Master seed (default: the scenario's `seed`, or 1).
         #[arg(long)]
         seed: Option<u64>,
         /// Variant to run (default: the first).
@@ -83,8 +85,11 @@ enum Command {
     Shrink {
         /// A scenario (file or catalog name) or a replay file (`.json`).
         scenario: String,
+        /// Master seed of the failing run (default: the scenario's `seed`, or 1; a replay
+        /// file's own).
         #[arg(long)]
         seed: Option<u64>,
+        /// Variant of the failing run (default: the first; a replay file's own).
         #[arg(long)]
         variant: Option<String>,
         /// The check that fails (`FIGURE OP NUMBER`, as in `[[expect]]`); default: the first of
@@ -104,6 +109,7 @@ enum Command {
     /// Re-run a replay file (from `run --save-replay`, the TUI, `sweep` or `shrink`) and say
     /// whether it reproduced the recorded trace hash (exit 1 if not).
     Replay {
+        /// A replay file (`.json`).
         file: String,
         /// Print the run's JSON report instead of the summary.
         #[arg(long)]
@@ -114,6 +120,7 @@ enum Command {
     Tui {
         /// A scenario (file or catalog name); without one, pick from the catalog.
         scenario: Option<String>,
+        /// Master seed (default: the scenario's `seed`, or 1).
         #[arg(long)]
         seed: Option<u64>,
         /// Variant to run (default: the first).
@@ -137,19 +144,27 @@ enum Command {
     },
     /// Describe a scenario in words: topology, workload, components, fault timeline, variants.
     Explain {
+        /// A scenario file, or a name from `faultline list`.
         scenario: String,
+        /// Describe the scenario as this variant changes it (default: the base, and what each
+        /// variant changes).
         #[arg(long)]
         variant: Option<String>,
     },
     /// Check a scenario without running it.
-    Validate { scenario: String },
+    Validate {
+        /// A scenario file, or a name from `faultline list`.
+        scenario: String,
+    },
     /// List the built-in scenarios.
     List,
     /// Run every variant over a range of seeds; aggregate per variant and as paired differences.
     Sweep(SweepArgs),
     /// Write the HTML report (SVG charts and their CSV data) of sweep `--out` files.
     Report {
+        /// Sweep `--out` files (shards are merged).
         files: Vec<String>,
+        /// Directory to write `index.html` and its CSV files into (created if missing).
         #[arg(long, value_name = "DIR")]
         out: String,
         /// The scenario whose expectations to check (default: the file or catalog name the
@@ -161,8 +176,10 @@ enum Command {
     /// exit 1 when a figure regressed beyond its confidence interval (simultaneous intervals:
     /// a candidate that changed nothing fails at most 5% of the time).
     Compare {
+        /// The baseline sweep's `--out` file.
         #[arg(value_name = "BASELINE.jsonl")]
         baseline: String,
+        /// The candidate sweep's `--out` file (the same seeds, paired with the baseline's).
         #[arg(value_name = "CANDIDATE.jsonl")]
         candidate: String,
         /// Gate on this figure only (repeatable; default: all of success_rate, latency_mean_ms,
@@ -172,12 +189,15 @@ enum Command {
         /// A change within this percentage of the baseline's mean is never a regression.
         #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
         tolerance_pct: f64,
+        /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
     },
     /// Combine the `--out` files of sweep shards into the result one sweep would give.
     Merge {
+        /// Sweep `--out` files of the shards.
         files: Vec<String>,
+        /// Print one JSON object instead of the tables.
         #[arg(long)]
         json: bool,
         /// The scenario whose expectations to check (default: the file or catalog name the
@@ -187,6 +207,7 @@ enum Command {
     },
     /// Check a Jepsen-style history (JSON Lines) for linearizability (exit 1 if it is not).
     CheckHistory {
+        /// A history in JSON Lines (docs/cli.md gives the format).
         file: String,
         /// `register`: the whole history is one register; `kv`: one register per key.
         #[arg(long, value_enum)]
@@ -204,7 +225,9 @@ enum Command {
     },
     /// Run a seed twice and compare trace hashes; name the first differing event.
     CheckDeterminism {
+        /// A scenario file, or a name from `faultline list`.
         scenario: String,
+        /// Master seed (default: the scenario's `seed`, or 1).
         #[arg(long)]
         seed: Option<u64>,
         /// Variant to check (default: every variant).
@@ -215,6 +238,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct SweepArgs {
+    /// A scenario file, or a name from `faultline list`.
     scenario: String,
     /// Seed range `A..B` (B excluded).
     #[arg(long)]
