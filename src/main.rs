@@ -33,7 +33,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use faultline_models::check;
-use faultline_scenarios::{Scenario, ScenarioErrors, Source, catalog, count, expect, replay, runner, shrink, sweep};
+use faultline_scenarios::{
+    Scenario, ScenarioErrors, Source, catalog, count, expect, file_name_part, replay, runner, shrink, sweep,
+};
 
 #[derive(Parser)]
 #[command(
@@ -569,7 +571,8 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
                     records.iter().find(|r| r.variant == v.variant && r.seed == w.seed).expect("a worst seed ran");
                 let mut r = replay::Replay::new(&sc, &v.variant, w.seed);
                 (r.trace_hash, r.events) = (Some(rec.trace_hash.clone()), Some(rec.events));
-                let path = Path::new(dir).join(format!("{}-{}-{}.json", sc.name, v.variant, w.seed));
+                let (name, variant) = (file_name_part(&sc.name), file_name_part(&v.variant));
+                let path = Path::new(dir).join(format!("{name}-{variant}-{}.json", w.seed));
                 output::write_atomic(&path.to_string_lossy(), &r.to_json()).map_err(Failure::BadInput)?;
             }
         }
@@ -644,7 +647,8 @@ fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failur
     Ok(runs)
 }
 
-/// Aggregates records (variants in order of first appearance) with their scenario's
+/// Aggregates records (variants in the scenario's order, as the sweep had them; in order of
+/// first appearance if the scenario cannot be read) with their scenario's
 /// expectations: `scenario` if given (it must load), else the one the records name (a catalog
 /// name, or a path as the sweep was given it) — unless that file has been edited since (another
 /// fingerprint): its expectations may no longer be the records' ones. A scenario that is not
@@ -679,6 +683,14 @@ fn aggregate_records(runs: &sweep::Runs, scenario: Option<&str>) -> Result<sweep
         note!("note: {path} has changed since these runs (another fingerprint): its expectations are not checked");
         Vec::new()
     };
+    // The scenario's variant order, as the sweep had it (its first is the baseline of the paired
+    // differences), not the order the files happen to list them in.
+    let first_seen = order;
+    let ours = records[0].scenario_name.as_ref().is_none_or(|n| *n == sc.name);
+    let mut order: Vec<String> =
+        sc.variants.iter().filter(|_| ours).map(|v| v.name.clone()).filter(|v| first_seen.contains(v)).collect();
+    let unknown: Vec<String> = first_seen.into_iter().filter(|v| !order.contains(v)).collect();
+    order.extend(unknown);
     Ok(runs.aggregate(&named, &order, &expectations))
 }
 
@@ -939,7 +951,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 (sc, seed, v)
             };
             // Where the result goes must be writable before the runs start.
-            let path = out.unwrap_or_else(|| format!("shrunk-{}-{variant}-{seed}.json", sc.name));
+            let path = out.unwrap_or_else(|| {
+                format!("shrunk-{}-{}-{seed}.json", file_name_part(&sc.name), file_name_part(&variant))
+            });
             output::check_destination(&path).map_err(Failure::BadInput)?;
             let check = match check {
                 Some(c) => shrink::parse_check(&sc, Some(&variant), &c, during.as_deref())?,

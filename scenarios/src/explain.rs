@@ -523,7 +523,9 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     let _ = writeln!(
         s,
         "\nTry: faultline run {0} · faultline sweep {0} --seeds 1..101 · faultline tui {0}",
-        sc.source.file.strip_prefix("catalog/").and_then(|f| f.strip_suffix(".toml")).unwrap_or(&sc.source.file)
+        crate::shell_word(
+            sc.source.file.strip_prefix("catalog/").and_then(|f| f.strip_suffix(".toml")).unwrap_or(&sc.source.file)
+        )
     );
     Ok(s)
 }

@@ -50,6 +50,25 @@ pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> S
     if n == N::from(1) { format!("{n} {noun}") } else { format!("{n} {noun}s") }
 }
 
+/// `word` as one word of a POSIX shell command line: as it is when it has only characters no
+/// shell treats specially, else in single quotes (a `'` inside written `'\''`). Commands the
+/// output offers to copy (a worst seed's replay) must run as pasted, whatever the names.
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.into()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''")).into()
+    }
+}
+
+/// `name` (a scenario's or a variant's) as part of a file name: letters, digits, `-`, `_` and
+/// `.` kept, anything else (a `/`, a space, a control character) `_`. Names are free text, and
+/// a file written into a directory must land there (`../../x` must not climb out of it).
+pub fn file_name_part(name: &str) -> String {
+    name.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
 /// The bytes of a file as text, or an error at the line and column of the first byte that is
 /// not UTF-8, with `help` (scenario, replay and sweep record files alike).
 pub fn utf8_text(file: &str, bytes: Vec<u8>, help: &str) -> Result<String, ScenarioErrors> {
@@ -422,6 +441,33 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "[scenario] # a comment\nname = \"s\"\nduration_s = 10\n\n[[service]]\nname = \"api\"\nworkers = 4\n\n[[service]]\nname = \"db\"\n";
+
+    /// Each word, in `sh -c "printf %s WORD"`, comes back as itself.
+    #[cfg(unix)]
+    #[test]
+    fn a_shell_word_reads_back_as_itself() {
+        assert_eq!(shell_word("catalog-name_1.toml"), "catalog-name_1.toml");
+        assert_eq!(shell_word("my scenario.toml"), "'my scenario.toml'");
+        for word in ["my scenario.toml", "it's", "a;b|c&d", "$(rm -rf x)`y`", "\"q\" <i>", "", "é", "a\nb", "~x", "*"]
+        {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf '%s' {}", shell_word(word))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), word, "{}", shell_word(word));
+        }
+    }
+
+    #[test]
+    fn a_file_name_part_stays_one_path_component() {
+        assert_eq!(file_name_part("checkout-outage_2.b"), "checkout-outage_2.b");
+        assert_eq!(file_name_part("../../escaped"), ".._.._escaped");
+        assert_eq!(file_name_part("fail/fast é\n"), "fail_fast_é_");
+        for name in ["../../x", "/abs", "a/../../b", "..", "c:\\x"] {
+            let joined = std::path::Path::new("dir").join(format!("{}-v-1.json", file_name_part(name)));
+            assert_eq!(joined.parent(), Some(std::path::Path::new("dir")), "{name}");
+        }
+    }
 
     #[test]
     fn a_fingerprint_ignores_comments_layout_and_key_order_but_not_values() {

@@ -554,7 +554,12 @@ fn aggregate_pooled(
                     seed: r.seed,
                     success_rate: r.success_rate(),
                     latency_p99_ms: r.latency_ms.p99,
-                    replay: format!("faultline run {} --variant {} --seed {}", r.scenario, r.variant, r.seed),
+                    replay: format!(
+                        "faultline run {} --variant {} --seed {}",
+                        crate::shell_word(&r.scenario),
+                        crate::shell_word(&r.variant),
+                        r.seed
+                    ),
                 })
                 .collect(),
         });

@@ -1259,6 +1259,48 @@ fn sweep_writes_replay_files_of_its_worst_seeds() {
     }
 }
 
+/// Names are free text. A scenario named `../../escaped` wrote its replay files two directories
+/// above `--save-replays DIR` (saying they were in DIR), a variant named `fail/fast` failed the
+/// sweep after all its runs, and a worst seed's replay command with spaces in its path or
+/// variant did not run as pasted.
+#[cfg(unix)]
+#[test]
+fn odd_names_stay_in_the_replay_directory_and_replay_commands_run_as_pasted() {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("scenarios/catalog/cross-region-outage.toml"))
+        .unwrap()
+        .replace("name = \"cross-region-outage\"", "name = \"../../escaped\"")
+        .replace("name = \"fail-fast\"", "name = \"fail/fast it's\"")
+        .replace("variants = [\"fail-fast\"]", "variants = [\"fail/fast it's\"]");
+    let root = temp_dir("odd-names");
+    let work = root.join("a").join("b");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("my scenario.toml"), text).unwrap();
+    let o = Command::new(BIN)
+        .args(["sweep", "my scenario.toml", "--seeds", "1..3", "--save-replays", "replays", "--json"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let files: Vec<_> = std::fs::read_dir(work.join("replays")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 4, "{files:?}"); // 2 variants × 2 seeds
+    assert!(files.iter().all(|f| f.to_string_lossy().starts_with(".._.._escaped-")), "{files:?}");
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1, "only a/ in {root:?}");
+    let sweep: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for v in sweep["variants"].as_array().unwrap() {
+        let cmd = v["worst_seeds"][0]["replay"].as_str().unwrap();
+        let bin_dir = Path::new(BIN).parent().unwrap().to_str().unwrap().to_owned();
+        let run = Command::new("sh")
+            .args(["-c", &format!("{cmd} --json")])
+            .current_dir(&work)
+            .env("PATH", format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()))
+            .output()
+            .unwrap();
+        assert!(matches!(run.status.code(), Some(0 | 1)), "{cmd}: {}", stderr(&run));
+        let ran: Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!((&ran["variant"], &ran["seed"]), (&v["variant"], &v["worst_seeds"][0]["seed"]), "{cmd}");
+    }
+}
+
 #[test]
 fn explain_describes_every_catalog_scenario_in_words() {
     for e in faultline_scenarios::catalog::CATALOG {

@@ -52,6 +52,16 @@ fn shards_merged_equal_one_unsharded_sweep() {
     assert_eq!(merged, whole);
     // Order of the shard files does not matter either.
     assert_eq!(faultline(&["merge", &b, &a, "--json"]).1, whole);
+    // Nor for shards split by variant: the scenario's first variant stays the baseline of the
+    // paired differences (it was whichever file came first).
+    let variants = ["retry-once", "fail-fast"];
+    let by_variant: Vec<String> = variants.iter().map(|v| tmp(&format!("variant-{v}.jsonl"))).collect();
+    for (v, f) in variants.iter().zip(&by_variant) {
+        assert_eq!(faultline(&["sweep", SC, "--seeds", SEEDS, "--variant", v, "--out", f]).0, 0);
+    }
+    let (code, merged, err) = faultline(&["merge", &by_variant[1], &by_variant[0], "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(merged, whole);
 }
 
 #[test]

@@ -730,6 +730,8 @@ impl App {
 
 /// Where `s` saves a session.
 fn default_path(scenario: &str, variant: &str, seed: u64) -> String {
+    let (scenario, variant) =
+        (faultline_scenarios::file_name_part(scenario), faultline_scenarios::file_name_part(variant));
     format!("faultline-{scenario}-{variant}-seed{seed}.replay.json")
 }
 
