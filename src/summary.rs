@@ -494,7 +494,7 @@ pub fn render_sweep(r: &faultline_scenarios::sweep::SweepReport) -> String {
         let _ = write!(s, "\n{notes}");
     }
     if !r.paired.is_empty() {
-        let _ = writeln!(s, "\npaired differences (variant − baseline, same seeds and faults)");
+        let _ = writeln!(s, "\npaired differences (variant − baseline, paired by seed)");
         for p in &r.paired {
             let d = |figure: &str, k: f64, digits: usize| est(p.differences.get(figure), k, digits);
             let _ = writeln!(
@@ -558,8 +558,13 @@ pub fn sweep_verdict(v: &VariantSummary, e: &ExpectSummary) -> String {
         );
     }
     let example = e.failing_seeds.first().map(|s| format!(" (e.g. seed {s})")).unwrap_or_default();
+    let reaches = (e.over_seeds == OverSeeds::Mean && !e.passed)
+        .then(|| faultline_scenarios::expect::crossing_bound(&e.check, &e.estimate))
+        .flatten()
+        .map(|b| format!(" (its 95% interval reaches {})", faultline_scenarios::expect::show_value(&e.check, b)))
+        .unwrap_or_default();
     format!(
-        "{head}: {}, failing on {} of {}{example}",
+        "{head}: {}{reaches}, failing on {} of {}{example}",
         faultline_scenarios::expect::show_estimate(&e.check, &e.estimate),
         e.failing,
         count(v.seeds, "seed")

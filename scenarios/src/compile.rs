@@ -85,6 +85,13 @@ pub(crate) struct Checker<'a> {
     kind_names: Vec<Vec<String>>,
 }
 
+/// The error for a name holding a control character or a bidirectional override (which
+/// reorders how the text around it is shown), if it holds one.
+pub(crate) fn control_character(name: &str) -> Option<String> {
+    let c = name.chars().find(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))?;
+    Some(format!("expected a name without control or text-direction characters, found U+{:04X} in it", u32::from(c)))
+}
+
 fn ms(x: NonNeg) -> f64 {
     x.0 * 1e6
 }
@@ -118,6 +125,14 @@ impl<'a> Checker<'a> {
         ns.max(1)
     }
 
+    /// Names are printed in tables, CSV files, file names and replay commands: a control
+    /// character (a newline, a tab, a direction override) would break them.
+    fn printable(&mut self, name: &Spanned<String>) {
+        if let Some(e) = control_character(name.get_ref()) {
+            self.errors.push(ScenarioError::new(self.file, self.text, Some(name.span()), e));
+        }
+    }
+
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut ScenarioError {
         self.errors.push(ScenarioError::new(self.file, self.text, Some(span), msg));
         self.errors.last_mut().expect("just pushed")
@@ -128,6 +143,7 @@ impl<'a> Checker<'a> {
             self.err(name.span(), "expected a non-empty name");
             return;
         }
+        self.printable(name);
         if let Some(prev) = self.names.get(name.get_ref()) {
             let what = prev.what();
             self.err(name.span(), format!("duplicate name `{}`: already used by {what}", name.get_ref()))
@@ -571,6 +587,9 @@ impl<'a> Checker<'a> {
             if name.is_empty() {
                 self.err(st.name.span(), "expected a non-empty name");
                 fresh = false;
+            } else if control_character(name).is_some() {
+                self.printable(&st.name);
+                fresh = false;
             } else if name == "queue" {
                 self.err(st.name.span(), "`queue` is taken: the workflow's broker node is `WORKFLOW/queue`");
                 fresh = false;
@@ -771,6 +790,8 @@ impl<'a> Checker<'a> {
                 for k in ks.get_ref() {
                     if k.name.get_ref().is_empty() {
                         self.err(k.name.span(), "expected a non-empty name");
+                    } else if control_character(k.name.get_ref()).is_some() {
+                        self.printable(&k.name);
                     } else if names.contains(k.name.get_ref()) {
                         self.err(k.name.span(), format!("duplicate kind `{}`", k.name.get_ref()));
                     }
@@ -965,6 +986,12 @@ impl<'a> Checker<'a> {
         if h.name.get_ref().trim().is_empty() {
             // Reports, sweep records and replay commands name the scenario by it.
             self.err(h.name.span(), "expected a non-empty scenario name");
+        }
+        self.printable(&h.name);
+        for fc in &f.faults {
+            if let Some(name) = &fc.get_ref().name {
+                self.printable(name);
+            }
         }
         let duration_s = h.duration_s.get_ref().0;
         if duration_s > MAX_DURATION_S {
@@ -1357,7 +1384,7 @@ impl<'a> Checker<'a> {
                 to: strs(&c.to),
                 one_way: c.one_way.unwrap_or(false),
             };
-            (c.name.as_deref(), subject)
+            (c.name.as_ref().map(|n| n.get_ref().as_str()), subject)
         }));
         spec.faults =
             f.faults.iter().zip(names).filter_map(|(fc, name)| self.fault(name, fc, &spec, duration_s)).collect();

@@ -404,6 +404,18 @@ pub fn show_value(check: &str, x: f64) -> String {
 /// An expectation's figure over seeds as text: the mean to four significant digits ± the half
 /// width of its 95% interval to two (`53.94 ± 1.2 ms`, `0.7329 ± 0.012 (73.29% ± 1.2 pp)`);
 /// `no value` without one, and no interval from one seed.
+/// For a mean gate that fails although its mean passes: the end of the 95% interval that lies
+/// on the failing side of the threshold (`None` otherwise). The message names it, or a reader
+/// sees a passing mean beside FAIL.
+pub fn crossing_bound(check: &str, e: &Estimate) -> Option<f64> {
+    let [_, op, number] = split_check(check)?;
+    let (cmp, t) = (Cmp::of(op)?, number.parse::<f64>().ok()?);
+    if e.n < 2 || !e.ci95.is_finite() || !cmp.holds(e.mean, t) {
+        return None;
+    }
+    [e.mean + e.ci95, e.mean - e.ci95].into_iter().find(|&b| !cmp.holds(b, t))
+}
+
 pub fn show_estimate(check: &str, e: &Estimate) -> String {
     let figure = split_check(check).map_or(check, |[f, _, _]| f);
     match e.n {
@@ -544,6 +556,12 @@ mod tests {
         );
         assert_eq!(show_estimate("p99_ms < 70", &est(f64::NAN, f64::NAN, 0)), "no value");
         assert_eq!(show_estimate("p99_ms < 70", &est(53.93612, f64::INFINITY, 1)), "53.94 ms (one seed: no interval)");
+        // A mean on the passing side whose interval crosses the threshold: the crossing end.
+        assert_eq!(crossing_bound("p99_ms < 117.3", &est(116.6, 1.1, 7)), Some(116.6 + 1.1));
+        assert_eq!(crossing_bound("success_rate >= 0.99", &est(0.995, 0.01, 7)), Some(0.995 - 0.01));
+        assert_eq!(crossing_bound("p99_ms < 117.3", &est(116.6, 0.5, 7)), None, "passes");
+        assert_eq!(crossing_bound("p99_ms < 117.3", &est(118.0, 0.5, 7)), None, "the mean itself fails");
+        assert_eq!(crossing_bound("p99_ms < 117.3", &est(116.6, f64::INFINITY, 1)), None, "one seed");
     }
 
     #[test]

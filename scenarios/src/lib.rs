@@ -151,6 +151,10 @@ impl Scenario {
             let text_end = file.variants.get(i + 1).map_or(src.text.len(), |next| next.span().start);
             let v = v.get_ref();
             let name = v.name.get_ref().clone();
+            if let Some(e) = compile::control_character(&name) {
+                errors.push(ScenarioError::new(&src.file, &src.text, Some(v.name.span()), e));
+                continue;
+            }
             if !seen.insert(name.clone()) {
                 errors.push(ScenarioError::new(
                     &src.file,

@@ -345,7 +345,7 @@ pub struct ArrivalCfg {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultCfg {
-    pub name: Option<String>,
+    pub name: Option<Spanned<String>>,
     pub kind: Spanned<String>,
     pub start_s: NonNeg,
     /// When it heals; absent (and no `duration_s`) = never.

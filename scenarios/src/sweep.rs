@@ -1,7 +1,8 @@
 //! Sweeps: every variant of a scenario over a range of seeds, in parallel, aggregated per
 //! variant (means with 95% confidence intervals, quantiles over seeds, anomaly totals, worst
 //! seeds) and as paired differences between variants on the same seeds (common random numbers:
-//! each seed gives every variant the same streams and the same fault timeline).
+//! each seed gives every variant the same streams and, unless a variant changes a fault, the
+//! same fault timeline).
 //!
 //! Results are collected and aggregated in (variant, seed) order, so the output is the same
 //! whatever the number of threads. Per-seed records carry their latency histogram as buckets,

@@ -104,6 +104,43 @@ fn an_interrupted_sweep_resumes_without_redoing_or_losing_seeds() {
     assert!(after.starts_with(&complete));
 }
 
+/// A shard gated its own seeds: a mean gate that passes over seeds 1..21 failed on two of their
+/// three shards (wider intervals), so a CI job failed on shards of a sweep that passes. Mean gates
+/// are left to `merge`; an `each` gate, which no other seed can save, still fails the shard.
+#[test]
+fn a_shard_leaves_mean_gates_to_merge_but_fails_each_gates() {
+    let catalog =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/catalog/cross-region-outage.toml"))
+            .unwrap();
+    let gate = |over: &str| {
+        let f = tmp(&format!("gate-{over}.toml"));
+        let text = format!(
+            "{catalog}\n[[expect]]\ncheck = \"p99_ms < 117.3\"\nvariants = [\"fail-fast\"]\nover_seeds = \"{over}\"\n"
+        );
+        std::fs::write(&f, text).unwrap();
+        f
+    };
+    let (mean, each) = (gate("mean"), gate("each"));
+    let args = |sc: &str, shard: &str, out: String| {
+        let a = ["sweep", sc, "--seeds", "1..21", "--variant", "fail-fast", "--shard", shard, "--out", &out];
+        faultline(&a)
+    };
+    let shards: Vec<String> = (1..=3).map(|k| tmp(&format!("gate-shard{k}.jsonl"))).collect();
+    let mut noted = 0;
+    for (k, out) in shards.iter().enumerate() {
+        let (code, text, err) = args(&mean, &format!("{}/3", k + 1), out.clone());
+        assert_eq!(code, 0, "shard {}: {text}\n{err}", k + 1);
+        noted += usize::from(err.contains("mean gates are judged by `faultline merge`"));
+    }
+    assert!(noted >= 1, "the gate fails on some shard's seeds, which is the point");
+    let (code, text, err) = faultline(&["merge", &shards[0], &shards[1], &shards[2]]);
+    assert_eq!(code, 0, "{text}\n{err}");
+    assert!(text.contains("pass [fail-fast] p99_ms < 117.3 (mean over seeds)"), "{text}");
+    // Seed 4 fails the check: an `each` gate fails the shard that holds it (1/3: seeds 1, 4, …).
+    let (code, text, _) = args(&each, "1/3", tmp("gate-each.jsonl"));
+    assert_eq!(code, 1, "{text}");
+}
+
 #[test]
 fn sweep_rejects_bad_ranges_and_shards() {
     assert_eq!(faultline(&["sweep", SC, "--seeds", "5..5"]).0, 2);
