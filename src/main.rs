@@ -715,6 +715,37 @@ fn spec_shape(spec: &faultline_models::WorldSpec) -> String {
     parts.join(", ")
 }
 
+/// Records do not say which sweep plan they came from, but a plan's seeds are one range `A..B`
+/// for every variant: a gap, or variants with different seeds, means a shard's file (or part
+/// of it) is missing, which must not pass a gate unnoticed. Said on stderr.
+fn note_missing_seeds(seeds: &std::collections::BTreeMap<String, std::collections::BTreeSet<u64>>) {
+    let all: std::collections::BTreeSet<u64> = seeds.values().flatten().copied().collect();
+    let (Some(&lo), Some(&hi)) = (all.first(), all.last()) else { return };
+    // Variants missing the same seeds (the usual case: a whole shard) are named in one note.
+    let mut gaps: std::collections::BTreeMap<(u64, Vec<u64>), Vec<&str>> = Default::default();
+    for (variant, have) in seeds {
+        let missing = (hi - lo).saturating_add(1) - have.len() as u64;
+        if missing > 0 {
+            let first = (lo..=hi).filter(|s| !have.contains(s)).take(5).collect();
+            gaps.entry((missing, first)).or_default().push(variant);
+        }
+    }
+    for ((missing, first), variants) in gaps {
+        let first: Vec<String> = first.iter().map(u64::to_string).collect();
+        let more = if missing > 5 { ", …" } else { "" };
+        let whose = if variants.len() == seeds.len() {
+            "any variant".to_owned()
+        } else {
+            variants.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        };
+        note!(
+            "note: no record of {} between seeds {lo} and {hi} ({}{more}) for {whose}: is a shard's file missing?",
+            count(missing, "seed"),
+            first.join(", ")
+        );
+    }
+}
+
 /// 3 if a seed stopped at its budget, else 1 if an expectation failed, else 0 (for a shard,
 /// `shard` K/N with N > 1, mean gates are left to `merge`). With `json` the failed expectations
 /// are named on stderr (the text output has them in its `FAIL` lines).
@@ -1128,6 +1159,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         Command::Report { files, out, scenario } => {
             output::check_directory(&out).map_err(Failure::BadInput)?;
             let runs = read_sweep_files(&files, true)?;
+            note_missing_seeds(runs.seeds());
             let report = aggregate_records(&runs, scenario.as_deref())?;
             write_html(&out, &report, runs.records())?;
             Ok(0)
@@ -1153,6 +1185,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Merge { files, json, scenario } => {
             let runs = read_sweep_files(&files, false)?;
+            note_missing_seeds(runs.seeds());
             let report = aggregate_records(&runs, scenario.as_deref())?;
             print_sweep(&report, json)?;
             Ok(sweep_exit(&report, json, (1, 1)))

@@ -50,6 +50,11 @@ fn shards_merged_equal_one_unsharded_sweep() {
     let (code, merged, err) = faultline(&["merge", &a, &b, "--json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(merged, whole);
+    assert!(!err.contains("missing"), "{err}");
+    // A lost shard is said (shard 1/2 of 1..5 holds seeds 1 and 3: seed 2 is missing).
+    let (code, _, err) = faultline(&["merge", &a]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no record of 1 seed between seeds 1 and 3 (2) for any variant"), "{err}");
     // Order of the shard files does not matter either.
     assert_eq!(faultline(&["merge", &b, &a, "--json"]).1, whole);
     // Nor for shards split by variant: the scenario's first variant stays the baseline of the
