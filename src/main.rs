@@ -534,6 +534,9 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         f.seek(SeekFrom::End(0)).map_err(|e| bad(e.to_string()))?;
         file = Some(f);
     }
+    if sweep::plan_len(variants.len(), from, to, shard) == 0 {
+        note!("note: shard {}/{} of seeds {seeds} holds no seed (fewer seeds than shards)", shard.0, shard.1);
+    }
     let resumed = runs.seeds().clone();
     let todo = sweep::plan(&variants, from, to, shard)
         .filter(move |(v, seed)| !resumed.get(v).is_some_and(|s| s.contains(seed)));

@@ -151,6 +151,11 @@ fn sweep_rejects_bad_ranges_and_shards() {
     assert_eq!(faultline(&["sweep", SC, "--seeds", "5..5"]).0, 2);
     assert_eq!(faultline(&["sweep", SC, "--seeds", "x"]).0, 2);
     assert_eq!(faultline(&["sweep", SC, "--seeds", "1..3", "--shard", "3/2"]).0, 2);
+    // B is excluded, which the message says; a shard with no seed is allowed, and said.
+    assert!(faultline(&["sweep", SC, "--seeds", "5..5"]).2.contains("B is excluded (`5..6` runs seed 5)"));
+    let (code, _, err) = faultline(&["sweep", SC, "--seeds", "1..3", "--shard", "3/3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("shard 3/3 of seeds 1..3 holds no seed"), "{err}");
     assert_eq!(faultline(&["sweep", SC, "--seeds", "1..3", "--variant", "nope"]).0, 2);
 }
 
