@@ -264,6 +264,66 @@ pub(crate) fn mean_se(xs: &[f64]) -> (f64, f64) {
     (m, (var / n).sqrt())
 }
 
+/// A birth–death chain on 0..=n_max (birth rate `up[n]`, death rate `down[n]`, `up[n_max]`
+/// treated as 0) and its stationary distribution. The state must be truncated where π is
+/// negligible (the tail beyond holds < 10^-30 of the mass in the uses here).
+pub(crate) struct BirthDeath {
+    pub(crate) pi: Vec<f64>,
+    up: Vec<f64>,
+    down: Vec<f64>,
+}
+
+impl BirthDeath {
+    pub(crate) fn new(n_max: usize, up: impl Fn(usize) -> f64, down: impl Fn(usize) -> f64) -> Self {
+        let (mut up, down): (Vec<f64>, Vec<f64>) = (0..=n_max).map(|n| (up(n), down(n))).unzip();
+        up[n_max] = 0.0;
+        let mut pi = vec![1.0];
+        for n in 1..=n_max {
+            pi.push(pi[n - 1] * up[n - 1] / down[n]);
+        }
+        let total: f64 = pi.iter().sum();
+        pi.iter_mut().for_each(|p| *p /= total);
+        BirthDeath { pi, up, down }
+    }
+
+    /// The stationary mean of `f`.
+    pub(crate) fn mean(&self, f: impl Fn(usize) -> f64) -> f64 {
+        self.pi.iter().enumerate().map(|(n, p)| p * f(n)).sum()
+    }
+
+    /// The mean birth rate (throughput).
+    pub(crate) fn birth_rate(&self) -> f64 {
+        self.mean(|n| self.up[n])
+    }
+
+    /// σ² with Var(Z_t) ≈ σ² t for Z_t = ∫₀ᵗ f(X_s) ds + c·(births in [0, t]), the asymptotic
+    /// variance of an additive functional (exact as t → ∞). With h = f + c·up and g solving
+    /// the Poisson equation (generator of g) = −(h − πh), Z_t − t·πh = g(X₀) − g(X_t) + M_t,
+    /// and the martingale M jumps by g(n+1) − g(n) + c at a birth in n and by g(n−1) − g(n) at
+    /// a death; so σ² = Σ π_n [up_n (d_n + c)² + down_n d_{n−1}²], where d_n = g(n+1) − g(n)
+    /// solves up_n π_n d_n = Σ_{k>n} π_k (h(k) − πh) (detailed balance; summed from the tail,
+    /// which stays accurate where π_n is tiny).
+    pub(crate) fn variance_rate(&self, f: impl Fn(usize) -> f64, c: f64) -> f64 {
+        let h: Vec<f64> = (0..self.pi.len()).map(|n| f(n) + c * self.up[n]).collect();
+        let mean = self.mean(|n| h[n]);
+        let mut d = vec![0.0; self.pi.len()];
+        let mut tail = 0.0;
+        for n in (0..self.pi.len()).rev() {
+            if self.up[n] > 0.0 {
+                d[n] = tail / (self.up[n] * self.pi[n]);
+            }
+            tail += self.pi[n] * (h[n] - mean);
+        }
+        (0..self.pi.len())
+            .map(|n| {
+                let birth = self.up[n] * (d[n] + c).powi(2);
+                let death = if n > 0 { self.down[n] * d[n - 1].powi(2) } else { 0.0 };
+                self.pi[n] * (birth + death)
+            })
+            .sum()
+    }
+}
+
 /// Asserts that the replication mean of `xs` is within `K` standard errors (plus `slack`, an
 /// explicitly justified deterministic bias bound) of `theory`, and that the standard error is at
 /// most `MAX_REL_SE` of it. Returns (mean, SE).
@@ -344,6 +404,22 @@ fn erlang_c_matches_known_values_and_stays_finite_for_large_c() {
 /// At ρ = 0.9 and ε = 1.5 %: 1.97 M customers (98 500 per replication, 109 s simulated each).
 fn mm1_customers_per_rep(rho: f64, eps: f64) -> f64 {
     (2.0 + 5.0 * rho - 4.0 * rho * rho + rho.powi(3)) / (rho * (1.0 - rho).powi(2) * eps * eps) / R as f64
+}
+
+/// The birth–death variance (used for single-run tolerances in theory.rs and lessons.rs)
+/// reproduces the closed form above: the mean wait over N customers is ∫Q_q / N, so
+/// N·Var(mean Wq) → σ²/λ for Z = ∫Q_q − Wq·(arrivals).
+#[test]
+fn birth_death_variance_matches_the_mm1_asymptotic_variance_of_the_mean_wait() {
+    for rho in [0.5f64, 0.8, 0.9] {
+        let n_max = (40.0 / -rho.log10()) as usize; // π beyond: ρ^n < 10^-40
+        let mm1 = BirthDeath::new(n_max, |_| rho, |n| if n > 0 { 1.0 } else { 0.0 });
+        let wq = rho / (1.0 - rho);
+        assert!((mm1.mean(|n| n.saturating_sub(1) as f64) - rho * wq).abs() < 1e-9 * wq, "Lq = λWq");
+        let per_customer = mm1.variance_rate(|n| n.saturating_sub(1) as f64, -wq) / rho;
+        let closed = rho * (2.0 + 5.0 * rho - 4.0 * rho * rho + rho.powi(3)) / (1.0 - rho).powi(4);
+        assert!((per_customer / closed - 1.0).abs() < 1e-9, "ρ={rho}: {per_customer} vs {closed}");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use faultline_models::RunReport;
 use faultline_models::world::{Component, World};
 use faultline_scenarios::{Scenario, Source, runner};
 
-use crate::queueing::mean_se;
+use crate::queueing::{BirthDeath, mean_se};
 
 fn scenario(text: &str) -> Scenario {
     Scenario::parse(&Source { file: "theory.toml".into(), text: text.into() })
@@ -336,42 +336,72 @@ consumer_groups = ["s"]
     deadlines_run_as_the_callers_timeout("q", "", &consumer, |r| svc(r, "s").shed);
 }
 
-/// Closed loop: the interactive response time law N = X·(R + Z) (Little's law over the users).
+/// Closed loop: N users, each thinking Z (exponential) between the answer and its next request,
+/// in front of one worker with exponential service S: the finite-source queue M/M/1//N (the
+/// machine-repairman model). The number at the service is a birth–death chain, births
+/// (N − n)/Z, deaths 1/S; with π its stationary law, U = 1 − π₀, X = U/S and R = N/X − Z.
+/// N = 20, Z = 200 ms, S = 10 ms: X = 84.11/s, R = 37.78 ms, U = 0.841, just below the knee
+/// N* = (Z + S)/S = 21. A service 10% slow (S = 11 ms) gives R = 48.2 ms and X = 80.5/s; it
+/// would still obey the interactive response time law N = X·(R + Z) (Little's law over the
+/// users, checked too), which holds for any service.
 #[test]
 fn closed_loop_obeys_the_interactive_response_time_law() {
+    let (users, think_s, service_s, duration_s) = (20usize, 0.2f64, 0.01f64, 400.0f64);
     let text = format!(
         r#"
 [scenario]
 name = "closed"
-duration_s = 400
+duration_s = {duration_s}
 {FLAT}
 [[workload]]
 name = "users"
 zone = "z"
 target = "s"
-users = 20
-think_time = {{ dist = "exponential", mean_ms = 200 }}
+users = {users}
+think_time = {{ dist = "exponential", mean_ms = {think_ms} }}
 timeout_ms = 100000
 
 [[service]]
 name = "s"
 zones = ["z"]
 workers = 1
-service_time = {{ dist = "exponential", mean_ms = 10 }}
-"#
+service_time = {{ dist = "exponential", mean_ms = {service_ms} }}
+"#,
+        think_ms = think_s * 1e3,
+        service_ms = service_s * 1e3
     );
+    let chain = BirthDeath::new(users, |n| (users - n) as f64 / think_s, |n| if n > 0 { 1.0 / service_s } else { 0.0 });
+    let x_theory = (1.0 - chain.pi[0]) / service_s;
+    let r_theory = users as f64 / x_theory - think_s;
+    assert!((chain.birth_rate() - x_theory).abs() < 1e-9 * x_theory, "flow balance");
+    // Standard errors of one run of T = 400 s (about 34 000 requests), from the chain's exact
+    // asymptotic variances (queueing.rs, `BirthDeath`): the mean response time is ∫n dt over
+    // the requests, so its error is (∫n − R·arrivals)/(X·T); the throughput's is the count's.
+    // They come to 0.68 ms (1.8%) and 0.35/s (0.4%); a Gillespie simulation of the chain (200
+    // runs of 400 s) gave SDs of 0.67 ms and 0.36/s.
+    let se_r = (chain.variance_rate(|n| n as f64, -r_theory) / duration_s).sqrt() / x_theory;
+    let se_x = (chain.variance_rate(|_| 0.0, 1.0) / duration_s).sqrt();
     let (r, _) = run(&text, 5);
-    let x = r.requests.ok as f64 / 400.0; // throughput, per second
+    let x = r.requests.ok as f64 / duration_s; // throughput, per second
     let rt = r.latency_ms.mean.unwrap() / 1000.0; // response time, s
-    let z = 0.2;
-    let n_est = x * (rt + z);
-    println!("closed loop: X = {x:.2}/s, R = {:.2} ms, X(R+Z) = {n_est:.3} (N = 20)", rt * 1000.0);
+    let n_est = x * (rt + think_s);
+    println!(
+        "closed loop: X = {x:.2}/s (M/M/1//N {x_theory:.2} ± {se_x:.2}), R = {:.2} ms ({:.2} ± {:.2}), \
+         X(R+Z) = {n_est:.3} (N = {users})",
+        rt * 1e3,
+        r_theory * 1e3,
+        se_r * 1e3
+    );
     // The law is exact over a long run; what remains is the edge effect of users mid-request at
-    // the end (≤ 20 requests out of ~38 000, 0.05%) and histogram rounding of R (0.1%); and the
-    // service must be busy (N = 20 is just below the knee N* = (Z + S)/S = 21, U ≈ 0.84) for
-    // the test to exercise queueing at all.
-    assert!((n_est - 20.0).abs() / 20.0 < 0.01, "{n_est}");
-    assert!(svc(&r, "s").utilisation > 0.8);
+    // the end (≤ 20 requests out of ~34 000, 0.06%) and histogram rounding of R (0.1%).
+    assert!((n_est - users as f64).abs() / users as f64 <= 0.01, "{n_est}");
+    // The model's own answer: 4.5 standard errors each (the start from idle users adds a bias
+    // of a few hundred ms of transient over 400 s, far below one SE).
+    assert!((rt - r_theory).abs() < 4.5 * se_r, "R {rt} vs {r_theory} ± {se_r}");
+    assert!((x - x_theory).abs() < 4.5 * se_x, "X {x} vs {x_theory} ± {se_x}");
+    let se_u = (chain.variance_rate(|n| f64::from(n > 0), 0.0) / duration_s).sqrt();
+    let u = svc(&r, "s").utilisation;
+    assert!((u - (1.0 - chain.pi[0])).abs() < 4.5 * se_u, "U {u} vs {} ± {se_u}", 1.0 - chain.pi[0]);
 }
 
 #[test]
