@@ -1059,21 +1059,26 @@ service_time = {{ dist = "constant", value_ms = 1 }}
 /// Leader failover's election delay, against its arithmetic. With zero latency, a follower's
 /// election timer is re-armed at each heartbeat (every h) with a wait uniform in [T, 2T); when
 /// the leader crashes at c, the first of the two followers to time out wins at once: the shard
-/// is leaderless from c to `last heartbeat + min(W₁, W₂)`, a delay within [T − h, 2T) with mean
-/// T + T/3 − h/2 (E[min of two uniforms] = 1/3; the crash falls uniformly between heartbeats).
-/// Thirty crashes of whichever replica leads, injected at phases spread over the heartbeat
-/// period; every delay within its bounds, and the mean within 4.5 SE
-/// (SD² = T²/18 + h²/12).
+/// is leaderless from c to `last heartbeat + min(W₁, W₂)`, i.e. D = T + T·M − φ with M the
+/// minimum of two uniforms on [0, 1) (density 2(1 − m)) and φ the crash's phase after the last
+/// heartbeat, uniform on [0, h). So D lies within [T − h, 2T), with mean T + T/3 − h/2 and
+/// SD² = T²/18 + h²/12. The competing law — one follower's timer decides (both drawing the same
+/// wait, or only one able to win) — has mean 3T/2 − h/2, 50 ms more, and the same bounds.
+/// 150 crashes of whichever replica leads, injected at phases spread over the heartbeat
+/// period: every delay within its bounds, the mean within 4.5 SE (26 ms, so the single-timer
+/// law, whose mean of 150 has SD 7.1 ms, would pass with probability 4·10⁻⁴), and the whole
+/// distribution by a Kolmogorov–Smirnov test (the single-timer law is 0.24 away in CDF).
 #[test]
 fn leader_failover_takes_the_election_delay_raft_predicts() {
     use faultline_sim::net::{FaultKind, Scope};
     const MS: u64 = 1_000_000;
+    const CRASHES: u64 = 150;
     let (t, h) = (300u64, 30u64);
     let text = format!(
         r#"
 [scenario]
 name = "failover"
-duration_s = 400
+duration_s = 600
 {FLAT}
 [[database]]
 name = "db"
@@ -1095,26 +1100,54 @@ service_time = {{ dist = "constant", value_ms = 0.1 }}
         })
     };
     let mut delays = Vec::new();
-    for k in 0..30u64 {
-        // Let the last failover settle and the crashed replica rejoin, then crash the leader at
-        // a phase that moves by 7 ms (against 30 ms heartbeats) each time.
-        w.run_until(w.now() + 5_000 * MS + 7 * MS * k).unwrap();
-        let old = leader(&w).expect("a leader after 5 s of calm");
+    for k in 0..CRASHES {
+        // Let the last failover settle and the crashed replica (down for 1 s) rejoin, then
+        // crash the leader at a phase that moves by 7 ms (against 30 ms heartbeats) each time:
+        // 7k mod 30 runs through every millisecond of the period once in 30 crashes.
+        w.run_until(w.now() + 2_000 * MS + 7 * MS * (k % 30)).unwrap();
+        let old = leader(&w).expect("a leader after 2 s of calm");
         let crash = w.now();
-        w.inject("leader crash", FaultKind::Outage { scope: Scope::Node(old) }, Some(3_000 * MS));
+        w.inject("leader crash", FaultKind::Outage { scope: Scope::Node(old) }, Some(1_000 * MS));
         while leader(&w).is_none_or(|n| n == old) {
             assert!(w.step().unwrap(), "the run ended without a new leader");
         }
-        let delay = (w.now() - crash) / MS;
-        assert!((t - h..2 * t).contains(&delay), "crash {k}: leaderless for {delay} ms");
-        delays.push(delay as f64);
+        let delay = (w.now() - crash) as f64 / MS as f64;
+        assert!((t - h) as f64 <= delay && delay < (2 * t) as f64, "crash {k}: leaderless for {delay} ms");
+        delays.push(delay);
     }
+    let (t, h) = (t as f64, h as f64);
     let n = delays.len() as f64;
     let mean = delays.iter().sum::<f64>() / n;
-    let theory = t as f64 * 4.0 / 3.0 - h as f64 / 2.0;
-    let se = ((t * t) as f64 / 18.0 + (h * h) as f64 / 12.0).sqrt() / n.sqrt();
-    println!("leaderless for {mean:.0} ms on average (theory {theory:.0} ± {se:.0})");
+    let theory = t * 4.0 / 3.0 - h / 2.0;
+    let se = (t * t / 18.0 + h * h / 12.0).sqrt() / n.sqrt();
+    // The CDF of D: P(D ≤ d) = (1/h) ∫₀ʰ G((d − T + φ)/T) dφ with G(m) = 1 − (1 − m)² on
+    // [0, 1] the CDF of M; with I(x) = ∫₀ˣ G (0 below 0, x − (1 − (1 − x)³)/3 on [0, 1],
+    // x − 1/3 above), it is (T/h)·[I((d − T + h)/T) − I((d − T)/T)].
+    let integral = |x: f64| {
+        if x <= 0.0 {
+            0.0
+        } else if x <= 1.0 {
+            x - (1.0 - (1.0 - x).powi(3)) / 3.0
+        } else {
+            x - 1.0 / 3.0
+        }
+    };
+    let cdf = |d: f64| t / h * (integral((d - t + h) / t) - integral((d - t) / t));
+    delays.sort_by(f64::total_cmp);
+    let ks = delays
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| f64::max((i + 1) as f64 / n - cdf(d), cdf(d) - i as f64 / n))
+        .fold(0.0, f64::max);
+    // Kolmogorov–Smirnov at the 0.1% level: D_n < 1.95/√n = 0.159 for n = 150. The phases are
+    // a lattice of 1 ms steps rather than uniform: that moves the CDF by at most
+    // 1 ms × its density (≤ 2/T) = 0.007.
+    let ks_limit = 1.95 / n.sqrt() + 0.007;
+    println!(
+        "leaderless for {mean:.0} ms on average (theory {theory:.0} ± {se:.1}); KS distance {ks:.3} (< {ks_limit:.3})"
+    );
     assert!((mean - theory).abs() < 4.5 * se, "{delays:?}");
+    assert!(ks < ks_limit, "KS distance {ks} from the first-of-two-timers law: {delays:?}");
 }
 
 /// A request mix over kinds with their own service times makes an M/G/1 queue whose service
