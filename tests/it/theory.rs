@@ -1251,8 +1251,11 @@ kinds = [
 /// starts as its leader and, with no fault, stays so. Each seed still checks who leads (a
 /// leader would serve no stale read, and the prediction would be 0). The SE of the stale fraction is
 /// computed from the indicator's autocovariance (it stays correlated for L) and the Poisson
-/// sampling of reads: about 0.009 over 600 s; checked within 4.5 SE. The staleness means
-/// (over about 400 stale stretches) within 10%.
+/// sampling of reads: about 0.009 over 600 s; checked within 4.5 SE. The staleness means are
+/// ratios over the stale reads, and their SEs come the same way (below): 0.013 versions (1.1%)
+/// and 0.55 ms (0.5%); a Monte Carlo of the write and read processes (400 runs of 595 s) gave
+/// SDs of 0.0133 and 0.54 ms. So 4.5 SE is 5% and 2.3%: a staleness clock started at the
+/// newest missed write instead of the oldest (93.4 ms, −12%) fails, and so does a lag 3% off.
 #[test]
 fn eventual_reads_are_stale_as_replication_lag_predicts() {
     let (lambda, lag_s, reads_per_s, duration) = (2.0f64, 0.2f64, 100.0f64, 600.0f64);
@@ -1307,6 +1310,8 @@ record_history = true
     let (versions, age_ms) = (lambda * lag_s / p, (lag_s - 1.0 / lambda + lag_s * (-lambda * lag_s).exp() / p) * 1e3);
     let cov_integral = 2.0 * ((-lambda * lag_s).exp() * p / lambda - lag_s * (-2.0 * lambda * lag_s).exp());
     let se = (cov_integral / duration + p * (1.0 - p) / (reads_per_s * duration)).sqrt();
+    let (se_versions, se_age_ms) = staleness_mean_ses(lambda, lag_s, reads_per_s, duration);
+    let se_age_ms = se_age_ms * 1e3;
     let mut from_follower = 0;
     for seed in 1..=4 {
         let (r, w) = run(&text, seed);
@@ -1324,7 +1329,7 @@ record_history = true
             .unwrap();
         let ratio = c.stale_reads as f64 / c.reads_ok as f64;
         println!(
-            "seed {seed}: leader in zone {leader_zone}; stale {ratio:.4} (theory {p:.4} ± {se:.4}), versions {:.3} ({versions:.3}), age {:.1} ms ({age_ms:.1})",
+            "seed {seed}: leader in zone {leader_zone}; stale {ratio:.4} (theory {p:.4} ± {se:.4}), versions {:.4} ({versions:.4} ± {se_versions:.4}), age {:.2} ms ({age_ms:.2} ± {se_age_ms:.2})",
             c.staleness_versions_mean, c.staleness_ms_mean
         );
         assert_eq!(r.requests.ok, r.requests.total, "seed {seed}: no faults, every request answered");
@@ -1334,8 +1339,52 @@ record_history = true
         }
         from_follower += 1;
         assert!((ratio - p).abs() < 4.5 * se, "seed {seed}: stale fraction {ratio} vs {p}");
-        assert!((c.staleness_versions_mean / versions - 1.0).abs() < 0.1, "seed {seed}: {c:?}");
-        assert!((c.staleness_ms_mean / age_ms - 1.0).abs() < 0.1, "seed {seed}: {c:?}");
+        assert!((c.staleness_versions_mean - versions).abs() < 4.5 * se_versions, "seed {seed}: ±{se_versions}: {c:?}");
+        assert!((c.staleness_ms_mean - age_ms).abs() < 4.5 * se_age_ms, "seed {seed}: ±{se_age_ms} ms: {c:?}");
     }
     assert!(from_follower > 0, "no seed read from a follower");
 }
+
+/// Standard errors of the two staleness means over a run of `duration` (writes Poisson at λ, a
+/// constant lag L, reads Poisson at ρ). Each mean is Σ x(tᵢ) / Σ B(tᵢ) over the reads, where
+/// B(t) = 1 when a write was acknowledged in (t − L, t] and x(t) is the number of those writes
+/// N(t), or the age of the oldest g(t) = (L − E)⁺, E the wait from t − L to the next write.
+/// By the delta method, with r the ratio, p = E[B] and σ_uv = ∫ Cov(u(0), v(τ)) dτ (zero for
+/// |τ| ≥ L: disjoint windows of a Poisson process are independent):
+/// Var ≈ (σ_xx − 2r·σ_xB + r²·σ_BB) / (p²·D) + E[(x − r·B)²] / (p²·ρ·D),
+/// the second term the Poisson sampling of the reads. For 0 ≤ s < L, splitting the two windows
+/// into their overlap and the rest: Cov(N(0), N(s)) = λ(L − s), Cov(N(0), B(±s)) = λ(L − s)e^(−λL),
+/// Cov(B(0), B(s)) = e^(−λ(L+s)) − e^(−2λL); and with a the first write after −L, density
+/// λe^(−λa), m = E[g] = L − p/λ and K(s) = ∫₀ˢ (L − a) λe^(−λa) da:
+/// E[g(0)g(s)] = K(s)·m + ∫ₛᴸ (L − a)(L − a + s) λe^(−λa) da,
+/// E[g(0)B(s)] = K(s)·p + m − K(s), E[B(0)g(s)] = (1 − e^(−λs))·m + ∫ₛᴸ (L − a + s) λe^(−λa) da.
+/// Returns (SE of the versions mean, SE of the age mean in s).
+fn staleness_mean_ses(lambda: f64, lag: f64, reads_per_s: f64, duration: f64) -> (f64, f64) {
+    // Midpoint rule: the integrands are smooth on [0, L]; 400 steps are exact to ~10⁻⁶.
+    let integrate = |f: &dyn Fn(f64) -> f64, a: f64, b: f64| {
+        let step = (b - a) / 400.0;
+        (0..400).map(|i| f(a + (i as f64 + 0.5) * step)).sum::<f64>() * step
+    };
+    let density = |a: f64| lambda * (-lambda * a).exp();
+    let e = (-lambda * lag).exp();
+    let p = 1.0 - e;
+    let sigma_bb = 2.0 * (e * p / lambda - lag * e * e);
+    let ratio_var = |r: f64, sxx: f64, sxb: f64, mean_x: f64, mean_x2: f64| {
+        (sxx - 2.0 * r * sxb + r * r * sigma_bb) / (p * p * duration)
+            + (mean_x2 - 2.0 * r * mean_x + r * r * p) / (p * p * reads_per_s * duration)
+    };
+    let ll = lambda * lag;
+    let r = ll / p;
+    let versions = ratio_var(r, lambda * lag * lag, lambda * lag * lag * e, ll, ll + ll * ll);
+    let m = lag - p / lambda;
+    let k = |s: f64| integrate(&|a| (lag - a) * density(a), 0.0, s);
+    let cov_gg = |s: f64| k(s) * m + integrate(&|a| (lag - a) * (lag - a + s) * density(a), s, lag) - m * m;
+    let cov_gb = |s: f64| k(s) * p + m - k(s) - m * p;
+    let cov_bg = |s: f64| (1.0 - (-lambda * s).exp()) * m + integrate(&|a| (lag - a + s) * density(a), s, lag) - p * m;
+    let sgg = 2.0 * integrate(&cov_gg, 0.0, lag);
+    let sgb = integrate(&|s| cov_gb(s) + cov_bg(s), 0.0, lag);
+    let mean_g2 = integrate(&|a| (lag - a).powi(2) * density(a), 0.0, lag);
+    let age = ratio_var(m / p, sgg, sgb, m, mean_g2);
+    (versions.sqrt(), age.sqrt())
+}
+
