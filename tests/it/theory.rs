@@ -600,7 +600,7 @@ end_s = 30
 
 #[test]
 fn circuit_breaker_sheds_calls_to_a_failing_dependency_and_closes_after() {
-    let head = format!("[scenario]\nname = \"breaker\"\nduration_s = 40\nwindow_ms = 5000\n{FLAT}");
+    let head = format!("[scenario]\nname = \"breaker\"\nduration_s = 40\nwindow_ms = 1000\n{FLAT}");
     let plain = head.clone() + &DEPENDENCY.replace(" BREAKER", "");
     let guarded = head + &DEPENDENCY.replace(" BREAKER", ", breaker = { failures = 5, open_ms = 1000 }");
     let (a, _) = run(&plain, 6);
@@ -620,10 +620,16 @@ fn circuit_breaker_sheds_calls_to_a_failing_dependency_and_closes_after() {
     println!("dependency errors {failed}, breaker openings {opened}");
     assert_eq!(opened, failed - 4, "one opening after 5 failures, then one per failed trial");
     assert!((18..=20).contains(&(failed - 5)), "{} trials in 20 s of 1 s openings", failed - 5);
-    // After the fault the breaker closes again: the last windows are all ok.
+    // After the fault the breaker closes again: every 1 s window from 32 s on (past the last
+    // opening, at most 1 s after 30 s, and its trial) is all ok, while every window of the
+    // fault has failures (without the breaker's fail-fast answers or with them).
     let ts = &b.timeseries;
-    for i in 7..8 {
+    assert!(ts.failed.len() >= 40, "{} windows", ts.failed.len());
+    for i in 32..ts.failed.len() {
         assert_eq!(ts.failed[i] + ts.timed_out[i], 0, "window {i} after recovery");
+    }
+    for i in 10..30 {
+        assert!(ts.failed[i] > 0, "window {i} under the fault");
     }
 }
 
