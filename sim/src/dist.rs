@@ -132,7 +132,10 @@ mod tests {
     }
 
     // With n = 200_000 samples the standard error of the mean is sd/447; the tolerances below
-    // are ≥ 4 standard errors for each distribution's standard deviation.
+    // are 4 standard errors of each distribution's exact standard deviation (6 for the
+    // heavy-tailed Pareto): uniform (b − a)/√12; log-normal mean·√(e^σ² − 1) with
+    // σ = ln 5 / 2.326 = 0.692, 0.9955e6; Pareto(3) x_m·√3/2; the empirical one a half-half
+    // mixture of U(0, 1e6) and U(1e6, 3e6), E[X²] = 2.333e12, mean 1.25e6: sd 0.878e6.
     #[test]
     fn sample_means_match_theory() {
         let n = 200_000;
@@ -141,9 +144,9 @@ mod tests {
             (Dist::Uniform { low: 1e6, high: 3e6 }, 4.0 * 0.577e6 / 447.0),
             (Dist::Exponential { mean: 1e6 }, 4.0 * 1e6 / 447.0),
             (Dist::Normal { mean: 10e6, std_dev: 1e6 }, 4.0 * 1e6 / 447.0),
-            (Dist::lognormal_from_p50_p99(1e6, 5e6), 4.0 * 0.9e6 / 447.0),
-            (Dist::Pareto { scale: 1e6, shape: 3.0 }, 6.0 * 0.87e6 / 447.0),
-            (Dist::Empirical { points: vec![(0.0, 0.0), (0.5, 1e6), (1.0, 3e6)] }, 4.0 * 0.8e6 / 447.0),
+            (Dist::lognormal_from_p50_p99(1e6, 5e6), 4.0 * 0.9955e6 / 447.0),
+            (Dist::Pareto { scale: 1e6, shape: 3.0 }, 6.0 * 0.866e6 / 447.0),
+            (Dist::Empirical { points: vec![(0.0, 0.0), (0.5, 1e6), (1.0, 3e6)] }, 4.0 * 0.878e6 / 447.0),
         ];
         for (d, tol) in cases {
             let m = mean_of(&d, n);
@@ -165,12 +168,25 @@ mod tests {
 
     #[test]
     fn samples_are_never_negative_or_huge() {
+        // A u64 cannot be negative: what must hold is that the negative half of a Normal(0, σ)
+        // clamps to 0 (not wrapping to a huge value), and that a Pareto whose mean is infinite
+        // stays under the cap.
         let mut s = Stream::new(1, "x");
         let d = Dist::Normal { mean: 0.0, std_dev: 1e6 };
         let p = Dist::Pareto { scale: 1e9, shape: 0.1 };
-        for _ in 0..10_000 {
-            let _ = d.sample(&mut s);
+        let (n, mut zeros, mut sum) = (10_000, 0, 0.0);
+        for _ in 0..n {
+            let x = d.sample(&mut s);
+            assert!(x as f64 <= 10e6, "a Normal(0, 1 ms) draw of {x} ns (10 σ)");
+            zeros += u32::from(x == 0);
+            sum += x as f64;
             assert!(p.sample(&mut s) as f64 <= MAX_SAMPLE_NS);
         }
+        // Half the draws are negative (or round to 0: P(0 ≤ X < 0.5 ns) = 2·10⁻⁷): binomial
+        // 5 000 ± 50, within 5 SD. The clamped mean is E[max(X, 0)] = σ/√(2π) = 398 942 ns,
+        // SD of one draw σ·√(1/2 − 1/(2π)) = 584 000 ns, so ± 5 840 ns over 10 000: 5 SD.
+        assert!((i64::from(zeros) - n / 2).abs() < 250, "{zeros} of {n} clamped to 0");
+        let mean = sum / n as f64;
+        assert!((mean - 1e6 / (2.0 * std::f64::consts::PI).sqrt()).abs() < 5.0 * 5_840.0, "clamped mean {mean}");
     }
 }
