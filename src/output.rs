@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use faultline_models::World;
+use faultline_models::consistency::HistOp;
 use faultline_models::world::{TraceRecord, TraceSink};
 
 /// The writer of a file being written, and the first error writing it (a trace is written
@@ -154,19 +155,24 @@ impl TraceSink for JsonlTrace {
 
 /// Writes the recorded history of every database as JSON Lines, in time order. With one
 /// database keys are its integer keys; with several they become strings `"DATABASE/KEY"` (so
-/// the histories do not mix keys).
+/// the histories do not mix keys), and each database's processes are numbered after those of
+/// the databases before it (each history numbers its own from 0: merged as they are, two
+/// databases' operations would share a process, which may have one operation pending).
 pub fn write_history(path: &str, world: &World) -> Result<Pending, String> {
     let dbs = &world.spec.databases;
     let mut lines: Vec<(u64, usize, String)> = Vec::new();
+    let mut first_process = 0;
     for (d, db) in dbs.iter().enumerate() {
-        for (i, op) in world.history(d).iter().enumerate() {
-            let mut line = op.to_json();
+        let history = world.history(d);
+        for (i, op) in history.iter().enumerate() {
+            let mut line = HistOp { process: first_process + op.process, ..*op }.to_json();
             if dbs.len() > 1 {
                 line =
                     line.replacen(&format!(r#""key":{},"#, op.key), &format!(r#""key":"{}/{}","#, db.name, op.key), 1);
             }
             lines.push((op.time, d << 40 | i, line));
         }
+        first_process += history.iter().map(|op| op.process + 1).max().unwrap_or(0);
     }
     // Merge the databases' histories by time (each is already in order).
     lines.sort_by_key(|&(t, order, _)| (t, order));

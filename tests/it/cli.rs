@@ -1113,6 +1113,76 @@ fn run_writes_a_history_that_lists_every_operation() {
     assert!(stderr(&o).contains("--history"), "{}", stderr(&o));
 }
 
+/// Two databases, two closed-loop workloads: their operations overlap in time all run long.
+const TWO_DATABASES: &str = r#"
+[scenario]
+name = "two-databases"
+duration_s = 10
+
+[[region]]
+name = "us"
+zones = ["us-a", "us-b", "us-c"]
+
+[[workload]]
+name = "users"
+zone = "us-b"
+target = "kv"
+users = 3
+think_time = { dist = "exponential", mean_ms = 100 }
+timeout_ms = 300
+keys = { count = 2 }
+mix = [{ kind = "read", weight = 1, op = "read" }, { kind = "write", weight = 1, op = "write" }]
+
+[[workload]]
+name = "users2"
+zone = "us-c"
+target = "kv2"
+users = 2
+think_time = { dist = "exponential", mean_ms = 100 }
+timeout_ms = 300
+keys = { count = 2 }
+mix = [{ kind = "read", weight = 1, op = "read" }, { kind = "write", weight = 1, op = "write" }]
+
+[[database]]
+name = "kv"
+zones = ["us-a", "us-b", "us-c"]
+shards = 1
+replicas = 3
+consistency = "strong"
+service_time = { dist = "exponential", mean_ms = 1 }
+
+[[database]]
+name = "kv2"
+zones = ["us-a", "us-b", "us-c"]
+shards = 1
+replicas = 3
+consistency = "strong"
+service_time = { dist = "exponential", mean_ms = 1 }
+"#;
+
+/// Each database's history numbers its processes from 0; merged into one file they once kept
+/// those numbers, so two databases' pending operations shared a process and `check-history`
+/// rejected the file (exit 2).
+#[test]
+fn a_history_of_two_databases_gives_each_its_own_processes_and_passes_check_history() {
+    let scenario = temp_file("two-databases", "two-databases.toml", TWO_DATABASES);
+    let path = temp_path("two-databases.jsonl");
+    let p = path.to_str().unwrap();
+    expect_code(&["run", &scenario, "--json", "--history", p], 0);
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let processes = |db: &str| -> std::collections::BTreeSet<u64> {
+        let prefix = format!("{db}/");
+        lines.iter().filter(|l| l["key"].as_str().unwrap().starts_with(&prefix)).map(|l| u(l, "process")).collect()
+    };
+    let (kv, kv2) = (processes("kv"), processes("kv2"));
+    assert!(!kv.is_empty() && !kv2.is_empty());
+    assert!(kv.is_disjoint(&kv2), "the databases share processes");
+    // Both are strong stores: linearizable, key by key.
+    let o = expect_code(&["check-history", p, "--model", "kv"], 0);
+    assert!(stdout(&o).contains("linearizable"), "{}", stdout(&o));
+}
+
 /// A check over `between_s` (lab 2's `success_rate >= 0.99` over 60–90 s): the printed test
 /// gives the span (it once passed its label, `60–90 s`, as a fault's name, and panicked with
 /// "bad check" whatever the model did), fails on the case and passes on a check that holds.
