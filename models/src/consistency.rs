@@ -14,7 +14,9 @@
 //! produced them. A write's value is not known when it is sent, so the history is assembled at
 //! the end of the run: every write the leader appended is matched to the call that sent it,
 //! whether or not the caller heard back. A write that was never appended gets a negative value
-//! no read can return.
+//! no read can return. A hedged write whose two copies were both appended is the copy whose
+//! answer the client received (else the first appended), plus one more write, `info`, for the
+//! other copy.
 //!
 //! Sessions: a closed-loop workload's user, or any other caller actor as a whole.
 
@@ -110,6 +112,44 @@ impl Recorder {
         self.steps.len()
     }
 
+    /// Attempts sent to database `db`: the invocations of its history, less the extra writes
+    /// that stand for appended hedge copies (part of an attempt, not attempts of their own).
+    pub fn attempts(&self, db: u16) -> u64 {
+        self.steps.iter().filter(|&&(_, d, _, e)| d == db && matches!(e.step, OpStep::Invoke { .. })).count() as u64
+    }
+
+    /// Index in `steps` of each write invocation of database `db` that was answered `Ok` →
+    /// the version it was answered with (the copy the client heard from).
+    fn acknowledged(&self, db: u16) -> BTreeMap<usize, u64> {
+        let mut acked = BTreeMap::new();
+        // (actor, attempt) → its latest invocation not yet completed.
+        let mut open: BTreeMap<(u32, CallId), usize> = BTreeMap::new();
+        for (s, &(actor, d, _, e)) in self.steps.iter().enumerate() {
+            if d != db {
+                continue;
+            }
+            match e.step {
+                OpStep::Invoke { op: Op::Write, .. } => {
+                    open.insert((actor, e.attempt), s);
+                }
+                // A read's invocation replaces a write's still open under the same id (its
+                // caller crashed): the write stays unanswered.
+                OpStep::Invoke { .. } => {
+                    open.remove(&(actor, e.attempt));
+                }
+                OpStep::Ok { value } => {
+                    if let Some(i) = open.remove(&(actor, e.attempt)) {
+                        acked.insert(i, value);
+                    }
+                }
+                OpStep::Failed(_) | OpStep::TimedOut => {
+                    open.remove(&(actor, e.attempt));
+                }
+            }
+        }
+        acked
+    }
+
     /// The history of database `db`: invocations and completions in the order they happened,
     /// every invocation without a completion closed by an `info` at `end`.
     pub fn history(&self, db: u16, end: Nanos) -> Vec<HistOp> {
@@ -120,15 +160,25 @@ impl Recorder {
         let mut unapplied = 0i64;
         // Invocations closed by an `info` at the end whatever happens (a hedge copy's append).
         let mut extra = Vec::new();
-        for &(actor, d, session, e) in &self.steps {
+        let acked = self.acknowledged(db);
+        for (s, &(actor, d, session, e)) in self.steps.iter().enumerate() {
             if d != db {
                 continue;
             }
             match e.step {
                 OpStep::Invoke { op, key } => {
-                    let appended = self.appends.get(&(actor, e.attempt)).map_or(&[][..], Vec::as_slice);
-                    let value = match (op, appended.first()) {
-                        (Op::Write, Some(&v)) => Some(v as i64),
+                    let mut appended = self.appends.get(&(actor, e.attempt)).map_or(&[][..], Vec::as_slice).to_vec();
+                    let value = match (op, acked.get(&s)) {
+                        // With a hedge copy appended too, the operation is the copy whose
+                        // answer the client got (the version it was told), whichever was
+                        // appended first; the other is the extra write below.
+                        (Op::Write, Some(&v)) => {
+                            if let Some(i) = appended.iter().position(|&a| a == v) {
+                                appended.remove(i);
+                            }
+                            Some(v as i64)
+                        }
+                        (Op::Write, None) if !appended.is_empty() => Some(appended.remove(0) as i64),
                         (Op::Write, None) => {
                             unapplied -= 1;
                             Some(unapplied)
@@ -144,7 +194,7 @@ impl Recorder {
                     process += 1;
                     if op == Op::Write {
                         // A hedge copy appended as well: one more write, outcome unknown.
-                        for &v in appended.iter().skip(1) {
+                        for &v in &appended {
                             extra.push(out.len());
                             let value = Some(v as i64);
                             out.push(HistOp { time: e.t, process, session, kind: HistKind::Invoke, f: op, key, value });
@@ -376,6 +426,39 @@ mod tests {
             h[0].to_json(),
             r#"{"process":0,"type":"invoke","f":"write","key":9,"value":77,"time":0,"session":4}"#
         );
+    }
+
+    /// The client is told the version of the copy that answered first; the history once
+    /// called the first copy appended the acknowledged write, so reads that missed the write
+    /// the client was told of were not counted stale.
+    #[test]
+    fn a_hedged_write_is_acknowledged_with_the_version_the_client_was_told() {
+        let mut r = Recorder::default();
+        r.step(4, 0, 4, ev(0, 2, OpStep::Invoke { op: Op::Write, key: 9 }));
+        // Both copies are appended, the attempt's first; the hedge copy (call 3) answers.
+        r.append(4, 2, 10);
+        r.append(4, 3, 20);
+        r.step(4, 0, 4, ev(5, 2, OpStep::Ok { value: 20 }));
+        // Another session then reads the first copy's version: older than the acknowledged one.
+        r.step(5, 0, 5, ev(6, 2, OpStep::Invoke { op: Op::Read, key: 9 }));
+        r.step(5, 0, 5, ev(7, 2, OpStep::Ok { value: 10 }));
+        let h = r.history(0, 100);
+        let lines: Vec<(u64, HistKind, Option<i64>)> = h.iter().map(|o| (o.process, o.kind, o.value)).collect();
+        assert_eq!(
+            lines,
+            vec![
+                (0, HistKind::Invoke, Some(20)),
+                // The other copy: a write that may or may not have taken effect.
+                (1, HistKind::Invoke, Some(10)),
+                (0, HistKind::Ok, Some(20)),
+                (2, HistKind::Invoke, None),
+                (2, HistKind::Ok, Some(10)),
+                (1, HistKind::Info, Some(10)),
+            ]
+        );
+        assert_eq!(check_reads(&h).stale_reads, 1);
+        // Two attempts, the write and the read, though the history invokes three operations.
+        assert_eq!(r.attempts(0), 2);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use faultline_sim::time::{to_ms, to_s};
 use serde::{Deserialize, Serialize};
 
-use crate::consistency::{HistKind, check_reads};
+use crate::consistency::check_reads;
 use crate::metrics::{LatencyHist, TimeSeries};
 use crate::series::*;
 use crate::world::{Component, World};
@@ -366,7 +366,7 @@ pub struct DatabaseSeries {
 /// What the checks found in a database's recorded history (see `models::consistency`).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ConsistencyReport {
-    /// Operations recorded (each attempt a client sent).
+    /// Operations recorded: each attempt a client sent (a hedge copy is part of its attempt).
     pub operations: u64,
     pub reads_ok: u64,
     pub writes_ok: u64,
@@ -861,7 +861,7 @@ fn consistency(world: &World, db: usize) -> ConsistencyReport {
     let lin = crate::consistency::linearizability(&history, LINEARIZABILITY_STEPS);
     let stale = f.stale_reads.max(1) as f64;
     ConsistencyReport {
-        operations: history.iter().filter(|o| o.kind == HistKind::Invoke).count() as u64,
+        operations: world.recorded_attempts(db),
         reads_ok: f.reads_ok,
         writes_ok: f.writes_ok,
         stale_reads: f.stale_reads,

@@ -654,6 +654,15 @@ impl World {
         }
     }
 
+    /// Attempts sent to database `db` while it recorded (0 unless it records): its history's
+    /// operations, less the extra writes that stand for appended hedge copies.
+    pub fn recorded_attempts(&self, db: usize) -> u64 {
+        match &self.recording {
+            Some(r) if self.spec.databases[db].record_history => r.rec.attempts(db as u16),
+            _ => 0,
+        }
+    }
+
     /// Time from the last heal until the replicas of every shard of `db` agreed again (`None`:
     /// no heal, not recorded, or not converged by the end of the run).
     pub fn convergence(&self, db: usize) -> Option<Nanos> {

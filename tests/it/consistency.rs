@@ -159,3 +159,62 @@ fn a_history_beyond_its_budget_stops_the_run_as_inconclusive() {
         other => panic!("expected the history budget to run out, got {:?}", other.map(|r| r.0.events)),
     }
 }
+
+/// Three users whose writes are hedged after 3 ms: most attempts send a second copy, and
+/// often both are appended.
+const HEDGED: &str = r#"
+[scenario]
+name = "hedged-writes"
+duration_s = 10
+
+[[region]]
+name = "us"
+zones = ["us-a", "us-b", "us-c"]
+
+[[workload]]
+name = "users"
+zone = "us-b"
+target = "kv"
+users = 3
+think_time = { dist = "exponential", mean_ms = 100 }
+timeout_ms = 300
+hedge_after_ms = 3
+keys = { count = 2 }
+mix = [{ kind = "read", weight = 1, op = "read" }, { kind = "write", weight = 1, op = "write" }]
+
+[[database]]
+name = "kv"
+zones = ["us-a", "us-b", "us-c"]
+shards = 1
+replicas = 3
+consistency = "strong"
+service_time = { dist = "exponential", mean_ms = 1 }
+record_history = true
+
+[[variant]]
+name = "strong"
+
+[[variant]]
+name = "eventual"
+set = { "database.kv.consistency" = "eventual", "database.kv.replication_lag" = { dist = "exponential", mean_ms = 100 } }
+"#;
+
+/// `operations` counts attempts, as documented: a hedge copy is part of its attempt, though
+/// the history has an extra (`info`) write for a copy that was appended too. It once counted
+/// the history's invocations, hedge copies included.
+#[test]
+fn a_hedged_attempt_is_one_operation() {
+    let sc = Scenario::parse(&Source { file: "hedged-writes.toml".into(), text: HEDGED.into() }).unwrap();
+    for variant in ["strong", "eventual"] {
+        let (report, world) = runner::run(&sc.variant(Some(variant)).unwrap(), 1, None).unwrap();
+        let (c, w) = (consistency(&report), &report.workloads[0]);
+        assert!(w.hedges > 0, "{variant}: {w:?}");
+        assert_eq!(c.operations, w.attempts, "{variant}");
+        let h = world.history(0);
+        let invoked = h.iter().filter(|o| o.kind == HistKind::Invoke).count() as u64;
+        assert!(invoked > c.operations, "{variant}: no hedge copy was appended too ({invoked} invocations)");
+        if variant == "strong" {
+            assert_eq!((c.stale_reads, c.linearizable), (0, Some(true)), "{variant}: {c:?}");
+        }
+    }
+}
