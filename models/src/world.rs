@@ -161,12 +161,27 @@ struct Recording {
 struct Convergence {
     /// When the last fault healed (`None`: no heal yet, or a fault is active again).
     healed_at: Option<Nanos>,
-    /// Per shard: `(index, term)` of the last entry of the highest-term leader, taken the
-    /// first time one is seen after the heal (and again if a later leader discarded it);
-    /// every replica must have applied it.
+    /// Per shard: `(index, term)` of the last entry of the highest-term leader, taken at the
+    /// heal (or, with no leader then, the first time one is seen after it; again if a later
+    /// leader discarded it); every replica must have applied it.
     target: Vec<Option<(u64, u32)>>,
     /// Time from the heal until every shard agreed.
     took: Option<Nanos>,
+}
+
+impl Convergence {
+    /// Notes the time since the heal if every shard's replicas agree now (and had not yet).
+    fn check(&mut self, now: Nanos, shards: &[Vec<u32>], actors: &[Actor], actor_node: &[NodeId], net: &Net) {
+        if let (Some(healed), None) = (self.healed_at, self.took) {
+            let mut all = true;
+            for (shard, ids) in shards.iter().enumerate() {
+                all &= shard_agrees(actors, actor_node, net, ids, &mut self.target[shard]);
+            }
+            if all {
+                self.took = Some(now - healed);
+            }
+        }
+    }
 }
 
 /// Events between checks of the memory budgets: a history or the held requests overshoot
@@ -571,16 +586,7 @@ impl World {
             r.rec.append(from.0, call, v);
         }
         if let Some((db, _)) = r.replica_of[src as usize] {
-            let c = &mut r.converge[db as usize];
-            if let (Some(healed), None) = (c.healed_at, c.took) {
-                let mut all = true;
-                for (shard, ids) in r.shards[db as usize].iter().enumerate() {
-                    all &= shard_agrees(&self.actors, &self.actor_node, &self.net, ids, &mut c.target[shard]);
-                }
-                if all {
-                    c.took = Some(now - healed);
-                }
-            }
+            r.converge[db as usize].check(now, &r.shards[db as usize], &self.actors, &self.actor_node, &self.net);
         }
     }
 
@@ -1004,12 +1010,6 @@ impl World {
         } else {
             self.net.deactivate(i as u32)
         };
-        if let Some(r) = &mut self.recording {
-            let healed = self.net.active().next().is_none();
-            for c in &mut r.converge {
-                *c = Convergence { healed_at: healed.then_some(now), target: vec![None; c.target.len()], took: None };
-            }
-        }
         let name = f.name.clone();
         self.trace_event(if start { "fault-start" } else { "fault-end" }, u32::MAX, u32::MAX, |_| name);
         for node in transitions.went_down {
@@ -1033,6 +1033,18 @@ impl World {
             for k in 0..self.on_node[node.0 as usize].len() {
                 let id = self.on_node[node.0 as usize][k];
                 self.boot(id);
+            }
+        }
+        // After the restarts, so that the heal's world is whole: the convergence target is what
+        // the leaders hold at the heal, and replicas that already agree took no time (checked
+        // only after replica events, the time to the next one was reported).
+        if let Some(r) = &mut self.recording {
+            let healed = self.net.active().next().is_none();
+            for (d, c) in r.converge.iter_mut().enumerate() {
+                *c = Convergence { healed_at: healed.then_some(now), target: vec![None; c.target.len()], took: None };
+                if self.spec.databases[d].record_history {
+                    c.check(now, &r.shards[d], &self.actors, &self.actor_node, &self.net);
+                }
             }
         }
     }

@@ -218,3 +218,63 @@ fn a_hedged_attempt_is_one_operation() {
         }
     }
 }
+
+/// Writes stop at 2 s; from 3 s to 4 s only the clients' zone is cut off, so the replicas
+/// agree throughout.
+const IN_SYNC_AT_THE_HEAL: &str = r#"
+[scenario]
+name = "in-sync-at-the-heal"
+duration_s = 10
+
+[[region]]
+name = "us"
+zones = ["us-a", "us-b", "us-c", "us-d"]
+
+[[workload]]
+name = "users"
+zone = "us-d"
+target = "kv"
+stop_s = 2
+users = 3
+think_time = { dist = "exponential", mean_ms = 100 }
+timeout_ms = 300
+keys = { count = 2 }
+mix = [{ kind = "read", weight = 1, op = "read" }, { kind = "write", weight = 1, op = "write" }]
+
+[[database]]
+name = "kv"
+zones = ["us-a", "us-b", "us-c"]
+shards = 1
+replicas = 3
+consistency = "strong"
+election_timeout_ms = 300
+heartbeat_interval_ms = 30
+service_time = { dist = "exponential", mean_ms = 1 }
+record_history = true
+
+[[variant]]
+name = "strong"
+
+[[variant]]
+name = "eventual"
+set = { "database.kv.consistency" = "eventual", "database.kv.replication_lag" = { dist = "exponential", mean_ms = 100 } }
+
+[[fault]]
+name = "clients cut off"
+kind = "partition"
+from = ["us-d"]
+to = ["us-a", "us-b", "us-c"]
+start_s = 3
+end_s = 4
+"#;
+
+/// Replicas that agree at the heal converged in no time. Agreement was checked only after a
+/// replica event, so the time to the next one (a heartbeat, an election timer) was reported.
+#[test]
+fn replicas_that_agree_at_the_heal_converge_in_zero_ms() {
+    let sc = Scenario::parse(&Source { file: "in-sync.toml".into(), text: IN_SYNC_AT_THE_HEAL.into() }).unwrap();
+    for variant in ["strong", "eventual"] {
+        let (report, _) = runner::run(&sc.variant(Some(variant)).unwrap(), 1, None).unwrap();
+        assert_eq!(consistency(&report).convergence_ms, Some(0.0), "{variant}");
+    }
+}
