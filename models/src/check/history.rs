@@ -109,12 +109,13 @@ impl Func {
     }
 }
 
-/// The `value` of an event: `null`, an integer, or `[from, to]`.
+/// The `value` of an event: `null`, an integer, or `[from, to]` (`from` may be `null`: a cas
+/// that expects the initial, never-written value, as Knossos's cas register allows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Value {
     Null,
     Int(i64),
-    Pair(i64, i64),
+    Pair(Option<i64>, i64),
 }
 
 impl Serialize for Value {
@@ -122,7 +123,7 @@ impl Serialize for Value {
         match *self {
             Value::Null => s.serialize_unit(),
             Value::Int(i) => s.serialize_i64(i),
-            Value::Pair(a, b) => [a, b].serialize(s),
+            Value::Pair(a, b) => (a, b).serialize(s),
         }
     }
 }
@@ -170,13 +171,13 @@ impl<'de> Deserialize<'de> for Value {
                 Err(not_an_integer(v, "null, an integer or [from, to]"))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-                let pair_msg = "a cas value is a pair of integers [from, to]";
-                let from: Int = seq.next_element()?.ok_or_else(|| de::Error::custom(pair_msg))?;
+                let pair_msg = "a cas value is a pair [from, to]: from null or an integer, to an integer";
+                let from: Option<Int> = seq.next_element()?.ok_or_else(|| de::Error::custom(pair_msg))?;
                 let to: Int = seq.next_element()?.ok_or_else(|| de::Error::custom(pair_msg))?;
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {
                     return Err(de::Error::custom(pair_msg));
                 }
-                Ok(Value::Pair(from.0, to.0))
+                Ok(Value::Pair(from.map(|f| f.0), to.0))
             }
         }
         d.deserialize_any(V)
@@ -257,8 +258,9 @@ pub enum OpKind {
     /// The value read (`None`: the initial, never-written value). Meaningful only when `ok`.
     Read(Option<i64>),
     Write(i64),
+    /// `from: None` expects the initial, never-written value.
     Cas {
-        from: i64,
+        from: Option<i64>,
         to: i64,
     },
 }
@@ -294,7 +296,7 @@ impl Op {
             OpKind::Read(v) if self.status == OpStatus::Ok => format!("read {}", show(v)),
             OpKind::Read(_) => "read".to_owned(),
             OpKind::Write(v) => format!("write {v}"),
-            OpKind::Cas { from, to } => format!("cas {from}→{to}"),
+            OpKind::Cas { from, to } => format!("cas {}→{to}", show(from)),
         }
     }
 
@@ -624,8 +626,9 @@ impl HistoryBuilder {
                 return Err(mismatch(
                     Field::Value,
                     format!(
-                        "this completion's value {} differs from the cas [{from}, {to}] invoked at line {inv}",
-                        value_text(v)
+                        "this completion's value {} differs from the cas [{}, {to}] invoked at line {inv}",
+                        value_text(v),
+                        show(from)
                     ),
                 ));
             }
@@ -655,7 +658,7 @@ fn value_text(v: Value) -> String {
     match v {
         Value::Null => "null".to_owned(),
         Value::Int(i) => i.to_string(),
-        Value::Pair(a, b) => format!("[{a}, {b}]"),
+        Value::Pair(a, b) => format!("[{}, {b}]", show(a)),
     }
 }
 

@@ -107,14 +107,14 @@ impl Sub {
             let step = match (op.kind, op.status) {
                 (OpKind::Read(v), OpStatus::Ok) => Some(Step::Read(v.map_or(0, &mut id))),
                 (OpKind::Write(v), OpStatus::Ok) => Some(Step::Write(id(v))),
-                (OpKind::Cas { from, to }, OpStatus::Ok) => Some(Step::CasOk(id(from), id(to))),
-                (OpKind::Cas { from, .. }, OpStatus::Fail) => Some(Step::CasFail(id(from))),
+                (OpKind::Cas { from, to }, OpStatus::Ok) => Some(Step::CasOk(from.map_or(0, &mut id), id(to))),
+                (OpKind::Cas { from, .. }, OpStatus::Fail) => Some(Step::CasFail(from.map_or(0, &mut id))),
                 (OpKind::Write(v), OpStatus::Info) => {
                     info_kind.push((NONE, id(v)));
                     None
                 }
                 (OpKind::Cas { from, to }, OpStatus::Info) => {
-                    info_kind.push((id(from), id(to)));
+                    info_kind.push((from.map_or(0, &mut id), id(to)));
                     None
                 }
                 // No effect and no observation.

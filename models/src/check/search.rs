@@ -753,7 +753,9 @@ impl<'s> Search<'s> {
                         Some(l) if l < stuck.invoke_line => "completed before it was invoked",
                         _ => "had to take effect before it",
                     };
-                    format!("{needs}it returns the initial value, but {by} {when}")
+                    // A read returns the initial value; a cas (from `null`) needs it.
+                    let what = if needs.is_empty() { "it returns" } else { "it needs" };
+                    format!("{what} the initial value, but {by} {when}")
                 } else if writers.is_empty() {
                     format!("{needs}no write of {} is concurrent with it or precedes it unlinearized", show(want))
                 } else {

@@ -120,7 +120,9 @@ pub(super) fn explain_stale(sub: &Sub, history: &History, st: Stale, key: Option
     let x = sub.steps[st.fence as usize].writes().expect("a fence writes");
     let state = sub.values[x as usize];
     let reason = if v == 0 {
-        format!("{needs}it returns the initial value, but {} completed before it was invoked", fence.op)
+        // A read returns the initial value; a cas (from `null`) needs it.
+        let what = if needs.is_empty() { "it returns" } else { "it needs" };
+        format!("{what} the initial value, but {} completed before it was invoked", fence.op)
     } else {
         format!(
             "{needs}every write of {want} completed before {} was invoked (the last: {}), and {} completed before \

@@ -157,7 +157,7 @@ impl Gen<'_> {
             (Call::Read, EventType::Ok) => (Func::Read, Some(result.flatten().map_or(Value::Null, Value::Int))),
             (Call::Read, _) => (Func::Read, Some(Value::Null)),
             (Call::Write(v), _) => (Func::Write, Some(Value::Int(v))),
-            (Call::Cas(a, b), _) => (Func::Cas, Some(Value::Pair(a, b))),
+            (Call::Cas(a, b), _) => (Func::Cas, Some(Value::Pair(Some(a), b))),
         };
         self.time += 1;
         let ev = Event {

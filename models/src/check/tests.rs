@@ -48,7 +48,7 @@ fn event(line: &str) -> Event {
         } else if tok == "_" {
             value = Some(Value::Null);
         } else if let Some((a, b)) = tok.split_once('>') {
-            value = Some(Value::Pair(a.parse().unwrap(), b.parse().unwrap()));
+            value = Some(Value::Pair((a != "_").then(|| a.parse().unwrap()), b.parse().unwrap()));
         } else {
             value = Some(Value::Int(tok.parse().unwrap()));
         }
@@ -101,7 +101,7 @@ fn events_pair_into_operations_with_their_lines() {
     assert_eq!(lines, [(1, Some(4)), (2, Some(5)), (6, Some(7)), (8, None)]);
     assert_eq!(h.ops[0].kind, OpKind::Write(3));
     assert_eq!(h.ops[1].kind, OpKind::Read(Some(3)));
-    assert_eq!((h.ops[2].kind, h.ops[2].status), (OpKind::Cas { from: 4, to: 5 }, OpStatus::Fail));
+    assert_eq!((h.ops[2].kind, h.ops[2].status), (OpKind::Cas { from: Some(4), to: 5 }, OpStatus::Fail));
     assert_eq!(h.ops[3].status, OpStatus::Info, "an invocation without completion is info");
     assert_eq!(check(&h, &Budget::default()).verdict, Verdict::Linearizable);
 }
@@ -191,7 +191,14 @@ fn malformed_lines_are_rejected_with_their_position() {
             Model::Register,
             1,
             "[1, 2, 3]",
-            "pair of integers",
+            "a cas value is a pair [from, to]",
+        ),
+        (
+            r#"{"process": 1, "type": "invoke", "f": "cas", "value": [1, null]}"#.into(),
+            Model::Register,
+            1,
+            "[1, null]",
+            "invalid type: null, expected an integer",
         ),
         (
             r#"{"process": 1, "type": "invoke", "f": "write", "value": 99999999999999999999}"#.into(),
@@ -683,6 +690,48 @@ fn cas_succeeds_only_on_its_from_value() {
     );
 }
 
+/// A cas from `null` expects the initial, never-written value (Knossos's cas register allows it;
+/// it was refused as bad input).
+#[test]
+fn a_cas_from_null_expects_the_initial_value() {
+    let h = parse(br#"{"process": 1, "type": "invoke", "f": "cas", "value": [null, 1]}"#, Model::Register).unwrap();
+    assert_eq!(h.ops[0].kind, OpKind::Cas { from: None, to: 1 });
+    assert_eq!(super::history::Value::Pair(None, 1), event("1 invoke cas _>1").value.unwrap());
+    assert!(serde_json::to_string(&event("1 invoke cas _>1")).unwrap().contains("[null,1]"));
+    assert_linearizable(
+        "1 invoke cas _>1
+         1 ok cas _>1
+         2 invoke r
+         2 ok r 1",
+    );
+    // After a completed write, the initial value is gone: the cas cannot succeed…
+    let m = assert_violation(
+        "1 invoke w 5
+         1 ok w 5
+         2 invoke cas _>1
+         2 ok cas _>1",
+    );
+    assert!(
+        m.contains("cas null→1 by p2 (line 4, invoked at line 3) cannot be placed: it needs the initial value, but"),
+        "{m}"
+    );
+    // …nor fail on a fresh register, where it must have seen the initial value.
+    let m = assert_violation(
+        "1 invoke cas _>1
+         1 fail cas _>1",
+    );
+    assert!(m.contains("it saw a value other than null"), "{m}");
+    // Concurrent with the write, it may have gone first.
+    assert_linearizable(
+        "1 invoke w 5
+         2 invoke cas _>1
+         2 ok cas _>1
+         1 ok w 5
+         3 invoke r
+         3 ok r 5",
+    );
+}
+
 #[test]
 fn a_failed_cas_saw_a_different_value() {
     // Sequentially after write 1, a cas from 1 cannot fail…
@@ -922,8 +971,8 @@ fn brute_force(h: &History) -> bool {
             let next = match (ops[i].kind, ops[i].status) {
                 (OpKind::Read(v), _) => (state == v).then_some(state),
                 (OpKind::Write(v), _) => Some(Some(v)),
-                (OpKind::Cas { from, .. }, OpStatus::Fail) => (state != Some(from)).then_some(state),
-                (OpKind::Cas { from, to }, _) => (state == Some(from)).then_some(Some(to)),
+                (OpKind::Cas { from, .. }, OpStatus::Fail) => (state != from).then_some(state),
+                (OpKind::Cas { from, to }, _) => (state == from).then_some(Some(to)),
             };
             if let Some(s) = next {
                 done[i] = true;
@@ -956,7 +1005,11 @@ fn random_small(seed: u64, n: usize, procs: usize, values: u64) -> History {
                 let (f, value) = match rng.below(3) {
                     0 => (Func::Read, None),
                     1 => (Func::Write, Some(Value::Int(v(&mut rng)))),
-                    _ => (Func::Cas, Some(Value::Pair(v(&mut rng), v(&mut rng)))),
+                    // Some cas ops from the initial `null` (0 stands for it).
+                    _ => {
+                        let from = Some(rng.below(values + 1) as i64).filter(|&x| x > 0);
+                        (Func::Cas, Some(Value::Pair(from, v(&mut rng))))
+                    }
                 };
                 pending[p] = Some(f);
                 pend_val[p] = value;
