@@ -69,6 +69,30 @@ fn shards_merged_equal_one_unsharded_sweep() {
     assert_eq!(merged, whole);
 }
 
+/// The report's per-window means are summed in seed order, not in the order records are read:
+/// `report` on shards, in any order, writes the files `sweep --report` does, byte for byte.
+#[test]
+fn a_report_of_shards_in_any_order_is_the_unsharded_sweeps_report() {
+    let whole = tmp("report-whole");
+    let (code, _, _) = faultline(&["sweep", "circuit-breaker", "--seeds", "1..10", "--report", &whole]);
+    assert_eq!(code, 0);
+    let shards: Vec<String> = (1..=3).map(|k| tmp(&format!("report-shard{k}.jsonl"))).collect();
+    for (k, out) in shards.iter().enumerate() {
+        let shard = format!("{}/3", k + 1);
+        let (code, _, _) =
+            faultline(&["sweep", "circuit-breaker", "--seeds", "1..10", "--shard", &shard, "--out", out]);
+        assert_eq!(code, 0);
+    }
+    let merged = tmp("report-merged");
+    let (code, _, _) = faultline(&["report", &shards[2], &shards[0], &shards[1], "--out", &merged]);
+    assert_eq!(code, 0);
+    let files = ["index.html", "latency-cdf.csv", "p99-over-time.csv", "error-rate-over-time.csv", "anomalies.csv"];
+    for file in files.iter().chain(&["paired-differences.csv"]) {
+        let read = |dir: &str| std::fs::read_to_string(std::path::Path::new(dir).join(file)).unwrap();
+        assert!(read(&whole) == read(&merged), "{file} differs");
+    }
+}
+
 #[test]
 fn an_interrupted_sweep_resumes_without_redoing_or_losing_seeds() {
     let out = tmp("resume.jsonl");
