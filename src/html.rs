@@ -402,14 +402,23 @@ fn anomalies(report: &SweepReport) -> Result<Chart, String> {
     let bar_px = (W - 84) as f64 / groups as f64 * bar;
     let widest = counts.values().map(|n| n.to_string().len()).max().unwrap_or(1);
     let upright = bar_px < widest as f64 * 7.0 + 2.0;
+    // Kind names wider than their group (`charge_without_order` beside `double_charge`) ran
+    // into each other: they are turned upright, under a taller chart.
+    let longest = kinds.iter().map(|k| k.chars().count()).max().unwrap_or(0) as f64 * 6.0;
+    let turned = longest > (W - 84) as f64 / groups as f64 - 4.0;
+    let label_area = if turned { longest as u32 + 36 } else { 44 };
+    // Drawn by hand: the mesh centres its labels on the tick whatever the style says, which
+    // puts half of an upright label inside the plot.
+    let turned_style = TextStyle::from(("sans-serif", 12).into_font().transform(FontTransform::Rotate270))
+        .pos(Pos::new(HPos::Right, VPos::Center));
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (W, H + label_area - 44)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(TITLE, ("sans-serif", 18))
             .margin(12)
-            .x_label_area_size(44)
+            .x_label_area_size(label_area)
             .y_label_area_size(60)
             .build_cartesian_2d(-0.5f64..groups as f64 - 0.5, (base..y_max).log_scale())
             .map_err(draw_err)?;
@@ -419,7 +428,8 @@ fn anomalies(report: &SweepReport) -> Result<Chart, String> {
             .disable_x_mesh()
             .x_labels(groups)
             .x_label_formatter(&|x| {
-                names.get(x.round() as usize).filter(|_| (x - x.round()).abs() < 1e-9).cloned().unwrap_or_default()
+                let name = names.get(x.round() as usize).filter(|_| (x - x.round()).abs() < 1e-9);
+                name.filter(|_| !turned).cloned().unwrap_or_default()
             })
             // Counts are whole: ticks below one anomaly have no label.
             .y_label_formatter(&|y| if *y >= 1.0 { format!("{}", y.round() as u64) } else { String::new() })
@@ -427,6 +437,12 @@ fn anomalies(report: &SweepReport) -> Result<Chart, String> {
             .y_desc("count (anomalies, all seeds), log scale")
             .draw()
             .map_err(draw_err)?;
+        if turned {
+            for (ki, kind) in kinds.iter().enumerate() {
+                let (x, y) = chart.backend_coord(&(ki as f64, base));
+                root.draw(&Text::new(kind.clone(), (x, y + 8), turned_style.clone())).map_err(draw_err)?;
+            }
+        }
         let text = if upright {
             TextStyle::from(("sans-serif", 11).into_font().transform(FontTransform::Rotate270))
                 .pos(Pos::new(HPos::Left, VPos::Center))
@@ -1017,6 +1033,28 @@ mod tests {
             assert!(labels.iter().any(|l| l == n), "no count {n} in {labels:?}");
         }
         assert!(!labels.iter().any(|l| l.ends_with(".0")), "{labels:?}");
+    }
+
+    /// Kind names wider than their group ran into each other: they stand upright, each wholly
+    /// below the plot (the mesh centred them on the axis), under a taller chart.
+    #[test]
+    fn long_anomaly_kinds_stand_upright_below_the_plot() {
+        let mut r = rec("a", 1);
+        let kinds = ["charge_without_order", "double_charge", "orphaned_side_effect", "told_ok_but_not_completed"];
+        r.anomalies = kinds.iter().enumerate().map(|(i, k)| (k.to_string(), i as u64)).collect();
+        r.anomalies.extend((0..6).map(|i| (format!("another_long_kind_{i}"), 1)));
+        let page = files(&[r]);
+        let chart = svg(&page, "anomalies");
+        let axis_y = texts(chart).iter().filter(|t| t.2 == "1").map(|t| t.1).fold(0.0, f64::max);
+        for k in kinds {
+            let is =
+                |t: &&str| t.split_once('>').is_some_and(|(_, rest)| rest.split("</text>").next().unwrap().trim() == k);
+            let tag = chart.split("<text").find(is).expect(k);
+            assert!(tag.contains("text-anchor=\"end\"") && tag.contains("rotate(270"), "{tag}");
+            let (_, y, _) = texts(chart).into_iter().find(|t| t.2 == k).unwrap();
+            assert!(y > axis_y, "{k} at {y}, the plot's foot near {axis_y}");
+        }
+        assert!(chart.contains(&format!("height=\"{}\"", super::H + 25 * 6 + 36 - 44)), "taller for the names");
     }
 
     #[test]
