@@ -392,7 +392,9 @@ fn apply_variant(src: &Source, set: &toml::Table) -> Result<WorldSpec, String> {
     let patched = Source { file: src.file.clone(), text };
     parse_file(&patched).map(|(_, spec)| spec).map_err(|e| {
         let msgs: Vec<String> = e.errors.iter().map(|e| e.message.clone()).collect();
-        format!("after applying `set`: {}", msgs.join("; "))
+        // The patched text has no place in the file to point at: name what was set instead.
+        let paths: Vec<String> = set.keys().map(|p| format!("`{p}`")).collect();
+        format!("after applying `set` ({}): {}", paths.join(", "), msgs.join("; "))
     })
 }
 
@@ -407,6 +409,11 @@ fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(),
     let mut i = 0;
     while i < parts.len() - 1 {
         let key = parts[i];
+        // An index into an array the file does not have: a table `{"0": …}` made here would
+        // only fail later as "expected a sequence", naming neither.
+        if !cur.contains_key(key) && parts[i + 1].parse::<usize>().is_ok() {
+            return Err(format!("the scenario has no `{key}`, so no index {}", parts[i + 1]));
+        }
         let entry = cur.entry(key.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         match entry {
             toml::Value::Table(t) => {
