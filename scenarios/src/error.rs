@@ -65,13 +65,20 @@ impl ScenarioError {
     }
 }
 
-/// Every mistake found in one file (validation keeps going after the first where it can).
+/// Every mistake found in one file (validation keeps going after the first where it can). As
+/// text, each one's one-line form: a property test's `?` or `unwrap` shows this, and "1 error
+/// in FILE" said nothing.
 #[derive(Debug, Error, Diagnostic)]
-#[error("{} in {file}", if errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", errors.len()) })]
+#[error("{}", summary(file, errors))]
 pub struct ScenarioErrors {
     pub file: String,
     #[related]
     pub errors: Vec<ScenarioError>,
+}
+
+fn summary(file: &str, errors: &[ScenarioError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ScenarioError::one_line).collect();
+    format!("{} in {file}: {}", crate::count(errors.len(), "error"), lines.join("; "))
 }
 
 impl From<ScenarioError> for ScenarioErrors {
@@ -138,6 +145,12 @@ mod tests {
         assert_eq!(line_col(t, x), (2, 6));
         let e = ScenarioError::new("f.toml", t, Some(x..x + 1), "bad");
         assert_eq!(e.one_line(), "f.toml:2:6: bad");
+        // As text, every error says what and where (it was only "1 error in f.toml").
+        let two = ScenarioErrors {
+            file: "f.toml".into(),
+            errors: vec![e, ScenarioError::new("f.toml", t, Some(0..1), "worse")],
+        };
+        assert_eq!(two.to_string(), "2 errors in f.toml: f.toml:2:6: bad; f.toml:1:1: worse");
     }
 
     #[test]

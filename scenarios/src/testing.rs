@@ -29,14 +29,22 @@ use crate::fault_names;
 use crate::schema::ScenarioFile;
 use crate::{Scenario, ScenarioErrors, Source, catalog, runner};
 
-/// One `[[fault]]` of the scenario format: its kind's fields, and when.
-#[derive(Clone, Debug, PartialEq)]
+/// One `[[fault]]` of the scenario format: its kind's fields, and when. Printed (`{:?}`, as
+/// proptest prints a failing case) as the inline TOML table it stands for.
+#[derive(Clone, PartialEq)]
 pub struct Fault {
     /// The table without `start_s`, `end_s` and `duration_s` (`kind`, `name`, targets, …).
     pub table: toml::Table,
     pub start_s: f64,
     /// `None`: never heals.
     pub duration_s: Option<f64>,
+}
+
+impl std::fmt::Debug for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `toml::Table`'s own Debug is `String("…")` and `Array([…])`: 20 lines per fault.
+        write!(f, "{}", toml::Value::Table(self.to_table()))
+    }
 }
 
 impl Fault {
@@ -87,29 +95,42 @@ impl Targets {
             t.regions.push(r.name.get_ref().clone());
             t.zones.extend(r.zones.iter().map(|z| z.get_ref().clone()));
         }
-        let c = sc.variant(None).expect("the first variant exists");
-        let spec = &c.spec;
+        // Targets every variant has: a fault timeline is checked against each of them, so a
+        // crash of `api/2` drawn from a variant with three instances failed one with two.
+        let mut all = sc.variants.iter().filter_map(|v| sc.variant(Some(&v.name)).ok()).map(|c| Self::nodes_of(c.spec));
+        let (mut servers, mut crashable, mut caches) = all.next().unwrap_or_default();
+        for (s, n, c) in all {
+            servers.retain(|x| s.contains(x));
+            crashable.retain(|x| n.contains(x));
+            caches.retain(|x| c.contains(x));
+        }
+        (t.servers, t.crashable, t.caches) = (servers, crashable, caches);
+        t
+    }
+
+    /// A compiled variant's servers, crashable nodes and caches, in declaration order.
+    fn nodes_of(spec: &faultline_models::WorldSpec) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let (mut servers, mut crashable) = (Vec::new(), Vec::new());
         let node = |n: NodeId| spec.topology.nodes[n.0 as usize].name.clone();
         for s in &spec.services {
-            t.servers.push(s.name.clone());
-            t.crashable.extend(s.nodes.iter().map(|&n| node(n)));
+            servers.push(s.name.clone());
+            crashable.extend(s.nodes.iter().map(|&n| node(n)));
         }
         for d in &spec.databases {
-            t.servers.push(d.name.clone());
-            t.crashable.extend(d.nodes.iter().flatten().map(|&n| node(n)));
+            servers.push(d.name.clone());
+            crashable.extend(d.nodes.iter().flatten().map(|&n| node(n)));
         }
         for w in &spec.workflows {
-            t.crashable.push(node(w.node));
+            crashable.push(node(w.node));
             for step in &w.steps {
-                t.servers.push(node(step.node));
-                t.crashable.push(node(step.node));
+                servers.push(node(step.node));
+                crashable.push(node(step.node));
             }
         }
-        t.crashable.extend(spec.balancers.iter().map(|b| node(b.node)));
-        t.crashable.extend(spec.caches.iter().map(|c| node(c.node)));
-        t.crashable.extend(spec.queues.iter().map(|q| node(q.node)));
-        t.caches = spec.caches.iter().map(|c| c.name.clone()).collect();
-        t
+        crashable.extend(spec.balancers.iter().map(|b| node(b.node)));
+        crashable.extend(spec.caches.iter().map(|c| node(c.node)));
+        crashable.extend(spec.queues.iter().map(|q| node(q.node)));
+        (servers, crashable, spec.caches.iter().map(|c| c.name.clone()).collect())
     }
 }
 
@@ -396,6 +417,38 @@ mod tests {
             assert_eq!(faults_of(&with).len(), faults.len());
         }
         assert!(kinds.len() >= 7, "every kind shows up: {kinds:?}");
+    }
+
+    /// A variant with fewer instances: crashes of the nodes only the others have were drawn
+    /// (from the first variant) and failed the timeline for every variant.
+    #[test]
+    fn a_fault_prints_as_its_toml_table() {
+        let f = Fault::from_table(
+            &toml::from_str::<toml::Table>("kind = \"node-crash\"\nnode = \"api/0\"\nstart_s = 5\nend_s = 8").unwrap(),
+        );
+        let shown = format!("{f:?}");
+        assert!(shown.starts_with('{') && !shown.contains('\n') && !shown.contains("String("), "{shown}");
+        for part in ["kind = \"node-crash\"", "node = \"api/0\"", "start_s = 5", "duration_s = 3"] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+    }
+
+    #[test]
+    fn generated_timelines_fit_every_variant() {
+        let sc = edit(&catalog_scenario("cross-region-outage"), |doc| {
+            let v = doc["variant"].as_array_mut().unwrap()[1].as_table_mut().unwrap();
+            let set = v.entry("set").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            set.as_table_mut().unwrap().insert("service.web.instances".into(), 1.into());
+        })
+        .unwrap();
+        let targets = Targets::of(&sc);
+        assert!(targets.crashable.iter().any(|n| n == "web/0") && !targets.crashable.iter().any(|n| n == "web/1"));
+        let mut runner = deterministic_runner();
+        let strategy = fault_timeline(&sc, 4..12);
+        for _ in 0..32 {
+            let faults = strategy.new_tree(&mut runner).unwrap().current();
+            with_faults(&sc, &faults).unwrap_or_else(|e| panic!("{faults:?}: {:?}", e.errors[0].message));
+        }
     }
 
     /// [`named`] names a timeline's unnamed faults as the scenario format does, so a timeline
