@@ -166,6 +166,23 @@ fn time_left(min_time_left: Nanos) -> String {
     if min_time_left == 0 { String::new() } else { format!(" or that has under {} left", ms(min_time_left as f64)) }
 }
 
+/// How long a shard of `replicas` goes without a leader after losing it, in words.
+fn failover(replicas: usize, election_timeout: Nanos, heartbeat: Nanos) -> String {
+    match replicas {
+        0 | 1 => "a lost leader is not replaced (no other replica to elect) until it comes back".to_owned(),
+        // A majority of two is both: the survivor cannot win a vote alone.
+        2 => "a lost leader is not replaced (the other replica alone is no majority) until it comes back".to_owned(),
+        // docs/scenario-format.md, "Failover time": the first of the n − 1 followers' waits,
+        // each election_timeout × (1 + U[0, 1)) from the last heartbeat (models/src/db.rs), ends
+        // on average election_timeout × (1 + 1/n) after it, and the failure falls on average
+        // half a heartbeat after it (4/3 × election_timeout − heartbeat / 2 with three).
+        n => {
+            let mean = election_timeout as f64 * (1.0 + 1.0 / n as f64) - heartbeat as f64 / 2.0;
+            format!("a new leader is elected on average about {} after the old one is lost", ms(mean))
+        }
+    }
+}
+
 /// A worker pool and its queue in words.
 fn workers(workers: u32, queue_capacity: u32, queue_timeout: Option<Nanos>) -> String {
     format!(
@@ -415,17 +432,18 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 format!("writes acknowledged at once and shipped after {}; reads from the leader", dist(lag))
             }
         };
+        let replicas = d.nodes.first().map_or(0, Vec::len);
         let sharding = match d.sharding {
             Sharding::Hash => "by hash of the key".to_owned(),
             Sharding::Range { key_space } => format!("by key range over {key_space} keys"),
         };
         let _ = writeln!(
             s,
-            "  database {}: {} {sharding}, {} each; {mode}; a new leader is elected about {} after the old one is lost.{}",
+            "  database {}: {} {sharding}, {} each; {mode}; {}.{}",
             d.name,
             count(d.nodes.len(), "shard"),
-            count(d.nodes.first().map_or(0, Vec::len), "replica"),
-            ms(d.election_timeout as f64 * 1.5),
+            count(replicas, "replica"),
+            failover(replicas, d.election_timeout, d.heartbeat_interval),
             if d.record_history { " Clients' operations are recorded and checked." } else { "" }
         );
         let _ = writeln!(
@@ -549,6 +567,17 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failover_time_follows_the_election_waits_and_needs_another_replica() {
+        // database-failover: 500 ms election timeout, 50 ms heartbeats, three replicas.
+        assert_eq!(
+            failover(3, 500_000_000, 50_000_000),
+            "a new leader is elected on average about 642 ms after the old one is lost"
+        );
+        assert!(failover(1, 500_000_000, 50_000_000).starts_with("a lost leader is not replaced (no other replica"));
+        assert!(failover(2, 500_000_000, 50_000_000).starts_with("a lost leader is not replaced (the other replica"));
+    }
 
     #[test]
     fn empirical_quantiles_are_interpolated_and_show_the_tail() {
