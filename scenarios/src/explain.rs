@@ -580,6 +580,21 @@ mod tests {
     }
 
     #[test]
+    fn explain_database_failover_description_names_the_leaders_its_outage_takes_out() {
+        let e = crate::catalog::get("database-failover").unwrap();
+        let sc = Scenario::parse(&crate::Source { file: e.name.into(), text: e.text.into() }).unwrap();
+        let spec = sc.variant(None).unwrap().spec.clone();
+        let [f] = &spec.faults[..] else { panic!("one fault") };
+        let FaultKind::Outage { scope: Scope::Zone(z) } = f.kind else { panic!("a zone outage") };
+        // Replica 0 of each shard starts as its leader.
+        let d = &spec.databases[0];
+        let hit: Vec<usize> =
+            (0..d.nodes.len()).filter(|&i| spec.topology.nodes[d.nodes[i][0].0 as usize].zone == z).collect();
+        assert_eq!(hit, [0, 3]);
+        assert!(sc.description.contains("the leaders of shards 0 and 3 (2 of 4)"), "{}", sc.description);
+    }
+
+    #[test]
     fn empirical_quantiles_are_interpolated_and_show_the_tail() {
         // tail-at-scale's leaf: 1–3 ms for 99% of the work, 80 ms for the slowest 1%.
         let d = Dist::Empirical { points: vec![(0.0, 1e6), (0.99, 3e6), (0.990_001, 80e6), (1.0, 80e6)] };
