@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use faultline_models::msg::Op;
 use faultline_models::spec::{
-    Arrival, CallSpec, Load, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec, WorldSpec,
+    Arrival, CallSpec, Load, RateShape, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec, WorldSpec,
 };
 use faultline_models::workflow::Design;
 use faultline_models::{calls::ReadFrom, calls::Sharding};
@@ -183,6 +183,16 @@ fn failover(replicas: usize, election_timeout: Nanos, heartbeat: Nanos) -> Strin
     }
 }
 
+/// An open workload's phases and diurnal wave in words, after its base rate ("" for none).
+fn rate_shape(shape: &RateShape) -> String {
+    let mut parts: Vec<String> =
+        shape.phases.iter().map(|p| format!("×{} from {} to {}", p.multiplier, secs(p.start), secs(p.end))).collect();
+    if let Some(d) = &shape.diurnal {
+        parts.push(format!("a wave of ±{:.0}% every {}", d.amplitude * 100.0, secs(d.period)));
+    }
+    if parts.is_empty() { String::new() } else { format!(", with the rate changing over time ({})", parts.join("; ")) }
+}
+
 /// A worker pool and its queue in words.
 fn workers(workers: u32, queue_capacity: u32, queue_timeout: Option<Nanos>) -> String {
     format!(
@@ -295,17 +305,11 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for w in &spec.workloads {
         let load = match &w.load {
             Load::Open { arrival: Arrival::Poisson { rate_per_s }, shape } => {
-                format!(
-                    "{rate_per_s} requests/s arriving at random (Poisson){}",
-                    if shape.phases.is_empty() && shape.diurnal.is_none() {
-                        ""
-                    } else {
-                        ", with the rate changing over time"
-                    }
-                )
+                format!("{rate_per_s} requests/s arriving at random (Poisson){}", rate_shape(shape))
             }
-            Load::Open { arrival: Arrival::Constant { rate_per_s }, .. } => {
-                format!("{rate_per_s} requests/s, evenly spaced")
+            // Evenly spaced arrivals follow the phases and the wave too (models/src/client.rs).
+            Load::Open { arrival: Arrival::Constant { rate_per_s }, shape } => {
+                format!("{rate_per_s} requests/s, evenly spaced{}", rate_shape(shape))
             }
             Load::Closed { users, think } => {
                 format!("{users} users, each sending a request, waiting for the answer, then pausing {}", dist(think))
@@ -592,6 +596,35 @@ mod tests {
             (0..d.nodes.len()).filter(|&i| spec.topology.nodes[d.nodes[i][0].0 as usize].zone == z).collect();
         assert_eq!(hit, [0, 3]);
         assert!(sc.description.contains("the leaders of shards 0 and 3 (2 of 4)"), "{}", sc.description);
+    }
+
+    /// `faultline explain` of a scenario file's text (its first variant).
+    fn explained(text: &str) -> String {
+        let sc = Scenario::parse(&crate::Source { file: "t.toml".into(), text: text.into() }).unwrap();
+        explain(&sc, None).unwrap()
+    }
+
+    /// Users calling a service `api` that calls a database `db`: `workload` adds lines to the
+    /// workload, `call` fields to `api`'s call, `database` lines to the database.
+    fn world(workload: &str, call: &str, database: &str) -> String {
+        format!(
+            "[scenario]\nname = \"t\"\nduration_s = 30\n[[region]]\nname = \"r\"\nzones = [\"r-a\"]\n\
+             [[service]]\nname = \"api\"\nregion = \"r\"\nservice_time = {{ dist = \"constant\", value_ms = 1 }}\n\
+             calls = [{{ target = \"db\", timeout_ms = 100{call} }}]\n\
+             [[database]]\nname = \"db\"\nzones = [\"r-a\"]\nservice_time = {{ dist = \"constant\", value_ms = 1 }}\n{database}\n\
+             [[workload]]\nname = \"users\"\nzone = \"r-a\"\ntarget = \"api\"\ntimeout_ms = 500\n{workload}\n"
+        )
+    }
+
+    #[test]
+    fn explain_constant_arrivals_follow_their_phases() {
+        let out = explained(&world(
+            "arrival = { process = \"constant\", rate_per_s = 100 }\nphases = [{ start_s = 0, end_s = 20, multiplier = 0 }]",
+            "",
+            "",
+        ));
+        let said = "100 requests/s, evenly spaced, with the rate changing over time (×0 from 0 s to 20 s), from 0 s to 30 s";
+        assert!(out.contains(said), "{out}");
     }
 
     #[test]
