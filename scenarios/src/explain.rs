@@ -103,7 +103,9 @@ fn work(v: &ServiceSpec) -> String {
 /// A workload's request mix in words, after its keys ("" for a single kind of read).
 fn mix(spec: &WorldSpec, w: &WorkloadSpec) -> String {
     if w.mix.len() < 2 {
-        return String::new();
+        // A lone entry may be a write: say so, since nothing else would.
+        let write = w.mix.first().is_some_and(|m| m.op == Op::Write);
+        return if write { "; every request a write".to_owned() } else { String::new() };
     }
     let total: f64 = w.mix.iter().map(|m| m.weight).sum();
     let percent = |weight: f64| 100.0 * weight / total;
@@ -625,6 +627,16 @@ mod tests {
         ));
         let said = "100 requests/s, evenly spaced, with the rate changing over time (×0 from 0 s to 20 s), from 0 s to 30 s";
         assert!(out.contains(said), "{out}");
+    }
+
+    #[test]
+    fn explain_says_a_single_write_mix_writes() {
+        let arrival = "arrival = { process = \"constant\", rate_per_s = 100 }";
+        let w = explained(&world(&format!("{arrival}\nmix = [{{ kind = \"w\", weight = 1, op = \"write\" }}]"), "", ""));
+        assert!(w.contains("a single key; every request a write."), "{w}");
+        // A single read stays unsaid.
+        let r = explained(&world(&format!("{arrival}\nmix = [{{ kind = \"r\", weight = 1 }}]"), "", ""));
+        assert!(r.contains("a single key. Calls"), "{r}");
     }
 
     #[test]
