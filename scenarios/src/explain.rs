@@ -147,7 +147,12 @@ fn call(spec: &WorldSpec, c: &CallSpec, sends_kind: bool) -> String {
         let _ = write!(s, "; {} copies in parallel, all needed", c.fanout);
     }
     if let Some(h) = c.hedge_after {
-        let _ = write!(s, "; a hedged copy after {}", ms(h as f64));
+        // No attempt is still waiting by then: the hedge only acts before the timeout.
+        if h >= c.timeout {
+            let _ = write!(s, "; a hedged copy after {} never goes out (not before the timeout)", ms(h as f64));
+        } else {
+            let _ = write!(s, "; a hedged copy after {}", ms(h as f64));
+        }
     }
     if let Some(b) = c.breaker {
         let _ = write!(
@@ -637,6 +642,15 @@ mod tests {
         // A single read stays unsaid.
         let r = explained(&world(&format!("{arrival}\nmix = [{{ kind = \"r\", weight = 1 }}]"), "", ""));
         assert!(r.contains("a single key. Calls"), "{r}");
+    }
+
+    #[test]
+    fn explain_says_a_hedge_at_or_after_the_timeout_never_fires() {
+        let arrival = "arrival = { process = \"constant\", rate_per_s = 100 }";
+        let late = explained(&world(arrival, ", hedge_after_ms = 200", ""));
+        assert!(late.contains("; a hedged copy after 200 ms never goes out (not before the timeout)"), "{late}");
+        let early = explained(&world(arrival, ", hedge_after_ms = 20", ""));
+        assert!(early.contains("; a hedged copy after 20 ms."), "{early}");
     }
 
     #[test]
