@@ -443,6 +443,15 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 format!("writes acknowledged at once and shipped after {}; reads from the leader", dist(lag))
             }
         };
+        // The planted bug (models/src/db.rs) breaks the sync promise the mode states.
+        let mode = if d.bug_ack_before_commit && matches!(d.replication, ReplicationSpec::Sync) {
+            format!(
+                "{mode} — except that a planted bug (`bug_ack_before_commit`) makes the leader acknowledge a \
+                 write as soon as it has appended it, before a majority has it"
+            )
+        } else {
+            mode
+        };
         let replicas = d.nodes.first().map_or(0, Vec::len);
         let sharding = match d.sharding {
             Sharding::Hash => "by hash of the key".to_owned(),
@@ -651,6 +660,14 @@ mod tests {
         assert!(late.contains("; a hedged copy after 200 ms never goes out (not before the timeout)"), "{late}");
         let early = explained(&world(arrival, ", hedge_after_ms = 20", ""));
         assert!(early.contains("; a hedged copy after 20 ms."), "{early}");
+    }
+
+    #[test]
+    fn explain_tells_the_planted_bug() {
+        let arrival = "arrival = { process = \"constant\", rate_per_s = 100 }";
+        let out = explained(&world(arrival, "", "bug_ack_before_commit = true"));
+        assert!(out.contains("a planted bug (`bug_ack_before_commit`) makes the leader acknowledge"), "{out}");
+        assert!(!explained(&world(arrival, "", "")).contains("planted bug"));
     }
 
     #[test]
