@@ -639,14 +639,16 @@ mod tests {
             "",
             "",
         ));
-        let said = "100 requests/s, evenly spaced, with the rate changing over time (×0 from 0 s to 20 s), from 0 s to 30 s";
+        let said =
+            "100 requests/s, evenly spaced, with the rate changing over time (×0 from 0 s to 20 s), from 0 s to 30 s";
         assert!(out.contains(said), "{out}");
     }
 
     #[test]
     fn explain_says_a_single_write_mix_writes() {
         let arrival = "arrival = { process = \"constant\", rate_per_s = 100 }";
-        let w = explained(&world(&format!("{arrival}\nmix = [{{ kind = \"w\", weight = 1, op = \"write\" }}]"), "", ""));
+        let w =
+            explained(&world(&format!("{arrival}\nmix = [{{ kind = \"w\", weight = 1, op = \"write\" }}]"), "", ""));
         assert!(w.contains("a single key; every request a write."), "{w}");
         // A single read stays unsaid.
         let r = explained(&world(&format!("{arrival}\nmix = [{{ kind = \"r\", weight = 1 }}]"), "", ""));
