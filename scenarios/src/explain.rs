@@ -32,15 +32,6 @@ fn secs(t: Nanos) -> String {
     if s.fract() == 0.0 { format!("{s:.0} s") } else { format!("{s:.1} s") }
 }
 
-/// The value at quantile `u` of an empirical distribution, interpolated exactly as the
-/// simulator samples it (`empirical` in sim/src/dist.rs, which is private to the sampler).
-fn empirical(points: &[(f64, f64)], u: f64) -> f64 {
-    let i = points.partition_point(|&(q, _)| q <= u).clamp(1, points.len() - 1);
-    let (q0, v0) = points[i - 1];
-    let (q1, v1) = points[i];
-    v0 + (v1 - v0) * (u - q0) / (q1 - q0)
-}
-
 /// A duration distribution in words.
 pub fn dist(d: &Dist) -> String {
     match d {
@@ -56,11 +47,11 @@ pub fn dist(d: &Dist) -> String {
         Dist::Pareto { scale, shape } => format!("at least {}, heavy-tailed (Pareto, shape {shape})", ms(*scale)),
         Dist::Empirical { points } => {
             // p99.9 and the maximum too: a measured tail beyond p99 is often the point.
-            let (p999, max) = (empirical(points, 0.999), points.last().map_or(0.0, |&(_, v)| v));
+            let (p999, max) = (faultline_sim::dist::empirical(points, 0.999), points.last().map_or(0.0, |&(_, v)| v));
             format!(
                 "{} median, {} at p99, {} at p99.9{} (measured)",
-                ms(empirical(points, 0.5)),
-                ms(empirical(points, 0.99)),
+                ms(faultline_sim::dist::empirical(points, 0.5)),
+                ms(faultline_sim::dist::empirical(points, 0.99)),
                 ms(p999),
                 if max > p999 { format!(", {} at most", ms(max)) } else { String::new() }
             )

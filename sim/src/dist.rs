@@ -114,7 +114,9 @@ fn standard_normal(s: &mut Stream) -> f64 {
     crate::ziggurat::normal1(s)
 }
 
-fn empirical(points: &[(f64, f64)], u: f64) -> f64 {
+/// The value at quantile `u` of an empirical distribution's `(quantile, value)` points, linearly
+/// interpolated: how it is sampled, and how `faultline explain` quotes its percentiles.
+pub fn empirical(points: &[(f64, f64)], u: f64) -> f64 {
     // Points are validated: at least two, quantiles strictly ascending from 0 to 1.
     let i = points.partition_point(|&(q, _)| q <= u).clamp(1, points.len() - 1);
     let (q0, v0) = points[i - 1];
