@@ -118,15 +118,10 @@ fn note_in<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, t
 /// Records per variant, in the report's variant order, each variant's in seed order: figures
 /// are summed in that order, so records read from shards in any order give the same bytes.
 fn by_variant<'r>(report: &SweepReport, records: &'r [SeedRecord]) -> Vec<(String, Vec<&'r SeedRecord>)> {
-    report
-        .variants
-        .iter()
-        .map(|v| {
-            let mut rs: Vec<&SeedRecord> = records.iter().filter(|r| r.variant == v.variant).collect();
-            rs.sort_by_key(|r| r.seed);
-            (v.variant.clone(), rs)
-        })
-        .collect()
+    // The sweep's own grouping (by variant, then seed), so the page counts what the tables do.
+    let (by, _) = faultline_scenarios::sweep::by_variant(records);
+    let runs = |v: &str| by.get(v).map_or_else(Vec::new, |seeds| seeds.values().copied().collect());
+    report.variants.iter().map(|v| (v.variant.clone(), runs(&v.variant))).collect()
 }
 
 fn latency_cdf(groups: &[(String, Vec<&SeedRecord>)]) -> Result<Chart, String> {

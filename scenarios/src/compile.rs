@@ -127,10 +127,11 @@ impl<'a> Checker<'a> {
 
     /// Names are printed in tables, CSV files, file names and replay commands: a control
     /// character (a newline, a tab, a direction override) would break them.
-    fn printable(&mut self, name: &Spanned<String>) {
-        if let Some(e) = control_character(name.get_ref()) {
-            self.errors.push(ScenarioError::new(self.file, self.text, Some(name.span()), e));
-        }
+    /// Whether it is; an error at the name if not.
+    fn printable(&mut self, name: &Spanned<String>) -> bool {
+        let Some(e) = control_character(name.get_ref()) else { return true };
+        self.errors.push(ScenarioError::new(self.file, self.text, Some(name.span()), e));
+        false
     }
 
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut ScenarioError {
@@ -587,8 +588,7 @@ impl<'a> Checker<'a> {
             if name.is_empty() {
                 self.err(st.name.span(), "expected a non-empty name");
                 fresh = false;
-            } else if control_character(name).is_some() {
-                self.printable(&st.name);
+            } else if !self.printable(&st.name) {
                 fresh = false;
             } else if name == "queue" {
                 self.err(st.name.span(), "`queue` is taken: the workflow's broker node is `WORKFLOW/queue`");
@@ -790,9 +790,7 @@ impl<'a> Checker<'a> {
                 for k in ks.get_ref() {
                     if k.name.get_ref().is_empty() {
                         self.err(k.name.span(), "expected a non-empty name");
-                    } else if control_character(k.name.get_ref()).is_some() {
-                        self.printable(&k.name);
-                    } else if names.contains(k.name.get_ref()) {
+                    } else if self.printable(&k.name) && names.contains(k.name.get_ref()) {
                         self.err(k.name.span(), format!("duplicate kind `{}`", k.name.get_ref()));
                     }
                     names.push(k.name.get_ref().clone());

@@ -139,11 +139,8 @@ fn call(spec: &WorldSpec, c: &CallSpec, sends_kind: bool) -> String {
     }
     if let Some(h) = c.hedge_after {
         // No attempt is still waiting by then: the hedge only acts before the timeout.
-        if h >= c.timeout {
-            let _ = write!(s, "; a hedged copy after {} never goes out (not before the timeout)", ms(h as f64));
-        } else {
-            let _ = write!(s, "; a hedged copy after {}", ms(h as f64));
-        }
+        let never = if h >= c.timeout { " never goes out (not before the timeout)" } else { "" };
+        let _ = write!(s, "; a hedged copy after {}{never}", ms(h as f64));
     }
     if let Some(b) = c.breaker {
         let _ = write!(
