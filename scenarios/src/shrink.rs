@@ -147,7 +147,7 @@ pub fn fold_variant(failing: &Failing) -> Result<Scenario, ScenarioErrors> {
 
 /// Whether an `[[expect]]` table is `check` (same figure and threshold, same span).
 fn is_check(e: &toml::Value, check: &Expectation) -> bool {
-    let num = |v: &toml::Value| v.as_float().or(v.as_integer().map(|x| x as f64));
+    let num = testing::number;
     let between = e.get("between_s").and_then(toml::Value::as_array).and_then(|b| match &b[..] {
         [from, to] => Some((num(from)? * 1000.0, num(to)? * 1000.0)),
         _ => None,
@@ -289,7 +289,7 @@ impl Search {
             for _ in 0..6 {
                 let mut faults = testing::faults_of(&self.cur.scenario);
                 let t = &faults[i].table;
-                let num = |v: &toml::Value| v.as_float().or(v.as_integer().map(|x| x as f64));
+                let num = testing::number;
                 let (key, weaker) = match faults[i].kind() {
                     "latency" => {
                         ("added_ms", t.get("added_ms").and_then(num).map(|x| (x / 2.0).floor()).filter(|&x| x >= 1.0))
@@ -330,9 +330,7 @@ impl Search {
                 // after it is gone (a `stop_s` or `start_s` past the end is invalid, which left
                 // such a scenario at its length).
                 if let Some(toml::Value::Array(ws)) = doc.get_mut("workload") {
-                    let num = |w: &toml::Table, k: &str| {
-                        w.get(k).and_then(|v| v.as_float().or(v.as_integer().map(|x| x as f64)))
-                    };
+                    let num = |w: &toml::Table, k: &str| w.get(k).and_then(testing::number);
                     ws.retain(|w| w.as_table().is_none_or(|w| num(w, "start_s").is_none_or(|s| s < shorter)));
                     for w in ws.iter_mut().filter_map(toml::Value::as_table_mut) {
                         if num(w, "stop_s").is_some_and(|s| s > shorter) {
@@ -398,7 +396,7 @@ fn get_num(sc: &Scenario, key: &str, i: usize, path: &[&str]) -> Option<f64> {
     for p in path {
         v = v.get(p)?;
     }
-    v.as_float().or(v.as_integer().map(|x| x as f64))
+    testing::number(v)
 }
 
 /// Integers stay integers (fields like `users` reject floats).

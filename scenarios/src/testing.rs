@@ -64,12 +64,17 @@ impl Fault {
 
     fn from_table(t: &toml::Table) -> Fault {
         let mut table = t.clone();
-        let num = |v: Option<toml::Value>| v.and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
+        let num = |v: Option<toml::Value>| v.as_ref().and_then(number);
         let start_s = num(table.remove("start_s")).unwrap_or(0.0);
         let end = num(table.remove("end_s"));
         let duration = num(table.remove("duration_s"));
         Fault { table, start_s, duration_s: duration.or(end.map(|e| (e - start_s).max(0.0))) }
     }
+}
+
+/// A TOML number as `f64`: the format writes `5` and `5.0` alike.
+pub fn number(v: &toml::Value) -> Option<f64> {
+    v.as_float().or(v.as_integer().map(|x| x as f64))
 }
 
 /// The names faults can target in a scenario.
