@@ -275,6 +275,14 @@ struct OverTime<'a> {
     empty: &'a str,
 }
 
+/// A variant's windows: their length, and the run's end (where records carry it), which ends
+/// the last one.
+#[derive(Clone, Copy)]
+struct Windows {
+    window_ms: f64,
+    end_ms: Option<f64>,
+}
+
 fn over_time(
     groups: &[(String, Vec<&SeedRecord>)],
     shades: &[Shade],
@@ -282,16 +290,18 @@ fn over_time(
     f: impl Fn(&SeedRecord, usize) -> Option<f64>,
 ) -> Result<Chart, String> {
     // Each variant on its own windows: a variant may set its own `window_ms`.
-    let series: Vec<(String, f64, Vec<Option<f64>>)> = groups
+    // And its run's end, where records carry it: the end of its last, partial, window.
+    let series: Vec<(String, Windows, Vec<Option<f64>>)> = groups
         .iter()
         .map(|(v, rs)| {
             let window_ms = rs.iter().map(|r| r.window_ms).find(|&w| w > 0.0).unwrap_or(1000.0);
-            (v.clone(), window_ms, mean_series(rs, &f))
+            let end_ms = rs.iter().find_map(|r| r.end_ms);
+            (v.clone(), Windows { window_ms, end_ms }, mean_series(rs, &f))
         })
         .collect();
     // An empty cell where no seed has the figure.
     let mut csv = format!("variant,window_start_s,{}\n", what.column);
-    for (v, window_ms, s) in &series {
+    for (v, Windows { window_ms, .. }, s) in &series {
         for (i, y) in s.iter().enumerate() {
             let y = y.map_or(String::new(), |y| y.to_string());
             let _ = writeln!(csv, "{},{},{y}", field(v), i as f64 * window_ms / 1000.0);
@@ -300,17 +310,20 @@ fn over_time(
     if series.iter().all(|(_, _, s)| s.iter().all(Option::is_none)) {
         return Ok(Chart { id: what.id, title: what.title.to_owned(), svg: no_data(what.title, what.empty)?, csv });
     }
-    // Windows are drawn at their middle, but the last one at its start: it ended with the run,
-    // and records do not say when. The axis ends where the last window starts.
-    let point = |w: usize, n: usize, window_ms: f64| {
-        if w + 1 == n { w as f64 * window_ms / 1000.0 } else { (w as f64 + 0.5) * window_ms / 1000.0 }
+    // Windows are drawn at their middle; the last one ended with the run, so at the middle of
+    // what it covered — at its start where records do not say when the run ended (written by
+    // earlier builds). The axis ends with the run (or where the last window starts).
+    let point = |w: usize, n: usize, Windows { window_ms, end_ms }: Windows| {
+        let start = w as f64 * window_ms;
+        let end = if w + 1 == n { end_ms.filter(|&e| e > start).unwrap_or(start) } else { start + window_ms };
+        (start + end) / 2000.0
     };
-    let x_max = series
-        .iter()
-        .filter(|(_, _, s)| !s.is_empty())
-        .map(|(_, window_ms, s)| point(s.len() - 1, s.len(), *window_ms))
-        .fold(0.0, f64::max);
-    let x_max = if x_max > 0.0 { x_max } else { series.iter().map(|(_, w, _)| w / 1000.0).fold(0.0, f64::max) };
+    let end = |n: usize, Windows { window_ms, end_ms }: Windows| {
+        end_ms.filter(|&e| e > 0.0).unwrap_or((n - 1) as f64 * window_ms) / 1000.0
+    };
+    let x_max = series.iter().filter(|(_, _, s)| !s.is_empty()).map(|(_, w, s)| end(s.len(), *w)).fold(0.0, f64::max);
+    let x_max =
+        if x_max > 0.0 { x_max } else { series.iter().map(|(_, w, _)| w.window_ms / 1000.0).fold(0.0, f64::max) };
     let y_max = series.iter().flat_map(|(_, _, s)| s.iter().flatten().copied()).fold(0.0, f64::max).max(1e-9) * 1.1;
     let mut svg = String::new();
     {
@@ -338,13 +351,13 @@ fn over_time(
                 .draw_series(std::iter::once(Text::new(sh.label.clone(), (a, y), ("sans-serif", 12))))
                 .map_err(draw_err)?;
         }
-        for (i, (v, window_ms, s)) in series.iter().enumerate() {
+        for (i, (v, window, s)) in series.iter().enumerate() {
             let st = style(i);
             // One line per run of windows that have the figure: gaps stay gaps.
             let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
             for (w, y) in s.iter().enumerate() {
                 match y {
-                    Some(y) => runs.last_mut().expect("non-empty").push((point(w, s.len(), *window_ms), *y)),
+                    Some(y) => runs.last_mut().expect("non-empty").push((point(w, s.len(), *window), *y)),
                     None if !runs.last().expect("non-empty").is_empty() => runs.push(Vec::new()),
                     None => {}
                 }
@@ -836,6 +849,8 @@ mod tests {
             sim_revision: Some(12),
             scenario_name: Some("the-scenario".into()),
             fingerprint: None,
+            end_ms: Some(60_100.0),
+            plan: None,
         }
     }
 
@@ -921,15 +936,30 @@ mod tests {
 
     #[test]
     fn the_last_partial_window_is_drawn_within_the_run() {
-        let page = files(&[rec("a", 1)]);
-        let chart = svg(&page, "p99-over-time");
-        // The first line of the first variant's colour.
-        let points = chart.split("stroke=\"#0072B2\" stroke-width=\"2\" points=\"").nth(1).unwrap();
-        let last = points[..points.find('"').unwrap()].split_whitespace().last().unwrap();
-        let x: f64 = last.split(',').next().unwrap().parse().unwrap();
-        // The last window starts at 60 s and ends with the run (60.1 s): drawn at 60 s, not 62.5.
-        let (tick_x, _) = x_ticks(chart).into_iter().find(|t| t.1 == 60.0).unwrap();
-        assert!((x - tick_x).abs() <= 1.0, "last point at {x} px, 60 s at {tick_x} px");
+        // Pixel x of the last point of the first variant's line, and of the axis' ticks.
+        let last_x = |r: SeedRecord| {
+            let page = files(&[r]);
+            let chart = svg(&page, "p99-over-time");
+            let points = chart.split("stroke=\"#0072B2\" stroke-width=\"2\" points=\"").nth(1).unwrap();
+            let last = points[..points.find('"').unwrap()].split_whitespace().last().unwrap();
+            let x: f64 = last.split(',').next().unwrap().parse().unwrap();
+            (x, x_ticks(chart))
+        };
+        let tick = |ticks: &[(f64, f64)], s: f64| ticks.iter().find(|t| t.1 == s).unwrap().0;
+        // The last window starts at 60 s and ends with the run: at 64 s, it is drawn at its
+        // middle, 62 s (not at 62.5 s, the middle of a whole window).
+        let mut r = rec("a", 1);
+        r.end_ms = Some(64_000.0);
+        let (x, ticks) = last_x(r);
+        let (t50, t60) = (tick(&ticks, 50.0), tick(&ticks, 60.0));
+        let want = t60 + (t60 - t50) * 0.2;
+        assert!((x - want).abs() <= 1.0, "last point at {x} px, 62 s at {want} px");
+        // A record that does not say when its run ended (an earlier build's): at its start.
+        let mut r = rec("a", 1);
+        r.end_ms = None;
+        let (x, ticks) = last_x(r);
+        let t60 = tick(&ticks, 60.0);
+        assert!((x - t60).abs() <= 1.0, "last point at {x} px, 60 s at {t60} px");
     }
 
     #[test]

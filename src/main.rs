@@ -208,6 +208,10 @@ enum Command {
         /// records give, as the sweep was run).
         #[arg(long, value_name = "SCENARIO")]
         scenario: Option<String>,
+        /// Merge even if runs of the sweeps are missing (a shard's file, an interrupted sweep):
+        /// by default that is an error, so that a gate cannot pass on part of its seeds.
+        #[arg(long)]
+        partial: bool,
     },
     /// Check a Jepsen-style history (JSON Lines) for linearizability (exit 1 if it is not).
     CheckHistory {
@@ -556,7 +560,9 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(usize::try_from(todo_len).unwrap_or(usize::MAX))
         .max(1);
-    sweep::run_streaming(&sc, todo, threads, |r| {
+    let plan = sweep::Plan { from, to, shard: shard.0, shards: shard.1, variants: variants.clone() };
+    sweep::run_streaming(&sc, todo, threads, |mut r| {
+        r.plan = Some(plan.clone());
         if let Some(f) = file.as_mut() {
             use std::io::Write;
             let line = serde_json::to_string(&r).expect("record serialises");
@@ -617,9 +623,12 @@ fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failur
         let input = std::fs::File::open(f).map_err(|e| Failure::BadInput(format!("{f}: {e}")))?;
         // A record of another model names the file of the first record too.
         let mut mixed = None;
-        sweep::read_numbered_records_from(std::io::BufReader::new(input), |line, r| {
+        sweep::read_numbered_records_from(std::io::BufReader::new(input), |line, mut r| {
             let ff = *first_file.get_or_insert(f);
+            // The run, not the plan that asked for it: one seed run by two sweeps is one run.
+            let plan = r.plan.take();
             let hash = faultline_sim::rng::fnv1a64(serde_json::to_string(&r).expect("a record serialises").as_bytes());
+            r.plan = plan;
             let key = (r.variant.clone(), r.seed);
             // Runs of another model first: that is the message for them.
             runs.push(r).inspect_err(|e| {
@@ -716,6 +725,61 @@ fn spec_shape(spec: &faultline_models::WorldSpec) -> String {
     let mut parts: Vec<String> = kinds.iter().filter(|(n, _)| *n > 0).map(|&(n, k)| count(n, k)).collect();
     parts.push(count(spec.faults.len(), "fault"));
     parts.join(", ")
+}
+
+/// Whether the records hold every run of the sweeps that wrote them (the plans their records
+/// name: seeds, shard, variants). What is missing — a shard's file not given, a sweep cut short —
+/// is an error when `strict` (a gate must not pass on part of its seeds), else a note. Records
+/// that name no plan (written by earlier builds) get [`note_missing_seeds`]' gap check instead.
+fn check_complete(runs: &sweep::Runs, strict: bool, file: Option<&str>) -> Result<(), Failure> {
+    if !runs.has_plans() {
+        note_missing_seeds(runs.seeds());
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    for (plan, sweep::Missing { runs: missing, shards }) in runs.incomplete() {
+        let total = sweep::plan_len(plan.variants.len(), plan.from, plan.to, (1, 1));
+        let whose = if plan.shards > 1 {
+            let listed: Vec<String> = shards
+                .iter()
+                .map(|&(k, m, of)| {
+                    if m == of {
+                        format!("shard {k}/{} has no record", plan.shards)
+                    } else {
+                        format!("shard {k}/{} lacks {m} of its {of}", plan.shards)
+                    }
+                })
+                .collect();
+            let more = if shards.len() == 5 { "; …" } else { "" };
+            format!(" ({}{more})", listed.join("; "))
+        } else {
+            String::new()
+        };
+        let hint = if plan.shards > 1 {
+            "give every shard's --out file, or resume an interrupted shard with its --out"
+        } else {
+            "resume the interrupted sweep with the same --out"
+        };
+        lines.push(format!(
+            "the sweep of seeds {}..{} ({}) lacks {} of its {total}{whose}: {hint}",
+            plan.from,
+            plan.to,
+            count(plan.variants.len(), "variant"),
+            count(missing, "run"),
+        ));
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    if strict {
+        Err(Failure::BadInput(format!("{} (or merge what there is with --partial)", lines.join("; "))))
+    } else {
+        let file = file.map_or(String::new(), |f| format!("{f}: "));
+        for l in lines {
+            note!("note: {file}{l}");
+        }
+        Ok(())
+    }
 }
 
 /// Records do not say which sweep plan they came from, but a plan's seeds are one range `A..B`
@@ -1162,7 +1226,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         Command::Report { files, out, scenario } => {
             output::check_directory(&out).map_err(Failure::BadInput)?;
             let runs = read_sweep_files(&files, true)?;
-            note_missing_seeds(runs.seeds());
+            check_complete(&runs, false, None)?;
             let report = aggregate_records(&runs, scenario.as_deref())?;
             write_html(&out, &report, runs.records())?;
             Ok(0)
@@ -1170,6 +1234,9 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         Command::Compare { baseline, candidate, figure, tolerance_pct, json } => {
             let base = read_sweep_files(std::slice::from_ref(&baseline), false)?;
             let cand = read_sweep_files(std::slice::from_ref(&candidate), false)?;
+            // Part of a side missing narrows what the gate judges: said, as `report` does.
+            check_complete(&base, false, Some(&baseline))?;
+            check_complete(&cand, false, Some(&candidate))?;
             let c =
                 faultline_scenarios::compare::compare(base.records(), cand.records(), &figure, tolerance_pct / 100.0)
                     .map_err(Failure::BadInput)?;
@@ -1180,15 +1247,15 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             }
             Ok(if c.inconclusive() {
                 EXIT_BUDGET
-            } else if c.regressed {
+            } else if c.failed() {
                 EXIT_CHECK_FAILED
             } else {
                 0
             })
         }
-        Command::Merge { files, json, scenario } => {
+        Command::Merge { files, json, scenario, partial } => {
             let runs = read_sweep_files(&files, false)?;
-            note_missing_seeds(runs.seeds());
+            check_complete(&runs, !partial, None)?;
             let report = aggregate_records(&runs, scenario.as_deref())?;
             print_sweep(&report, json)?;
             Ok(sweep_exit(&report, json, (1, 1)))

@@ -603,7 +603,12 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
         count(c.comparisons, "gated comparison")
     );
     for v in &c.variants {
-        let _ = writeln!(s, "\n[{}] {}", v.variant, count(v.seeds, "paired seed"));
+        let unpaired = if v.unpaired > 0 {
+            format!(" (the candidate did not run {} of the baseline's)", v.unpaired)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "\n[{}] {}{unpaired}", v.variant, count(v.seeds, "paired seed"));
         let _ = writeln!(
             s,
             "  {:<18} {:>12} {:>12} {:>26} {:>8}  verdict",
@@ -652,10 +657,25 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
             );
         }
     }
-    if !c.unmatched.is_empty() {
-        let _ = writeln!(s, "\nnot compared (run by one side only): {}", c.unmatched.join(", "));
+    let new: Vec<&String> = c.unmatched.iter().filter(|v| !c.dropped.contains(v)).collect();
+    if !new.is_empty() {
+        let new: Vec<&str> = new.iter().map(|v| v.as_str()).collect();
+        let _ = writeln!(s, "\nnot compared (run by the candidate only): {}", new.join(", "));
     }
-    let _ = writeln!(s, "\n{}", if c.regressed { "REGRESSED" } else { "no regression" });
+    if !c.dropped.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nNOT RUN by the candidate, so not gated: {} (the gate fails; run the candidate's sweep \
+             with every variant of the baseline's)",
+            c.dropped.join(", ")
+        );
+    }
+    let verdict = match (c.regressed, c.dropped.is_empty()) {
+        (true, _) => "REGRESSED",
+        (false, false) => "FAILED: a baseline variant was not run",
+        (false, true) => "no regression",
+    };
+    let _ = writeln!(s, "\n{verdict}");
     s
 }
 

@@ -95,6 +95,9 @@ pub struct VariantComparison {
     pub variant: String,
     /// Seeds run by both sides.
     pub seeds: usize,
+    /// Seeds the baseline ran that the candidate did not (a shard's file or part of the
+    /// sweep missing from the candidate, or a smaller seed range): fewer seeds to judge by.
+    pub unpaired: usize,
     /// Of those, seeds where either side stopped at its event budget (partial figures).
     pub inconclusive: usize,
     pub figures: BTreeMap<String, FigureChange>,
@@ -125,10 +128,19 @@ pub struct Comparison {
     pub variants: Vec<VariantComparison>,
     /// Variants only one side ran.
     pub unmatched: Vec<String>,
+    /// Of those, the baseline's variants the candidate did not run: the gate cannot judge
+    /// them, so it fails (see [`Comparison::failed`]).
+    pub dropped: Vec<String>,
     pub regressed: bool,
 }
 
 impl Comparison {
+    /// Whether the gate fails: a gated figure regressed, or a variant of the baseline was not
+    /// run by the candidate (a change that drops a design must not pass for want of runs).
+    pub fn failed(&self) -> bool {
+        self.regressed || !self.dropped.is_empty()
+    }
+
     /// Whether some compared seed stopped at its event budget.
     pub fn inconclusive(&self) -> bool {
         self.variants.iter().any(|v| v.inconclusive > 0)
@@ -173,7 +185,8 @@ pub fn compare(
     }
     let (base, base_order) = by_variant(baseline);
     let (cand, cand_order) = by_variant(candidate);
-    let mut unmatched: Vec<String> = base_order.iter().filter(|v| !cand.contains_key(v.as_str())).cloned().collect();
+    let dropped: Vec<String> = base_order.iter().filter(|v| !cand.contains_key(v.as_str())).cloned().collect();
+    let mut unmatched = dropped.clone();
     unmatched.extend(cand_order.iter().filter(|v| !base.contains_key(v.as_str())).cloned());
     let shared = cand_order.iter().filter(|v| base.contains_key(v.as_str())).count();
     let comparisons = (gated.len() * shared).max(1);
@@ -235,6 +248,7 @@ pub fn compare(
         variants.push(VariantComparison {
             variant: v.clone(),
             seeds: pairs.len(),
+            unpaired: base[v.as_str()].len() - pairs.len(),
             inconclusive: pairs.iter().filter(|(b, c)| b.status != "ok" || c.status != "ok").count(),
             figures,
         });
@@ -265,6 +279,7 @@ pub fn compare(
         confidence,
         variants,
         unmatched,
+        dropped,
         regressed,
     })
 }
@@ -295,6 +310,8 @@ mod tests {
             sim_revision: Some(1),
             scenario_name: Some("s".into()),
             fingerprint: Some("0000000000000001".into()),
+            end_ms: None,
+            plan: None,
         }
     }
 
@@ -511,6 +528,14 @@ mod tests {
         let c = compare(&base, &cand, &[], 0.0).unwrap();
         assert_eq!((c.variants.len(), c.variants[0].seeds), (1, 10));
         assert_eq!(c.unmatched, ["old-only", "new-only"]);
+        // The baseline's variant the candidate dropped fails the gate; a new one does not.
+        assert_eq!(c.dropped, ["old-only"]);
+        assert!(!c.regressed && c.failed());
+        assert_eq!(c.variants[0].unpaired, 0);
+        let c = compare(&cand, &base, &[], 0.0).unwrap();
+        assert_eq!(c.dropped, ["new-only"]);
+        // The candidate ran 10 of the baseline's 20 seeds.
+        assert_eq!(c.variants[0].unpaired, 10);
     }
 
     #[test]

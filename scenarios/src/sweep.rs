@@ -64,6 +64,67 @@ pub struct SeedRecord {
     pub scenario_name: Option<String>,
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// The simulated time the run ended at, ms (absent in records written before records
+    /// carried it): the end of the last, partial, window of the series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<f64>,
+    /// The sweep that wrote the record (absent in records written before records carried it,
+    /// and outside `sweep --out`): `merge` checks that every run of it is there, so that a lost
+    /// shard's file cannot pass a gate unnoticed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+}
+
+/// A sweep's plan, as its records carry it: seeds `from..to` (end exclusive) of `variants`,
+/// and which shard `shard` of `shards` (1-based; seeds dealt round-robin) this run was.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Plan {
+    // In this order so that the shards of one sweep sort next to each other.
+    pub from: u64,
+    pub to: u64,
+    pub shards: u64,
+    pub variants: Vec<String>,
+    pub shard: u64,
+}
+
+/// What records lack of their sweep's [`Plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    /// (variant, seed) runs of the plan with no record.
+    pub runs: u64,
+    /// The first few shards (at most 5) missing some: `(shard, runs missing, runs it has)`.
+    pub shards: Vec<(u64, u64, u64)>,
+}
+
+impl Plan {
+    /// What `have` (seeds held per variant) lacks of the plan: the number of (variant, seed)
+    /// runs missing, and the first few shards missing some. The
+    /// work is bounded by the records held, whatever the plan's size: a shard with no record
+    /// is found by walking past the shards that have some.
+    pub fn missing(&self, have: &BTreeMap<String, BTreeSet<u64>>) -> Missing {
+        let shards = self.shards.max(1);
+        let mut held: BTreeMap<u64, u64> = BTreeMap::new();
+        for v in &self.variants {
+            for &seed in have.get(v).into_iter().flat_map(|s| s.range(self.from..self.to)) {
+                *held.entry((seed - self.from) % shards + 1).or_default() += 1;
+            }
+        }
+        let expected = plan_len(self.variants.len(), self.from, self.to, (1, 1));
+        let missing = expected.saturating_sub(held.values().sum());
+        let mut first = Vec::new();
+        // Shards beyond the span hold no seed.
+        let last = shards.min(self.to.saturating_sub(self.from));
+        let mut k = 1;
+        while missing > 0 && k <= last && first.len() < 5 {
+            let of = plan_len(self.variants.len(), self.from, self.to, (k, shards));
+            let got = held.get(&k).copied().unwrap_or(0);
+            if got < of {
+                first.push((k, of - got, of));
+            }
+            k += 1;
+        }
+        Missing { runs: missing, shards: first }
+    }
 }
 
 /// A fault's active span in a run (`end_ms` absent: still active at the end).
@@ -157,6 +218,8 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
         sim_revision: Some(faultline_models::SIM_REVISION),
         scenario_name: Some(sc.name.clone()),
         fingerprint: Some(sc.fingerprint.clone()),
+        end_ms: Some(report.sim_time_ns as f64 / 1e6),
+        plan: None,
     })
 }
 
@@ -688,6 +751,8 @@ pub struct Runs {
     records: Vec<SeedRecord>,
     pooled: BTreeMap<String, LatencyHist>,
     seen: BTreeMap<String, BTreeSet<u64>>,
+    /// The plans the records name (kept here, not in each record).
+    plans: BTreeSet<Plan>,
 }
 
 impl Runs {
@@ -696,9 +761,12 @@ impl Runs {
         Runs { whole, ..Runs::default() }
     }
 
-    pub fn push(&mut self, r: SeedRecord) -> Result<(), String> {
+    pub fn push(&mut self, mut r: SeedRecord) -> Result<(), String> {
         if let Some(first) = self.records.first() {
             same_model(first, &r)?;
+        }
+        if let Some(plan) = r.plan.take() {
+            self.plans.insert(plan);
         }
         if !self.seen.entry(r.variant.clone()).or_default().insert(r.seed) {
             return Ok(());
@@ -720,6 +788,20 @@ impl Runs {
     /// The seeds each variant has a record of.
     pub fn seeds(&self) -> &BTreeMap<String, BTreeSet<u64>> {
         &self.seen
+    }
+
+    /// The plans of the sweeps that wrote the records pushed, each with what it lacks
+    /// ([`Plan::missing`]) if it lacks some: a shard's file not given, or a sweep interrupted.
+    pub fn incomplete(&self) -> Vec<(&Plan, Missing)> {
+        // One sweep's shards name one plan but for their own `shard`: judge each sweep once.
+        let mut sweeps: Vec<&Plan> = self.plans.iter().collect();
+        sweeps.dedup_by(|a, b| (a.from, a.to, a.shards, &a.variants) == (b.from, b.to, b.shards, &b.variants));
+        sweeps.into_iter().map(|p| (p, p.missing(&self.seen))).filter(|(_, m)| m.runs > 0).collect()
+    }
+
+    /// Whether some record named its plan (records written before they did name none).
+    pub fn has_plans(&self) -> bool {
+        !self.plans.is_empty()
     }
 
     /// [`aggregate_with`] of the records pushed: the same report.

@@ -51,8 +51,41 @@ fn shards_merged_equal_one_unsharded_sweep() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(merged, whole);
     assert!(!err.contains("missing"), "{err}");
-    // A lost shard is said (shard 1/2 of 1..5 holds seeds 1 and 3: seed 2 is missing).
+    // A lost shard fails the merge: records name their sweep's plan, so even the last shard
+    // (seeds above every seed held) is missed. With --partial it is a note.
     let (code, _, err) = faultline(&["merge", &a]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("the sweep of seeds 1..5 (2 variants) lacks 4 runs of its 8 (shard 2/2 has no record)"),
+        "{err}"
+    );
+    let (code, _, err) = faultline(&["merge", &b]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("(shard 1/2 has no record)"), "{err}");
+    let (code, _, err) = faultline(&["merge", &a, "--partial"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("note: the sweep of seeds 1..5 (2 variants) lacks 4 runs of its 8"), "{err}");
+    // A shard cut short is named with what it lacks.
+    let cut = tmp("shard2-cut.jsonl");
+    let b_text = std::fs::read_to_string(&b).unwrap();
+    std::fs::write(&cut, b_text.lines().take(3).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let (code, _, err) = faultline(&["merge", &a, &cut]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("(shard 2/2 lacks 1 of its 4)"), "{err}");
+    // Records of earlier builds name no plan: a gap between the seeds held is still said
+    // (shard 1/2 of 1..5 holds seeds 1 and 3: seed 2 is missing).
+    let old = tmp("shard1-no-plan.jsonl");
+    let a_text = std::fs::read_to_string(&a).unwrap();
+    let stripped: String = a_text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v.as_object_mut().unwrap().remove("plan").is_some(), "a sweep's record names its plan");
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&old, stripped).unwrap();
+    let (code, _, err) = faultline(&["merge", &old]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("no record of 1 seed between seeds 1 and 3 (2) for any variant"), "{err}");
     // Order of the shard files does not matter either.
@@ -292,6 +325,32 @@ fn compare_gates_a_candidate_sweep_against_a_baseline() {
     assert_eq!(code, 3);
     // How many (the line gave the variant's name where the count belonged).
     assert!(out.contains("\n  1 paired seed stopped at the event budget on a side"), "{out}");
+    // A candidate that dropped a variant of the baseline fails the gate (it passed before: the
+    // variant was only listed as "not compared"); one that ran only part of its sweep says so.
+    let one = tmp("candidate-one-variant.jsonl");
+    assert_eq!(faultline(&["sweep", SC, "--seeds", "1..9", "--variant", "retry-once", "--out", &one]).0, 0);
+    let (code, out, err) = faultline(&["compare", &base, &one]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("NOT RUN by the candidate, so not gated: fail-fast"), "{out}");
+    assert!(out.ends_with("FAILED: a baseline variant was not run\n"), "{out}");
+    let (_, json, _) = faultline(&["compare", &base, &one, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((v["regressed"].as_bool(), v["dropped"][0].as_str()), (Some(false), Some("fail-fast")));
+    // The other way round, a variant the candidate adds is only listed.
+    let (code, out, _) = faultline(&["compare", &one, &base]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not compared (run by the candidate only): fail-fast"), "{out}");
+    let cut = tmp("candidate-cut.jsonl");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&cut, text.lines().take(5).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    // Its first 5 records: 5 of retry-once's 8 seeds, and no fail-fast.
+    let (code, out, err) = faultline(&["compare", &base, &cut]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[retry-once] 5 paired seeds (the candidate did not run 3 of the baseline's)"), "{out}");
+    assert!(
+        err.contains(&format!("note: {cut}: the sweep of seeds 1..9 (2 variants) lacks 11 runs of its 16")),
+        "{err}"
+    );
 }
 
 /// A sweep resumed after its scenario file was edited pooled the old model's seeds with the
