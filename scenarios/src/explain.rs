@@ -4,12 +4,12 @@
 
 use std::fmt::Write;
 
+use faultline_models::calls::{Jitter, RETRY_BUDGET_CAP, ReadFrom, RetryPolicy, Sharding};
 use faultline_models::msg::Op;
 use faultline_models::spec::{
     Arrival, CallSpec, Load, RateShape, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec, WorldSpec,
 };
 use faultline_models::workflow::Design;
-use faultline_models::{calls::ReadFrom, calls::Sharding};
 use faultline_sim::keys::KeyDist;
 use faultline_sim::net::{FaultKind, Link, Scope};
 use faultline_sim::{Dist, Nanos, Topology};
@@ -30,6 +30,28 @@ fn ms(ns: f64) -> String {
 fn secs(t: Nanos) -> String {
     let s = t as f64 / 1e9;
     if s.fract() == 0.0 { format!("{s:.0} s") } else { format!("{s:.1} s") }
+}
+
+/// A probability or share as a percentage, to three significant digits without trailing zeros:
+/// "25%", "2.5%", "0.4%", "0.05%". Never "0%" for a chance that is not nil, nor "100%" for one
+/// below certainty (0.4% loss is not no loss).
+fn pct(p: f64) -> String {
+    let x = p * 100.0;
+    let trimmed = |d: usize| {
+        let s = format!("{x:.d$}");
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+    };
+    // Decimals for three significant digits (compared, not logged: the same on every platform).
+    let (mut d, mut t) = (0, 100.0);
+    while x > 0.0 && x < t && d < 15 {
+        (d, t) = (d + 1, t / 10.0);
+    }
+    let mut s = trimmed(d);
+    while d < 15 && ((x > 0.0 && s == "0") || (x < 100.0 && s == "100")) {
+        d += 1;
+        s = trimmed(d);
+    }
+    format!("{s}%")
 }
 
 /// A duration distribution in words.
@@ -99,11 +121,11 @@ fn mix(spec: &WorldSpec, w: &WorkloadSpec) -> String {
         return if write { "; every request a write".to_owned() } else { String::new() };
     }
     let total: f64 = w.mix.iter().map(|m| m.weight).sum();
-    let percent = |weight: f64| 100.0 * weight / total;
+    let share = |weight: f64| pct(weight / total);
     let kinds = service_of(spec, &w.call.target).map_or(&[][..], |v| &v.kinds[..]);
     if kinds.len() < 2 {
         let writes: f64 = w.mix.iter().filter(|m| m.op == Op::Write).map(|m| m.weight).sum();
-        return format!("; {:.0}% writes", percent(writes));
+        return format!("; {} writes", share(writes));
     }
     let each: Vec<String> = w
         .mix
@@ -111,7 +133,7 @@ fn mix(spec: &WorldSpec, w: &WorkloadSpec) -> String {
         .map(|m| {
             let op = if m.op == Op::Write { "writes" } else { "reads" };
             let name = kinds.get(usize::from(m.class)).map_or("?", String::as_str);
-            format!("{:.0}% `{name}` ({op})", percent(m.weight))
+            format!("{} `{name}` ({op})", share(m.weight))
         })
         .collect();
     format!("; {}", each.join(", "))
@@ -125,15 +147,7 @@ fn call(spec: &WorldSpec, c: &CallSpec, sends_kind: bool) -> String {
         .and_then(|v| v.kinds.get(usize::from(c.class)))
         .map_or(String::new(), |k| format!(" with `{k}` requests"));
     let mut s = format!("{}{kind}, waiting at most {} per attempt", target(spec, &c.target), ms(c.timeout as f64));
-    let r = &c.retry;
-    if r.max_attempts > 1 {
-        let _ = write!(s, ", up to {} attempts (backoff from {})", r.max_attempts, ms(r.backoff_base as f64));
-        if let Some(b) = r.budget_ratio {
-            let _ = write!(s, " within a retry budget of {:.0}% of requests", b * 100.0);
-        }
-    } else {
-        s.push_str(", no retries");
-    }
+    s.push_str(&attempts(&c.retry));
     if c.fanout > 1 {
         let _ = write!(s, "; {} copies in parallel, all needed", c.fanout);
     }
@@ -145,15 +159,96 @@ fn call(spec: &WorldSpec, c: &CallSpec, sends_kind: bool) -> String {
     if let Some(b) = c.breaker {
         let _ = write!(
             s,
-            "; a circuit breaker opens after {} in a row for {}",
+            "; a circuit breaker opens after {} in a row for {}, failing calls at once, then lets one trial \
+             call through (its success closes it, its failure opens it again)",
             count(b.failures, "failure"),
             ms(b.open_for as f64)
         );
     }
+    // A hedge spends the budget as a retry does (models/src/calls.rs).
+    s.push_str(&budget(&c.retry, c.hedge_after.is_some_and(|h| h < c.timeout)));
     if c.optional {
         s.push_str("; optional (the request succeeds without it)");
     }
     s
+}
+
+/// A retry policy's attempts and waits: ", up to 4 attempts (…)" or ", no retries".
+fn attempts(r: &RetryPolicy) -> String {
+    if r.max_attempts < 2 {
+        return ", no retries".to_owned();
+    }
+    // RetryPolicy::backoff: the base doubled per failed attempt, at most the cap, then jittered.
+    let first = r.backoff_base.min(r.backoff_max);
+    let last = r.backoff_base.saturating_mul(1 << (r.max_attempts - 2).min(62)).min(r.backoff_max);
+    if last == 0 {
+        return format!(", up to {} attempts (each retry at once)", r.max_attempts);
+    }
+    let waits = if first == last {
+        let each = if r.max_attempts == 2 { "the retry" } else { "each retry" };
+        let capped = if r.backoff_base > r.backoff_max { " (its cap)" } else { "" };
+        format!("a backoff of {}{capped} before {each}", ms(first as f64))
+    } else if last == r.backoff_max {
+        format!("backoff from {}, doubling up to its cap of {}", ms(first as f64), ms(last as f64))
+    } else {
+        format!(
+            "backoff from {}, doubling to {} by the last retry, below its cap of {}",
+            ms(first as f64),
+            ms(last as f64),
+            ms(r.backoff_max as f64)
+        )
+    };
+    let jitter = match r.jitter {
+        Jitter::None => "no jitter",
+        Jitter::Full => "full jitter: each wait drawn uniformly from 0 to the backoff",
+        Jitter::Equal => "equal jitter: each wait between half the backoff and all of it",
+    };
+    format!(", up to {} attempts ({waits}; {jitter})", r.max_attempts)
+}
+
+/// A retry budget in words ("" for none); `hedges`: the call hedges too, which spends it.
+fn budget(r: &RetryPolicy, hedges: bool) -> String {
+    let what = match (r.max_attempts > 1, hedges) {
+        (true, true) => "retries and hedges",
+        (false, true) => "hedges",
+        (true, false) => "retries",
+        (false, false) => return String::new(), // nothing spends it
+    };
+    r.budget_ratio.map_or(String::new(), |b| {
+        format!(
+            "; {what} within a retry budget of {} of calls plus a reserve of {RETRY_BUDGET_CAP} (per calling instance)",
+            pct(b)
+        )
+    })
+}
+
+/// How many of a partition's messages its consumer holds at once, in words.
+fn in_flight(n: u32, what: &str) -> String {
+    if n == 1 {
+        format!("one {what} of a partition at a time, in order")
+    } else {
+        format!("up to {n} {what}s of a partition at a time")
+    }
+}
+
+/// A broker's redelivery rules in words (models/src/broker.rs): any answer but OK fails a
+/// delivery at once and the partition's owner gets the message again straight away; only a
+/// delivery left unanswered waits for the visibility timeout.
+fn redelivery(visibility: Nanos, max_attempts: u32, what: &str) -> String {
+    format!(
+        "{} {what} comes back at once when a delivery of it is answered with anything but OK (an error, a \
+         full queue), and after {} (the visibility timeout) when one goes unanswered; after {} failed \
+         deliver{} it goes to the dead-letter queue",
+        if what.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" },
+        ms(visibility as f64),
+        max_attempts,
+        if max_attempts == 1 { "y" } else { "ies" }
+    )
+}
+
+/// Consecutive probes in words: "a probe", "3 probes in a row".
+fn in_a_row(n: u32) -> String {
+    if n == 1 { "a probe".to_owned() } else { format!("{n} probes in a row") }
 }
 
 /// `min_time_left_ms` in words, after "drops what its callers gave up on".
@@ -183,7 +278,7 @@ fn rate_shape(shape: &RateShape) -> String {
     let mut parts: Vec<String> =
         shape.phases.iter().map(|p| format!("×{} from {} to {}", p.multiplier, secs(p.start), secs(p.end))).collect();
     if let Some(d) = &shape.diurnal {
-        parts.push(format!("a wave of ±{:.0}% every {}", d.amplitude * 100.0, secs(d.period)));
+        parts.push(format!("a wave of ±{} every {}", pct(d.amplitude), secs(d.period)));
     }
     if parts.is_empty() { String::new() } else { format!(", with the rate changing over time ({})", parts.join("; ")) }
 }
@@ -227,14 +322,16 @@ fn fault(topo: &Topology, k: &FaultKind) -> String {
         }
         FaultKind::Partition { link: l } => format!("the network is cut between {}", link(topo, l)),
         FaultKind::Loss { link: l, probability } => {
-            format!("{:.0}% of messages between {} are lost", probability * 100.0, link(topo, l))
+            format!("{} of messages between {} are lost", pct(*probability), link(topo, l))
         }
         FaultKind::Latency { link: l, added } => {
             format!("messages between {} take {} longer", link(topo, l), dist(added))
         }
         FaultKind::Slow { scope: s, factor } => format!("work on {} takes {factor}× as long", scope(topo, s)),
         FaultKind::Errors { scope: s, probability } => {
-            format!("{} fails {:.0}% of the requests it gets", scope(topo, s), probability * 100.0)
+            let plural = matches!(s, Scope::Nodes(ns) if ns.len() > 1);
+            let (fails, gets) = if plural { ("fail", "they get") } else { ("fails", "it gets") };
+            format!("{} {fails} {} of the requests {gets}", scope(topo, s), pct(*probability))
         }
         FaultKind::Flush { scope: s } => format!("caches on {} are emptied", scope(topo, s)),
     }
@@ -330,11 +427,18 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
 
     let _ = writeln!(s, "\nWhat each component does");
     for b in &spec.balancers {
+        // Probes are answered on arrival, before the rate limit, the queue, the work and any
+        // errors fault (models/src/service.rs): only an instance they cannot reach in time fails.
         let health = b.health.map_or(String::new(), |h| {
             format!(
-                "; probes every backend each {} and takes one out after {} failed probes",
+                "; probes every instance each {}, takes one out after {} unanswered within {} and puts it back \
+                 after {} answered — a live instance answers a probe at once, ahead of its queue and \
+                 whatever slow or error faults do to its work, so only a down or unreachable instance is taken \
+                 out, never a slow or failing one",
                 ms(h.interval as f64),
-                h.unhealthy
+                in_a_row(h.unhealthy),
+                ms(h.timeout as f64),
+                in_a_row(h.healthy)
             )
         });
         let failover = if b.failover.is_empty() {
@@ -355,19 +459,21 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         };
         let _ = writeln!(
             s,
-            "  load balancer {}: spreads requests over the {} of {} ({}){health}{failover}.",
+            "  load balancer {}: spreads requests over the {} of {} ({}), waiting at most {} for an answer{health}{failover}.",
             b.name,
             count(spec.services[b.service].nodes.len(), "instance"),
             spec.services[b.service].name,
-            b.strategy.name()
+            b.strategy.name(),
+            ms(b.timeout as f64)
         );
     }
     for v in &spec.services {
         let _ = writeln!(
             s,
-            "  service {}: {}, each with {}{}; local work takes {}{}.",
+            "  service {}: {}{}{}{}; local work takes {}{}.",
             v.name,
             count(v.nodes.len(), "instance"),
+            if v.nodes.len() == 1 { " with " } else { ", each with " },
             workers(v.workers, v.queue_capacity, v.queue_timeout),
             v.rate_limit
                 .map_or(String::new(), |(rate, burst)| format!(", admitting {rate} requests/s (bursts of {burst})")),
@@ -388,7 +494,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for k in &spec.caches {
         let _ = writeln!(
             s,
-            "  cache {}: holds {} entries (least recently used go first){}; writes {}; {} — in front of {}.",
+            "  cache {}: holds {} entries (least recently used go first){}; writes {}; {}; misses and writes call {} (a failed backend call is answered with an error).",
             k.name,
             k.capacity,
             k.ttl.map_or(String::new(), |t| format!(", each for {}", ms(t as f64))),
@@ -398,19 +504,23 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             } else {
                 "every miss reads the backend (a stampede after a flush)"
             },
-            target(spec, &k.backend.target)
+            call(spec, &k.backend, true)
         );
     }
     for q in &spec.queues {
         let groups: Vec<&str> = q.consumer_groups.iter().map(|&g| spec.services[g].name.as_str()).collect();
+        let whose = if groups.len() > 1 { "each group gets every message, its" } else { "its" };
         let _ = writeln!(
             s,
-            "  queue {}: {}, consumed by {}; an unacknowledged message comes back after {}, and goes to the dead-letter queue after {}.",
+            "  queue {}: {}, consumed by {} ({whose} instances sharing the partitions, each getting {}); {}. \
+             An instance silent for {} with deliveries outstanding loses its partitions to the \
+             others until it answers again.",
             q.name,
             count(q.partitions, "partition"),
             groups.join(", "),
-            ms(q.visibility_timeout as f64),
-            count(q.max_attempts, "attempt")
+            in_flight(q.max_in_flight_per_partition, "message"),
+            redelivery(q.visibility_timeout, q.max_attempts, "message"),
+            ms(q.session_timeout as f64)
         );
     }
     for d in &spec.databases {
@@ -488,21 +598,22 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             ),
             Design::Choreographed => match &w.queue {
                 Some(q) => format!(
-                    "the steps pass the saga along through topics on {} ({}; an unacknowledged event \
-                     comes back after {}, and is dead-lettered after {}); compensations travel back up the chain",
+                    "the steps pass the saga along through topics on {} ({}, a step getting {}; {}); compensations travel back up the chain",
                     topo.nodes[q.node.0 as usize].name,
                     count(q.partitions, "partition"),
-                    ms(q.visibility_timeout as f64),
-                    count(q.max_attempts, "attempt")
+                    in_flight(q.max_in_flight_per_partition, "event"),
+                    redelivery(q.visibility_timeout, q.max_attempts, "event")
                 ),
                 None => "the steps pass the saga along through topics".to_owned(),
             },
         };
         let per = if w.design == Design::Choreographed { "publish" } else { "call" };
-        let mut retry = format!("waiting at most {} per {per}", ms(w.call_timeout as f64));
-        if w.retry.max_attempts > 1 {
-            let _ = write!(retry, ", up to {} attempts", w.retry.max_attempts);
-        }
+        let retry = format!(
+            "waiting at most {} per {per}{}{}",
+            ms(w.call_timeout as f64),
+            attempts(&w.retry),
+            budget(&w.retry, false)
+        );
         let reply = w.reply_within.filter(|_| w.design != Design::Sync).map_or(String::new(), |t| {
             format!("; users hear \"still processing\" after {} if the outcome is not known", ms(t as f64))
         });
@@ -510,7 +621,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         for (i, st) in w.steps.iter().enumerate() {
             let mut rules = String::new();
             if st.refuse_probability > 0.0 {
-                let _ = write!(rules, "; refuses {:.1}% of sagas", st.refuse_probability * 100.0);
+                let _ = write!(rules, "; refuses {} of sagas", pct(st.refuse_probability));
             }
             if let Some(k) = &st.stock {
                 let _ = write!(rules, "; {} with {} in stock each", count(k.items, "item"), k.per_item);
@@ -538,9 +649,13 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     let mut faults: Vec<_> = spec.faults.iter().collect();
     faults.sort_by_key(|f| f.start);
     for f in faults {
-        let until =
-            f.end.map_or("and never heals".to_owned(), |e| format!("until {} ({})", secs(e), secs(e - f.start)));
-        let _ = writeln!(s, "  at {}: {} — {} {until}.", secs(f.start), f.name, fault(topo, &f.kind));
+        // A flush acts once, at its start: it has nothing to last or heal.
+        let until = match f.end {
+            _ if matches!(f.kind, FaultKind::Flush { .. }) => String::new(),
+            Some(e) => format!(" until {} ({})", secs(e), secs(e - f.start)),
+            None => " and never heals".to_owned(),
+        };
+        let _ = writeln!(s, "  at {}: {} — {}{until}.", secs(f.start), f.name, fault(topo, &f.kind));
     }
 
     if sc.variants.len() > 1 {
@@ -668,5 +783,170 @@ mod tests {
         // A maximum beyond p99.9 is given too.
         let d = Dist::Empirical { points: vec![(0.0, 0.0), (0.5, 1e6), (1.0, 1e9)] };
         assert_eq!(dist(&d), "1 ms median, 980 ms at p99, 998 ms at p99.9, 1 s at most (measured)");
+    }
+
+    /// `faultline explain` of a catalog scenario's variant.
+    fn catalog(name: &str, variant: &str) -> String {
+        let e = crate::catalog::get(name).unwrap();
+        let sc = Scenario::parse(&crate::Source { file: e.name.into(), text: e.text.into() }).unwrap();
+        explain(&sc, Some(variant)).unwrap()
+    }
+
+    #[test]
+    fn percentages_keep_small_chances_and_drop_spurious_digits() {
+        for (p, said) in [
+            (0.004, "0.4%"),
+            (0.0005, "0.05%"),
+            (0.25, "25%"),
+            (0.1, "10%"),
+            (0.02, "2%"),
+            (0.025, "2.5%"),
+            (1.0 / 3.0, "33.3%"),
+            (0.0, "0%"),
+            (1.0, "100%"),
+            (2.0, "200%"),
+            // Nor "100%" for what is not certain.
+            (0.9999, "99.99%"),
+            (1e-7, "0.00001%"),
+        ] {
+            assert_eq!(pct(p), said, "{p}");
+        }
+    }
+
+    #[test]
+    fn explain_gives_small_loss_and_error_chances_without_rounding_them_to_nothing() {
+        let arrival = "arrival = { process = \"constant\", rate_per_s = 100 }";
+        let faults = "[[fault]]\nkind = \"loss\"\nfrom = [\"r-a\"]\nto = [\"r-a\"]\nprobability = 0.004\nstart_s = 1\nend_s = 2\n\
+                      [[fault]]\nkind = \"errors\"\ntargets = [\"api\"]\nprobability = 0.0005\nstart_s = 1\nend_s = 2\n";
+        let out = explained(&format!("{}{faults}", world(arrival, "", "")));
+        assert!(out.contains("— 0.4% of messages between zone r-a ↔ zone r-a are lost"), "{out}");
+        assert!(out.contains("fails 0.05% of the requests it gets"), "{out}");
+        assert!(!out.contains(" 0% "), "{out}");
+    }
+
+    #[test]
+    fn explain_queue_dead_letters_says_a_nacked_message_comes_back_at_once() {
+        // models/src/broker.rs: any answer but OK fails the delivery and the partition is
+        // dispatched again at once; only an unanswered one waits for the visibility timeout.
+        let out = catalog("queue-dead-letters", "three-attempts");
+        for said in [
+            "queue order-events: 8 partitions, consumed by fulfilment (its instances sharing the partitions, each \
+             getting one message of a partition at a time, in order)",
+            "a message comes back at once when a delivery of it is answered with anything but OK (an error, a full \
+             queue), and after 2 s (the visibility timeout) when one goes unanswered; after 3 failed deliveries it \
+             goes to the dead-letter queue.",
+            "An instance silent for 10 s with deliveries outstanding loses its partitions to the others",
+            // A list of nodes is plural.
+            "warehouse/0, warehouse/1 fail 100% of the requests they get",
+        ] {
+            assert!(out.contains(said), "no `{said}`:\n{out}");
+        }
+        assert!(!out.contains("an unacknowledged message comes back after 2 s"), "{out}");
+        // A choreography's topics follow the same rules.
+        let out = catalog("checkout-outage", "choreographed");
+        let said = "32 partitions, a step getting up to 8 events of a partition at a time; an event comes back at \
+                    once when a delivery of it is answered with anything but OK";
+        assert!(out.contains(said), "{out}");
+        assert!(!out.contains("an unacknowledged event comes back after"), "{out}");
+    }
+
+    #[test]
+    fn explain_says_what_health_checks_probe_and_why_a_slow_instance_stays_in() {
+        // tests/it/lessons.rs (a_slow_instance_fails…) checks the model: never marked down.
+        let out = catalog("slow-instance", "round-robin");
+        let said = "load balancer lb: spreads requests over the 4 instances of api (round-robin), waiting at most \
+                    30 s for an answer; probes every instance each 1 s, takes one out after 2 probes in a row \
+                    unanswered within 500 ms and puts it back after 2 probes in a row answered — a live instance \
+                    answers a probe at once, ahead of its queue and whatever slow or error faults do to its work, so \
+                    only a down or unreachable instance is taken out, never a slow or failing one.";
+        assert!(out.contains(said), "{out}");
+        // The balancer's own timeout, from the compiled spec: 1 s where the file sets it.
+        let out = catalog("region-failover", "active-passive");
+        assert!(out.contains("(round-robin), waiting at most 1 s for an answer; probes every instance"), "{out}");
+        assert!(out.contains("after 3 probes in a row unanswered within 300 ms"), "{out}");
+    }
+
+    #[test]
+    fn explain_says_what_a_cache_calls_on_a_miss_and_that_a_flush_is_instant() {
+        let out = catalog("cache-stampede", "no-coalescing");
+        let said = "(a stampede after a flush); misses and writes call service `products-db` directly (round-robin \
+                    over its instances), waiting at most 250 ms per attempt, no retries (a failed backend call is \
+                    answered with an error).";
+        assert!(out.contains(said), "{out}");
+        assert!(out.contains("at 20 s: cache flush — caches on node product-cache are emptied.\n"), "{out}");
+        assert!(!out.contains("until 20 s (0 s)"), "{out}");
+    }
+
+    #[test]
+    fn retries_say_their_backoff_its_cap_and_jitter() {
+        let ms: Nanos = 1_000_000;
+        let r = |max_attempts, base: Nanos, max: Nanos, jitter| RetryPolicy {
+            max_attempts,
+            backoff_base: base * ms,
+            backoff_max: max * ms,
+            jitter,
+            budget_ratio: None,
+        };
+        let full = "full jitter: each wait drawn uniformly from 0 to the backoff";
+        for (policy, said) in [
+            (r(1, 5, 40, Jitter::Full), ", no retries".to_owned()),
+            // retry-storm: 5, 10, 20 ms; the cap is never reached.
+            (
+                r(4, 5, 40, Jitter::Full),
+                format!(
+                    ", up to 4 attempts (backoff from 5 ms, doubling to 20 ms by the last retry, below its cap of \
+                     40 ms; {full})"
+                ),
+            ),
+            (
+                r(8, 5, 40, Jitter::Equal),
+                ", up to 8 attempts (backoff from 5 ms, doubling up to its cap of 40 ms; equal jitter: each wait \
+                 between half the backoff and all of it)"
+                    .to_owned(),
+            ),
+            (
+                r(2, 20, 100, Jitter::None),
+                ", up to 2 attempts (a backoff of 20 ms before the retry; no jitter)".to_owned(),
+            ),
+            (
+                r(3, 200, 100, Jitter::None),
+                ", up to 3 attempts (a backoff of 100 ms (its cap) before each retry; no jitter)".to_owned(),
+            ),
+            (r(3, 0, 100, Jitter::Full), ", up to 3 attempts (each retry at once)".to_owned()),
+        ] {
+            assert_eq!(attempts(&policy), said);
+        }
+        let out = catalog("retry-storm", "retry-budget");
+        let said = format!(
+            "up to 4 attempts (backoff from 5 ms, doubling to 20 ms by the last retry, below its cap of 40 ms; \
+             {full}); retries within a retry budget of 10% of calls plus a reserve of 10 (per calling instance)."
+        );
+        assert!(out.contains(&said), "{out}");
+        assert!(!out.contains("(backoff from 5 ms) within"), "{out}");
+        // A workflow's retries too.
+        let out = catalog("checkout-outage", "sync");
+        assert!(out.contains("per call, up to 3 attempts (backoff from 50 ms, doubling to 100 ms"), "{out}");
+    }
+
+    #[test]
+    fn explain_says_hedges_spend_a_retry_budget_without_retries() {
+        let arrival = "arrival = { process = \"constant\", rate_per_s = 100 }";
+        let call = ", hedge_after_ms = 20, retry = { max_attempts = 1, budget_ratio = 0.05 }";
+        let out = explained(&world(arrival, call, ""));
+        assert!(out.contains("; a hedged copy after 20 ms; hedges within a retry budget of 5% of calls"), "{out}");
+        // Nothing spends a budget without retries or hedges: unsaid.
+        let out = explained(&world(arrival, ", retry = { max_attempts = 1, budget_ratio = 0.05 }", ""));
+        assert!(!out.contains("budget"), "{out}");
+    }
+
+    #[test]
+    fn explain_says_a_lone_instance_has_its_workers_and_a_breaker_its_trial() {
+        let out = catalog("queueing-near-saturation", "load-50");
+        assert!(out.contains("service server: 1 instance with 4 workers"), "{out}");
+        assert!(!out.contains("1 instance, each with"), "{out}");
+        let out = catalog("circuit-breaker", "breaker");
+        let said = "a circuit breaker opens after 5 failures in a row for 2 s, failing calls at once, then lets one \
+                    trial call through (its success closes it, its failure opens it again)";
+        assert!(out.contains(said), "{out}");
     }
 }
