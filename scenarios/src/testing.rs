@@ -22,7 +22,10 @@ use std::ops::Range;
 use faultline_models::RunReport;
 use faultline_models::consistency::HistOp;
 use faultline_sim::NodeId;
+use proptest::num::u32::BinarySearch;
 use proptest::prelude::*;
+use proptest::strategy::{NewTree, ValueTree};
+use proptest::test_runner::TestRunner;
 
 use crate::expect::Verdict;
 use crate::fault_names;
@@ -242,9 +245,8 @@ pub fn fault(targets: &Targets) -> BoxedStrategy<Fault> {
                 .boxed(),
         );
     }
-    let d = t.duration_s.max(1.0);
     // Whole tenths of a second keep the printed cases readable.
-    let when = (0..(d * 10.0) as u32, proptest::option::weighted(0.9, 1..(d * 10.0) as u32 + 1));
+    let when = When { tenths: (t.duration_s.max(1.0) * 10.0) as u32 };
     (proptest::strategy::Union::new(kinds), when)
         .prop_map(|(table, (start, dur))| Fault {
             table,
@@ -254,9 +256,210 @@ pub fn fault(targets: &Targets) -> BoxedStrategy<Fault> {
         .boxed()
 }
 
-/// A timeline of `count` faults (any mix of kinds) within the scenario's topology.
+/// When a fault starts and how long it lasts, in tenths of a second of a run `tenths` long
+/// (`None`: it never heals). Drawn as `(0..tenths, option::weighted(0.9, 1..tenths + 1))`
+/// draws (the same runner gives the same timelines), but shrunk towards a fault that heals,
+/// soon: proptest's `Option` shrinks `Some` to `None`, so a failing fault became one that never
+/// ends — a larger failure, not a simpler one.
+#[derive(Clone, Debug)]
+struct When {
+    tenths: u32,
+}
+
+impl Strategy for When {
+    type Tree = WhenTree;
+    type Value = (u32, Option<u32>);
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let n = self.tenths;
+        let (start, duration) = (0..n, proptest::option::weighted(0.9, 1..n + 1)).new_tree(runner)?.current();
+        Ok(WhenTree {
+            start: BinarySearch::new(start),
+            heals: duration.is_some(),
+            // A fault that never heals becomes one lasting as long as the run, then shorter.
+            duration: BinarySearch::new_above(1, duration.unwrap_or(n)),
+            stage: WhenStage::Heal,
+            last: None,
+        })
+    }
+}
+
+/// What a [`WhenTree`] shrinks, in order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum WhenStage {
+    /// A fault that never heals: try one that does.
+    Heal,
+    /// Towards the shortest duration (0.1 s), if it heals.
+    Duration,
+    /// Towards a start at 0.
+    Start,
+}
+
+#[derive(Clone, Debug)]
+struct WhenTree {
+    start: BinarySearch,
+    heals: bool,
+    /// The duration once it heals (kept while it does not).
+    duration: BinarySearch,
+    stage: WhenStage,
+    /// What the last `simplify` changed, for `complicate` to undo.
+    last: Option<WhenStage>,
+}
+
+impl ValueTree for WhenTree {
+    type Value = (u32, Option<u32>);
+
+    fn current(&self) -> (u32, Option<u32>) {
+        (self.start.current(), self.heals.then(|| self.duration.current()))
+    }
+
+    fn simplify(&mut self) -> bool {
+        loop {
+            let done = match self.stage {
+                WhenStage::Heal => {
+                    !self.heals && {
+                        self.heals = true;
+                        true
+                    }
+                }
+                WhenStage::Duration => self.heals && self.duration.simplify(),
+                WhenStage::Start => self.start.simplify(),
+            };
+            if done {
+                self.last = Some(self.stage);
+                // Healing is tried once; the others go on until they cannot.
+                if self.stage == WhenStage::Heal {
+                    self.stage = WhenStage::Duration;
+                }
+                return true;
+            }
+            self.stage = match self.stage {
+                WhenStage::Heal => WhenStage::Duration,
+                WhenStage::Duration => WhenStage::Start,
+                WhenStage::Start => return false,
+            };
+        }
+    }
+
+    fn complicate(&mut self) -> bool {
+        match self.last.take() {
+            Some(WhenStage::Heal) => {
+                self.heals = false;
+                true
+            }
+            Some(WhenStage::Duration) => {
+                self.last = Some(WhenStage::Duration);
+                self.duration.complicate()
+            }
+            Some(WhenStage::Start) => {
+                self.last = Some(WhenStage::Start);
+                self.start.complicate()
+            }
+            None => false,
+        }
+    }
+}
+
+/// A timeline of a number of faults drawn from `count` (any mix of kinds) within the
+/// scenario's topology. A failing timeline shrinks to as few faults as fail, none included:
+/// the lower end of `count` shapes what is generated, not what it shrinks to (a property that
+/// needs some faults takes [`fault_timeline_at_least`]).
 pub fn fault_timeline(sc: &Scenario, count: Range<usize>) -> BoxedStrategy<Vec<Fault>> {
-    proptest::collection::vec(fault(&Targets::of(sc)), count).boxed()
+    fault_timeline_at_least(sc, count, 0)
+}
+
+/// [`fault_timeline`] that never shrinks below `min` faults (at most `count.start`).
+pub fn fault_timeline_at_least(sc: &Scenario, count: Range<usize>, min: usize) -> BoxedStrategy<Vec<Fault>> {
+    assert!(min <= count.start, "a timeline of {count:?} faults cannot keep at least {min}");
+    Timeline { fault: fault(&Targets::of(sc)), count, min }.boxed()
+}
+
+/// Faults drawn as `proptest::collection::vec(fault, count)` draws them (the same runner gives
+/// the same timelines), shrunk as it shrinks them — faults removed one by one, then each made
+/// simpler — down to `min` faults rather than `count.start`.
+#[derive(Debug)]
+struct Timeline {
+    fault: BoxedStrategy<Fault>,
+    count: Range<usize>,
+    min: usize,
+}
+
+impl Strategy for Timeline {
+    type Tree = TimelineTree;
+    type Value = Vec<Fault>;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        // The length draw of `vec`: its elements, `Just`s, draw nothing.
+        let n = proptest::collection::vec(Just(()), self.count.clone()).new_tree(runner)?.current().len();
+        let faults = (0..n).map(|_| self.fault.new_tree(runner)).collect::<Result<Vec<_>, _>>()?;
+        Ok(TimelineTree { kept: vec![true; n], faults, min: self.min, stage: Shrink::Remove(0), last: None })
+    }
+}
+
+struct TimelineTree {
+    faults: Vec<Box<dyn ValueTree<Value = Fault>>>,
+    kept: Vec<bool>,
+    min: usize,
+    stage: Shrink,
+    /// What the last `simplify` changed, for `complicate` to undo.
+    last: Option<Shrink>,
+}
+
+#[derive(Clone, Copy)]
+enum Shrink {
+    /// Remove the fault at this index (and then the next).
+    Remove(usize),
+    /// Simplify the fault at this index (and then the next).
+    Simplify(usize),
+}
+
+impl ValueTree for TimelineTree {
+    type Value = Vec<Fault>;
+
+    fn current(&self) -> Vec<Fault> {
+        self.faults.iter().zip(&self.kept).filter(|(_, kept)| **kept).map(|(f, _)| f.current()).collect()
+    }
+
+    fn simplify(&mut self) -> bool {
+        if let Shrink::Remove(i) = self.stage {
+            if i < self.faults.len() && self.kept.iter().filter(|&&k| k).count() > self.min {
+                self.kept[i] = false;
+                self.last = Some(self.stage);
+                self.stage = Shrink::Remove(i + 1);
+                return true;
+            }
+            self.stage = Shrink::Simplify(0);
+        }
+        while let Shrink::Simplify(i) = self.stage {
+            if i >= self.faults.len() {
+                return false;
+            }
+            if self.kept[i] && self.faults[i].simplify() {
+                self.last = Some(self.stage);
+                return true;
+            }
+            self.stage = Shrink::Simplify(i + 1);
+        }
+        unreachable!("removal moves on to simplifying")
+    }
+
+    fn complicate(&mut self) -> bool {
+        match self.last {
+            None => false,
+            Some(Shrink::Remove(i)) => {
+                self.kept[i] = true;
+                self.last = None;
+                true
+            }
+            Some(Shrink::Simplify(i)) => {
+                let changed = self.faults[i].complicate();
+                if !changed {
+                    self.last = None;
+                }
+                changed
+            }
+        }
+    }
 }
 
 /// The timeline with every fault healed by `end_s`: a fault that starts at or after it is
@@ -424,8 +627,6 @@ mod tests {
         assert!(kinds.len() >= 7, "every kind shows up: {kinds:?}");
     }
 
-    /// A variant with fewer instances: crashes of the nodes only the others have were drawn
-    /// (from the first variant) and failed the timeline for every variant.
     #[test]
     fn a_fault_prints_as_its_toml_table() {
         let f = Fault::from_table(
@@ -438,6 +639,8 @@ mod tests {
         }
     }
 
+    /// A variant with fewer instances: crashes of the nodes only the others have were drawn
+    /// (from the first variant) and failed the timeline for every variant.
     #[test]
     fn generated_timelines_fit_every_variant() {
         let sc = edit(&catalog_scenario("cross-region-outage"), |doc| {
@@ -479,6 +682,76 @@ mod tests {
             repeated += compiled.iter().filter(|n| n.ends_with(" #2")).count();
         }
         assert!(repeated > 0, "some timeline has two faults alike");
+    }
+
+    /// The smallest timeline proptest shrinks a failing one to, for a property that fails
+    /// when `fails` says so.
+    fn shrunk(strategy: BoxedStrategy<Vec<Fault>>, fails: impl Fn(&[Fault]) -> bool) -> Vec<Fault> {
+        let config = Config { failure_persistence: None, max_shrink_iters: 100_000, ..Config::default() };
+        let mut runner = TestRunner::new_with_rng(
+            config,
+            proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        );
+        match runner.run(&strategy, |faults| {
+            if fails(&faults) { Err(proptest::test_runner::TestCaseError::fail("fails")) } else { Ok(()) }
+        }) {
+            Err(proptest::test_runner::TestError::Fail(_, minimal)) => minimal,
+            other => panic!("the property should fail: {other:?}"),
+        }
+    }
+
+    /// proptest's `Option` shrinks `Some` to `None`: a fault's duration shrank to "never
+    /// heals", a longer fault than the one that failed.
+    #[test]
+    fn a_failing_timeline_shrinks_to_one_short_fault_that_heals() {
+        let sc = catalog_scenario("cross-region-outage");
+        let min = shrunk(fault_timeline(&sc, 1..12), |faults| !faults.is_empty());
+        assert_eq!(min.len(), 1, "{min:?}");
+        assert_eq!((min[0].start_s, min[0].duration_s), (0.0, Some(0.1)), "{min:?}");
+    }
+
+    #[test]
+    fn a_timeline_failing_for_a_fault_that_never_heals_keeps_one() {
+        let sc = catalog_scenario("cross-region-outage");
+        let min = shrunk(fault_timeline(&sc, 1..12), |faults| faults.iter().any(|f| f.duration_s.is_none()));
+        assert_eq!(min.len(), 1, "{min:?}");
+        assert_eq!((min[0].start_s, min[0].duration_s), (0.0, None), "{min:?}");
+    }
+
+    /// The count's lower end was also the least a failing timeline shrank to: one that fails
+    /// without any fault kept `count.start` needless faults.
+    #[test]
+    fn a_timeline_failing_without_faults_shrinks_to_none() {
+        let sc = catalog_scenario("cross-region-outage");
+        assert_eq!(shrunk(fault_timeline(&sc, 1..12), |_| true), vec![]);
+        assert_eq!(shrunk(fault_timeline(&sc, 12..24), |_| true), vec![]);
+    }
+
+    #[test]
+    fn a_timeline_shrinks_to_no_fewer_faults_than_asked() {
+        let sc = catalog_scenario("cross-region-outage");
+        assert_eq!(shrunk(fault_timeline_at_least(&sc, 3..12, 1), |_| true).len(), 1);
+        assert_eq!(shrunk(fault_timeline_at_least(&sc, 3..12, 3), |_| true).len(), 3);
+    }
+
+    /// Shrinking changed, not drawing: the same runner gives the timelines it gave when they
+    /// were `vec(fault, count)` with `(0..n, option::weighted(0.9, 1..n + 1))` for when (the
+    /// properties' CI counts of judged timelines depend on which are drawn).
+    #[test]
+    fn timelines_are_drawn_as_before_their_shrinking_changed() {
+        let sc = catalog_scenario("cross-region-outage");
+        let n = (Targets::of(&sc).duration_s * 10.0) as u32;
+        let (mut ours, mut before) = (deterministic_runner(), deterministic_runner());
+        let when = (0..n, proptest::option::weighted(0.9, 1..n + 1));
+        for _ in 0..500 {
+            let drawn = When { tenths: n }.new_tree(&mut ours).unwrap().current();
+            assert_eq!(drawn, when.new_tree(&mut before).unwrap().current());
+        }
+        let vec = proptest::collection::vec(fault(&Targets::of(&sc)), 1..12);
+        for _ in 0..64 {
+            let drawn = fault_timeline(&sc, 1..12).new_tree(&mut ours).unwrap().current();
+            assert_eq!(drawn, vec.new_tree(&mut before).unwrap().current());
+        }
     }
 
     #[test]
