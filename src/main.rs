@@ -1076,8 +1076,8 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let check = match check {
                 Some(c) => shrink::parse_check(&sc, Some(&variant), &c, during.as_deref())?,
                 None => {
-                    let out =
-                        faultline_scenarios::testing::run(&sc, Some(&variant), seed).map_err(Failure::BadInput)?;
+                    let out = faultline_scenarios::testing::run(&sc, Some(&variant), seed)
+                        .map_err(|e| Failure::BadInput(e.to_string()))?;
                     let first = out.violations.first().ok_or_else(|| {
                         Failure::BadInput(format!(
                             "{} [{variant}] seed {seed}: every expectation holds; give the failing check with --check",

@@ -3,13 +3,13 @@
 //! returns the report, the database histories and the expectations that failed.
 //!
 //! ```no_run
-//! use faultline_scenarios::{catalog, testing};
+//! use faultline_scenarios::testing;
 //! use proptest::prelude::*;
 //!
 //! let sc = testing::catalog_scenario("partition-consistency");
 //! proptest!(|(faults in testing::fault_timeline(&sc, 1..6), seed in 0u64..1000)| {
-//!     let sc = testing::with_faults(&sc, &faults).unwrap();
-//!     let out = testing::run(&sc, Some("strong"), seed).unwrap();
+//!     let sc = testing::with_faults(&sc, &faults)?;
+//!     let out = testing::run(&sc, Some("strong"), seed)?;
 //!     prop_assert_eq!(out.report.anomalies["lost_update"], 0);
 //! });
 //! ```
@@ -21,7 +21,7 @@ use std::ops::Range;
 
 use faultline_models::RunReport;
 use faultline_models::consistency::HistOp;
-use faultline_sim::NodeId;
+use faultline_sim::{BudgetExceeded, NodeId};
 use proptest::num::u32::BinarySearch;
 use proptest::prelude::*;
 use proptest::strategy::{NewTree, ValueTree};
@@ -584,12 +584,29 @@ pub struct Outcome {
     pub violations: Vec<Verdict>,
 }
 
+/// Why [`run`] gave no outcome — or, through `?` in a function returning it, why
+/// [`with_faults`], [`edit`] or [`flatten`] gave no scenario. It reads as the message the
+/// command line prints, and is a [`std::error::Error`]: a `proptest!` body can `?` it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is not valid: each mistake as `file:line:col: message`.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioErrors),
+    /// The run stopped at one of its budgets (events, simulated time, history steps, what
+    /// components hold): what `faultline run` exits 3 for.
+    #[error(transparent)]
+    Budget(#[from] BudgetExceeded),
+    /// Anything else: a variant the scenario does not have.
+    #[error("{0}")]
+    Other(String),
+}
+
 /// Runs one seed of a variant (the first when `None`).
-pub fn run(sc: &Scenario, variant: Option<&str>, seed: u64) -> Result<Outcome, String> {
-    let c = sc.variant(variant)?;
-    let (report, world) = runner::run(&c, seed, None).map_err(|e| e.to_string())?;
+pub fn run(sc: &Scenario, variant: Option<&str>, seed: u64) -> Result<Outcome, RunError> {
+    let c = sc.variant(variant).map_err(RunError::Other)?;
+    let (report, world) = runner::run(&c, seed, None)?;
     let histories = (0..c.spec.databases.len()).map(|d| world.history(d)).collect();
-    let json = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    let json = serde_json::to_value(&report).expect("a report serialises");
     let violations = sc
         .expectations
         .iter()
@@ -752,6 +769,46 @@ mod tests {
             let drawn = fault_timeline(&sc, 1..12).new_tree(&mut ours).unwrap().current();
             assert_eq!(drawn, vec.new_tree(&mut before).unwrap().current());
         }
+    }
+
+    /// `?` takes a scenario's mistakes and a run's budget stop into [`RunError`], each
+    /// reading as before and told apart by its variant.
+    #[test]
+    fn run_errors_say_what_went_wrong_and_which_kind_it_was() {
+        fn lost(sc: &Scenario, faults: &[Fault], variant: &str) -> Result<u64, RunError> {
+            let with = with_faults(sc, faults)?;
+            Ok(run(&with, Some(variant), 1)?.report.anomalies["lost_update"])
+        }
+        let sc = catalog_scenario("partition-consistency");
+        assert_eq!(lost(&sc, &[], "strong").unwrap(), 0);
+
+        let crash = |node: &str| Fault {
+            table: [("kind".to_owned(), "node-crash".into()), ("node".to_owned(), node.into())].into_iter().collect(),
+            start_s: 1.0,
+            duration_s: Some(2.0),
+        };
+        let e = lost(&sc, &[crash("nowhere/0")], "strong").unwrap_err();
+        assert!(matches!(e, RunError::Scenario(_)), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("1 error in catalog/partition-consistency.toml: catalog/partition-consistency.toml:")
+        );
+        assert!(shown.contains("nowhere/0"), "{shown}");
+
+        let e = lost(&sc, &[], "no-such-variant").unwrap_err();
+        assert!(matches!(e, RunError::Other(_)), "{e:?}");
+        assert!(e.to_string().contains("has no variant `no-such-variant`"), "{e}");
+
+        let short = edit(&sc, |doc| {
+            doc["scenario"].as_table_mut().unwrap().insert("max_events".into(), 100.into());
+        })
+        .unwrap();
+        let e = lost(&short, &[], "strong").unwrap_err();
+        let RunError::Budget(budget) = &e else { panic!("{e:?}") };
+        assert_eq!(e.to_string(), budget.to_string());
+        assert!(e.to_string().starts_with("event budget of 100 events ran out"), "{e}");
+        let e: &dyn std::error::Error = &e;
+        assert!(e.source().is_none(), "transparent: the message is not repeated as its cause");
     }
 
     #[test]
