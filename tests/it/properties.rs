@@ -1724,3 +1724,87 @@ set = { "service.web.instances" = 4 }
     let narrow = shrink::parse_check(&sc, Some("narrow"), check, None).unwrap_err();
     assert!(narrow.errors[0].message.contains("per_instance"), "{}", narrow.errors[0].message);
 }
+
+/// The examples of docs/testing.md ("Property tests"), as written there: they compile, and
+/// they run (the `proptest!` one over a few fixed cases rather than proptest's 256 random ones).
+mod testing_md {
+    use faultline_scenarios::{Scenario, Source, shrink, testing};
+    use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 4,
+            failure_persistence: None,
+            rng_seed: RngSeed::Fixed(1),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn strong_store_never_loses_an_acknowledged_write(
+            faults in testing::fault_timeline(&testing::catalog_scenario("partition-consistency"), 1..12),
+            seed in 0u64..1_000,
+        ) {
+            let sc = testing::with_faults(&testing::catalog_scenario("partition-consistency"), &faults)?;
+            let out = testing::run(&sc, Some("strong"), seed)?;
+            prop_assert_eq!(out.report.anomalies["lost_update"], 0);
+            prop_assert!(out.violations.is_empty(), "{:?}", out.violations);
+        }
+    }
+
+    /// The `match` on `testing::RunError`, over a run that stops at its event budget.
+    #[test]
+    fn a_budget_stop_can_be_told_from_other_errors() {
+        let sc = testing::edit(&testing::catalog_scenario("cross-region-outage"), |doc| {
+            doc["scenario"].as_table_mut().unwrap().insert("max_events".into(), 1000.into());
+        })
+        .unwrap();
+        let seed = 1;
+        let mut skipped = false;
+        match testing::run(&sc, None, seed) {
+            Ok(out) => assert!(out.violations.is_empty(), "{:?}", out.violations),
+            Err(testing::RunError::Budget(stop)) => {
+                eprintln!("seed {seed}: skipped, {stop}");
+                skipped = true;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        assert!(skipped);
+    }
+
+    #[test]
+    fn your_own_scenario() -> Result<(), Box<dyn std::error::Error>> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios/planted-bug.toml");
+        let sc = Scenario::parse(&Source::from_bytes("mine.toml", std::fs::read(path)?)?)?;
+        assert_eq!(sc.source.file, "mine.toml");
+        Ok(())
+    }
+
+    /// The replay file and the Rust test of the smallest case of `faults` that still fails.
+    fn smallest(
+        sc: &Scenario,
+        faults: &[testing::Fault],
+        variant: &str,
+        seed: u64,
+    ) -> Result<(String, String), Box<dyn std::error::Error>> {
+        let check = shrink::parse_check(sc, Some(variant), "success_rate >= 0.99", None)?;
+        let failing =
+            shrink::Failing { scenario: testing::with_faults(sc, faults)?, variant: variant.into(), seed, check };
+        let shrunk = shrink::shrink(failing, 400)?; // at most 400 runs
+        // A replay file for `faultline replay`, and the text of a test that reproduces it.
+        Ok((shrunk.failing.replay().to_json(), shrink::rust_test(&shrunk)))
+    }
+
+    #[test]
+    fn from_a_failing_case_to_a_minimal_one() {
+        let sc = testing::catalog_scenario("cross-region-outage");
+        // Its own outage, which fails the check, among generated faults.
+        let mut faults = super::timelines(&sc, 3..4, 1).remove(0);
+        faults.extend(testing::faults_of(&sc));
+        let (replay, test) = smallest(&sc, &faults, "retry-once", 1).unwrap();
+        let replay = faultline_scenarios::replay::Replay::from_bytes("shrunk.json", replay.into_bytes()).unwrap();
+        let shrunk = replay.scenario().unwrap();
+        assert!(testing::faults_of(&shrunk).len() < faults.len(), "{faults:?}");
+        assert!(test.contains("assert_holds(replay, \"success_rate >= 0.99\", None)"), "{test}");
+    }
+}
