@@ -147,6 +147,11 @@ fn latency_cdf(groups: &[(String, Vec<&SeedRecord>)]) -> Result<Chart, String> {
             hi = hi.max(x);
             let _ = writeln!(csv, "{},{x},{y}", field(v));
         }
+        // A variant without a successful request: one row with empty cells, so the file says so
+        // rather than leaving the variant out.
+        if pts.is_empty() {
+            let _ = writeln!(csv, "{},,", field(v));
+        }
         curves.push((v.clone(), pts));
     }
     if curves.iter().all(|(_, pts)| pts.is_empty()) {
@@ -275,6 +280,43 @@ struct OverTime<'a> {
     empty: &'a str,
 }
 
+/// Pixels per character of a 12-pixel sans-serif label, about (a wide one; labels are cut to fit).
+const LEGEND_CHAR: u32 = 7;
+
+/// The width of a legend beside a chart: its longest label's, within bounds.
+fn legend_width(labels: &[String]) -> u32 {
+    let longest = labels.iter().map(|l| l.chars().count() as u32).max().unwrap_or(0);
+    (longest * LEGEND_CHAR + 50).clamp(110, 280)
+}
+
+/// Series `i`'s legend entry (its line and label) for each label, in a box at the top of `area`;
+/// a label too long for the box is cut, with "…".
+fn legend_beside<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    labels: &[String],
+) -> Result<(), String> {
+    let (w, h) = area.dim_in_pixel();
+    let n = labels.len().max(1) as i32;
+    let row = ((h as i32 - 60) / n).clamp(8, 18);
+    let (left, top) = (4, 40);
+    let fits = ((w as i32 - left - 46) / LEGEND_CHAR as i32).max(4) as usize;
+    let bottom = top + row * n + 8;
+    area.draw(&Rectangle::new([(left, top), (w as i32 - 6, bottom)], WHITE.filled())).map_err(draw_err)?;
+    area.draw(&Rectangle::new([(left, top), (w as i32 - 6, bottom)], BLACK.stroke_width(1))).map_err(draw_err)?;
+    let font = ("sans-serif", 12).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, label) in labels.iter().enumerate() {
+        let y = top + 4 + row * i as i32 + row / 2;
+        area.draw(&style(i).legend_line((left + 8, y))).map_err(draw_err)?;
+        let text = if label.chars().count() > fits {
+            format!("{}…", label.chars().take(fits - 1).collect::<String>())
+        } else {
+            label.clone()
+        };
+        area.draw(&Text::new(text, (left + 34, y), font.clone())).map_err(draw_err)?;
+    }
+    Ok(())
+}
+
 /// A variant's windows: their length, and the run's end (where records carry it), which ends
 /// the last one.
 #[derive(Clone, Copy)]
@@ -325,11 +367,18 @@ fn over_time(
     let x_max =
         if x_max > 0.0 { x_max } else { series.iter().map(|(_, w, _)| w.window_ms / 1000.0).fold(0.0, f64::max) };
     let y_max = series.iter().flat_map(|(_, _, s)| s.iter().flatten().copied()).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let labels: Vec<String> = series
+        .iter()
+        .map(|(v, _, s)| if s.iter().all(Option::is_none) { format!("{v} (no data)") } else { v.clone() })
+        .collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let mut chart = ChartBuilder::on(&root)
+        // The legend beside the plot, not over it: lines run across the whole time axis, so no
+        // corner of it is free of data (a legend inside hid a variant's line).
+        let (plot, side) = root.split_horizontally(W - legend_width(&labels));
+        let mut chart = ChartBuilder::on(&plot)
             .caption(what.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(44)
@@ -351,7 +400,7 @@ fn over_time(
                 .draw_series(std::iter::once(Text::new(sh.label.clone(), (a, y), ("sans-serif", 12))))
                 .map_err(draw_err)?;
         }
-        for (i, (v, window, s)) in series.iter().enumerate() {
+        for (i, (_, window, s)) in series.iter().enumerate() {
             let st = style(i);
             // One line per run of windows that have the figure: gaps stay gaps.
             let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
@@ -362,15 +411,11 @@ fn over_time(
                     None => {}
                 }
             }
-            let label = if s.iter().all(Option::is_none) { format!("{v} (no data)") } else { v.clone() };
-            for (k, run) in runs.into_iter().enumerate() {
-                let drawn = chart.draw_series(st.line(run)).map_err(draw_err)?;
-                if k == 0 {
-                    drawn.label(label.clone()).legend(move |c| st.legend_line(c));
-                }
+            for run in runs {
+                chart.draw_series(st.line(run)).map_err(draw_err)?;
             }
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(draw_err)?;
+        legend_beside(&side, &labels)?;
         root.present().map_err(draw_err)?;
     }
     Ok(Chart { id: what.id, title: what.title.to_owned(), svg, csv })
@@ -1105,6 +1150,28 @@ mod tests {
         dead.latency_buckets.clear();
         let page = files(&[rec("a", 1), dead]);
         assert!(svg(&page, "latency-cdf").contains("dead (no successful request)"));
+        // And its CSV has a row of empty cells for it (it had none).
+        assert!(page["latency-cdf.csv"].lines().any(|l| l == "dead,,"), "{}", page["latency-cdf.csv"]);
+    }
+
+    /// The over-time charts' legend sat inside the plot, over the lines of whichever variants
+    /// ran there; it is beside it now, every label right of the time axis' end, in the
+    /// variants' order, a long name cut to fit.
+    #[test]
+    fn the_over_time_legend_is_beside_the_plot_not_over_it() {
+        let long = "a-variant-whose-name-is-far-too-long-for-any-legend-box";
+        let names = ["a", "b", long];
+        let page = files(&names.map(|v| rec(v, 1)));
+        for id in ["p99-over-time", "error-rate-over-time"] {
+            let chart = svg(&page, id);
+            let axis_end = x_ticks(chart).iter().map(|t| t.0).fold(0.0, f64::max);
+            let legend: Vec<(f64, f64, String)> =
+                texts(chart).into_iter().filter(|t| t.2 == "a" || t.2 == "b" || t.2.ends_with('…')).collect();
+            assert_eq!(legend.len(), 3, "{id}: {legend:?}");
+            assert!(legend.iter().all(|t| t.0 > axis_end + 10.0), "{id}: {legend:?} over a plot ending at {axis_end}");
+            assert!(legend.windows(2).all(|p| p[0].1 < p[1].1), "{id}: in order, top down: {legend:?}");
+            assert!(long.starts_with(legend[2].2.trim_end_matches('…')) && legend[2].2.len() < long.len());
+        }
     }
 
     #[test]
