@@ -42,7 +42,33 @@
 //! term and do not count either. A candidate campaigns only after its own election wait, at
 //! least `election_timeout`, without hearing from the leader. So every election that can succeed
 //! happens after the lease ran out: the lease is strictly shorter than any follower's election
-//! wait. Simulated clocks do not drift; a real system would subtract a drift bound.
+//! wait. Simulated clocks do not drift; a real system would subtract a drift bound. Pre-votes
+//! change no replica's state, so they leave this argument as it is; check-quorum only makes a
+//! leader serve less (below).
+//!
+//! # Pre-vote and check-quorum
+//! Both are knobs ([`ReplicaConfig::pre_vote`], [`ReplicaConfig::check_quorum`]); scenarios turn
+//! them on by default, as etcd (since 3.5), CockroachDB and TiKV do.
+//! - *Pre-vote* (Raft thesis §9.6). A replica whose election wait ran out does not raise its term
+//!   at once: as a pre-candidate it asks the others whether they would vote for it in the next
+//!   term (`PreVote`). A replica says yes under the vote's own rules — the candidate's log at
+//!   least as up to date as its own, and no leader heard from within `election_timeout` (the
+//!   §4.2.3 rule above) — and changes neither its term nor its vote. With a majority of yeses the
+//!   pre-candidate starts a real election; without, it asks again after its next randomized
+//!   wait, still in its term. A replica cut off from the majority therefore keeps its term, and
+//!   when it rejoins, nothing it sends deposes the leader the others follow (without pre-vote its
+//!   risen term would: the leader adopts it from the first reply and steps down). A refusal
+//!   carries the refuser's term, which a pre-candidate behind it adopts (a term that exists).
+//! - *Check-quorum*. At each heartbeat tick, a leader that has heard from no majority (itself
+//!   included) within `election_timeout` steps down: it becomes a follower that knows no leader,
+//!   its pending writes are answered `Unavailable` (outcome unknown), and — like every replica
+//!   that knows no leader when check-quorum is on — it answers requests `Unavailable` (which
+//!   sends clients on to the next replica; a redirect without a hint would keep them) instead
+//!   of holding writes it cannot commit until they time out. "Heard from" is any acknowledgement, counted from its
+//!   receipt, and a new leader counts everyone as heard when its term starts: a weaker test than
+//!   the lease's (heartbeat acks counted from the heartbeat's send), so a leader that holds a
+//!   lease never steps down and one that steps down had no lease left to serve under. With
+//!   pre-vote the stepped-down leader keeps its term too and rejoins as a follower.
 //!
 //! # Replication and log repair
 //! The network loses, delays and reorders messages, so replication works like a sliding-window
@@ -120,6 +146,12 @@ pub struct ReplicaConfig {
     /// Base election timeout: each wait is `base × (1 + U[0,1))`; also the leader lease.
     pub election_timeout: Nanos,
     pub heartbeat_interval: Nanos,
+    /// Pre-vote (Raft thesis §9.6): a replica whose election wait ran out first asks whether
+    /// a majority would vote for it, and raises its term only if so.
+    pub pre_vote: bool,
+    /// Check-quorum: a leader that has not heard from a majority (itself included) within
+    /// `election_timeout` steps down.
+    pub check_quorum: bool,
     /// Time-averaged gauges cover `[0, horizon]`.
     pub horizon: Nanos,
 }
@@ -138,6 +170,8 @@ pub struct ReplicaStreams {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     Follower,
+    /// Gathering pre-votes for the next term (a follower in every other respect).
+    PreCandidate,
     Candidate,
     Leader,
 }
@@ -157,7 +191,8 @@ pub struct ReplicaStats {
     /// Requests dropped unserved: queued longer than the queue timeout, or past their deadline
     /// (deadline propagation).
     pub shed: u64,
-    /// Leader reads without a lease, and writes pending when their leader stepped down.
+    /// Leader reads without a lease, writes pending when their leader stepped down, and (with
+    /// check-quorum) requests to a replica that knows no leader.
     pub unavailable: u64,
     /// Requests answered `Error`: injected error faults (and writes to [`NOOP_KEY`]).
     pub errors: u64,
@@ -165,8 +200,12 @@ pub struct ReplicaStats {
     pub probes: u64,
     /// Requests dropped by a crash (queued, in service, or awaiting commit).
     pub lost: u64,
+    /// Rounds of pre-votes asked for (each may or may not lead to an election).
+    pub pre_votes_started: u64,
     pub elections_started: u64,
     pub became_leader: u64,
+    /// Times this replica stepped down as leader for want of a majority (check-quorum).
+    pub stepped_down: u64,
     /// Log entries this replica learned were committed.
     pub committed: u64,
     /// Log entries applied to the store.
@@ -307,6 +346,9 @@ pub struct Replica {
     progress: Vec<u64>,
     /// Latest send time of a heartbeat each follower acknowledged in this term.
     acked_at: Vec<Option<Nanos>>,
+    /// When each follower was last heard from in this term (any acknowledgement), for
+    /// check-quorum; a new leader counts everyone as heard at its start.
+    heard_at: Vec<Nanos>,
     last_hint: Vec<u64>,
     /// Index of this term's no-op (0 for the initial leader of term 1).
     term_start: u64,
@@ -373,6 +415,7 @@ impl Replica {
             dups: vec![0; n],
             progress: vec![0; n],
             acked_at: vec![None; n],
+            heard_at: vec![0; n],
             last_hint: vec![NO_HINT; n],
             term_start: 0,
             shipped: 0,
@@ -490,7 +533,7 @@ impl Replica {
             // Only the initial leader of term 1 boots as leader (a crash makes a follower). Every
             // replica starts as if it had just acknowledged it: none grants a vote within
             // `election_timeout` of its own boot, which is no earlier than this one.
-            self.init_leader(Some(now));
+            self.init_leader(now, Some(now));
             self.send_heartbeats(now, out);
             self.arm_heartbeat(out);
         } else {
@@ -540,13 +583,20 @@ impl Replica {
                 if arg != self.election_gen || self.role == Role::Leader {
                     return;
                 }
-                if now >= self.timer_base.saturating_add(self.election_wait) {
-                    self.start_election(now, out);
-                } else {
+                if now < self.timer_base.saturating_add(self.election_wait) {
                     self.arm_election(now, out); // heard from the leader meanwhile
+                } else if self.cfg.pre_vote && self.majority > 1 {
+                    self.start_pre_vote(now, out);
+                } else {
+                    self.start_election(now, out);
                 }
             }
             Timer::Model { tag: TAG_HEARTBEAT, arg } if self.role == Role::Leader && arg == u64::from(self.term) => {
+                if self.cfg.check_quorum && self.lost_quorum(now) {
+                    self.resign(now, out);
+                    self.stats.stepped_down += 1;
+                    return;
+                }
                 self.send_heartbeats(now, out);
                 self.arm_heartbeat(out);
             }
@@ -582,8 +632,14 @@ impl Replica {
     }
 
     fn redirect(&mut self, out: &mut Outbox, to: ActorId, call: CallId) {
-        let value = self.leader.map_or(u64::MAX, u64::from);
-        self.respond(out, to, call, Status::Redirect, value);
+        match self.leader {
+            Some(l) => self.respond(out, to, call, Status::Redirect, u64::from(l)),
+            // With check-quorum a replica that knows no leader says it is unavailable, which
+            // sends the client on to the next replica; a redirect without a hint would keep it
+            // here — at a leader that stepped down, until it hears from its successor.
+            None if self.cfg.check_quorum => self.respond(out, to, call, Status::Unavailable, 0),
+            None => self.respond(out, to, call, Status::Redirect, u64::MAX),
+        }
     }
 
     fn on_request(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, call: CallId, req: Req) {
@@ -716,6 +772,16 @@ impl Replica {
         self.role == Role::Leader && self.commit >= self.term_start && self.has_lease(now)
     }
 
+    /// Check-quorum: the leader has heard from no majority (itself included) within an election
+    /// timeout. Weaker than the lease's test (any acknowledgement, counted from its receipt; a
+    /// lease counts heartbeat acks from the heartbeat's send): a leader with a lease never steps
+    /// down, and one that steps down had no lease left.
+    fn lost_quorum(&self, now: Nanos) -> bool {
+        let window = self.cfg.election_timeout;
+        let heard = self.heard_at.iter().enumerate().filter(|&(p, &h)| p != self.me && now < h.saturating_add(window));
+        1 + heard.count() < self.majority
+    }
+
     fn has_lease(&self, now: Nanos) -> bool {
         let lease = self.cfg.election_timeout;
         let fresh = self
@@ -796,7 +862,7 @@ impl Replica {
 
     // ---------------------------------------------------------------- leader
 
-    fn init_leader(&mut self, acked: Option<Nanos>) {
+    fn init_leader(&mut self, now: Nanos, acked: Option<Nanos>) {
         let last = self.last_index();
         for p in 0..self.cfg.peers.len() {
             self.next[p] = last + 1;
@@ -805,6 +871,7 @@ impl Replica {
             self.dups[p] = 0;
             self.progress[p] = 0;
             self.acked_at[p] = acked;
+            self.heard_at[p] = now;
             self.last_hint[p] = NO_HINT;
         }
         self.shipped = last;
@@ -818,7 +885,7 @@ impl Replica {
         self.leader = Some(self.me as u16);
         self.stats.became_leader += 1;
         self.stats.led_term = self.term;
-        self.init_leader(None);
+        self.init_leader(now, None);
         self.term_start = self.append(now, out, NOOP_KEY);
         self.send_heartbeats(now, out);
         self.arm_heartbeat(out);
@@ -909,6 +976,7 @@ impl Replica {
 
     fn on_ack(&mut self, now: Nanos, out: &mut Outbox, p: usize, call: u64, matched: u64, ok: bool) {
         let heartbeat = call & APPEND_TAG == 0;
+        self.heard_at[p] = now;
         if heartbeat {
             let sent = call.min(now);
             self.acked_at[p] = Some(self.acked_at[p].map_or(sent, |a| a.max(sent)));
@@ -971,6 +1039,25 @@ impl Replica {
         out.timer(due.saturating_sub(now), Timer::Model { tag: TAG_ELECTION, arg: self.election_gen });
     }
 
+    /// Raft thesis §9.6: before raising its term (which would depose a leader the others still
+    /// follow, once this replica rejoins them) ask whether a majority would vote for it in the
+    /// next term. Nothing changes at the voters; without a majority this retries after the next
+    /// election wait, in the same term.
+    fn start_pre_vote(&mut self, now: Nanos, out: &mut Outbox) {
+        self.stats.pre_votes_started += 1;
+        self.role = Role::PreCandidate;
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.votes[self.me] = true;
+        self.timer_base = now;
+        self.arm_election(now, out);
+        let ask = DbMsg::PreVote { term: self.term + 1, last_term: self.last_term(), last: self.last_index() };
+        for (p, &to) in self.cfg.peers.iter().enumerate() {
+            if p != self.me {
+                out.send(to, Msg { call: 0, kind: MsgKind::Db(ask) });
+            }
+        }
+    }
+
     fn start_election(&mut self, now: Nanos, out: &mut Outbox) {
         self.term += 1;
         self.stats.term = self.term;
@@ -996,10 +1083,11 @@ impl Replica {
         }
     }
 
-    /// A higher term: become its follower (a leader's pending writes get `Unavailable`: their
-    /// outcome is unknown — they may still commit under the next leader, or be truncated).
+    /// A higher term: become its follower.
     fn adopt_term(&mut self, now: Nanos, out: &mut Outbox, term: u32) {
-        let was_leader = self.role == Role::Leader;
+        if self.role == Role::Leader {
+            self.resign(now, out);
+        }
         self.term = term;
         self.stats.term = term;
         self.voted_for = None;
@@ -1007,22 +1095,32 @@ impl Replica {
         self.leader = None;
         self.leader_matched = 0;
         self.ahead.clear();
-        if was_leader {
-            while let Some(w) = self.pending.pop_front() {
-                self.respond(out, w.from, w.call, Status::Unavailable, 0);
-            }
-            self.ship_queue.clear();
-            self.timer_base = now;
-            self.arm_election(now, out);
+    }
+
+    /// The leader becomes a follower that knows no leader (a higher term, or check-quorum). Its
+    /// pending writes get `Unavailable`: their outcome is unknown — they may still commit under
+    /// the next leader, or be truncated.
+    fn resign(&mut self, now: Nanos, out: &mut Outbox) {
+        self.role = Role::Follower;
+        self.leader = None;
+        while let Some(w) = self.pending.pop_front() {
+            self.respond(out, w.from, w.call, Status::Unavailable, 0);
         }
+        self.ship_queue.clear();
+        self.timer_base = now;
+        self.arm_election(now, out);
+    }
+
+    /// A leader, or a replica that heard from one within the base timeout, grants no vote (nor
+    /// pre-vote) and ignores the candidate's term: this keeps leases safe (whatever term this
+    /// replica has since adopted, e.g. from a late reply) and stops a rejoining replica from
+    /// deposing a healthy leader through votes.
+    fn led(&self, now: Nanos) -> bool {
+        self.role == Role::Leader || now < self.leader_contact.saturating_add(self.cfg.election_timeout)
     }
 
     fn on_vote(&mut self, now: Nanos, out: &mut Outbox, c: usize, term: u32, last_term: u32, last: u64) {
-        // A leader, or a replica that heard from one within the base timeout, grants no vote
-        // and ignores the candidate's term: this keeps leases safe (whatever term this replica
-        // has since adopted, e.g. from a late reply) and stops a rejoining replica from deposing
-        // a healthy leader through votes.
-        let led = self.role == Role::Leader || now < self.leader_contact.saturating_add(self.cfg.election_timeout);
+        let led = self.led(now);
         if term > self.term {
             if led {
                 return;
@@ -1031,14 +1129,26 @@ impl Replica {
         }
         let granted = !led
             && term == self.term
-            && self.role == Role::Follower
+            && matches!(self.role, Role::Follower | Role::PreCandidate)
             && self.voted_for.is_none_or(|v| v as usize == c)
             && (last_term, last) >= (self.last_term(), self.last_index());
         if granted {
             self.voted_for = Some(c as u16);
+            self.role = Role::Follower; // someone else campaigns: stop asking for pre-votes
             self.timer_base = now;
         }
         let ack = DbMsg::VoteAck { term: self.term, granted: Flag(granted) };
+        out.send(self.cfg.peers[c], Msg { call: 0, kind: MsgKind::Db(ack) });
+    }
+
+    /// Would this replica vote for `c` in `term`? The vote's rules (the `led` rule, the log at
+    /// least as up to date, one vote per term) without changing its term or vote. A refusal
+    /// carries this replica's term, which a pre-candidate behind it adopts.
+    fn on_pre_vote(&mut self, now: Nanos, out: &mut Outbox, c: usize, term: u32, last_term: u32, last: u64) {
+        let granted = !self.led(now)
+            && (term > self.term || term == self.term && self.voted_for.is_none_or(|v| v as usize == c))
+            && (last_term, last) >= (self.last_term(), self.last_index());
+        let ack = DbMsg::PreVoteAck { term: if granted { term } else { self.term }, granted: Flag(granted) };
         out.send(self.cfg.peers[c], Msg { call: 0, kind: MsgKind::Db(ack) });
     }
 
@@ -1047,6 +1157,17 @@ impl Replica {
     fn on_db(&mut self, now: Nanos, out: &mut Outbox, p: usize, call: u64, d: DbMsg) {
         match d {
             DbMsg::Vote { term, last_term, last } => self.on_vote(now, out, p, term, last_term, last),
+            DbMsg::PreVote { term, last_term, last } => self.on_pre_vote(now, out, p, term, last_term, last),
+            DbMsg::PreVoteAck { term, granted: Flag(granted) } => {
+                if granted && term == self.term + 1 && self.role == Role::PreCandidate {
+                    self.votes[p] = true;
+                    if self.votes.iter().filter(|&&v| v).count() >= self.majority {
+                        self.start_election(now, out);
+                    }
+                } else if !granted && term > self.term {
+                    self.adopt_term(now, out, term);
+                }
+            }
             DbMsg::VoteAck { term, granted: Flag(granted) } => {
                 if term > self.term {
                     self.adopt_term(now, out, term);
@@ -1104,7 +1225,7 @@ impl Replica {
         match self.role {
             // Impossible (a term has at most one leader); ignored rather than trusted.
             Role::Leader => return false,
-            Role::Candidate => self.role = Role::Follower,
+            Role::Candidate | Role::PreCandidate => self.role = Role::Follower,
             Role::Follower => {}
         }
         self.leader = Some(p as u16);
@@ -1204,8 +1325,14 @@ mod tests {
             bug_ack_before_commit: false,
             election_timeout: ELECTION,
             heartbeat_interval: 50 * MS,
+            pre_vote: false,
+            check_quorum: false,
             horizon: Nanos::MAX,
         }
+    }
+
+    fn guarded(cfg: ReplicaConfig) -> ReplicaConfig {
+        ReplicaConfig { pre_vote: true, check_quorum: true, ..cfg }
     }
 
     fn streams(seed: u64, i: usize) -> ReplicaStreams {
@@ -1268,6 +1395,11 @@ mod tests {
     impl Sim {
         fn new(n: usize, replication: Replication, follower_reads: bool, seed: u64) -> Sim {
             Sim::with(seed, (0..n).map(|i| config(n, i, replication.clone(), follower_reads)).collect())
+        }
+
+        /// Sync replicas with pre-vote and check-quorum.
+        fn guarded(n: usize, seed: u64) -> Sim {
+            Sim::with(seed, (0..n).map(|i| guarded(config(n, i, Replication::Sync, false))).collect())
         }
 
         fn with(seed: u64, cfgs: Vec<ReplicaConfig>) -> Sim {
@@ -1841,6 +1973,124 @@ mod tests {
         assert_eq!(out.sends, vec![(ActorId(2), db(DbMsg::VoteAck { term: 5, granted: Flag(true) }))]);
     }
 
+    #[test]
+    fn a_replica_cut_off_with_pre_vote_keeps_its_term_and_rejoins_without_deposing_the_leader() {
+        let mut s = Sim::guarded(3, 11);
+        s.run_for(10 * MS);
+        assert_eq!(s.call(0, Op::Write, 1), ok(1));
+        s.isolate(2);
+        s.run_for(3_000 * MS);
+        let r2 = &s.reps[2].stats;
+        assert!(r2.pre_votes_started >= 5, "2 asks in vain, {} times", r2.pre_votes_started);
+        assert_eq!((r2.elections_started, s.reps[2].term()), (0, 1), "no majority, no new term");
+        assert!(s.reps[0].is_leader());
+        assert_eq!(s.call(0, Op::Write, 2), ok(2));
+        s.heal();
+        s.run_for(2_000 * MS);
+        for i in 0..3 {
+            assert_eq!((s.reps[i].term(), s.reps[i].leader()), (1, Some(0)), "replica {i}");
+            assert_eq!(s.reps[i].stats.elections_started, 0, "replica {i}");
+        }
+        assert_eq!(s.log_of(2), s.log_of(0), "it caught up from the same leader");
+        assert_eq!(s.call(0, Op::Read, 2), ok(2));
+    }
+
+    #[test]
+    fn pre_vote_is_granted_only_as_a_vote_would_be_and_changes_nothing() {
+        let mut f = Replica::new(guarded(config(3, 1, Replication::Sync, false)), streams(1, 1));
+        let mut out = Outbox::default();
+        f.boot(0, &mut out);
+        let db = |d: DbMsg| Msg { call: 0, kind: MsgKind::Db(d) };
+        let hb = Msg { call: 200 * MS, kind: MsgKind::Db(DbMsg::Heartbeat { term: 1, last: 0, commit: 0 }) };
+        f.on_msg(200 * MS, &mut out, HEALTHY, ActorId(0), hb);
+        let ask = db(DbMsg::PreVote { term: 2, last_term: 0, last: 0 });
+        let asked = |f: &mut Replica, at: Nanos, msg: Msg| {
+            let mut out = Outbox::default();
+            f.on_msg(at, &mut out, HEALTHY, ActorId(2), msg);
+            assert_eq!((f.term(), f.voted_for, f.leader()), (1, Some(0), Some(0)), "nothing changed");
+            out.sends
+        };
+        let denied = |term| vec![(ActorId(2), db(DbMsg::PreVoteAck { term, granted: Flag(false) }))];
+        assert_eq!(asked(&mut f, 220 * MS, ask), denied(1), "it hears from the leader");
+        let granted = vec![(ActorId(2), db(DbMsg::PreVoteAck { term: 2, granted: Flag(true) }))];
+        assert_eq!(asked(&mut f, 200 * MS + ELECTION, ask), granted, "the leader fell silent");
+        // Only to a log at least as up to date as its own (it now holds entry 1 of term 1).
+        let append = DbMsg::Append { term: 1, prev_term: 0, index: 1, key: 5 };
+        f.on_msg(400 * MS, &mut out, HEALTHY, ActorId(0), Msg { call: APPEND_TAG | 1, kind: MsgKind::Db(append) });
+        assert_eq!(f.last_index(), 1);
+        assert_eq!(asked(&mut f, 400 * MS + ELECTION, ask), denied(1), "its log is behind");
+        let longer = db(DbMsg::PreVote { term: 2, last_term: 1, last: 1 });
+        assert_eq!(asked(&mut f, 400 * MS + ELECTION, longer), granted);
+        assert_eq!(
+            asked(&mut f, 400 * MS + ELECTION, db(DbMsg::PreVote { term: 1, last_term: 1, last: 1 })),
+            denied(1)
+        );
+    }
+
+    #[test]
+    fn a_pre_candidate_with_a_majority_wins_the_real_election() {
+        for seed in [1, 2, 3] {
+            let mut s = Sim::guarded(3, seed);
+            s.run_for(10 * MS);
+            assert_eq!(s.call(0, Op::Write, 1), ok(1));
+            s.crash(0);
+            let l = s.await_leader(1, 10 * ELECTION);
+            let st = &s.reps[l].stats;
+            assert!(st.pre_votes_started >= st.elections_started && st.elections_started >= 1, "seed {seed}: {st:?}");
+            assert_eq!(s.call(l, Op::Write, 2), ok(3), "seed {seed}: the no-op, then the write");
+            s.restart(0);
+            s.run_for(500 * MS);
+            assert_eq!(s.log_of(0), s.log_of(l), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn with_check_quorum_a_leader_cut_off_from_the_majority_steps_down() {
+        let mut s = Sim::guarded(3, 4);
+        s.run_for(10 * MS);
+        assert_eq!(s.call(0, Op::Write, 1), ok(1));
+        let t0 = s.now;
+        s.isolate(0);
+        let pending = s.request(0, Op::Write, 2);
+        while s.reps[0].is_leader() {
+            assert!(s.step(t0 + 10 * ELECTION), "still leading at {} ms", s.now / MS);
+        }
+        // The last acknowledgement arrives about t0 (those in flight: a round trip); the next
+        // heartbeat tick an election timeout after it finds no majority heard.
+        let took = s.now - t0;
+        let bound = 2 * s.delay + ELECTION + s.reps[0].cfg.heartbeat_interval;
+        assert!(took <= bound, "stepped down after {} ms", took / MS);
+        assert_eq!((s.reps[0].stats.stepped_down, s.reps[0].term(), s.reps[0].leader()), (1, 1, None));
+        s.run_for(5 * MS);
+        assert_eq!(s.resp(pending), status(Status::Unavailable, 0), "pending write: outcome unknown");
+        // Its clients are sent on rather than served or kept waiting.
+        assert_eq!(s.call(0, Op::Read, 1), status(Status::Unavailable, 0));
+        assert_eq!(s.call(0, Op::Write, 3), status(Status::Unavailable, 0));
+        let l = s.await_leader(1, 10 * ELECTION);
+        assert_ne!(l, 0);
+        assert_eq!(s.reps[0].term(), 1, "pre-vote: the cut-off replica keeps its term");
+        s.heal();
+        s.run_for(300 * MS);
+        assert_eq!((s.reps[0].term(), s.reps[0].leader()), (s.reps[l].term(), Some(l as u16)));
+        assert_eq!(s.call(0, Op::Read, 1), status(Status::Redirect, l as u64));
+        assert_eq!(s.log_of(0), s.log_of(l));
+    }
+
+    #[test]
+    fn with_check_quorum_a_leader_that_hears_a_majority_stays() {
+        // A lossy, jittery network and one follower down: heartbeats (a tenth of the election
+        // timeout apart, as scenarios have by default) still reach a majority.
+        let mut cfgs: Vec<_> = (0..3).map(|i| guarded(config(3, i, Replication::Sync, false))).collect();
+        cfgs.iter_mut().for_each(|c| c.heartbeat_interval = ELECTION / 10);
+        let mut s = Sim::with(5, cfgs);
+        s.loss = 0.05;
+        s.jitter = 5 * MS;
+        s.crash(2);
+        s.run_for(10_000 * MS);
+        assert!(s.reps[0].is_leader() && s.reps[0].term() == 1);
+        assert_eq!(s.reps[0].stats.stepped_down, 0);
+    }
+
     /// A client's request `call` on key 3.
     fn req(call: u64, op: Op) -> Msg {
         Msg { call, kind: MsgKind::Request(Req::new(0, op, 3)) }
@@ -2008,7 +2258,7 @@ mod tests {
         assert_eq!((s.reps[1].term(), s.reps[1].leader()), (1, Some(0)), "1 ignores the candidate");
         assert_eq!(s.call(0, Op::Write, 1), ok(1));
         assert_eq!(s.call(0, Op::Read, 1), ok(1));
-        // Healed, 2's higher term deposes the leader (there is no pre-vote): one more election,
+        // Healed, 2's higher term deposes the leader (without pre-vote): one more election,
         // which 2 cannot win without entry 1; then everyone converges.
         s.heal();
         let t2 = s.reps[2].term();
@@ -2084,8 +2334,15 @@ mod tests {
     /// version of its key no older than any write acknowledged, or read completed, before it was
     /// sent (linearizable reads of versions that only grow).
     fn chaos(seed: u64, n: usize, replication: Replication) -> u64 {
+        chaos_with(seed, n, replication, false)
+    }
+
+    /// [`chaos`], optionally with pre-vote and check-quorum.
+    fn chaos_with(seed: u64, n: usize, replication: Replication, guard: bool) -> u64 {
         let sync = replication == Replication::Sync;
-        let mut s = Sim::new(n, replication, false, seed);
+        let cfg =
+            |i| ReplicaConfig { pre_vote: guard, check_quorum: guard, ..config(n, i, replication.clone(), false) };
+        let mut s = Sim::with(seed, (0..n).map(cfg).collect());
         s.jitter = 3 * MS;
         s.loss = 0.03;
         let mut rng = Stream::new(seed, "db/test/chaos");
@@ -2214,6 +2471,17 @@ mod tests {
         for seed in 0..200 {
             let lag = Dist::Exponential { mean: 20e6 };
             chaos(1000 + seed, if seed % 2 == 0 { 3 } else { 5 }, Replication::Async { lag });
+        }
+    }
+
+    #[test]
+    fn random_faults_never_break_safety_with_pre_vote_and_check_quorum() {
+        for seed in 0..200 {
+            chaos_with(2000 + seed, if seed % 2 == 0 { 3 } else { 5 }, Replication::Sync, true);
+        }
+        for seed in 0..100 {
+            let lag = Dist::Exponential { mean: 20e6 };
+            chaos_with(3000 + seed, if seed % 2 == 0 { 3 } else { 5 }, Replication::Async { lag }, true);
         }
     }
 

@@ -145,6 +145,18 @@ pub enum DbMsg {
         term: u32,
         granted: Flag,
     },
+    /// Pre-candidate → replica (Raft thesis §9.6): would you vote for me in `term` (one past
+    /// mine)? Changes nothing at the receiver.
+    PreVote {
+        term: u32,
+        last_term: u32,
+        last: u64,
+    },
+    /// The answer to a `PreVote`: the term asked for if granted, else the replica's own.
+    PreVoteAck {
+        term: u32,
+        granted: Flag,
+    },
 }
 
 impl MsgKind {
@@ -174,6 +186,12 @@ impl MsgKind {
                 }
                 DbMsg::VoteAck { term, granted: Flag(granted) } => {
                     (0x6_0000_0000 | u64::from(term), u64::from(granted))
+                }
+                DbMsg::PreVote { term, last_term, last } => {
+                    (0x7_0000_0000 | u64::from(term), last ^ u64::from(last_term).rotate_left(40))
+                }
+                DbMsg::PreVoteAck { term, granted: Flag(granted) } => {
+                    (0x8_0000_0000 | u64::from(term), u64::from(granted))
                 }
             },
         }
@@ -275,6 +293,12 @@ impl std::fmt::Display for Msg {
                     write!(f, "vote term {term} last {last} last_term {last_term}")
                 }
                 DbMsg::VoteAck { term, granted } => write!(f, "vote-ack term {term} {}", yes(granted, "granted")),
+                DbMsg::PreVote { term, last_term, last } => {
+                    write!(f, "pre-vote term {term} last {last} last_term {last_term}")
+                }
+                DbMsg::PreVoteAck { term, granted } => {
+                    write!(f, "pre-vote-ack term {term} {}", yes(granted, "granted"))
+                }
             },
         }
     }
@@ -347,6 +371,8 @@ mod tests {
         assert_eq!(db(DbMsg::Heartbeat { term: 2, last: 8, commit: 6 }), "heartbeat term 2 last 8 commit 6");
         assert_eq!(db(DbMsg::Vote { term: 3, last_term: 2, last: 8 }), "vote term 3 last 8 last_term 2");
         assert_eq!(db(DbMsg::VoteAck { term: 3, granted: Flag(true) }), "vote-ack term 3 granted");
+        assert_eq!(db(DbMsg::PreVote { term: 3, last_term: 2, last: 8 }), "pre-vote term 3 last 8 last_term 2");
+        assert_eq!(db(DbMsg::PreVoteAck { term: 2, granted: Flag(false) }), "pre-vote-ack term 2 not");
         let none = |_| unreachable!("not a model timer");
         assert_eq!(Timer::Retry(call).describe(none), "retry call 3.7");
         assert_eq!(Timer::Deadline(2).describe(none), "attempt-deadline target 2");

@@ -173,6 +173,10 @@ pub struct DatabaseSpec {
     pub service_time: Dist,
     pub election_timeout: Nanos,
     pub heartbeat_interval: Nanos,
+    /// Replicas ask for pre-votes before raising their term to campaign.
+    pub pre_vote: bool,
+    /// A leader that hears from no majority within an election timeout steps down.
+    pub check_quorum: bool,
     /// Record every client operation as a history and check it (linearizability, stale reads,
     /// session guarantees, lost updates, convergence after faults heal).
     pub record_history: bool,

@@ -393,6 +393,8 @@ impl World {
                         bug_ack_before_commit: d.bug_ack_before_commit,
                         election_timeout: d.election_timeout,
                         heartbeat_interval: d.heartbeat_interval,
+                        pre_vote: d.pre_vote,
+                        check_quorum: d.check_quorum,
                         horizon: spec.duration,
                     };
                     let streams = ReplicaStreams {

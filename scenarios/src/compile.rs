@@ -534,6 +534,8 @@ impl<'a> Checker<'a> {
             service_time: self.dist(&d.service_time),
             election_timeout,
             heartbeat_interval,
+            pre_vote: d.pre_vote.unwrap_or(true),
+            check_quorum: d.check_quorum.unwrap_or(true),
             record_history: d.record_history.unwrap_or(false),
             bug_ack_before_commit: d.bug_ack_before_commit.unwrap_or(false),
         }

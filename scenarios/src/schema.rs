@@ -464,6 +464,11 @@ pub struct DatabaseCfg {
     pub service_time: Spanned<DistCfg>,
     pub election_timeout_ms: Option<Spanned<Positive>>,
     pub heartbeat_interval_ms: Option<Spanned<Positive>>,
+    /// A replica asks for pre-votes before raising its term to campaign (default true).
+    pub pre_vote: Option<bool>,
+    /// A leader that hears from no majority within an election timeout steps down (default
+    /// true).
+    pub check_quorum: Option<bool>,
     /// Record clients' operations as a history and check it (default false).
     pub record_history: Option<bool>,
     /// A planted bug for testing checkers: acknowledge writes before a majority has them.
