@@ -273,6 +273,26 @@ fn failover(replicas: usize, election_timeout: Nanos, heartbeat: Nanos) -> Strin
     }
 }
 
+/// Pre-vote and check-quorum in words (models/src/db.rs, "Pre-vote and check-quorum").
+fn election_guards(pre_vote: bool, check_quorum: bool, election_timeout: Nanos) -> String {
+    let pre_vote = if pre_vote {
+        "with pre-vote, a replica cut off from the majority keeps its term and rejoins without deposing the leader"
+    } else {
+        "without pre-vote, a replica cut off from the majority raises its term in vain and deposes the leader when \
+         it rejoins"
+    };
+    let check_quorum = if check_quorum {
+        format!(
+            "with check-quorum, a leader cut off from the majority steps down within about {}",
+            ms(election_timeout as f64)
+        )
+    } else {
+        "without check-quorum, a leader cut off from the majority stays leader until it hears of a newer term"
+            .to_owned()
+    };
+    format!("{pre_vote}; {check_quorum}")
+}
+
 /// An open workload's phases and diurnal wave in words, after its base rate ("" for none).
 fn rate_shape(shape: &RateShape) -> String {
     let mut parts: Vec<String> =
@@ -575,6 +595,10 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 String::new()
             }
         );
+        if replicas > 1 {
+            let guards = election_guards(d.pre_vote, d.check_quorum, d.election_timeout);
+            let _ = writeln!(s, "    elections: {guards}.");
+        }
     }
     for w in &spec.workflows {
         let how = match w.design {
@@ -700,6 +724,15 @@ mod tests {
         );
         assert!(failover(1, 500_000_000, 50_000_000).starts_with("a lost leader is not replaced (no other replica"));
         assert!(failover(2, 500_000_000, 50_000_000).starts_with("a lost leader is not replaced (the other replica"));
+    }
+
+    #[test]
+    fn elections_say_whether_pre_vote_and_check_quorum_are_on() {
+        let on = election_guards(true, true, 500_000_000);
+        assert!(on.contains("with pre-vote") && on.contains("steps down within about 500 ms"), "{on}");
+        let off = election_guards(false, false, 500_000_000);
+        assert!(off.contains("without pre-vote") && off.contains("deposes the leader"), "{off}");
+        assert!(off.contains("without check-quorum"), "{off}");
     }
 
     #[test]
