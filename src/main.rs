@@ -357,6 +357,17 @@ impl Failure {
     }
 }
 
+impl From<faultline_scenarios::testing::RunError> for Failure {
+    fn from(e: faultline_scenarios::testing::RunError) -> Self {
+        use faultline_scenarios::testing::RunError;
+        match e {
+            RunError::Scenario(errs) => Failure::Scenario(errs),
+            RunError::Budget(b) => Failure::Budget(b),
+            RunError::Other(m) => Failure::BadInput(m),
+        }
+    }
+}
+
 impl From<ScenarioErrors> for Failure {
     fn from(e: ScenarioErrors) -> Self {
         Failure::Scenario(e)
@@ -1076,8 +1087,8 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             let check = match check {
                 Some(c) => shrink::parse_check(&sc, Some(&variant), &c, during.as_deref())?,
                 None => {
-                    let out = faultline_scenarios::testing::run(&sc, Some(&variant), seed)
-                        .map_err(|e| Failure::BadInput(e.to_string()))?;
+                    // A run that stops at its budget is exit 3, as for `run`: there is nothing to shrink.
+                    let out = faultline_scenarios::testing::run(&sc, Some(&variant), seed)?;
                     let first = out.violations.first().ok_or_else(|| {
                         Failure::BadInput(format!(
                             "{} [{variant}] seed {seed}: every expectation holds; give the failing check with --check",

@@ -1223,6 +1223,18 @@ fn shrink_writes_a_replay_and_prints_a_test() {
     assert!(stderr(&o).contains("nothing to shrink"), "{}", stderr(&o));
     let o = expect_code(&["shrink", i, "--check", "bogus.figure < 1"], 2);
     assert!(stderr(&o).contains("bogus.figure"), "{}", stderr(&o));
+    // A failing run that stops at its event budget is exit 3, as `run` says (it was bad input, 2).
+    let tiny = temp_path("tiny-budget.toml");
+    let text = "[scenario]\nname = \"tiny-budget\"\nduration_s = 5\nmax_events = 100\n\n\
+                [[region]]\nname = \"r\"\nzones = [\"a\"]\n\n\
+                [[service]]\nname = \"s\"\nzones = [\"a\"]\ninstances = 1\nworkers = 1\n\
+                service_time = { dist = \"exponential\", mean_ms = 1 }\n\n\
+                [[workload]]\nname = \"w\"\nzone = \"a\"\ntarget = \"s\"\n\
+                arrival = { process = \"poisson\", rate_per_s = 100 }\ntimeout_ms = 100\n\n\
+                [[expect]]\ncheck = \"latency_ms.p99 < 0.001\"\n";
+    std::fs::write(&tiny, text).unwrap();
+    let o = expect_code(&["shrink", tiny.to_str().unwrap(), "--out", p], 3);
+    assert!(stderr(&o).contains("event budget of 100 events ran out"), "{}", stderr(&o));
 }
 
 #[test]
