@@ -175,7 +175,7 @@ pub fn render(r: &RunReport) -> String {
         for c in &r.caches {
             let _ = writeln!(
                 s,
-                "  {:<16} hit ratio {:.1}% ({} hits, {} misses, {} coalesced) · backend reads {}, writes {} · evicted {}, expired {} · errors {}",
+                "  {:<16} hit ratio {:.1}% ({} hits, {} misses, {} coalesced) · backend reads {}, writes {} · evicted {}, expired {} · errors {}{}",
                 c.name,
                 c.hit_ratio * 100.0,
                 c.hits,
@@ -185,7 +185,8 @@ pub fn render(r: &RunReport) -> String {
                 c.backend_writes,
                 c.evictions,
                 c.expirations,
-                c.errors
+                c.errors,
+                c.shed.map_or(String::new(), |n| format!(" · shed {n}"))
             );
         }
     }

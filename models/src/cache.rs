@@ -63,6 +63,30 @@
 //! writes in flight, which still complete and store. [`Cache::crash`] loses everything: waiting
 //! requests and writers are never answered, and late backend responses are ignored (their call
 //! ids went stale).
+//!
+//! # Deadlines (`propagate_deadlines`, off by default)
+//!
+//! A cache that propagates deadlines acts on the deadline a request carries, as a cache client
+//! running in its caller's request context would:
+//!
+//! - A read or write that arrives at or after its deadline is answered `Rejected` unserved and
+//!   counted `shed` (neither a hit nor a miss). A hit costs no work, so it is served whatever
+//!   `min_time_left` says, as long as the deadline has not passed; a miss or a write with less
+//!   than `min_time_left` left is shed too.
+//! - A miss's backend read and a write's backend call inherit the request's deadline through
+//!   [`Calls::start_until`]: each attempt carries the earlier of its own deadline and that one,
+//!   an attempt still out then times out, and no retry starts at or after it.
+//! - Coalescing: a fill carries the deadline of the miss that started it (the latest deadline
+//!   among its waiters when it is sent, the only one; Go's `singleflight` likewise runs the
+//!   shared call in its first caller's context). Later misses join it whatever their own
+//!   deadline: one that arrives later normally has a later deadline, so refusing them would
+//!   undo coalescing (a stampede again). Every waiter is answered once, when the fill ends —
+//!   the model's one answer path, with no timer per waiter: one whose caller has gone by then
+//!   gets an answer nobody reads, and one that joined with a later deadline than the fill's
+//!   gets the fill's error if the fill was cut at its deadline (its caller may retry; that
+//!   miss starts a fill with its own deadline). Raising a fill's deadline as waiters join
+//!   would not help against a backend that propagates deadlines: the request on the wire
+//!   already carries the first one.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -90,6 +114,9 @@ pub struct CacheConfig {
     pub write_policy: WritePolicy,
     /// Concurrent misses on one key share one backend read.
     pub coalesce: bool,
+    /// Act on the deadlines requests carry (deadline propagation); `None` = do not. With it,
+    /// misses and writes with less than this left before their deadline are shed too.
+    pub propagate_deadlines: Option<Nanos>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -112,6 +139,9 @@ pub struct CacheStats {
     pub stale_fills_dropped: u64,
     /// Requests never answered because the cache crashed while they waited for the backend.
     pub lost: u64,
+    /// Requests answered `Rejected` unserved because their deadline passed, or was too near for
+    /// a backend call (deadline propagation).
+    pub shed: u64,
 }
 
 impl CacheStats {
@@ -238,8 +268,11 @@ pub struct Cache {
 
 impl Cache {
     /// A cache whose backend is target 0 of `calls`.
-    pub fn new(cfg: CacheConfig, calls: Calls) -> Cache {
+    pub fn new(cfg: CacheConfig, mut calls: Calls) -> Cache {
         assert!(!calls.targets.is_empty(), "a cache needs a backend (call target 0)");
+        if cfg.propagate_deadlines.is_some() {
+            calls.propagate_deadlines();
+        }
         Cache {
             cfg,
             entries: Vec::new(),
@@ -415,9 +448,20 @@ impl Cache {
     }
 
     fn read(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req) {
+        // A hit costs no work: only a passed deadline turns it away.
+        if let Some(min_left) = self.cfg.propagate_deadlines
+            && self.shed(now, out, from, call, req, min_left, false)
+        {
+            return;
+        }
         if let Some(value) = self.lookup(now, req.key) {
             self.stats.hits += 1;
             out.send(from, Msg { call, kind: MsgKind::Response(Resp { status: Status::Ok, value }) });
+            return;
+        }
+        if let Some(min_left) = self.cfg.propagate_deadlines
+            && self.shed(now, out, from, call, req, min_left, true)
+        {
             return;
         }
         self.stats.misses += 1;
@@ -441,12 +485,33 @@ impl Cache {
             k.joinable = f;
         }
         self.stats.backend_reads += 1;
-        if let Some(o) = self.calls.start(now, out, 0, f, req) {
+        // The call inherits the deadline only when propagating (`Calls` ignores it otherwise).
+        if let Some(o) = self.calls.start_until(now, out, 0, f, req, req.deadline) {
             self.on_outcome(now, out, o);
         }
     }
 
+    /// Sheds a request (answered `Rejected`, counted) whose deadline has passed at `now`, or,
+    /// if it needs a backend call (`calls`), that has less than `min_left` left. Out of line:
+    /// only caches that propagate deadlines ask.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn shed(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req, min_left: Nanos, calls: bool) -> bool {
+        let late = now >= req.deadline || (calls && now > req.take_up_until(true, min_left));
+        if late {
+            self.stats.shed += 1;
+            out.send(from, Msg { call, kind: MsgKind::response(Status::Rejected) });
+        }
+        late
+    }
+
     fn write(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req) {
+        if let Some(min_left) = self.cfg.propagate_deadlines
+            && self.shed(now, out, from, call, req, min_left, true)
+        {
+            return;
+        }
         self.seq += 1;
         let k = self.keys.entry(req.key).or_insert(KeyState::IDLE);
         k.writes += 1;
@@ -458,7 +523,7 @@ impl Cache {
         }
         let token = self.writes.insert(Write { from, call, key: req.key, sent: self.seq }) | WRITE_BIT;
         self.stats.backend_writes += 1;
-        if let Some(o) = self.calls.start(now, out, 0, token, req) {
+        if let Some(o) = self.calls.start_until(now, out, 0, token, req, req.deadline) {
             self.on_outcome(now, out, o);
         }
     }
@@ -564,7 +629,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::{CallTarget, RetryPolicy, Target};
+    use crate::calls::{CallTarget, Jitter, RetryPolicy, Target};
     use faultline_sim::Stream;
     use faultline_sim::keys::{KeyDist, Zipf};
 
@@ -576,7 +641,7 @@ mod tests {
             vec![CallTarget::new(Target::Actor(BACKEND), BACKEND_TIMEOUT, RetryPolicy::default())],
             Stream::new(1, "cache"),
         );
-        Cache::new(CacheConfig { capacity, ttl, write_policy, coalesce }, calls)
+        Cache::new(CacheConfig { capacity, ttl, write_policy, coalesce, propagate_deadlines: None }, calls)
     }
 
     fn request(op: Op, key: u64, call: CallId) -> Msg {
@@ -814,6 +879,140 @@ mod tests {
         assert_eq!(out.sends, vec![answer(3, error)]);
         assert_eq!(c.stats.errors, 1);
         assert_eq!(c.in_flight(), 0);
+    }
+
+    /// A cache that propagates deadlines (or not, `None`), with `attempts` backend attempts
+    /// of `BACKEND_TIMEOUT` each and a 10 µs backoff without jitter.
+    fn cache_dl(min_left: Option<Nanos>, coalesce: bool, attempts: u32) -> Cache {
+        let retry = RetryPolicy { max_attempts: attempts, backoff_base: 10_000, jitter: Jitter::None, ..RetryPolicy::default() };
+        let calls = Calls::new(
+            vec![CallTarget::new(Target::Actor(BACKEND), BACKEND_TIMEOUT, retry)],
+            Stream::new(1, "cache"),
+        );
+        let cfg = CacheConfig { capacity: 10, ttl: None, write_policy: WritePolicy::Invalidate, coalesce, propagate_deadlines: min_left };
+        Cache::new(cfg, calls)
+    }
+
+    /// Client `client` sends a request with `deadline`; the backend call it caused and the
+    /// answers given at once, as [`send`].
+    fn send_until(c: &mut Cache, now: Nanos, client: u32, op: Op, key: u64, deadline: Nanos) -> (Option<Msg>, Vec<(ActorId, Msg)>) {
+        let mut out = Outbox::default();
+        let msg = Msg { call: u64::from(client), kind: MsgKind::Request(Req { deadline, ..Req::new(0, op, key) }) };
+        c.on_msg(now, &mut out, ActorId(client), msg);
+        let backend = out.sends.iter().find(|(to, _)| *to == BACKEND).map(|&(_, m)| m);
+        (backend, split(out).1)
+    }
+
+    fn deadline_of(m: Msg) -> Nanos {
+        match m.kind {
+            MsgKind::Request(r) => r.deadline,
+            k => panic!("not a request: {k:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cache_that_propagates_deadlines_sheds_what_arrives_at_or_after_its_deadline() {
+        let rejected = MsgKind::response(Status::Rejected);
+        for propagate in [false, true] {
+            let mut c = cache_dl(propagate.then_some(0), false, 1);
+            fill(&mut c, 0, 1, 7);
+            // A hit, a miss and a write, each arriving exactly at its deadline.
+            let on_hit = send_until(&mut c, 100, 2, Op::Read, 1, 100);
+            let miss = send_until(&mut c, 100, 3, Op::Read, 2, 100);
+            let write = send_until(&mut c, 100, 4, Op::Write, 1, 99);
+            if propagate {
+                assert_eq!(on_hit, (None, vec![answer(2, rejected)]), "a hit past its deadline is not served");
+                assert_eq!(miss, (None, vec![answer(3, rejected)]), "no backend read for it");
+                assert_eq!(write, (None, vec![answer(4, rejected)]), "no backend write");
+                assert_eq!(hit(&mut c, 101, 1), 7, "a shed write invalidates nothing");
+                let st = c.stats;
+                assert_eq!((st.shed, st.hits, st.misses, st.backend_reads, st.backend_writes), (3, 1, 1, 1, 0));
+            } else {
+                // Deadlines are not read: everything is served, however late.
+                assert_eq!(on_hit.1, vec![answer(2, ok(7))]);
+                assert!(miss.0.is_some() && write.0.is_some());
+                assert_eq!(c.stats.shed, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn min_time_left_sheds_misses_and_writes_but_a_hit_is_served_until_the_deadline() {
+        let rejected = MsgKind::response(Status::Rejected);
+        let mut c = cache_dl(Some(50), false, 1);
+        fill(&mut c, 0, 1, 7);
+        // 10 ns left, under the 50 wanted: a hit costs no work and is served...
+        assert_eq!(send_until(&mut c, 90, 2, Op::Read, 1, 100), (None, vec![answer(2, ok(7))]));
+        // ...a miss or a write, which need the backend, are not.
+        assert_eq!(send_until(&mut c, 90, 3, Op::Read, 2, 100), (None, vec![answer(3, rejected)]));
+        assert_eq!(send_until(&mut c, 90, 4, Op::Write, 1, 100), (None, vec![answer(4, rejected)]));
+        // Exactly 50 left is enough.
+        assert!(send_until(&mut c, 50, 5, Op::Read, 2, 100).0.is_some());
+        assert_eq!((c.stats.shed, c.stats.misses, c.stats.hits), (2, 2, 1), "a shed miss is no miss");
+        assert_eq!(c.stats.backend_reads + c.stats.coalesced, c.stats.misses);
+    }
+
+    #[test]
+    fn a_miss_and_a_write_pass_their_deadline_on_to_the_backend_call_which_stops_there() {
+        let error = MsgKind::response(Status::Error);
+        for op in [Op::Read, Op::Write] {
+            // Three attempts of 1 ms; the request has 1.004 ms left.
+            let mut c = cache_dl(Some(0), false, 3);
+            let (call, answers) = send_until(&mut c, 1000, 1, op, 5, 1_005_000);
+            let call = call.expect("a backend call");
+            assert!(answers.is_empty());
+            assert_eq!(deadline_of(call), 1_001_000, "{op:?}: the attempt's own deadline comes first");
+            // The first attempt fails at once; the retry (after 10 µs) carries the inherited
+            // deadline, and is cut there.
+            let mut out = Outbox::default();
+            c.on_msg(2000, &mut out, BACKEND, Msg { call: call.call, kind: MsgKind::response(Status::Error) });
+            let (_, retry) = out.timers[0];
+            let mut out = Outbox::default();
+            c.on_timer(12_000, &mut out, retry);
+            assert_eq!(deadline_of(out.sends[0].1), 1_005_000, "{op:?}: the retry carries the request's deadline");
+            let &(after, cap) = out.timers.iter().find(|(_, t)| matches!(t, Timer::Cap(_))).expect("a Cap timer");
+            assert_eq!(after, 1_005_000 - 12_000);
+            let mut out = Outbox::default();
+            c.on_timer(1_005_000, &mut out, cap);
+            assert_eq!(out.sends, vec![answer(1, error)], "{op:?}: answered once, no third attempt");
+            assert_eq!((c.calls.stats.attempts, c.in_flight()), (2, 0));
+        }
+        // Without propagation the deadline is not passed on.
+        let mut c = cache_dl(None, false, 1);
+        let (call, _) = send_until(&mut c, 1000, 1, Op::Read, 5, 1_500);
+        assert_eq!(deadline_of(call.unwrap()), 1000 + BACKEND_TIMEOUT);
+    }
+
+    #[test]
+    fn a_coalesced_fill_carries_its_first_misss_deadline_and_answers_each_waiter_once() {
+        let error = MsgKind::response(Status::Error);
+        let mut c = cache_dl(Some(0), true, 1);
+        // Three misses on one key with deadlines 500, 900 and 300 µs: one backend read, which
+        // carries the first one's.
+        let (call, _) = send_until(&mut c, 0, 1, Op::Read, 5, 500_000);
+        let call = call.expect("a fill");
+        assert_eq!(deadline_of(call), 500_000);
+        assert_eq!(send_until(&mut c, 100_000, 2, Op::Read, 5, 900_000), (None, vec![]), "joins");
+        assert_eq!(send_until(&mut c, 100_000, 3, Op::Read, 5, 300_000), (None, vec![]), "joins");
+        assert_eq!((c.stats.backend_reads, c.stats.coalesced), (1, 2));
+        // The backend answers at 400 µs, after waiter 3's deadline: everyone is answered then, once.
+        assert_eq!(backend(&mut c, 400_000, call.call, ok(8)), vec![answer(1, ok(8)), answer(2, ok(8)), answer(3, ok(8))]);
+        assert_eq!(hit(&mut c, 400_001, 5), 8);
+        // A fill cut at its deadline fails every waiter, the later ones included, once.
+        let mut out = Outbox::default();
+        let first = Msg { call: 1, kind: MsgKind::Request(Req { deadline: 1_200_000, ..Req::new(0, Op::Read, 6) }) };
+        c.on_msg(1_000_000, &mut out, ActorId(1), first);
+        let fill = out.sends[0].1.call;
+        let &(after, cap) = out.timers.iter().find(|(_, t)| matches!(t, Timer::Cap(_))).expect("a Cap timer");
+        assert_eq!(after, 200_000);
+        send_until(&mut c, 1_100_000, 2, Op::Read, 6, 1_900_000);
+        let mut out = Outbox::default();
+        c.on_timer(1_200_000, &mut out, cap);
+        assert_eq!(out.sends, vec![answer(1, error), answer(2, error)]);
+        assert_eq!(backend(&mut c, 1_300_000, fill, ok(0)), vec![], "a late answer is ignored: nobody is answered twice");
+        // The later waiter's retry starts a fill with its own deadline.
+        let (call, _) = send_until(&mut c, 1_300_000, 2, Op::Read, 6, 1_900_000);
+        assert_eq!(deadline_of(call.unwrap()), 1_900_000, "earlier than its attempt's (2.3 ms)");
     }
 
     #[test]

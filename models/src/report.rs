@@ -296,6 +296,10 @@ pub struct CacheReport {
     pub evictions: u64,
     pub expirations: u64,
     pub errors: u64,
+    /// Requests shed unserved (deadline propagation); present only for a cache that
+    /// propagates deadlines, so that other reports stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed: Option<u64>,
     pub entries: usize,
     /// Per window (the top-level `timeseries` windows).
     pub timeseries: CacheSeries,
@@ -602,6 +606,7 @@ impl RunReport {
                         evictions: st.evictions,
                         expirations: st.expirations,
                         errors: st.errors,
+                        shed: c.config().propagate_deadlines.map(|_| st.shed),
                         entries: c.len(),
                         timeseries: CacheSeries::default(),
                     });

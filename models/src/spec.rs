@@ -128,6 +128,12 @@ pub struct CacheSpec {
     pub write_through: bool,
     /// Concurrent misses on one key share one backend read.
     pub coalesce: bool,
+    /// Act on the deadlines requests carry: shed what arrives too late, pass them on to the
+    /// backend calls.
+    pub propagate_deadlines: bool,
+    /// With `propagate_deadlines`: misses and writes with less than this left before their
+    /// deadline are shed too.
+    pub min_time_left: Nanos,
     pub backend: CallSpec,
 }
 

@@ -343,6 +343,7 @@ impl World {
                 ttl: c.ttl,
                 write_policy: if c.write_through { WritePolicy::WriteThrough } else { WritePolicy::Invalidate },
                 coalesce: c.coalesce,
+                propagate_deadlines: c.propagate_deadlines.then_some(c.min_time_left),
             };
             actors.push(Actor {
                 name: c.name.clone(),

@@ -1247,6 +1247,8 @@ impl<'a> Checker<'a> {
                 ttl: c.ttl_ms.map(|t| from_ms(t.0).max(1)),
                 write_through,
                 coalesce: c.coalesce.unwrap_or(false),
+                propagate_deadlines: c.propagate_deadlines,
+                min_time_left: self.min_time_left(c.propagate_deadlines, c.min_time_left_ms.as_ref()),
                 backend,
             });
         }

@@ -514,7 +514,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     for k in &spec.caches {
         let _ = writeln!(
             s,
-            "  cache {}: holds {} entries (least recently used go first){}; writes {}; {}; misses and writes call {} (a failed backend call is answered with an error).",
+            "  cache {}: holds {} entries (least recently used go first){}; writes {}; {}; misses and writes call {} (a failed backend call is answered with an error){}.",
             k.name,
             k.capacity,
             k.ttl.map_or(String::new(), |t| format!(", each for {}", ms(t as f64))),
@@ -524,7 +524,20 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
             } else {
                 "every miss reads the backend (a stampede after a flush)"
             },
-            call(spec, &k.backend, true)
+            call(spec, &k.backend, true),
+            if k.propagate_deadlines {
+                format!(
+                    "; it honours its callers' deadlines (drops what they gave up on{}, passes them on to its backend calls{})",
+                    if k.min_time_left == 0 {
+                        String::new()
+                    } else {
+                        format!(", and misses and writes that have under {} left", ms(k.min_time_left as f64))
+                    },
+                    if k.coalesce { "; a shared read waits until the deadline of the miss that started it" } else { "" }
+                )
+            } else {
+                String::new()
+            }
         );
     }
     for q in &spec.queues {

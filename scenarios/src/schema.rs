@@ -397,6 +397,13 @@ pub struct CacheCfg {
     pub write_policy: Option<Spanned<String>>,
     /// Concurrent misses on one key share one backend read (default false: a stampede).
     pub coalesce: Option<bool>,
+    /// Act on the deadlines requests carry, and pass them on to backend calls (deadline
+    /// propagation).
+    #[serde(default)]
+    pub propagate_deadlines: bool,
+    /// With `propagate_deadlines`: also turn away a miss or write with less than this left
+    /// before its deadline.
+    pub min_time_left_ms: Option<Spanned<Positive>>,
     /// Where misses and writes go.
     pub backend: BackendCfg,
 }
