@@ -497,7 +497,16 @@ impl Cache {
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    fn shed(&mut self, now: Nanos, out: &mut Outbox, from: ActorId, call: CallId, req: Req, min_left: Nanos, calls: bool) -> bool {
+    fn shed(
+        &mut self,
+        now: Nanos,
+        out: &mut Outbox,
+        from: ActorId,
+        call: CallId,
+        req: Req,
+        min_left: Nanos,
+        calls: bool,
+    ) -> bool {
         let late = now >= req.deadline || (calls && now > req.take_up_until(true, min_left));
         if late {
             self.stats.shed += 1;
@@ -884,18 +893,34 @@ mod tests {
     /// A cache that propagates deadlines (or not, `None`), with `attempts` backend attempts
     /// of `BACKEND_TIMEOUT` each and a 10 µs backoff without jitter.
     fn cache_dl(min_left: Option<Nanos>, coalesce: bool, attempts: u32) -> Cache {
-        let retry = RetryPolicy { max_attempts: attempts, backoff_base: 10_000, jitter: Jitter::None, ..RetryPolicy::default() };
-        let calls = Calls::new(
-            vec![CallTarget::new(Target::Actor(BACKEND), BACKEND_TIMEOUT, retry)],
-            Stream::new(1, "cache"),
-        );
-        let cfg = CacheConfig { capacity: 10, ttl: None, write_policy: WritePolicy::Invalidate, coalesce, propagate_deadlines: min_left };
+        let retry = RetryPolicy {
+            max_attempts: attempts,
+            backoff_base: 10_000,
+            jitter: Jitter::None,
+            ..RetryPolicy::default()
+        };
+        let calls =
+            Calls::new(vec![CallTarget::new(Target::Actor(BACKEND), BACKEND_TIMEOUT, retry)], Stream::new(1, "cache"));
+        let cfg = CacheConfig {
+            capacity: 10,
+            ttl: None,
+            write_policy: WritePolicy::Invalidate,
+            coalesce,
+            propagate_deadlines: min_left,
+        };
         Cache::new(cfg, calls)
     }
 
     /// Client `client` sends a request with `deadline`; the backend call it caused and the
     /// answers given at once, as [`send`].
-    fn send_until(c: &mut Cache, now: Nanos, client: u32, op: Op, key: u64, deadline: Nanos) -> (Option<Msg>, Vec<(ActorId, Msg)>) {
+    fn send_until(
+        c: &mut Cache,
+        now: Nanos,
+        client: u32,
+        op: Op,
+        key: u64,
+        deadline: Nanos,
+    ) -> (Option<Msg>, Vec<(ActorId, Msg)>) {
         let mut out = Outbox::default();
         let msg = Msg { call: u64::from(client), kind: MsgKind::Request(Req { deadline, ..Req::new(0, op, key) }) };
         c.on_msg(now, &mut out, ActorId(client), msg);
@@ -996,7 +1021,10 @@ mod tests {
         assert_eq!(send_until(&mut c, 100_000, 3, Op::Read, 5, 300_000), (None, vec![]), "joins");
         assert_eq!((c.stats.backend_reads, c.stats.coalesced), (1, 2));
         // The backend answers at 400 µs, after waiter 3's deadline: everyone is answered then, once.
-        assert_eq!(backend(&mut c, 400_000, call.call, ok(8)), vec![answer(1, ok(8)), answer(2, ok(8)), answer(3, ok(8))]);
+        assert_eq!(
+            backend(&mut c, 400_000, call.call, ok(8)),
+            vec![answer(1, ok(8)), answer(2, ok(8)), answer(3, ok(8))]
+        );
         assert_eq!(hit(&mut c, 400_001, 5), 8);
         // A fill cut at its deadline fails every waiter, the later ones included, once.
         let mut out = Outbox::default();
@@ -1009,7 +1037,11 @@ mod tests {
         let mut out = Outbox::default();
         c.on_timer(1_200_000, &mut out, cap);
         assert_eq!(out.sends, vec![answer(1, error), answer(2, error)]);
-        assert_eq!(backend(&mut c, 1_300_000, fill, ok(0)), vec![], "a late answer is ignored: nobody is answered twice");
+        assert_eq!(
+            backend(&mut c, 1_300_000, fill, ok(0)),
+            vec![],
+            "a late answer is ignored: nobody is answered twice"
+        );
         // The later waiter's retry starts a fill with its own deadline.
         let (call, _) = send_until(&mut c, 1_300_000, 2, Op::Read, 6, 1_900_000);
         assert_eq!(deadline_of(call.unwrap()), 1_900_000, "earlier than its attempt's (2.3 ms)");

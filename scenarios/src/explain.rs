@@ -533,7 +533,11 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                     } else {
                         format!(", and misses and writes that have under {} left", ms(k.min_time_left as f64))
                     },
-                    if k.coalesce { "; a shared read waits until the deadline of the miss that started it" } else { "" }
+                    if k.coalesce {
+                        "; a shared read waits until the deadline of the miss that started it"
+                    } else {
+                        ""
+                    }
                 )
             } else {
                 String::new()
