@@ -928,6 +928,26 @@ mod tests {
     }
 
     #[test]
+    fn explain_says_when_a_cache_honours_its_callers_deadlines() {
+        let e = crate::catalog::get("cache-stampede").unwrap();
+        let with = |knobs: &str| {
+            let text = e.text.replace("capacity = 10000\n", &format!("capacity = 10000\n{knobs}\n"));
+            explained(&text)
+        };
+        let off = with("");
+        assert!(!off.contains("deadline"), "{off}");
+        let on = with("propagate_deadlines = true");
+        let said = "(a failed backend call is answered with an error); it honours its callers' deadlines (drops \
+                    what they gave up on, passes them on to its backend calls).";
+        assert!(on.contains(said), "{on}");
+        let on = with("propagate_deadlines = true\nmin_time_left_ms = 20\ncoalesce = true");
+        let said = "it honours its callers' deadlines (drops what they gave up on, and misses and writes that \
+                    have under 20 ms left, passes them on to its backend calls; a shared read waits until the \
+                    deadline of the miss that started it).";
+        assert!(on.contains(said), "{on}");
+    }
+
+    #[test]
     fn retries_say_their_backoff_its_cap_and_jitter() {
         let ms: Nanos = 1_000_000;
         let r = |max_attempts, base: Nanos, max: Nanos, jitter| RetryPolicy {
