@@ -50,8 +50,8 @@ pub struct Req {
     pub key: u64,
     /// When its sender stops waiting for it ([`NO_DEADLINE`] if never): a call's attempt
     /// deadline, the earlier deadline its caller inherited (deadline propagation), or a
-    /// broker delivery's visibility deadline. Services, databases and workflow steps that
-    /// propagate deadlines act on it; nothing else reads it, and the trace hash leaves it out
+    /// broker delivery's visibility deadline. Services, caches, databases and workflow steps
+    /// that propagate deadlines act on it; nothing else reads it, and the trace hash leaves it out
     /// (it follows from the sender's time and timeout).
     pub deadline: Nanos,
 }
