@@ -562,9 +562,12 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     }
     for d in &spec.databases {
         let mode = match (&d.replication, d.read_from) {
-            (ReplicationSpec::Sync, ReadFrom::Leader) => {
-                "strong: writes wait for a majority, reads go to the leader".to_owned()
-            }
+            // The leader serves reads only under its lease (models/src/db.rs: `can_serve_reads`).
+            (ReplicationSpec::Sync, ReadFrom::Leader) => format!(
+                "strong: writes wait for a majority, reads go to the leader, which serves them only under its \
+                 lease (a majority acknowledged its heartbeats within the last {}; otherwise `Unavailable`)",
+                ms(d.election_timeout as f64)
+            ),
             (ReplicationSpec::Async { lag }, ReadFrom::Nearest) => {
                 format!(
                     "eventual: the leader acknowledges writes at once and ships them after {}; reads come from the nearest replica",
@@ -783,6 +786,18 @@ mod tests {
              [[database]]\nname = \"db\"\nzones = [\"r-a\"]\nservice_time = {{ dist = \"constant\", value_ms = 1 }}\n{database}\n\
              [[workload]]\nname = \"users\"\nzone = \"r-a\"\ntarget = \"api\"\ntimeout_ms = 500\n{workload}\n"
         )
+    }
+
+    #[test]
+    fn strong_reads_are_said_to_need_the_leaders_lease() {
+        let arrivals = "arrival = { process = \"poisson\", rate_per_s = 10 }";
+        let out = explained(&world(arrivals, "", "consistency = \"strong\"\nelection_timeout_ms = 300"));
+        let said = "reads go to the leader, which serves them only under its lease (a majority acknowledged its \
+                    heartbeats within the last 300 ms; otherwise `Unavailable`)";
+        assert!(out.contains(said), "{out}");
+        // Eventual reads come from any replica: no lease.
+        let out = explained(&world(arrivals, "", "consistency = \"eventual\""));
+        assert!(!out.contains("lease"), "{out}");
     }
 
     #[test]
