@@ -571,7 +571,7 @@ fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(usize::try_from(todo_len).unwrap_or(usize::MAX))
         .max(1);
-    let plan = sweep::Plan { from, to, shard: shard.0, shards: shard.1, variants: variants.clone() };
+    let plan = sweep::Plan { from, to, shards: shard.1, variants: variants.clone() };
     sweep::run_streaming(&sc, todo, threads, |mut r| {
         r.plan = Some(plan.clone());
         if let Some(f) = file.as_mut() {
@@ -739,7 +739,7 @@ fn spec_shape(spec: &faultline_models::WorldSpec) -> String {
 }
 
 /// Whether the records hold every run of the sweeps that wrote them (the plans their records
-/// name: seeds, shard, variants). What is missing — a shard's file not given, a sweep cut short —
+/// name: seeds, shards, variants). What is missing — a shard's file not given, a sweep cut short —
 /// is an error when `strict` (a gate must not pass on part of its seeds), else a note. Records
 /// that name no plan (written by earlier builds) get [`note_missing_seeds`]' gap check instead.
 fn check_complete(runs: &sweep::Runs, strict: bool, file: Option<&str>) -> Result<(), Failure> {
@@ -793,9 +793,9 @@ fn check_complete(runs: &sweep::Runs, strict: bool, file: Option<&str>) -> Resul
     }
 }
 
-/// Records do not say which sweep plan they came from, but a plan's seeds are one range `A..B`
-/// for every variant: a gap, or variants with different seeds, means a shard's file (or part
-/// of it) is missing, which must not pass a gate unnoticed. Said on stderr.
+/// For records written before records named their sweep's plan: a plan's seeds are one range
+/// `A..B` for every variant, so a gap, or variants with different seeds, means a shard's file
+/// (or part of it) is missing, which must not pass a gate unnoticed. Said on stderr.
 fn note_missing_seeds(seeds: &std::collections::BTreeMap<String, std::collections::BTreeSet<u64>>) {
     let all: std::collections::BTreeSet<u64> = seeds.values().flatten().copied().collect();
     let (Some(&lo), Some(&hi)) = (all.first(), all.last()) else { return };

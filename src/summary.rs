@@ -658,9 +658,8 @@ pub fn render_comparison(c: &faultline_scenarios::compare::Comparison, files: [&
             );
         }
     }
-    let new: Vec<&String> = c.unmatched.iter().filter(|v| !c.dropped.contains(v)).collect();
+    let new: Vec<&str> = c.unmatched.iter().filter(|v| !c.dropped.contains(v)).map(String::as_str).collect();
     if !new.is_empty() {
-        let new: Vec<&str> = new.iter().map(|v| v.as_str()).collect();
         let _ = writeln!(s, "\nnot compared (run by the candidate only): {}", new.join(", "));
     }
     if !c.dropped.is_empty() {

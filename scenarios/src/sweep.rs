@@ -76,15 +76,14 @@ pub struct SeedRecord {
 }
 
 /// A sweep's plan, as its records carry it: seeds `from..to` (end exclusive) of `variants`,
-/// and which shard `shard` of `shards` (1-based; seeds dealt round-robin) this run was.
+/// dealt round-robin to `shards` shards. The same for every shard of one sweep (a record's
+/// shard follows from its seed), so the shards' records name one plan.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Plan {
-    // In this order so that the shards of one sweep sort next to each other.
     pub from: u64,
     pub to: u64,
     pub shards: u64,
     pub variants: Vec<String>,
-    pub shard: u64,
 }
 
 /// What records lack of their sweep's [`Plan`].
@@ -98,9 +97,9 @@ pub struct Missing {
 
 impl Plan {
     /// What `have` (seeds held per variant) lacks of the plan: the number of (variant, seed)
-    /// runs missing, and the first few shards missing some. The
-    /// work is bounded by the records held, whatever the plan's size: a shard with no record
-    /// is found by walking past the shards that have some.
+    /// runs missing, and the first few shards missing some. The work is bounded by the records
+    /// held, whatever the plan's size: a shard with no record is found by walking past the
+    /// shards that have some.
     pub fn missing(&self, have: &BTreeMap<String, BTreeSet<u64>>) -> Missing {
         let shards = self.shards.max(1);
         let mut held: BTreeMap<u64, u64> = BTreeMap::new();
@@ -793,10 +792,7 @@ impl Runs {
     /// The plans of the sweeps that wrote the records pushed, each with what it lacks
     /// ([`Plan::missing`]) if it lacks some: a shard's file not given, or a sweep interrupted.
     pub fn incomplete(&self) -> Vec<(&Plan, Missing)> {
-        // One sweep's shards name one plan but for their own `shard`: judge each sweep once.
-        let mut sweeps: Vec<&Plan> = self.plans.iter().collect();
-        sweeps.dedup_by(|a, b| (a.from, a.to, a.shards, &a.variants) == (b.from, b.to, b.shards, &b.variants));
-        sweeps.into_iter().map(|p| (p, p.missing(&self.seen))).filter(|(_, m)| m.runs > 0).collect()
+        self.plans.iter().map(|p| (p, p.missing(&self.seen))).filter(|(_, m)| m.runs > 0).collect()
     }
 
     /// Whether some record named its plan (records written before they did name none).
