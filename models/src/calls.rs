@@ -765,12 +765,15 @@ impl Calls {
         p.flags = (p.flags & (HEDGED | MAYBE_APPLIED)) | applied;
         let target = p.target as usize;
         if let Target::Db(router) = &mut self.targets[target].target
-            && matches!(why, CallResult::TimedOut | CallResult::Failed(Status::Unavailable))
+            && matches!(why, CallResult::TimedOut | CallResult::Failed(Status::Unavailable | Status::Redirect))
         {
-            // The replica we believed leads is gone or lost its lease: try the next one, which
-            // either leads or redirects to whoever does (what real database clients do) —
+            // The replica we believed leads is gone, lost its lease, or says it does not lead
+            // without naming who does: try the next one,
+            // which either leads or redirects to whoever does (what real database clients do) —
             // unless another call already moved the hint on (many calls in flight to a dead
             // leader time out together; each moving it would spin it back round to the dead one).
+            // Staying put after a hintless redirect kept every retry at a replica that knew no
+            // leader until it heard from the next one.
             let s = router.shard_of(p.key);
             let r = &mut router.shards[s];
             if r.leader_hint == p.replica {
@@ -834,13 +837,17 @@ impl Calls {
         self.release(primary, copy);
         if resp.status == Status::Redirect {
             let p = self.inflight.get_mut(primary).expect("live call");
-            if let Target::Db(router) = &mut self.targets[p.target as usize].target
-                && p.redirects() < MAX_REDIRECTS
-            {
+            if let Target::Db(router) = &mut self.targets[p.target as usize].target {
                 let s = router.shard_of(p.key);
                 let route = &mut router.shards[s];
-                if (resp.value as usize) < route.replicas.len() {
+                // A named leader is learnt even past the attempt's last redirect (the next
+                // attempt goes there); a redirect naming none fails the attempt below, which
+                // moves on to the next replica.
+                let named = (resp.value as usize) < route.replicas.len();
+                if named {
                     route.leader_hint = resp.value as u16;
+                }
+                if named && p.redirects() < MAX_REDIRECTS {
                     p.flags += REDIRECT;
                     p.flags -= 1; // this copy is answered (and sent again below)
                     self.stats.redirects += 1;
@@ -1088,6 +1095,45 @@ mod tests {
         let id = last_call(&out);
         c.on_response(210, &mut out, id, Resp { status: Status::Redirect, value: 2 });
         assert_eq!(hint(&c), 2);
+    }
+
+    #[test]
+    fn a_redirect_without_a_hint_sends_the_next_attempt_to_the_next_replica() {
+        let mut c = db_calls();
+        c.targets[0].retry.max_attempts = 3;
+        let mut out = Outbox::default();
+        c.start(0, &mut out, 0, 1, Req { op: Op::Write, ..Req::DEFAULT });
+        let id = last_call(&out);
+        // Replica 0 knows no leader (a leader without check-quorum that lost it, say).
+        out = Outbox::default();
+        assert_eq!(c.on_response(10, &mut out, id, Resp { status: Status::Redirect, value: u64::MAX }), None);
+        assert_eq!(hint(&c), 1, "moved on, as after Unavailable");
+        let retry = out.timers.iter().find(|(_, t)| matches!(t, Timer::Retry(_))).expect("retried").1;
+        out = Outbox::default();
+        c.on_timer(20, &mut out, retry);
+        assert_eq!(out.sends.last().map(|(to, _)| *to), Some(ActorId(11)), "the retry goes to replica 1");
+        // Replica 1 names the leader: followed within the attempt, and learnt.
+        let id = last_call(&out);
+        out = Outbox::default();
+        assert_eq!(c.on_response(30, &mut out, id, Resp { status: Status::Redirect, value: 2 }), None);
+        assert_eq!((hint(&c), out.sends.last().map(|(to, _)| *to)), (2, Some(ActorId(12))));
+        // Leadership moving under the attempt: two more redirects are followed (three in all);
+        // the fourth fails the attempt, but the leader it names is learnt for the retry.
+        for (t, to) in [(40, 0u64), (50, 1)] {
+            let id = last_call(&out);
+            out = Outbox::default();
+            assert_eq!(c.on_response(t, &mut out, id, Resp { status: Status::Redirect, value: to }), None);
+            assert_eq!(out.sends.last().map(|(a, _)| *a), Some(ActorId(10 + to as u32)));
+        }
+        let id = last_call(&out);
+        out = Outbox::default();
+        assert_eq!(c.on_response(60, &mut out, id, Resp { status: Status::Redirect, value: 0 }), None);
+        assert!(out.sends.is_empty(), "not followed: the attempt failed");
+        assert_eq!(hint(&c), 0, "but learnt (not the replica after the one that answered)");
+        let retry = out.timers.iter().find(|(_, t)| matches!(t, Timer::Retry(_))).expect("retried").1;
+        out = Outbox::default();
+        c.on_timer(70, &mut out, retry);
+        assert_eq!(out.sends.last().map(|(to, _)| *to), Some(ActorId(10)));
     }
 
     #[test]

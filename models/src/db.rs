@@ -634,9 +634,9 @@ impl Replica {
     fn redirect(&mut self, out: &mut Outbox, to: ActorId, call: CallId) {
         match self.leader {
             Some(l) => self.respond(out, to, call, Status::Redirect, u64::from(l)),
-            // With check-quorum a replica that knows no leader says it is unavailable, which
-            // sends the client on to the next replica; a redirect without a hint would keep it
-            // here — at a leader that stepped down, until it hears from its successor.
+            // With check-quorum a replica that knows no leader says it is unavailable (as etcd
+            // answers "no leader"); without, it redirects without a hint, as before check-quorum
+            // was modelled. Either sends the client on to the next replica.
             None if self.cfg.check_quorum => self.respond(out, to, call, Status::Unavailable, 0),
             None => self.respond(out, to, call, Status::Redirect, u64::MAX),
         }

@@ -32,7 +32,7 @@ pub mod world;
 #[macro_export]
 macro_rules! sim_revision {
     () => {
-        15
+        16
     };
 }
 

@@ -104,7 +104,7 @@ fn same_seed_same_trace_hash_for_every_catalog_variant() {
 }
 
 /// The simulation revision the hashes below were taken at.
-const PINNED_AT: u32 = 15;
+const PINNED_AT: u32 = 16;
 
 /// The trace hash of every catalog scenario and variant at seed 11, at simulation revision
 /// [`PINNED_AT`].
