@@ -354,7 +354,12 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        // A fixed seed: CI runs the same 512 cases every time, and a failure reproduces.
+        #![proptest_config(ProptestConfig {
+            cases: 512,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x7175_6575_65),
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn pops_in_time_seq_order_like_a_binary_heap(ops in prop::collection::vec(op(), 0..400)) {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use serde_json::Value;
 
 use crate::bin::{BIN, ROOT, code, describe, expect_code, faultline, stderr, stdout, temp_path};
@@ -543,8 +544,14 @@ fn apply(text: &mut Vec<u8>, e: &Edit) {
 
 proptest! {
     // Each case spawns the binary; 64 cases keep this to a second or two. No regression file
-    // is written (the cases are cheap to regenerate and tests/it/ is shared).
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    // is written (the cases are cheap to regenerate and tests/it/ is shared). A fixed seed, so
+    // that CI runs the same cases every time and a failure reproduces; fuzz/ explores further.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(0x6761_7262_6c65),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn garbled_catalog_scenarios_never_panic(
