@@ -195,6 +195,11 @@ enum Command {
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
+        /// Compare even if runs of either side's sweep are missing (a shard's file, an
+        /// interrupted sweep): by default that is an error, so that a gate cannot pass on part
+        /// of its seeds.
+        #[arg(long)]
+        partial: bool,
     },
     /// Combine the `--out` files of sweep shards into the result one sweep would give.
     Merge {
@@ -740,9 +745,10 @@ fn spec_shape(spec: &faultline_models::WorldSpec) -> String {
 
 /// Whether the records hold every run of the sweeps that wrote them (the plans their records
 /// name: seeds, shards, variants). What is missing — a shard's file not given, a sweep cut short —
-/// is an error when `strict` (a gate must not pass on part of its seeds), else a note. Records
-/// that name no plan (written by earlier builds) get [`note_missing_seeds`]' gap check instead.
-fn check_complete(runs: &sweep::Runs, strict: bool, file: Option<&str>) -> Result<(), Failure> {
+/// is an error when `strict` names the command (a gate must not pass on part of its seeds; the
+/// message says how to go on with `--partial`), else a note. Records that name no plan (written by
+/// earlier builds) get [`note_missing_seeds`]' gap check instead.
+fn check_complete(runs: &sweep::Runs, strict: Option<&str>, file: Option<&str>) -> Result<(), Failure> {
     if !runs.has_plans() {
         note_missing_seeds(runs.seeds());
         return Ok(());
@@ -782,10 +788,10 @@ fn check_complete(runs: &sweep::Runs, strict: bool, file: Option<&str>) -> Resul
     if lines.is_empty() {
         return Ok(());
     }
-    if strict {
-        Err(Failure::BadInput(format!("{} (or merge what there is with --partial)", lines.join("; "))))
+    let file = file.map_or(String::new(), |f| format!("{f}: "));
+    if let Some(command) = strict {
+        Err(Failure::BadInput(format!("{file}{} (or {command} what there is with --partial)", lines.join("; "))))
     } else {
-        let file = file.map_or(String::new(), |f| format!("{f}: "));
         for l in lines {
             note!("note: {file}{l}");
         }
@@ -1237,17 +1243,19 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         Command::Report { files, out, scenario } => {
             output::check_directory(&out).map_err(Failure::BadInput)?;
             let runs = read_sweep_files(&files, true)?;
-            check_complete(&runs, false, None)?;
+            check_complete(&runs, None, None)?;
             let report = aggregate_records(&runs, scenario.as_deref())?;
             write_html(&out, &report, runs.records())?;
             Ok(0)
         }
-        Command::Compare { baseline, candidate, figure, tolerance_pct, json } => {
+        Command::Compare { baseline, candidate, figure, tolerance_pct, json, partial } => {
             let base = read_sweep_files(std::slice::from_ref(&baseline), false)?;
             let cand = read_sweep_files(std::slice::from_ref(&candidate), false)?;
-            // Part of a side missing narrows what the gate judges: said, as `report` does.
-            check_complete(&base, false, Some(&baseline))?;
-            check_complete(&cand, false, Some(&candidate))?;
+            // A side missing runs of its own sweep (a lost shard, a sweep cut short) is a broken
+            // job, not a smaller sample: an error, as for `merge`, unless `--partial`. A
+            // candidate that ran fewer seeds than the baseline, all of them, is not.
+            check_complete(&base, (!partial).then_some("compare"), Some(&baseline))?;
+            check_complete(&cand, (!partial).then_some("compare"), Some(&candidate))?;
             let c =
                 faultline_scenarios::compare::compare(base.records(), cand.records(), &figure, tolerance_pct / 100.0)
                     .map_err(Failure::BadInput)?;
@@ -1266,7 +1274,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::Merge { files, json, scenario, partial } => {
             let runs = read_sweep_files(&files, false)?;
-            check_complete(&runs, !partial, None)?;
+            check_complete(&runs, (!partial).then_some("merge"), None)?;
             let report = aggregate_records(&runs, scenario.as_deref())?;
             print_sweep(&report, json)?;
             Ok(sweep_exit(&report, json, (1, 1)))

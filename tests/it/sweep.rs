@@ -343,8 +343,19 @@ fn compare_gates_a_candidate_sweep_against_a_baseline() {
     let cut = tmp("candidate-cut.jsonl");
     let text = std::fs::read_to_string(&base).unwrap();
     std::fs::write(&cut, text.lines().take(5).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
-    // Its first 5 records: 5 of retry-once's 8 seeds, and no fail-fast.
+    // Its first 5 records: 5 of retry-once's 8 seeds, and no fail-fast. A sweep cut short is a
+    // broken job, not a smaller sample: an error unless --partial, as for merge.
     let (code, out, err) = faultline(&["compare", &base, &cut]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{cut}: the sweep of seeds 1..9 (2 variants) lacks 11 runs of its 16: resume the interrupted \
+             sweep with the same --out (or compare what there is with --partial)"
+        )),
+        "{err}"
+    );
+    assert_eq!(faultline(&["compare", &cut, &base]).0, 2, "a baseline cut short too");
+    let (code, out, err) = faultline(&["compare", &base, &cut, "--partial"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("[retry-once] 5 paired seeds (the candidate did not run 3 of the baseline's)"), "{out}");
     assert!(
