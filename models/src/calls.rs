@@ -768,12 +768,11 @@ impl Calls {
             && matches!(why, CallResult::TimedOut | CallResult::Failed(Status::Unavailable | Status::Redirect))
         {
             // The replica we believed leads is gone, lost its lease, or says it does not lead
-            // without naming who does: try the next one,
-            // which either leads or redirects to whoever does (what real database clients do) —
-            // unless another call already moved the hint on (many calls in flight to a dead
-            // leader time out together; each moving it would spin it back round to the dead one).
-            // Staying put after a hintless redirect kept every retry at a replica that knew no
-            // leader until it heard from the next one.
+            // without naming who does (staying would send every retry back to a replica that
+            // knows no leader): try the next one, which either leads or redirects to whoever
+            // does (what real database clients do) — unless another call already moved the hint
+            // on (many calls in flight to a dead leader time out together; each moving it would
+            // spin it back round to the dead one).
             let s = router.shard_of(p.key);
             let r = &mut router.shards[s];
             if r.leader_hint == p.replica {
