@@ -353,6 +353,10 @@ pub struct CacheSeries {
     /// Hits over reads in the window (0 without reads).
     pub hit_ratio: Vec<f64>,
     pub backend_reads: Vec<u64>,
+    /// Requests shed unserved (deadline propagation); present only for a cache that
+    /// propagates deadlines, as the cache's `shed` total is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed: Option<Vec<u64>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -750,10 +754,16 @@ impl RunReport {
             };
         }
         for (g, c) in caches.iter_mut().enumerate() {
-            let slot = layout.caches + g;
+            let slot = layout.cache(g);
             let (hits, misses) = (delta(slot, CACHE_HITS), delta(slot, CACHE_MISSES));
             let hit_ratio = hits.iter().zip(&misses).map(|(&h, &m)| round3(ratio(h as f64, (h + m) as f64))).collect();
-            c.timeseries = CacheSeries { hits, misses, hit_ratio, backend_reads: delta(slot, CACHE_BACKEND_READS) };
+            c.timeseries = CacheSeries {
+                hits,
+                misses,
+                hit_ratio,
+                backend_reads: delta(slot, CACHE_BACKEND_READS),
+                shed: c.shed.map(|_| delta(layout.cache_counts(g), CACHE_SHED)),
+            };
         }
         // The scenario's queues, then the topics of choreographed workflows (actor order).
         for (g, q) in queues.iter_mut().enumerate() {

@@ -35,10 +35,13 @@ pub const BAL_FORWARDED: usize = 0;
 pub const BAL_NO_BACKEND: usize = 1;
 pub const BAL_TIMEOUTS: usize = 2;
 pub const BAL_TIER: usize = 3;
-/// Cache: hits, misses, coalesced, backend reads.
+/// Cache, first row: hits, misses, coalesced, backend reads.
 pub const CACHE_HITS: usize = 0;
 pub const CACHE_MISSES: usize = 1;
 pub const CACHE_BACKEND_READS: usize = 3;
+/// Cache, second row ([`Layout::cache_counts`]): requests shed (deadline propagation; 0 for a
+/// cache that does not propagate deadlines). Its other three figures are unused.
+pub const CACHE_SHED: usize = 0;
 /// Queue: published, acked, dead-lettered (counters), backlog (gauge).
 pub const QUEUE_PUBLISHED: usize = 0;
 pub const QUEUE_ACKED: usize = 1;
@@ -56,7 +59,8 @@ pub const DB_LEADERLESS: usize = 3;
 pub struct Sampler {
     window: Nanos,
     next: Nanos,
-    /// Component slots: services (two each), balancers, caches, queues, databases (spec order).
+    /// Component slots: services (two each), balancers, caches (two each), queues, databases
+    /// (spec order).
     slots: usize,
     pub samples: Vec<Vec<Row>>,
     /// Requests served per database shard (all databases' shards in order), when there are at
@@ -101,18 +105,24 @@ impl Layout {
         self.services + 2 * g + 1
     }
 
+    /// Cache `g`'s first row (hits, misses, coalesced, backend reads).
+    pub fn cache(&self, g: usize) -> usize {
+        self.caches + 2 * g
+    }
+
+    /// Cache `g`'s second row (shed).
+    pub fn cache_counts(&self, g: usize) -> usize {
+        self.caches + 2 * g + 1
+    }
+
     /// `queues` counts every broker: the scenario's queues, then the topics of choreographed
     /// workflows (the order of the report's `queues`, which is the order of their actors).
     pub fn new(services: usize, balancers: usize, caches: usize, queues: usize) -> Layout {
-        // A service has eight figures: two rows.
+        // A service has eight figures, a cache five: two rows each.
         let b = 2 * services;
-        Layout {
-            services: 0,
-            balancers: b,
-            caches: b + balancers,
-            queues: b + balancers + caches,
-            databases: b + balancers + caches + queues,
-        }
+        let c = b + balancers;
+        let q = c + 2 * caches;
+        Layout { services: 0, balancers: b, caches: c, queues: q, databases: q + queues }
     }
 }
 
@@ -222,11 +232,12 @@ pub fn sample(
                 r[BAL_TIER] = b.picker.active_tier().map_or(0, |t| u64::from(t) + 1);
             }
             Component::Cache(c) => {
-                let r = &mut rows[layout.caches + a.group];
+                let r = &mut rows[layout.cache(a.group)];
                 r[CACHE_HITS] += c.stats.hits;
                 r[CACHE_MISSES] += c.stats.misses;
                 r[2] += c.stats.coalesced;
                 r[CACHE_BACKEND_READS] += c.stats.backend_reads;
+                rows[layout.cache_counts(a.group)][CACHE_SHED] += c.stats.shed;
             }
             Component::Broker(b) => {
                 // Brokers take the queue slots in actor order, as the report lists them.

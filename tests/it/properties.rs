@@ -589,6 +589,8 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
     for k in &r.caches {
         let (t, c) = (&k.timeseries, format!("{ctx}: cache {}", k.name));
         assert_eq!((sum(&t.hits), sum(&t.misses), sum(&t.backend_reads)), (k.hits, k.misses, k.backend_reads), "{c}");
+        // A shed series exactly when there is a shed total (a cache that propagates deadlines).
+        assert_eq!(t.shed.as_deref().map(sum), k.shed, "{c}: shed");
         // A coalesced miss waits for a read already on its way instead of making its own.
         assert_eq!(k.backend_reads + k.coalesced, k.misses, "{c}: misses");
         assert!(fraction(k.hit_ratio) && t.hit_ratio.iter().all(|&h| fraction(h)), "{c}: hit ratio");

@@ -257,12 +257,23 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
         out.push(Line::from(line));
     }
     for c in &r.caches {
-        out.push(Line::from(vec![
-            kind("ca "),
-            Span::raw(name(&c.name)),
-            Span::raw(format!("hit {:>4} ", pct(recent_hit_ratio(c)))),
-            Span::styled(spark(&c.timeseries.hit_ratio, spark_w), Style::new().fg(Color::Cyan)),
-        ]));
+        let mut line =
+            vec![kind("ca "), Span::raw(name(&c.name)), Span::raw(format!("hit {:>4} ", pct(recent_hit_ratio(c))))];
+        let mut w = spark_w;
+        // A cache that propagates deadlines: what it shed, red while it sheds — in the window in
+        // progress or the one before (the report is rebuilt about once a window, so the window
+        // in progress has often only begun).
+        if let Some(shed) = c.shed {
+            let shedding = c.timeseries.shed.as_ref().is_some_and(|s| s.iter().rev().take(2).any(|&n| n > 0));
+            let span = Span::styled(
+                format!("shed {} ", compact(shed)),
+                if shedding { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
+            );
+            w = w.saturating_sub(span.width()).max(3);
+            line.push(span);
+        }
+        line.push(Span::styled(spark(&c.timeseries.hit_ratio, w), Style::new().fg(Color::Cyan)));
+        out.push(Line::from(line));
     }
     for q in &r.queues {
         let backlog: Vec<f64> = q.timeseries.backlog.iter().map(|&b| b as f64).collect();
@@ -455,6 +466,32 @@ mod tests {
         let shown = run.verdicts[0].value.map(|x| show_value("success_rate >= 0.99", x)).unwrap();
         assert_eq!(lines[0], format!("✗ success_rate >= 0.99: {shown}"), "{lines:?}");
         assert!(shown.ends_with("%)"), "{shown}");
+    }
+
+    /// A cache that propagates deadlines shows what it shed (red while it sheds), its hit-ratio
+    /// sparkline narrower so that the line still fits; one that does not shows no `shed`.
+    #[test]
+    fn a_cache_that_propagates_deadlines_shows_what_it_shed() {
+        let plain = catalog::get("cache-stampede").unwrap().text.replace("window_ms = 5000", "window_ms = 1000");
+        // Every miss has less than 400 ms left (the catalog calls the cache with 300 ms): shed.
+        let propagating = plain
+            .replace("capacity = 10000\n", "capacity = 10000\npropagate_deadlines = true\nmin_time_left_ms = 400\n");
+        assert_ne!(plain, propagating);
+        for (source, sheds) in [(plain, false), (propagating, true)] {
+            let sc = Scenario::parse(&Source { file: "s.toml".into(), text: source }).unwrap();
+            let mut run = Run::new(Rc::new(sc), "no-coalescing", 1).unwrap();
+            run.advance(30_000_000_000, u64::MAX);
+            run.refresh(true);
+            let lines = component_lines(&run, 50);
+            let ca = lines.iter().find(|l| l.spans[0].content == "ca ").unwrap();
+            let shown = text(std::slice::from_ref(ca)).remove(0);
+            assert_eq!(ca.width(), 50, "{shown}");
+            assert_eq!(shown.contains(" shed "), sheds, "{shown}");
+            if sheds {
+                let shed = ca.spans.iter().find(|s| s.content.starts_with("shed ")).unwrap();
+                assert!(run.report.caches[0].shed > Some(0) && shed.style.fg == Some(Color::Red), "{shown}");
+            }
+        }
     }
 
     /// Lines are cut between spans, with `…` where there is room, never inside a count.
