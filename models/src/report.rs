@@ -352,6 +352,9 @@ pub struct CacheSeries {
     pub misses: Vec<u64>,
     /// Hits over reads in the window (0 without reads).
     pub hit_ratio: Vec<f64>,
+    /// Misses that joined a fill already in flight (request coalescing) instead of reading
+    /// the backend: where a flush or a cold start would have been a stampede.
+    pub coalesced: Vec<u64>,
     pub backend_reads: Vec<u64>,
     /// Requests shed unserved (deadline propagation); present only for a cache that
     /// propagates deadlines, as the cache's `shed` total is.
@@ -761,6 +764,7 @@ impl RunReport {
                 hits,
                 misses,
                 hit_ratio,
+                coalesced: delta(slot, CACHE_COALESCED),
                 backend_reads: delta(slot, CACHE_BACKEND_READS),
                 shed: c.shed.map(|_| delta(layout.cache_counts(g), CACHE_SHED)),
             };

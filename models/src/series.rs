@@ -38,6 +38,7 @@ pub const BAL_TIER: usize = 3;
 /// Cache, first row: hits, misses, coalesced, backend reads.
 pub const CACHE_HITS: usize = 0;
 pub const CACHE_MISSES: usize = 1;
+pub const CACHE_COALESCED: usize = 2;
 pub const CACHE_BACKEND_READS: usize = 3;
 /// Cache, second row ([`Layout::cache_counts`]): requests shed (deadline propagation; 0 for a
 /// cache that does not propagate deadlines). Its other three figures are unused.
@@ -235,7 +236,7 @@ pub fn sample(
                 let r = &mut rows[layout.cache(a.group)];
                 r[CACHE_HITS] += c.stats.hits;
                 r[CACHE_MISSES] += c.stats.misses;
-                r[2] += c.stats.coalesced;
+                r[CACHE_COALESCED] += c.stats.coalesced;
                 r[CACHE_BACKEND_READS] += c.stats.backend_reads;
                 rows[layout.cache_counts(a.group)][CACHE_SHED] += c.stats.shed;
             }

@@ -589,6 +589,7 @@ pub(crate) fn check_accounts(r: &RunReport, groups: &[u64], ctx: &str) {
     for k in &r.caches {
         let (t, c) = (&k.timeseries, format!("{ctx}: cache {}", k.name));
         assert_eq!((sum(&t.hits), sum(&t.misses), sum(&t.backend_reads)), (k.hits, k.misses, k.backend_reads), "{c}");
+        assert_eq!(sum(&t.coalesced), k.coalesced, "{c}: coalesced");
         // A shed series exactly when there is a shed total (a cache that propagates deadlines).
         assert_eq!(t.shed.as_deref().map(sum), k.shed, "{c}: shed");
         // A coalesced miss waits for a read already on its way instead of making its own.

@@ -32,6 +32,7 @@ fn component_series_add_up_to_the_totals_in_every_catalog_scenario() {
         for c in &r.caches {
             assert_eq!((sum(&c.timeseries.hits), sum(&c.timeseries.misses)), (c.hits, c.misses), "{}", e.name);
             assert_eq!(sum(&c.timeseries.backend_reads), c.backend_reads);
+            assert_eq!(sum(&c.timeseries.coalesced), c.coalesced);
             assert_eq!(c.timeseries.shed.as_deref().map(sum), c.shed, "{}: {}", e.name, c.name);
         }
         for q in &r.queues {
