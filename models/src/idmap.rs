@@ -230,7 +230,7 @@ mod tests {
     proptest! {
         // A fixed seed: CI runs the same cases every time, and a failure reproduces.
         #![proptest_config(ProptestConfig {
-            rng_seed: proptest::test_runner::RngSeed::Fixed(0x6964_6d61_70),
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x0069_646d_6170),
             ..ProptestConfig::default()
         })]
 

@@ -357,7 +357,7 @@ mod tests {
         // A fixed seed: CI runs the same 512 cases every time, and a failure reproduces.
         #![proptest_config(ProptestConfig {
             cases: 512,
-            rng_seed: proptest::test_runner::RngSeed::Fixed(0x7175_6575_65),
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x0071_7565_7565),
             ..ProptestConfig::default()
         })]
 
