@@ -1109,7 +1109,10 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 }
             };
             let failing = shrink::Failing { scenario: sc, variant, seed, check };
-            let s = shrink::shrink(failing, max_runs).map_err(Failure::BadInput)?;
+            let s = shrink::shrink(failing, max_runs).map_err(|e| match e {
+                shrink::ShrinkError::Run(e) => Failure::from(e),
+                e @ shrink::ShrinkError::NotFailing { .. } => Failure::BadInput(e.to_string()),
+            })?;
             for step in &s.steps {
                 note!("  {step}");
             }

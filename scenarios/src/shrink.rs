@@ -93,9 +93,14 @@ impl Failing {
     /// made (a budget) does not count as failing the same way.
     pub fn evaluate(&self, sc: &Scenario) -> Option<(bool, Option<f64>)> {
         let out = testing::run(sc, Some(&self.variant), self.seed).ok()?;
-        let json = serde_json::to_value(&out.report).ok()?;
-        let v = self.check.value(&out.report, &json);
+        let v = self.judge(&out.report);
         Some((!self.check.holds(v), v))
+    }
+
+    /// The check's figure in `report`.
+    fn judge(&self, report: &RunReport) -> Option<f64> {
+        let json = serde_json::to_value(report).expect("a report serialises");
+        self.check.value(report, &json)
     }
 
     /// The case as a replay file.
@@ -157,20 +162,41 @@ fn is_check(e: &toml::Value, check: &Expectation) -> bool {
         && (check.between.is_some() || e.get("during").and_then(toml::Value::as_str) == check.during.as_deref())
 }
 
+/// Why [`shrink`] could not start: the case does not run, or does not fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ShrinkError {
+    /// The case itself gives no run: an invalid scenario or variant, or a run that stops at
+    /// its budget (what `faultline shrink` exits 3 for: a check cannot be judged on it).
+    #[error(transparent)]
+    Run(#[from] testing::RunError),
+    /// The case runs, and its check holds.
+    #[error("`{check}` does not fail on seed {seed}: nothing to shrink")]
+    NotFailing { check: String, seed: u64 },
+}
+
+impl From<ScenarioErrors> for ShrinkError {
+    fn from(e: ScenarioErrors) -> Self {
+        ShrinkError::Run(e.into())
+    }
+}
+
 /// Shrinks `failing` (which must fail) with at most `max_runs` runs. Shrinking works on the
-/// case with its variant folded in ([`fold_variant`]), which the result holds.
-pub fn shrink(mut failing: Failing, max_runs: usize) -> Result<Shrunk, String> {
-    failing.scenario = fold_variant(&failing).map_err(|e| e.to_string())?;
+/// case with its variant folded in ([`fold_variant`]), which the result holds. While shrinking,
+/// a candidate that stops at its budget counts as not failing (it is not kept).
+pub fn shrink(mut failing: Failing, max_runs: usize) -> Result<Shrunk, ShrinkError> {
+    failing.scenario = fold_variant(&failing)?;
     let faults = testing::faults_of(&failing.scenario);
     let before = faults.len();
     // Name the faults as the format names unnamed ones (the same run): removing one then leaves
     // the others their names, hence their draws, even a later twin's (` #2`).
     if faults.iter().any(|f| !f.table.contains_key("name")) {
-        failing.scenario = testing::with_faults(&failing.scenario, &faults).map_err(|e| e.to_string())?;
+        failing.scenario = testing::with_faults(&failing.scenario, &faults)?;
     }
-    let Some((true, value)) = failing.evaluate(&failing.scenario) else {
-        return Err(format!("`{}` does not fail on seed {}: nothing to shrink", failing.check.check, failing.seed));
-    };
+    let out = testing::run(&failing.scenario, Some(&failing.variant), failing.seed)?;
+    let value = failing.judge(&out.report);
+    if failing.check.holds(value) {
+        return Err(ShrinkError::NotFailing { check: failing.check.check.clone(), seed: failing.seed });
+    }
     let mut s = Search { cur: failing, runs: 1, max_runs, steps: Vec::new(), value };
     loop {
         let progress = s.remove_faults() | s.shorten_faults() | s.weaken_faults() | s.cut_workload() | s.fewer_nodes();

@@ -1242,6 +1242,10 @@ fn shrink_writes_a_replay_and_prints_a_test() {
     std::fs::write(&tiny, text).unwrap();
     let o = expect_code(&["shrink", tiny.to_str().unwrap(), "--out", p], 3);
     assert!(stderr(&o).contains("event budget of 100 events ran out"), "{}", stderr(&o));
+    // The same with the check given (no run of its own before shrinking): it was exit 2,
+    // "does not fail on seed 1: nothing to shrink".
+    let o = expect_code(&["shrink", tiny.to_str().unwrap(), "--check", "latency_ms.p99 < 0.001", "--out", p], 3);
+    assert!(stderr(&o).contains("event budget of 100 events ran out"), "{}", stderr(&o));
 }
 
 #[test]
