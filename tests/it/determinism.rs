@@ -111,6 +111,7 @@ const PINNED_AT: u32 = 16;
 const PINNED: &[(&str, &str, &str)] = &[
     ("cache-stampede", "no-coalescing", "b5271ffadf1ef53b"),
     ("cache-stampede", "coalescing", "14eb263a8df5e195"),
+    ("cache-stampede", "deadlines", "c2c185f685f28793"),
     ("checkout-outage", "sync", "db667c2a9c9ad28f"),
     ("checkout-outage", "orchestrated", "7c914a463d8445e6"),
     ("checkout-outage", "choreographed", "48c6a27d014fc775"),
