@@ -232,7 +232,7 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
         ]));
     }
     for b in &r.balancers {
-        let down = b.timeseries.no_backend.last().copied().unwrap_or(0);
+        let down = recent(&b.timeseries.no_backend);
         let mut line = vec![kind("lb "), Span::raw(name(&b.name))];
         let lb = run.world.actors.iter().find(|a| a.name == b.name).and_then(|a| match &a.comp {
             Component::Balancer(lb) => Some(lb),
@@ -252,7 +252,7 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
         line.push(Span::raw(format!("fwd {}", compact(b.forwarded))));
         line.push(Span::styled(
             format!(" nobk {}", compact(b.no_backend)),
-            if down > 0 { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
+            if down { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
         ));
         out.push(Line::from(line));
     }
@@ -264,7 +264,7 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
         // progress or the one before (the report is rebuilt about once a window, so the window
         // in progress has often only begun).
         if let Some(shed) = c.shed {
-            let shedding = c.timeseries.shed.as_ref().is_some_and(|s| s.iter().rev().take(2).any(|&n| n > 0));
+            let shedding = c.timeseries.shed.as_deref().is_some_and(recent);
             let span = Span::styled(
                 format!("shed {} ", compact(shed)),
                 if shedding { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
@@ -309,6 +309,12 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
 }
 
 /// Hit ratio in the latest window with reads (the one in progress may have none yet).
+/// Whether a per-window count is above zero in the window under way or the one before: the
+/// report is rebuilt about once a window, so the window under way has often only just begun.
+fn recent(series: &[u64]) -> bool {
+    series.iter().rev().take(2).any(|&n| n > 0)
+}
+
 fn recent_hit_ratio(c: &faultline_models::report::CacheReport) -> f64 {
     let t = &c.timeseries;
     (0..t.hits.len()).rev().find(|&w| t.hits[w] + t.misses[w] > 0).map_or(c.hit_ratio, |w| t.hit_ratio[w])
@@ -492,6 +498,27 @@ mod tests {
                 assert!(run.report.caches[0].shed > Some(0) && shed.style.fg == Some(Color::Red), "{shown}");
             }
         }
+    }
+
+    /// A balancer with no backend to send to shows `nobk` in red, also when the report was
+    /// rebuilt just after a window began (it read the window under way alone: dim).
+    #[test]
+    fn a_balancer_without_backends_shows_nobk_in_red() {
+        let source = catalog::get("slow-instance")
+            .unwrap()
+            .text
+            .replace("kind = \"slow\"\ntargets = [\"api/2\"]\nfactor = 5\n", "kind = \"node-crash\"\nnode = \"api\"\n");
+        assert!(source.contains("node = \"api\""));
+        let sc = Scenario::parse(&Source { file: "s.toml".into(), text: source }).unwrap();
+        let mut run = Run::new(Rc::new(sc), "round-robin", 1).unwrap();
+        // Every api instance down from 20 s; 30 s + 100 ns is just past a window boundary.
+        run.advance(30_000_000_100, u64::MAX);
+        run.refresh(true);
+        let lines = component_lines(&run, 60);
+        let lb = lines.iter().find(|l| l.spans[0].content == "lb ").unwrap();
+        let nobk = lb.spans.iter().find(|s| s.content.starts_with(" nobk ")).unwrap();
+        assert!(run.report.balancers[0].no_backend > 0, "{:?}", text(std::slice::from_ref(lb)));
+        assert_eq!(nobk.style.fg, Some(Color::Red), "{:?}", text(std::slice::from_ref(lb)));
     }
 
     /// Lines are cut between spans, with `…` where there is room, never inside a count.
