@@ -950,7 +950,7 @@ mod tests {
             explained(&text)
         };
         let off = with("");
-        assert!(!off.contains("deadline"), "{off}");
+        assert!(!off.contains("honours its callers' deadlines"), "{off}");
         let on = with("propagate_deadlines = true");
         let said = "(a failed backend call is answered with an error); it honours its callers' deadlines (drops \
                     what they gave up on, passes them on to its backend calls).";
