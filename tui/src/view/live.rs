@@ -260,9 +260,7 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
         let mut line =
             vec![kind("ca "), Span::raw(name(&c.name)), Span::raw(format!("hit {:>4} ", pct(recent_hit_ratio(c))))];
         let mut w = spark_w;
-        // A cache that propagates deadlines: what it shed, red while it sheds — in the window in
-        // progress or the one before (the report is rebuilt about once a window, so the window
-        // in progress has often only begun).
+        // A cache that propagates deadlines: what it shed, red while it sheds ([`recent`]).
         if let Some(shed) = c.shed {
             let shedding = c.timeseries.shed.as_deref().is_some_and(recent);
             let span = Span::styled(
