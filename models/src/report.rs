@@ -281,6 +281,9 @@ pub struct QueueSeries {
     pub dead_lettered: Vec<u64>,
     /// Unacknowledged messages at the end of each window.
     pub backlog: Vec<u64>,
+    /// Age of the oldest unacknowledged message at the end of each window (0 when there is
+    /// none): how far behind the consumers are, in time.
+    pub oldest_age_ms: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -771,12 +774,17 @@ impl RunReport {
         }
         // The scenario's queues, then the topics of choreographed workflows (actor order).
         for (g, q) in queues.iter_mut().enumerate() {
-            let slot = layout.queues + g;
+            let slot = layout.queue(g);
             q.timeseries = QueueSeries {
                 published: delta(slot, QUEUE_PUBLISHED),
                 acked: delta(slot, QUEUE_ACKED),
                 dead_lettered: delta(slot, QUEUE_DEAD_LETTERED),
                 backlog: sampler.gauges(slot, QUEUE_BACKLOG, &current, n),
+                oldest_age_ms: sampler
+                    .gauges(layout.queue_ages(g), QUEUE_OLDEST_AGE, &current, n)
+                    .into_iter()
+                    .map(to_ms)
+                    .collect(),
             };
         }
         for (g, d) in databases.iter_mut().enumerate() {

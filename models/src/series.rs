@@ -48,6 +48,9 @@ pub const QUEUE_PUBLISHED: usize = 0;
 pub const QUEUE_ACKED: usize = 1;
 pub const QUEUE_DEAD_LETTERED: usize = 2;
 pub const QUEUE_BACKLOG: usize = 3;
+/// Queue, second row ([`Layout::queue_ages`]): the age of the oldest unacknowledged message
+/// (gauge, ns; 0 when there is none). Its other three figures are unused.
+pub const QUEUE_OLDEST_AGE: usize = 0;
 /// Database: served, turned away (unavailable, rejected, errors), redirects (counters),
 /// shards without a live leader (gauge).
 pub const DB_SERVED: usize = 0;
@@ -60,8 +63,8 @@ pub const DB_LEADERLESS: usize = 3;
 pub struct Sampler {
     window: Nanos,
     next: Nanos,
-    /// Component slots: services (two each), balancers, caches (two each), queues, databases
-    /// (spec order).
+    /// Component slots: services (two each), balancers, caches (two each), queues (two each),
+    /// databases (spec order).
     slots: usize,
     pub samples: Vec<Vec<Row>>,
     /// Requests served per database shard (all databases' shards in order), when there are at
@@ -116,14 +119,24 @@ impl Layout {
         self.caches + 2 * g + 1
     }
 
+    /// Queue `g`'s first row (published, acked, dead-lettered, backlog).
+    pub fn queue(&self, g: usize) -> usize {
+        self.queues + 2 * g
+    }
+
+    /// Queue `g`'s second row (the oldest message's age).
+    pub fn queue_ages(&self, g: usize) -> usize {
+        self.queues + 2 * g + 1
+    }
+
     /// `queues` counts every broker: the scenario's queues, then the topics of choreographed
     /// workflows (the order of the report's `queues`, which is the order of their actors).
     pub fn new(services: usize, balancers: usize, caches: usize, queues: usize) -> Layout {
-        // A service has eight figures, a cache five: two rows each.
+        // A service has eight figures, a cache and a queue five: two rows each.
         let b = 2 * services;
         let c = b + balancers;
         let q = c + 2 * caches;
-        Layout { services: 0, balancers: b, caches: c, queues: q, databases: q + queues }
+        Layout { services: 0, balancers: b, caches: c, queues: q, databases: q + 2 * queues }
     }
 }
 
@@ -242,7 +255,8 @@ pub fn sample(
             }
             Component::Broker(b) => {
                 // Brokers take the queue slots in actor order, as the report lists them.
-                let r = &mut rows[layout.queues + broker];
+                rows[layout.queue_ages(broker)][QUEUE_OLDEST_AGE] = b.oldest_age(now);
+                let r = &mut rows[layout.queue(broker)];
                 broker += 1;
                 r[QUEUE_PUBLISHED] += b.stats.published;
                 r[QUEUE_ACKED] += b.stats.acked;

@@ -40,6 +40,8 @@ fn component_series_add_up_to_the_totals_in_every_catalog_scenario() {
             assert_eq!(sum(&q.timeseries.acked), q.acked);
             assert_eq!(sum(&q.timeseries.dead_lettered), q.dead_lettered);
             assert_eq!(*q.timeseries.backlog.last().unwrap(), q.backlog, "the last window ends now");
+            assert_eq!(*q.timeseries.oldest_age_ms.last().unwrap(), q.oldest_age_ms, "{}", e.name);
+            assert!(q.timeseries.oldest_age_ms.iter().zip(&q.timeseries.backlog).all(|(&a, &b)| b > 0 || a == 0.0));
             assert!(q.timeseries.backlog.iter().all(|&b| b <= q.max_backlog));
         }
         for v in &r.services {
@@ -93,6 +95,7 @@ fn assert_every_series_has(r: &RunReport, n: usize, ctx: &str) {
     }
     for q in &r.queues {
         assert_eq!((q.timeseries.published.len(), q.timeseries.backlog.len()), (n, n), "{ctx}: {}", q.name);
+        assert_eq!(q.timeseries.oldest_age_ms.len(), n, "{ctx}: {}", q.name);
     }
     for d in &r.databases {
         assert_eq!((d.timeseries.served.len(), d.timeseries.leaderless_shards.len()), (n, n), "{ctx}: {}", d.name);
@@ -139,6 +142,14 @@ fn series_show_when_things_happened() {
     let window = |t: f64| (t / w) as usize;
     assert!(q.dead_lettered[window(22.0)] > 0 && q.dead_lettered[window(2.0)] == 0);
     assert!(q.acked[window(22.0)] < q.acked[window(2.0)] / 10);
+    // Its consumers crash from 40 s to 50 s: the oldest message's age then grows with the
+    // outage (it is read at each window's end: 45 s and 50 s), and is back to milliseconds once
+    // they return; before, it stays in milliseconds even while they fail (a failed message
+    // is redelivered at once).
+    let age = &q.oldest_age_ms;
+    assert!((4_500.0..5_000.0).contains(&age[window(42.0)]), "{age:?}");
+    assert!((9_500.0..10_000.0).contains(&age[window(47.0)]), "{age:?}");
+    assert!(age[..window(40.0)].iter().chain(&age[window(52.0)..]).all(|&a| a < 100.0), "{age:?}");
     // A cache flush at 20 s: the hit ratio drops in the window after it.
     let r = run("cache-stampede", None, 1);
     let (w, c) = (r.timeseries.window_ms / 1000.0, &r.caches[0].timeseries);
