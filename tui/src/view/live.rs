@@ -9,7 +9,7 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::parts::{self, bar, compact, fit, health_style, pct, spark};
+use super::parts::{self, bar, compact, compact_ms, fit, health_style, pct, spark};
 use crate::app::{App, secs};
 use crate::driver::{FaultState, Run};
 use crate::health::{self, RegionView};
@@ -279,7 +279,9 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
             kind("qu "),
             Span::raw(name(&q.name)),
             Span::raw(format!("bl {:<5}", compact(q.backlog))),
-            Span::styled(spark(&backlog, spark_w), Style::new().fg(Color::Yellow)),
+            // How far behind the consumers are, in time: the oldest unacknowledged message.
+            Span::styled(format!("age {:<6}", compact_ms(q.oldest_age_ms)), Style::new().add_modifier(Modifier::DIM)),
+            Span::styled(spark(&backlog, spark_w.saturating_sub(9).max(3)), Style::new().fg(Color::Yellow)),
         ]));
     }
     for d in &r.databases {
@@ -495,6 +497,25 @@ mod tests {
                 let shed = ca.spans.iter().find(|s| s.content.starts_with("shed ")).unwrap();
                 assert!(run.report.caches[0].shed > Some(0) && shed.style.fg == Some(Color::Red), "{shown}");
             }
+        }
+    }
+
+    /// A queue shows its oldest message's age beside its backlog, its sparkline narrower so that
+    /// the line still fits: seconds while its consumers are down, milliseconds otherwise.
+    #[test]
+    fn a_queue_shows_how_far_behind_its_consumers_are() {
+        let text_of = catalog::get("queue-dead-letters").unwrap().text.to_owned();
+        let sc = Scenario::parse(&Source { file: "q.toml".into(), text: text_of }).unwrap();
+        let mut run = Run::new(Rc::new(sc), "three-attempts", 1).unwrap();
+        for (t, in_ms) in [(35_000_000_000, true), (48_000_000_000, false)] {
+            run.advance(t, u64::MAX);
+            run.refresh(true);
+            let lines = component_lines(&run, 50);
+            let qu = lines.iter().find(|l| l.spans[0].content == "qu ").unwrap();
+            let shown = text(std::slice::from_ref(qu)).remove(0);
+            assert_eq!(qu.width(), 50, "{shown}");
+            let age = qu.spans.iter().find(|s| s.content.starts_with("age ")).expect("an age");
+            assert_eq!(age.content.trim_end().ends_with("ms"), in_ms, "at {t} ns: {shown}");
         }
     }
 

@@ -28,6 +28,24 @@ pub fn pct(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
+/// A duration in milliseconds in at most five characters: `0ms`, `850ms`, `9.9s`, `42s`, `17m`,
+/// `5.0h` (whole units from 10, as [`compact`] does for counts).
+pub fn compact_ms(ms: f64) -> String {
+    if ms < 999.5 {
+        return format!("{ms:.0}ms");
+    }
+    for (unit, scale, next) in [("s", 1e3, 60.0), ("m", 60e3, 60.0), ("h", 3600e3, f64::INFINITY)] {
+        let x = ms / scale;
+        if x < 9.95 {
+            return format!("{x:.1}{unit}");
+        }
+        if x < next - 0.5 {
+            return format!("{x:.0}{unit}");
+        }
+    }
+    unreachable!("hours have no next unit")
+}
+
 /// A count in at most four characters, so that a narrow pane never cuts its digits: exact
 /// below 10 000, then to two or three significant digits (`12k`, `102k`, `1.2M`, `35M`).
 pub fn compact(n: u64) -> String {
@@ -299,6 +317,17 @@ pub fn header(app: &App, f: &mut Frame, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_durations_fit_five_characters_and_keep_their_unit() {
+        let cases =
+            [(0.0, "0ms"), (0.4, "0ms"), (850.2, "850ms"), (999.6, "1.0s"), (9_929.5, "9.9s"), (42_000.0, "42s")];
+        let more = [(59_600.0, "1.0m"), (1_020_000.0, "17m"), (3_570_000.0, "1.0h"), (18e6, "5.0h"), (9e8, "250h")];
+        for (ms, shown) in cases.into_iter().chain(more) {
+            assert_eq!(compact_ms(ms), shown, "{ms} ms");
+            assert!(shown.len() <= 5 || ms >= 3.6e8, "{shown}");
+        }
+    }
 
     #[test]
     fn compact_counts_fit_four_characters_and_keep_their_magnitude() {
