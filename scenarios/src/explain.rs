@@ -618,6 +618,17 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         if replicas > 1 {
             let guards = election_guards(d.pre_vote, d.check_quorum, d.election_timeout);
             let _ = writeln!(s, "    elections: {guards}.");
+            // How callers route (models/src/calls.rs: `DbRouter`, `Calls::on_response`).
+            let reads = match d.read_from {
+                ReadFrom::Leader => "send writes and reads",
+                ReadFrom::Nearest => "send reads to the nearest replica (the next ones on retries) and writes",
+            };
+            let _ = writeln!(
+                s,
+                "    callers: {reads} to the replica they believe leads, follow a redirect that names the leader \
+                 (up to 3 within one attempt), and after a timeout, `Unavailable` or a redirect that names none \
+                 turn to the next replica (for a retry and the calls after it)."
+            );
         }
     }
     for w in &spec.workflows {
@@ -798,6 +809,20 @@ mod tests {
         // Eventual reads come from any replica: no lease.
         let out = explained(&world(arrivals, "", "consistency = \"eventual\""));
         assert!(!out.contains("lease"), "{out}");
+    }
+
+    #[test]
+    fn database_callers_are_said_how_they_find_the_leader() {
+        let out = catalog("partition-consistency", "strong");
+        let said = "callers: send writes and reads to the replica they believe leads, follow a redirect that names \
+                    the leader (up to 3 within one attempt), and after a timeout, `Unavailable` or a redirect that \
+                    names none turn to the next replica (for a retry and the calls after it).";
+        assert!(out.contains(said), "{out}");
+        let out = catalog("partition-consistency", "eventual");
+        assert!(
+            out.contains("callers: send reads to the nearest replica (the next ones on retries) and writes to"),
+            "{out}"
+        );
     }
 
     #[test]
