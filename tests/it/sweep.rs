@@ -19,6 +19,15 @@ fn tmp(name: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// A copy of the records file `from` cut to its first `n` lines (a sweep interrupted there),
+/// as the temporary file `name`.
+fn cut_copy(from: &str, n: usize, name: &str) -> String {
+    let cut = tmp(name);
+    let text = std::fs::read_to_string(from).unwrap();
+    std::fs::write(&cut, text.lines().take(n).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    cut
+}
+
 const SC: &str = "cross-region-outage";
 const SEEDS: &str = "1..5";
 
@@ -66,9 +75,7 @@ fn shards_merged_equal_one_unsharded_sweep() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("note: the sweep of seeds 1..5 (2 variants) lacks 4 runs of its 8"), "{err}");
     // A shard cut short is named with what it lacks.
-    let cut = tmp("shard2-cut.jsonl");
-    let b_text = std::fs::read_to_string(&b).unwrap();
-    std::fs::write(&cut, b_text.lines().take(3).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let cut = cut_copy(&b, 3, "shard2-cut.jsonl");
     let (code, _, err) = faultline(&["merge", &a, &cut]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("(shard 2/2 lacks 1 of its 4)"), "{err}");
@@ -340,9 +347,7 @@ fn compare_gates_a_candidate_sweep_against_a_baseline() {
     let (code, out, _) = faultline(&["compare", &one, &base]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("not compared (run by the candidate only): fail-fast"), "{out}");
-    let cut = tmp("candidate-cut.jsonl");
-    let text = std::fs::read_to_string(&base).unwrap();
-    std::fs::write(&cut, text.lines().take(5).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let cut = cut_copy(&base, 5, "candidate-cut.jsonl");
     // Its first 5 records: 5 of retry-once's 8 seeds, and no fail-fast. A sweep cut short is a
     // broken job, not a smaller sample: an error unless --partial, as for merge.
     let (code, out, err) = faultline(&["compare", &base, &cut]);
