@@ -259,30 +259,26 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
     for c in &r.caches {
         let mut line =
             vec![kind("ca "), Span::raw(name(&c.name)), Span::raw(format!("hit {:>4} ", pct(recent_hit_ratio(c))))];
-        let mut w = spark_w;
         // A cache that propagates deadlines: what it shed, red while it sheds ([`recent`]).
         if let Some(shed) = c.shed {
             let shedding = c.timeseries.shed.as_deref().is_some_and(recent);
-            let span = Span::styled(
+            line.push(Span::styled(
                 format!("shed {} ", compact(shed)),
                 if shedding { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
-            );
-            w = w.saturating_sub(span.width()).max(3);
-            line.push(span);
+            ));
         }
-        line.push(Span::styled(spark(&c.timeseries.hit_ratio, w), Style::new().fg(Color::Cyan)));
-        out.push(Line::from(line));
+        out.push(with_spark(line, &c.timeseries.hit_ratio, width, Color::Cyan));
     }
     for q in &r.queues {
         let backlog: Vec<f64> = q.timeseries.backlog.iter().map(|&b| b as f64).collect();
-        out.push(Line::from(vec![
+        let line = vec![
             kind("qu "),
             Span::raw(name(&q.name)),
             Span::raw(format!("bl {:<5}", compact(q.backlog))),
             // How far behind the consumers are, in time: the oldest unacknowledged message.
             Span::styled(format!("age {:<6}", compact_ms(q.oldest_age_ms)), Style::new().add_modifier(Modifier::DIM)),
-            Span::styled(spark(&backlog, spark_w.saturating_sub(9).max(3)), Style::new().fg(Color::Yellow)),
-        ]));
+        ];
+        out.push(with_spark(line, &backlog, width, Color::Yellow));
     }
     for d in &r.databases {
         let leaderless = d.timeseries.leaderless_shards.last().copied().unwrap_or(0);
@@ -308,13 +304,20 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
     out
 }
 
-/// Hit ratio in the latest window with reads (the one in progress may have none yet).
 /// Whether a per-window count is above zero in the window under way or the one before: the
 /// report is rebuilt about once a window, so the window under way has often only just begun.
 fn recent(series: &[u64]) -> bool {
     series.iter().rev().take(2).any(|&n| n > 0)
 }
 
+/// `spans` closed by a sparkline of `values` that fills the line to `width` (at least 3 wide).
+fn with_spark(mut spans: Vec<Span<'static>>, values: &[f64], width: usize, color: Color) -> Line<'static> {
+    let used: usize = spans.iter().map(Span::width).sum();
+    spans.push(Span::styled(spark(values, width.saturating_sub(used).max(3)), Style::new().fg(color)));
+    Line::from(spans)
+}
+
+/// Hit ratio in the latest window with reads (the one in progress may have none yet).
 fn recent_hit_ratio(c: &faultline_models::report::CacheReport) -> f64 {
     let t = &c.timeseries;
     (0..t.hits.len()).rev().find(|&w| t.hits[w] + t.misses[w] > 0).map_or(c.hit_ratio, |w| t.hit_ratio[w])
