@@ -163,9 +163,13 @@ pub fn render(r: &RunReport) -> String {
                     count(b.failbacks, "failback")
                 )
             };
+            let ejections = match (b.ejections, b.ejected) {
+                (Some(n), Some(now)) => format!(" · {} ({now} ejected at the end)", count(n, "ejection")),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "  {:<16} {} · forwarded {} · no backend {} · timeouts {} · backends marked down {}, up {}{failover}",
+                "  {:<16} {} · forwarded {} · no backend {} · timeouts {} · backends marked down {}, up {}{ejections}{failover}",
                 b.name, b.strategy, b.forwarded, b.no_backend, b.timeouts, b.marked_down, b.marked_up
             );
         }

@@ -1,5 +1,7 @@
 //! A load balancer: a proxy that spreads requests over a service's instances, optionally
-//! health-checking them (probes through the network, so partitions count too).
+//! health-checking them (probes through the network, so partitions count too) and ejecting
+//! those that answer with errors (outlier detection: the requests' own answers, so a backend
+//! that is up and answers probes but fails its work is caught too).
 
 use faultline_sim::{Nanos, Stream};
 
@@ -7,7 +9,7 @@ use crate::calls::Picker;
 use crate::deadlines::Deadlines;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Status, Timer};
 use crate::slab::Slab;
-use crate::spec::HealthCheck;
+use crate::spec::{HealthCheck, OutlierDetection};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BalancerStats {
@@ -25,6 +27,8 @@ pub struct BalancerStats {
     /// to a more preferred one (failbacks), as health checks take backends out or put them back.
     pub failovers: u64,
     pub failbacks: u64,
+    /// Backends ejected by outlier detection (each ejection counted).
+    pub ejections: u64,
 }
 
 /// 16 bytes aligned to 4: a forwarding slot (with the slab's 4-byte generation) is 20 bytes,
@@ -49,14 +53,29 @@ struct Health {
     probe: u64,
 }
 
+/// Outlier detection's view of one backend.
+#[derive(Clone, Copy, Debug, Default)]
+struct Outlier {
+    /// Answers other than `Ok` in a row (the balancer's timeouts of its requests included).
+    errors: u32,
+    /// Ejections with no `Ok` answer between them: the next ejection lasts this many + 1 base
+    /// ejection times.
+    in_a_row: u32,
+    /// While ejected: when it comes back.
+    until: Option<Nanos>,
+}
+
 const PROBE_ROUND: u8 = 1;
 const PROBE_TIMEOUT: u8 = 2;
+/// The end of a backend's ejection (argument: the backend's index).
+const UNEJECT: u8 = 3;
 
 /// The name of a timer tag in a trace, and whether its argument is a key.
 pub fn timer_name(tag: u8) -> (&'static str, bool) {
     match tag {
         PROBE_ROUND => ("probe-round", false),
         PROBE_TIMEOUT => ("probe-timeout", true),
+        UNEJECT => ("uneject", false),
         _ => ("timer", false),
     }
 }
@@ -77,6 +96,9 @@ pub struct Balancer {
     /// The failover tier traffic last went to (kept while no backend is healthy, so coming
     /// back to the same tier is no move).
     tier: u16,
+    outliers: Option<OutlierDetection>,
+    /// Per backend (empty without outlier detection).
+    outlier: Vec<Outlier>,
 }
 
 impl Balancer {
@@ -93,7 +115,21 @@ impl Balancer {
             stats: BalancerStats::default(),
             deadlines: Deadlines::default(),
             tier: 0,
+            outliers: None,
+            outlier: Vec::new(),
         }
+    }
+
+    /// Turns on outlier detection.
+    pub fn with_outliers(mut self, o: Option<OutlierDetection>) -> Balancer {
+        self.outlier = if o.is_some() { vec![Outlier::default(); self.picker.backends.len()] } else { Vec::new() };
+        self.outliers = o;
+        self
+    }
+
+    /// Backends ejected now.
+    pub fn ejected(&self) -> usize {
+        self.outlier.iter().filter(|o| o.until.is_some()).count()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -136,6 +172,9 @@ impl Balancer {
                 if let Some(f) = self.fwd.remove(msg.call) {
                     self.stats.responses += 1;
                     self.release(f);
+                    if self.outliers.is_some() {
+                        self.observe(now, out, f.backend, resp.status == Status::Ok);
+                    }
                     out.send(f.from, Msg { call: f.call, kind: MsgKind::Response(resp) });
                 }
             }
@@ -174,6 +213,43 @@ impl Balancer {
         }
     }
 
+    /// Outlier detection: an answer from (or the balancer's timeout of a request to) backend
+    /// `b`. Answers to requests sent before the backend was marked down are not counted (their
+    /// backend is no longer known), nor are those that arrive while it is ejected.
+    fn observe(&mut self, now: Nanos, out: &mut Outbox, b: u32, ok: bool) {
+        let Some(d) = self.outliers else { return };
+        if b == UNCOUNTED {
+            return;
+        }
+        let b = b as usize;
+        let ejected = self.ejected();
+        let n = self.outlier.len();
+        let o = &mut self.outlier[b];
+        if o.until.is_some() {
+            return;
+        }
+        if ok {
+            o.errors = 0;
+            o.in_a_row = 0;
+            return;
+        }
+        o.errors = o.errors.saturating_add(1);
+        // Envoy's cap: eject while fewer than `max_ejection_percent` of the backends are out,
+        // and always at least one. When the cap holds a backend back, its next error tries again.
+        let capped = ejected > 0 && ejected as u64 * 100 >= u64::from(d.max_ejection_percent) * n as u64;
+        if o.errors < d.consecutive_errors || capped {
+            return;
+        }
+        o.in_a_row = o.in_a_row.saturating_add(1);
+        let time = d.base_ejection.saturating_mul(u64::from(o.in_a_row)).min(d.max_ejection.max(d.base_ejection));
+        o.until = Some(now.saturating_add(time));
+        o.errors = 0;
+        self.stats.ejections += 1;
+        self.picker.set_ejected(b, true);
+        self.follow_tier();
+        out.timer(time, Timer::Model { tag: UNEJECT, arg: b as u64 });
+    }
+
     fn release(&mut self, f: Forwarded) {
         if f.backend != UNCOUNTED {
             self.picker.done(f.backend as usize);
@@ -199,6 +275,9 @@ impl Balancer {
                     if let Some(f) = self.fwd.remove(id) {
                         self.stats.timeouts += 1;
                         self.release(f);
+                        if self.outliers.is_some() {
+                            self.observe(now, out, f.backend, false);
+                        }
                         out.send(f.from, Msg { call: f.call, kind: MsgKind::response(Status::Timeout) });
                     }
                 }
@@ -223,6 +302,17 @@ impl Balancer {
                     self.probe_result(b as usize, false);
                 }
             }
+            Timer::Model { tag: UNEJECT, arg } => {
+                let b = arg as usize;
+                if let Some(o) = self.outlier.get_mut(b)
+                    && o.until.is_some_and(|t| t <= now)
+                {
+                    o.until = None;
+                    o.errors = 0;
+                    self.picker.set_ejected(b, false);
+                    self.follow_tier();
+                }
+            }
             _ => {}
         }
     }
@@ -238,7 +328,9 @@ impl Balancer {
         for b in 0..self.health.len() {
             self.health[b] = Health::default();
             self.picker.set_healthy(b, true);
+            self.picker.set_ejected(b, false);
         }
+        self.outlier.iter_mut().for_each(|o| *o = Outlier::default());
         self.tier = self.picker.active_tier().unwrap_or(0);
     }
 }
@@ -389,6 +481,163 @@ mod tests {
         round_with(&mut b, &[]);
         assert_eq!(b.stats.marked_up, 2);
         assert_eq!((b.stats.failovers, b.stats.failbacks), (0, 0));
+    }
+
+    fn outlier_lb(n: u32, strategy: Strategy, percent: u32) -> Balancer {
+        let picker = Picker::new((1..=n).map(ActorId).collect(), strategy);
+        let d = OutlierDetection {
+            consecutive_errors: 3,
+            base_ejection: 1000,
+            max_ejection: 2500,
+            max_ejection_percent: percent,
+        };
+        Balancer::new(picker, 100, None, Stream::new(1, "lb")).with_outliers(Some(d))
+    }
+
+    /// Forwards one request at `now` and has its backend answer it with `status`; returns the
+    /// backend and the timers set.
+    fn exchange(b: &mut Balancer, now: Nanos, status: Status) -> (ActorId, Vec<(Nanos, Timer)>) {
+        let mut out = Outbox::default();
+        b.on_msg(now, &mut out, ActorId(9), Msg { call: 1, kind: MsgKind::Request(Req::DEFAULT) });
+        let (to, m) = out.sends[0];
+        let mut out = Outbox::default();
+        b.on_msg(now, &mut out, to, Msg { call: m.call, kind: MsgKind::response(status) });
+        (to, out.timers)
+    }
+
+    /// Sends requests at `now`, each answered at once by its backend (backend 1 with `bad`, the
+    /// others `Ok`), until backend 1 is ejected; returns how long for.
+    fn until_ejected(b: &mut Balancer, now: Nanos, bad: Status) -> Nanos {
+        let before = b.stats.ejections;
+        for _ in 0..100 {
+            let mut out = Outbox::default();
+            b.on_msg(now, &mut out, ActorId(9), Msg { call: 1, kind: MsgKind::Request(Req::DEFAULT) });
+            let (to, m) = out.sends[0];
+            let status = if to == ActorId(1) { bad } else { Status::Ok };
+            let mut out = Outbox::default();
+            b.on_msg(now, &mut out, to, Msg { call: m.call, kind: MsgKind::response(status) });
+            if b.stats.ejections > before {
+                assert!(b.picker.is_ejected(0), "backend 1 is the one ejected");
+                assert_eq!(out.timers.len(), 1);
+                let (after, t) = out.timers[0];
+                assert_eq!(t, Timer::Model { tag: UNEJECT, arg: 0 });
+                return after;
+            }
+        }
+        panic!("backend 1 was never ejected");
+    }
+
+    #[test]
+    fn outlier_detection_ejects_after_consecutive_errors_and_an_ok_resets_the_count() {
+        let mut b = outlier_lb(2, Strategy::RoundRobin, 50);
+        // Round-robin alternates: backend 1 fails twice, then answers Ok once: no ejection.
+        for status in [Status::Error, Status::Error, Status::Ok, Status::Error, Status::Error] {
+            let (to, _) = exchange(&mut b, 0, status);
+            assert_eq!(to, ActorId(1));
+            exchange(&mut b, 0, Status::Ok);
+        }
+        assert_eq!(b.stats.ejections, 0, "two errors since its last Ok");
+        // The third in a row ejects it for the base time, with a timer at its end.
+        let (to, timers) = exchange(&mut b, 0, Status::Rejected);
+        assert_eq!(to, ActorId(1));
+        assert_eq!((b.stats.ejections, b.ejected()), (1, 1));
+        assert_eq!(timers, vec![(1000, Timer::Model { tag: UNEJECT, arg: 0 })]);
+        assert!(forward(&mut b, 4).iter().all(|&a| a == ActorId(2)), "ejected: no traffic");
+        // Not back before its time; back at it.
+        b.on_timer(999, &mut Outbox::default(), timers[0].1);
+        assert_eq!(b.ejected(), 1);
+        b.on_timer(1000, &mut Outbox::default(), timers[0].1);
+        assert_eq!(b.ejected(), 0);
+        assert!(forward(&mut b, 4).contains(&ActorId(1)));
+    }
+
+    #[test]
+    fn ejections_in_a_row_last_longer_up_to_the_maximum_and_an_ok_resets_them() {
+        let mut b = outlier_lb(2, Strategy::RoundRobin, 50);
+        let mut now = 0;
+        let mut durations = Vec::new();
+        for _ in 0..3 {
+            let d = until_ejected(&mut b, now, Status::Error);
+            durations.push(d);
+            now += d;
+            b.on_timer(now, &mut Outbox::default(), Timer::Model { tag: UNEJECT, arg: 0 });
+            assert_eq!(b.ejected(), 0);
+        }
+        assert_eq!(durations, vec![1000, 2000, 2500], "base × ejections in a row, at most the maximum");
+        // An Ok after it is back resets the multiplier.
+        while exchange(&mut b, now, Status::Ok).0 != ActorId(1) {}
+        assert_eq!(until_ejected(&mut b, now, Status::Error), 1000);
+    }
+
+    #[test]
+    fn at_most_the_percentage_is_ejected_but_always_one_and_the_last_ones_stay_in_panic() {
+        // 10% of 4 backends: one at a time.
+        let mut b = outlier_lb(4, Strategy::RoundRobin, 10);
+        for _ in 0..40 {
+            exchange(&mut b, 0, Status::Error);
+        }
+        assert_eq!((b.stats.ejections, b.ejected()), (1, 1));
+        // 100% of 2 backends: both, and then both take traffic again (panic routing).
+        let mut b = outlier_lb(2, Strategy::RoundRobin, 100);
+        for _ in 0..6 {
+            exchange(&mut b, 0, Status::Error);
+        }
+        assert_eq!(b.ejected(), 2);
+        let to = forward(&mut b, 4);
+        assert!(to.contains(&ActorId(1)) && to.contains(&ActorId(2)), "every backend ejected: all take traffic");
+    }
+
+    #[test]
+    fn the_balancers_own_timeouts_count_as_errors_and_answers_while_ejected_do_not() {
+        let mut b = outlier_lb(2, Strategy::RoundRobin, 50);
+        let mut out = Outbox::default();
+        for k in 0..6 {
+            b.on_msg(0, &mut out, ActorId(9), Msg { call: k, kind: MsgKind::Request(Req::DEFAULT) });
+        }
+        // Backend 2 answers its three; backend 1's three time out.
+        for (to, m) in out.sends.clone() {
+            if to == ActorId(2) {
+                b.on_msg(1, &mut Outbox::default(), to, Msg { call: m.call, kind: MsgKind::response(Status::Ok) });
+            }
+        }
+        let mut t_out = Outbox::default();
+        b.on_timer(100, &mut t_out, Timer::Deadline(0));
+        assert_eq!(b.stats.timeouts, 3);
+        assert_eq!((b.stats.ejections, b.ejected()), (1, 1));
+        assert!(b.picker.is_ejected(0));
+        assert_eq!(t_out.sends.len(), 3, "each caller is told");
+
+        // Answers that arrive while their backend is ejected do not count: an Ok then does not
+        // reset its ejections in a row, so the next ejection lasts twice as long.
+        let mut b = outlier_lb(2, Strategy::RoundRobin, 50);
+        let mut out = Outbox::default();
+        for k in 0..8 {
+            b.on_msg(0, &mut out, ActorId(9), Msg { call: k, kind: MsgKind::Request(Req::DEFAULT) });
+        }
+        let to_1: Vec<CallId> = out.sends.iter().filter(|(to, _)| *to == ActorId(1)).map(|(_, m)| m.call).collect();
+        let answer = |b: &mut Balancer, call, status| {
+            b.on_msg(1, &mut Outbox::default(), ActorId(1), Msg { call, kind: MsgKind::response(status) });
+        };
+        for &call in &to_1[..3] {
+            answer(&mut b, call, Status::Error);
+        }
+        assert_eq!(b.ejected(), 1);
+        answer(&mut b, to_1[3], Status::Ok);
+        b.on_timer(1001, &mut Outbox::default(), Timer::Model { tag: UNEJECT, arg: 0 });
+        assert_eq!(b.ejected(), 0);
+        assert_eq!(until_ejected(&mut b, 1001, Status::Error), 2000);
+    }
+
+    #[test]
+    fn a_crash_forgets_ejections() {
+        let mut b = outlier_lb(2, Strategy::RoundRobin, 50);
+        for _ in 0..6 {
+            exchange(&mut b, 0, Status::Error);
+        }
+        assert_eq!(b.ejected(), 1);
+        b.crash();
+        assert_eq!(b.ejected(), 0);
+        assert!(!b.picker.is_ejected(0) && !b.picker.is_ejected(1));
     }
 
     #[test]

@@ -32,13 +32,16 @@ impl Strategy {
 }
 
 /// A backend chooser with outstanding-request counts. Backends can be marked unhealthy (by
-/// health checks); only healthy ones are picked. With failover tiers, only the healthy backends
-/// of the most preferred tier that has any are picked (active-passive).
+/// health checks) or ejected (by outlier detection); only healthy ones that are not ejected are
+/// picked, or, if every healthy one is ejected, the healthy ones (Envoy's panic routing: better
+/// a backend that failed than none). With failover tiers, only the backends of the most
+/// preferred tier that has any are picked (active-passive).
 #[derive(Clone, Debug)]
 pub struct Picker {
     pub backends: Vec<ActorId>,
     outstanding: Vec<u32>,
     healthy: Vec<bool>,
+    ejected: Vec<bool>,
     /// Failover tier of each backend (0 = preferred); empty = one tier for all (active-active).
     tiers: Vec<u16>,
     /// Indices of the backends that may be picked, in order: the healthy ones of the tier in
@@ -55,6 +58,7 @@ impl Picker {
             backends,
             outstanding: vec![0; n],
             healthy: vec![true; n],
+            ejected: vec![false; n],
             tiers: Vec::new(),
             live: (0..n).collect(),
             strategy,
@@ -78,11 +82,26 @@ impl Picker {
         }
     }
 
+    /// Takes backend `i` out of (or puts it back into) the candidates, apart from its health.
+    pub fn set_ejected(&mut self, i: usize, ejected: bool) {
+        if self.ejected[i] != ejected {
+            self.ejected[i] = ejected;
+            self.rebuild();
+        }
+    }
+
+    pub fn is_ejected(&self, i: usize) -> bool {
+        self.ejected[i]
+    }
+
     fn rebuild(&mut self) {
-        let healthy = (0..self.backends.len()).filter(|&k| self.healthy[k]);
-        self.live = match self.tiers.iter().zip(&self.healthy).filter(|&(_, &h)| h).map(|(&t, _)| t).min() {
-            Some(best) => healthy.filter(|&k| self.tiers[k] == best).collect(),
-            None => healthy.collect(),
+        let n = self.backends.len();
+        let panic = !(0..n).any(|k| self.healthy[k] && !self.ejected[k]);
+        let usable: Vec<bool> = (0..n).map(|k| self.healthy[k] && (panic || !self.ejected[k])).collect();
+        let candidates = (0..n).filter(|&k| usable[k]);
+        self.live = match self.tiers.iter().zip(&usable).filter(|&(_, &u)| u).map(|(&t, _)| t).min() {
+            Some(best) => candidates.filter(|&k| self.tiers[k] == best).collect(),
+            None => candidates.collect(),
         };
     }
 

@@ -228,6 +228,13 @@ pub struct BalancerReport {
     /// Moves of the traffic to a less preferred failover tier, and back to a more preferred one.
     pub failovers: u64,
     pub failbacks: u64,
+    /// With `outlier_detection`: backends ejected (each ejection counted), and how many are
+    /// ejected when the report was taken; absent without it, so that other reports stay as
+    /// they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ejections: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ejected: Option<u64>,
     /// Per window (the top-level `timeseries` windows).
     pub timeseries: BalancerSeries,
 }
@@ -241,6 +248,9 @@ pub struct BalancerSeries {
     /// listed; `failover.len()` = instances in none of them), null when no backend is healthy.
     /// Empty without `failover`.
     pub tier: Vec<Option<u64>>,
+    /// With `outlier_detection`: backends ejected at the end of each window; absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ejected: Option<Vec<u64>>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -601,6 +611,8 @@ impl RunReport {
                     failover: spec.balancers[a.group].failover.clone(),
                     failovers: b.stats.failovers,
                     failbacks: b.stats.failbacks,
+                    ejections: spec.balancers[a.group].outliers.map(|_| b.stats.ejections),
+                    ejected: spec.balancers[a.group].outliers.map(|_| b.ejected() as u64),
                     timeseries: BalancerSeries::default(),
                 }),
                 Component::Cache(c) => {
@@ -747,7 +759,7 @@ impl RunReport {
             };
         }
         for (g, b) in balancers.iter_mut().enumerate() {
-            let slot = layout.balancers + g;
+            let slot = layout.balancer(g);
             b.timeseries = BalancerSeries {
                 forwarded: delta(slot, BAL_FORWARDED),
                 no_backend: delta(slot, BAL_NO_BACKEND),
@@ -757,6 +769,7 @@ impl RunReport {
                 } else {
                     sampler.gauges(slot, BAL_TIER, &current, n).iter().map(|&t| t.checked_sub(1)).collect()
                 },
+                ejected: b.ejections.map(|_| sampler.gauges(layout.balancer_ejected(g), BAL_EJECTED, &current, n)),
             };
         }
         for (g, c) in caches.iter_mut().enumerate() {

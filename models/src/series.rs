@@ -35,6 +35,9 @@ pub const BAL_FORWARDED: usize = 0;
 pub const BAL_NO_BACKEND: usize = 1;
 pub const BAL_TIMEOUTS: usize = 2;
 pub const BAL_TIER: usize = 3;
+/// Balancer, second row ([`Layout::balancer_ejected`]): backends ejected by outlier detection
+/// (gauge; 0 without it). Its other three figures are unused.
+pub const BAL_EJECTED: usize = 0;
 /// Cache, first row: hits, misses, coalesced, backend reads.
 pub const CACHE_HITS: usize = 0;
 pub const CACHE_MISSES: usize = 1;
@@ -63,7 +66,7 @@ pub const DB_LEADERLESS: usize = 3;
 pub struct Sampler {
     window: Nanos,
     next: Nanos,
-    /// Component slots: services (two each), balancers, caches (two each), queues (two each),
+    /// Component slots: services (two each), balancers (two each), caches (two each), queues (two each),
     /// databases (spec order).
     slots: usize,
     pub samples: Vec<Vec<Row>>,
@@ -109,6 +112,16 @@ impl Layout {
         self.services + 2 * g + 1
     }
 
+    /// Balancer `g`'s first row (forwarded, no backend, timeouts, tier).
+    pub fn balancer(&self, g: usize) -> usize {
+        self.balancers + 2 * g
+    }
+
+    /// Balancer `g`'s second row (backends ejected).
+    pub fn balancer_ejected(&self, g: usize) -> usize {
+        self.balancers + 2 * g + 1
+    }
+
     /// Cache `g`'s first row (hits, misses, coalesced, backend reads).
     pub fn cache(&self, g: usize) -> usize {
         self.caches + 2 * g
@@ -132,9 +145,9 @@ impl Layout {
     /// `queues` counts every broker: the scenario's queues, then the topics of choreographed
     /// workflows (the order of the report's `queues`, which is the order of their actors).
     pub fn new(services: usize, balancers: usize, caches: usize, queues: usize) -> Layout {
-        // A service has eight figures, a cache and a queue five: two rows each.
+        // A service has eight figures, a balancer, a cache and a queue five: two rows each.
         let b = 2 * services;
-        let c = b + balancers;
+        let c = b + 2 * balancers;
         let q = c + 2 * caches;
         Layout { services: 0, balancers: b, caches: c, queues: q, databases: q + 2 * queues }
     }
@@ -239,11 +252,12 @@ pub fn sample(
     for (i, a) in actors.iter().enumerate() {
         match &a.comp {
             Component::Balancer(b) => {
-                let r = &mut rows[layout.balancers + a.group];
+                let r = &mut rows[layout.balancer(a.group)];
                 r[BAL_FORWARDED] += b.stats.forwarded;
                 r[BAL_NO_BACKEND] += b.stats.no_backend;
                 r[BAL_TIMEOUTS] += b.stats.timeouts;
                 r[BAL_TIER] = b.picker.active_tier().map_or(0, |t| u64::from(t) + 1);
+                rows[layout.balancer_ejected(a.group)][BAL_EJECTED] = b.ejected() as u64;
             }
             Component::Cache(c) => {
                 let r = &mut rows[layout.cache(a.group)];

@@ -200,6 +200,8 @@ pub struct BalancerSpec {
     /// Idle timeout for a proxied request (answers `Timeout` to the caller).
     pub timeout: Nanos,
     pub health: Option<HealthCheck>,
+    /// Passive health checking: backends ejected for answering with errors.
+    pub outliers: Option<OutlierDetection>,
     /// Active-passive: region or zone names in order of preference (empty: every healthy
     /// instance takes traffic, active-active).
     pub failover: Vec<String>,
@@ -218,6 +220,19 @@ pub struct HealthCheck {
     pub timeout: Nanos,
     pub unhealthy: u32,
     pub healthy: u32,
+}
+
+/// Outlier detection (passive health checking, as Envoy's `consecutive_5xx`): a backend that
+/// answers `consecutive_errors` requests in a row with anything but `Ok` (the balancer's own
+/// timeouts of its requests included) is ejected for `base_ejection` times the number of its
+/// ejections in a row (at most `max_ejection`), unless `max_ejection_percent` of the backends
+/// are ejected already (one may always be).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutlierDetection {
+    pub consecutive_errors: u32,
+    pub base_ejection: Nanos,
+    pub max_ejection: Nanos,
+    pub max_ejection_percent: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -327,12 +327,10 @@ impl World {
                 node: b.node,
                 epoch: 0,
                 net: NetRngs::new(&stream, &format!("balancer/{}", b.name)),
-                comp: Component::Balancer(Balancer::new(
-                    picker,
-                    b.timeout,
-                    b.health,
-                    stream(&format!("balancer/{}/pick", b.name)),
-                )),
+                comp: Component::Balancer(
+                    Balancer::new(picker, b.timeout, b.health, stream(&format!("balancer/{}/pick", b.name)))
+                        .with_outliers(b.outliers),
+                ),
                 group: g,
             });
         }

@@ -19,6 +19,7 @@ pub const CATALOG: &[Entry] = catalog![
     "circuit-breaker",
     "cross-region-outage",
     "database-failover",
+    "fast-failing-instance",
     "hot-shard",
     "partition-consistency",
     "queue-dead-letters",

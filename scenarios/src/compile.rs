@@ -9,9 +9,9 @@ use faultline_models::calls::{BreakerPolicy, Jitter, ReadFrom, RetryPolicy, Shar
 use faultline_models::msg::Op;
 use faultline_models::saga::{Role, Stock};
 use faultline_models::spec::{
-    Arrival, BalancerSpec, CacheSpec, CallSpec, DatabaseSpec, Diurnal, FaultSpec, HealthCheck, Load, MixEntry, Phase,
-    QueueSpec, RateShape, ReplicationSpec, ServiceSpec, StepSpec, TargetRef, WorkflowQueueSpec, WorkflowSpec,
-    WorkloadSpec,
+    Arrival, BalancerSpec, CacheSpec, CallSpec, DatabaseSpec, Diurnal, FaultSpec, HealthCheck, Load, MixEntry,
+    OutlierDetection, Phase, QueueSpec, RateShape, ReplicationSpec, ServiceSpec, StepSpec, TargetRef,
+    WorkflowQueueSpec, WorkflowSpec, WorkloadSpec,
 };
 use faultline_models::workflow::Design;
 use faultline_sim::Nanos;
@@ -715,6 +715,38 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A balancer's `outlier_detection`, with Envoy's defaults: 5 errors in a row, 30 s base
+    /// ejection, at most 300 s, at most 10% of the backends (one always).
+    fn outliers(&mut self, o: &OutlierCfg) -> OutlierDetection {
+        let base_ejection =
+            o.base_ejection_ms.as_ref().map_or(30_000_000_000, |t| self.nonzero_ns(t, "base_ejection_ms"));
+        let max_ejection =
+            o.max_ejection_ms.as_ref().map_or(300_000_000_000, |t| self.nonzero_ns(t, "max_ejection_ms"));
+        if max_ejection < base_ejection
+            && let Some(m) = &o.max_ejection_ms
+        {
+            self.err(m.span(), "expected `max_ejection_ms` at least `base_ejection_ms`")
+                .help("an ejection lasts `base_ejection_ms` times the backend's ejections in a row, at most `max_ejection_ms`");
+        }
+        let max_ejection_percent = match &o.max_ejection_percent {
+            Some(p) if !(1..=100).contains(p.get_ref()) => {
+                self.err(p.span(), "expected a percentage from 1 to 100").help(
+                    "the share of the backends that may be ejected at once (one may always be); \
+                     leave out `outlier_detection` to turn it off",
+                );
+                10
+            }
+            Some(p) => *p.get_ref(),
+            None => 10,
+        };
+        OutlierDetection {
+            consecutive_errors: self.at_least_one(o.consecutive_errors.as_ref(), 5),
+            base_ejection,
+            max_ejection,
+            max_ejection_percent,
+        }
+    }
+
     /// A balancer's `failover` names and the tier of each instance of `svc` (both empty without
     /// it). A tier is the first listed region or zone an instance's node is in; instances in none
     /// form a last tier.
@@ -1182,6 +1214,7 @@ impl<'a> Checker<'a> {
                     unhealthy: self.at_least_one(h.unhealthy.as_ref(), 2),
                     healthy: self.at_least_one(h.healthy.as_ref(), 2),
                 }),
+                outliers: b.outlier_detection.as_ref().map(|o| self.outliers(o)),
                 failover,
                 tiers,
             });

@@ -461,6 +461,29 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 in_a_row(h.healthy)
             )
         });
+        let outliers = b.outliers.map_or(String::new(), |o| {
+            let n = spec.services[b.service].nodes.len();
+            // The cap as the balancer applies it (models/src/balancer.rs): one always, more
+            // while under the percentage.
+            let cap = (n * o.max_ejection_percent as usize).div_ceil(100).max(1).min(n);
+            format!(
+                "; ejects an instance that answers {} with anything but success (its own timeouts of \
+                 requests included) for {}, each further ejection with no success in between lasting one more \
+                 {} (at most {}), at most {} of {} at once{} — this catches an instance that is up and \
+                 answers probes but fails its work",
+                if o.consecutive_errors == 1 {
+                    "a request".to_owned()
+                } else {
+                    format!("{} requests in a row", o.consecutive_errors)
+                },
+                ms(o.base_ejection as f64),
+                ms(o.base_ejection as f64),
+                ms(o.max_ejection.max(o.base_ejection) as f64),
+                cap,
+                n,
+                if cap == n { " (with every one out, they all take traffic again)" } else { "" }
+            )
+        });
         let failover = if b.failover.is_empty() {
             String::new()
         } else {
@@ -479,7 +502,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         };
         let _ = writeln!(
             s,
-            "  load balancer {}: spreads requests over the {} of {} ({}), waiting at most {} for an answer{health}{failover}.",
+            "  load balancer {}: spreads requests over the {} of {} ({}), waiting at most {} for an answer{health}{outliers}{failover}.",
             b.name,
             count(spec.services[b.service].nodes.len(), "instance"),
             spec.services[b.service].name,
@@ -954,6 +977,18 @@ mod tests {
         let out = catalog("region-failover", "active-passive");
         assert!(out.contains("(round-robin), waiting at most 1 s for an answer; probes every instance"), "{out}");
         assert!(out.contains("after 3 probes in a row unanswered within 300 ms"), "{out}");
+    }
+
+    #[test]
+    fn explain_says_when_a_balancer_ejects_failing_instances() {
+        let out = catalog("fast-failing-instance", "outlier-detection");
+        let said = "; ejects an instance that answers 5 requests in a row with anything but success (its own \
+                    timeouts of requests included) for 10 s, each further ejection with no success in between \
+                    lasting one more 10 s (at most 300 s), at most 1 of 4 at once — this catches an instance that \
+                    is up and answers probes but fails its work.";
+        assert!(out.contains(said), "{out}");
+        let out = catalog("fast-failing-instance", "least-outstanding");
+        assert!(!out.contains("ejects an instance"), "{out}");
     }
 
     #[test]

@@ -246,6 +246,15 @@ pub struct HealthCheckCfg {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct OutlierCfg {
+    pub consecutive_errors: Option<Spanned<u32>>,
+    pub base_ejection_ms: Option<Spanned<Positive>>,
+    pub max_ejection_ms: Option<Spanned<Positive>>,
+    pub max_ejection_percent: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetryCfg {
     pub max_attempts: Spanned<u32>,
     pub backoff_base_ms: Option<NonNeg>,
@@ -264,6 +273,8 @@ pub struct BalancerCfg {
     pub strategy: Option<Spanned<String>>,
     pub timeout_ms: Option<Spanned<Positive>>,
     pub health_check: Option<HealthCheckCfg>,
+    /// Passive health checking: eject backends that answer with errors.
+    pub outlier_detection: Option<OutlierCfg>,
     /// Active-passive: regions or zones in order of preference; traffic goes only to the
     /// healthy instances of the first that has any (unlisted instances come last).
     pub failover: Option<Spanned<Vec<Spanned<String>>>>,

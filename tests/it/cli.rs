@@ -198,6 +198,16 @@ fn run_summary_lists_the_instances_of_a_service_only_when_they_differ() {
     assert!(!text(&["run", "cross-region-outage"]).contains("    instance "));
 }
 
+#[test]
+fn the_summary_counts_a_balancers_ejections_only_with_outlier_detection() {
+    let text = |args: &[&str]| stdout(&expect_code(args, 0));
+    let od = text(&["run", "fast-failing-instance", "--variant", "outlier-detection"]);
+    assert!(od.contains(" · backends marked down 0, up 0 · 2 ejections (0 ejected at the end)\n"), "{od}");
+    let lo = text(&["run", "fast-failing-instance", "--variant", "least-outstanding"]);
+    assert!(lo.contains(" · backends marked down 0, up 0\n"), "{lo}");
+    assert!(!lo.contains("ejection"), "{lo}");
+}
+
 /// A window in which no request succeeded has no latency: the report draws a gap and its CSV
 /// leaves the cell empty, and the summary prints `-`, instead of a p99 of 0 ms.
 #[test]

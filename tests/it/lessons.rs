@@ -375,6 +375,50 @@ fn region_failover_active_passive_is_faster_normally_fails_everything_until_dete
 }
 
 #[test]
+fn a_fast_failing_instance_draws_most_traffic_under_least_outstanding_and_outlier_detection_ejects_it() {
+    // api/2 answers every request with an error from 20 s to 40 s (windows 4..8), at once and
+    // without work; it is up and answers its probes. Outlier detection: 5 errors in a row, a
+    // 10 s base ejection.
+    for seed in [1, 2] {
+        let lo = run("fast-failing-instance", "least-outstanding", seed);
+        let rr = run("fast-failing-instance", "round-robin", seed);
+        let od = run("fast-failing-instance", "outlier-detection", seed);
+        for r in [&lo, &rr, &od] {
+            assert!(goodput(r, 0.0, 20.0) > 0.999, "seed {seed}, {}: before", r.variant);
+            assert!(goodput(r, 50.0, 60.0) > 0.999, "seed {seed}, {}: after", r.variant);
+            assert_eq!(r.balancers[0].marked_down, 0, "{}: a gray failure, never marked down", r.variant);
+        }
+        let during = |r: &RunReport| goodput(r, 20.0, 40.0);
+        // Round-robin: its quarter fails.
+        assert!((0.73..0.77).contains(&during(&rr)), "seed {seed}: round-robin {}", during(&rr));
+        // Least-outstanding: api/2 looks idle, draws most of the traffic, and most users fail.
+        assert!(during(&lo) < 0.4, "seed {seed}: least-outstanding {}", during(&lo));
+        // Where the traffic went: api/2 answered most of the fault's 40 000 requests (with
+        // errors), under round-robin its quarter.
+        let api2 = |r: &RunReport| {
+            let i = &r.services[0].per_instance[2];
+            assert_eq!(i.name, "api/2");
+            i.errors
+        };
+        assert!(api2(&lo) > 24_000, "seed {seed}: {} errors at api/2", api2(&lo));
+        assert!((9_500..10_500).contains(&api2(&rr)), "seed {seed}: {} errors at api/2", api2(&rr));
+        // Outlier detection: ejected at once, back at 30 s, ejected again for twice as long
+        // (until 50 s, after the fault): two ejections, a handful of failures.
+        let b = &od.balancers[0];
+        assert_eq!((b.ejections, b.ejected), (Some(2), Some(0)), "seed {seed}");
+        let ejected = b.timeseries.ejected.as_ref().expect("a series with outlier detection");
+        assert_eq!(ejected[..4], [0, 0, 0, 0], "seed {seed}: nothing ejected before the fault");
+        assert_eq!(ejected[4..10], [1; 6], "seed {seed}: api/2 out from 20 s to 50 s");
+        assert!(ejected[10..].iter().all(|&e| e == 0), "seed {seed}: back after: {ejected:?}");
+        let failed = od.requests.failed + od.requests.timed_out;
+        assert!((5..=40).contains(&failed), "seed {seed}: {failed} failed with outlier detection");
+        assert!(during(&od) > 0.999, "seed {seed}: {}", during(&od));
+        // Without the knob the report has neither figure (outputs stay as they were).
+        assert_eq!((lo.balancers[0].ejections, &lo.balancers[0].timeseries.ejected), (None, &None));
+    }
+}
+
+#[test]
 fn a_slow_instance_fails_a_quarter_of_requests_under_round_robin_and_none_under_least_outstanding() {
     // api/2 is five times slower from 20 s to 40 s: 160 requests/s of capacity for the 500/s a
     // quarter of the traffic brings. Windows are 5 s; the fault covers windows 4..8.

@@ -343,6 +343,7 @@ fn designs_without_a_retry_storm_recover_once_generated_faults_heal() {
         ("region-failover", &["active-passive", "active-active"]),
         ("cross-region-outage", &["retry-once", "fail-fast"]),
         ("slow-instance", &["round-robin", "random", "least-outstanding", "power-of-two"]),
+        ("fast-failing-instance", &["outlier-detection"]),
         ("circuit-breaker", &["no-breaker", "breaker"]),
         ("database-failover", &["sync-replication", "async-replication"]),
         ("tail-at-scale", &["no-hedging", "hedged"]),
@@ -1617,7 +1618,7 @@ pub(crate) fn merge_parts(field: &str, fine: &serde_json::Value, m: usize) -> Op
     let pairs = a.chunks(m);
     Some(Value::Array(match field {
         "t_s" => pairs.map(|p| p[0].clone()).collect(),
-        "backlog" | "tier" | "leaderless_shards" => pairs.map(|p| p[p.len() - 1].clone()).collect(),
+        "backlog" | "tier" | "leaderless_shards" | "ejected" => pairs.map(|p| p[p.len() - 1].clone()).collect(),
         "utilisation" | "mean_queue_len" => {
             let whole = (a.len() / m).saturating_sub(1);
             let mean = |p: &[Value]| Some(Value::from(p.iter().map(Value::as_f64).sum::<Option<f64>>()? / m as f64));

@@ -802,6 +802,7 @@ fn balanced_spec(strategy: Strategy, rho: f64, duration: Nanos) -> WorldSpec {
         strategy,
         timeout: TIMEOUT,
         health: None,
+        outliers: None,
         failover: vec![],
         tiers: vec![],
     }];

@@ -28,6 +28,11 @@ fn component_series_add_up_to_the_totals_in_every_catalog_scenario() {
             assert_eq!(sum(&b.timeseries.forwarded), b.forwarded, "{}: {}", e.name, b.name);
             assert_eq!(sum(&b.timeseries.no_backend), b.no_backend);
             assert_eq!(sum(&b.timeseries.timeouts), b.timeouts);
+            assert_eq!(
+                b.timeseries.ejected.as_ref().map(|e| *e.last().unwrap()),
+                b.ejected,
+                "the last window ends now"
+            );
         }
         for c in &r.caches {
             assert_eq!((sum(&c.timeseries.hits), sum(&c.timeseries.misses)), (c.hits, c.misses), "{}", e.name);
@@ -86,6 +91,7 @@ fn assert_every_series_has(r: &RunReport, n: usize, ctx: &str) {
     for b in &r.balancers {
         assert_eq!(b.timeseries.forwarded.len(), n, "{ctx}: {}", b.name);
         assert!(b.timeseries.tier.len() == n || b.failover.is_empty() && b.timeseries.tier.is_empty());
+        assert!(b.timeseries.ejected.as_ref().is_none_or(|e| e.len() == n), "{ctx}: {}", b.name);
     }
     for v in &r.services {
         assert_eq!((v.timeseries.arrivals.len(), v.timeseries.utilisation.len()), (n, n), "{ctx}: {}", v.name);

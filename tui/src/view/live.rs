@@ -254,6 +254,13 @@ fn component_lines_named(run: &Run, width: usize, name_w: usize) -> Vec<Line<'st
             format!(" nobk {}", compact(b.no_backend)),
             if down { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::DIM) },
         ));
+        // Outlier detection: backends ejected now, yellow while any is.
+        if let Some(ejected) = b.ejected {
+            line.push(Span::styled(
+                format!(" ej {ejected}"),
+                if ejected > 0 { Style::new().fg(Color::Yellow) } else { Style::new().add_modifier(Modifier::DIM) },
+            ));
+        }
         out.push(Line::from(line));
     }
     for c in &r.caches {
@@ -541,6 +548,29 @@ mod tests {
         let nobk = lb.spans.iter().find(|s| s.content.starts_with(" nobk ")).unwrap();
         assert!(run.report.balancers[0].no_backend > 0, "{:?}", text(std::slice::from_ref(lb)));
         assert_eq!(nobk.style.fg, Some(Color::Red), "{:?}", text(std::slice::from_ref(lb)));
+    }
+
+    /// A balancer with outlier detection shows how many backends it has ejected, yellow while
+    /// any is; one without shows nothing of it.
+    #[test]
+    fn a_balancer_with_outlier_detection_shows_its_ejected_backends() {
+        let text_of = |variant: &str, t: u64| {
+            let sc = Scenario::parse(&Source {
+                file: "f.toml".into(),
+                text: catalog::get("fast-failing-instance").unwrap().text.into(),
+            })
+            .unwrap();
+            let mut run = Run::new(Rc::new(sc), variant, 1).unwrap();
+            run.advance(t, u64::MAX);
+            run.refresh(true);
+            let lines = component_lines(&run, 60);
+            let lb = lines.iter().find(|l| l.spans[0].content == "lb ").unwrap().clone();
+            lb.spans.iter().find(|s| s.content.starts_with(" ej ")).map(|s| (s.content.to_string(), s.style.fg))
+        };
+        // api/2 fails from 20 s and is ejected at once; before, nothing is.
+        assert_eq!(text_of("outlier-detection", 10_000_000_000), Some((" ej 0".to_owned(), None)));
+        assert_eq!(text_of("outlier-detection", 22_000_000_000), Some((" ej 1".to_owned(), Some(Color::Yellow))));
+        assert_eq!(text_of("least-outstanding", 22_000_000_000), None);
     }
 
     /// Lines are cut between spans, with `…` where there is room, never inside a count.
