@@ -8,6 +8,7 @@ use faultline_sim::{Nanos, Stream};
 use crate::calls::Picker;
 use crate::deadlines::Deadlines;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, Op, Outbox, Req, Status, Timer};
+use crate::outlier::Outliers;
 use crate::slab::Slab;
 use crate::spec::{HealthCheck, OutlierDetection};
 
@@ -53,18 +54,6 @@ struct Health {
     probe: u64,
 }
 
-/// Outlier detection's view of one backend.
-#[derive(Clone, Copy, Debug, Default)]
-struct Outlier {
-    /// Answers other than `Ok` in a row (the balancer's timeouts of its requests included).
-    errors: u32,
-    /// Ejections with no `Ok` answer between them: the next ejection lasts this many + 1 base
-    /// ejection times.
-    in_a_row: u32,
-    /// While ejected: when it comes back.
-    until: Option<Nanos>,
-}
-
 const PROBE_ROUND: u8 = 1;
 const PROBE_TIMEOUT: u8 = 2;
 /// The end of a backend's ejection (argument: the backend's index).
@@ -96,9 +85,7 @@ pub struct Balancer {
     /// The failover tier traffic last went to (kept while no backend is healthy, so coming
     /// back to the same tier is no move).
     tier: u16,
-    outliers: Option<OutlierDetection>,
-    /// Per backend (empty without outlier detection).
-    outlier: Vec<Outlier>,
+    outliers: Option<Outliers>,
 }
 
 impl Balancer {
@@ -116,20 +103,18 @@ impl Balancer {
             deadlines: Deadlines::default(),
             tier: 0,
             outliers: None,
-            outlier: Vec::new(),
         }
     }
 
     /// Turns on outlier detection.
     pub fn with_outliers(mut self, o: Option<OutlierDetection>) -> Balancer {
-        self.outlier = if o.is_some() { vec![Outlier::default(); self.picker.backends.len()] } else { Vec::new() };
-        self.outliers = o;
+        self.outliers = o.map(|o| Outliers::new(o, self.picker.backends.len()));
         self
     }
 
-    /// Backends ejected now.
+    /// Backends ejected now (0 without outlier detection).
     pub fn ejected(&self) -> usize {
-        self.outlier.iter().filter(|o| o.until.is_some()).count()
+        self.outliers.as_ref().map_or(0, Outliers::ejected)
     }
 
     pub fn in_flight(&self) -> usize {
@@ -215,39 +200,17 @@ impl Balancer {
 
     /// Outlier detection: an answer from (or the balancer's timeout of a request to) backend
     /// `b`. Answers to requests sent before the backend was marked down are not counted (their
-    /// backend is no longer known), nor are those that arrive while it is ejected.
+    /// backend is no longer known). An ejection's end comes as a timer.
     fn observe(&mut self, now: Nanos, out: &mut Outbox, b: u32, ok: bool) {
-        let Some(d) = self.outliers else { return };
+        let Some(o) = &mut self.outliers else { return };
         if b == UNCOUNTED {
             return;
         }
-        let b = b as usize;
-        let ejected = self.ejected();
-        let n = self.outlier.len();
-        let o = &mut self.outlier[b];
-        if o.until.is_some() {
-            return;
+        if let Some(time) = o.observe(now, b as usize, ok, &mut self.picker) {
+            self.stats.ejections += 1;
+            self.follow_tier();
+            out.timer(time, Timer::Model { tag: UNEJECT, arg: u64::from(b) });
         }
-        if ok {
-            o.errors = 0;
-            o.in_a_row = 0;
-            return;
-        }
-        o.errors = o.errors.saturating_add(1);
-        // Envoy's cap: eject while fewer than `max_ejection_percent` of the backends are out,
-        // and always at least one. When the cap holds a backend back, its next error tries again.
-        let capped = ejected > 0 && ejected as u64 * 100 >= u64::from(d.max_ejection_percent) * n as u64;
-        if o.errors < d.consecutive_errors || capped {
-            return;
-        }
-        o.in_a_row = o.in_a_row.saturating_add(1);
-        let time = d.base_ejection.saturating_mul(u64::from(o.in_a_row)).min(d.max_ejection.max(d.base_ejection));
-        o.until = Some(now.saturating_add(time));
-        o.errors = 0;
-        self.stats.ejections += 1;
-        self.picker.set_ejected(b, true);
-        self.follow_tier();
-        out.timer(time, Timer::Model { tag: UNEJECT, arg: b as u64 });
     }
 
     fn release(&mut self, f: Forwarded) {
@@ -303,13 +266,9 @@ impl Balancer {
                 }
             }
             Timer::Model { tag: UNEJECT, arg } => {
-                let b = arg as usize;
-                if let Some(o) = self.outlier.get_mut(b)
-                    && o.until.is_some_and(|t| t <= now)
+                if let Some(o) = &mut self.outliers
+                    && o.end(now, arg as usize, &mut self.picker)
                 {
-                    o.until = None;
-                    o.errors = 0;
-                    self.picker.set_ejected(b, false);
                     self.follow_tier();
                 }
             }
@@ -328,9 +287,10 @@ impl Balancer {
         for b in 0..self.health.len() {
             self.health[b] = Health::default();
             self.picker.set_healthy(b, true);
-            self.picker.set_ejected(b, false);
         }
-        self.outlier.iter_mut().for_each(|o| *o = Outlier::default());
+        if let Some(o) = &mut self.outliers {
+            o.reset(&mut self.picker);
+        }
         self.tier = self.picker.active_tier().unwrap_or(0);
     }
 }

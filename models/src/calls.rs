@@ -8,6 +8,7 @@ use faultline_sim::{Nanos, Stream};
 
 use crate::deadlines::Deadlines;
 use crate::msg::{ActorId, CallId, Msg, MsgKind, NO_DEADLINE, Op, Outbox, Req, Resp, Status, Timer};
+use crate::outlier::Outliers;
 use crate::slab::Slab;
 
 /// How a caller (or a load balancer) chooses among backends.
@@ -339,6 +340,8 @@ pub struct CallTarget {
     pub breaker_state: BreakerState,
     /// Overrides the forwarded operation (publishing to a queue is always a write).
     pub op: Option<Op>,
+    /// Outlier detection over a pool's backends (client-side balancing only).
+    pub outliers: Option<Box<Outliers>>,
 }
 
 impl CallTarget {
@@ -352,6 +355,7 @@ impl CallTarget {
             breaker: None,
             breaker_state: BreakerState::Closed { consecutive_failures: 0 },
             op: None,
+            outliers: None,
         }
     }
 
@@ -435,6 +439,8 @@ pub struct CallStats {
     pub breaker_trials: u64,
     /// Database redirects to a (new) leader followed.
     pub redirects: u64,
+    /// Backends ejected by outlier detection (client-side balancing), each ejection counted.
+    pub ejections: u64,
 }
 
 const NO_BACKEND: u32 = u32::MAX;
@@ -701,13 +707,19 @@ impl Calls {
         }
         let to = match &mut t.target {
             Target::Actor(a) => *a,
-            Target::Pool(picker) => match picker.pick(&mut self.rng) {
-                Some(i) => {
-                    p.backend[copy] = i as u32;
-                    picker.backends[i]
+            Target::Pool(picker) => {
+                if let Some(o) = &mut t.outliers {
+                    // No timer of its own: ejections due end at the next pick.
+                    o.end_due(sent, picker);
                 }
-                None => return false,
-            },
+                match picker.pick(&mut self.rng) {
+                    Some(i) => {
+                        p.backend[copy] = i as u32;
+                        picker.backends[i]
+                    }
+                    None => return false,
+                }
+            }
             Target::Db(router) => {
                 let (s, r) = router.route(&p.req(), p.attempt + copy as u32);
                 if copy == 0 {
@@ -755,12 +767,23 @@ impl Calls {
         None
     }
 
-    /// Releases the backend slot of one copy of the current attempt.
-    fn release(&mut self, id: CallId, copy: usize) {
+    /// Releases the backend slot of one copy of the current attempt. `answer`, for outlier
+    /// detection: whether its backend answered `Ok` (`Some(true)`), or failed or let the
+    /// attempt time out (`Some(false)`); `None` when neither says anything of the backend (a
+    /// hedge's loser, a deadline the caller passed on).
+    #[inline(always)]
+    fn release(&mut self, now: Nanos, id: CallId, copy: usize, answer: Option<bool>) {
         let p = self.inflight.get_mut(id).expect("live call");
         if p.backend[copy] != NO_BACKEND {
-            if let Target::Pool(picker) = &mut self.targets[p.target as usize].target {
-                picker.done(p.backend[copy] as usize);
+            let t = &mut self.targets[p.target as usize];
+            if let Target::Pool(picker) = &mut t.target {
+                let b = p.backend[copy] as usize;
+                picker.done(b);
+                if let (Some(ok), Some(o)) = (answer, &mut t.outliers)
+                    && o.observe(now, b, ok, picker).is_some()
+                {
+                    self.stats.ejections += 1;
+                }
             }
             p.backend[copy] = NO_BACKEND;
         }
@@ -852,7 +875,7 @@ impl Calls {
         if p.outstanding() == 0 {
             return None; // in backoff: the attempt this answers already timed out
         }
-        self.release(primary, copy);
+        self.release(now, primary, copy, Some(resp.status == Status::Ok));
         if resp.status == Status::Redirect {
             let p = self.inflight.get_mut(primary).expect("live call");
             if let Target::Db(router) = &mut self.targets[p.target as usize].target {
@@ -880,7 +903,7 @@ impl Calls {
             if self.ops.is_some() {
                 self.record_op(now, primary, OpStep::Ok { value: resp.value });
             }
-            self.release(primary, 1 - copy);
+            self.release(now, primary, 1 - copy, None);
             let p = self.inflight.remove(primary).expect("live call");
             self.targets[p.target as usize].record(now, (primary >> 32) as u32, true, &mut self.stats);
             return Some(Outcome {
@@ -902,13 +925,16 @@ impl Calls {
         self.attempt_failed(now, out, primary, CallResult::Failed(resp.status))
     }
 
-    /// An attempt's deadline passed: unless it already finished, it timed out.
-    fn expire(&mut self, now: Nanos, out: &mut Outbox, id: CallId) -> Option<Outcome> {
+    /// An attempt's deadline passed: unless it already finished, it timed out. `timeout`: the
+    /// attempt's own timeout (for outlier detection, an error of each backend it waits for),
+    /// not an inherited deadline (the caller's hurry is no fault of the backend's).
+    fn expire(&mut self, now: Nanos, out: &mut Outbox, id: CallId, timeout: bool) -> Option<Outcome> {
         if self.inflight.get(id)?.outstanding() == 0 {
             return None;
         }
-        self.release(id, 0);
-        self.release(id, 1);
+        let answer = if timeout { Some(false) } else { None };
+        self.release(now, id, 0, answer);
+        self.release(now, id, 1, answer);
         self.stats.attempt_timeouts += 1;
         self.attempt_failed(now, out, id, CallResult::TimedOut)
     }
@@ -926,7 +952,7 @@ impl Calls {
                 while let Some(id) = self.deadlines[k]
                     .expired(now, out, t, |id| self.inflight.get(id).is_some_and(|p| p.outstanding() > 0))
                 {
-                    if let Some(o) = self.expire(now, out, id) {
+                    if let Some(o) = self.expire(now, out, id, true) {
                         if first.is_none() {
                             first = Some(o);
                         } else {
@@ -936,7 +962,7 @@ impl Calls {
                 }
                 first
             }
-            Timer::Cap(id) => self.expire(now, out, id),
+            Timer::Cap(id) => self.expire(now, out, id, false),
             Timer::Retry(id) => {
                 self.inflight.get(id)?;
                 self.stats.retries += 1;
@@ -1270,6 +1296,83 @@ mod tests {
         }
         let retried = (1000..1100).filter(|&k| fail_first(&mut c, k)).count() as f64;
         assert!((retried - 20.0).abs() <= 1.0, "{retried} retries: the reserve and 100 × 0.1");
+    }
+
+    #[test]
+    fn client_side_outlier_detection_ejects_a_failing_instance_and_takes_it_back_at_its_next_pick() {
+        use crate::outlier::Outliers;
+        use crate::spec::OutlierDetection;
+        // Two instances, round-robin, one attempt per call, a 100 ns attempt timeout.
+        let pool = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::RoundRobin);
+        let retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+        let mut t = CallTarget::new(Target::Pool(pool), 100, retry);
+        let d = OutlierDetection {
+            consecutive_errors: 2,
+            base_ejection: 1000,
+            max_ejection: 5000,
+            max_ejection_percent: 50,
+        };
+        t.outliers = Some(Box::new(Outliers::new(d, 2)));
+        let mut c = Calls::new(vec![t], Stream::new(1, "calls"));
+        // Sends a call at `now`; ActorId(1) answers with an error, ActorId(2) with Ok; returns
+        // where it went.
+        let call = |c: &mut Calls, now: Nanos, k: u64| -> ActorId {
+            let mut out = Outbox::default();
+            c.start(now, &mut out, 0, k, Req::DEFAULT);
+            let (to, m) = *out.sends.last().unwrap();
+            let status = if to == ActorId(1) { Status::Error } else { Status::Ok };
+            c.on_response(now, &mut Outbox::default(), m.call, Resp::status(status)).unwrap();
+            to
+        };
+        let picks: Vec<ActorId> = (0..6).map(|k| call(&mut c, 0, k)).collect();
+        // Two errors from ActorId(1) in a row (its picks 0 and 2): ejected; then only ActorId(2).
+        assert_eq!(picks, [1, 2, 1, 2, 2, 2].map(ActorId));
+        assert_eq!(c.stats.ejections, 1);
+        // Not back before the end of its ejection; back at its first pick after (no timer).
+        assert_eq!(call(&mut c, 999, 6), ActorId(2));
+        let ok = |c: &mut Calls, now: Nanos, k: u64| -> ActorId {
+            let mut out = Outbox::default();
+            c.start(now, &mut out, 0, k, Req::DEFAULT);
+            let (to, m) = *out.sends.last().unwrap();
+            c.on_response(now, &mut Outbox::default(), m.call, Resp::status(Status::Ok)).unwrap();
+            to
+        };
+        assert!((0..2).map(|k| ok(&mut c, 1000, 7 + k)).any(|to| to == ActorId(1)));
+        // Attempt timeouts count as errors: two in a row eject it again, for twice as long.
+        let mut out = Outbox::default();
+        let mut timed_out = 0;
+        let mut now = 1000;
+        while c.stats.ejections == 1 {
+            c.start(now, &mut out, 0, 100 + now, Req::DEFAULT);
+            let (to, m) = *out.sends.last().unwrap();
+            if to == ActorId(1) {
+                now += 100;
+                c.on_timer(now, &mut Outbox::default(), Timer::Deadline(0));
+                timed_out += 1;
+            } else {
+                c.on_response(now, &mut Outbox::default(), m.call, Resp::status(Status::Ok)).unwrap();
+            }
+        }
+        assert_eq!(timed_out, 2);
+        // Its Ok after it came back reset its ejections in a row: the base time again.
+        assert_eq!(call(&mut c, now + 999, 999), ActorId(2), "still ejected");
+        assert_eq!(c.targets[0].outliers.as_ref().unwrap().ejected(), 1);
+        assert!((0..2).map(|k| ok(&mut c, now + 1000, 1000 + k)).any(|to| to == ActorId(1)), "back after 1000 ns");
+
+        // A deadline passed on by the caller, earlier than the attempt's timeout, is no error
+        // of the backend's: four such expiries (two per instance) eject nothing.
+        let pool = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::RoundRobin);
+        let mut t = CallTarget::new(Target::Pool(pool), 100, RetryPolicy { max_attempts: 1, ..RetryPolicy::default() });
+        t.outliers = Some(Box::new(Outliers::new(d, 2)));
+        let mut c = Calls::new(vec![t], Stream::new(1, "calls"));
+        c.propagate_deadlines();
+        for k in 0..4 {
+            let mut out = Outbox::default();
+            c.start_until(k * 100, &mut out, 0, k, Req::DEFAULT, k * 100 + 10);
+            let cap = out.timers.iter().find(|(_, t)| matches!(t, Timer::Cap(_))).expect("a timer for the cap").1;
+            assert!(c.on_timer(k * 100 + 10, &mut Outbox::default(), cap).is_some(), "the call fails");
+        }
+        assert_eq!(c.stats.ejections, 0);
     }
 
     #[test]

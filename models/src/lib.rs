@@ -17,6 +17,7 @@ pub mod deadlines;
 pub mod idmap;
 pub mod metrics;
 pub mod msg;
+pub mod outlier;
 pub mod report;
 pub mod saga;
 pub mod saga_check;

@@ -106,6 +106,10 @@ pub struct WorkloadReport {
     pub retry_budget_exhausted: u64,
     pub hedges: u64,
     pub breaker_rejected: u64,
+    /// With `outlier_detection` (client-side balancing): instances ejected, each ejection
+    /// counted; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ejections: Option<u64>,
     /// Requests sent and not resolved yet (not in `requests`): 0 at the end of a whole run,
     /// whose end leaves every request time for its last attempt's timeout; a report taken
     /// during a run (the terminal UI's) counts those still in flight.
@@ -154,6 +158,10 @@ pub struct ServiceReport {
     pub downstream_hedges: u64,
     pub downstream_breaker_rejected: u64,
     pub downstream_breaker_opened: u64,
+    /// With `outlier_detection` on any of its calls: instances of callees ejected; absent
+    /// without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downstream_ejections: Option<u64>,
     /// Each instance on its own, in instance order: where the traffic went.
     pub per_instance: Vec<InstanceReport>,
     /// Per window, with the window length of the top-level `timeseries` (at least as many windows).
@@ -313,6 +321,9 @@ pub struct CacheReport {
     /// propagates deadlines, so that other reports stay as they were.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shed: Option<u64>,
+    /// With `outlier_detection` on its backend call: backend instances ejected; absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_ejections: Option<u64>,
     pub entries: usize,
     /// Per window (the top-level `timeseries` windows).
     pub timeseries: CacheSeries,
@@ -531,6 +542,7 @@ impl RunReport {
                 downstream_hedges: 0,
                 downstream_breaker_rejected: 0,
                 downstream_breaker_opened: 0,
+                downstream_ejections: s.calls.iter().any(|c| c.outliers.is_some()).then_some(0),
                 per_instance: Vec::new(),
                 timeseries: ServiceSeries::default(),
             })
@@ -593,6 +605,7 @@ impl RunReport {
                         retry_budget_exhausted: c.calls.stats.budget_exhausted,
                         hedges: c.calls.stats.hedges,
                         breaker_rejected: c.calls.stats.breaker_rejected,
+                        ejections: spec.workloads[a.group].call.outliers.map(|_| c.calls.stats.ejections),
                         in_flight: c.calls.in_flight() as u64,
                     });
                 }
@@ -629,6 +642,7 @@ impl RunReport {
                         expirations: st.expirations,
                         errors: st.errors,
                         shed: c.config().propagate_deadlines.map(|_| st.shed),
+                        backend_ejections: spec.caches[a.group].backend.outliers.map(|_| c.calls.stats.ejections),
                         entries: c.len(),
                         timeseries: CacheSeries::default(),
                     });
@@ -703,6 +717,9 @@ impl RunReport {
                     r.downstream_hedges += s.calls.stats.hedges;
                     r.downstream_breaker_rejected += s.calls.stats.breaker_rejected;
                     r.downstream_breaker_opened += s.calls.stats.breaker_opened;
+                    if let Some(e) = &mut r.downstream_ejections {
+                        *e += s.calls.stats.ejections;
+                    }
                     let utilisation = st.busy.average(now) / f64::from(s.workers().max(1));
                     r.per_instance.push(InstanceReport {
                         name: a.name.clone(),

@@ -92,11 +92,23 @@ pub struct CallSpec {
     pub breaker: Option<BreakerPolicy>,
     /// A failure of this call does not fail the request (graceful degradation).
     pub optional: bool,
+    /// Outlier detection over the backends it picks (a service's instances only).
+    pub outliers: Option<OutlierDetection>,
 }
 
 impl CallSpec {
     pub fn new(target: TargetRef, timeout: Nanos, retry: RetryPolicy) -> CallSpec {
-        CallSpec { target, timeout, retry, class: 0, fanout: 1, hedge_after: None, breaker: None, optional: false }
+        CallSpec {
+            target,
+            timeout,
+            retry,
+            class: 0,
+            fanout: 1,
+            hedge_after: None,
+            breaker: None,
+            optional: false,
+            outliers: None,
+        }
     }
 }
 

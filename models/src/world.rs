@@ -13,6 +13,7 @@ use crate::client::{Client, ClientStreams};
 use crate::consistency::{HistKind, HistOp, Recorder};
 use crate::db::{Replica, ReplicaConfig, ReplicaStreams, Replication, version_parts};
 use crate::msg::{ActorId, Msg, Op, Outbox, Timer};
+use crate::outlier::Outliers;
 use crate::saga::{BACKWARD, DO, FORWARD, Participant, ParticipantConfig, ParticipantStreams, UNDO};
 use crate::series::{self, Layout, Row, Sampler};
 use crate::service::{Instance, NodeHealth};
@@ -280,6 +281,9 @@ impl World {
             t.class = Some(c.class);
             t.hedge_after = c.hedge_after;
             t.breaker = c.breaker;
+            if let (Some(o), Target::Pool(p)) = (c.outliers, &t.target) {
+                t.outliers = Some(Box::new(Outliers::new(o, p.backends.len())));
+            }
             if matches!(c.target, TargetRef::Queue(_)) {
                 t.op = Some(Op::Write);
             }

@@ -747,6 +747,17 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A call's `outlier_detection`: only where the caller picks the instances itself.
+    fn call_outliers(&mut self, o: Option<&Spanned<OutlierCfg>>, target: &TargetRef) -> Option<OutlierDetection> {
+        let o = o?;
+        if !matches!(target, TargetRef::Service { .. }) {
+            self.err(o.span(), "`outlier_detection` on a call only applies when the target is a service")
+                .help("the caller then picks the instances (client-side balancing); for a load balancer, set it on the `[[load_balancer]]`");
+            return None;
+        }
+        Some(self.outliers(o.get_ref()))
+    }
+
     /// A balancer's `failover` names and the tier of each instance of `svc` (both empty without
     /// it). A tier is the first listed region or zone an instance's node is in; instances in none
     /// form a last tier.
@@ -1273,6 +1284,7 @@ impl<'a> Checker<'a> {
             let timeout = self.nonzero_ns(&b.timeout_ms, "timeout_ms");
             let mut backend = CallSpec::new(target, timeout, self.retry(b.retry.as_ref()));
             backend.breaker = self.breaker(b.breaker.as_ref());
+            backend.outliers = self.call_outliers(b.outlier_detection.as_ref(), &backend.target);
             caches.push(CacheSpec {
                 name: c.name.get_ref().clone(),
                 node,
@@ -1331,6 +1343,7 @@ impl<'a> Checker<'a> {
             let mut call = CallSpec::new(target.clone(), timeout, self.retry(w.retry.as_ref()));
             call.hedge_after = w.hedge_after_ms.as_ref().map(|h| self.nonzero_ns(h, "hedge_after_ms"));
             call.breaker = self.breaker(w.breaker.as_ref());
+            call.outliers = self.call_outliers(w.outlier_detection.as_ref(), &call.target);
             self.check_drain(w.timeout_ms.span(), call.worst_case(), window);
             let callee = self.callee(&target, &balancers);
             let mut mix: Vec<MixEntry> = w
@@ -1386,6 +1399,7 @@ impl<'a> Checker<'a> {
                     spec.hedge_after = c.hedge_after_ms.as_ref().map(|h| self.nonzero_ns(h, "hedge_after_ms"));
                     spec.breaker = self.breaker(c.breaker.as_ref());
                     spec.optional = c.optional.unwrap_or(false);
+                    spec.outliers = self.call_outliers(c.outlier_detection.as_ref(), &spec.target);
                     spec
                 })
                 .collect();

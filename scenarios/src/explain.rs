@@ -7,7 +7,8 @@ use std::fmt::Write;
 use faultline_models::calls::{Jitter, RETRY_BUDGET_CAP, ReadFrom, RetryPolicy, Sharding};
 use faultline_models::msg::Op;
 use faultline_models::spec::{
-    Arrival, CallSpec, Load, RateShape, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec, WorldSpec,
+    Arrival, CallSpec, Load, OutlierDetection, RateShape, ReplicationSpec, ServiceSpec, TargetRef, WorkloadSpec,
+    WorldSpec,
 };
 use faultline_models::workflow::Design;
 use faultline_sim::keys::KeyDist;
@@ -165,12 +166,38 @@ fn call(spec: &WorldSpec, c: &CallSpec, sends_kind: bool) -> String {
             ms(b.open_for as f64)
         );
     }
+    if let (Some(o), Some(v)) = (&c.outliers, service_of(spec, &c.target)) {
+        s.push_str(&outliers(o, v.nodes.len()));
+    }
     // A hedge spends the budget as a retry does (models/src/calls.rs).
     s.push_str(&budget(&c.retry, c.hedge_after.is_some_and(|h| h < c.timeout)));
     if c.optional {
         s.push_str("; optional (the request succeeds without it)");
     }
     s
+}
+
+/// Outlier detection over `n` instances, after a balancer's or a call's other rules.
+fn outliers(o: &OutlierDetection, n: usize) -> String {
+    // The cap as models/src/outlier.rs applies it: one always, more while under the percentage.
+    let cap = (n * o.max_ejection_percent as usize).div_ceil(100).max(1).min(n);
+    format!(
+        "; ejects an instance that answers {} with anything but success (timeouts of its requests \
+         included) for {}, each further ejection with no success in between lasting one more {} (at most \
+         {}), at most {} of {} at once{} — this catches an instance that is up and answers probes but fails \
+         its work",
+        if o.consecutive_errors == 1 {
+            "a request".to_owned()
+        } else {
+            format!("{} requests in a row", o.consecutive_errors)
+        },
+        ms(o.base_ejection as f64),
+        ms(o.base_ejection as f64),
+        ms(o.max_ejection.max(o.base_ejection) as f64),
+        cap,
+        n,
+        if cap == n { " (with every one out, they all take traffic again)" } else { "" }
+    )
 }
 
 /// A retry policy's attempts and waits: ", up to 4 attempts (…)" or ", no retries".
@@ -461,29 +488,7 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
                 in_a_row(h.healthy)
             )
         });
-        let outliers = b.outliers.map_or(String::new(), |o| {
-            let n = spec.services[b.service].nodes.len();
-            // The cap as the balancer applies it (models/src/balancer.rs): one always, more
-            // while under the percentage.
-            let cap = (n * o.max_ejection_percent as usize).div_ceil(100).max(1).min(n);
-            format!(
-                "; ejects an instance that answers {} with anything but success (its own timeouts of \
-                 requests included) for {}, each further ejection with no success in between lasting one more \
-                 {} (at most {}), at most {} of {} at once{} — this catches an instance that is up and \
-                 answers probes but fails its work",
-                if o.consecutive_errors == 1 {
-                    "a request".to_owned()
-                } else {
-                    format!("{} requests in a row", o.consecutive_errors)
-                },
-                ms(o.base_ejection as f64),
-                ms(o.base_ejection as f64),
-                ms(o.max_ejection.max(o.base_ejection) as f64),
-                cap,
-                n,
-                if cap == n { " (with every one out, they all take traffic again)" } else { "" }
-            )
-        });
+        let outliers = b.outliers.map_or(String::new(), |o| outliers(&o, spec.services[b.service].nodes.len()));
         let failover = if b.failover.is_empty() {
             String::new()
         } else {
@@ -982,13 +987,22 @@ mod tests {
     #[test]
     fn explain_says_when_a_balancer_ejects_failing_instances() {
         let out = catalog("fast-failing-instance", "outlier-detection");
-        let said = "; ejects an instance that answers 5 requests in a row with anything but success (its own \
-                    timeouts of requests included) for 10 s, each further ejection with no success in between \
+        let said = "; ejects an instance that answers 5 requests in a row with anything but success (timeouts \
+                    of its requests included) for 10 s, each further ejection with no success in between \
                     lasting one more 10 s (at most 300 s), at most 1 of 4 at once — this catches an instance that \
                     is up and answers probes but fails its work.";
         assert!(out.contains(said), "{out}");
         let out = catalog("fast-failing-instance", "least-outstanding");
         assert!(!out.contains("ejects an instance"), "{out}");
+        // Client-side: the users' call says it.
+        let out = catalog("fast-failing-instance", "client-side");
+        assert!(
+            out.contains(
+                "Calls service `api` directly (least-outstanding over its instances), waiting at most 1 s per \
+                          attempt, no retries; ejects an instance that answers 5 requests in a row"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

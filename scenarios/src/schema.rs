@@ -224,6 +224,8 @@ pub struct CallCfg {
     pub breaker: Option<BreakerCfg>,
     /// A failure of this call does not fail the request (the caller degrades gracefully).
     pub optional: Option<bool>,
+    /// Client-side balancing: eject instances that answer with errors.
+    pub outlier_detection: Option<Spanned<OutlierCfg>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,6 +308,8 @@ pub struct WorkloadCfg {
     pub mix: Vec<MixCfg>,
     pub hedge_after_ms: Option<Spanned<Positive>>,
     pub breaker: Option<BreakerCfg>,
+    /// Client-side balancing: eject instances that answer with errors.
+    pub outlier_detection: Option<Spanned<OutlierCfg>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -431,6 +435,8 @@ pub struct BackendCfg {
     /// Client-side balancing when the target is a service.
     pub balance: Option<Spanned<String>>,
     pub breaker: Option<BreakerCfg>,
+    /// Client-side balancing: eject instances that answer with errors.
+    pub outlier_detection: Option<Spanned<OutlierCfg>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -124,6 +124,7 @@ const PINNED: &[(&str, &str, &str)] = &[
     ("fast-failing-instance", "least-outstanding", "0465f150cc156325"),
     ("fast-failing-instance", "round-robin", "a2d5b56b538d3db1"),
     ("fast-failing-instance", "outlier-detection", "eb9b0ae597666f08"),
+    ("fast-failing-instance", "client-side", "f13854323e63d5cc"),
     ("hot-shard", "range-sharding", "49eb527bb870ff09"),
     ("hot-shard", "hash-sharding", "9bd23e4badd1808d"),
     ("partition-consistency", "strong", "df3c0ccfd8e2f184"),

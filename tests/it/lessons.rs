@@ -415,6 +415,13 @@ fn a_fast_failing_instance_draws_most_traffic_under_least_outstanding_and_outlie
         assert!(during(&od) > 0.999, "seed {seed}: {}", during(&od));
         // Without the knob the report has neither figure (outputs stay as they were).
         assert_eq!((lo.balancers[0].ejections, &lo.balancers[0].timeseries.ejected), (None, &None));
+        assert_eq!(lo.workloads[0].ejections, None);
+        // Client-side (no balancer on the path): the users eject api/2 the same way.
+        let cs = run("fast-failing-instance", "client-side", seed);
+        assert_eq!(cs.balancers[0].forwarded, 0, "seed {seed}: the balancer is bypassed");
+        assert_eq!(cs.workloads[0].ejections, Some(2), "seed {seed}");
+        let failed = cs.requests.failed + cs.requests.timed_out;
+        assert!((5..=40).contains(&failed), "seed {seed}: {failed} failed client-side");
     }
 }
 

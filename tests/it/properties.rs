@@ -343,7 +343,7 @@ fn designs_without_a_retry_storm_recover_once_generated_faults_heal() {
         ("region-failover", &["active-passive", "active-active"]),
         ("cross-region-outage", &["retry-once", "fail-fast"]),
         ("slow-instance", &["round-robin", "random", "least-outstanding", "power-of-two"]),
-        ("fast-failing-instance", &["outlier-detection"]),
+        ("fast-failing-instance", &["outlier-detection", "client-side"]),
         ("circuit-breaker", &["no-breaker", "breaker"]),
         ("database-failover", &["sync-replication", "async-replication"]),
         ("tail-at-scale", &["no-hedging", "hedged"]),
