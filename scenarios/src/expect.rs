@@ -103,16 +103,39 @@ pub struct Verdict {
     pub passed: bool,
 }
 
+/// What a report skeleton says of a figure's path, from best to worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Found {
+    Number,
+    NotNumber,
+    UnknownAnomaly,
+    Missing,
+}
+
+fn find(skeleton: &Value, figure: &str) -> Found {
+    match lookup(skeleton, figure) {
+        Some(Value::Number(_) | Value::Null) => Found::Number,
+        Some(_) => Found::NotNumber,
+        // An anomaly never seen is absent from the report, and counts 0; a kind that does not
+        // exist (a typo such as `stale_reads`) would then pass every check.
+        None if figure.strip_prefix("anomalies.").is_some_and(|k| anomaly_kinds().any(|a| a == k)) => Found::Number,
+        None if figure.starts_with("anomalies.") => Found::UnknownAnomaly,
+        None => Found::Missing,
+    }
+}
+
 const DERIVED: &[&str] =
     &["success_rate", "error_rate", "throughput_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "mean_ms", "max_ms"];
 const DURING: &[&str] = &["success_rate", "error_rate", "throughput_per_s", "p50_ms", "p99_ms"];
 
 impl Expectation {
-    /// Parses one `[[expect]]` table; `skeleton` is a report of the scenario (any run of it) to
-    /// check that the figure exists; `faults` and `variants` are the names that may be used.
+    /// Parses one `[[expect]]` table; `skeletons` are reports of the scenario (any run of it),
+    /// one per variant in the order of `variants` (or one for all), to check that the figure
+    /// exists in every variant the check applies to (a variant can add figures: a knob that a
+    /// report shows only when set); `faults` and `variants` are the names that may be used.
     pub fn parse(
         cfg: &ExpectCfg,
-        skeleton: &Value,
+        skeletons: &[Value],
         faults: &[String],
         variants: &[String],
         err: &mut dyn FnMut(Range<usize>, String, Option<String>),
@@ -184,40 +207,6 @@ impl Expectation {
                 );
                 return None;
             }
-        } else if !DERIVED.contains(&figure) {
-            match lookup(skeleton, figure) {
-                Some(Value::Number(_) | Value::Null) => {}
-                Some(_) => {
-                    err(
-                        span,
-                        format!("`{figure}` is not a number in the run report"),
-                        Some("name a numeric field, e.g. `services.api.utilisation`".to_owned()),
-                    );
-                    return None;
-                }
-                // An anomaly never seen is absent from the report, and counts 0; a kind that
-                // does not exist (a typo such as `stale_reads`) would then pass every check.
-                None if figure.strip_prefix("anomalies.").is_some_and(|k| anomaly_kinds().any(|a| a == k)) => {}
-                None if figure.starts_with("anomalies.") => {
-                    err(
-                        span,
-                        format!("no anomaly kind `{}`", &figure["anomalies.".len()..]),
-                        Some(format!("expected one of: {}", anomaly_kinds().collect::<Vec<_>>().join(", "))),
-                    );
-                    return None;
-                }
-                None => {
-                    err(
-                        span,
-                        format!("no figure `{figure}` in the run report"),
-                        Some(format!(
-                            "a derived figure ({}) or a dotted path into the report (docs/cli.md)",
-                            DERIVED.join(", ")
-                        )),
-                    );
-                    return None;
-                }
-            }
         }
         let mut only = None;
         if let Some(vs) = &cfg.variants {
@@ -241,7 +230,69 @@ impl Expectation {
                     return None;
                 }
             }
-            only = Some(vs.iter().map(|v| v.get_ref().clone()).collect());
+            only = Some(vs.iter().map(|v| v.get_ref().clone()).collect::<Vec<_>>());
+        }
+        if during.is_none() && !DERIVED.contains(&figure) {
+            // The reports of the variants it applies to: each must have the figure.
+            let applies =
+                |i: usize| only.as_ref().is_none_or(|o: &Vec<String>| variants.get(i).is_some_and(|v| o.contains(v)));
+            let found: Vec<(Option<&String>, Found)> = (0..skeletons.len())
+                .filter(|&i| skeletons.len() == 1 || applies(i))
+                .map(|i| (variants.get(i).filter(|_| skeletons.len() > 1), find(&skeletons[i], figure)))
+                .collect();
+            let missing: Vec<&String> =
+                found.iter().filter(|(_, f)| *f == Found::Missing).filter_map(|(v, _)| *v).collect();
+            let worst = found.iter().map(|(_, f)| *f).max().unwrap_or(Found::Number);
+            let has: Vec<&str> = (0..skeletons.len())
+                .filter(|&i| skeletons.len() > 1 && find(&skeletons[i], figure) != Found::Missing)
+                .filter_map(|i| variants.get(i).map(String::as_str))
+                .collect();
+            match worst {
+                Found::Number => {}
+                Found::NotNumber => {
+                    err(
+                        span,
+                        format!("`{figure}` is not a number in the run report"),
+                        Some("name a numeric field, e.g. `services.api.utilisation`".to_owned()),
+                    );
+                    return None;
+                }
+                Found::UnknownAnomaly => {
+                    err(
+                        span,
+                        format!("no anomaly kind `{}`", &figure["anomalies.".len()..]),
+                        Some(format!("expected one of: {}", anomaly_kinds().collect::<Vec<_>>().join(", "))),
+                    );
+                    return None;
+                }
+                // Some variants' reports have it (whether the check applies to them or not).
+                Found::Missing if !missing.is_empty() && !has.is_empty() => {
+                    let names = missing.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+                    err(
+                        span,
+                        format!(
+                            "no figure `{figure}` in the run report of {} {names}",
+                            if missing.len() == 1 { "variant" } else { "variants" }
+                        ),
+                        Some(format!(
+                            "a variant's knobs can add figures; the reports that have it are those of `variants = [\"{}\"]`",
+                            has.join("\", \"")
+                        )),
+                    );
+                    return None;
+                }
+                Found::Missing => {
+                    err(
+                        span,
+                        format!("no figure `{figure}` in the run report"),
+                        Some(format!(
+                            "a derived figure ({}) or a dotted path into the report (docs/cli.md)",
+                            DERIVED.join(", ")
+                        )),
+                    );
+                    return None;
+                }
+            }
         }
         let over_seeds = match cfg.over_seeds.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
             None | Some(("mean", _)) => OverSeeds::Mean,
@@ -570,7 +621,7 @@ mod tests {
         let parse = |check: &str| {
             let cfg: crate::schema::ExpectCfg = toml::from_str(&format!("check = {check:?}")).unwrap();
             let mut errors = Vec::new();
-            let e = Expectation::parse(&cfg, &skeleton, &[], &[], &mut |_, m, _| errors.push(m));
+            let e = Expectation::parse(&cfg, std::slice::from_ref(&skeleton), &[], &[], &mut |_, m, _| errors.push(m));
             (e.map(|e| (e.figure, e.cmp, e.threshold)), errors)
         };
         for check in ["p99_ms<70", "p99_ms < 70", " p99_ms   <70"] {

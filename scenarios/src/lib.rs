@@ -202,15 +202,23 @@ impl Scenario {
         }
         let mut expectations = Vec::new();
         if !file.expects.is_empty() && errors.is_empty() {
-            // What a report of this scenario holds (names, fields), to check figures exist.
-            let world = faultline_models::World::new(&base, 0, Budget::default());
-            let report = faultline_models::RunReport::build(&world, file.scenario.name.get_ref(), &variants[0].name);
-            let skeleton = serde_json::to_value(&report).expect("a report serialises");
+            // What a report of each variant holds (names, fields), to check figures exist: a
+            // variant may add some (a knob the report shows only when set).
+            let skeleton = |spec: &WorldSpec, variant: &str| {
+                let world = faultline_models::World::new(spec, 0, Budget::default());
+                let report = faultline_models::RunReport::build(&world, file.scenario.name.get_ref(), variant);
+                serde_json::to_value(&report).expect("a report serialises")
+            };
+            let skeletons: Vec<serde_json::Value> = if compiled.len() == variants.len() {
+                compiled.iter().zip(&variants).map(|(spec, v)| skeleton(spec, &v.name)).collect()
+            } else {
+                vec![skeleton(&base, &variants[0].name)]
+            };
             let faults: Vec<String> = base.faults.iter().map(|f| f.name.clone()).collect();
             let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
             for cfg in &file.expects {
                 let mut err = |span, msg, help| errors.push(expect::error(&src.file, &src.text, span, msg, help));
-                if let Some(e) = expect::Expectation::parse(cfg, &skeleton, &faults, &names, &mut err) {
+                if let Some(e) = expect::Expectation::parse(cfg, &skeletons, &faults, &names, &mut err) {
                     // A span that starts after the end of sending holds only the drain's
                     // windows, if any: never what the check means.
                     if let (Some((from_ms, _)), Some(b)) = (e.between, &cfg.between_s)

@@ -82,7 +82,7 @@ fn parse_check_in(
             None => e,
         });
     };
-    match Expectation::parse(&cfg, &skeleton, &faults, &variants, &mut err) {
+    match Expectation::parse(&cfg, std::slice::from_ref(&skeleton), &faults, &variants, &mut err) {
         Some(e) if errors.is_empty() => Ok(e),
         _ => Err(ScenarioErrors { file: "--check".into(), errors }),
     }

@@ -129,3 +129,25 @@ fn latency_checks_fail_when_nothing_succeeds() {
         text(&o.stderr)
     );
 }
+
+/// A knob can add figures to a variant's report (a balancer's `ejections` with
+/// `outlier_detection`): a check on one is valid for the variants that have it, and an error
+/// that names the others where it applies to them too.
+#[test]
+fn a_figure_only_some_variants_report_is_checked_where_they_have_it() {
+    // The catalog scenario checks `balancers.lb.ejections` on its outlier-detection variant.
+    let o = faultline(&["run", "fast-failing-instance", "--variant", "outlier-detection"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("pass balancers.lb.ejections >= 1: 2\n"), "{}", text(&o.stdout));
+    let o = faultline(&["validate", "tests/malformed/expect-figure-of-another-variant.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(
+            "no figure `balancers.lb.ejections` in the run report of variants `least-outstanding`, `round-robin`, \
+             `client-side`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("are those of `variants = [\"outlier-detection\"]`"), "{err}");
+}
