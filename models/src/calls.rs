@@ -1007,6 +1007,9 @@ impl Calls {
         for t in &mut self.targets {
             if let Target::Pool(p) = &mut t.target {
                 p.reset();
+                if let Some(o) = &mut t.outliers {
+                    o.reset(p); // what it learnt of the instances was in memory
+                }
             }
             t.breaker_state = BreakerState::Closed { consecutive_failures: 0 };
         }
@@ -1373,6 +1376,19 @@ mod tests {
             assert!(c.on_timer(k * 100 + 10, &mut Outbox::default(), cap).is_some(), "the call fails");
         }
         assert_eq!(c.stats.ejections, 0);
+
+        // A crash of the caller forgets its ejections.
+        let pool = Picker::new(vec![ActorId(1), ActorId(2)], Strategy::RoundRobin);
+        let mut t = CallTarget::new(Target::Pool(pool), 100, RetryPolicy { max_attempts: 1, ..RetryPolicy::default() });
+        t.outliers = Some(Box::new(Outliers::new(d, 2)));
+        let mut c = Calls::new(vec![t], Stream::new(1, "calls"));
+        for k in 0..4 {
+            call(&mut c, 0, k);
+        }
+        assert_eq!(c.targets[0].outliers.as_ref().unwrap().ejected(), 1);
+        c.crash();
+        assert_eq!(c.targets[0].outliers.as_ref().unwrap().ejected(), 0);
+        assert_eq!((0..2).map(|k| call(&mut c, 0, 10 + k)).collect::<Vec<_>>(), [ActorId(1), ActorId(2)]);
     }
 
     #[test]
