@@ -184,8 +184,8 @@ fn outliers(o: &OutlierDetection, n: usize) -> String {
     format!(
         "; ejects an instance that answers {} with anything but success (timeouts of its requests \
          included) for {}, each further ejection with no success in between lasting one more {} (at most \
-         {}), at most {} of {} at once{} — this catches an instance that is up and answers probes but fails \
-         its work",
+         {}), at most {} of {} at once{} — this catches an instance that is up (health checks keep it) but \
+         fails its work",
         if o.consecutive_errors == 1 {
             "a request".to_owned()
         } else {
@@ -990,7 +990,7 @@ mod tests {
         let said = "; ejects an instance that answers 5 requests in a row with anything but success (timeouts \
                     of its requests included) for 10 s, each further ejection with no success in between \
                     lasting one more 10 s (at most 300 s), at most 1 of 4 at once — this catches an instance that \
-                    is up and answers probes but fails its work.";
+                    is up (health checks keep it) but fails its work.";
         assert!(out.contains(said), "{out}");
         let out = catalog("fast-failing-instance", "least-outstanding");
         assert!(!out.contains("ejects an instance"), "{out}");
