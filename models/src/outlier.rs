@@ -60,10 +60,8 @@ impl Outliers {
             return None;
         }
         o.errors = o.errors.saturating_add(1);
-        // Envoy's cap: eject while fewer than `max_ejection_percent` of the backends are out,
-        // and always at least one. When the cap holds a backend back, its next error tries again.
-        let capped = ejected > 0 && ejected as u64 * 100 >= u64::from(d.max_ejection_percent) * n as u64;
-        if o.errors < d.consecutive_errors || capped {
+        // When the cap holds a backend back, its next error tries again.
+        if o.errors < d.consecutive_errors || ejected >= d.max_ejected(n) {
             return None;
         }
         o.in_a_row = o.in_a_row.saturating_add(1);

@@ -247,6 +247,14 @@ pub struct OutlierDetection {
     pub max_ejection_percent: u32,
 }
 
+impl OutlierDetection {
+    /// Backends that may be ejected at once out of `n`: Envoy's cap, ejecting while fewer than
+    /// `max_ejection_percent` of them are out, and always at least one.
+    pub fn max_ejected(&self, n: usize) -> usize {
+        (n * self.max_ejection_percent as usize).div_ceil(100).max(1)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Arrival {
     /// Exponential gaps (a Poisson process).

@@ -179,8 +179,7 @@ fn call(spec: &WorldSpec, c: &CallSpec, sends_kind: bool) -> String {
 
 /// Outlier detection over `n` instances, after a balancer's or a call's other rules.
 fn outliers(o: &OutlierDetection, n: usize) -> String {
-    // The cap as models/src/outlier.rs applies it: one always, more while under the percentage.
-    let cap = (n * o.max_ejection_percent as usize).div_ceil(100).max(1).min(n);
+    let cap = o.max_ejected(n).min(n);
     format!(
         "; ejects an instance that answers {} with anything but success (timeouts of its requests \
          included) for {}, each further ejection with no success in between lasting one more {} (at most \
