@@ -98,12 +98,9 @@ impl Picker {
     fn rebuild(&mut self) {
         let n = self.backends.len();
         let panic = !(0..n).any(|k| self.healthy[k] && !self.ejected[k]);
-        let usable: Vec<bool> = (0..n).map(|k| self.healthy[k] && (panic || !self.ejected[k])).collect();
-        let candidates = (0..n).filter(|&k| usable[k]);
-        self.live = match self.tiers.iter().zip(&usable).filter(|&(_, &u)| u).map(|(&t, _)| t).min() {
-            Some(best) => candidates.filter(|&k| self.tiers[k] == best).collect(),
-            None => candidates.collect(),
-        };
+        let usable = |k: &usize| self.healthy[*k] && (panic || !self.ejected[*k]);
+        let best = (0..n).filter(usable).filter_map(|k| self.tiers.get(k).copied()).min();
+        self.live = (0..n).filter(usable).filter(|&k| best.is_none_or(|b| self.tiers[k] == b)).collect();
     }
 
     pub fn is_healthy(&self, i: usize) -> bool {
