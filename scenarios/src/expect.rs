@@ -236,17 +236,19 @@ impl Expectation {
             // The reports of the variants it applies to: each must have the figure.
             let applies =
                 |i: usize| only.as_ref().is_none_or(|o: &Vec<String>| variants.get(i).is_some_and(|v| o.contains(v)));
-            let found: Vec<(Option<&String>, Found)> = (0..skeletons.len())
-                .filter(|&i| skeletons.len() == 1 || applies(i))
-                .map(|i| (variants.get(i).filter(|_| skeletons.len() > 1), find(&skeletons[i], figure)))
+            // Per skeleton, what it says of the figure, and its variant's name if it has its own.
+            let all: Vec<(Option<&String>, Found)> = skeletons
+                .iter()
+                .enumerate()
+                .map(|(i, sk)| (variants.get(i).filter(|_| skeletons.len() > 1), find(sk, figure)))
                 .collect();
+            let found: Vec<&(Option<&String>, Found)> =
+                all.iter().enumerate().filter(|&(i, _)| skeletons.len() == 1 || applies(i)).map(|(_, f)| f).collect();
             let missing: Vec<&String> =
                 found.iter().filter(|(_, f)| *f == Found::Missing).filter_map(|(v, _)| *v).collect();
             let worst = found.iter().map(|(_, f)| *f).max().unwrap_or(Found::Number);
-            let has: Vec<&str> = (0..skeletons.len())
-                .filter(|&i| skeletons.len() > 1 && find(&skeletons[i], figure) != Found::Missing)
-                .filter_map(|i| variants.get(i).map(String::as_str))
-                .collect();
+            let has: Vec<&str> =
+                all.iter().filter(|(_, f)| *f != Found::Missing).filter_map(|(v, _)| v.map(String::as_str)).collect();
             match worst {
                 Found::Number => {}
                 Found::NotNumber => {
