@@ -34,7 +34,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use faultline_models::check;
 use faultline_scenarios::{
-    Scenario, ScenarioErrors, Source, catalog, count, expect, file_name_part, replay, runner, shrink, sweep,
+    Changes, ParseError, Scenario, ScenarioErrors, Source, catalog, count, expect, file_name_part, replay, runner,
+    shrink, sweep,
 };
 
 #[derive(Parser)]
@@ -80,6 +81,8 @@ enum Command {
         /// Write a replay file (scenario embedded, seed, variant, trace hash) to FILE.
         #[arg(long, value_name = "FILE")]
         save_replay: Option<String>,
+        #[command(flatten)]
+        changes: ChangeArgs,
     },
     /// Shrink a failing run: fewer, shorter, weaker faults, less workload, fewer nodes, while
     /// the same check still fails; writes the smallest case as a replay file and prints a Rust
@@ -107,6 +110,8 @@ enum Command {
         /// Give up after this many runs.
         #[arg(long, default_value_t = 400)]
         max_runs: usize,
+        #[command(flatten)]
+        changes: ChangeArgs,
     },
     /// Re-run a replay file (from `run --save-replay`, the TUI, `sweep` or `shrink`) and say
     /// whether it reproduced the recorded trace hash (exit 1 if not).
@@ -143,6 +148,8 @@ enum Command {
         /// Keep the session in this replay file (rewritten at each command and at the end).
         #[arg(long, value_name = "FILE")]
         save_replay: Option<String>,
+        #[command(flatten)]
+        changes: ChangeArgs,
     },
     /// Describe a scenario in words: topology, workload, components, fault timeline, variants.
     Explain {
@@ -152,11 +159,15 @@ enum Command {
         /// variant changes).
         #[arg(long)]
         variant: Option<String>,
+        #[command(flatten)]
+        changes: ChangeArgs,
     },
     /// Check a scenario without running it.
     Validate {
         /// A scenario file, or a name from `faultline list`.
         scenario: String,
+        #[command(flatten)]
+        changes: ChangeArgs,
     },
     /// List the built-in scenarios.
     List,
@@ -246,6 +257,8 @@ enum Command {
         /// Variant to check (default: every variant).
         #[arg(long)]
         variant: Option<String>,
+        #[command(flatten)]
+        changes: ChangeArgs,
     },
 }
 
@@ -278,6 +291,28 @@ struct SweepArgs {
     /// Write an HTML report (SVG charts, CSV data) into DIR.
     #[arg(long, value_name = "DIR")]
     report: Option<String>,
+    #[command(flatten)]
+    changes: ChangeArgs,
+}
+
+/// Changes to the scenario made on the command line (docs/cli.md, "Changing a scenario from the
+/// command line").
+#[derive(clap::Args)]
+struct ChangeArgs {
+    /// Change the scenario as if its file said so: PATH is a `[[variant]]` `set` path
+    /// (`service.api.workers`), VALUE a TOML value or a bare word (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// Make one variant per value of PATH (each of the file's variants once per value); with
+    /// several, one per combination.
+    #[arg(long, value_name = "PATH=V1,V2,…")]
+    vary: Vec<String>,
+}
+
+impl ChangeArgs {
+    fn changes(self) -> Changes {
+        Changes { set: self.set, vary: self.vary }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -462,7 +497,7 @@ fn read_at_most(path: &str, limit: usize) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-fn load(arg: &str) -> Result<Scenario, Failure> {
+fn load(arg: &str, changes: &Changes) -> Result<Scenario, Failure> {
     let src = if Path::new(arg).exists() {
         // `from_bytes` says that a file holding more than the limit is too big.
         Source::from_bytes(arg, read_at_most(arg, faultline_scenarios::MAX_FILE_BYTES)?)?
@@ -475,7 +510,10 @@ fn load(arg: &str) -> Result<Scenario, Failure> {
             names.join(", ")
         )));
     };
-    Ok(Scenario::parse(&src)?)
+    Scenario::parse_with(&src, changes).map_err(|e| match e {
+        ParseError::File(e) => Failure::Scenario(e),
+        ParseError::Changes(m) => Failure::BadInput(format!("{}: {m}", src.file)),
+    })
 }
 
 fn parse_pair(s: &str, sep: &str, what: &str) -> Result<(u64, u64), Failure> {
@@ -485,10 +523,20 @@ fn parse_pair(s: &str, sep: &str, what: &str) -> Result<(u64, u64), Failure> {
 }
 
 fn sweep_cmd(args: SweepArgs) -> Result<u8, Failure> {
-    let SweepArgs { scenario: arg, seeds, threads, variant: only, json, out, shard, save_replays, report: html_dir } =
-        args;
+    let SweepArgs {
+        scenario: arg,
+        seeds,
+        threads,
+        variant: only,
+        json,
+        out,
+        shard,
+        save_replays,
+        report: html_dir,
+        changes,
+    } = args;
     let (arg, seeds, save_replays) = (arg.as_str(), seeds.as_str(), save_replays.as_deref());
-    let sc = load(arg)?;
+    let sc = load(arg, &changes.changes())?;
     // Where the outputs go, before any run.
     for dir in [save_replays, html_dir.as_deref()].into_iter().flatten() {
         output::check_directory(dir).map_err(Failure::BadInput)?;
@@ -688,11 +736,11 @@ fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failur
 /// there is said on stderr, never skipped in silence: a gate must not pass for want of a file.
 fn aggregate_records(runs: &sweep::Runs, scenario: Option<&str>) -> Result<sweep::SweepReport, Failure> {
     let records = runs.records();
-    let named = records[0].scenario.clone();
+    let (named, changes) = (records[0].scenario.clone(), records[0].changes.clone());
     let (_, order) = sweep::by_variant(records);
     let (path, sc) = match scenario {
-        Some(path) => load(path).map(|sc| (path, sc))?,
-        None => match load(&named) {
+        Some(path) => load(path, &changes).map(|sc| (path, sc))?,
+        None => match load(&named, &changes) {
             Ok(sc) => (named.as_str(), sc),
             Err(e) => {
                 note!(
@@ -906,8 +954,8 @@ fn tui_cmd(opts: faultline_tui::Options) -> Result<u8, Failure> {
 struct TuiHost;
 
 impl faultline_tui::Host for TuiHost {
-    fn load(&self, scenario: &str) -> Result<Scenario, String> {
-        load(scenario).map_err(|f| match f {
+    fn load(&self, scenario: &str, changes: &Changes) -> Result<Scenario, String> {
+        load(scenario, changes).map_err(|f| match f {
             Failure::BadInput(m) => m,
             Failure::Scenario(e) => e.errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("; "),
             Failure::Budget(e) => e.to_string(),
@@ -1024,8 +1072,8 @@ fn check_history_cmd(
 
 fn dispatch(cmd: Command) -> Result<u8, Failure> {
     match cmd {
-        Command::Run { scenario, seed, variant, json, trace, max_events, history, save_replay } => {
-            let sc = load(&scenario)?;
+        Command::Run { scenario, seed, variant, json, trace, max_events, history, save_replay, changes } => {
+            let sc = load(&scenario, &changes.changes())?;
             // Every output can be written, or nothing runs.
             for path in [&trace, &history, &save_replay].into_iter().flatten() {
                 output::check_destination(path).map_err(Failure::BadInput)?;
@@ -1070,8 +1118,14 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             out!("{text}")?;
             Ok(code)
         }
-        Command::Shrink { scenario, seed, variant, check, during, out, max_runs } => {
+        Command::Shrink { scenario, seed, variant, check, during, out, max_runs, changes } => {
+            let changes = changes.changes();
             let (sc, seed, variant) = if scenario.ends_with(".json") && Path::new(&scenario).exists() {
+                if !changes.is_empty() {
+                    return Err(Failure::BadInput(format!(
+                        "{scenario}: --set and --vary change a scenario, not a replay file (it embeds its own)"
+                    )));
+                }
                 let r = replay::Replay::from_bytes(&scenario, read_at_most(&scenario, replay::MAX_FILE_BYTES)?)?;
                 if !r.commands.is_empty() {
                     return Err(Failure::BadInput(format!(
@@ -1080,7 +1134,7 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 }
                 (r.scenario()?, seed.unwrap_or(r.seed), variant.unwrap_or(r.variant))
             } else {
-                let sc = load(&scenario)?;
+                let sc = load(&scenario, &changes)?;
                 let v = sc.variant(variant.as_deref()).map_err(Failure::BadInput)?.variant.to_owned();
                 let seed = seed.unwrap_or(sc.default_seed);
                 (sc, seed, v)
@@ -1192,9 +1246,13 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 }
             }
         }
-        Command::Tui { scenario, seed, variant, compare, sweep, paused, speed, save_replay } => {
+        Command::Tui { scenario, seed, variant, compare, sweep, paused, speed, save_replay, changes } => {
+            let changes = changes.changes();
+            if scenario.is_none() && !changes.is_empty() {
+                return Err(Failure::BadInput("--set and --vary need a scenario to change".into()));
+            }
             let opts = faultline_tui::Options {
-                scenario: scenario.as_deref().map(load).transpose()?,
+                scenario: scenario.as_deref().map(|s| load(s, &changes)).transpose()?,
                 variant,
                 seed,
                 compare,
@@ -1207,13 +1265,13 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
             };
             tui_cmd(opts)
         }
-        Command::Explain { scenario, variant } => {
-            let sc = load(&scenario)?;
+        Command::Explain { scenario, variant, changes } => {
+            let sc = load(&scenario, &changes.changes())?;
             out!("{}", faultline_scenarios::explain::explain(&sc, variant.as_deref()).map_err(Failure::BadInput)?)?;
             Ok(0)
         }
-        Command::Validate { scenario } => {
-            let sc = load(&scenario)?;
+        Command::Validate { scenario, changes } => {
+            let sc = load(&scenario, &changes.changes())?;
             // What each variant builds; a variant that builds something else is named with it.
             let mut shapes: Vec<(String, Vec<&str>)> = Vec::new();
             for v in &sc.variants {
@@ -1285,8 +1343,8 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         Command::CheckHistory { file, model, timeout_s, max_steps, json } => {
             check_history_cmd(&file, model, timeout_s, max_steps, json)
         }
-        Command::CheckDeterminism { scenario, seed, variant } => {
-            let sc = load(&scenario)?;
+        Command::CheckDeterminism { scenario, seed, variant, changes } => {
+            let sc = load(&scenario, &changes.changes())?;
             let seed = seed.unwrap_or(sc.default_seed);
             let names: Vec<String> = match variant {
                 Some(v) => vec![v],

@@ -292,6 +292,7 @@ mod tests {
     fn record(variant: &str, seed: u64, ok: u64, p99: f64) -> SeedRecord {
         SeedRecord {
             scenario: "s".into(),
+            changes: Default::default(),
             variant: variant.into(),
             seed,
             status: "ok".into(),

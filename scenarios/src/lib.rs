@@ -2,6 +2,7 @@
 //! variants, compilation into a [`WorldSpec`], and the built-in catalog.
 
 pub mod catalog;
+pub mod changes;
 pub mod compare;
 mod compile;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod testing;
 use faultline_models::WorldSpec;
 use faultline_sim::Budget;
 
+pub use changes::Changes;
 pub use compile::{MAX_DURATION_S, MAX_NODES};
 pub use error::{ScenarioError, ScenarioErrors};
 
@@ -103,9 +105,20 @@ pub struct Scenario {
     /// What the file says, as 16 hex digits ([`fingerprint`]): sweep records carry it, so runs
     /// of another scenario, or of this one before an edit, are never pooled with these.
     pub fingerprint: String,
+    /// The command line's `--set` and `--vary`, already made in `source` (empty for a file as
+    /// it is): sweep records carry them, so that what reproduces a run repeats them.
+    pub changes: Changes,
     base: WorldSpec,
     /// Compiled variants, in file order (empty when there are none beyond the base).
     compiled: Vec<WorldSpec>,
+}
+
+/// Why [`Scenario::parse_with`] gave no scenario: a mistake in the file (with its position), or
+/// one the command line's changes made (no position: the file is not at fault).
+#[derive(Debug)]
+pub enum ParseError {
+    File(ScenarioErrors),
+    Changes(String),
 }
 
 /// A scenario ready to run.
@@ -274,9 +287,27 @@ impl Scenario {
             max_held: file.scenario.max_held,
             expectations,
             fingerprint: fingerprint(&src.text),
+            changes: Changes::default(),
             base,
             compiled,
         })
+    }
+
+    /// [`Scenario::parse`] of `src` with `changes` made ([`Changes::apply`]). `src` must be
+    /// valid as it is (its mistakes are reported with their positions); a mistake the changes
+    /// make has no place in the file, so it is said after the changes that made it.
+    pub fn parse_with(src: &Source, changes: &Changes) -> Result<Scenario, ParseError> {
+        let plain = Scenario::parse(src).map_err(ParseError::File)?;
+        if changes.is_empty() {
+            return Ok(plain);
+        }
+        let changed = changes.apply(src).map_err(ParseError::Changes)?;
+        let mut sc = Scenario::parse(&changed).map_err(|e| {
+            let msgs: Vec<String> = e.errors.iter().map(|e| e.message.clone()).collect();
+            ParseError::Changes(format!("after{}: {}", changes.command_words(), msgs.join("; ")))
+        })?;
+        sc.changes = changes.clone();
+        Ok(sc)
     }
 
     /// The named variant (the first when `None`).
@@ -361,7 +392,7 @@ pub fn fingerprint(text: &str) -> String {
 
 /// Why `set` path `path` cannot be set per variant, if it cannot: what is the scenario's own
 /// (its name, seed, budgets, description), expectations and variants themselves.
-fn fixed_path(path: &str) -> Option<&'static str> {
+pub(crate) fn fixed_path(path: &str) -> Option<&'static str> {
     let mut parts = path.split('.');
     match (parts.next(), parts.next()) {
         (Some("scenario"), Some("duration_s" | "window_ms")) => None,
@@ -408,7 +439,7 @@ fn apply_variant(src: &Source, set: &toml::Table) -> Result<WorldSpec, String> {
 
 /// Sets `a.b.c` in a TOML document. Arrays of tables are indexed by an element's `name` or by
 /// position; missing tables on the way are created.
-fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
+pub(crate) fn set_path(doc: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
     let parts: Vec<&str> = path.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err("expected a dotted path like `service.api.workers`".to_owned());

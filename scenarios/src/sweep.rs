@@ -25,6 +25,10 @@ use crate::{Scenario, runner};
 pub struct SeedRecord {
     /// The scenario as named on the command line (a path or a catalog name).
     pub scenario: String,
+    /// The command line's `--set` and `--vary` it ran with (absent when none): the scenario is
+    /// `scenario` with them made, and what reproduces a run repeats them.
+    #[serde(default, flatten)]
+    pub changes: crate::Changes,
     pub variant: String,
     pub seed: u64,
     /// `ok`, or `budget` when the run stopped at its event budget (its figures are partial).
@@ -193,6 +197,7 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
     }
     Ok(SeedRecord {
         scenario: scenario.to_owned(),
+        changes: sc.changes.clone(),
         variant: variant.to_owned(),
         seed,
         status: status.to_owned(),
@@ -618,8 +623,9 @@ fn aggregate_pooled(
                     success_rate: r.success_rate(),
                     latency_p99_ms: r.latency_ms.p99,
                     replay: format!(
-                        "faultline run {} --variant {} --seed {}",
+                        "faultline run {}{} --variant {} --seed {}",
                         crate::shell_word(&r.scenario),
+                        r.changes.command_words(),
                         crate::shell_word(&r.variant),
                         r.seed
                     ),

@@ -4,9 +4,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use faultline_scenarios::Scenario;
 use faultline_scenarios::catalog;
 use faultline_scenarios::sweep::SeedRecord;
+use faultline_scenarios::{Changes, Scenario};
 use faultline_sim::Nanos;
 use tracing::Level;
 
@@ -21,7 +21,7 @@ use crate::sweepview::SweepView;
 /// lookup rules.
 pub trait Host {
     /// A scenario by the name a sweep record or the catalog gives (a path or a catalog name).
-    fn load(&self, scenario: &str) -> Result<Scenario, String>;
+    fn load(&self, scenario: &str, changes: &Changes) -> Result<Scenario, String>;
     /// Writes a file completely (or not at all).
     fn save(&self, path: &str, contents: &str) -> Result<(), String>;
     /// Whether a file is there already (so that replacing it can be said).
@@ -536,7 +536,7 @@ impl App {
 
     /// Opens a sweep record as a live run of its scenario, variant and seed.
     fn open_record(&mut self, r: SeedRecord) {
-        let sc = match self.host.load(&r.scenario) {
+        let sc = match self.host.load(&r.scenario, &r.changes) {
             Ok(sc) => sc,
             Err(e) => return self.say(None, Level::WARN, format!("cannot open `{}`: {e}", r.scenario)),
         };
@@ -564,7 +564,7 @@ impl App {
             Action::Down => self.catalog_selected = (self.catalog_selected + 1).min(n - 1),
             Action::Select => {
                 let name = catalog::CATALOG[self.catalog_selected].name;
-                match self.host.load(name) {
+                match self.host.load(name, &Changes::default()) {
                     Ok(sc) => {
                         // --seed and --variant apply to the scenario picked.
                         self.seed = self.start_seed.unwrap_or(sc.default_seed);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use faultline_scenarios::{Scenario, Source, catalog, sweep};
+use faultline_scenarios::{Changes, ParseError, Scenario, Source, catalog, sweep};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tracing_subscriber::EnvFilter;
@@ -25,10 +25,14 @@ pub struct MemHost {
 }
 
 impl Host for MemHost {
-    fn load(&self, name: &str) -> Result<Scenario, String> {
+    fn load(&self, name: &str, changes: &Changes) -> Result<Scenario, String> {
         let e = catalog::get(name).ok_or_else(|| format!("no catalog scenario `{name}`"))?;
-        Scenario::parse(&Source { file: format!("catalog/{name}.toml"), text: e.text.into() })
-            .map_err(|e| e.errors[0].message.clone())
+        Scenario::parse_with(&Source { file: format!("catalog/{name}.toml"), text: e.text.into() }, changes).map_err(
+            |e| match e {
+                ParseError::File(e) => e.errors[0].message.clone(),
+                ParseError::Changes(m) => m,
+            },
+        )
     }
 
     fn save(&self, path: &str, contents: &str) -> Result<(), String> {
@@ -48,7 +52,7 @@ pub struct Fixture {
 }
 
 pub fn scenario(name: &str) -> Scenario {
-    MemHost::default().load(name).unwrap()
+    MemHost::default().load(name, &Changes::default()).unwrap()
 }
 
 pub fn fixture(opts: Options) -> Fixture {
