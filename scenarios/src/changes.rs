@@ -171,14 +171,14 @@ fn vary(doc: &mut toml::Table, args: &[String]) -> Result<(), String> {
             for (a, &i) in axes.iter().zip(&pick) {
                 set.insert(a.path.to_owned(), a.values[i].1.clone());
             }
-            let said = base.and_then(|b| b.get("description")).and_then(|d| d.as_str()).filter(|d| !d.is_empty());
-            let with = labels.join(", ");
+            // The file variant's words, or (the name saying the values under short names) the
+            // whole paths.
+            let said = base.and_then(|b| b.get("description")).and_then(|d| d.as_str()).map(str::to_owned);
+            let whole = || axes.iter().zip(&pick).map(|(a, &i)| format!("{} = {}", a.path, a.values[i].0));
             let mut v = toml::Table::new();
             v.insert("name".into(), toml::Value::String(name.clone()));
-            v.insert(
-                "description".into(),
-                toml::Value::String(said.map_or_else(|| with.clone(), |d| format!("{d}; {with}"))),
-            );
+            let description = said.unwrap_or_else(|| whole().collect::<Vec<_>>().join(", "));
+            v.insert("description".into(), toml::Value::String(description));
             v.insert("set".into(), toml::Value::Table(set));
             made.push(toml::Value::Table(v));
             names.push(name);
@@ -292,7 +292,7 @@ mod tests {
         let one = doc(&changes(&[], &["service.api.workers=2,4"]), TEXT);
         assert_eq!(variant_names(&one), ["workers=2", "workers=4"]);
         assert_eq!(one["variant"][1]["set"]["service.api.workers"].as_integer(), Some(4));
-        assert_eq!(one["variant"][1]["description"].as_str(), Some("workers=4"));
+        assert_eq!(one["variant"][1]["description"].as_str(), Some("service.api.workers = 4"));
         // Two axes: every combination, the last fastest; a shared last part says whole paths.
         let two = doc(&changes(&[], &["service.api.workers=2,4", "workload.users.arrival.rate_per_s=50,100"]), TEXT);
         assert_eq!(
@@ -313,7 +313,7 @@ mod tests {
         );
         let t = doc(&changes(&[], &["service.api.workers=2,4"]), &text);
         assert_eq!(variant_names(&t), ["a workers=2", "a workers=4", "b workers=2", "b workers=4"]);
-        assert_eq!(t["variant"][1]["description"].as_str(), Some("as is; workers=4"));
+        assert_eq!(t["variant"][1]["description"].as_str(), Some("as is"));
         assert_eq!(t["variant"][3]["set"]["service.api.service_time.mean_ms"].as_integer(), Some(2));
         assert_eq!(t["expect"][0]["variants"], toml::Value::try_from(["b workers=2", "b workers=4"]).unwrap());
     }

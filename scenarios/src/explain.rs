@@ -762,8 +762,12 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
     let _ = writeln!(
         s,
         "\nTry: faultline run {0} · faultline sweep {0} --seeds 1..101 · faultline tui {0}",
-        crate::shell_word(
-            sc.source.file.strip_prefix("catalog/").and_then(|f| f.strip_suffix(".toml")).unwrap_or(&sc.source.file)
+        format!(
+            "{}{}",
+            crate::shell_word(
+                sc.source.file.strip_prefix("catalog/").and_then(|f| f.strip_suffix(".toml")).unwrap_or(&sc.source.file)
+            ),
+            sc.changes.command_words()
         )
     );
     Ok(s)

@@ -2,6 +2,7 @@
 
 mod architectures;
 mod bin;
+mod changes;
 mod cli;
 mod consistency;
 mod determinism;

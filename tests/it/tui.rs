@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use faultline_scenarios::{Scenario, Source, catalog};
+use faultline_scenarios::{Changes, Scenario, Source, catalog};
 use faultline_tui::app::{App, Goal, Host, Options, Overlay};
 use faultline_tui::event::Event;
 use faultline_tui::keys::Key;
@@ -28,9 +28,9 @@ fn temp_dir(tag: &str) -> PathBuf {
 struct DirHost(PathBuf);
 
 impl Host for DirHost {
-    fn load(&self, name: &str) -> Result<Scenario, String> {
+    fn load(&self, name: &str, changes: &Changes) -> Result<Scenario, String> {
         let e = catalog::get(name).ok_or_else(|| format!("no catalog scenario `{name}`"))?;
-        Scenario::parse(&Source { file: name.into(), text: e.text.into() }).map_err(|e| e.errors[0].message.clone())
+        Scenario::parse_with(&Source { file: name.into(), text: e.text.into() }, changes).map_err(|e| format!("{e:?}"))
     }
 
     fn save(&self, path: &str, contents: &str) -> Result<(), String> {
@@ -71,7 +71,7 @@ fn replay(dir: &Path, file: &str, json: bool) -> Output {
 fn a_tui_session_with_injected_faults_replays_to_the_same_trace() {
     let dir = temp_dir("session");
     let host = DirHost(dir.clone());
-    let sc = host.load("cross-region-outage").unwrap();
+    let sc = host.load("cross-region-outage", &Changes::default()).unwrap();
     let opts = Options { scenario: Some(sc), seed: Some(11), paused: true, compare: true, ..Options::default() };
     let mut app = App::new(opts, Box::new(host), LogBuffer::default());
     let step = |app: &mut App, n: usize| {
