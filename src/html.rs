@@ -875,6 +875,7 @@ mod tests {
     fn rec(variant: &str, seed: u64) -> SeedRecord {
         SeedRecord {
             scenario: "dir/a.toml".into(),
+            changes: Default::default(),
             variant: variant.into(),
             seed,
             status: "ok".into(),

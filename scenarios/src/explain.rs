@@ -765,7 +765,11 @@ pub fn explain(sc: &Scenario, variant: Option<&str>) -> Result<String, String> {
         format!(
             "{}{}",
             crate::shell_word(
-                sc.source.file.strip_prefix("catalog/").and_then(|f| f.strip_suffix(".toml")).unwrap_or(&sc.source.file)
+                sc.source
+                    .file
+                    .strip_prefix("catalog/")
+                    .and_then(|f| f.strip_suffix(".toml"))
+                    .unwrap_or(&sc.source.file)
             ),
             sc.changes.command_words()
         )
