@@ -3,14 +3,14 @@
 use faultline_sim::Nanos;
 
 /// Index of a component instance in the world.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ActorId(pub u32);
 
 /// Identifies one attempt of one call, local to the caller: `(slot << 32) | generation`. The
 /// callee echoes it back in its response.
 pub type CallId = u64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Ok,
     /// The callee failed the request (its own failure or a failed dependency).
@@ -34,14 +34,14 @@ impl Status {
 
 /// Whether a request reads or changes state (caches, databases and brokers care), or is a
 /// health probe (answered at once by a live instance, without a worker).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     Read,
     Write,
     Probe,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Req {
     /// Request kind, an index into the callee's kinds (per-kind service times); 0 by default.
     pub class: u8,
@@ -80,7 +80,7 @@ impl Req {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resp {
     pub status: Status,
     /// A read's result (e.g. the version of a key); 0 when meaningless.
@@ -93,7 +93,7 @@ impl Resp {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MsgKind {
     Request(Req),
     Response(Resp),
@@ -106,13 +106,13 @@ pub enum MsgKind {
 /// slot → engine → world) moved bytes 1–7 as two overlapping 4-byte stores, and reading them
 /// back defeated store-to-load forwarding: a tenth of a request-path run's cycles, on every
 /// event, database or not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(align(4))]
 pub struct Flag(pub bool);
 
 /// The replication protocol of a database shard (Raft-style: terms, votes, an append-only log
 /// whose index is also the version of the key it writes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DbMsg {
     /// Leader → follower: log entry `index` (written in `term`) sets `key`; `prev_term` is the term
     /// of entry `index − 1` (consistency check).
@@ -198,7 +198,7 @@ impl MsgKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Msg {
     pub call: CallId,
     pub kind: MsgKind,

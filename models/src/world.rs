@@ -51,6 +51,50 @@ impl Component {
             Component::Service(_) | Component::Cache(_) => |_| ("timer", false),
         }
     }
+
+    /// A message from `from` arrives. Sans-IO: what the component wants sent or scheduled goes
+    /// into `out`; the world (or another host, e.g. the turmoil cross-check) carries it out.
+    #[inline(always)]
+    pub fn on_msg(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, from: ActorId, msg: Msg) {
+        match self {
+            Component::Client(c) => c.on_msg(now, out, msg),
+            Component::Balancer(b) => b.on_msg(now, out, from, msg),
+            Component::Service(s) => s.on_msg(now, out, health, from, msg),
+            Component::Cache(c) => c.on_msg(now, out, from, msg),
+            Component::Broker(b) => b.on_msg(now, out, from, msg),
+            Component::Replica(r) => r.on_msg(now, out, health, from, msg),
+            Component::Participant(p) => p.on_msg(now, out, health, from, msg),
+            Component::Coordinator(c) => c.on_msg(now, out, from, msg),
+        }
+    }
+
+    /// A timer it set fires.
+    #[inline(always)]
+    pub fn on_timer(&mut self, now: Nanos, out: &mut Outbox, health: NodeHealth, t: Timer) {
+        match self {
+            Component::Client(c) => c.on_timer(now, out, t),
+            Component::Balancer(b) => b.on_timer(now, out, t),
+            Component::Service(s) => s.on_timer(now, out, health, t),
+            Component::Cache(c) => c.on_timer(now, out, t),
+            Component::Broker(b) => b.on_timer(now, out, t),
+            Component::Replica(r) => r.on_timer(now, out, health, t),
+            Component::Participant(p) => p.on_timer(now, out, health, t),
+            Component::Coordinator(c) => c.on_timer(now, out, t),
+        }
+    }
+
+    /// It starts (at the beginning of a run, or when its node restarts): the first arrivals,
+    /// health checks, elections.
+    pub fn boot(&mut self, now: Nanos, out: &mut Outbox) {
+        match self {
+            Component::Client(c) => c.boot(now, out),
+            Component::Balancer(b) => b.boot(out),
+            Component::Replica(r) => r.boot(now, out),
+            Component::Broker(b) => b.restart(now, out),
+            Component::Coordinator(c) => c.boot(now, out),
+            Component::Service(_) | Component::Cache(_) | Component::Participant(_) => {}
+        }
+    }
 }
 
 /// The actors of one business workflow.
@@ -220,6 +264,28 @@ pub struct World {
 
 impl World {
     pub fn new(spec: &WorldSpec, seed: u64, budget: Budget) -> World {
+        let mut world = World::build(spec, seed, budget);
+        for (i, f) in spec.faults.iter().enumerate() {
+            world.engine.schedule_at(f.start, Ev::FaultStart(i as u32));
+            if let Some(e) = f.end {
+                world.engine.schedule_at(e, Ev::FaultEnd(i as u32));
+            }
+        }
+        for i in 0..world.actors.len() {
+            world.boot(i as u32);
+        }
+        world
+    }
+
+    /// The actors of `spec` as a run of `seed` builds them, before any has booted, with the same
+    /// random streams: for running them under another scheduler (the turmoil cross-check,
+    /// `crosscheck/`), where [`Component::boot`] starts them.
+    pub fn unbooted_actors(spec: &WorldSpec, seed: u64) -> Vec<Actor> {
+        World::build(spec, seed, Budget::default()).actors
+    }
+
+    /// Everything but the faults' events and the actors' boots.
+    fn build(spec: &WorldSpec, seed: u64, budget: Budget) -> World {
         let mut actors = Vec::new();
         // Actor ids, in this order: service instances, balancers, caches, queues, database
         // replicas (by database, shard, replica), workflows (each: participants, topics,
@@ -498,15 +564,6 @@ impl World {
         };
         if spec.databases.iter().any(|d| d.record_history) {
             world.start_recording(&replica_ids);
-        }
-        for (i, f) in spec.faults.iter().enumerate() {
-            world.engine.schedule_at(f.start, Ev::FaultStart(i as u32));
-            if let Some(e) = f.end {
-                world.engine.schedule_at(e, Ev::FaultEnd(i as u32));
-            }
-        }
-        for i in 0..world.actors.len() {
-            world.boot(i as u32);
         }
         world
     }
@@ -935,16 +992,7 @@ impl World {
                 self.net_stats.delivered += 1;
                 let health =
                     NodeHealth { slow_factor: self.net.slow_factor(a.node), error_rate: self.net.error_rate(a.node) };
-                match &mut a.comp {
-                    Component::Client(c) => c.on_msg(now, &mut self.out, msg),
-                    Component::Balancer(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
-                    Component::Service(s) => s.on_msg(now, &mut self.out, health, ActorId(from), msg),
-                    Component::Cache(c) => c.on_msg(now, &mut self.out, ActorId(from), msg),
-                    Component::Broker(b) => b.on_msg(now, &mut self.out, ActorId(from), msg),
-                    Component::Replica(r) => r.on_msg(now, &mut self.out, health, ActorId(from), msg),
-                    Component::Participant(p) => p.on_msg(now, &mut self.out, health, ActorId(from), msg),
-                    Component::Coordinator(c) => c.on_msg(now, &mut self.out, ActorId(from), msg),
-                }
+                a.comp.on_msg(now, &mut self.out, health, ActorId(from), msg);
                 self.trace_event("deliver", to, from, |_| msg.to_string());
                 self.flush(to);
             }
@@ -962,16 +1010,7 @@ impl World {
                 }
                 let health =
                     NodeHealth { slow_factor: self.net.slow_factor(a.node), error_rate: self.net.error_rate(a.node) };
-                match &mut a.comp {
-                    Component::Client(c) => c.on_timer(now, &mut self.out, t),
-                    Component::Balancer(b) => b.on_timer(now, &mut self.out, t),
-                    Component::Service(s) => s.on_timer(now, &mut self.out, health, t),
-                    Component::Cache(c) => c.on_timer(now, &mut self.out, t),
-                    Component::Broker(b) => b.on_timer(now, &mut self.out, t),
-                    Component::Replica(r) => r.on_timer(now, &mut self.out, health, t),
-                    Component::Participant(p) => p.on_timer(now, &mut self.out, health, t),
-                    Component::Coordinator(c) => c.on_timer(now, &mut self.out, t),
-                }
+                a.comp.on_timer(now, &mut self.out, health, t);
                 self.trace_event("timer", actor, u32::MAX, describe);
                 self.flush(actor);
             }
@@ -1057,14 +1096,7 @@ impl World {
     /// Starts an actor's own activity (at time 0 and after a restart).
     fn boot(&mut self, id: u32) {
         let now = self.engine.now();
-        match &mut self.actors[id as usize].comp {
-            Component::Client(c) => c.boot(now, &mut self.out),
-            Component::Balancer(b) => b.boot(&mut self.out),
-            Component::Replica(r) => r.boot(now, &mut self.out),
-            Component::Broker(b) => b.restart(now, &mut self.out),
-            Component::Coordinator(c) => c.boot(now, &mut self.out),
-            Component::Service(_) | Component::Cache(_) | Component::Participant(_) => {}
-        }
+        self.actors[id as usize].comp.boot(now, &mut self.out);
         self.flush(id);
     }
 
