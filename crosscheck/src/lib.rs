@@ -1,19 +1,23 @@
 //! The engine's component models run as real async services: every actor of a world is a
 //! [turmoil] host, a tokio task that receives its messages as UDP datagrams over turmoil's
 //! simulated network, sleeps on tokio timers, and hands both to the very component code the
-//! engine calls ([`Component::on_msg`], [`Component::on_timer`], [`Component::boot`]), with the
-//! same random streams. What the component puts in its [`Outbox`] is sent as datagrams and
-//! slept on as timers.
+//! engine calls ([`Component::on_msg`], [`Component::on_timer`], [`Component::boot`],
+//! [`Component::crash`]), with the same random streams. What the component puts in its
+//! [`Outbox`] is sent as datagrams and slept on as timers.
 //!
-//! So the same scenario and seed run twice through one model under two schedulers: the engine's
-//! exact event queue, and tokio's timer wheel under turmoil's ticks. A difference beyond the
-//! time rounding of the second (timers fire on the next millisecond tick, messages take whole
-//! ticks) is a bug in one of them — an event the engine drops or misorders, or state a
-//! component keeps outside its own rules. `tests/` compares the two.
+//! So the same scenario and seed run through one model under two schedulers: the engine's exact
+//! event queue, and tokio's timer wheel under turmoil's ticks. A difference beyond the time
+//! rounding of the second (timers wake on the next tick, messages take whole ticks) is a bug in
+//! one of them — an event the engine drops or misorders, or state a component keeps outside its
+//! own rules. `tests/` compares the two.
 //!
-//! What this host does not do (it refuses such a scenario rather than run it differently): the
-//! scenario's fault timeline and link latencies. Messages take turmoil's constant latency, nodes
-//! never slow down or fail, and a scenario with `[[fault]]`s is an error.
+//! Faults go through turmoil and the hosts: a partition (either way or one way) is turmoil's
+//! `partition_oneway` between the hosts of every node pair it cuts, repaired at its end; an
+//! outage (region, zone, node) crashes every actor of the nodes it takes down ([`Component::crash`]:
+//! its timers and unread messages are gone, messages to it are dropped while it is down) and
+//! boots them when they come back. The other kinds (latency, loss, slowness, errors, cache
+//! flushes) and the topology's link latencies are not carried over: messages take turmoil's
+//! constant latency, and a scenario with such a fault is an error.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -25,7 +29,10 @@ use faultline_models::WorldSpec;
 use faultline_models::msg::{ActorId, Msg, Outbox, Timer};
 use faultline_models::service::NodeHealth;
 use faultline_models::world::{Actor, World};
-use faultline_sim::Nanos;
+use faultline_sim::net::{FaultKind, Net, Scope};
+use faultline_sim::topology::Topology;
+use faultline_sim::{Nanos, NodeId};
+use tokio::sync::Notify;
 use turmoil::net::UdpSocket;
 
 /// The port every actor's host listens on.
@@ -46,8 +53,8 @@ pub struct Options {
 /// Why a scenario cannot be cross-checked, or the run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the turmoil host does not apply fault timelines: the scenario has {0} fault(s)")]
-    Faults(usize),
+    #[error("fault `{name}`: the turmoil hosts carry out outages and partitions only, not `{kind}` faults")]
+    Unsupported { name: String, kind: &'static str },
     #[error("turmoil: {0}")]
     Turmoil(String),
 }
@@ -57,17 +64,45 @@ pub struct Outcome {
     pub actors: Vec<Actor>,
     /// Datagrams sent in all.
     pub messages: u64,
+    /// Datagrams that reached an actor whose node was down.
+    pub dropped_on_arrival: u64,
+}
+
+/// What the hosts and the fault controller share. They all run on this thread, one at a time,
+/// and borrow it only between `await`s.
+struct Shared {
+    actors: Vec<Actor>,
+    /// By actor: its node is down (it neither acts nor receives).
+    down: Vec<bool>,
+    /// By actor: it crashed since its host last looked (its timers and unread messages go).
+    crashed: Vec<bool>,
+    /// By actor: its node came back since its host last looked (it boots).
+    boot: Vec<bool>,
+    /// By actor: wakes its host after the controller changed one of the above.
+    wake: Vec<Rc<Notify>>,
+    messages: u64,
+    dropped_on_arrival: u64,
 }
 
 /// Runs `spec` with every actor a turmoil host.
 pub fn run(spec: &WorldSpec, opts: &Options) -> Result<Outcome, Error> {
-    if !spec.faults.is_empty() {
-        return Err(Error::Faults(spec.faults.len()));
+    if let Some(f) =
+        spec.faults.iter().find(|f| !matches!(f.kind, FaultKind::Outage { .. } | FaultKind::Partition { .. }))
+    {
+        return Err(Error::Unsupported { name: f.name.clone(), kind: f.kind.name() });
     }
-    // Shared by the hosts, which all run on this thread, one at a time; each borrows only its
-    // own actor, and never across an `await`.
-    let actors = Rc::new(RefCell::new(World::unbooted_actors(spec, opts.seed)));
-    let n = actors.borrow().len();
+    let actors = World::unbooted_actors(spec, opts.seed);
+    let n = actors.len();
+    let nodes: Vec<NodeId> = actors.iter().map(|a| a.node).collect();
+    let shared = Rc::new(RefCell::new(Shared {
+        actors,
+        down: vec![false; n],
+        crashed: vec![false; n],
+        boot: vec![false; n],
+        wake: (0..n).map(|_| Rc::new(Notify::new())).collect(),
+        messages: 0,
+        dropped_on_arrival: 0,
+    }));
     let end = Duration::from_nanos(spec.duration) + opts.drain;
     let mut sim = turmoil::Builder::new()
         .simulation_duration(end + Duration::from_secs(1))
@@ -78,22 +113,24 @@ pub fn run(spec: &WorldSpec, opts: &Options) -> Result<Outcome, Error> {
         .epoch(std::time::UNIX_EPOCH)
         .rng_seed(opts.seed)
         .build();
-    let names: Vec<String> = (0..n).map(|i| format!("actor-{i}")).collect();
-    let sent = Rc::new(RefCell::new(0u64));
+    let names: Rc<Vec<String>> = Rc::new((0..n).map(|i| format!("actor-{i}")).collect());
     for (i, name) in names.iter().enumerate() {
-        let (actors, names, sent) = (actors.clone(), names.clone(), sent.clone());
-        sim.host(name.as_str(), move || host(i as u32, actors.clone(), names.clone(), sent.clone()));
+        let (shared, names) = (shared.clone(), names.clone());
+        sim.host(name.as_str(), move || host(i as u32, shared.clone(), names.clone()));
     }
-    // The run ends when this client does: at the scenario's end plus the drain.
+    // The run ends when the clients do: this one at the scenario's end plus the drain.
     sim.client("clock", async move {
         tokio::time::sleep(end).await;
         Ok(())
     });
+    if !spec.faults.is_empty() {
+        let (faults, topo, shared, names) = (spec.faults.clone(), spec.topology.clone(), shared.clone(), names.clone());
+        sim.client("faults", controller(faults, topo, nodes, shared, names));
+    }
     sim.run().map_err(|e| Error::Turmoil(e.to_string()))?;
     drop(sim);
-    let actors = Rc::try_unwrap(actors).map_err(|_| Error::Turmoil("a host outlived the run".into()))?.into_inner();
-    let messages = *sent.borrow();
-    Ok(Outcome { actors, messages })
+    let shared = Rc::try_unwrap(shared).map_err(|_| Error::Turmoil("a host outlived the run".into()))?.into_inner();
+    Ok(Outcome { actors: shared.actors, messages: shared.messages, dropped_on_arrival: shared.dropped_on_arrival })
 }
 
 /// Simulated time now, ns.
@@ -101,12 +138,97 @@ fn now() -> Nanos {
     turmoil::sim_elapsed().expect("inside the simulation").as_nanos() as Nanos
 }
 
+/// Sleeps until simulated time `t` (or the tick after it).
+async fn sleep_until(t: Nanos) {
+    tokio::time::sleep(Duration::from_nanos(t.saturating_sub(now()))).await;
+}
+
 const HEALTHY: NodeHealth = NodeHealth { slow_factor: 1.0, error_rate: 0.0 };
 
-/// One actor's service: its datagrams and its timers, in a loop, until the run ends.
-async fn host(id: u32, actors: Rc<RefCell<Vec<Actor>>>, names: Vec<String>, sent: Rc<RefCell<u64>>) -> turmoil::Result {
+/// Carries out the fault timeline: each fault's start and end at its time, in the engine's
+/// order (by time, then starts and ends as the scenario lists the faults).
+async fn controller(
+    faults: Vec<faultline_models::spec::FaultSpec>,
+    topo: Topology,
+    nodes: Vec<NodeId>,
+    shared: Rc<RefCell<Shared>>,
+    names: Rc<Vec<String>>,
+) -> turmoil::Result {
+    let mut events: Vec<(Nanos, usize, usize, bool)> = Vec::new();
+    for (i, f) in faults.iter().enumerate() {
+        events.push((f.start, events.len(), i, true));
+        if let Some(e) = f.end {
+            events.push((e, events.len(), i, false));
+        }
+    }
+    events.sort();
+    // Outages overlap (a node is down while any of them holds it), and so do partitions (a
+    // pair of hosts is cut while any of them cuts it): the engine's `Net` keeps the first count,
+    // this map the second.
+    let mut net = Net::new(topo.clone());
+    let mut cut: BTreeMap<(usize, usize), u32> = BTreeMap::new();
+    let inside = |scopes: &[Scope], n: NodeId| scopes.iter().any(|s| s.contains(&topo, n));
+    for (at, _, i, start) in events {
+        sleep_until(at).await;
+        let f = &faults[i];
+        match &f.kind {
+            FaultKind::Outage { .. } => {
+                let t = if start {
+                    net.activate(i as u32, faultline_sim::rng::fnv1a64(f.name.as_bytes()), f.kind.clone())
+                } else {
+                    net.deactivate(i as u32)
+                };
+                let mut s = shared.borrow_mut();
+                let now = now();
+                for (a, node) in nodes.iter().enumerate() {
+                    if t.went_down.contains(node) {
+                        s.down[a] = true;
+                        s.crashed[a] = true;
+                        s.actors[a].comp.crash(now);
+                        s.wake[a].notify_one();
+                    } else if t.came_up.contains(node) {
+                        s.down[a] = false;
+                        s.boot[a] = true;
+                        s.wake[a].notify_one();
+                    }
+                }
+            }
+            FaultKind::Partition { link } => {
+                for (a, &na) in nodes.iter().enumerate() {
+                    for (b, &nb) in nodes.iter().enumerate() {
+                        let cuts = (inside(&link.a, na) && inside(&link.b, nb))
+                            || (!link.one_way && inside(&link.b, na) && inside(&link.a, nb));
+                        if !cuts {
+                            continue;
+                        }
+                        let count = cut.entry((a, b)).or_default();
+                        if start {
+                            *count += 1;
+                            if *count == 1 {
+                                turmoil::partition_oneway(names[a].as_str(), names[b].as_str());
+                            }
+                        } else {
+                            *count -= 1;
+                            if *count == 0 {
+                                turmoil::repair_oneway(names[a].as_str(), names[b].as_str());
+                            }
+                        }
+                    }
+                }
+            }
+            _ => unreachable!("refused by `run`"),
+        }
+    }
+    Ok(())
+}
+
+/// One actor's service: its datagrams, its timers and what the fault controller did to it, in
+/// a loop, until the run ends.
+async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> turmoil::Result {
+    let me = id as usize;
     let sock = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?;
     let peers: Vec<SocketAddr> = names.iter().map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), PORT)).collect();
+    let wake = shared.borrow().wake[me].clone();
     let mut out = Outbox::default();
     // Pending timers by (due, order set): fired in that order, as the engine's queue would.
     let mut timers: BTreeMap<(Nanos, u64), Timer> = BTreeMap::new();
@@ -116,17 +238,29 @@ async fn host(id: u32, actors: Rc<RefCell<Vec<Actor>>>, names: Vec<String>, sent
     let mut inbox: VecDeque<(Nanos, u32, Msg)> = VecDeque::new();
     // The time of the component's last event: its clock never goes back (see below).
     let mut last = now();
-    actors.borrow_mut()[id as usize].comp.boot(last, &mut out);
+    shared.borrow_mut().actors[me].comp.boot(last, &mut out);
     loop {
-        let t = last;
+        {
+            let mut s = shared.borrow_mut();
+            if std::mem::take(&mut s.crashed[me]) {
+                timers.clear();
+                inbox.clear();
+                out.sends.clear();
+                out.timers.clear();
+            }
+            if std::mem::take(&mut s.boot[me]) {
+                last = last.max(now());
+                s.actors[me].comp.boot(last, &mut out);
+            }
+        }
         for (after, timer) in out.timers.drain(..) {
-            timers.insert((t.saturating_add(after), order), timer);
+            timers.insert((last.saturating_add(after), order), timer);
             order += 1;
         }
         for (to, msg) in out.sends.drain(..) {
             let bytes = serde_json::to_vec(&(id, msg)).expect("a message serialises");
             sock.send_to(&bytes, peers[to.0 as usize]).await?;
-            *sent.borrow_mut() += 1;
+            shared.borrow_mut().messages += 1;
         }
         // What comes first: the earliest due timer, or the earliest message received (at the
         // tick it arrived). A timer wakes on the tick after it is due, so a message of that
@@ -139,27 +273,33 @@ async fn host(id: u32, actors: Rc<RefCell<Vec<Actor>>>, names: Vec<String>, sent
             // shift what is scheduled from it (an open workload draws its next arrival from the
             // last one's time: half a tick a gap would thin the arrivals by a few percent).
             last = last.max(due);
-            actors.borrow_mut()[id as usize].comp.on_timer(last, &mut out, HEALTHY, timer);
+            shared.borrow_mut().actors[me].comp.on_timer(last, &mut out, HEALTHY, timer);
             continue;
         }
         if let Some((at, from, msg)) = inbox.pop_front() {
             last = last.max(at);
-            actors.borrow_mut()[id as usize].comp.on_msg(last, &mut out, HEALTHY, ActorId(from), msg);
+            shared.borrow_mut().actors[me].comp.on_msg(last, &mut out, HEALTHY, ActorId(from), msg);
             continue;
         }
         let next = timers.keys().next().map(|&(due, _)| due);
         let sleep = async {
             match next {
-                Some(due) => tokio::time::sleep(Duration::from_nanos(due.saturating_sub(now()))).await,
+                Some(due) => sleep_until(due).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             biased;
+            () = wake.notified() => {}
             got = sock.recv_from(&mut buf) => {
                 let (n, _) = got?;
                 let (from, msg): (u32, Msg) = serde_json::from_slice(&buf[..n])?;
-                inbox.push_back((now(), from, msg));
+                let mut s = shared.borrow_mut();
+                if s.down[me] {
+                    s.dropped_on_arrival += 1;
+                } else {
+                    inbox.push_back((now(), from, msg));
+                }
             }
             () = sleep => {}
         }

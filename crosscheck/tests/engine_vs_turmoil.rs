@@ -101,6 +101,27 @@ queue_capacity = 10000
 service_time = { dist = "exponential", mean_ms = 250 }
 "#;
 
+/// `MMC` with a five-second timeout, no retries, and two faults: the users cut off from the
+/// server (one way, users → server) from 100 to 130 s, and the server's node crashed from 200 to
+/// 220 s (its queue and work in progress lost, then a restart with an empty queue).
+fn mmc_with_faults() -> String {
+    MMC.replace("timeout_ms = 3600000", "timeout_ms = 5000")
+        + r#"
+[[fault]]
+kind = "partition"
+from = ["arrivals"]
+to = ["server"]
+start_s = 100
+end_s = 130
+
+[[fault]]
+kind = "node-crash"
+node = "server/0"
+start_s = 200
+end_s = 220
+"#
+}
+
 fn spec(text: &str) -> faultline_models::WorldSpec {
     let sc = Scenario::parse(&Source { file: "mmc.toml".into(), text: text.into() }).unwrap();
     sc.variant(None).unwrap().spec.clone()
@@ -156,6 +177,47 @@ fn a_chain_runs_alike_in_the_engine_and_under_turmoil() {
 }
 
 #[test]
+fn mmc_under_a_partition_and_a_crash_runs_alike_in_the_engine_and_under_turmoil() {
+    let spec = spec(&mmc_with_faults());
+    for seed in [1, 2] {
+        let mut world = World::new(&spec, seed, Budget::default());
+        world.run().unwrap();
+        let opts =
+            Options { seed, tick: Duration::from_millis(1), latency: Duration::ZERO, drain: Duration::from_secs(60) };
+        let t = run(&spec, &opts).unwrap();
+        let c = |actors: &[faultline_models::world::Actor]| {
+            let c =
+                actors.iter().find_map(|a| if let Component::Client(c) = &a.comp { Some(c) } else { None }).unwrap();
+            (c.stats.started, c.stats.ok, c.stats.failed, c.stats.timed_out)
+        };
+        let (e, tu) = (c(&world.actors), c(&t.actors));
+        assert_eq!(tu.0, e.0, "seed {seed}: requests started");
+        assert_eq!(tu.1 + tu.2 + tu.3, tu.0, "seed {seed}: every request ends under turmoil");
+        // A request can end otherwise only if one of its events (send, start and end of work,
+        // answer) falls within the rounding (two ticks) of one of the four fault edges: about
+        // 16/s × 2 ms × 3 events × 4 edges ≈ 0.4 requests expected. A crash that kept the queue,
+        // or a partition cutting the wrong way, moves hundreds.
+        let moved = tu.1.abs_diff(e.1) + tu.3.abs_diff(e.3);
+        assert!(moved <= 4, "seed {seed}: ok / timed out: engine {e:?}, turmoil {tu:?}");
+        assert!(e.3 > 500 && t.dropped_on_arrival > 300, "seed {seed}: the faults did something: {e:?}");
+    }
+}
+
+#[test]
 fn mmc_runs_alike_in_the_engine_and_under_turmoil() {
     engine_and_turmoil_agree(MMC, 2, true);
+}
+
+/// A fault the hosts cannot carry out is refused, named, rather than left out of the run.
+#[test]
+fn a_fault_turmoil_does_not_carry_out_is_refused() {
+    let text = format!(
+        "{MMC}\n[[fault]]\nname = \"slow server\"\nkind = \"slow\"\ntargets = [\"server\"]\nfactor = 3\nstart_s = 10\nend_s = 20\n"
+    );
+    let opts = Options { seed: 1, tick: Duration::from_millis(1), latency: Duration::ZERO, drain: Duration::ZERO };
+    let e = run(&spec(&text), &opts).err().expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "fault `slow server`: the turmoil hosts carry out outages and partitions only, not `slow` faults"
+    );
 }

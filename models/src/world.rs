@@ -83,6 +83,20 @@ impl Component {
         }
     }
 
+    /// Its node goes down: volatile state is lost, durable state kept (each kind says which).
+    pub fn crash(&mut self, now: Nanos) {
+        match self {
+            Component::Client(c) => c.crash(now),
+            Component::Balancer(b) => b.crash(),
+            Component::Service(s) => s.crash(now),
+            Component::Cache(c) => c.crash(now),
+            Component::Broker(b) => b.crash(now),
+            Component::Replica(r) => r.crash(now),
+            Component::Participant(p) => p.crash(),
+            Component::Coordinator(c) => c.crash(),
+        }
+    }
+
     /// It starts (at the beginning of a run, or when its node restarts): the first arrivals,
     /// health checks, elections.
     pub fn boot(&mut self, now: Nanos, out: &mut Outbox) {
@@ -1061,16 +1075,7 @@ impl World {
                 let id = self.on_node[node.0 as usize][k];
                 let a = &mut self.actors[id as usize];
                 a.epoch += 1;
-                match &mut a.comp {
-                    Component::Client(c) => c.crash(now),
-                    Component::Balancer(b) => b.crash(),
-                    Component::Service(s) => s.crash(now),
-                    Component::Cache(c) => c.crash(now),
-                    Component::Broker(b) => b.crash(now),
-                    Component::Replica(r) => r.crash(now),
-                    Component::Participant(p) => p.crash(),
-                    Component::Coordinator(c) => c.crash(),
-                }
+                a.comp.crash(now);
             }
         }
         for node in transitions.came_up {
