@@ -139,7 +139,9 @@ fn payload(i: u64) -> Payload {
 fn hold(c: &mut Criterion) {
     let mut group = c.benchmark_group("hold");
     group.throughput(Throughput::Elements(BATCH));
-    for n in [1_000u64, 1_000_000] {
+    // 8 pending: an M/M/4 queue (arrival, workers' ends, messages in flight); 10^3: a busy
+    // scenario; 10^6: the engine target's large pending set.
+    for n in [8u64, 1_000, 1_000_000] {
         group.bench_with_input(BenchmarkId::new("radix_heap", n), &n, |bench, &n| {
             let mut inc = Increments::new(1);
             let mut q = EventQueue::with_capacity(16);
