@@ -240,19 +240,6 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
     let mut last = now();
     shared.borrow_mut().actors[me].comp.boot(last, &mut out);
     loop {
-        {
-            let mut s = shared.borrow_mut();
-            if std::mem::take(&mut s.crashed[me]) {
-                timers.clear();
-                inbox.clear();
-                out.sends.clear();
-                out.timers.clear();
-            }
-            if std::mem::take(&mut s.boot[me]) {
-                last = last.max(now());
-                s.actors[me].comp.boot(last, &mut out);
-            }
-        }
         for (after, timer) in out.timers.drain(..) {
             timers.insert((last.saturating_add(after), order), timer);
             order += 1;
@@ -261,6 +248,21 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
             let bytes = serde_json::to_vec(&(id, msg)).expect("a message serialises");
             sock.send_to(&bytes, peers[to.0 as usize]).await?;
             shared.borrow_mut().messages += 1;
+        }
+        // What the fault controller did while this host waited (here, after the last `await`
+        // before the component is called again): a crash takes its timers and unread messages
+        // with it, as a crash bumps an actor's epoch in the engine; a restart boots it.
+        {
+            let mut s = shared.borrow_mut();
+            if std::mem::take(&mut s.crashed[me]) {
+                timers.clear();
+                inbox.clear();
+            }
+            if std::mem::take(&mut s.boot[me]) {
+                last = last.max(now());
+                s.actors[me].comp.boot(last, &mut out);
+                continue;
+            }
         }
         // What comes first: the earliest due timer, or the earliest message received (at the
         // tick it arrived). A timer wakes on the tick after it is due, so a message of that
