@@ -11,6 +11,11 @@
 //! one of them — an event the engine drops or misorders, or state a component keeps outside its
 //! own rules. `tests/` compares the two.
 //!
+//! An actor's model can also give way to the user's own async service ([`run_with`]): a
+//! future on that actor's host that reads the same datagrams from [`PORT`] and answers them
+//! ([`decode`], [`encode`], [`peer`]), driven by the world's workloads and balancers and under
+//! the same partitions.
+//!
 //! Faults go through turmoil and the hosts: a partition (either way or one way) is turmoil's
 //! `partition_oneway` between the hosts of every node pair it cuts, repaired at its end; an
 //! outage (region, zone, node) crashes every actor of the nodes it takes down ([`Component::crash`]:
@@ -21,7 +26,9 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -35,8 +42,33 @@ use faultline_sim::{Nanos, NodeId};
 use tokio::sync::Notify;
 use turmoil::net::UdpSocket;
 
-/// The port every actor's host listens on.
-const PORT: u16 = 7000;
+/// The port every actor's host listens on, own services' included.
+pub const PORT: u16 = 7000;
+
+/// A user's own service in place of an actor's model: given the actor's id, the future its host
+/// runs (called again if turmoil restarts the host). It reads datagrams from [`PORT`] and
+/// answers each request, probes (`Op::Probe`, a balancer's health checks) included, with a
+/// response of the same `call` to its sender.
+pub type OwnService = Rc<dyn Fn(ActorId) -> Pin<Box<dyn Future<Output = turmoil::Result>>>>;
+
+/// A message as it travels: the sender's actor id and the message, as JSON.
+pub fn encode(from: ActorId, msg: &Msg) -> Vec<u8> {
+    serde_json::to_vec(&(from.0, msg)).expect("a message serialises")
+}
+
+/// The sender and the message of a datagram.
+pub fn decode(bytes: &[u8]) -> serde_json::Result<(ActorId, Msg)> {
+    serde_json::from_slice::<(u32, Msg)>(bytes).map(|(from, msg)| (ActorId(from), msg))
+}
+
+/// Where actor `id` listens (inside the simulation).
+pub fn peer(id: ActorId) -> SocketAddr {
+    SocketAddr::new(turmoil::lookup(host_name(id.0 as usize).as_str()), PORT)
+}
+
+fn host_name(i: usize) -> String {
+    format!("actor-{i}")
+}
 
 /// How a cross-check run goes.
 #[derive(Clone, Debug)]
@@ -55,6 +87,10 @@ pub struct Options {
 pub enum Error {
     #[error("fault `{name}`: the turmoil hosts carry out outages and partitions only, not `{kind}` faults")]
     Unsupported { name: String, kind: &'static str },
+    #[error("no actor `{0}` to replace with an own service (actors are named like `api/0`)")]
+    NoActor(String),
+    #[error("fault `{name}` takes down `{actor}`, an own service: outages crash models, not own services")]
+    OwnServiceDown { name: String, actor: String },
     #[error("turmoil: {0}")]
     Turmoil(String),
 }
@@ -86,6 +122,12 @@ struct Shared {
 
 /// Runs `spec` with every actor a turmoil host.
 pub fn run(spec: &WorldSpec, opts: &Options) -> Result<Outcome, Error> {
+    run_with(spec, opts, BTreeMap::new())
+}
+
+/// [`run`], with the actors named in `own` (`server/0`) running the user's service instead of
+/// their model (which then stays as built, unused).
+pub fn run_with(spec: &WorldSpec, opts: &Options, own: BTreeMap<String, OwnService>) -> Result<Outcome, Error> {
     if let Some(f) =
         spec.faults.iter().find(|f| !matches!(f.kind, FaultKind::Outage { .. } | FaultKind::Partition { .. }))
     {
@@ -94,6 +136,22 @@ pub fn run(spec: &WorldSpec, opts: &Options) -> Result<Outcome, Error> {
     let actors = World::unbooted_actors(spec, opts.seed);
     let n = actors.len();
     let nodes: Vec<NodeId> = actors.iter().map(|a| a.node).collect();
+    let mut services: Vec<Option<OwnService>> = vec![None; n];
+    for (name, service) in own {
+        let i = actors.iter().position(|a| a.name == name).ok_or_else(|| Error::NoActor(name.clone()))?;
+        services[i] = Some(service);
+    }
+    // An outage would crash the model; an own service has none to crash.
+    let mut net = Net::new(spec.topology.clone());
+    for (i, f) in spec.faults.iter().enumerate() {
+        if matches!(f.kind, FaultKind::Outage { .. }) {
+            let down = net.activate(i as u32, 0, f.kind.clone()).went_down;
+            net.deactivate(i as u32);
+            if let Some(a) = (0..n).find(|&a| services[a].is_some() && down.contains(&nodes[a])) {
+                return Err(Error::OwnServiceDown { name: f.name.clone(), actor: actors[a].name.clone() });
+            }
+        }
+    }
     let shared = Rc::new(RefCell::new(Shared {
         actors,
         down: vec![false; n],
@@ -113,10 +171,15 @@ pub fn run(spec: &WorldSpec, opts: &Options) -> Result<Outcome, Error> {
         .epoch(std::time::UNIX_EPOCH)
         .rng_seed(opts.seed)
         .build();
-    let names: Rc<Vec<String>> = Rc::new((0..n).map(|i| format!("actor-{i}")).collect());
+    let names: Rc<Vec<String>> = Rc::new((0..n).map(host_name).collect());
     for (i, name) in names.iter().enumerate() {
-        let (shared, names) = (shared.clone(), names.clone());
-        sim.host(name.as_str(), move || host(i as u32, shared.clone(), names.clone()));
+        match services[i].clone() {
+            Some(service) => sim.host(name.as_str(), move || service(ActorId(i as u32))),
+            None => {
+                let (shared, names) = (shared.clone(), names.clone());
+                sim.host(name.as_str(), move || host(i as u32, shared.clone(), names.clone()));
+            }
+        }
     }
     // The run ends when the clients do: this one at the scenario's end plus the drain.
     sim.client("clock", async move {
@@ -245,8 +308,7 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
             order += 1;
         }
         for (to, msg) in out.sends.drain(..) {
-            let bytes = serde_json::to_vec(&(id, msg)).expect("a message serialises");
-            sock.send_to(&bytes, peers[to.0 as usize]).await?;
+            sock.send_to(&encode(ActorId(id), &msg), peers[to.0 as usize]).await?;
             shared.borrow_mut().messages += 1;
         }
         // What the fault controller did while this host waited (here, after the last `await`
@@ -295,12 +357,12 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
             () = wake.notified() => {}
             got = sock.recv_from(&mut buf) => {
                 let (n, _) = got?;
-                let (from, msg): (u32, Msg) = serde_json::from_slice(&buf[..n])?;
+                let (from, msg) = decode(&buf[..n])?;
                 let mut s = shared.borrow_mut();
                 if s.down[me] {
                     s.dropped_on_arrival += 1;
                 } else {
-                    inbox.push_back((now(), from, msg));
+                    inbox.push_back((now(), from.0, msg));
                 }
             }
             () = sleep => {}

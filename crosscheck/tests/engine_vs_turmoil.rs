@@ -221,3 +221,89 @@ fn a_fault_turmoil_does_not_carry_out_is_refused() {
         "fault `slow server`: the turmoil hosts carry out outages and partitions only, not `slow` faults"
     );
 }
+
+/// A service of the user's own in place of the model: `workers` tokio tasks' worth of
+/// concurrency (a FIFO semaphore), each request taking `work` (a tokio sleep), answered `Ok`.
+fn own_workers(workers: usize, work: Duration) -> faultline_crosscheck::OwnService {
+    use std::sync::Arc;
+
+    use faultline_crosscheck::{PORT, decode, encode, peer};
+    use faultline_models::msg::{Msg, MsgKind, Resp, Status};
+    std::rc::Rc::new(move |me| {
+        Box::pin(async move {
+            let sock = Arc::new(turmoil::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, PORT)).await?);
+            let permits = Arc::new(tokio::sync::Semaphore::new(workers));
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let (n, _) = sock.recv_from(&mut buf).await?;
+                let (from, msg) = decode(&buf[..n])?;
+                if !matches!(msg.kind, MsgKind::Request(_)) {
+                    continue;
+                }
+                let (sock, permits) = (sock.clone(), permits.clone());
+                tokio::spawn(async move {
+                    let _worker = permits.acquire_owned().await.expect("never closed");
+                    tokio::time::sleep(work).await;
+                    let answer = Msg { call: msg.call, kind: MsgKind::Response(Resp::status(Status::Ok)) };
+                    sock.send_to(&encode(me, &answer), peer(from)).await.expect("sent");
+                });
+            }
+        })
+    })
+}
+
+/// The user's own async service (tokio tasks, a semaphore, a sleep) in place of the server's
+/// model, driven by the workload's model: an M/D/4 queue, bounded by the engine's own M/D/4.
+#[test]
+fn an_own_async_service_runs_in_place_of_the_model() {
+    let mdc = |ms: u32| {
+        MMC.replace(
+            r#"{ dist = "exponential", mean_ms = 200 }"#,
+            &format!(r#"{{ dist = "constant", value_ms = {ms} }}"#),
+        )
+    };
+    let mdc200 = spec(&mdc(200));
+    for seed in [1, 2] {
+        let engine = |text: &str| {
+            let mut world = World::new(&spec(text), seed, Budget::default());
+            world.run().unwrap();
+            client_figures(&world.actors)
+        };
+        let opts =
+            Options { seed, tick: Duration::from_millis(1), latency: Duration::ZERO, drain: Duration::from_secs(60) };
+        let own = [("server/0".to_owned(), own_workers(4, Duration::from_millis(200)))].into_iter().collect();
+        let t = faultline_crosscheck::run_with(&mdc200, &opts, own).unwrap();
+        // Same arrivals (the workload's model and streams), so request by request: the own
+        // service's work starts when a message and a permit come (on ticks, up to two late per
+        // hop) and takes 200 ms plus up to a tick (a tokio sleep wakes on the first tick at or
+        // after its deadline). A FIFO queue's departures only move later with later arrivals
+        // and longer work, so each latency lies between the engine's with 200 ms of work and
+        // its with 201 ms plus two hops' delay (4 ms).
+        let (low, high, got) = (engine(&mdc(200)), engine(&mdc(201)), client_figures(&t.actors));
+        assert_eq!((got.0, got.1), (low.0, low.1), "seed {seed}: requests started and answered ok");
+        let slack = 1e-3 * got.2;
+        assert!(
+            low.2 - slack <= got.2 && got.2 <= high.2 + 4.0 + slack,
+            "seed {seed}: mean latency {} ms with the own service; engine {} ms (200 ms work) to {} ms (201 ms) + 4 ms",
+            got.2,
+            low.2,
+            high.2
+        );
+    }
+}
+
+/// An own service whose node an outage would take down is refused: there is no model to crash.
+#[test]
+fn an_outage_of_an_own_service_is_refused() {
+    let text = format!("{MMC}\n[[fault]]\nkind = \"node-crash\"\nnode = \"server/0\"\nstart_s = 10\nend_s = 20\n");
+    let opts = Options { seed: 1, tick: Duration::from_millis(1), latency: Duration::ZERO, drain: Duration::ZERO };
+    let own = [("server/0".to_owned(), own_workers(1, Duration::from_millis(1)))].into_iter().collect();
+    let e = faultline_crosscheck::run_with(&spec(&text), &opts, own).err().expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "fault `node-crash server/0` takes down `server/0`, an own service: outages crash models, not own services"
+    );
+    let own = [("nobody/0".to_owned(), own_workers(1, Duration::from_millis(1)))].into_iter().collect();
+    let e = faultline_crosscheck::run_with(&spec(MMC), &opts, own).err().expect("refused");
+    assert!(e.to_string().starts_with("no actor `nobody/0`"), "{e}");
+}
