@@ -24,6 +24,7 @@ macro_rules! note {
     }};
 }
 
+mod crosscheck;
 mod html;
 mod output;
 mod summary;
@@ -246,6 +247,26 @@ enum Command {
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
+    },
+    /// Run one seed through the engine and through the same components as tokio services under
+    /// turmoil (docs/testing.md); print each workload's figures side by side.
+    Crosscheck {
+        /// A scenario file, or a name from `faultline list`.
+        scenario: String,
+        /// Master seed (default: the scenario's `seed`, or 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Variant to run (default: the first).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Turmoil's step, ms: timers wake and messages arrive on steps.
+        #[arg(long, default_value_t = 1.0)]
+        tick_ms: f64,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        changes: ChangeArgs,
     },
     /// Run a seed twice and compare trace hashes; name the first differing event.
     CheckDeterminism {
@@ -1342,6 +1363,22 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
         }
         Command::CheckHistory { file, model, timeout_s, max_steps, json } => {
             check_history_cmd(&file, model, timeout_s, max_steps, json)
+        }
+        Command::Crosscheck { scenario, seed, variant, tick_ms, json, changes } => {
+            let sc = load(&scenario, &changes.changes())?;
+            let c = sc.variant(variant.as_deref()).map_err(Failure::BadInput)?;
+            if !(tick_ms.is_finite() && (0.001..=1000.0).contains(&tick_ms)) {
+                return Err(Failure::BadInput(format!("--tick-ms {tick_ms}: expected 0.001 to 1000 ms")));
+            }
+            let seed = seed.unwrap_or(sc.default_seed);
+            let r = crosscheck::run(c.spec, (&sc.name, c.variant), seed, tick_ms, c.budget)
+                .map_err(|e| Failure::BadInput(format!("{scenario}: {e}")))?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&r).expect("serialises"))?;
+            } else {
+                out!("{}", crosscheck::render(&r))?;
+            }
+            Ok(0)
         }
         Command::CheckDeterminism { scenario, seed, variant, changes } => {
             let sc = load(&scenario, &changes.changes())?;

@@ -16,13 +16,16 @@
 //! ([`decode`], [`encode`], [`peer`]), driven by the world's workloads and balancers and under
 //! the same partitions.
 //!
-//! Faults go through turmoil and the hosts: a partition (either way or one way) is turmoil's
-//! `partition_oneway` between the hosts of every node pair it cuts, repaired at its end; an
-//! outage (region, zone, node) crashes every actor of the nodes it takes down ([`Component::crash`]:
-//! its timers and unread messages are gone, messages to it are dropped while it is down) and
-//! boots them when they come back. The other kinds (latency, loss, slowness, errors, cache
-//! flushes) and the topology's link latencies are not carried over: messages take turmoil's
-//! constant latency, and a scenario with such a fault is an error.
+//! The network and the faults are the engine's own model, drawn from the same streams: each
+//! send goes through [`Actor::route`] (the link's latency from the topology, and what the active
+//! faults do to it: dropped across a partition or at a node that is down, lost, delayed) and
+//! leaves the sender's host when its latency has passed; slowness and injected errors reach the
+//! components as their node's health, as in the engine. On top, a partition is also turmoil's
+//! `partition_oneway` between the hosts of every node pair it cuts (own services send their
+//! answers themselves, past the model); an outage crashes every actor of the nodes it takes
+//! down ([`Component::crash`]: its timers and unread messages are gone, what reaches it while it
+//! is down is dropped) and boots them when they come back; a cache flush empties the caches in
+//! its scope.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -35,8 +38,8 @@ use std::time::Duration;
 use faultline_models::WorldSpec;
 use faultline_models::msg::{ActorId, Msg, Outbox, Timer};
 use faultline_models::service::NodeHealth;
-use faultline_models::world::{Actor, World};
-use faultline_sim::net::{FaultKind, Net, Scope};
+use faultline_models::world::{Actor, Component, World};
+use faultline_sim::net::{FaultKind, Net, Scope, Verdict};
 use faultline_sim::topology::Topology;
 use faultline_sim::{Nanos, NodeId};
 use tokio::sync::Notify;
@@ -85,8 +88,6 @@ pub struct Options {
 /// Why a scenario cannot be cross-checked, or the run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("fault `{name}`: the turmoil hosts carry out outages and partitions only, not `{kind}` faults")]
-    Unsupported { name: String, kind: &'static str },
     #[error("no actor `{0}` to replace with an own service (actors are named like `api/0`)")]
     NoActor(String),
     #[error("fault `{name}` takes down `{actor}`, an own service: outages crash models, not own services")]
@@ -102,6 +103,8 @@ pub struct Outcome {
     pub messages: u64,
     /// Datagrams that reached an actor whose node was down.
     pub dropped_on_arrival: u64,
+    /// Sends the network model dropped (a partition, a node down, loss).
+    pub dropped: u64,
 }
 
 /// What the hosts and the fault controller share. They all run on this thread, one at a time,
@@ -116,8 +119,11 @@ struct Shared {
     boot: Vec<bool>,
     /// By actor: wakes its host after the controller changed one of the above.
     wake: Vec<Rc<Notify>>,
+    /// The network and its active faults, as the engine keeps them.
+    net: Net,
     messages: u64,
     dropped_on_arrival: u64,
+    dropped: u64,
 }
 
 /// Runs `spec` with every actor a turmoil host.
@@ -128,11 +134,6 @@ pub fn run(spec: &WorldSpec, opts: &Options) -> Result<Outcome, Error> {
 /// [`run`], with the actors named in `own` (`server/0`) running the user's service instead of
 /// their model (which then stays as built, unused).
 pub fn run_with(spec: &WorldSpec, opts: &Options, own: BTreeMap<String, OwnService>) -> Result<Outcome, Error> {
-    if let Some(f) =
-        spec.faults.iter().find(|f| !matches!(f.kind, FaultKind::Outage { .. } | FaultKind::Partition { .. }))
-    {
-        return Err(Error::Unsupported { name: f.name.clone(), kind: f.kind.name() });
-    }
     let actors = World::unbooted_actors(spec, opts.seed);
     let n = actors.len();
     let nodes: Vec<NodeId> = actors.iter().map(|a| a.node).collect();
@@ -158,8 +159,10 @@ pub fn run_with(spec: &WorldSpec, opts: &Options, own: BTreeMap<String, OwnServi
         crashed: vec![false; n],
         boot: vec![false; n],
         wake: (0..n).map(|_| Rc::new(Notify::new())).collect(),
+        net: Net::new(spec.topology.clone()),
         messages: 0,
         dropped_on_arrival: 0,
+        dropped: 0,
     }));
     let end = Duration::from_nanos(spec.duration) + opts.drain;
     let mut sim = turmoil::Builder::new()
@@ -193,7 +196,17 @@ pub fn run_with(spec: &WorldSpec, opts: &Options, own: BTreeMap<String, OwnServi
     sim.run().map_err(|e| Error::Turmoil(e.to_string()))?;
     drop(sim);
     let shared = Rc::try_unwrap(shared).map_err(|_| Error::Turmoil("a host outlived the run".into()))?.into_inner();
-    Ok(Outcome { actors: shared.actors, messages: shared.messages, dropped_on_arrival: shared.dropped_on_arrival })
+    Ok(Outcome {
+        actors: shared.actors,
+        messages: shared.messages,
+        dropped_on_arrival: shared.dropped_on_arrival,
+        dropped: shared.dropped,
+    })
+}
+
+/// The node of actor `to`.
+fn nodes_of(actors: &[Actor], to: ActorId) -> NodeId {
+    actors[to.0 as usize].node
 }
 
 /// Simulated time now, ns.
@@ -205,8 +218,6 @@ fn now() -> Nanos {
 async fn sleep_until(t: Nanos) {
     tokio::time::sleep(Duration::from_nanos(t.saturating_sub(now()))).await;
 }
-
-const HEALTHY: NodeHealth = NodeHealth { slow_factor: 1.0, error_rate: 0.0 };
 
 /// Carries out the fault timeline: each fault's start and end at its time, in the engine's
 /// order (by time, then starts and ends as the scenario lists the faults).
@@ -225,61 +236,61 @@ async fn controller(
         }
     }
     events.sort();
-    // Outages overlap (a node is down while any of them holds it), and so do partitions (a
-    // pair of hosts is cut while any of them cuts it): the engine's `Net` keeps the first count,
-    // this map the second.
-    let mut net = Net::new(topo.clone());
+    // Partitions overlap (a pair of hosts is cut while any of them cuts it): this map counts
+    // them for turmoil; the shared `Net` counts everything else as the engine's does.
     let mut cut: BTreeMap<(usize, usize), u32> = BTreeMap::new();
     let inside = |scopes: &[Scope], n: NodeId| scopes.iter().any(|s| s.contains(&topo, n));
     for (at, _, i, start) in events {
         sleep_until(at).await;
         let f = &faults[i];
-        match &f.kind {
-            FaultKind::Outage { .. } => {
-                let t = if start {
-                    net.activate(i as u32, faultline_sim::rng::fnv1a64(f.name.as_bytes()), f.kind.clone())
-                } else {
-                    net.deactivate(i as u32)
-                };
-                let mut s = shared.borrow_mut();
-                let now = now();
-                for (a, node) in nodes.iter().enumerate() {
-                    if t.went_down.contains(node) {
-                        s.down[a] = true;
-                        s.crashed[a] = true;
-                        s.actors[a].comp.crash(now);
-                        s.wake[a].notify_one();
-                    } else if t.came_up.contains(node) {
-                        s.down[a] = false;
-                        s.boot[a] = true;
-                        s.wake[a].notify_one();
+        let mut s = shared.borrow_mut();
+        let now = now();
+        if let (true, FaultKind::Flush { scope }) = (start, &f.kind) {
+            for (a, &node) in nodes.iter().enumerate() {
+                if let (Component::Cache(c), true) = (&mut s.actors[a].comp, scope.contains(&topo, node)) {
+                    c.flush();
+                }
+            }
+        }
+        let t = if start {
+            s.net.activate(i as u32, faultline_sim::rng::fnv1a64(f.name.as_bytes()), f.kind.clone())
+        } else {
+            s.net.deactivate(i as u32)
+        };
+        for (a, node) in nodes.iter().enumerate() {
+            if t.went_down.contains(node) {
+                s.down[a] = true;
+                s.crashed[a] = true;
+                s.actors[a].comp.crash(now);
+                s.wake[a].notify_one();
+            } else if t.came_up.contains(node) {
+                s.down[a] = false;
+                s.boot[a] = true;
+                s.wake[a].notify_one();
+            }
+        }
+        if let FaultKind::Partition { link } = &f.kind {
+            for (a, &na) in nodes.iter().enumerate() {
+                for (b, &nb) in nodes.iter().enumerate() {
+                    let cuts = (inside(&link.a, na) && inside(&link.b, nb))
+                        || (!link.one_way && inside(&link.b, na) && inside(&link.a, nb));
+                    if !cuts {
+                        continue;
+                    }
+                    let count = cut.entry((a, b)).or_default();
+                    if start {
+                        *count += 1;
+                        if *count == 1 {
+                            turmoil::partition_oneway(names[a].as_str(), names[b].as_str());
+                        }
+                    } else {
+                        *count -= 1;
+                        if *count == 0 {
+                            turmoil::repair_oneway(names[a].as_str(), names[b].as_str());
+                        }
                     }
                 }
             }
-            FaultKind::Partition { link } => {
-                for (a, &na) in nodes.iter().enumerate() {
-                    for (b, &nb) in nodes.iter().enumerate() {
-                        let cuts = (inside(&link.a, na) && inside(&link.b, nb))
-                            || (!link.one_way && inside(&link.b, na) && inside(&link.a, nb));
-                        if !cuts {
-                            continue;
-                        }
-                        let count = cut.entry((a, b)).or_default();
-                        if start {
-                            *count += 1;
-                            if *count == 1 {
-                                turmoil::partition_oneway(names[a].as_str(), names[b].as_str());
-                            }
-                        } else {
-                            *count -= 1;
-                            if *count == 0 {
-                                turmoil::repair_oneway(names[a].as_str(), names[b].as_str());
-                            }
-                        }
-                    }
-                }
-            }
-            _ => unreachable!("refused by `run`"),
         }
     }
     Ok(())
@@ -299,6 +310,10 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
     let mut buf = vec![0u8; 1 << 16];
     // Messages received and not yet handed over: (arrival time, sender, message).
     let mut inbox: VecDeque<(Nanos, u32, Msg)> = VecDeque::new();
+    // Messages sent and waiting out their link's latency, by (due, order sent).
+    let mut outgoing: BTreeMap<(Nanos, u64), (ActorId, Msg)> = BTreeMap::new();
+    let node = shared.borrow().actors[me].node;
+    let health = |s: &Shared| NodeHealth { slow_factor: s.net.slow_factor(node), error_rate: s.net.error_rate(node) };
     // The time of the component's last event: its clock never goes back (see below).
     let mut last = now();
     shared.borrow_mut().actors[me].comp.boot(last, &mut out);
@@ -307,7 +322,23 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
             timers.insert((last.saturating_add(after), order), timer);
             order += 1;
         }
-        for (to, msg) in out.sends.drain(..) {
+        {
+            // Each send's fate, drawn from the actor's streams in the order it sent them.
+            let mut s = shared.borrow_mut();
+            let s = &mut *s;
+            for (to, msg) in out.sends.drain(..) {
+                let to_node = nodes_of(&s.actors, to);
+                match s.actors[me].route(&s.net, to_node) {
+                    Verdict::Deliver { delay } => {
+                        outgoing.insert((last.saturating_add(delay), order), (to, msg));
+                        order += 1;
+                    }
+                    Verdict::Drop(_) => s.dropped += 1,
+                }
+            }
+        }
+        while let Some(entry) = outgoing.first_entry().filter(|e| e.key().0 <= now()) {
+            let (to, msg) = entry.remove();
             sock.send_to(&encode(ActorId(id), &msg), peers[to.0 as usize]).await?;
             shared.borrow_mut().messages += 1;
         }
@@ -319,6 +350,7 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
             if std::mem::take(&mut s.crashed[me]) {
                 timers.clear();
                 inbox.clear();
+                // Sent before the crash: on their way already, as in the engine.
             }
             if std::mem::take(&mut s.boot[me]) {
                 last = last.max(now());
@@ -337,15 +369,25 @@ async fn host(id: u32, shared: Rc<RefCell<Shared>>, names: Rc<Vec<String>>) -> t
             // shift what is scheduled from it (an open workload draws its next arrival from the
             // last one's time: half a tick a gap would thin the arrivals by a few percent).
             last = last.max(due);
-            shared.borrow_mut().actors[me].comp.on_timer(last, &mut out, HEALTHY, timer);
+            let mut s = shared.borrow_mut();
+            let h = health(&s);
+            s.actors[me].comp.on_timer(last, &mut out, h, timer);
             continue;
         }
         if let Some((at, from, msg)) = inbox.pop_front() {
             last = last.max(at);
-            shared.borrow_mut().actors[me].comp.on_msg(last, &mut out, HEALTHY, ActorId(from), msg);
+            let mut s = shared.borrow_mut();
+            let h = health(&s);
+            s.actors[me].comp.on_msg(last, &mut out, h, ActorId(from), msg);
             continue;
         }
-        let next = timers.keys().next().map(|&(due, _)| due);
+        let next = timers
+            .keys()
+            .next()
+            .map(|&(due, _)| due)
+            .into_iter()
+            .chain(outgoing.keys().next().map(|&(due, _)| due))
+            .min();
         let sleep = async {
             match next {
                 Some(due) => sleep_until(due).await,

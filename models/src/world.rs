@@ -134,6 +134,15 @@ pub struct Actor {
     pub group: usize,
 }
 
+impl Actor {
+    /// The fate of a message it sends to a node, drawn from its own streams as the world draws
+    /// it: for running actors under another scheduler (the turmoil cross-check), where the same
+    /// sends then get the same latencies.
+    pub fn route(&mut self, net: &Net, to: NodeId) -> Verdict {
+        net.route(self.node, to, &mut self.net.latency, &mut self.net.faults)
+    }
+}
+
 /// An actor's streams for the network fate of the messages it sends: link latencies
 /// (`PREFIX/net`), and what each active link fault does to them (`PREFIX/net-faults` keyed by
 /// the fault's name: loss, added latency), so that a fault, or a change to one, moves neither

@@ -5,6 +5,7 @@ mod bin;
 mod changes;
 mod cli;
 mod consistency;
+mod crosscheck;
 mod determinism;
 mod expect;
 mod history;
