@@ -299,7 +299,9 @@ impl Net {
     /// latency) from the sender's stream for that fault (`f`): so a fault, or a change to one,
     /// leaves the latencies of the sender's later messages as they were, and what other faults
     /// do to them.
-    #[inline]
+    // Always inlined: with a second caller (`Actor::route`, for the turmoil cross-check) the
+    // optimiser outlined it from the world's send loop, +2.6% instructions on every scenario.
+    #[inline(always)]
     pub fn route(&self, from: NodeId, to: NodeId, s: &mut Stream, f: &mut FaultStreams) -> Verdict {
         if self.down[from.0 as usize] || self.down[to.0 as usize] {
             return Verdict::Drop(DropReason::NodeDown);
