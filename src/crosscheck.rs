@@ -52,15 +52,23 @@ fn sides(spec: &WorldSpec, actors: &[Actor]) -> Vec<Side> {
         .collect()
 }
 
-/// Runs `spec` with `seed` both ways. The engine run has no budget here beyond the scenario's
-/// own (the caller's `budget`); the turmoil run is bounded by its simulated duration.
+/// Why there is no comparison.
+pub enum Error {
+    /// The engine's run stopped at the scenario's budget (exit 3, as for `run`).
+    Budget(faultline_sim::BudgetExceeded),
+    /// The turmoil run could not be made, or failed.
+    Turmoil(String),
+}
+
+/// Runs `spec` with `seed` both ways: the engine's run within the scenario's `budget`, the
+/// turmoil run bounded by its simulated duration.
 pub fn run(
     spec: &WorldSpec,
     names: (&str, &str),
     seed: u64,
     tick_ms: f64,
     budget: faultline_sim::Budget,
-) -> Result<Crosscheck, String> {
+) -> Result<Crosscheck, Error> {
     let tick = std::time::Duration::from_secs_f64(tick_ms / 1e3);
     let opts = faultline_crosscheck::Options {
         seed,
@@ -69,9 +77,9 @@ pub fn run(
         // Answers in flight at the end: the longest a workload's request can take.
         drain: std::time::Duration::from_nanos(spec.workloads.iter().map(|w| w.call.worst_case()).max().unwrap_or(0)),
     };
-    let t = faultline_crosscheck::run(spec, &opts).map_err(|e| e.to_string())?;
     let mut world = World::new(spec, seed, budget);
-    world.run().map_err(|e| e.to_string())?;
+    world.run().map_err(Error::Budget)?;
+    let t = faultline_crosscheck::run(spec, &opts).map_err(|e| Error::Turmoil(e.to_string()))?;
     let workloads = spec
         .workloads
         .iter()

@@ -1371,8 +1371,10 @@ fn dispatch(cmd: Command) -> Result<u8, Failure> {
                 return Err(Failure::BadInput(format!("--tick-ms {tick_ms}: expected 0.001 to 1000 ms")));
             }
             let seed = seed.unwrap_or(sc.default_seed);
-            let r = crosscheck::run(c.spec, (&sc.name, c.variant), seed, tick_ms, c.budget)
-                .map_err(|e| Failure::BadInput(format!("{scenario}: {e}")))?;
+            let r = crosscheck::run(c.spec, (&sc.name, c.variant), seed, tick_ms, c.budget).map_err(|e| match e {
+                crosscheck::Error::Budget(b) => Failure::Budget(b),
+                crosscheck::Error::Turmoil(m) => Failure::BadInput(format!("{scenario}: {m}")),
+            })?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&r).expect("serialises"))?;
             } else {

@@ -21,6 +21,8 @@ fn crosscheck_runs_a_catalog_scenario_both_ways() {
         assert!(n("engine", k).abs_diff(n("turmoil", k)) <= 10, "{k}: {w}");
     }
     assert!(r["messages"].as_u64().unwrap() > 10_000, "{r}");
+    // The engine's run within the scenario's budget, as for `run`.
+    expect_code(&["crosscheck", "checkout-outage", "--set", "scenario.max_events=1000"], 3);
     let o = expect_code(&["crosscheck", "checkout-outage", "--tick-ms", "0"], 2);
     assert!(stderr(&o).contains("--tick-ms 0: expected 0.001 to 1000 ms"), "{}", stderr(&o));
 }
