@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use faultline_crosscheck::{Options, run};
 use faultline_models::report::LatencySummary;
-use faultline_models::world::{Component, World};
+use faultline_models::world::{Actor, Component, World};
 use faultline_scenarios::{Scenario, Source};
 use faultline_sim::Budget;
 
@@ -127,6 +127,21 @@ fn spec(text: &str) -> faultline_models::WorldSpec {
     sc.variant(None).unwrap().spec.clone()
 }
 
+/// The workload's client (the scenarios here have one).
+fn client(actors: &[Actor]) -> &faultline_models::client::Client {
+    actors.iter().find_map(|a| if let Component::Client(c) = &a.comp { Some(c) } else { None }).expect("a client")
+}
+
+/// `spec` and `seed` through the engine, then under turmoil at 1 ms steps with no latency and
+/// a minute to drain: the actors of each, as the runs left them.
+fn both(spec: &faultline_models::WorldSpec, seed: u64) -> (Vec<Actor>, faultline_crosscheck::Outcome) {
+    let mut world = World::new(spec, seed, Budget::default());
+    world.run().unwrap();
+    let opts =
+        Options { seed, tick: Duration::from_millis(1), latency: Duration::ZERO, drain: Duration::from_secs(60) };
+    (world.actors, run(spec, &opts).unwrap())
+}
+
 /// (started, ok, mean latency ms) of the workload's client.
 fn client_figures(actors: &[faultline_models::world::Actor]) -> (u64, u64, f64) {
     let c =
@@ -180,17 +195,12 @@ fn a_chain_runs_alike_in_the_engine_and_under_turmoil() {
 fn mmc_under_a_partition_and_a_crash_runs_alike_in_the_engine_and_under_turmoil() {
     let spec = spec(&mmc_with_faults());
     for seed in [1, 2] {
-        let mut world = World::new(&spec, seed, Budget::default());
-        world.run().unwrap();
-        let opts =
-            Options { seed, tick: Duration::from_millis(1), latency: Duration::ZERO, drain: Duration::from_secs(60) };
-        let t = run(&spec, &opts).unwrap();
-        let c = |actors: &[faultline_models::world::Actor]| {
-            let c =
-                actors.iter().find_map(|a| if let Component::Client(c) = &a.comp { Some(c) } else { None }).unwrap();
+        let (engine, t) = both(&spec, seed);
+        let c = |actors: &[Actor]| {
+            let c = client(actors);
             (c.stats.started, c.stats.ok, c.stats.failed, c.stats.timed_out)
         };
-        let (e, tu) = (c(&world.actors), c(&t.actors));
+        let (e, tu) = (c(&engine), c(&t.actors));
         assert_eq!(tu.0, e.0, "seed {seed}: requests started");
         assert_eq!(tu.1 + tu.2 + tu.3, tu.0, "seed {seed}: every request ends under turmoil");
         // A request can end otherwise only if one of its events (send, start and end of work,
@@ -246,14 +256,9 @@ end_s = 280
 fn mmc_under_slowness_added_latency_and_loss_runs_alike_in_the_engine_and_under_turmoil() {
     let spec = spec(&mmc_with_network_faults());
     for seed in [1, 2] {
-        let mut world = World::new(&spec, seed, Budget::default());
-        world.run().unwrap();
-        let opts =
-            Options { seed, tick: Duration::from_millis(1), latency: Duration::ZERO, drain: Duration::from_secs(60) };
-        let t = run(&spec, &opts).unwrap();
-        let c = |actors: &[faultline_models::world::Actor]| {
-            let c =
-                actors.iter().find_map(|a| if let Component::Client(c) = &a.comp { Some(c) } else { None }).unwrap();
+        let (engine, t) = both(&spec, seed);
+        let c = |actors: &[Actor]| {
+            let c = client(actors);
             (
                 c.stats.started,
                 c.stats.ok,
@@ -262,7 +267,7 @@ fn mmc_under_slowness_added_latency_and_loss_runs_alike_in_the_engine_and_under_
                 LatencySummary::of(&c.stats.latency()).mean.unwrap(),
             )
         };
-        let (e, tu) = (c(&world.actors), c(&t.actors));
+        let (e, tu) = (c(&engine), c(&t.actors));
         assert_eq!(tu.0, e.0, "seed {seed}: requests started");
         // Each message's fate (lost or not, its latency) is drawn from its sender's streams in
         // the same order as in the engine; only the six fault edges' rounding can move a
