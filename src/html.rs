@@ -875,7 +875,8 @@ mod tests {
     fn rec(variant: &str, seed: u64) -> SeedRecord {
         SeedRecord {
             scenario: "dir/a.toml".into(),
-            changes: Default::default(),
+            set: Vec::new(),
+            vary: Vec::new(),
             variant: variant.into(),
             seed,
             status: "ok".into(),

@@ -757,7 +757,7 @@ fn read_sweep_files(files: &[String], whole: bool) -> Result<sweep::Runs, Failur
 /// there is said on stderr, never skipped in silence: a gate must not pass for want of a file.
 fn aggregate_records(runs: &sweep::Runs, scenario: Option<&str>) -> Result<sweep::SweepReport, Failure> {
     let records = runs.records();
-    let (named, changes) = (records[0].scenario.clone(), records[0].changes.clone());
+    let (named, changes) = (records[0].scenario.clone(), records[0].changes());
     let (_, order) = sweep::by_variant(records);
     let (path, sc) = match scenario {
         Some(path) => load(path, &changes).map(|sc| (path, sc))?,

@@ -292,7 +292,8 @@ mod tests {
     fn record(variant: &str, seed: u64, ok: u64, p99: f64) -> SeedRecord {
         SeedRecord {
             scenario: "s".into(),
-            changes: Default::default(),
+            set: Vec::new(),
+            vary: Vec::new(),
             variant: variant.into(),
             seed,
             status: "ok".into(),

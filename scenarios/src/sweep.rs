@@ -26,9 +26,13 @@ pub struct SeedRecord {
     /// The scenario as named on the command line (a path or a catalog name).
     pub scenario: String,
     /// The command line's `--set` and `--vary` it ran with (absent when none): the scenario is
-    /// `scenario` with them made, and what reproduces a run repeats them.
-    #[serde(default, flatten)]
-    pub changes: crate::Changes,
+    /// `scenario` with them made, and what reproduces a run repeats them ([`SeedRecord::changes`]).
+    /// Two fields rather than a flattened `Changes`: serde's `flatten` would buffer every
+    /// record's fields on reading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vary: Vec<String>,
     pub variant: String,
     pub seed: u64,
     /// `ok`, or `budget` when the run stopped at its event budget (its figures are partial).
@@ -139,6 +143,11 @@ pub struct FaultSpan {
 }
 
 impl SeedRecord {
+    /// The changes to its scenario it ran with.
+    pub fn changes(&self) -> crate::Changes {
+        crate::Changes { set: self.set.clone(), vary: self.vary.clone() }
+    }
+
     /// `None` when the run sent no request: no value, not 0% (nor 100%).
     pub fn success_rate(&self) -> Option<f64> {
         (self.requests.total > 0).then(|| self.requests.ok as f64 / self.requests.total as f64)
@@ -197,7 +206,8 @@ pub fn run_one(sc: &Scenario, variant: &str, seed: u64) -> Result<SeedRecord, St
     }
     Ok(SeedRecord {
         scenario: scenario.to_owned(),
-        changes: sc.changes.clone(),
+        set: sc.changes.set.clone(),
+        vary: sc.changes.vary.clone(),
         variant: variant.to_owned(),
         seed,
         status: status.to_owned(),
@@ -625,7 +635,7 @@ fn aggregate_pooled(
                     replay: format!(
                         "faultline run {}{} --variant {} --seed {}",
                         crate::shell_word(&r.scenario),
-                        r.changes.command_words(),
+                        r.changes().command_words(),
                         crate::shell_word(&r.variant),
                         r.seed
                     ),

@@ -536,7 +536,7 @@ impl App {
 
     /// Opens a sweep record as a live run of its scenario, variant and seed.
     fn open_record(&mut self, r: SeedRecord) {
-        let sc = match self.host.load(&r.scenario, &r.changes) {
+        let sc = match self.host.load(&r.scenario, &r.changes()) {
             Ok(sc) => sc,
             Err(e) => return self.say(None, Level::WARN, format!("cannot open `{}`: {e}", r.scenario)),
         };
