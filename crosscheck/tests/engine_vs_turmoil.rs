@@ -8,20 +8,30 @@ use faultline_models::world::{Actor, Component, World};
 use faultline_scenarios::{Scenario, Source};
 use faultline_sim::Budget;
 
-/// M/M/4 at ρ = 0.8, slow enough that turmoil's 1 ms steps are small against it: mean service
-/// 200 ms, λ = 16/s, 400 s (about 6 400 requests).
-const MMC: &str = r#"
-[scenario]
-name = "mmc-crosscheck"
-duration_s = 400
-seed = 1
-
+/// Every link class without latency (one case adds some): the runs' only delays are their own.
+macro_rules! zero_latency {
+    () => {
+        r#"
 [topology.latency]
 same_node = { dist = "constant", value_ms = 0 }
 same_zone = { dist = "constant", value_ms = 0 }
 cross_zone = { dist = "constant", value_ms = 0 }
 cross_region = { dist = "constant", value_ms = 0 }
+"#
+    };
+}
 
+/// M/M/4 at ρ = 0.8, slow enough that turmoil's 1 ms steps are small against it: mean service
+/// 200 ms, λ = 16/s, 400 s (about 6 400 requests).
+const MMC: &str = concat!(
+    r#"
+[scenario]
+name = "mmc-crosscheck"
+duration_s = 400
+seed = 1
+"#,
+    zero_latency!(),
+    r#"
 [[region]]
 name = "dc"
 zones = ["dc-a"]
@@ -40,23 +50,21 @@ zone = "dc-a"
 target = "server"
 arrival = { process = "poisson", rate_per_s = 16 }
 timeout_ms = 3600000
-"#;
+"#
+);
 
 /// Five hops and four kinds of component: users → balancer (round-robin, health checks) → two
 /// api instances → an LRU cache (Zipf keys, cache-aside) → a database service behind it, with
 /// timeouts and retries on every call. Slow, like `MMC`, against turmoil's 1 ms steps.
-const CHAIN: &str = r#"
+const CHAIN: &str = concat!(
+    r#"
 [scenario]
 name = "chain-crosscheck"
 duration_s = 300
 seed = 1
-
-[topology.latency]
-same_node = { dist = "constant", value_ms = 0 }
-same_zone = { dist = "constant", value_ms = 0 }
-cross_zone = { dist = "constant", value_ms = 0 }
-cross_region = { dist = "constant", value_ms = 0 }
-
+"#,
+    zero_latency!(),
+    r#"
 [[region]]
 name = "dc"
 zones = ["dc-a", "dc-b"]
@@ -99,7 +107,8 @@ instances = 1
 workers = 4
 queue_capacity = 10000
 service_time = { dist = "exponential", mean_ms = 250 }
-"#;
+"#
+);
 
 /// `MMC` with a five-second timeout, no retries, and two faults: the users cut off from the
 /// server (one way, users → server) from 100 to 130 s, and the server's node crashed from 200 to
