@@ -38,7 +38,9 @@ use std::time::Duration;
 use faultline_models::WorldSpec;
 use faultline_models::msg::{ActorId, Msg, Outbox, Timer};
 use faultline_models::service::NodeHealth;
-use faultline_models::world::{Actor, Component, World};
+#[cfg(doc)]
+use faultline_models::world::Component;
+use faultline_models::world::{Actor, World, flush_caches};
 use faultline_sim::net::{FaultKind, Net, Scope, Verdict};
 use faultline_sim::topology::Topology;
 use faultline_sim::{Nanos, NodeId};
@@ -246,11 +248,7 @@ async fn controller(
         let mut s = shared.borrow_mut();
         let now = now();
         if let (true, FaultKind::Flush { scope }) = (start, &f.kind) {
-            for (a, &node) in nodes.iter().enumerate() {
-                if let (Component::Cache(c), true) = (&mut s.actors[a].comp, scope.contains(&topo, node)) {
-                    c.flush();
-                }
-            }
+            flush_caches(&mut s.actors, &topo, scope);
         }
         let t = if start {
             s.net.activate(i as u32, faultline_sim::rng::fnv1a64(f.name.as_bytes()), f.kind.clone())

@@ -134,6 +134,18 @@ pub struct Actor {
     pub group: usize,
 }
 
+/// A cache-flush fault starts: every cache on a node in `scope` drops its entries (the world,
+/// and the turmoil cross-check, apply it so).
+pub fn flush_caches(actors: &mut [Actor], topo: &faultline_sim::topology::Topology, scope: &faultline_sim::net::Scope) {
+    for a in actors {
+        if let Component::Cache(c) = &mut a.comp
+            && scope.contains(topo, a.node)
+        {
+            c.flush();
+        }
+    }
+}
+
 impl Actor {
     /// The fate of a message it sends to a node, drawn from its own streams as the world draws
     /// it: for running actors under another scheduler (the turmoil cross-check), where the same
@@ -1064,13 +1076,7 @@ impl World {
             injected: i >= self.spec.faults.len(),
         });
         if let (true, FaultKind::Flush { scope }) = (start, &f.kind) {
-            for a in &mut self.actors {
-                if let Component::Cache(c) = &mut a.comp
-                    && scope.contains(self.net.topo(), a.node)
-                {
-                    c.flush();
-                }
-            }
+            flush_caches(&mut self.actors, self.net.topo(), scope);
         }
         let transitions = if start {
             self.net.activate(i as u32, fnv1a64(f.name.as_bytes()), f.kind.clone())
