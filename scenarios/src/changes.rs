@@ -5,16 +5,12 @@
 //! replay file and what its fingerprint is taken of, so runs with and without changes are never
 //! pooled, and every command that reproduces a run repeats the changes (docs/cli.md).
 
-use serde::{Deserialize, Serialize};
-
 use crate::{Source, fixed_path, set_path};
 
 /// The `--set` and `--vary` arguments, as given (in order: later `--set`s win).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vary: Vec<String>,
 }
 
